@@ -1,0 +1,1 @@
+"""Brokers: the ``Broker`` protocol and its Alpaca and simulated implementations."""

@@ -1,0 +1,174 @@
+"""The ``autotrader`` command. ``python main.py`` is the same as ``autotrader``.
+
+Subcommands:
+  run (default)   start the app: the touchscreen UI, or headless where there is no display
+  config          print the effective settings, where each came from (secrets masked)
+  plugins         list the algorithm plugins found, broken ones with their error
+  backtest        replay a plugin over history (see ``autotrader backtest --help``)
+  doctor          check the set-up and say what to fix
+  backup/restore  consistent copies of both DBs and the config
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from app import __version__
+from app.config import ConfigError, Settings, default_config_path, describe, load_settings
+
+logger = logging.getLogger(__name__)
+
+# Subcommands whose arguments their own module parses.
+DELEGATED = {
+    "backtest": "app.backtest.cli",
+    "doctor": "app.ops.doctor",
+    "backup": "app.ops.backup",
+    "restore": "app.ops.backup",
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (default: %s)" % default_config_path())
+    p.add_argument("--data-dir", help="folder for the DBs (default: the platform's data folder)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autotrader", description="Personal algorithmic-trading terminal.")
+    p.add_argument("--version", action="version", version=f"autotrader {__version__}")
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="start the app (default)")
+    _common(run)
+    run.add_argument("--headless", action="store_true", help="no window: log each tick to the console")
+    run.add_argument("--kiosk", action="store_true", help="fullscreen window (touchscreen)")
+    run.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
+    run.add_argument("--speed", type=float, help="demo clock speed (default 60x)")
+    run.add_argument("--minutes", type=float, help="stop after this many simulated/real minutes")
+    cfg = sub.add_parser("config", help="print the effective settings and their sources")
+    _common(cfg)
+    cfg.add_argument("--init", action="store_true", help="write an example config file if none exists")
+    plugins = sub.add_parser("plugins", help="list algorithm plugins")
+    _common(plugins)
+    for name in DELEGATED:
+        sub.add_parser(name, help=f"see 'autotrader {name} --help'", add_help=False)
+    return p
+
+
+def settings_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Settings:
+    overrides: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "log_level": getattr(args, "log_level", None),
+        "mode": getattr(args, "mode", None),
+        "demo.speed": getattr(args, "speed", None),
+        "_explicit_config": bool(getattr(args, "config", None)),
+    }
+    if getattr(args, "kiosk", False):
+        overrides["ui.kiosk"] = True
+    overrides.update(extra or {})
+    return load_settings(getattr(args, "config", None), overrides=overrides)
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("eglfs", "linuxfb", "offscreen",
+                                                                "vnc", "wayland", "xcb"):
+        return True
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.init:
+        path = default_config_path() if not args.config else os.path.expanduser(args.config)
+        from pathlib import Path
+
+        from app.config import EXAMPLE_CONFIG
+
+        path = Path(path)
+        if path.exists():
+            print(f"{path} exists; not overwritten")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+            path.chmod(0o600)
+            print(f"wrote {path}")
+    s = settings_from_args(args)
+    print(f"config file: {s.config_path}{'' if os.path.exists(s.config_path) else ' (not present)'}")
+    width = max(len(k) for k, _, _ in describe(s))
+    for key, value, source in describe(s):
+        print(f"  {key:<{width}}  {value:<30}  [{source}]")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from app.engine.plugins import discover_plugins
+
+    s = settings_from_args(args)
+    for p in discover_plugins(s.plugin_dirs):
+        if p.error:
+            print(f"  BROKEN  {p.name:<20} {p.error}")
+        else:
+            params = ", ".join(f"{k}={v!r}" for k, v in p.params.items())
+            print(f"  ok      {p.name:<20} {p.description}" + (f"  [{params}]" if params else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.logging_setup import register_secret, setup_logging
+
+    s = settings_from_args(args)
+    register_secret(s.alpaca.key_id)
+    register_secret(s.alpaca.secret_key)
+    log_file = setup_logging(s.log_level, s.log_path)
+    logger.info("AutoTrader %s starting in %s mode; log file %s", __version__,
+                s.effective_mode.upper(), log_file)
+    headless = args.headless or not has_display()
+    if not headless:
+        try:
+            from app.ui.app import run_gui
+        except ImportError as e:
+            logger.warning("the window cannot start (%s); running headless instead", e)
+            headless = True
+    if headless:
+        if not args.headless:
+            print("No display found: running headless. For the window, run on a desktop "
+                  "(DISPLAY set), or on the Pi with QT_QPA_PLATFORM=eglfs.", file=sys.stderr)
+        from app.engine.runner import run_headless
+
+        return run_headless(s, minutes=args.minutes)
+    return run_gui(s, kiosk=s.ui.kiosk, minutes=args.minutes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        module = importlib.import_module(DELEGATED[argv[0]])
+        try:
+            return int(module.main(argv) or 0)
+        except ConfigError as e:
+            print(f"autotrader: configuration error: {e}", file=sys.stderr)
+            return 2
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["run", *argv]
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return cmd_config(args)
+        if args.command == "plugins":
+            return cmd_plugins(args)
+        return cmd_run(args)
+    except ConfigError as e:
+        print(f"autotrader: configuration error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""Typed configuration: defaults < TOML file < environment < command-line flags.
+
+The file lives in the platform's config folder (``autotrader.toml``). Environment variables are
+Alpaca's usual ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` and ``AUTOTRADER_<SECTION>_<KEY>``
+(``AUTOTRADER_MODE``, ``AUTOTRADER_DEMO_SPEED``, ...). Every effective value remembers where it
+came from so ``autotrader config`` can say so; secrets print masked.
+
+A malformed or invalid file raises ``ConfigError`` naming the file, the line and the key: the
+app never starts trading on a half-read config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "autotrader"
+CONFIG_FILENAME = "autotrader.toml"
+MODES = ("auto", "demo", "paper", "live")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class Secret(str):
+    """A string that never shows itself in repr/str formatting of the config."""
+
+    def masked(self) -> str:
+        return "" if not self else "****" + (self[-2:] if len(self) > 12 else "")
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked()!r})"
+
+
+@dataclass(frozen=True)
+class AlpacaSettings:
+    key_id: Secret = Secret("")
+    secret_key: Secret = Secret("")
+    # Overrides point the app at the loopback emulator (tests, manual runs); empty = Alpaca's.
+    trading_url: str = ""
+    data_url: str = ""
+    stream_url: str = ""
+    trade_stream_url: str = ""
+    feed: str = "iex"
+    backfill_days: int = 5
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    speed: float = 60.0
+    seed: int = 42
+    tickers: tuple[str, ...] = ("AAPL", "MSFT", "NVDA")
+    starting_cash: float = 100_000.0
+    # Session to start the simulated day in ("" = the most recent completed session).
+    start_date: str = ""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    plugin_timeout: float = 2.0
+    tick_offset_seconds: float = 2.0
+    slippage_bps: float = 1.0
+    commission_per_share: float = 0.0
+    plugin_dir: str = ""
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    idle_lock_seconds: int = 300
+    kiosk: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "auto"
+    data_dir: str = ""
+    log_dir: str = ""
+    log_level: str = "INFO"
+    alpaca: AlpacaSettings = field(default_factory=AlpacaSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
+    # Where each dotted key's value came from: "default", "file <path> line N", "env X", "cli".
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    config_path: str = ""
+
+    # --- derived ------------------------------------------------------------------------
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.alpaca.key_id and self.alpaca.secret_key)
+
+    @property
+    def effective_mode(self) -> str:
+        if self.mode == "auto":
+            return "paper" if self.has_keys else "demo"
+        return self.mode
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else Path(platformdirs.user_data_dir(APP_NAME))
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_dir) if self.log_dir else Path(platformdirs.user_log_dir(APP_NAME))
+
+    @property
+    def system_db_path(self) -> Path:
+        return self.data_path / "system.db"
+
+    @property
+    def market_db_path(self) -> Path:
+        return self.data_path / "market.db"
+
+    @property
+    def plugin_dirs(self) -> list[Path]:
+        return [Path(self.engine.plugin_dir).expanduser()] if self.engine.plugin_dir else []
+
+
+SECTIONS: dict[str, type] = {
+    "alpaca": AlpacaSettings,
+    "demo": DemoSettings,
+    "engine": EngineSettings,
+    "ui": UiSettings,
+}
+SECRET_KEYS = {"alpaca.key_id", "alpaca.secret_key"}
+ENV_ALIASES = {"APCA_API_KEY_ID": "alpaca.key_id", "APCA_API_SECRET_KEY": "alpaca.secret_key"}
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def _field_types() -> dict[str, Any]:
+    """Dotted key -> (type annotation string, default) for every setting."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name in ("sources", "config_path"):
+            continue
+        if f.name in SECTIONS:
+            for sf in dataclasses.fields(SECTIONS[f.name]):
+                out[f"{f.name}.{sf.name}"] = sf
+        else:
+            out[f.name] = f
+    return out
+
+
+FIELDS = _field_types()
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    """Convert a raw value (TOML value or env string) to the field's type or say why not."""
+    f = FIELDS[key]
+    typ = str(f.type)
+    from_text = isinstance(value, str)
+    try:
+        if typ == "Secret":
+            if not isinstance(value, str):
+                raise TypeError("expected a string")
+            return Secret(value.strip())
+        if typ == "str":
+            if not isinstance(value, str):
+                raise TypeError("expected a string")
+            return value
+        if typ == "bool":
+            if isinstance(value, bool):
+                return value
+            if from_text and value.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if from_text and value.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise TypeError("expected true or false")
+        if typ == "int":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise TypeError("expected a whole number")
+            return int(value)
+        if typ == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError("expected a number")
+            v = float(value)
+            if v != v:
+                raise TypeError("expected a number, got NaN")
+            return v
+        if typ.startswith("tuple"):
+            if from_text:
+                value = [p for p in re.split(r"[,\s]+", value) if p]
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise TypeError("expected a list of strings")
+            return tuple(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{origin}: key '{key}': {e} (got {value!r})") from None
+    raise ConfigError(f"{origin}: key '{key}': unsupported type {typ}")
+
+
+def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{origins.get(key, 'default')}: key '{key}': {why}")
+
+    if values.get("mode", "auto") not in MODES:
+        raise bad("mode", f"must be one of {', '.join(MODES)}, got {values['mode']!r}")
+    level = str(values.get("log_level", "INFO")).upper()
+    if level not in LOG_LEVELS:
+        raise bad("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+    values["log_level"] = level
+    checks = {
+        "demo.speed": lambda v: 0 < v <= 10_000,
+        "engine.plugin_timeout": lambda v: 0 < v <= 60,
+        "engine.tick_offset_seconds": lambda v: 0 <= v < 50,
+        "engine.slippage_bps": lambda v: 0 <= v <= 1000,
+        "engine.commission_per_share": lambda v: 0 <= v <= 10,
+        "demo.starting_cash": lambda v: 0 < v <= 1e12,
+        "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
+        "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
+    }
+    for key, ok in checks.items():
+        if key in values and not ok(values[key]):
+            raise bad(key, f"value {values[key]!r} is out of range")
+    if values.get("alpaca.feed", "iex") not in ("iex", "sip", "delayed_sip"):
+        raise bad("alpaca.feed", "must be iex, sip or delayed_sip")
+    for t in values.get("demo.tickers", ()):
+        if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
+            raise bad("demo.tickers", f"{t!r} is not a ticker symbol")
+    if values.get("demo.start_date"):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", values["demo.start_date"]):
+            raise bad("demo.start_date", "must be YYYY-MM-DD")
+
+
+def _line_of(text: str, section: str | None, key: str) -> int | None:
+    """Line number of ``key = ...`` inside ``[section]`` (or the top level) of a TOML text."""
+    current = None
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        m = re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]", s)
+        if m:
+            current = m.group(1)
+            continue
+        if current == section and re.match(rf"{re.escape(key)}\s*=", s):
+            return n
+    return None
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            if k not in SECTIONS:
+                raise ConfigError(f"{path}: unknown section [{k}] (known: {', '.join(SECTIONS)})")
+            for sk, sv in v.items():
+                dotted = f"{k}.{sk}"
+                line = _line_of(text, k, sk)
+                origin = f"{path} line {line}" if line else str(path)
+                if dotted not in FIELDS:
+                    raise ConfigError(f"{origin}: unknown key '{dotted}'")
+                origins[dotted] = origin
+                values[dotted] = _coerce(dotted, sv, origin)
+        else:
+            line = _line_of(text, None, k)
+            origin = f"{path} line {line}" if line else str(path)
+            if k not in FIELDS:
+                raise ConfigError(f"{origin}: unknown key '{k}'")
+            origins[k] = origin
+            values[k] = _coerce(k, v, origin)
+    if any(k in SECRET_KEYS and values[k] for k in values):
+        mode = path.stat().st_mode
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"{path}: holds API keys but others can read it (mode {stat.filemode(mode)}); "
+                f"run: chmod 600 {path}"
+            )
+    return values, origins
+
+
+def env_name(key: str) -> str:
+    return "AUTOTRADER_" + key.replace(".", "_").upper()
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the effective settings. ``path=None`` uses ``$AUTOTRADER_CONFIG`` or the default."""
+    env = dict(os.environ if env is None else env)
+    if path is None:
+        path = env.get("AUTOTRADER_CONFIG") or default_config_path()
+    path = Path(path).expanduser()
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    if path.exists():
+        values, origins = _read_file(path)
+    elif env.get("AUTOTRADER_CONFIG") or overrides and overrides.get("_explicit_config"):
+        raise ConfigError(f"{path}: config file not found")
+    for name, key in ENV_ALIASES.items():
+        if env.get(name):
+            values[key] = _coerce(key, env[name], f"env {name}")
+            origins[key] = f"env {name}"
+    for key in FIELDS:
+        name = env_name(key)
+        if name in env and name != "AUTOTRADER_CONFIG":
+            values[key] = _coerce(key, env[name], f"env {name}")
+            origins[key] = f"env {name}"
+    for key, v in (overrides or {}).items():
+        if key.startswith("_") or v is None:
+            continue
+        if key not in FIELDS:
+            raise ConfigError(f"command line: unknown setting '{key}'")
+        values[key] = _coerce(key, v, "command line")
+        origins[key] = "command line"
+    _validate(values, origins)
+
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, v in values.items():
+        if "." in key:
+            s, k = key.split(".", 1)
+            sections[s][k] = v
+        else:
+            top[key] = v
+    sources = {k: origins.get(k, "default") for k in FIELDS}
+    settings = Settings(
+        **top,
+        **{s: SECTIONS[s](**kv) for s, kv in sections.items()},
+        sources=sources,
+        config_path=str(path),
+    )
+    if settings.mode in ("paper", "live") and not settings.has_keys:
+        raise ConfigError(
+            f"{sources['mode']}: key 'mode': mode {settings.mode!r} needs Alpaca API keys "
+            "(set APCA_API_KEY_ID and APCA_API_SECRET_KEY)"
+        )
+    return settings
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(key, shown value, source) for every setting; secrets masked."""
+    rows: list[tuple[str, str, str]] = []
+    for key in FIELDS:
+        if "." in key:
+            s, k = key.split(".", 1)
+            v = getattr(getattr(settings, s), k)
+        else:
+            v = getattr(settings, key)
+        if key in SECRET_KEYS:
+            shown = "(set) " + Secret(v).masked() if v else "(not set)"
+        elif isinstance(v, tuple):
+            shown = ", ".join(v)
+        else:
+            shown = str(v)
+        rows.append((key, shown, settings.sources.get(key, "default")))
+    rows.append(("(effective mode)", settings.effective_mode, "derived"))
+    rows.append(("(data folder)", str(settings.data_path), "derived"))
+    rows.append(("(log folder)", str(settings.log_path), "derived"))
+    return rows
+
+
+EXAMPLE_CONFIG = """\
+# AutoTrader configuration. Environment variables override this file
+# (APCA_API_KEY_ID, APCA_API_SECRET_KEY, AUTOTRADER_<SECTION>_<KEY>), flags override both.
+mode = "auto"          # auto (paper with keys, demo without), demo, paper, live
+log_level = "INFO"
+# data_dir = "/path/to/data"
+
+[alpaca]
+# key_id = "..."       # prefer the environment; if set here: chmod 600 this file
+# secret_key = "..."
+feed = "iex"
+backfill_days = 5
+
+[demo]
+speed = 60.0
+tickers = ["AAPL", "MSFT", "NVDA"]
+
+[engine]
+plugin_timeout = 2.0
+# plugin_dir = "~/autotrader-plugins"
+
+[ui]
+idle_lock_seconds = 300
+"""

@@ -1,0 +1,1 @@
+"""The Qt-free trading core."""

@@ -1,0 +1,90 @@
+"""One logging set-up: console plus a rotating file, secrets scrubbed from every record."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s - %(message)s"
+LOG_FILENAME = "autotrader.log"
+
+_secrets: set[str] = set()
+# Alpaca keys: paper keys start PK, live AK, then 16+ upper-case letters/digits.
+_KEY_PATTERN = re.compile(r"\b(PK|AK)[A-Z0-9]{16,}\b")
+
+
+def register_secret(value: str) -> None:
+    """Never let ``value`` appear in a log line."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def scrub(text: str) -> str:
+    for s in _secrets:
+        if s in text:
+            text = text.replace(s, "****")
+    return _KEY_PATTERN.sub("****", text)
+
+
+class SecretFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = scrub(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup_logging(level: str = "INFO", log_dir: Path | None = None, console: bool = True) -> Path | None:
+    """Configure the root logger; return the log file's path (None if no file)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_autotrader", False):
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level.upper())
+    fmt = logging.Formatter(LOG_FORMAT)
+    handlers: list[logging.Handler] = []
+    if console:
+        handlers.append(logging.StreamHandler())
+    log_file = None
+    if log_dir is not None:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = log_dir / LOG_FILENAME
+            handlers.append(
+                logging.handlers.RotatingFileHandler(
+                    log_file, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
+                )
+            )
+        except OSError as e:
+            logging.getLogger(__name__).warning("cannot write logs to %s: %s", log_dir, e)
+            log_file = None
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.addFilter(SecretFilter())
+        h._autotrader = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+    # Chatty libraries stay at WARNING unless we debug.
+    if level.upper() != "DEBUG":
+        for name in ("urllib3", "websocket", "matplotlib", "asyncio"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return log_file
+
+
+def tail(path: Path, lines: int = 200) -> list[str]:
+    """The last ``lines`` lines of a log file (for the settings screen)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 200 * lines))
+            data = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return data.splitlines()[-lines:]

@@ -1,0 +1,1 @@
+"""Market data: Alpaca stream and backfill, the synthetic demo market, CSV bars."""

@@ -1,0 +1,1 @@
+"""The Qt side: windows, QML view models, charts, QThread workers."""

@@ -1,0 +1,138 @@
+"""Data access for AutoTrader and the seed's data functions that algorithm plugins import.
+
+``get_data_for_algorithm``, ``get_transactions``, ``get_latest_price`` and
+``insert_minute_data`` keep the seed's exact shapes. They read from the *current data provider*:
+the live system/market DBs in demo, paper and live; a backtest's in-memory data during a
+backtest (``use_provider``). So a seed-style plugin works unchanged in every mode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from app.timeutil import parse_iso, require_aware
+from db.connection import StorageError
+from db.market import Bar, BadTickerError, MarketStore, check_ticker, to_row
+from db.system import SystemStore
+
+REQUEST_KINDS = ("last_n_bars",)
+
+
+class DataProvider(Protocol):
+    def last_n_bars(self, ticker: str, n: int, before: datetime | None) -> list[dict[str, Any]]: ...
+
+    def transactions(self, algo_id: int) -> list[dict[str, Any]]: ...
+
+    def latest_price(self, ticker: str) -> float | None: ...
+
+    def insert_minute_data(self, ticker: str, bars: Iterable[Any]) -> int: ...
+
+
+class StoreProvider:
+    """The provider over the real system and market DBs."""
+
+    def __init__(self, system: SystemStore, market: MarketStore) -> None:
+        self.system, self.market = system, market
+
+    def last_n_bars(self, ticker: str, n: int, before: datetime | None) -> list[dict[str, Any]]:
+        before_ts = 2**62 if before is None else int(before.timestamp())
+        return self.market.last_n_bars(ticker, n, before_ts)
+
+    def transactions(self, algo_id: int) -> list[dict[str, Any]]:
+        return self.system.transactions(algo_id)
+
+    def latest_price(self, ticker: str) -> float | None:
+        return self.market.latest_price(ticker)
+
+    def insert_minute_data(self, ticker: str, bars: Iterable[Any]) -> int:
+        return self.market.insert_rows(to_row(ticker, b) for b in bars)
+
+
+_provider: DataProvider | None = None
+_provider_lock = threading.Lock()
+
+
+class NoDataProviderError(RuntimeError):
+    pass
+
+
+def use_provider(provider: DataProvider | None) -> DataProvider | None:
+    """Make ``provider`` the one the seed functions read; return the previous one."""
+    global _provider
+    with _provider_lock:
+        previous, _provider = _provider, provider
+    return previous
+
+
+@contextmanager
+def provider_scope(provider: DataProvider) -> Iterator[DataProvider]:
+    previous = use_provider(provider)
+    try:
+        yield provider
+    finally:
+        use_provider(previous)
+
+
+def current_provider() -> DataProvider:
+    p = _provider
+    if p is None:
+        # A plugin run by hand (python -c ...) outside the app: open the configured DBs.
+        from app.config import load_settings
+
+        s = load_settings()
+        p = StoreProvider(SystemStore(s.system_db_path), MarketStore(s.market_db_path))
+        use_provider(p)
+    return p
+
+
+def _before(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_iso(value)
+    if isinstance(value, datetime):
+        return require_aware(value, "before_timestamp")
+    raise TypeError(f"before_timestamp must be a datetime or ISO string, got {type(value).__name__}")
+
+
+def get_data_for_algorithm(ticker: str, request_type: str = "last_n_bars", n: int = 51,
+                           before_timestamp: datetime | str | None = None) -> list[dict[str, Any]]:
+    """``[{'timestamp': '2024-01-31T19:59:00Z', 'ohlcv': {...}}]``, oldest first, strictly
+    before ``before_timestamp``."""
+    if request_type not in REQUEST_KINDS:
+        raise ValueError(
+            f"unknown request kind {request_type!r}; known: {', '.join(REQUEST_KINDS)}"
+        )
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, got {n!r}")
+    check_ticker(ticker)
+    return current_provider().last_n_bars(ticker, n, _before(before_timestamp))
+
+
+def get_transactions(algo_id: int) -> list[dict[str, Any]]:
+    """The algorithm's transactions, oldest first (``type``, ``shares``, ``price``, ``timestamp``)."""
+    return current_provider().transactions(int(algo_id))
+
+
+def get_latest_price(ticker: str) -> float | None:
+    check_ticker(ticker)
+    return current_provider().latest_price(ticker)
+
+
+def insert_minute_data(ticker: str, bars: Iterable[Any]) -> int:
+    """Upsert minute bars (seed or Alpaca shape); bars outside the regular session are dropped.
+    Returns how many were stored."""
+    check_ticker(ticker)
+    return current_provider().insert_minute_data(ticker, bars)
+
+
+__all__ = [
+    "Bar", "BadTickerError", "DataProvider", "MarketStore", "NoDataProviderError",
+    "StorageError", "StoreProvider", "SystemStore", "check_ticker", "current_provider",
+    "get_data_for_algorithm", "get_latest_price", "get_transactions", "insert_minute_data",
+    "provider_scope", "use_provider",
+]

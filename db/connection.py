@@ -1,0 +1,95 @@
+"""SQLite connections: WAL, a busy timeout, one connection per thread.
+
+sqlite3 connections must not cross threads, so each store hands every thread its own
+connection (``threading.local``) to the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+import sqlite_utils
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StorageError(RuntimeError):
+    """A DB file cannot be opened or written; the message names the file and the reason."""
+
+
+def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open ``path`` with WAL and a busy timeout. ``":memory:"`` is allowed for tests."""
+    p = str(path)
+    if p != ":memory:":
+        parent = Path(p).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create data folder {parent}: {e.strerror}") from None
+    try:
+        if readonly and p != ":memory:":
+            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
+        else:
+            conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        # Autocommit at the driver level: multi-step writes use ``Database.atomic()``.
+        conn.isolation_level = None
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly and p != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.OperationalError as e:
+        raise StorageError(f"cannot open database {p}: {e}") from None
+    except sqlite3.DatabaseError as e:
+        raise StorageError(f"{p} is not a usable SQLite database: {e}") from None
+    return conn
+
+
+class ThreadLocalDB:
+    """One sqlite-utils ``Database`` per thread over the same file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if self.path == ":memory:":
+            # An in-memory DB exists per connection: share one (tests only, single thread).
+            self._shared = sqlite_utils.Database(connect(":memory:"))
+        else:
+            self._shared = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._shared is not None:
+            return self._shared
+        d = getattr(self._local, "db", None)
+        if d is None:
+            conn = connect(self.path)
+            d = sqlite_utils.Database(conn)
+            self._local.db = d
+            with self._lock:
+                self._all.append(conn)
+        return d
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._all:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+        if self._shared is not None:
+            self._shared.conn.close()

@@ -1,0 +1,201 @@
+"""The market DB: regular-session minute bars keyed by (ticker, epoch seconds)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from app.calendar import MarketCalendar, nyse
+from app.timeutil import iso_z, require_aware, to_epoch
+from db.connection import StorageError, ThreadLocalDB
+from db.migrations import apply, market_migrations
+
+logger = logging.getLogger(__name__)
+
+TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+BarRow = tuple[str, int, float, float, float, float, int]  # ticker, ts, o, h, l, c, v
+
+
+class BadTickerError(ValueError):
+    pass
+
+
+def check_ticker(ticker: str) -> str:
+    """Return the ticker if it looks like a US equity symbol, else raise a clear error."""
+    if not isinstance(ticker, str) or not TICKER_RE.match(ticker):
+        raise BadTickerError(
+            f"{ticker!r} is not a ticker symbol (1-10 upper-case letters, digits or '.', "
+            "starting with a letter)"
+        )
+    return ticker
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One minute bar; ``ts`` is the minute's start in epoch seconds (UTC)."""
+
+    ticker: str
+    ts: int
+    o: float
+    h: float
+    l: float  # noqa: E741 - the protocol's name
+    c: float
+    v: int = 0
+
+    @property
+    def timestamp(self) -> str:
+        return iso_z(self.ts)
+
+    def as_row(self) -> BarRow:
+        return (self.ticker, self.ts, self.o, self.h, self.l, self.c, self.v)
+
+    def as_seed(self) -> dict[str, Any]:
+        return {"timestamp": iso_z(self.ts),
+                "ohlcv": {"o": self.o, "h": self.h, "l": self.l, "c": self.c, "v": self.v}}
+
+
+def _valid_row(r: Sequence[Any]) -> bool:
+    _, ts, o, h, low, c, v = r
+    if ts % 60:
+        return False
+    for x in (o, h, low, c):
+        if not isinstance(x, int | float) or not math.isfinite(x) or x <= 0:
+            return False
+    return v is not None and v >= 0
+
+
+class MarketStore:
+    """Minute bars for every ticker. Thread-safe: each thread gets its own connection."""
+
+    def __init__(self, path: str | Path, calendar: MarketCalendar | None = None) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else path
+        self.calendar = calendar or nyse()
+        self._tl = ThreadLocalDB(path)
+        try:
+            apply(self._tl.db, market_migrations)
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"cannot use market DB {path}: {e}") from None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._tl.conn
+
+    def close(self) -> None:
+        self._tl.close()
+
+    # --- writes --------------------------------------------------------------------------
+    def insert_rows(self, rows: Iterable[Sequence[Any]], *, filter_session: bool = True) -> int:
+        """Upsert (ticker, ts, o, h, l, c, v) rows in one transaction; return rows kept.
+
+        Rows outside the regular session, not at a whole minute, or with non-positive or
+        non-finite prices are dropped (logged). A bar for a stored (ticker, ts) replaces it:
+        a late correction wins.
+        """
+        rows = list(rows)
+        kept = [r for r in rows if _valid_row(r)]
+        if filter_session:
+            is_open = self.calendar.is_open_epoch
+            kept = [r for r in kept if is_open(r[1])]
+        dropped = len(rows) - len(kept)
+        if dropped:
+            logger.debug("dropped %d of %d bars (outside session or invalid)", dropped, len(rows))
+        if not kept:
+            return 0
+        db = self._tl.db
+        try:
+            with db.atomic():
+                db.conn.executemany(
+                    "INSERT OR REPLACE INTO bars (ticker, ts, o, h, l, c, v) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    kept,
+                )
+        except sqlite3.OperationalError as e:
+            raise StorageError(f"cannot write bars to {self.path}: {e}") from None
+        return len(kept)
+
+    def insert_bars(self, bars: Iterable[Bar]) -> int:
+        return self.insert_rows(b.as_row() for b in bars)
+
+    # --- reads ---------------------------------------------------------------------------
+    def last_n_rows(self, ticker: str, n: int, before_ts: int) -> list[tuple]:
+        """(ts, o, h, l, c, v) of the ``n`` bars strictly before ``before_ts``, oldest first."""
+        if n < 0:
+            raise ValueError(f"n must be zero or more, got {n}")
+        rows = self.conn.execute(
+            "SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts < ? "
+            "ORDER BY ts DESC LIMIT ?",
+            (ticker, before_ts, n),
+        ).fetchall()
+        rows.reverse()
+        return rows
+
+    def last_n_bars(self, ticker: str, n: int, before: datetime | int) -> list[dict[str, Any]]:
+        """Seed shape: ``[{'timestamp': ..Z, 'ohlcv': {o,h,l,c,v}}]`` oldest first."""
+        check_ticker(ticker)
+        before_ts = before if isinstance(before, int) else int(require_aware(before).timestamp())
+        return [
+            {"timestamp": iso_z(ts), "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
+            for ts, o, h, lo, c, v in self.last_n_rows(ticker, n, before_ts)
+        ]
+
+    def latest_price(self, ticker: str, before_ts: int | None = None) -> float | None:
+        """Close of the newest bar (strictly before ``before_ts`` if given), None if none."""
+        if before_ts is None:
+            row = self.conn.execute(
+                "SELECT c FROM bars WHERE ticker = ? ORDER BY ts DESC LIMIT 1", (ticker,)
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT c FROM bars WHERE ticker = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                (ticker, before_ts),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def latest_ts(self, ticker: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT ts FROM bars WHERE ticker = ? ORDER BY ts DESC LIMIT 1", (ticker,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def bars_between(self, ticker: str, start_ts: int, end_ts: int) -> list[tuple]:
+        """(ts, o, h, l, c, v) with start_ts <= ts < end_ts, oldest first."""
+        return self.conn.execute(
+            "SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts >= ? AND ts < ? "
+            "ORDER BY ts",
+            (ticker, start_ts, end_ts),
+        ).fetchall()
+
+    def count(self, ticker: str | None = None) -> int:
+        if ticker is None:
+            return self.conn.execute("SELECT count(*) FROM bars").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM bars WHERE ticker = ?", (ticker,)).fetchone()[0]
+
+    def tickers(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT ticker FROM bars ORDER BY ticker")]
+
+
+def to_row(ticker: str, bar: Any) -> BarRow:
+    """Normalise one bar in any shape we meet into a row.
+
+    Accepts the seed shape ``{'timestamp', 'ohlcv': {o,h,l,c,v}}``, Alpaca's
+    ``{'t', 'o', 'h', 'l', 'c', 'v'}``, a ``Bar``, or a (ts, o, h, l, c, v) tuple.
+    """
+    if isinstance(bar, Bar):
+        return bar.as_row()
+    if isinstance(bar, dict):
+        if "ohlcv" in bar:
+            x = bar["ohlcv"]
+            return (ticker, to_epoch(bar["timestamp"]), float(x["o"]), float(x["h"]),
+                    float(x["l"]), float(x["c"]), int(x.get("v", 0) or 0))
+        t = bar.get("t", bar.get("timestamp"))
+        return (ticker, to_epoch(t), float(bar["o"]), float(bar["h"]), float(bar["l"]),
+                float(bar["c"]), int(bar.get("v", 0) or 0))
+    ts, o, h, low, c, v = bar
+    return (ticker, to_epoch(ts), float(o), float(h), float(low), float(c), int(v))

@@ -1,0 +1,118 @@
+"""Schema migrations for the system DB and the market DB (sqlite-utils ``Migrations``).
+
+Each migration is registered once, in order, and never edited after release: a later change is
+a new migration. ``apply`` runs the pending ones, each in its own transaction together with
+its record in ``_sqlite_migrations``, so an older file is upgraded in place. A file that has
+migrations this version does not know (written by a newer AutoTrader) is refused, not guessed
+at. To add one: write ``@system_migrations(name="m00N_what")`` below the others.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+logger = logging.getLogger(__name__)
+
+system_migrations = Migrations("autotrader-system")
+market_migrations = Migrations("autotrader-market")
+
+
+class SchemaTooNewError(RuntimeError):
+    pass
+
+
+def schema_version(db: sqlite_utils.Database, migrations: Migrations) -> int:
+    """How many of ``migrations`` are applied (the schema version)."""
+    return len(migrations.applied(db))
+
+
+def apply(db: sqlite_utils.Database, migrations: Migrations,
+          stop_before: str | None = None) -> int:
+    """Apply pending migrations; return the resulting schema version."""
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise SchemaTooNewError(
+            f"{migrations.name}: the database has migrations this AutoTrader does not know "
+            f"({', '.join(unknown)}); it was written by a newer version, so upgrade AutoTrader"
+        )
+    pending = migrations.pending(db)
+    if pending:
+        logger.info("%s: applying migrations %s", migrations.name, [m.name for m in pending])
+    migrations.apply(db, stop_before=stop_before)
+    return schema_version(db, migrations)
+
+
+# --- system DB -------------------------------------------------------------------------------
+@system_migrations(name="m001_initial")
+def _system_initial(db: sqlite_utils.Database) -> None:
+    for stmt in (
+        """CREATE TABLE algorithms (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            plugin TEXT NOT NULL,
+            ticker TEXT NOT NULL,
+            initial_capital REAL NOT NULL CHECK (initial_capital > 0),
+            params TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'stopped', 'error', 'deleted')),
+            error TEXT,
+            error_at TEXT,
+            created_at TEXT NOT NULL,
+            stopped_at TEXT
+        )""",
+        """CREATE TABLE orders (
+            id INTEGER PRIMARY KEY,
+            client_order_id TEXT NOT NULL UNIQUE,
+            algo_id INTEGER REFERENCES algorithms(id),
+            ticker TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            status TEXT NOT NULL,
+            broker_order_id TEXT,
+            filled_qty INTEGER NOT NULL DEFAULT 0,
+            filled_avg_price REAL,
+            reason TEXT,
+            minute TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX orders_status ON orders(status)",
+        "CREATE INDEX orders_algo ON orders(algo_id)",
+        """CREATE TABLE transactions (
+            id INTEGER PRIMARY KEY,
+            algo_id INTEGER NOT NULL REFERENCES algorithms(id),
+            order_id INTEGER REFERENCES orders(id),
+            fill_id TEXT UNIQUE,
+            ticker TEXT NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('buy', 'sell')),
+            shares INTEGER NOT NULL CHECK (shares > 0),
+            price REAL NOT NULL CHECK (price > 0),
+            commission REAL NOT NULL DEFAULT 0,
+            timestamp TEXT NOT NULL
+        )""",
+        "CREATE INDEX transactions_algo ON transactions(algo_id, id)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ):
+        db.execute(stmt)
+
+
+# --- market DB -------------------------------------------------------------------------------
+@market_migrations(name="m001_bars")
+def _market_bars(db: sqlite_utils.Database) -> None:
+    # WITHOUT ROWID keyed (ticker, epoch seconds): "last n before t" is one range scan of the
+    # primary key at any table size, and a ticker's rows sit together on disk.
+    db.execute(
+        """CREATE TABLE bars (
+            ticker TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            o REAL NOT NULL, h REAL NOT NULL, l REAL NOT NULL, c REAL NOT NULL,
+            v INTEGER NOT NULL DEFAULT 0,
+            n INTEGER,
+            vw REAL,
+            PRIMARY KEY (ticker, ts)
+        ) WITHOUT ROWID"""
+    )

@@ -1,0 +1,179 @@
+"""The system DB: algorithms, orders, transactions and settings.
+
+Money state is written here before anything shows it. Multi-step writes (an order's fill and
+its transaction) go through ``atomic()`` so a kill between them leaves neither or both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from app.timeutil import iso_z, utcnow
+from db.connection import StorageError, ThreadLocalDB
+from db.migrations import apply, system_migrations
+
+logger = logging.getLogger(__name__)
+
+ALGO_STATUSES = ("running", "stopped", "error", "deleted")
+# Order statuses after which nothing more happens to an order.
+TERMINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
+
+
+class SystemStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._tl = ThreadLocalDB(path)
+        try:
+            apply(self._tl.db, system_migrations)
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"cannot use system DB {path}: {e}") from None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self._tl.db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._tl.conn
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        with self.db.atomic() as d:
+            yield d
+
+    def close(self) -> None:
+        self._tl.close()
+
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # --- settings ------------------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def delete_setting(self, key: str) -> None:
+        self.conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+
+    # --- algorithms ----------------------------------------------------------------------
+    def add_algorithm(self, plugin: str, ticker: str, initial_capital: float,
+                      params: dict[str, Any] | None = None, name: str = "",
+                      status: str = "running") -> int:
+        if not initial_capital > 0:
+            raise ValueError(f"initial capital must be positive, got {initial_capital}")
+        cur = self.conn.execute(
+            "INSERT INTO algorithms (name, plugin, ticker, initial_capital, params, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, plugin, ticker, float(initial_capital), json.dumps(params or {}), status,
+             iso_z(utcnow())),
+        )
+        return int(cur.lastrowid)
+
+    def _algo(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["params"] = json.loads(row["params"] or "{}")
+        return row
+
+    def get_algorithm(self, algo_id: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM algorithms WHERE id = ?", (algo_id,))
+        return self._algo(rows[0]) if rows else None
+
+    def list_algorithms(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Algorithms (all but deleted ones by default), oldest first."""
+        statuses = statuses or ("running", "stopped", "error")
+        marks = ",".join("?" * len(statuses))
+        return [self._algo(r) for r in self._rows(
+            f"SELECT * FROM algorithms WHERE status IN ({marks}) ORDER BY id", tuple(statuses))]
+
+    def set_algorithm_status(self, algo_id: int, status: str, error: str | None = None) -> None:
+        if status not in ALGO_STATUSES:
+            raise ValueError(f"unknown algorithm status {status!r}")
+        now = iso_z(utcnow())
+        self.conn.execute(
+            "UPDATE algorithms SET status = ?, "
+            "error = CASE WHEN ? IS NULL THEN error ELSE ? END, "
+            "error_at = CASE WHEN ? IS NULL THEN error_at ELSE ? END, "
+            "stopped_at = CASE WHEN ? IN ('stopped', 'deleted') THEN ? ELSE stopped_at END "
+            "WHERE id = ?",
+            (status, error, error, error, now, status, now, algo_id),
+        )
+
+    def set_algorithm_error(self, algo_id: int, error: str | None) -> None:
+        """Record the algorithm's latest problem (shown on its card) without changing status."""
+        self.conn.execute(
+            "UPDATE algorithms SET error = ?, error_at = ? WHERE id = ?",
+            (error, iso_z(utcnow()) if error else None, algo_id),
+        )
+
+    # --- transactions --------------------------------------------------------------------
+    def transactions(self, algo_id: int) -> list[dict[str, Any]]:
+        """The seed shape: ``{'type', 'shares', 'price', 'timestamp', ...}``, oldest first."""
+        return self._rows(
+            "SELECT id, algo_id, order_id, ticker, type, shares, price, commission, timestamp "
+            "FROM transactions WHERE algo_id = ? ORDER BY id",
+            (algo_id,),
+        )
+
+    def all_transactions(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM transactions ORDER BY id")
+
+    def add_transaction(self, algo_id: int, ticker: str, type_: str, shares: int, price: float,
+                        timestamp: str, order_id: int | None = None, fill_id: str | None = None,
+                        commission: float = 0.0) -> int | None:
+        """Insert a fill; a repeated ``fill_id`` is ignored (returns None) so replays are safe."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO transactions (algo_id, order_id, fill_id, ticker, type, "
+            "shares, price, commission, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (algo_id, order_id, fill_id, ticker, type_, int(shares), float(price),
+             float(commission), timestamp),
+        )
+        return int(cur.lastrowid) if cur.rowcount else None
+
+    # --- orders --------------------------------------------------------------------------
+    def insert_order(self, client_order_id: str, algo_id: int | None, ticker: str, side: str,
+                     qty: int, minute: str, status: str = "intent") -> int:
+        now = iso_z(utcnow())
+        cur = self.conn.execute(
+            "INSERT INTO orders (client_order_id, algo_id, ticker, side, qty, status, minute, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (client_order_id, algo_id, ticker, side, int(qty), status, minute, now, now),
+        )
+        return int(cur.lastrowid)
+
+    def update_order(self, client_order_id: str, **fields: Any) -> None:
+        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "reason"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update order fields {sorted(bad)}")
+        fields["updated_at"] = iso_z(utcnow())
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE orders SET {sets} WHERE client_order_id = ?",
+                          (*fields.values(), client_order_id))
+
+    def get_order(self, client_order_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return rows[0] if rows else None
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(TERMINAL_ORDER_STATUSES))
+        return self._rows(f"SELECT * FROM orders WHERE status NOT IN ({marks}) ORDER BY id",
+                          tuple(TERMINAL_ORDER_STATUSES))
+
+    def orders_for(self, algo_id: int) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM orders WHERE algo_id = ? ORDER BY id", (algo_id,))

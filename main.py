@@ -1,0 +1,8 @@
+"""``python main.py`` starts AutoTrader (the same as the ``autotrader`` command)."""
+
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

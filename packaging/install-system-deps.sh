@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Qt needs (offscreen, Xvfb and eglfs alike). Skips what is there.
+set -euo pipefail
+pkgs=(libgl1 libegl1 libxkbcommon0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0
+      fonts-dejavu-core libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+      libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 python3-venv)
+command -v dpkg >/dev/null 2>&1 || { echo "not a Debian system: install Qt's runtime libraries yourself"; exit 0; }
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"

@@ -25,9 +25,18 @@ StatusListener = Callable[[FeedStatus], None]
 
 
 class Feed(Protocol):
-    def subscribe(self, ticker: str) -> None: ...
+    def prepare(self, ticker: str) -> None:
+        """Make sure the market DB holds the history plugins need for ``ticker`` (backfill from
+        Alpaca; synthetic history in the demo). May take seconds: never call on the GUI thread."""
+        ...
 
-    def unsubscribe(self, ticker: str) -> None: ...
+    def subscribe(self, ticker: str) -> None:
+        """One more user of ``ticker`` (reference-counted, see ``SubscriptionSet``)."""
+        ...
+
+    def unsubscribe(self, ticker: str) -> None:
+        """One user fewer; the last one to leave unsubscribes on the wire."""
+        ...
 
     def add_bar_listener(self, listener: BarListener) -> None: ...
 

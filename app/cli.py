@@ -32,7 +32,7 @@ DELEGATED = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="config file (default: %s)" % default_config_path())
+    p.add_argument("--config", help=f"config file (default: {default_config_path()})")
     p.add_argument("--data-dir", help="folder for the DBs (default: the platform's data folder)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 

@@ -229,9 +229,9 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
     for t in values.get("demo.tickers", ()):
         if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
             raise bad("demo.tickers", f"{t!r} is not a ticker symbol")
-    if values.get("demo.start_date"):
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", values["demo.start_date"]):
-            raise bad("demo.start_date", "must be YYYY-MM-DD")
+    start = values.get("demo.start_date")
+    if start and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
+        raise bad("demo.start_date", "must be YYYY-MM-DD")
 
 
 def _line_of(text: str, section: str | None, key: str) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from app.timeutil import parse_iso, require_aware
 from db.connection import StorageError
-from db.market import Bar, BadTickerError, MarketStore, check_ticker, to_row
+from db.market import BadTickerError, Bar, MarketStore, check_ticker, to_row
 from db.system import SystemStore
 
 REQUEST_KINDS = ("last_n_bars",)

@@ -1,0 +1,173 @@
+import sqlite3
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+import db
+from db import StorageError
+from db.market import MarketStore, to_row
+
+
+def ts(*a) -> int:
+    return int(datetime(*a, tzinfo=UTC).timestamp())
+
+
+OPEN = ts(2024, 1, 31, 14, 30)  # 09:30 ET
+
+
+def rows(ticker, start, n, price=100.0):
+    return [(ticker, start + 60 * i, price + i, price + i + 1, price + i - 1, price + i + 0.5, 100 + i)
+            for i in range(n)]
+
+
+def test_insert_and_last_n_before_strictly(market_store):
+    assert market_store.insert_rows(rows("AAPL", OPEN, 60)) == 60
+    got = market_store.last_n_bars("AAPL", 51, OPEN + 60 * 55)
+    assert len(got) == 51
+    assert got[0]["timestamp"] == "2024-01-31T14:34:00Z"
+    assert got[-1]["timestamp"] == "2024-01-31T15:24:00Z"  # strictly before 15:25
+    assert got[-1]["ohlcv"] == {"o": 154.0, "h": 155.0, "l": 153.0, "c": 154.5, "v": 154}
+    assert [g["timestamp"] for g in got] == sorted(g["timestamp"] for g in got)
+
+
+def test_bars_outside_regular_session_are_not_stored(market_store):
+    pre = rows("AAPL", OPEN - 60 * 30, 30)  # 09:00-09:29 ET
+    post = rows("AAPL", ts(2024, 1, 31, 21, 0), 10)  # 16:00 ET onwards
+    holiday = rows("AAPL", ts(2024, 12, 25, 15, 0), 5)
+    assert market_store.insert_rows(pre + post + holiday + rows("AAPL", OPEN, 2)) == 2
+    assert market_store.count("AAPL") == 2
+
+
+def test_upsert_is_idempotent_and_late_correction_wins(market_store):
+    market_store.insert_rows(rows("AAPL", OPEN, 5))
+    market_store.insert_rows(rows("AAPL", OPEN, 5))
+    assert market_store.count("AAPL") == 5
+    corrected = [("AAPL", OPEN + 240, 1.0, 2.0, 0.5, 1.5, 9)]
+    market_store.insert_rows(corrected)
+    assert market_store.count("AAPL") == 5
+    assert market_store.latest_price("AAPL") == 1.5
+
+
+def test_invalid_bars_are_dropped(market_store):
+    bad = [("AAPL", OPEN + 7, 1, 1, 1, 1, 1),  # not a whole minute
+           ("AAPL", OPEN + 60, float("nan"), 1, 1, 1, 1),
+           ("AAPL", OPEN + 120, -1, 1, 1, 1, 1)]
+    assert market_store.insert_rows(bad) == 0
+
+
+def test_latest_price_and_tickers_are_separate(market_store):
+    market_store.insert_rows(rows("AAPL", OPEN, 3, 100) + rows("MSFT", OPEN, 4, 300))
+    assert market_store.latest_price("AAPL") == 102.5
+    assert market_store.latest_price("MSFT") == 303.5
+    assert market_store.latest_price("NVDA") is None
+    assert market_store.tickers() == ["AAPL", "MSFT"]
+
+
+def test_seed_functions_shapes(market_store, system_store):
+    db.use_provider(db.StoreProvider(system_store, market_store))
+    n = db.insert_minute_data("AAPL", [
+        {"timestamp": "2024-01-31T14:30:00Z", "ohlcv": {"o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10}},
+        {"t": "2024-01-31T14:31:00Z", "o": 2, "h": 3, "l": 1.5, "c": 2.5, "v": 20, "n": 3, "vw": 2.2},
+        {"timestamp": "2024-01-31T14:00:00Z", "ohlcv": {"o": 1, "h": 1, "l": 1, "c": 1, "v": 1}},
+    ])
+    assert n == 2
+    got = db.get_data_for_algorithm("AAPL", "last_n_bars", n=51,
+                                    before_timestamp=datetime(2024, 1, 31, 14, 31, tzinfo=UTC))
+    assert got == [{"timestamp": "2024-01-31T14:30:00Z",
+                    "ohlcv": {"o": 1.0, "h": 2.0, "l": 0.5, "c": 1.5, "v": 10}}]
+    assert db.get_latest_price("AAPL") == 2.5
+    assert len(db.get_data_for_algorithm("AAPL", "last_n_bars", n=5,
+                                         before_timestamp="2024-01-31T15:00:00Z")) == 2
+
+    algo = system_store.add_algorithm("sma_crossover", "AAPL", 1000.0)
+    system_store.add_transaction(algo, "AAPL", "buy", 3, 10.5, "2024-01-31T14:32:00Z")
+    tx = db.get_transactions(algo)
+    assert tx[0]["type"] == "buy" and tx[0]["shares"] == 3 and tx[0]["price"] == 10.5
+    assert tx[0]["timestamp"] == "2024-01-31T14:32:00Z"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"request_type": "all_bars"}, "unknown request kind 'all_bars'"),
+        ({"n": -1}, "n must be a whole number >= 0"),
+        ({"n": 2.5}, "n must be a whole number >= 0"),
+        ({"before_timestamp": datetime(2024, 1, 31, 15)}, "no timezone"),
+        ({"before_timestamp": "yesterday"}, "not an ISO-8601 timestamp"),
+        ({"ticker": "AA PL;"}, "not a ticker symbol"),
+        ({"ticker": "aapl"}, "not a ticker symbol"),
+    ],
+)
+def test_bad_requests_are_named(market_store, system_store, kwargs, message):
+    db.use_provider(db.StoreProvider(system_store, market_store))
+    args = {"ticker": "AAPL", "request_type": "last_n_bars", "n": 5,
+            "before_timestamp": "2024-01-31T15:00:00Z"} | kwargs
+    with pytest.raises(ValueError, match=message):
+        db.get_data_for_algorithm(args.pop("ticker"), **args)
+
+
+def test_to_row_shapes():
+    r = to_row("AAPL", (datetime(2024, 1, 31, 14, 30, tzinfo=UTC), 1, 2, 0.5, 1.5, 7))
+    assert r == ("AAPL", OPEN, 1.0, 2.0, 0.5, 1.5, 7)
+
+
+def test_each_thread_gets_its_own_connection(market_store):
+    market_store.insert_rows(rows("AAPL", OPEN, 10))
+    seen, errors = [], []
+
+    def reader():
+        try:
+            seen.append((id(market_store.conn), market_store.count("AAPL")))
+        except Exception as e:  # pragma: no cover - a failure is the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(c == 10 for _, c in seen)
+    assert len({i for i, _ in seen} | {id(market_store.conn)}) == 5
+
+
+def test_locked_db_write_gives_clear_error(data_dir, calendar, monkeypatch):
+    import db.connection as conn_mod
+
+    monkeypatch.setattr(conn_mod, "BUSY_TIMEOUT_MS", 100)
+    store = MarketStore(data_dir / "m.db", calendar)
+    blocker = sqlite3.connect(data_dir / "m.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError, match="cannot write bars .*locked"):
+            store.insert_rows(rows("AAPL", OPEN, 1))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.insert_rows(rows("AAPL", OPEN, 1)) == 1
+
+
+def test_read_only_data_folder_is_a_clear_error(tmp_path, calendar):
+    import os
+
+    if os.geteuid() == 0:
+        # root ignores directory permissions; a path under a regular file fails the same way.
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        with pytest.raises(StorageError, match="cannot create data folder"):
+            MarketStore(blocker / "sub" / "market.db", calendar)
+        return
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(StorageError):
+        MarketStore(ro / "market.db", calendar)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path, calendar):
+    p = tmp_path / "market.db"
+    p.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="market.db"):
+        MarketStore(p, calendar)
+    assert p.read_bytes().startswith(b"this is not sqlite")  # nothing overwritten

@@ -83,6 +83,13 @@ class MarketCalendar:
         i = bisect.bisect_right(self._opens, ts) - 1
         return i >= 0 and ts < self._closes[i]
 
+    def session_bounds_epoch(self, ts: int) -> tuple[int, int] | None:
+        """(open, close) epoch seconds of the session containing ``ts``, or None if closed."""
+        i = bisect.bisect_right(self._opens, ts) - 1
+        if i >= 0 and ts < self._closes[i]:
+            return self._opens[i], self._closes[i]
+        return None
+
     def session_at(self, t: datetime) -> Session | None:
         """The session in progress at ``t``, or None while closed."""
         ts = int(require_aware(t).timestamp())

@@ -6,6 +6,8 @@ the seed's data functions speak ISO-8601 strings with a ``Z`` suffix at whole mi
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import UTC, datetime
 
 
@@ -45,10 +47,16 @@ def from_epoch(ts: int | float) -> datetime:
     return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _iso_epoch(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def iso_z(t: datetime | int | float) -> str:
     """``2024-01-31T19:59:00Z`` for an aware datetime or epoch seconds."""
     if isinstance(t, int | float):
-        t = from_epoch(t)
+        # Cached: the same minutes are formatted for every ticker and every tick.
+        return _iso_epoch(int(t))
     return require_aware(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

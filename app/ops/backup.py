@@ -1,0 +1,201 @@
+"""``autotrader backup`` and ``autotrader restore``.
+
+A backup is a folder (or a ``.tar.gz`` of it) holding consistent copies of ``system.db`` and
+``market.db`` made with SQLite's online backup API, the config file, and ``manifest.json``
+(version, schema steps, row counts and checksums). The backup API copies a snapshot inside one
+read transaction, so it is consistent while the app is running and writing (WAL lets the app
+keep writing meanwhile). The copies are switched to rollback-journal mode so that each one is a
+single self-contained file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import tarfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app import __version__
+from app.config import ConfigError, Settings, load_settings
+from app.ops.dbcheck import describe_problem, inspect_db, migration_sets
+from db.connection import BUSY_TIMEOUT_MS
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+DB_FILES = ("system.db", "market.db")
+CONFIG_NAME = "autotrader.toml"
+
+
+class BackupError(RuntimeError):
+    """The backup or restore cannot go ahead; the message says why and what to do."""
+
+
+def default_backup_dir(settings: Settings) -> Path:
+    return settings.data_path / "backups"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """Consistent copy of a live SQLite DB into a new single-file DB at ``dst``."""
+    try:
+        # mode=rw: never create a missing source; the source connection only reads.
+        s = sqlite3.connect(f"file:{src}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.OperationalError as e:
+        raise BackupError(f"cannot open {src}: {e}") from None
+    d = sqlite3.connect(dst)
+    try:
+        s.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        s.backup(d)  # all pages in one step: one read transaction, one snapshot
+        d.execute("PRAGMA journal_mode = DELETE")
+    except sqlite3.DatabaseError as e:
+        d.close()
+        dst.unlink(missing_ok=True)
+        raise BackupError(f"cannot copy {src}: {e}") from None
+    finally:
+        s.close()
+    d.close()
+
+
+@dataclass
+class BackupResult:
+    path: Path
+    manifest: dict = field(default_factory=dict)
+
+
+def create_backup(settings: Settings, dest: Path | None = None, *, archive: bool = False,
+                  skip_market: bool = False, include_config: bool = True,
+                  label: str = "autotrader-backup") -> BackupResult:
+    """Back up the DBs (and the config) of ``settings`` into a new timestamped folder in
+    ``dest`` (a ``.tar.gz`` of it when ``archive``). Returns where it went."""
+    dest = Path(dest) if dest else default_backup_dir(settings)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = dest / f"{label}-{stamp}Z"
+    n = 1
+    while folder.exists() or folder.with_name(folder.name + ".tar.gz").exists():
+        n += 1
+        folder = dest / f"{label}-{stamp}Z-{n}"
+    names = [f for f in DB_FILES if not (skip_market and f == "market.db")]
+    present = [f for f in names if (settings.data_path / f).exists()]
+    if not present:
+        raise BackupError(f"nothing to back up: no DB in {settings.data_path} "
+                          "(use --data-dir if the data lives elsewhere)")
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+    except OSError as e:
+        raise BackupError(f"cannot create {folder}: {e.strerror}") from None
+    sets = migration_sets()
+    manifest: dict = {"format": FORMAT, "app_version": __version__,
+                      "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      "source_data_dir": str(settings.data_path), "files": {}, "config": None}
+    try:
+        for name in present:
+            target = folder / name
+            copy_db(settings.data_path / name, target)
+            rep = inspect_db(target, sets[name])
+            problem = describe_problem(rep)
+            if problem:
+                raise BackupError(f"the copy of {name} is not sound: {problem}; the original "
+                                  "may be damaged: run 'autotrader doctor'")
+            manifest["files"][name] = {"sha256": sha256(target), "size": target.stat().st_size,
+                                       "schema": rep.applied, "counts": rep.counts}
+        cfg = Path(settings.config_path) if settings.config_path else None
+        if include_config and cfg and cfg.is_file():
+            shutil.copyfile(cfg, folder / CONFIG_NAME)
+            (folder / CONFIG_NAME).chmod(0o600)  # it may hold API keys
+            manifest["config"] = CONFIG_NAME
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if not archive:
+        return BackupResult(folder, manifest)
+    tar_path = folder.with_name(folder.name + ".tar.gz")
+    fd = os.open(tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    shutil.rmtree(folder)
+    return BackupResult(tar_path, manifest)
+
+
+# --- CLI --------------------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (default: the platform's config folder)")
+    p.add_argument("--data-dir", help="folder of the DBs (default: the platform's data folder)")
+
+
+def load(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides={"data_dir": args.data_dir,
+                                                 "_explicit_config": bool(args.config)})
+
+
+def backup_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autotrader backup",
+        description="Copy system.db, market.db and the config into a timestamped folder. "
+                    "Safe while AutoTrader runs.")
+    _common(p)
+    p.add_argument("--dest", help="where to put the backup (default: <data folder>/backups)")
+    p.add_argument("--archive", action="store_true", help="write one .tar.gz instead of a folder")
+    p.add_argument("--skip-market", action="store_true",
+                   help="leave out market.db (minute bars; they can be downloaded again)")
+    p.add_argument("--no-config", action="store_true", help="leave out the config file")
+    return p
+
+
+def restore_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autotrader restore",
+        description="Put a backup's DBs (and config) back. The backup is checked first; the "
+                    "current files are backed up before they are replaced.")
+    _common(p)
+    p.add_argument("source", help="a backup folder or .tar.gz made by 'autotrader backup'")
+    p.add_argument("--force", action="store_true",
+                   help="restore even though a running AutoTrader has the DBs open")
+    p.add_argument("--no-config", action="store_true", help="keep the current config file")
+    p.add_argument("--check", action="store_true", help="only check the backup, change nothing")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is ``backup`` or ``restore``."""
+    command, rest = (argv[0], argv[1:]) if argv else ("backup", [])
+    if command == "restore":
+        from app.ops.restore import run_restore
+
+        args = restore_parser().parse_args(rest)
+        return run_restore(args)
+    args = backup_parser().parse_args(rest)
+    try:
+        settings = load(args)
+        res = create_backup(settings, Path(args.dest).expanduser() if args.dest else None,
+                            archive=args.archive, skip_market=args.skip_market,
+                            include_config=not args.no_config)
+    except BackupError as e:
+        print(f"autotrader backup: {e}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise
+    for name, info in res.manifest["files"].items():
+        counts = ", ".join(f"{k} {v}" for k, v in info["counts"].items())
+        print(f"  {name:<10} {info['size'] / 1e6:8.1f} MB  {counts}")
+    if res.manifest["config"]:
+        print(f"  {CONFIG_NAME} (may hold API keys: keep the backup private)")
+    print(f"backup written to {res.path}")
+    return 0

@@ -1,0 +1,309 @@
+"""``autotrader doctor``: check the set-up and say in plain words what to fix.
+
+Checks, in order: the config, the data folder, both DBs (integrity and schema), the log folder,
+free disk space, the Qt runtime, the algorithm plugins, and, when API keys are set, the keys
+against the broker and the clock's drift against the broker's clock. Nothing is changed.
+Exit code: 0 when nothing failed (warnings allowed), 1 when something must be fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app import __version__
+from app.config import ConfigError, Settings, load_settings
+from app.ops.dbcheck import describe_problem, inspect_db, migration_sets
+
+logger = logging.getLogger(__name__)
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
+DRIFT_WARN_S = 1.0   # the scheduler ticks 2 s after each minute: a second already matters
+DRIFT_FAIL_S = 5.0
+MIN_FREE_BYTES = 200_000_000
+
+
+@dataclass
+class Finding:
+    check: str
+    level: str
+    message: str
+    fix: str = ""
+
+
+class Doctor:
+    def __init__(self, settings: Settings, *, offline: bool = False, quick: bool = False,
+                 broker_factory: Callable[[Settings], object] | None = None) -> None:
+        self.s = settings
+        self.offline = offline
+        self.quick = quick
+        self.broker_factory = broker_factory
+        self.findings: list[Finding] = []
+
+    def add(self, check: str, level: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding(check, level, message, fix))
+
+    # --- checks -----------------------------------------------------------------------------
+    def check_data_dir(self) -> bool:
+        d = self.s.data_path
+        if d.exists() and not d.is_dir():
+            self.add("data folder", FAIL, f"{d} is a file, not a folder",
+                     "point data_dir (config, AUTOTRADER_DATA_DIR or --data-dir) at a folder")
+            return False
+        if not d.exists():
+            parent = next((p for p in d.parents if p.exists()), None)
+            if parent is not None and os.access(parent, os.W_OK | os.X_OK):
+                self.add("data folder", INFO, f"{d} does not exist yet; the first start creates it")
+                return False
+            self.add("data folder", FAIL, f"{d} does not exist and cannot be created "
+                     f"({parent} is not writable)",
+                     f"create it and give it to the user who runs AutoTrader: "
+                     f"sudo install -d -o $USER {d}")
+            return False
+        probe = d / f".doctor-{os.getpid()}"
+        try:
+            probe.write_bytes(b"x")
+            probe.unlink()
+        except OSError as e:
+            self.add("data folder", FAIL, f"{d} is not writable ({e.strerror})",
+                     f"give it to the user who runs AutoTrader: sudo chown -R $USER {d}")
+            return True
+        self.add("data folder", OK, f"{d} is writable")
+        return True
+
+    def check_dbs(self) -> None:
+        sets = migration_sets()
+        for name, migrations in sets.items():
+            label = name.replace(".db", " DB")
+            path = self.s.data_path / name
+            rep = inspect_db(path, migrations, quick=self.quick)
+            if not rep.exists:
+                self.add(label, INFO, f"{path} not created yet (the first start creates it)")
+                continue
+            problem = describe_problem(rep)
+            if problem and rep.unknown and rep.intact:
+                self.add(label, FAIL, problem,
+                         "install the newer AutoTrader again, or restore a backup made by this "
+                         "version: autotrader restore <backup>")
+            elif problem:
+                self.add(label, FAIL, problem,
+                         "stop AutoTrader and restore the latest backup "
+                         f"(autotrader restore {self.s.data_path / 'backups'}/<newest>); "
+                         "market.db alone may also be deleted: its bars are fetched again")
+            elif rep.pending:
+                self.add(label, WARN, f"{path} is healthy but uses an older schema; the next "
+                         f"start upgrades it ({', '.join(rep.pending)})",
+                         "make a backup first: autotrader backup")
+            else:
+                rows = ", ".join(f"{k} {v}" for k, v in rep.counts.items())
+                self.add(label, OK, f"{path}: integrity ok, schema up to date ({rows})")
+
+    def check_logs(self) -> None:
+        d = self.s.log_path
+        target = d if d.exists() else next((p for p in d.parents if p.exists()), d)
+        if os.access(target, os.W_OK | os.X_OK):
+            self.add("log folder", OK, f"{d}")
+        else:
+            self.add("log folder", WARN, f"{d} is not writable: the app logs to the console only",
+                     f"sudo chown -R $USER {d}")
+
+    def check_disk(self) -> None:
+        d = self.s.data_path
+        target = d if d.exists() else next((p for p in d.parents if p.exists()), None)
+        if target is None:
+            return
+        free = shutil.disk_usage(target).free
+        if free < MIN_FREE_BYTES:
+            self.add("disk", WARN, f"only {free / 1e6:.0f} MB free where the data lives",
+                     "free some space: the market DB grows with every trading day")
+        else:
+            self.add("disk", OK, f"{free / 1e9:.1f} GB free")
+
+    def check_qt(self) -> None:
+        try:
+            import pyqtgraph
+            import PySide6
+            from PySide6 import QtQuick  # noqa: F401 - the import is the check
+        except ImportError as e:
+            self.add("Qt", WARN, f"the window cannot start: {e}",
+                     "install Qt's system libraries: sudo bash packaging/install-system-deps.sh "
+                     "(headless mode still works)")
+            return
+        self.add("Qt", OK, f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}")
+
+    def check_plugins(self) -> None:
+        try:
+            from app.engine.plugins import discover_plugins
+        except ImportError:
+            return
+        plugins = discover_plugins(self.s.plugin_dirs)
+        broken = [p for p in plugins if p.error]
+        good = len(plugins) - len(broken)
+        for p in broken:
+            self.add("plugins", WARN, f"plugin {p.name} cannot be used: {p.error}",
+                     f"fix or remove {p.path}")
+        if good:
+            self.add("plugins", OK, f"{good} algorithm plugin(s) load")
+        elif not broken:
+            self.add("plugins", WARN, "no algorithm plugin found")
+
+    def check_broker(self) -> None:
+        if not self.s.has_keys:
+            self.add("broker", INFO, "no API keys: AutoTrader runs the demo (simulated market "
+                     "and broker)", "for paper trading set APCA_API_KEY_ID and "
+                     "APCA_API_SECRET_KEY (or the [alpaca] section of the config)")
+            return
+        if self.offline:
+            self.add("broker", INFO, "keys set; not checked (--offline)")
+            return
+        try:
+            if self.broker_factory is not None:
+                broker = self.broker_factory(self.s)
+            else:
+                from app.broker.alpaca import AlpacaBroker
+
+                broker = AlpacaBroker.from_settings(self.s)
+        except ImportError as e:
+            self.add("broker", WARN, f"the Alpaca client is not available ({e})")
+            return
+        except Exception as e:  # noqa: BLE001 - any construction failure is reported
+            self.add("broker", FAIL, f"cannot set up the Alpaca client: {e}",
+                     "check the [alpaca] settings: autotrader config")
+            return
+        try:
+            self._check_account(broker)
+        finally:
+            close = getattr(broker, "close", None)
+            if close:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must not hide the findings
+                    logger.debug("closing the broker failed", exc_info=True)
+
+    def _check_account(self, broker) -> None:
+        from app.broker.base import BrokerError
+
+        where = self.s.alpaca.trading_url or ("Alpaca live" if self.s.effective_mode == "live"
+                                              else "Alpaca paper")
+        try:
+            acct = broker.get_account()
+        except BrokerError as e:
+            if e.status in (401, 403):
+                self.add("broker", FAIL, f"{where} rejected the API keys ({e})",
+                         "copy the key id and secret again from Alpaca's dashboard; paper and "
+                         "live have different keys")
+            else:
+                self.add("broker", FAIL, f"cannot reach {where}: {e}",
+                         "check the network connection"
+                         + (" and the [alpaca] URLs in the config" if self.s.alpaca.trading_url
+                            else ""))
+            return
+        except Exception as e:  # noqa: BLE001 - network errors of any kind
+            self.add("broker", FAIL, f"cannot reach {where}: {e}", "check the network connection")
+            return
+        if acct.account_blocked or acct.trading_blocked:
+            self.add("broker", FAIL, f"{where}: the account is blocked for trading "
+                     f"(status {acct.status})", "see the notices in Alpaca's dashboard")
+        else:
+            self.add("broker", OK, f"{where} accepts the keys: account {acct.status}, "
+                     f"cash {acct.cash:,.2f} {acct.currency}, equity {acct.equity:,.2f}")
+        self._check_clock(broker, where)
+
+    def _check_clock(self, broker, where: str) -> None:
+        t0 = time.time()
+        try:
+            clock = broker.get_clock()
+        except Exception as e:  # noqa: BLE001
+            self.add("clock", WARN, f"cannot read {where}'s clock: {e}")
+            return
+        t1 = time.time()
+        theirs = clock.timestamp.timestamp()
+        drift = (t0 + t1) / 2 - theirs  # positive: this machine is ahead
+        slack = (t1 - t0) / 2
+        shown = (f"this machine is {abs(drift):.1f} s {'ahead of' if drift > 0 else 'behind'} "
+                 f"{where}'s clock (+/- {slack:.1f} s)")
+        fix = ("turn on network time: sudo timedatectl set-ntp true (check with "
+               "timedatectl status)")
+        if abs(drift) - slack > DRIFT_FAIL_S:
+            self.add("clock", FAIL, shown + ": ticks would run at the wrong moment", fix)
+        elif abs(drift) - slack > DRIFT_WARN_S:
+            self.add("clock", WARN, shown, fix)
+        else:
+            self.add("clock", OK, shown)
+
+    def run(self) -> list[Finding]:
+        if self.check_data_dir():
+            self.check_dbs()
+        self.check_logs()
+        self.check_disk()
+        self.check_qt()
+        self.check_plugins()
+        self.check_broker()
+        return self.findings
+
+
+def load_for_doctor(args: argparse.Namespace) -> tuple[Settings, Finding]:
+    """The settings to check with, and the config's own finding. A broken config is a finding,
+    and the other checks still run on the defaults (and --data-dir)."""
+    try:
+        s = load_settings(args.config, overrides={"data_dir": args.data_dir,
+                                                  "_explicit_config": bool(args.config)})
+    except ConfigError as e:
+        fallback = Settings(data_dir=args.data_dir or "", config_path=str(args.config or ""))
+        return fallback, Finding("config", FAIL, str(e),
+                                 "edit the file (autotrader config --init writes an example "
+                                 "beside it when none exists)")
+    path = Path(s.config_path)
+    where = f"{path}" if path.exists() else f"{path} (not present: defaults in use)"
+    return s, Finding("config", OK, f"{where}; mode {s.effective_mode}")
+
+
+def render(findings: list[Finding]) -> str:
+    width = max(len(f.check) for f in findings)
+    lines = [f"AutoTrader doctor {__version__} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"]
+    for f in findings:
+        lines.append(f"  {f.level:<4}  {f.check:<{width}}  {f.message}")
+        if f.fix and f.level in (WARN, FAIL):
+            lines.append(f"        {'':<{width}}  fix: {f.fix}")
+    fails = sum(f.level == FAIL for f in findings)
+    warns = sum(f.level == WARN for f in findings)
+    if fails:
+        lines.append(f"{fails} problem(s) to fix" + (f", {warns} warning(s)" if warns else ""))
+    elif warns:
+        lines.append(f"no problem; {warns} warning(s)")
+    else:
+        lines.append("everything looks right")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autotrader doctor",
+                                description="Check the set-up and say what to fix.")
+    p.add_argument("--config", help="config file (default: the platform's config folder)")
+    p.add_argument("--data-dir", help="folder of the DBs (default: the platform's data folder)")
+    p.add_argument("--offline", action="store_true", help="do not contact the broker")
+    p.add_argument("--quick", action="store_true",
+                   help="PRAGMA quick_check instead of the full integrity check (big DBs)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv[1:] if argv and argv[0] == "doctor" else argv)
+    settings, config_finding = load_for_doctor(args)
+    doctor = Doctor(settings, offline=args.offline, quick=args.quick)
+    doctor.findings.append(config_finding)
+    findings = doctor.run()
+    if args.json:
+        print(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        print(render(findings))
+    return 1 if any(f.level == FAIL for f in findings) else 0

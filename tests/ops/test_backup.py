@@ -1,0 +1,161 @@
+"""``autotrader backup`` / ``restore`` on real DB files, with other processes holding them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cli import main as cli
+from tests.ops.conftest import transactions
+
+
+def _only(folder: Path, pattern: str) -> Path:
+    found = sorted(folder.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_backup_then_restore_brings_back_the_same_transactions(populated: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    before = transactions(populated / "system.db")
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert manifest["files"]["system.db"]["counts"]["transactions"] == 3
+    assert manifest["files"]["market.db"]["counts"]["bars"] == 30
+    assert "backup written to" in capsys.readouterr().out
+
+    # Lose data after the backup: a new fill and a deleted algorithm's rows.
+    conn = sqlite3.connect(populated / "system.db")
+    conn.execute("DELETE FROM transactions WHERE algo_id = 2")
+    conn.execute("INSERT INTO transactions (algo_id, ticker, type, shares, price, timestamp) "
+                 "VALUES (1, 'AAPL', 'sell', 6, 190.0, '2024-01-03T15:00:00Z')")
+    conn.commit()
+    conn.close()
+    assert transactions(populated / "system.db") != before
+
+    assert cli(["restore", str(backup), "--data-dir", str(populated)]) == 0
+    out = capsys.readouterr().out
+    assert "restore complete" in out
+    assert transactions(populated / "system.db") == before
+    # What was there just before the restore is kept, not lost.
+    kept = _only(populated / "backups", "before-restore-*")
+    assert len(transactions(kept / "system.db")) == 3  # 3 - 1 deleted + 1 new
+    assert str(kept) in out
+
+
+def test_archive_round_trip_includes_the_config_and_keeps_the_replaced_one(
+        populated: Path, tmp_path: Path, monkeypatch) -> None:
+    cfg = tmp_path / "autotrader.toml"
+    cfg.write_text('mode = "demo"\n[demo]\nspeed = 90.0\n')
+    assert cli(["backup", "--data-dir", str(populated), "--config", str(cfg),
+                "--dest", str(tmp_path / "bk"), "--archive"]) == 0
+    archive = _only(tmp_path / "bk", "*.tar.gz")
+    assert archive.stat().st_mode & 0o077 == 0  # may hold API keys: owner only
+    with tarfile.open(archive) as tar:
+        names = {Path(n).name for n in tar.getnames()}
+    assert {"system.db", "market.db", "autotrader.toml", "manifest.json"} <= names
+
+    cfg.write_text('mode = "demo"\n[demo]\nspeed = 30.0\n')
+    assert cli(["restore", str(archive), "--data-dir", str(populated), "--config", str(cfg)]) == 0
+    assert "speed = 90.0" in cfg.read_text()
+    assert cfg.stat().st_mode & 0o077 == 0
+    previous = _only(tmp_path, "autotrader.toml.before-restore-*")
+    assert "speed = 30.0" in previous.read_text()
+
+
+def test_restore_refuses_a_running_apps_db_unless_forced(holder: subprocess.Popen,
+                                                         populated: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    # The holder added one algorithm on start; the backup includes it.
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    capsys.readouterr()
+    assert cli(["restore", str(backup), "--data-dir", str(populated)]) == 1
+    err = capsys.readouterr().err
+    assert "AutoTrader is running" in err and str(holder.pid) in err and "--force" in err
+    assert not (populated / "backups").exists() or not list(
+        (populated / "backups").glob("before-restore-*"))
+
+    # Forced: the content is written through SQLite, so the live process's next read sees it.
+    live = sqlite3.connect(populated / "system.db")
+    live.execute("DELETE FROM transactions")
+    live.commit()
+    assert cli(["restore", str(backup), "--data-dir", str(populated), "--force"]) == 0
+    assert "restart it now" in capsys.readouterr().out
+    assert live.execute("SELECT count(*) FROM transactions").fetchone()[0] == 3
+    live.close()
+
+
+def test_a_tampered_backup_is_refused_and_nothing_changes(populated: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    conn = sqlite3.connect(backup / "system.db")
+    conn.execute("DELETE FROM transactions")
+    conn.commit()
+    conn.close()
+    before = (populated / "system.db").read_bytes()
+    assert cli(["restore", str(backup), "--data-dir", str(populated)]) == 1
+    assert "checksum differs" in capsys.readouterr().err
+    assert (populated / "system.db").read_bytes() == before
+
+
+def test_a_corrupt_backup_fails_the_check(populated: Path, tmp_path: Path, capsys) -> None:
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    (backup / "market.db").write_bytes(b"not a database at all")
+    manifest = json.loads((backup / "manifest.json").read_text())
+    # Even with a matching checksum the file must be a sound SQLite DB.
+    import hashlib
+
+    manifest["files"]["market.db"]["sha256"] = hashlib.sha256(b"not a database at all").hexdigest()
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    assert cli(["restore", "--check", str(backup), "--data-dir", str(populated)]) == 1
+    assert "not a SQLite database" in capsys.readouterr().err
+
+
+def test_backup_refuses_an_empty_data_folder(tmp_path: Path, capsys) -> None:
+    assert cli(["backup", "--data-dir", str(tmp_path / "none")]) == 1
+    assert "nothing to back up" in capsys.readouterr().err
+
+
+def test_backups_taken_while_another_process_writes_are_consistent(writer: subprocess.Popen,
+                                                                   populated: Path,
+                                                                   tmp_path: Path) -> None:
+    """Each step of the writer puts an order and its fill in one transaction: every snapshot
+    must hold as many writer fills as writer orders, and pass the integrity check."""
+    from app.config import Settings
+    from app.ops.backup import create_backup
+
+    settings = Settings(data_dir=str(populated))
+    seen = []
+    deadline = time.monotonic() + 20
+    while len(seen) < 5 and time.monotonic() < deadline:
+        res = create_backup(settings, tmp_path / "bk", skip_market=True)
+        conn = sqlite3.connect(res.path / "system.db")
+        orders = conn.execute("SELECT count(*) FROM orders WHERE client_order_id LIKE 'w-%'"
+                              ).fetchone()[0]
+        fills = conn.execute("SELECT count(*) FROM transactions WHERE fill_id LIKE 'f-%'"
+                             ).fetchone()[0]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        conn.close()
+        assert orders == fills
+        seen.append(orders)
+    assert len(seen) == 5
+    assert seen[-1] > seen[0] > 0, f"the writer did not progress between backups: {seen}"
+
+
+@pytest.mark.slow
+def test_backup_during_a_headless_demo_restores_to_the_same_transactions(tmp_path: Path) -> None:
+    pytest.importorskip("app.engine.runner")
+    from tests.ops.demo import backup_during_demo
+
+    backup_during_demo(tmp_path)

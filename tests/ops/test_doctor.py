@@ -1,0 +1,124 @@
+"""``autotrader doctor`` on healthy, damaged and misconfigured set-ups (real files)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from app.cli import main as cli
+
+
+def doctor(capsys, *args: str) -> tuple[int, str, list[dict]]:
+    rc = cli(["doctor", "--offline", *args])
+    text = capsys.readouterr().out
+    rc_json = cli(["doctor", "--offline", "--json", *args])
+    findings = json.loads(capsys.readouterr().out)
+    assert rc == rc_json
+    return rc, text, findings
+
+
+def by_check(findings: list[dict]) -> dict[str, dict]:
+    return {f["check"]: f for f in findings}
+
+
+def test_healthy_setup_passes(populated: Path, capsys) -> None:
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    assert rc == 0, text
+    f = by_check(findings)
+    assert f["config"]["level"] == "ok"
+    assert f["data folder"]["level"] == "ok"
+    assert f["system DB"]["level"] == "ok" and "transactions 3" in f["system DB"]["message"]
+    assert f["market DB"]["level"] == "ok" and "bars 30" in f["market DB"]["message"]
+    assert f["broker"]["level"] == "info"  # no keys: demo
+    assert "everything looks right" in text or "no problem" in text
+
+
+def test_fresh_install_is_not_a_problem(tmp_path: Path, capsys) -> None:
+    rc, text, findings = doctor(capsys, "--data-dir", str(tmp_path / "new"))
+    assert rc == 0, text
+    f = by_check(findings)
+    assert f["data folder"]["level"] == "info" and "first start" in f["data folder"]["message"]
+
+
+def test_corrupt_system_db_is_a_problem_with_a_fix(populated: Path, capsys) -> None:
+    path = populated / "system.db"
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 3 * page
+    # Scribble over the second page (a b-tree page): the header stays valid, the tree does not.
+    data[page + 8:page + 600] = b"\xa5" * 592
+    path.write_bytes(bytes(data))
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    assert rc == 1
+    f = by_check(findings)["system DB"]
+    assert f["level"] == "FAIL"
+    assert "damaged" in f["message"] or "cannot be used" in f["message"]
+    assert "autotrader restore" in f["fix"]
+    assert by_check(findings)["market DB"]["level"] == "ok"
+    assert "fix: stop AutoTrader and restore" in text
+
+
+def test_a_file_that_is_not_a_db(populated: Path, capsys) -> None:
+    (populated / "market.db").write_text("hello")
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    assert rc == 1
+    assert "not a SQLite database" in by_check(findings)["market DB"]["message"]
+
+
+def test_misconfigured_file_names_the_line_and_checks_go_on(populated: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    cfg = tmp_path / "autotrader.toml"
+    cfg.write_text('mode = "demo"\n[demo]\nspeed = -5\n')
+    rc, text, findings = doctor(capsys, "--config", str(cfg), "--data-dir", str(populated))
+    assert rc == 1
+    f = by_check(findings)
+    assert f["config"]["level"] == "FAIL"
+    assert str(cfg) in f["config"]["message"] and "demo.speed" in f["config"]["message"]
+    assert f["system DB"]["level"] == "ok"  # the rest still ran
+
+
+def test_keys_in_a_file_others_can_read(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "autotrader.toml"
+    cfg.write_text('[alpaca]\nkey_id = "PKAAAAAAAAAAAAAAAAAA"\nsecret_key = "s3cr3t-s3cr3t"\n')
+    cfg.chmod(0o644)
+    rc, text, findings = doctor(capsys, "--config", str(cfg), "--data-dir", str(tmp_path / "d"))
+    assert rc == 1
+    assert "chmod 600" in by_check(findings)["config"]["message"]
+    assert "s3cr3t" not in text
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "oops"
+    f.write_text("")
+    rc, text, findings = doctor(capsys, "--data-dir", str(f))
+    assert rc == 1
+    assert by_check(findings)["data folder"]["message"].endswith("is a file, not a folder")
+
+
+def test_older_schema_warns_and_newer_schema_fails(populated: Path, capsys) -> None:
+    conn = sqlite3.connect(populated / "system.db")
+    last = conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = "
+                        "'autotrader-system' ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (last,))
+    conn.commit()
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    f = by_check(findings)["system DB"]
+    assert rc == 0 and f["level"] == "warn" and last in f["message"]
+    assert "autotrader backup" in f["fix"]
+
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES "
+                 "('autotrader-system', ?, '2024'), ('autotrader-system', 'm999_future', '2030')",
+                 (last,))
+    conn.commit()
+    conn.close()
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    f = by_check(findings)["system DB"]
+    assert rc == 1 and f["level"] == "FAIL" and "newer AutoTrader" in f["message"]
+
+
+def test_doctor_changes_nothing(populated: Path, capsys) -> None:
+    before = {p.name: p.read_bytes() for p in populated.iterdir() if p.suffix == ".db"}
+    doctor(capsys, "--data-dir", str(populated))
+    after = {p.name: p.read_bytes() for p in populated.iterdir() if p.suffix == ".db"}
+    assert before == after

@@ -1,0 +1,376 @@
+"""The Alpaca broker (paper or live) behind the engine's ``Broker`` protocol, via alpaca-py.
+
+Orders are market/day for whole shares with the engine's ``client_order_id``. The rule that
+matters most: an order is never placed twice. A 429 was not processed, so it is simply
+retried after a wait; after a 5xx or a network error the order may exist, so we look the
+client order id up before resubmitting; and if a resubmit still collides, Alpaca answers 422
+"client_order_id must be unique" and we fetch the existing order instead.
+
+Order progress comes from the trade-updates stream; a poller asks REST for tracked orders the
+stream has not reported on recently (or while the stream is down). Updates carry Alpaca's
+cumulative ``filled_qty``/``filled_avg_price`` and are passed on only when they move forward,
+one at a time, so listeners never see an order go backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+
+from app.broker.alpaca_clients import (
+    api_error_code,
+    api_error_message,
+    api_error_status,
+    is_live,
+    retry_after,
+    trade_stream_url,
+    trading_base_url,
+    trading_client,
+)
+from app.broker.alpaca_trade_stream import TradeUpdatesStream
+from app.broker.base import (
+    TERMINAL_STATUSES,
+    Account,
+    BrokerError,
+    MarketClock,
+    OrderListener,
+    OrderRequest,
+    OrderUpdate,
+    TickerInfo,
+    UnknownTickerError,
+)
+from app.config import Settings
+from app.timeutil import parse_iso
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _value(x: Any) -> str:
+    return str(getattr(x, "value", x))
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or x == "" else float(x)
+
+
+def update_from_order(o: Any, reason: str = "") -> OrderUpdate:
+    """An ``OrderUpdate`` from an alpaca-py ``Order`` model or a raw order dict."""
+    get = o.get if isinstance(o, dict) else lambda k: getattr(o, k, None)
+    ts = get("updated_at")
+    if isinstance(ts, str):
+        ts = parse_iso(ts)
+    avg = _f(get("filled_avg_price"))
+    return OrderUpdate(
+        client_order_id=str(get("client_order_id")),
+        status=_value(get("status")),
+        ticker=str(get("symbol") or ""),
+        side=_value(get("side")),  # type: ignore[arg-type]
+        qty=int(float(get("qty") or 0)),
+        filled_qty=int(float(get("filled_qty") or 0)),
+        filled_avg_price=avg,
+        broker_order_id=str(get("id") or ""),
+        reason=reason,
+        timestamp=ts.astimezone(UTC) if isinstance(ts, datetime) else None,
+    )
+
+
+class AlpacaBroker:
+    """Alpaca through alpaca-py's ``TradingClient`` plus the trade-updates stream."""
+
+    def __init__(self, settings: Settings, *, client: Any = None, stream: bool = True,
+                 max_attempts: int = 5, backoff_base: float = 0.5, backoff_max: float = 8.0,
+                 rate_limit_wait: float = 5.0, poll_interval: float = 5.0,
+                 stream_backoff: float = 1.0, stream_auth_retry: float = 300.0) -> None:
+        self.live = is_live(settings)
+        self.name = "alpaca-live" if self.live else "alpaca-paper"
+        self.client = client or trading_client(settings)
+        self.max_attempts = max_attempts
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.rate_limit_wait = rate_limit_wait
+        self.poll_interval = poll_interval
+        self._listeners: list[OrderListener] = []
+        self._lock = threading.Lock()
+        self._dispatch = threading.RLock()
+        self._known: dict[str, OrderUpdate] = {}  # latest state per client order id we track
+        self._touched: dict[str, float] = {}  # cid -> monotonic time of the last update
+        self._stop = threading.Event()
+        logger.info("Alpaca broker: %s trading at %s", "LIVE" if self.live else "paper",
+                    trading_base_url(settings))
+        self.trade_stream: TradeUpdatesStream | None = None
+        if stream:
+            a = settings.alpaca
+            self.trade_stream = TradeUpdatesStream(
+                trade_stream_url(settings), str(a.key_id), str(a.secret_key), self._on_event,
+                backoff_base=stream_backoff, auth_retry=stream_auth_retry)
+            self.trade_stream.start()
+        self._poller = threading.Thread(target=self._poll_loop, name="alpaca-order-poll",
+                                        daemon=True)
+        self._poller.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> AlpacaBroker:
+        """Paper unless ``settings.effective_mode == 'live'``."""
+        return cls(settings, **kwargs)
+
+    # --- calling Alpaca -------------------------------------------------------------------
+    def _wait(self, attempt: int, e: BaseException | None = None) -> None:
+        if e is not None and api_error_status(e) == 429:
+            delay = retry_after(e, self.rate_limit_wait)
+        else:
+            delay = min(self.backoff_max, self.backoff_base * 2 ** attempt)
+        logger.info("Alpaca: retrying in %.2f s", delay)
+        self._stop.wait(delay)
+
+    @staticmethod
+    def _transient(e: BaseException) -> bool:
+        if isinstance(e, requests.RequestException):
+            return True
+        status = api_error_status(e)
+        return status == 429 or (status is not None and status >= 500)
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Call ``fn`` with retries on 429/5xx/network errors; map failures to BrokerError."""
+        last: BaseException | None = None
+        for attempt in range(self.max_attempts):
+            try:
+                return fn()
+            except Exception as e:
+                if not self._transient(e):
+                    raise self._error(what, e) from None
+                last = e
+                logger.warning("Alpaca %s failed (%s)", what, self._describe(e))
+                if attempt + 1 < self.max_attempts:
+                    self._wait(attempt, e)
+        raise BrokerError(f"Alpaca {what} failed after {self.max_attempts} attempts: "
+                          f"{self._describe(last)}", retryable=True,
+                          status=api_error_status(last) if last else None)
+
+    @staticmethod
+    def _describe(e: BaseException | None) -> str:
+        if e is None:
+            return "unknown error"
+        status = api_error_status(e)
+        if status is not None:
+            return f"HTTP {status}: {api_error_message(e)}"
+        return f"{type(e).__name__}: {e}"
+
+    def _error(self, what: str, e: BaseException) -> BrokerError:
+        status = api_error_status(e)
+        if status in (401, 403) and "buying power" not in api_error_message(e):
+            msg = f"Alpaca {what}: refused (HTTP {status}: {api_error_message(e)}); check the API keys"
+        else:
+            msg = f"Alpaca {what}: {self._describe(e)}"
+        return BrokerError(msg, retryable=False, status=status, code=api_error_code(e))
+
+    # --- Broker protocol ------------------------------------------------------------------
+    def get_account(self) -> Account:
+        a = self._call("account", self.client.get_account)
+        return Account(cash=float(a.cash), equity=float(a.equity),
+                       buying_power=float(a.buying_power), currency=a.currency or "USD",
+                       trading_blocked=bool(a.trading_blocked),
+                       account_blocked=bool(a.account_blocked), status=_value(a.status))
+
+    def get_clock(self) -> MarketClock:
+        c = self._call("clock", self.client.get_clock)
+        return MarketClock(timestamp=c.timestamp.astimezone(UTC), is_open=bool(c.is_open),
+                           next_open=c.next_open.astimezone(UTC),
+                           next_close=c.next_close.astimezone(UTC))
+
+    def get_ticker(self, symbol: str) -> TickerInfo:
+        try:
+            a = self._call(f"asset {symbol}", lambda: self.client.get_asset(symbol))
+        except BrokerError as e:
+            if e.status in (404, 422):
+                raise UnknownTickerError(f"Alpaca does not know the ticker {symbol!r}",
+                                         status=e.status) from None
+            raise
+        return TickerInfo(symbol=a.symbol, tradable=bool(a.tradable),
+                          active=_value(a.status) == "active",
+                          fractionable=bool(a.fractionable), exchange=_value(a.exchange),
+                          name=a.name or "")
+
+    def get_order(self, client_order_id: str) -> OrderUpdate | None:
+        try:
+            o = self._call(f"order {client_order_id}",
+                           lambda: self.client.get_order_by_client_id(client_order_id))
+        except BrokerError as e:
+            if e.status == 404:
+                return None
+            raise
+        u = update_from_order(o)
+        self._note(u)
+        return u
+
+    def list_open_orders(self) -> list[OrderUpdate]:
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)
+        orders = self._call("open orders", lambda: self.client.get_orders(filter=req))
+        return [update_from_order(o) for o in orders]
+
+    def cancel_order(self, client_order_id: str) -> None:
+        u = self.get_order(client_order_id)
+        if u is None or u.is_terminal:
+            return
+        try:
+            self._call(f"cancel {client_order_id}",
+                       lambda: self.client.cancel_order_by_id(u.broker_order_id))
+        except BrokerError as e:
+            if e.status != 422:  # 422: no longer cancelable (it filled meanwhile)
+                raise
+
+    def get_positions(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in self._call("positions", self.client.get_all_positions):
+            qty = float(p.qty)
+            if _value(p.side) == "short" and qty > 0:
+                qty = -qty
+            out[p.symbol] = qty
+        return out
+
+    def submit_order(self, request: OrderRequest) -> OrderUpdate:
+        """Place a market day order, idempotent on ``client_order_id`` (see module doc).
+
+        A refusal (403/422: buying power, not tradable, ...) comes back as a ``rejected``
+        update with Alpaca's reason; only failures that may be transient raise BrokerError."""
+        from alpaca.trading.enums import OrderSide, TimeInForce
+        from alpaca.trading.requests import MarketOrderRequest
+
+        cid = request.client_order_id
+        if request.qty <= 0 or int(request.qty) != request.qty:
+            return self._rejected(request, f"quantity must be a whole number above 0, got {request.qty}")
+        order_req = MarketOrderRequest(
+            symbol=request.ticker, qty=int(request.qty),
+            side=OrderSide.BUY if request.side == "buy" else OrderSide.SELL,
+            time_in_force=TimeInForce.DAY, client_order_id=cid)
+        last: BaseException | None = None
+        for attempt in range(self.max_attempts):
+            try:
+                u = update_from_order(self.client.submit_order(order_req))
+                logger.info("order %s: %s %d %s -> %s", cid, request.side, request.qty,
+                            request.ticker, u.status)
+                self._note(u)
+                return u
+            except Exception as e:
+                last = e
+                status = api_error_status(e)
+                msg = api_error_message(e)
+                if status == 422 and "client_order_id" in msg and "unique" in msg:
+                    existing = self.get_order(cid)
+                    if existing is not None:
+                        logger.info("order %s already exists at Alpaca (%s)", cid, existing.status)
+                        return existing
+                    raise BrokerError(f"order {cid}: Alpaca says the id exists but cannot find it",
+                                      retryable=True, status=422) from None
+                if status == 429:
+                    logger.warning("order %s: rate limited, waiting", cid)
+                elif isinstance(e, requests.RequestException) or (status or 0) >= 500:
+                    # The order may have been placed before the error: look before resubmitting.
+                    logger.warning("order %s: %s; checking whether it was placed", cid,
+                                   self._describe(e))
+                    try:
+                        existing = self.get_order(cid)
+                    except BrokerError:
+                        existing = None
+                    if existing is not None:
+                        logger.info("order %s was placed (%s)", cid, existing.status)
+                        return existing
+                elif status in (403, 404, 422):
+                    logger.warning("order %s rejected by Alpaca: %s", cid, msg)
+                    return self._rejected(request, msg)
+                else:
+                    raise self._error(f"order {cid}", e) from None
+                if attempt + 1 < self.max_attempts:
+                    self._wait(attempt, e)
+        raise BrokerError(f"order {cid} not placed after {self.max_attempts} attempts: "
+                          f"{self._describe(last)}", retryable=True,
+                          status=api_error_status(last) if last else None)
+
+    def _rejected(self, request: OrderRequest, reason: str) -> OrderUpdate:
+        return OrderUpdate(client_order_id=request.client_order_id, status="rejected",
+                           ticker=request.ticker, side=request.side, qty=int(request.qty),
+                           reason=reason, timestamp=datetime.now(UTC))
+
+    def add_order_listener(self, listener: OrderListener) -> None:
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.trade_stream is not None:
+            self.trade_stream.stop()
+        self._poller.join(timeout=5)
+
+    # --- order progress -------------------------------------------------------------------
+    def _note(self, u: OrderUpdate) -> None:
+        """Remember ``u`` as the latest known state (no dispatch): the caller has it."""
+        with self._lock:
+            prev = self._known.get(u.client_order_id)
+            if prev is None or _newer(prev, u):
+                self._known[u.client_order_id] = u
+                self._touched[u.client_order_id] = time.monotonic()
+
+    def _emit(self, u: OrderUpdate) -> None:
+        with self._dispatch:
+            with self._lock:
+                prev = self._known.get(u.client_order_id)
+                if prev is not None and not _newer(prev, u):
+                    return
+                self._known[u.client_order_id] = u
+                self._touched[u.client_order_id] = time.monotonic()
+            for fn in list(self._listeners):
+                try:
+                    fn(u)
+                except Exception:
+                    logger.exception("order listener failed")
+
+    def _on_event(self, data: dict) -> None:
+        order = data.get("order")
+        if not isinstance(order, dict) or not order.get("client_order_id"):
+            return
+        event = str(data.get("event", ""))
+        reason = ""
+        if event in ("rejected", "canceled", "expired", "done_for_day"):
+            reason = f"{event} by Alpaca"
+        try:
+            u = update_from_order(order, reason)
+        except (TypeError, ValueError) as e:
+            logger.warning("trade update not understood (%s): event %s", e, event)
+            return
+        self._emit(u)
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(min(1.0, self.poll_interval)):
+            stream_ok = self.trade_stream is not None and self.trade_stream.connected
+            now = time.monotonic()
+            with self._lock:
+                due = [cid for cid, u in self._known.items() if not u.is_terminal
+                       and (not stream_ok or now - self._touched.get(cid, 0) >= self.poll_interval)]
+            for cid in due:
+                if self._stop.is_set():
+                    return
+                try:
+                    o = self.client.get_order_by_client_id(cid)
+                except Exception as e:
+                    logger.debug("poll %s failed: %s", cid, e)
+                    continue
+                with self._lock:
+                    self._touched[cid] = time.monotonic()
+                self._emit(update_from_order(o))
+
+
+def _newer(prev: OrderUpdate, new: OrderUpdate) -> bool:
+    """True if ``new`` moves the order forward (more filled, or a different status later on)."""
+    if prev.status in TERMINAL_STATUSES:
+        return False
+    if new.filled_qty != prev.filled_qty:
+        return new.filled_qty > prev.filled_qty
+    return new.status != prev.status

@@ -1,0 +1,54 @@
+"""Alpaca fixtures: the loopback emulator and settings pointing at it, on a shared clock.
+
+The clock is a ManualClock pinned inside a past regular session (Tue 2024-03-05 10:00 ET), so
+the emulator's history and the app's calendar agree and no test depends on today's date.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.clock import ManualClock
+from app.config import Settings, load_settings
+from tests.fakes.alpaca_emulator import AlpacaEmulator
+
+SESSION_NOW = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # 10:00 New York, market open
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll ``cond`` until it is truthy; False on timeout (callers assert on it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(interval)
+    return bool(cond())
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(SESSION_NOW)
+
+
+@pytest.fixture
+def emulator(clock: ManualClock, calendar) -> Iterator[AlpacaEmulator]:
+    emu = AlpacaEmulator(now=clock.now, calendar=calendar).start()
+    yield emu
+    emu.stop()
+
+
+def make_settings(emu: AlpacaEmulator, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(emu.setting_values())
+    values.update({"mode": "paper", "data_dir": str(tmp_path / "data")})
+    values.update(overrides)
+    return load_settings(path=tmp_path / "absent.toml", env={}, overrides=values)
+
+
+@pytest.fixture
+def settings(emulator: AlpacaEmulator, tmp_path: Path) -> Settings:
+    return make_settings(emulator, tmp_path)

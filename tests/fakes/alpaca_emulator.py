@@ -1,0 +1,830 @@
+"""A loopback Alpaca emulator: trading REST v2, data REST v2 and both websockets on one port.
+
+It follows ``shared/alpaca-protocol.md`` closely enough that the real alpaca-py clients and
+websocket-client talk to it unchanged (``url_override`` / our settings' URL overrides):
+
+- REST ``/v2/account``, ``/v2/clock``, ``/v2/calendar``, ``/v2/assets/{sym}``, ``/v2/orders``
+  (submit, list, by id, ``:by_client_order_id``, cancel), ``/v2/positions``,
+  ``/v2/stocks/bars`` (1Min, paginated).
+- Market data websocket ``/v2/{feed}``: JSON by default, msgpack when the handshake carries
+  ``Content-Type: application/msgpack`` (alpaca-py's StockDataStream).
+- Trade updates websocket ``/stream`` (JSON in binary frames, like paper).
+
+Fault switches are plain methods/attributes (see ``Faults``). Time comes from ``now`` (a
+callable), so a test can pin the emulator to any past session and share the clock with the app.
+
+Run by hand: ``python -m tests.fakes.alpaca_emulator --port 8765 --auto``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from app.calendar import EXCHANGE_TZ, MarketCalendar, nyse
+from app.timeutil import parse_iso
+from tests.fakes.bars import bar_values, extended_minutes, has_bar_minute, price_at
+from tests.fakes.wsserver import (
+    OP_BINARY,
+    ConnectionClosed,
+    WSConnection,
+    accept_key,
+)
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = {"filled", "canceled", "expired", "rejected", "done_for_day"}
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_min(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Faults:
+    """Switches a test flips to make the emulator misbehave."""
+
+    refuse_auth: bool = False  # market stream: 402 auth failed
+    refuse_trade_auth: bool = False  # trade stream: unauthorized
+    connection_limit: int = 1  # market sessions per account; the next one gets 406
+    linger_406: int = 0  # the next N market auths get 406 (a dropped session lingering)
+    silent: bool = False  # market stream stays open but sends no bars
+    fail_status: int = 0  # answer the next ``fail_count`` matching REST requests with this
+    fail_count: int = 0
+    fail_prefix: str = "/v2"
+    fail_after_accept: int = 0  # next N order submits are stored, then answered with 504
+    reject_next: str = ""  # next order submit: 403 with this message
+    fill_mode: str = "fill"  # fill | partial | hold | reject_async | cancel
+    partial_parts: int = 3
+    fill_delay: float = 0.05
+    skip_stream: set[tuple[str, int]] = field(default_factory=set)  # not on the stream only
+    missing: set[tuple[str, int]] = field(default_factory=set)  # no trades: no bar anywhere
+    late: set[tuple[str, int]] = field(default_factory=set)  # sent after the next minute
+
+
+class _MarketSession:
+    def __init__(self, conn: WSConnection, use_msgpack: bool) -> None:
+        self.conn = conn
+        self.msgpack = use_msgpack
+        self.authed = False
+        self.bars: set[str] = set()
+        self.updated: set[str] = set()
+
+    def encode(self, msgs: list[dict]) -> tuple[int, bytes]:
+        if self.msgpack:
+            import msgpack
+
+            out = []
+            for m in msgs:
+                if "t" in m and isinstance(m["t"], str):
+                    m = dict(m, t=msgpack.Timestamp.from_datetime(parse_iso(m["t"])))
+                out.append(m)
+            return OP_BINARY, msgpack.packb(out)
+        return 0x1, json.dumps(msgs, separators=(",", ":")).encode()
+
+    def send(self, msgs: list[dict]) -> None:
+        op, data = self.encode(msgs)
+        self.conn.send(op, data)
+
+
+class AlpacaEmulator:
+    """The emulator. ``start()`` binds 127.0.0.1 on ``port`` (0 = a free one)."""
+
+    def __init__(self, port: int = 0, *, key_id: str = "emu-key", secret_key: str = "emu-secret",
+                 now: Callable[[], datetime] | None = None,
+                 calendar: MarketCalendar | None = None, cash: float = 100_000.0) -> None:
+        self.key_id, self.secret_key = key_id, secret_key
+        self.now = now or (lambda: datetime.now(UTC))
+        self.calendar = calendar or nyse()
+        self.faults = Faults()
+        self.lock = threading.RLock()
+        self.cash = cash
+        self.account_id = str(uuid.uuid4())
+        self.trading_blocked = False
+        self.assets: dict[str, dict] = {}
+        for sym, exch in (("AAPL", "NASDAQ"), ("MSFT", "NASDAQ"), ("NVDA", "NASDAQ"),
+                          ("SPY", "ARCA"), ("GE", "NYSE"), ("FAKEPACA", "NASDAQ")):
+            self.add_asset(sym, exch)
+        self.add_asset("OLDCO", "NYSE", status="inactive", tradable=False)
+        self.add_asset("NOTRD", "NYSE", tradable=False)
+        self.orders: dict[str, dict] = {}  # id -> order
+        self.by_cid: dict[str, str] = {}
+        self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_entry)
+        self.market_sessions: list[_MarketSession] = []
+        self.trade_conns: list[WSConnection] = []
+        self._held: list[tuple[str, int]] = []
+        self._timers: list[threading.Timer] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
+        self.order_posts = 0
+        self.market_auths = 0  # auth attempts on the market stream (storm detection)
+        self._server: ThreadingHTTPServer | None = None
+        self._port = port
+        self._auto_stop = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> AlpacaEmulator:
+        emu = self
+
+        class Handler(_Handler):
+            emulator = emu
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="alpaca-emulator",
+                         daemon=True).start()
+        logger.info("Alpaca emulator on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._auto_stop.set()
+        for t in self._timers:
+            t.cancel()
+        self.drop_market_connections()
+        self.drop_trade_connections()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> AlpacaEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/v2/iex"
+
+    @property
+    def trade_stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/stream"
+
+    def setting_values(self) -> dict[str, str]:
+        """Dotted settings that point the app at this emulator (``load_settings`` overrides)."""
+        return {
+            "alpaca.key_id": self.key_id, "alpaca.secret_key": self.secret_key,
+            "alpaca.trading_url": self.url, "alpaca.data_url": self.url,
+            "alpaca.stream_url": self.stream_url, "alpaca.trade_stream_url": self.trade_stream_url,
+        }
+
+    # --- reference data ----------------------------------------------------------------------
+    def add_asset(self, symbol: str, exchange: str = "NASDAQ", *, status: str = "active",
+                  tradable: bool = True, fractionable: bool = True) -> None:
+        self.assets[symbol] = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)), "class": "us_equity",
+            "exchange": exchange, "symbol": symbol, "name": f"{symbol} Inc.", "status": status,
+            "tradable": tradable, "marginable": True, "shortable": True,
+            "easy_to_borrow": True, "fractionable": fractionable, "maintenance_margin_requirement": 30,
+            "attributes": [],
+        }
+
+    def bar(self, ticker: str, ts: int) -> dict | None:
+        """The bar Alpaca would report for ``ticker`` at minute ``ts`` (None: no trades)."""
+        if (ticker, ts) in self.faults.missing or not has_bar_minute(self.calendar, ts):
+            return None
+        o, h, low, c, v, n, vw = bar_values(ticker, ts)
+        return {"t": iso_min(ts), "o": o, "h": h, "l": low, "c": c, "v": v, "n": n, "vw": vw}
+
+    def price(self, symbol: str) -> float:
+        return round(price_at(symbol, int(self.now().timestamp())), 2)
+
+    # --- stream control -------------------------------------------------------------------
+    def emit_minute(self, ts: int, tickers: list[str] | None = None) -> int:
+        """Send the bars of minute ``ts`` to every authenticated market session subscribed to
+        them (after the minute closes, as Alpaca does). Returns the number of bars sent."""
+        sent = 0
+        with self.lock:
+            held, self._held = self._held, []
+            sessions = [s for s in self.market_sessions if s.authed]
+        if self.faults.silent:
+            return 0
+        for s in sessions:
+            wanted = sorted(tickers if tickers is not None else s.bars)
+            msgs = []
+            for t in wanted:
+                if t not in s.bars or (t, ts) in self.faults.skip_stream:
+                    continue
+                if (t, ts) in self.faults.late:
+                    with self.lock:
+                        self._held.append((t, ts))
+                    continue
+                b = self.bar(t, ts)
+                if b is not None:
+                    msgs.append(dict(b, T="b", S=t))
+            for t, hts in held:
+                b = self.bar(t, hts)
+                if b is not None and t in s.bars:
+                    msgs.append(dict(b, T="b", S=t))
+            if msgs:
+                try:
+                    s.send(msgs)
+                    sent += len(msgs)
+                except ConnectionClosed:
+                    pass
+        return sent
+
+    def emit_raw(self, msgs: list[dict]) -> None:
+        """Send prepared data messages as one frame to every authenticated market session."""
+        with self.lock:
+            sessions = [s for s in self.market_sessions if s.authed]
+        for s in sessions:
+            try:
+                s.send(msgs)
+            except ConnectionClosed:
+                pass
+
+    def drop_market_connections(self) -> int:
+        with self.lock:
+            sessions, self.market_sessions = self.market_sessions, []
+        for s in sessions:
+            s.conn.abort()
+        return len(sessions)
+
+    def drop_trade_connections(self) -> int:
+        with self.lock:
+            conns, self.trade_conns = self.trade_conns, []
+        for c in conns:
+            c.abort()
+        return len(conns)
+
+    def subscribed(self) -> set[str]:
+        with self.lock:
+            out: set[str] = set()
+            for s in self.market_sessions:
+                if s.authed:
+                    out |= s.bars
+            return out
+
+    def authed_market_sessions(self) -> int:
+        with self.lock:
+            return sum(1 for s in self.market_sessions if s.authed)
+
+    def run_auto(self, offset: float = 0.3) -> None:
+        """Manual runs: emit each minute's bars just after it closes, on the wall clock."""
+        while not self._auto_stop.is_set():
+            now = time.time()
+            nxt = (int(now) // 60 + 1) * 60
+            if self._auto_stop.wait(nxt - now + offset):
+                return
+            self.emit_minute(nxt - 60)
+
+    # --- orders -----------------------------------------------------------------------------
+    def _order_json(self, o: dict) -> dict:
+        return dict(o)
+
+    def _publish(self, event: str, order: dict, price: float | None = None,
+                 qty: float | None = None) -> None:
+        data: dict[str, Any] = {"event": event, "execution_id": str(uuid.uuid4()),
+                                "order": dict(order), "timestamp": iso(self.now())}
+        if price is not None:
+            data["price"] = str(price)
+            data["qty"] = str(qty)
+            data["position_qty"] = str(self.positions.get(order["symbol"], (0.0, 0.0))[0])
+        payload = json.dumps({"stream": "trade_updates", "data": data}).encode()
+        with self.lock:
+            conns = list(self.trade_conns)
+        for c in conns:
+            try:
+                c.send_binary(payload)
+            except ConnectionClosed:
+                pass
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        t = threading.Timer(delay, fn)
+        t.daemon = True
+        self._timers.append(t)
+        t.start()
+
+    def find_order(self, key: str) -> dict | None:
+        with self.lock:
+            return self.orders.get(key) or self.orders.get(self.by_cid.get(key, ""))
+
+    def fill_order(self, key: str, qty: float | None = None, price: float | None = None) -> dict:
+        """Fill (part of) an open order now; ``key`` is its id or client order id."""
+        with self.lock:
+            o = self.find_order(key)
+            if o is None:
+                raise KeyError(key)
+            if o["status"] in TERMINAL:
+                return o
+            filled = float(o["filled_qty"])
+            total = float(o["qty"])
+            q = total - filled if qty is None else min(qty, total - filled)
+            p = self.price(o["symbol"]) if price is None else price
+            prev_avg = float(o["filled_avg_price"] or 0.0)
+            new_filled = filled + q
+            avg = (prev_avg * filled + p * q) / new_filled
+            now = iso(self.now())
+            o["filled_qty"] = _num(new_filled)
+            o["filled_avg_price"] = str(round(avg, 6))
+            o["updated_at"] = now
+            done = new_filled >= total
+            o["status"] = "filled" if done else "partially_filled"
+            if done:
+                o["filled_at"] = now
+            sign = 1 if o["side"] == "buy" else -1
+            pq, pavg = self.positions.get(o["symbol"], (0.0, 0.0))
+            nq = pq + sign * q
+            if sign > 0 and nq:
+                pavg = (pq * pavg + q * p) / nq
+            self.positions[o["symbol"]] = (nq, pavg if nq else 0.0)
+            if not nq:
+                del self.positions[o["symbol"]]
+            self.cash -= sign * q * p
+            self._publish("fill" if done else "partial_fill", o, price=p, qty=q)
+            return o
+
+    def set_order_status(self, key: str, status: str) -> dict:
+        """Move an open order to canceled / expired / rejected and tell the trade stream."""
+        with self.lock:
+            o = self.find_order(key)
+            if o is None:
+                raise KeyError(key)
+            if o["status"] in TERMINAL:
+                return o
+            o["status"] = status
+            o["updated_at"] = iso(self.now())
+            if status == "canceled":
+                o["canceled_at"] = o["updated_at"]
+            elif status == "expired":
+                o["expired_at"] = o["updated_at"]
+            elif status == "rejected":
+                o["failed_at"] = o["updated_at"]
+            self._publish(status, o)
+            return o
+
+    def _schedule_fills(self, o: dict) -> None:
+        f = self.faults
+        oid = o["id"]
+        if f.fill_mode == "fill":
+            self._later(f.fill_delay, lambda: self.fill_order(oid))
+        elif f.fill_mode == "partial":
+            total = float(o["qty"])
+            parts = max(1, min(f.partial_parts, int(total)))
+            base = self.price(o["symbol"])
+            sizes = [total // parts] * parts
+            sizes[-1] += total - sum(sizes)
+            for i, q in enumerate(sizes):
+                self._later(f.fill_delay * (i + 1),
+                            lambda q=q, i=i: self.fill_order(oid, qty=q, price=round(base + 0.01 * i, 2)))
+        elif f.fill_mode == "reject_async":
+            self._later(f.fill_delay, lambda: self.set_order_status(oid, "rejected"))
+        elif f.fill_mode == "cancel":
+            self._later(f.fill_delay, lambda: self.set_order_status(oid, "canceled"))
+        # "hold": stays open until a test calls fill_order / set_order_status
+
+    def submit(self, body: dict) -> tuple[int, dict]:
+        """POST /v2/orders."""
+        f = self.faults
+        with self.lock:
+            self.order_posts += 1
+            sym = str(body.get("symbol", "")).upper()
+            cid = str(body.get("client_order_id") or uuid.uuid4())
+            if len(cid) > 48:
+                return 422, {"code": 40010001, "message": "client_order_id must be no more than 48 characters"}
+            if cid in self.by_cid:
+                return 422, {"code": 40010001, "message": "client_order_id must be unique"}
+            asset = self.assets.get(sym)
+            if asset is None:
+                return 422, {"code": 42210000, "message": f'asset "{sym}" not found'}
+            if asset["status"] != "active" or not asset["tradable"]:
+                return 422, {"code": 42210000, "message": f"asset {sym} is not tradable"}
+            try:
+                qty = float(body.get("qty"))
+            except (TypeError, ValueError):
+                return 422, {"code": 40010001, "message": "qty is required"}
+            side = body.get("side")
+            if side not in ("buy", "sell") or qty <= 0:
+                return 422, {"code": 40010001, "message": "invalid order"}
+            if body.get("type", "market") != "market" or body.get("time_in_force") != "day":
+                return 422, {"code": 42210000, "message": "only market day orders are emulated"}
+            if f.reject_next:
+                msg, f.reject_next = f.reject_next, ""
+                return 403, {"code": 40310000, "message": msg}
+            if self.trading_blocked:
+                return 403, {"code": 40310000, "message": "trading is blocked for this account"}
+            price = self.price(sym)
+            if side == "buy" and qty * price > self.cash:
+                return 403, {"code": 40310000, "message": "insufficient buying power",
+                             "buying_power": str(round(self.cash, 2)), "cost_basis": str(round(qty * price, 2))}
+            held = self.positions.get(sym, (0.0, 0.0))[0]
+            if side == "sell" and qty > held:
+                return 403, {"code": 40310000, "message":
+                             f"insufficient qty available for order (requested: {_num(qty)}, available: {_num(held)})"}
+            now = iso(self.now())
+            o = {
+                "id": str(uuid.uuid4()), "client_order_id": cid, "created_at": now,
+                "updated_at": now, "submitted_at": now, "filled_at": None, "expired_at": None,
+                "expires_at": None, "canceled_at": None, "failed_at": None, "replaced_at": None,
+                "replaced_by": None, "replaces": None, "asset_id": asset["id"], "symbol": sym,
+                "asset_class": "us_equity", "notional": None, "qty": _num(qty),
+                "filled_qty": "0", "filled_avg_price": None, "order_class": "", "order_type": "market",
+                "type": "market", "side": side, "position_intent": f"{side}_to_open",
+                "time_in_force": "day", "limit_price": None, "stop_price": None, "status": "new",
+                "extended_hours": False, "legs": None, "trail_percent": None, "trail_price": None,
+                "hwm": None,
+            }
+            self.orders[o["id"]] = o
+            self.by_cid[cid] = o["id"]
+            self._publish("new", o)
+            self._schedule_fills(o)
+            if f.fail_after_accept > 0:
+                f.fail_after_accept -= 1
+                return 504, {"code": 50400000, "message": "gateway timeout"}
+            return 200, dict(o)
+
+    # --- REST dispatch ----------------------------------------------------------------------
+    def handle_rest(self, method: str, path: str, query: dict[str, str],
+                    body: dict | None, headers: Any) -> tuple[int, Any]:
+        with self.lock:
+            self.requests.append((method, path))
+        is_data = path.startswith("/v2/stocks")
+        if (headers.get("APCA-API-KEY-ID") != self.key_id
+                or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
+            if is_data:
+                return 401, {"message": "unauthorized."}
+            return 401, {"code": 40110000, "message": "request is not authorized"}
+        f = self.faults
+        with self.lock:
+            if f.fail_count > 0 and path.startswith(f.fail_prefix):
+                f.fail_count -= 1
+                st = f.fail_status
+                if is_data:
+                    return st, {"message": "too many requests." if st == 429 else "internal error"}
+                return st, {"code": st * 100000, "message":
+                            "rate limit exceeded" if st == 429 else "internal server error"}
+        if path == "/v2/account" and method == "GET":
+            return 200, self._account()
+        if path == "/v2/clock":
+            return 200, self._clock()
+        if path == "/v2/calendar":
+            return 200, self._calendar(query)
+        if path.startswith("/v2/assets/"):
+            a = self.assets.get(path.rsplit("/", 1)[1].upper())
+            if a is None:
+                return 404, {"code": 40410000, "message": "asset not found"}
+            return 200, a
+        if path == "/v2/orders" and method == "POST":
+            return self.submit(body or {})
+        if path == "/v2/orders" and method == "GET":
+            return 200, self._list_orders(query)
+        if path == "/v2/orders:by_client_order_id":
+            o = self.find_order_by_cid(query.get("client_order_id", ""))
+            return (200, o) if o else (404, {"code": 40410000, "message": "order not found"})
+        if path.startswith("/v2/orders/"):
+            oid = path.rsplit("/", 1)[1]
+            with self.lock:
+                o = self.orders.get(oid)
+                if o is None:
+                    return 404, {"code": 40410000, "message": "order not found"}
+                if method == "DELETE":
+                    if o["status"] in TERMINAL:
+                        return 422, {"code": 42210000, "message": "order is not cancelable"}
+                    self.set_order_status(oid, "canceled")
+                    return 204, None
+                return 200, dict(o)
+        if path == "/v2/positions":
+            return 200, self._positions()
+        if path == "/v2/stocks/bars":
+            return self._bars(query)
+        return 404, {"code": 40410000, "message": f"no route {method} {path}"}
+
+    def find_order_by_cid(self, cid: str) -> dict | None:
+        with self.lock:
+            oid = self.by_cid.get(cid)
+            return dict(self.orders[oid]) if oid else None
+
+    def _account(self) -> dict:
+        with self.lock:
+            mv = sum(q * self.price(s) for s, (q, _) in self.positions.items())
+            eq = self.cash + mv
+            return {
+                "id": self.account_id, "account_number": "PA1EMULATOR", "status": "ACTIVE",
+                "crypto_status": "ACTIVE", "currency": "USD", "cash": _money(self.cash),
+                "buying_power": _money(max(self.cash, 0.0)), "regt_buying_power": _money(self.cash),
+                "non_marginable_buying_power": _money(self.cash), "equity": _money(eq),
+                "last_equity": _money(eq), "portfolio_value": _money(eq),
+                "long_market_value": _money(mv), "short_market_value": "0",
+                "multiplier": "1", "initial_margin": "0", "maintenance_margin": "0",
+                "sma": "0", "accrued_fees": "0", "trading_blocked": self.trading_blocked,
+                "transfers_blocked": False, "account_blocked": False,
+                "trade_suspended_by_user": False, "shorting_enabled": False,
+                "created_at": "2024-01-02T15:00:00Z",
+            }
+
+    def _clock(self) -> dict:
+        now = self.now()
+        def et(t: datetime) -> str:
+            return t.astimezone(EXCHANGE_TZ).isoformat()
+        return {"timestamp": et(now), "is_open": self.calendar.is_open(now),
+                "next_open": et(self.calendar.next_open(now)),
+                "next_close": et(self.calendar.next_close(now))}
+
+    def _calendar(self, q: dict[str, str]) -> list[dict]:
+        today = self.now().astimezone(EXCHANGE_TZ).date()
+        start = date.fromisoformat(q.get("start", str(today))[:10])
+        end = date.fromisoformat(q.get("end", str(today + timedelta(days=30)))[:10])
+        return [{"date": str(s.day), "open": s.open.astimezone(EXCHANGE_TZ).strftime("%H:%M"),
+                 "close": s.close.astimezone(EXCHANGE_TZ).strftime("%H:%M"),
+                 "session_open": "0400", "session_close": "2000", "settlement_date": str(s.day)}
+                for s in self.calendar.sessions_between(start, end)]
+
+    def _list_orders(self, q: dict[str, str]) -> list[dict]:
+        status = q.get("status", "open")
+        limit = int(q.get("limit", 50))
+        with self.lock:
+            out = [dict(o) for o in self.orders.values()
+                   if status == "all" or (status == "open") == (o["status"] not in TERMINAL)]
+        out.sort(key=lambda o: o["submitted_at"], reverse=True)
+        return out[:limit]
+
+    def _positions(self) -> list[dict]:
+        with self.lock:
+            out = []
+            for s, (q, avg) in sorted(self.positions.items()):
+                p = self.price(s)
+                a = self.assets[s]
+                out.append({
+                    "asset_id": a["id"], "symbol": s, "exchange": a["exchange"],
+                    "asset_class": "us_equity", "asset_marginable": True,
+                    "avg_entry_price": str(round(avg, 6)), "qty": _num(q),
+                    "qty_available": _num(q), "side": "long" if q > 0 else "short",
+                    "market_value": _money(q * p), "cost_basis": _money(q * avg),
+                    "unrealized_pl": _money(q * (p - avg)), "unrealized_plpc": "0",
+                    "unrealized_intraday_pl": "0", "unrealized_intraday_plpc": "0",
+                    "current_price": str(p), "lastday_price": str(p), "change_today": "0",
+                })
+            return out
+
+    def _bars(self, q: dict[str, str]) -> tuple[int, Any]:
+        if q.get("timeframe", "1Min") not in ("1Min", "1T"):
+            return 422, {"message": "only 1Min bars are emulated"}
+        symbols = [s for s in q.get("symbols", "").split(",") if s]
+        if not symbols:
+            return 422, {"message": "symbols is required"}
+        limit = min(int(q.get("limit") or 1000), 10000)
+        now_ts = int(self.now().timestamp())
+        today = self.now().astimezone(EXCHANGE_TZ).replace(hour=0, minute=0, second=0)
+        start = _parse_time(q.get("start")) if q.get("start") else int(today.timestamp())
+        end = _parse_time(q.get("end")) if q.get("end") else now_ts
+        end = min(end, now_ts - now_ts % 60)  # only closed minutes
+        si, from_ts = 0, start
+        if q.get("page_token"):
+            si, from_ts = (int(x) for x in base64.b64decode(q["page_token"]).decode().split(":"))
+        out: dict[str, list] = {}
+        n = 0
+        token = None
+        while si < len(symbols):
+            sym = symbols[si]
+            for ts in extended_minutes(self.calendar, from_ts, end):
+                if n >= limit:
+                    token = base64.b64encode(f"{si}:{ts}".encode()).decode()
+                    break
+                b = self.bar(sym, ts)
+                if b is not None:
+                    out.setdefault(sym, []).append(b)
+                    n += 1
+            if token:
+                break
+            si, from_ts = si + 1, start
+        return 200, {"bars": out, "next_page_token": token}
+
+    # --- websocket sessions -----------------------------------------------------------------
+    def market_session(self, conn: WSConnection, use_msgpack: bool) -> None:
+        s = _MarketSession(conn, use_msgpack)
+        with self.lock:
+            self.market_sessions.append(s)
+        try:
+            s.send([{"T": "success", "msg": "connected"}])
+            while True:
+                op, payload = conn.recv()
+                try:
+                    if use_msgpack:
+                        import msgpack
+
+                        msg = msgpack.unpackb(payload)
+                    else:
+                        msg = json.loads(payload)
+                except Exception:
+                    s.send([{"T": "error", "code": 400, "msg": "invalid syntax"}])
+                    continue
+                self._market_action(s, msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            with self.lock:
+                if s in self.market_sessions:
+                    self.market_sessions.remove(s)
+
+    def _market_action(self, s: _MarketSession, msg: Any) -> None:
+        action = msg.get("action") if isinstance(msg, dict) else None
+        f = self.faults
+        if action == "auth":
+            with self.lock:
+                self.market_auths += 1
+                if s.authed:
+                    s.send([{"T": "error", "code": 403, "msg": "already authenticated"}])
+                    return
+                others = sum(1 for x in self.market_sessions if x.authed)
+                if f.refuse_auth or msg.get("key") != self.key_id or msg.get("secret") != self.secret_key:
+                    err = {"T": "error", "code": 402, "msg": "auth failed"}
+                elif f.linger_406 > 0 or others >= f.connection_limit:
+                    f.linger_406 = max(0, f.linger_406 - 1)
+                    err = {"T": "error", "code": 406, "msg": "connection limit exceeded"}
+                else:
+                    s.authed = True
+                    err = None
+            if err:
+                s.send([err])
+                s.conn.close(1008, err["msg"])
+                raise ConnectionClosed()
+            s.send([{"T": "success", "msg": "authenticated"}])
+        elif action in ("subscribe", "unsubscribe"):
+            if not s.authed:
+                s.send([{"T": "error", "code": 401, "msg": "not authenticated"}])
+                return
+            with self.lock:
+                for key, target in (("bars", s.bars), ("updatedBars", s.updated)):
+                    syms = set(msg.get(key) or [])
+                    if action == "subscribe":
+                        target |= syms
+                    else:
+                        target -= syms
+            s.send([{"T": "subscription", "trades": [], "quotes": [], "bars": sorted(s.bars),
+                     "updatedBars": sorted(s.updated), "dailyBars": [], "statuses": [],
+                     "lulds": [], "corrections": [], "cancelErrors": []}])
+        else:
+            s.send([{"T": "error", "code": 400, "msg": "invalid syntax"}])
+
+    def trade_session(self, conn: WSConnection) -> None:
+        listening = False
+        try:
+            while True:
+                _, payload = conn.recv()
+                try:
+                    msg = json.loads(payload)
+                except ValueError:
+                    continue
+                action = msg.get("action")
+                data = msg.get("data") or {}
+                if action in ("authenticate", "auth"):
+                    ok = (not self.faults.refuse_trade_auth and data.get("key_id") == self.key_id
+                          and data.get("secret_key") == self.secret_key)
+                    conn.send_binary(json.dumps({"stream": "authorization", "data": {
+                        "status": "authorized" if ok else "unauthorized",
+                        "action": "authenticate"}}).encode())
+                    if not ok:
+                        conn.close(1008, "unauthorized")
+                        return
+                    with self.lock:
+                        if conn not in self.trade_conns:
+                            self.trade_conns.append(conn)
+                elif action == "listen":
+                    listening = "trade_updates" in (data.get("streams") or [])
+                    conn.send_binary(json.dumps({"stream": "listening", "data": {
+                        "streams": ["trade_updates"] if listening else []}}).encode())
+        except ConnectionClosed:
+            pass
+        finally:
+            with self.lock:
+                if conn in self.trade_conns:
+                    self.trade_conns.remove(conn)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _money(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _parse_time(s: str) -> int:
+    s = s.strip()
+    if len(s) == 10:
+        return int(datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp())
+    return int(parse_iso(s).timestamp())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: AlpacaEmulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, obj: Any) -> None:
+        body = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _rest(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        body = None
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            try:
+                body = json.loads(self.rfile.read(n))
+            except ValueError:
+                self._send(400, {"code": 40010000, "message": "malformed json"})
+                return
+        try:
+            status, obj = self.emulator.handle_rest(method, parts.path, query, body, self.headers)
+        except Exception as e:  # an emulator bug must show up as a 500, not a hang
+            logger.exception("emulator error")
+            status, obj = 500, {"code": 50000000, "message": f"emulator error: {e}"}
+        self._send(status, obj)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._websocket()
+        else:
+            self._rest("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._rest("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._rest("DELETE")
+
+    def _websocket(self) -> None:
+        path = urlsplit(self.path).path
+        key = self.headers.get("Sec-WebSocket-Key")
+        if not key or not (path.startswith("/v2/") or path == "/stream"):
+            self._send(404, {"message": "not found"})
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        conn = WSConnection(self.connection, self.rfile)
+        if path == "/stream":
+            self.emulator.trade_session(conn)
+        else:
+            use_msgpack = "msgpack" in self.headers.get("Content-Type", "")
+            self.emulator.market_session(conn, use_msgpack)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Loopback Alpaca emulator for manual runs")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--key", default="emu-key")
+    p.add_argument("--secret", default="emu-secret")
+    p.add_argument("--auto", action="store_true",
+                   help="send each minute's bars for subscribed tickers just after it closes")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    emu = AlpacaEmulator(args.port, key_id=args.key, secret_key=args.secret).start()
+    print(f"Alpaca emulator listening on {emu.url}")
+    for k, v in emu.setting_values().items():
+        if k.endswith(("key_id", "secret_key")):
+            continue
+        print(f"  AUTOTRADER_{k.replace('.', '_').upper()}={v}")
+    print(f"  APCA_API_KEY_ID={args.key} APCA_API_SECRET_KEY=<the --secret value>")
+    try:
+        if args.auto:
+            emu.run_auto()
+        else:
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -116,3 +116,41 @@ def _market_bars(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (ticker, ts)
         ) WITHOUT ROWID"""
     )
+
+
+# --- system DB, continued ----------------------------------------------------------------
+@system_migrations(name="m002_sim_broker")
+def _system_sim_broker(db: sqlite_utils.Database) -> None:
+    # orders.parent: for netted opposite orders on one ticker, each algorithm's own order row
+    # points at the one broker order sent for the net (client order id); crossed_qty is the
+    # part of it matched internally against the other side.
+    for stmt in (
+        "ALTER TABLE orders ADD COLUMN parent TEXT",
+        "ALTER TABLE orders ADD COLUMN crossed_qty INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX orders_parent ON orders(parent)",
+        """CREATE TABLE sim_account (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cash REAL NOT NULL,
+            starting_cash REAL NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE sim_positions (
+            ticker TEXT PRIMARY KEY,
+            qty INTEGER NOT NULL
+        )""",
+        """CREATE TABLE sim_orders (
+            client_order_id TEXT PRIMARY KEY,
+            broker_order_id TEXT NOT NULL UNIQUE,
+            ticker TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            status TEXT NOT NULL,
+            filled_qty INTEGER NOT NULL DEFAULT 0,
+            filled_avg_price REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_ts INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX sim_orders_status ON sim_orders(status)",
+    ):
+        db.execute(stmt)

@@ -177,3 +177,53 @@ class SystemStore:
 
     def orders_for(self, algo_id: int) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM orders WHERE algo_id = ? ORDER BY id", (algo_id,))
+
+    # --- engine helpers (orders with netting, counts) ------------------------------------
+    def insert_order_row(self, client_order_id: str, algo_id: int | None, ticker: str,
+                         side: str, qty: int, minute: str, status: str = "intent", *,
+                         parent: str | None = None, crossed_qty: int = 0, filled_qty: int = 0,
+                         filled_avg_price: float | None = None,
+                         reason: str | None = None) -> int:
+        """Insert an order with the netting columns (``parent``, ``crossed_qty``) set.
+
+        Raises ``sqlite3.IntegrityError`` for a client order id that already exists."""
+        now = iso_z(utcnow())
+        cur = self.conn.execute(
+            "INSERT INTO orders (client_order_id, algo_id, ticker, side, qty, status, minute, "
+            "created_at, updated_at, parent, crossed_qty, filled_qty, filled_avg_price, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (client_order_id, algo_id, ticker, side, int(qty), status, minute, now, now, parent,
+             int(crossed_qty), int(filled_qty), filled_avg_price, reason),
+        )
+        return int(cur.lastrowid)
+
+    def child_orders(self, parent: str) -> list[dict[str, Any]]:
+        """The algorithms' own order rows behind one netted broker order, oldest first."""
+        return self._rows("SELECT * FROM orders WHERE parent = ? ORDER BY id", (parent,))
+
+    def set_child_orders(self, parent: str, status: str, filled: dict[int, int]) -> None:
+        """Set the status of a netted order's children and each one's filled quantity."""
+        now = iso_z(utcnow())
+        for order_id, qty in filled.items():
+            self.conn.execute(
+                "UPDATE orders SET status = ?, filled_qty = ?, updated_at = ? WHERE id = ?",
+                (status, int(qty), now, order_id),
+            )
+        if not filled:
+            self.conn.execute("UPDATE orders SET status = ?, updated_at = ? WHERE parent = ?",
+                              (status, now, parent))
+
+    def algorithm_count(self) -> int:
+        """Algorithms ever created, deleted ones included."""
+        return self.conn.execute("SELECT count(*) FROM algorithms").fetchone()[0]
+
+    def transactions_since(self, after_id: int) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM transactions WHERE id > ? ORDER BY id", (after_id,))
+
+    def positions_by_ticker(self) -> dict[str, int]:
+        """Shares held per ticker summed over every algorithm (deleted ones included)."""
+        rows = self.conn.execute(
+            "SELECT ticker, SUM(CASE type WHEN 'buy' THEN shares ELSE -shares END) "
+            "FROM transactions GROUP BY ticker"
+        ).fetchall()
+        return {t: int(q) for t, q in rows if q}

@@ -1,0 +1,214 @@
+"""Finding and loading algorithm plugins.
+
+A plugin is a module that defines ``class Algorithm`` (in that module, not imported into it)
+with ``run(self, current_time, algo_id)``. Built-ins are the modules of the ``algorithm``
+package; user plugins are ``*.py`` files in the configured plugin folders, loaded by path.
+A module that fails to import is listed as broken with its error; the others still load.
+Names starting with ``_`` are helpers, not plugins.
+
+Parameters are the class's public attributes of a plain type (``sma_short = 20``). An
+algorithm created with other values gets a subclass with those attributes overridden, so the
+plugin's ``__init__`` already sees them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import math
+import pkgutil
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+PARAM_TYPES = (bool, int, float, str)
+USER_PREFIX = "autotrader_user_plugins"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    description: str
+    params: dict[str, Any]
+    error: str | None
+    path: Path | None
+    cls: type | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.cls is not None
+
+
+def _first_line(doc: str | None) -> str:
+    if not doc:
+        return ""
+    for line in inspect.cleandoc(doc).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _import_error(e: BaseException, path: Path | None) -> str:
+    """A short, useful description of why a module failed to import."""
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg} (line {e.lineno})"
+    frames = traceback.extract_tb(e.__traceback__)
+    where = ""
+    for fr in reversed(frames):
+        if path is not None and Path(fr.filename).resolve() == path.resolve():
+            where = f" (line {fr.lineno})"
+            break
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def plugin_params(cls: type) -> dict[str, Any]:
+    """Public class attributes of a plain type, defined on the plugin's own classes."""
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        for k, v in vars(klass).items():
+            if k.startswith("_") or type(v) not in PARAM_TYPES:
+                continue
+            out[k] = v
+    return out
+
+
+def _info_from_module(name: str, module: Any, path: Path | None) -> PluginInfo | None:
+    cls = getattr(module, "Algorithm", None)
+    if cls is None:
+        return None  # a helper module, not a plugin
+    if not inspect.isclass(cls) or cls.__module__ != module.__name__:
+        return PluginInfo(name, "", {}, "'Algorithm' must be a class defined in this module",
+                          path)
+    if not callable(getattr(cls, "run", None)):
+        return PluginInfo(name, _first_line(cls.__doc__), {}, "class Algorithm has no run() method",
+                          path)
+    desc = _first_line(cls.__doc__) or _first_line(module.__doc__)
+    return PluginInfo(name, desc, plugin_params(cls), None, path, cls)
+
+
+def _builtin_plugins() -> list[PluginInfo]:
+    import algorithm
+
+    out = []
+    for mod in sorted(pkgutil.iter_modules(algorithm.__path__), key=lambda m: m.name):
+        if mod.name.startswith("_") or mod.ispkg:
+            continue
+        full = f"algorithm.{mod.name}"
+        path = Path(algorithm.__path__[0]) / f"{mod.name}.py"
+        try:
+            module = importlib.import_module(full)
+        except BaseException as e:  # noqa: BLE001 - any failure marks the plugin broken
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            logger.warning("plugin %s failed to import: %s", mod.name, e)
+            out.append(PluginInfo(mod.name, "", {}, _import_error(e, path), path))
+            continue
+        info = _info_from_module(mod.name, module, path)
+        if info is not None:
+            out.append(info)
+    return out
+
+
+def _load_file(path: Path) -> PluginInfo | None:
+    name = path.stem
+    modname = f"{USER_PREFIX}.{name}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    if spec is None or spec.loader is None:
+        return PluginInfo(name, "", {}, f"cannot load {path}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:  # noqa: BLE001
+        sys.modules.pop(modname, None)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        logger.warning("plugin %s failed to import: %s", path, e)
+        return PluginInfo(name, "", {}, _import_error(e, path), path)
+    return _info_from_module(name, module, path)
+
+
+def discover_plugins(extra_dirs: list[Path] | None = None) -> list[PluginInfo]:
+    """Every plugin: built-ins first, then each user folder's ``*.py`` files by name."""
+    found = _builtin_plugins()
+    names = {p.name for p in found}
+    for d in extra_dirs or []:
+        d = Path(d).expanduser()
+        if not d.is_dir():
+            if str(d):
+                logger.warning("plugin folder %s does not exist", d)
+            continue
+        for path in sorted(d.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            if path.stem in names:
+                found.append(PluginInfo(path.stem, "", {}, f"a plugin named {path.stem!r} exists "
+                                        "already; rename the file", path))
+                continue
+            info = _load_file(path)
+            if info is not None:
+                found.append(info)
+                names.add(info.name)
+    return found
+
+
+class PluginNotFoundError(LookupError):
+    pass
+
+
+def load_plugin(name: str, extra_dirs: list[Path] | None = None) -> PluginInfo:
+    """The named plugin (raises ``PluginNotFoundError``; a broken one is returned with its
+    ``error`` set)."""
+    for p in discover_plugins(extra_dirs):
+        if p.name == name:
+            return p
+    raise PluginNotFoundError(f"no algorithm plugin named {name!r}")
+
+
+def coerce_params(info: PluginInfo, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Check ``params`` against the plugin's declared ones; convert to their types."""
+    out: dict[str, Any] = {}
+    for k, v in (params or {}).items():
+        if k not in info.params:
+            known = ", ".join(info.params) or "none"
+            raise ValueError(f"plugin {info.name!r} has no parameter {k!r} (known: {known})")
+        default = info.params[k]
+        typ = type(default)
+        try:
+            if typ is bool:
+                if isinstance(v, str):
+                    if v.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    v = v.strip().lower() in ("true", "1", "yes")
+                out[k] = bool(v)
+            elif typ is int:
+                f = float(v)
+                if not math.isfinite(f) or f != int(f):
+                    raise ValueError
+                out[k] = int(f)
+            elif typ is float:
+                f = float(v)
+                if not math.isfinite(f):
+                    raise ValueError
+                out[k] = f
+            else:
+                out[k] = str(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter {k!r} must be a {typ.__name__}, got {v!r}") from None
+    return out
+
+
+def make_class(info: PluginInfo, params: dict[str, Any] | None) -> type:
+    """The plugin class with ``params`` overriding its class attributes."""
+    if info.cls is None:
+        raise ValueError(f"plugin {info.name!r} is broken: {info.error}")
+    values = coerce_params(info, params)
+    if not values:
+        return info.cls
+    return type(info.cls.__name__, (info.cls,), {**values, "__module__": info.cls.__module__})

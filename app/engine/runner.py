@@ -1,0 +1,184 @@
+"""The composition root per mode, and the headless run.
+
+demo        SimulatedClock + SyntheticFeed + SimulatedBroker (all state in the data folder; the
+            simulated time is saved each tick so a restart resumes where it stopped)
+paper/live  WallClock + AlpacaStream + AlpacaBroker (imported lazily: no alpaca-py in demo)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+from app.calendar import MarketCalendar, exchange_time, nyse
+from app.clock import Clock, SimulatedClock, WallClock
+from app.config import Settings
+from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
+from app.engine.scheduler import Scheduler
+from app.timeutil import parse_iso, utcnow
+from db.market import MarketStore
+from db.system import SystemStore
+
+logger = logging.getLogger(__name__)
+
+DEMO_SEEDED_KEY = "demo.seeded"
+DEMO_PLUGIN = "sma_crossover"
+
+
+def demo_start_time(settings: Settings, system: SystemStore, calendar: MarketCalendar) -> datetime:
+    """Where the simulated clock starts: just after the last minute already run, else the open
+    of ``demo.start_date``'s session or of the most recent completed session."""
+    last = system.get_setting(LAST_TICK_KEY)
+    if last:
+        return parse_iso(last) + timedelta(minutes=1)
+    if settings.demo.start_date:
+        day = datetime.strptime(settings.demo.start_date, "%Y-%m-%d").date()
+        s = calendar.session_on(day)
+        if s is None:
+            s = calendar.current_or_next_session(
+                datetime(day.year, day.month, day.day, tzinfo=utcnow().tzinfo))
+        return s.open
+    return calendar.previous_session(utcnow()).open
+
+
+def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Engine, Scheduler]:
+    """Build the engine for ``settings.effective_mode`` (not started: call ``engine.start()``)."""
+    mode = settings.effective_mode
+    calendar = nyse()
+    system = SystemStore(settings.system_db_path)
+    market = MarketStore(settings.market_db_path, calendar)
+    before_tick = None
+    if mode == "demo":
+        from app.broker.simulated import SimulatedBroker
+        from app.marketdata.synthetic import SyntheticFeed
+
+        clock = clock or SimulatedClock(demo_start_time(settings, system, calendar),
+                                        settings.demo.speed)
+        feed: Any = SyntheticFeed(market, clock, calendar, seed=settings.demo.seed)
+        broker: Any = SimulatedBroker(system, market, clock,
+                                      starting_cash=settings.demo.starting_cash,
+                                      slippage_bps=settings.engine.slippage_bps,
+                                      commission_per_share=settings.engine.commission_per_share,
+                                      calendar=calendar)
+        before_tick = feed.ensure_until
+    elif mode in ("paper", "live"):
+        from app.broker.alpaca import AlpacaBroker
+        from app.marketdata.stream import AlpacaStream
+
+        clock = clock or WallClock()
+        broker = AlpacaBroker.from_settings(settings)
+        feed = AlpacaStream(settings, market, calendar)
+    else:
+        raise EngineError(f"mode {mode!r} cannot run live (backtests use app.backtest)")
+    engine = Engine(mode=mode, system=system, market=market, broker=broker, feed=feed,
+                    clock=clock, calendar=calendar, plugin_dirs=settings.plugin_dirs,
+                    plugin_timeout=settings.engine.plugin_timeout, before_tick=before_tick)
+    if mode == "demo":
+        ensure_demo_algorithms(engine, settings)
+    scheduler = Scheduler(engine, clock, calendar, settings.engine.tick_offset_seconds)
+    return engine, scheduler
+
+
+def ensure_demo_algorithms(engine: Engine, settings: Settings) -> list[int]:
+    """On the very first demo start (no algorithm ever created) add one SMA crossover per demo
+    ticker, each with a fifth of the simulated cash. Never again after that."""
+    system = engine.system
+    if system.get_setting(DEMO_SEEDED_KEY) or system.algorithm_count():
+        return []
+    ids = []
+    capital = round(settings.demo.starting_cash / 5, 2)
+    for ticker in settings.demo.tickers:
+        try:
+            ids.append(engine.create_algorithm(DEMO_PLUGIN, ticker, capital,
+                                               name=f"Demo SMA {ticker}"))
+        except EngineError as e:
+            logger.warning("demo algorithm on %s not created: %s", ticker, e)
+    system.set_setting(DEMO_SEEDED_KEY, "1")
+    logger.info("first demo start: created %d demo algorithms (simulated money)", len(ids))
+    return ids
+
+
+class ConsolePrinter:
+    """Prints each tick's decisions and fills (the headless run's output)."""
+
+    def __init__(self, engine: Engine, out: TextIO | None = None) -> None:
+        self.engine, self.out = engine, out or sys.stdout
+
+    def on_tick(self, r: TickResult) -> None:
+        t = exchange_time(r.minute).strftime("%Y-%m-%d %H:%M ET")
+        parts = []
+        for d in r.decisions:
+            if d["refused"]:
+                parts.append(f"{d['name']}: REFUSED ({d['refused']})")
+            elif d["action"] == "hold":
+                parts.append(f"{d['name']}: hold")
+            else:
+                parts.append(f"{d['name']}: {d['action'].upper()} {d['shares']}")
+        print(f"[{t}] " + (" | ".join(parts) or "no running algorithms")
+              + f"  ({r.latency_ms:.1f} ms)", file=self.out, flush=True)
+        for f in r.fills:
+            print(f"    fill: algorithm {f['algo_id']} {f['type']} {f['shares']} {f['ticker']} "
+                  f"@ {f['price']:.4f}", file=self.out, flush=True)
+
+
+def run_headless(settings: Settings, minutes: float | None = None) -> int:
+    """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` of clock time)."""
+    try:
+        engine, scheduler = build_engine(settings)
+    except EngineError as e:
+        print(f"autotrader: {e}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("signal %d: finishing the tick in progress, then exiting", signum)
+        stop.set()
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread
+            pass
+    printer = ConsolePrinter(engine)
+    engine.add_listener(printer)
+    try:
+        report = engine.start()
+        if not report.clean:
+            print("warning: positions differ from the broker: " + ", ".join(
+                f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
+                for d in report.position_diffs), file=sys.stderr)
+        mode = engine.mode.upper()
+        acct = engine.account_summary()
+        print(f"AutoTrader {mode} ({engine.broker.name} broker"
+              + (", SIMULATED MONEY" if engine.mode == "demo" else "")
+              + f"): cash {acct['cash']:,.2f}, free {acct['free']:,.2f}; clock "
+              f"{exchange_time(engine.clock.now()):%Y-%m-%d %H:%M:%S ET} x{engine.clock.speed:g}",
+              flush=True)
+        for v in engine.algorithm_views():
+            print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
+                  f"{v.value:,.2f}, position {v.position}", flush=True)
+        if minutes is not None:
+            deadline = engine.clock.now() + timedelta(minutes=minutes)
+
+            def stop_at_deadline() -> None:
+                if engine.clock.sleep_until(deadline, stop):
+                    logger.info("--minutes %g reached", minutes)
+                    stop.set()
+
+            threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
+        scheduler.run(stop)
+        for v in engine.algorithm_views():
+            print(f"  #{v.id} {v.name}: position {v.position}, cash {v.cash:,.2f}, value "
+                  f"{v.value:,.2f}, P&L {v.pnl:+,.2f} ({v.pnl_pct:+.2f}%)", flush=True)
+    finally:
+        engine.close()
+        engine.system.close()
+        engine.market.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 0

@@ -146,7 +146,7 @@ class AlpacaEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="alpaca-emulator",
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="alpaca-emulator",
                          daemon=True).start()
         logger.info("Alpaca emulator on %s", self.url)
         return self

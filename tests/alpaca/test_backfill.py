@@ -1,0 +1,109 @@
+"""Backfiller through the real alpaca-py StockHistoricalDataClient on the emulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.marketdata.backfill import Backfiller, BackfillError
+from tests.alpaca.conftest import make_settings
+from tests.fakes.bars import bar_values
+
+
+def expected_minutes(calendar, start: datetime, end: datetime) -> list[int]:
+    return [int(m.timestamp()) for m in calendar.minutes_between(start, end)]
+
+
+def make(settings, market_store, calendar, clock, **kw) -> Backfiller:
+    kw.setdefault("rate_limit_wait", 0.01)
+    kw.setdefault("error_wait", 0.01)
+    return Backfiller(settings, market_store, calendar, clock=clock, **kw)
+
+
+def test_prepare_fills_the_window_regular_session_only(settings, market_store, calendar, clock,
+                                                       emulator) -> None:
+    bf = make(settings, market_store, calendar, clock)
+    stored = bf.prepare("AAPL")
+    start = bf.window_start(clock.now())
+    want = expected_minutes(calendar, start, clock.now())
+    # 5 whole sessions before 2024-03-05 plus today's first 30 minutes.
+    assert len(want) == 5 * 390 + 30
+    got = [r[0] for r in market_store.bars_between("AAPL", 0, 2**40)]
+    assert got == want and stored == len(want)
+    ts, o, h, low, c, v = market_store.bars_between("AAPL", want[7], want[7] + 60)[0]
+    eo, eh, el, ec, ev, _, _ = bar_values("AAPL", want[7])
+    assert (o, h, low, c, v) == (eo, eh, el, ec, ev)
+
+
+def test_prepare_is_idempotent_and_only_fetches_whats_new(settings, market_store, calendar,
+                                                          clock, emulator) -> None:
+    bf = make(settings, market_store, calendar, clock)
+    bf.prepare("MSFT")
+    n1, req1 = market_store.count("MSFT"), bf.requests
+    bf.prepare("MSFT")
+    assert market_store.count("MSFT") == n1
+    clock.advance(minutes=10)
+    emulator.requests.clear()
+    bf.prepare("MSFT")
+    assert market_store.count("MSFT") == n1 + 10
+    assert bf.requests == req1 + 2
+    assert len([r for r in emulator.requests if r[1] == "/v2/stocks/bars"]) == 1
+
+
+def test_all_pages_followed(settings, market_store, calendar, clock, emulator) -> None:
+    """20 days of extended-hours bars is > 10,000 rows: several pages of alpaca-py paging."""
+    bf = make(settings, market_store, calendar, clock, chunk_days=40)
+    start, end = clock.now() - timedelta(days=20), clock.now()
+    bf.backfill_range("NVDA", start, end)
+    pages = [r for r in emulator.requests if r[1] == "/v2/stocks/bars"]
+    assert len(pages) >= 2
+    assert market_store.count("NVDA") == len(expected_minutes(calendar, start, end))
+
+
+def test_missing_minutes_stay_missing(settings, market_store, calendar, clock, emulator) -> None:
+    """A minute without trades has no bar at Alpaca (IEX): nothing is invented."""
+    gone = int(datetime(2024, 3, 4, 15, 0, tzinfo=UTC).timestamp())
+    emulator.faults.missing.add(("AAPL", gone))
+    bf = make(settings, market_store, calendar, clock)
+    bf.backfill_range("AAPL", datetime(2024, 3, 4, 14, 30, tzinfo=UTC),
+                      datetime(2024, 3, 4, 15, 30, tzinfo=UTC))
+    got = [r[0] for r in market_store.bars_between("AAPL", 0, 2**40)]
+    assert len(got) == 59 and gone not in got
+
+
+def test_rate_limit_is_waited_out(settings, market_store, calendar, clock, emulator) -> None:
+    emulator.faults.fail_status, emulator.faults.fail_count = 429, 3
+    emulator.faults.fail_prefix = "/v2/stocks"
+    bf = make(settings, market_store, calendar, clock)
+    assert bf.prepare("AAPL") == 5 * 390 + 30
+    assert emulator.faults.fail_count == 0
+
+
+def test_server_errors_retried_then_reported(settings, market_store, calendar, clock,
+                                             emulator) -> None:
+    emulator.faults.fail_status, emulator.faults.fail_count = 500, 2
+    emulator.faults.fail_prefix = "/v2/stocks"
+    bf = make(settings, market_store, calendar, clock, max_attempts=3)
+    assert bf.prepare("AAPL") > 0
+    emulator.faults.fail_count = 100
+    with pytest.raises(BackfillError, match="giving up after 3 attempts"):
+        bf.backfill_range("GE", clock.now() - timedelta(hours=1), clock.now())
+
+
+def test_refused_keys_give_a_clear_error(emulator, market_store, calendar, clock, tmp_path) -> None:
+    s = make_settings(emulator, tmp_path, **{"alpaca.secret_key": "wrong"})
+    bf = make(s, market_store, calendar, clock)
+    with pytest.raises(BackfillError, match=r"refused \(HTTP 401\)"):
+        bf.prepare("AAPL")
+    assert market_store.count() == 0
+
+
+def test_progress_reported_per_chunk(settings, market_store, calendar, clock, emulator) -> None:
+    seen: list[tuple[str, float, int]] = []
+    bf = make(settings, market_store, calendar, clock, chunk_days=2)
+    bf.backfill_range("SPY", clock.now() - timedelta(days=10), clock.now(),
+                      progress=lambda t, f, n: seen.append((t, f, n)))
+    assert len(seen) == 5
+    assert [s[1] for s in seen] == sorted(s[1] for s in seen) and seen[-1][1] == 1.0
+    assert seen[-1][2] == market_store.count("SPY")

@@ -1,0 +1,250 @@
+"""AlpacaStream (websocket-client, JSON) against the emulator's market-data websocket."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from app.marketdata.backfill import Backfiller
+from app.marketdata.base import FeedStatus
+from app.marketdata.stream import AlpacaStream
+from db.market import Bar
+from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.fakes.alpaca_emulator import AlpacaEmulator
+
+NOW = int(SESSION_NOW.timestamp())
+FAST = dict(recv_timeout=0.05, backoff_base=0.02, backoff_max=0.1, limit_retry=0.3,
+            auth_retry=0.3, silence_timeout=60.0, gap_delay=0.0)
+
+
+class Seen:
+    """Bar listener that also checks each bar is already in the market DB when handed on."""
+
+    def __init__(self, market) -> None:
+        self.market = market
+        self.bars: list[Bar] = []
+        self.stored_first: list[bool] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, bar: Bar) -> None:
+        in_db = bool(self.market.bars_between(bar.ticker, bar.ts, bar.ts + 60))
+        with self.lock:
+            self.bars.append(bar)
+            self.stored_first.append(in_db)
+
+
+def make_stream(settings, market_store, calendar, clock, **kw) -> AlpacaStream:
+    opts = dict(FAST)
+    opts.update(kw)
+    bf = Backfiller(settings, market_store, calendar, clock=clock, rate_limit_wait=0.01,
+                    error_wait=0.01)
+    return AlpacaStream(settings, market_store, calendar, clock=clock, backfiller=bf, **opts)
+
+
+@pytest.fixture
+def stream(settings, market_store, calendar, clock) -> Iterator[AlpacaStream]:
+    s = make_stream(settings, market_store, calendar, clock)
+    yield s
+    s.stop()
+
+
+def started(s: AlpacaStream) -> AlpacaStream:
+    s.start()
+    assert wait_for(lambda: s.status.state == "connected"), s.status
+    return s
+
+
+def minutes_in_db(market, ticker: str) -> list[int]:
+    return [r[0] for r in market.bars_between(ticker, 0, 2**40)]
+
+
+def test_bars_stored_then_handed_on_regular_session_only(stream, emulator, market_store) -> None:
+    seen = Seen(market_store)
+    stream.add_bar_listener(seen)
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    emulator.emit_minute(NOW - 60)
+    premarket = NOW - 6 * 3600  # 04:00 New York: Alpaca sends it, we do not keep it
+    emulator.emit_minute(premarket)
+    emulator.emit_minute(NOW)
+    assert wait_for(lambda: len(seen.bars) == 2)
+    assert [b.ts for b in seen.bars] == [NOW - 60, NOW] and all(seen.stored_first)
+    assert stream.bars_received == 3 and stream.bars_stored == 2
+    assert minutes_in_db(market_store, "AAPL") == [NOW - 60, NOW]
+
+
+@pytest.mark.parametrize("release_order", [("a", "b"), ("b", "a")])
+def test_two_algorithms_share_and_release_a_ticker(stream, emulator, release_order) -> None:
+    started(stream)
+    users = {"a": "MSFT", "b": "MSFT"}
+    for who in ("a", "b"):
+        stream.subscribe(users[who])
+    stream.subscribe("GE")
+    assert wait_for(lambda: emulator.subscribed() == {"MSFT", "GE"})
+    assert stream.subscriptions() == {"MSFT": 2, "GE": 1}
+    stream.unsubscribe(users[release_order[0]])
+    time.sleep(0.1)  # give a (wrong) unsubscribe the chance to reach the emulator
+    assert emulator.subscribed() == {"MSFT", "GE"}
+    stream.unsubscribe(users[release_order[1]])
+    assert wait_for(lambda: emulator.subscribed() == {"GE"})
+    stream.unsubscribe("MSFT")  # one release too many is ignored
+    assert stream.subscriptions() == {"GE": 1}
+
+
+def test_subscribe_before_start_is_sent_after_auth(stream, emulator) -> None:
+    stream.subscribe("NVDA")
+    started(stream)
+    assert wait_for(lambda: emulator.subscribed() == {"NVDA"})
+
+
+def test_dropped_connection_recovers_with_no_missing_minute(stream, emulator, market_store,
+                                                           clock) -> None:
+    statuses: list[FeedStatus] = []
+    stream.add_status_listener(statuses.append)
+    stream.prepare("AAPL")  # history up to 10:00
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    for m in range(3):  # 10:00, 10:01, 10:02 live
+        clock.advance(minutes=1)
+        emulator.emit_minute(NOW + 60 * m)
+    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW + 120)
+    emulator.faults.linger_406 = 1  # the dropped session lingers once: 406, paced retry
+    emulator.drop_market_connections()
+    for m in range(3, 6):  # 10:03-10:05 happen while we are away: lost on the stream
+        clock.advance(minutes=1)
+        emulator.emit_minute(NOW + 60 * m)
+    assert wait_for(lambda: stream.connects >= 2 and stream.status.state == "connected")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    clock.advance(minutes=1)
+    emulator.emit_minute(NOW + 360)
+    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW + 360)
+    assert stream.wait_idle()
+    day = minutes_in_db(market_store, "AAPL")
+    session_open = NOW - 30 * 60
+    today = [t for t in day if t >= session_open]
+    assert today == list(range(session_open, NOW + 420, 60))
+    states = [s.state for s in statuses]
+    assert states[:2] == ["connecting", "connected"]
+    assert "reconnecting" in states and "error" in states and states[-1] == "connected"
+    assert any("connection limit" in s.detail for s in statuses)
+
+
+def test_skipped_minute_on_the_stream_is_backfilled(stream, emulator, market_store, clock) -> None:
+    started(stream)
+    stream.subscribe("SPY")
+    assert wait_for(lambda: emulator.subscribed() == {"SPY"})
+    emulator.faults.skip_stream.add(("SPY", NOW + 60))
+    for m in range(4):
+        clock.advance(minutes=1)
+        emulator.emit_minute(NOW + 60 * m)
+    assert wait_for(lambda: stream.gap_fills >= 1)
+    assert stream.wait_idle()
+    assert minutes_in_db(market_store, "SPY") == [NOW + 60 * m for m in range(4)]
+
+
+def test_late_bar_is_stored_and_handed_on(stream, emulator, market_store, clock) -> None:
+    seen = Seen(market_store)
+    stream.add_bar_listener(seen)
+    started(stream)
+    stream.subscribe("GE")
+    assert wait_for(lambda: emulator.subscribed() == {"GE"})
+    emulator.faults.late.add(("GE", NOW + 60))
+    for m in range(3):
+        clock.advance(minutes=1)
+        emulator.emit_minute(NOW + 60 * m)
+    assert wait_for(lambda: len(seen.bars) == 3)
+    assert [b.ts for b in seen.bars] == [NOW, NOW + 120, NOW + 60]
+    assert stream.wait_idle()
+    assert minutes_in_db(market_store, "GE") == [NOW, NOW + 60, NOW + 120]
+
+
+def test_refused_auth_is_an_error_status_with_paced_retry(stream, emulator) -> None:
+    emulator.faults.refuse_auth = True
+    stream.start()
+    assert wait_for(lambda: stream.status.state == "error")
+    assert "refused the API keys" in stream.status.detail
+    time.sleep(1.0)
+    assert emulator.market_auths <= 5  # 0.3 s pacing: a handful, never a storm
+    emulator.faults.refuse_auth = False
+    assert wait_for(lambda: stream.status.state == "connected")
+
+
+def test_connection_limit_406_paced_then_recovers(emulator, settings, market_store, calendar,
+                                                  clock) -> None:
+    other = make_stream(settings, market_store, calendar, clock)
+    s = make_stream(settings, market_store, calendar, clock, limit_retry=0.5)
+    try:
+        started(other)  # another app with the same keys holds the one allowed connection
+        s.start()
+        assert wait_for(lambda: s.status.state == "error")
+        assert "connection limit exceeded (406)" in s.status.detail
+        time.sleep(1.0)
+        assert emulator.market_auths <= 5
+        other.stop()
+        assert wait_for(lambda: s.status.state == "connected", timeout=5)
+    finally:
+        s.stop()
+        other.stop()
+
+
+def test_silent_connection_is_treated_as_dropped(emulator, settings, market_store, calendar,
+                                                 clock) -> None:
+    s = make_stream(settings, market_store, calendar, clock, silence_timeout=0.3)
+    try:
+        started(s)
+        s.subscribe("AAPL")
+        emulator.faults.silent = True
+        assert wait_for(lambda: s.connects >= 2, timeout=5)
+        emulator.faults.silent = False
+        assert wait_for(lambda: s.status.state == "connected")
+        emulator.emit_minute(NOW - 60)
+        assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+    finally:
+        s.stop()
+
+
+def test_silence_while_closed_is_normal(emulator, settings, market_store, calendar, clock) -> None:
+    clock.advance(hours=8)  # 18:00 New York: closed, no bars expected
+    s = make_stream(settings, market_store, calendar, clock, silence_timeout=0.2)
+    try:
+        started(s)
+        s.subscribe("AAPL")
+        time.sleep(0.8)
+        assert s.connects == 1 and s.status.state == "connected"
+    finally:
+        s.stop()
+
+
+def test_stop_reports_stopped(stream, emulator) -> None:
+    started(stream)
+    stream.stop()
+    assert stream.status.state == "stopped"
+    assert wait_for(lambda: emulator.authed_market_sessions() == 0)
+
+
+def test_alpaca_py_msgpack_client_gets_bars(emulator: AlpacaEmulator) -> None:
+    """The emulator also speaks alpaca-py's msgpack dialect (protocol doc section 1)."""
+    from alpaca.data.live import StockDataStream
+
+    got = []
+
+    async def on_bar(b) -> None:
+        got.append(b)
+
+    sds = StockDataStream(emulator.key_id, emulator.secret_key, url_override=emulator.stream_url)
+    sds.subscribe_bars(on_bar, "AAPL")
+    t = threading.Thread(target=sds.run, daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+        emulator.emit_minute(NOW - 60)
+        assert wait_for(lambda: got)
+        assert got[0].symbol == "AAPL" and int(got[0].timestamp.timestamp()) == NOW - 60
+        assert got[0].vwap > 0 and got[0].trade_count > 0
+    finally:
+        sds.stop()  # its reader thread ends on its own (daemon); joining would wait ~5 s

@@ -1,0 +1,167 @@
+"""The PIN: a salted slow hash in the system DB, and a lockout that survives restarts.
+
+Qt-free so the engine's tools (doctor, backup) and plain tests can use it. The PIN itself is
+never stored or logged; only ``scrypt$N$r$p$salt$hash`` is. Wrong PINs count up; from the
+5th wrong try in a row the pad locks for 30 s, doubling with every further miss (capped at a
+day). The count and the lock's end are stored, so restarting the app does not reset them.
+Time comes from an injected function so tests do not sleep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from db.system import SystemStore
+
+logger = logging.getLogger(__name__)
+
+PIN_HASH_KEY = "security.pin_hash"
+FAILURES_KEY = "security.pin_failures"
+LOCKED_UNTIL_KEY = "security.pin_locked_until"
+
+PIN_RE = re.compile(r"^[0-9]{4,8}$")
+FREE_TRIES = 5
+FIRST_LOCK_SECONDS = 30.0
+MAX_LOCK_SECONDS = 86_400.0
+
+# scrypt cost: 2**15 * 8 * 128 B = 32 MiB and ~0.1 s per check on a desktop core; slow
+# enough to make guessing a stolen hash expensive, quick enough for a PIN pad on a Pi.
+SCRYPT_N = 2**15
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+
+class PinFormatError(ValueError):
+    """The PIN is not 4 to 8 digits."""
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """The outcome of one PIN attempt."""
+
+    ok: bool
+    locked_for: float = 0.0  # seconds until the pad accepts a try again (0 = not locked)
+    tries_left: int = FREE_TRIES  # wrong tries left before the next lock
+    message: str = ""
+
+
+def check_format(pin: str) -> str:
+    if not isinstance(pin, str) or not PIN_RE.match(pin):
+        raise PinFormatError("A PIN is 4 to 8 digits.")
+    return pin
+
+
+def hash_pin(pin: str, salt: bytes | None = None, n: int = SCRYPT_N, r: int = SCRYPT_R,
+             p: int = SCRYPT_P) -> str:
+    """``scrypt$N$r$p$salt_hex$hash_hex`` for ``pin`` (a fresh random salt by default)."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=128 * 1024 * 1024,
+                            dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def verify_hash(pin: str, stored: str) -> bool:
+    """True when ``pin`` matches ``stored`` (constant-time compare)."""
+    try:
+        kind, n, r, p, salt_hex, hash_hex = stored.split("$")
+        if kind != "scrypt":
+            return False
+        candidate = hash_pin(pin, bytes.fromhex(salt_hex), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        logger.error("the stored PIN hash is malformed; the PIN cannot be checked")
+        return False
+    return hmac.compare_digest(candidate.split("$")[-1], hash_hex)
+
+
+def lock_seconds(failures: int) -> float:
+    """How long the pad locks after ``failures`` wrong tries in a row (0 below the limit)."""
+    if failures < FREE_TRIES:
+        return 0.0
+    return min(FIRST_LOCK_SECONDS * 2 ** (failures - FREE_TRIES), MAX_LOCK_SECONDS)
+
+
+class PinGuard:
+    """PIN set-up, checks and lockout, persisted in the system DB's settings table."""
+
+    def __init__(self, system: SystemStore, now: Callable[[], float] = time.time) -> None:
+        self._system = system
+        self._now = now
+
+    # --- state ---------------------------------------------------------------------------
+    @property
+    def is_set(self) -> bool:
+        return bool(self._system.get_setting(PIN_HASH_KEY))
+
+    @property
+    def failures(self) -> int:
+        try:
+            return int(self._system.get_setting(FAILURES_KEY, "0") or 0)
+        except ValueError:
+            return FREE_TRIES  # a damaged counter errs on the safe side
+
+    def locked_for(self) -> float:
+        """Seconds left on the current lock (0 when the pad takes tries)."""
+        try:
+            until = float(self._system.get_setting(LOCKED_UNTIL_KEY, "0") or 0)
+        except ValueError:
+            until = self._now() + FIRST_LOCK_SECONDS
+        left = until - self._now()
+        # A clock set backwards must not turn a 30 s lock into hours: never more than the
+        # lock the current count earns.
+        return max(0.0, min(left, lock_seconds(self.failures)))
+
+    # --- actions -------------------------------------------------------------------------
+    def set_pin(self, pin: str) -> None:
+        """Store a new PIN (replacing any old one) and clear the failure count."""
+        check_format(pin)
+        with self._system.atomic():
+            self._system.set_setting(PIN_HASH_KEY, hash_pin(pin))
+            self._system.set_setting(FAILURES_KEY, "0")
+            self._system.set_setting(LOCKED_UNTIL_KEY, "0")
+        logger.info("PIN set")
+
+    def check(self, pin: str) -> PinCheck:
+        """Try ``pin``. While locked, the try is refused without being checked or counted."""
+        left = self.locked_for()
+        if left > 0:
+            return PinCheck(False, locked_for=left, tries_left=0,
+                            message=f"Locked: try again in {_duration(left)}.")
+        stored = self._system.get_setting(PIN_HASH_KEY)
+        if not stored:
+            return PinCheck(False, message="No PIN is set yet.")
+        if isinstance(pin, str) and PIN_RE.match(pin) and verify_hash(pin, stored):
+            if self.failures:
+                with self._system.atomic():
+                    self._system.set_setting(FAILURES_KEY, "0")
+                    self._system.set_setting(LOCKED_UNTIL_KEY, "0")
+            return PinCheck(True, message="")
+        failures = self.failures + 1
+        lock = lock_seconds(failures)
+        with self._system.atomic():
+            self._system.set_setting(FAILURES_KEY, str(failures))
+            self._system.set_setting(LOCKED_UNTIL_KEY, repr(self._now() + lock if lock else 0))
+        logger.warning("wrong PIN (%d in a row)%s", failures,
+                       f"; locked for {lock:.0f} s" if lock else "")
+        if lock:
+            return PinCheck(False, locked_for=lock, tries_left=0,
+                            message=f"Wrong PIN. Locked for {_duration(lock)}.")
+        tries_left = FREE_TRIES - failures
+        return PinCheck(False, tries_left=tries_left,
+                        message=f"Wrong PIN. {tries_left} "
+                                f"{'try' if tries_left == 1 else 'tries'} left.")
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds + 0.999)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -1,0 +1,107 @@
+"""Start-up of the touchscreen app: QApplication, engine, window, event loop, orderly exit.
+
+``app/cli.py`` calls ``run_gui`` when a display is present. Fullscreen with ``--kiosk`` or on
+eglfs/linuxfb (one full-screen surface there anyway); a normal 800x480 window on a desktop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+FULLSCREEN_PLATFORMS = ("eglfs", "linuxfb", "vnc")
+
+
+def _qt_message_handler(mode: Any, context: Any, message: str) -> None:
+    from PySide6.QtCore import QtMsgType
+
+    level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+             QtMsgType.QtWarningMsg: logging.WARNING}.get(mode, logging.ERROR)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
+def apply_stored_settings(settings: Any) -> Any:
+    """The demo speed chosen on the settings screen wins over the config's default value (a
+    flag or environment variable still wins: the user asked for it explicitly)."""
+    if settings.effective_mode != "demo" or settings.sources.get("demo.speed", "default") != "default":
+        return settings
+    from app.ui.settings_vm import stored_demo_speed
+    from db.system import SystemStore
+
+    try:
+        store = SystemStore(settings.system_db_path)
+        speed = stored_demo_speed(store, settings.demo.speed)
+        store.close()
+    except Exception as e:  # noqa: BLE001 - the engine reports DB problems itself
+        logger.warning("cannot read stored settings: %s", e)
+        return settings
+    if speed == settings.demo.speed:
+        return settings
+    return dataclasses.replace(settings, demo=dataclasses.replace(settings.demo, speed=speed))
+
+
+def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) -> int:
+    """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code."""
+    os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    qInstallMessageHandler(_qt_message_handler)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("AutoTrader")
+
+    from app.engine.facade import EngineError
+    from app.engine.runner import build_engine
+    from app.ui.window import MainWindow
+
+    settings = apply_stored_settings(settings)
+    try:
+        engine, scheduler = build_engine(settings)
+    except EngineError as e:
+        print(f"autotrader: {e}", file=sys.stderr)
+        return 2
+    window = MainWindow(engine, scheduler, settings)
+    platform = app.platformName()
+    if kiosk or platform in FULLSCREEN_PLATFORMS:
+        window.showFullScreen()
+    else:
+        window.resize(800, 480)
+        window.show()
+    logger.info("window shown on the %s platform%s", platform, " (fullscreen)" if kiosk else "")
+
+    # Ctrl+C / SIGTERM close the window like the user would: the scheduler finishes its tick.
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("signal %d: closing the window", signum)
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, on_signal)
+        except ValueError:
+            pass
+    # Python only sees signals between bytecodes: wake it up now and then.
+    heartbeat = QTimer(window)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
+
+    if minutes is not None:
+        deadline = engine.clock.now() + timedelta(minutes=minutes)
+        stopper = QTimer(window)
+        stopper.timeout.connect(lambda: engine.clock.now() >= deadline and window.close())
+        stopper.start(500)
+
+    code = app.exec()
+    window.shutdown()
+    for store in (engine.system, engine.market):
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001
+            pass
+    return int(code)

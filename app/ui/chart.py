@@ -1,0 +1,268 @@
+"""The live price chart: price line, indicator lines, buy/sell markers, exchange-time axis.
+
+x is the bar's position in the series (one step per minute bar) so nights and weekends take no
+room; the axis labels each tick with that bar's New York time. Appends are buffered and drawn
+by a timer at most ``MAX_FPS`` times a second; clip-to-view and peak downsampling keep 100,000
+points smooth. One finger pans, a pinch or the wheel zooms; panning away stops following the
+newest bar until ``follow()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from app.calendar import EXCHANGE_TZ
+from app.timeutil import to_epoch
+
+logger = logging.getLogger(__name__)
+
+MAX_FPS = 10
+DEFAULT_WINDOW = 390  # one regular session of minute bars
+# Bar spacings the axis may put ticks at, in bars (minutes within a session).
+TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
+
+PRICE_PEN = {"color": "#0a2f6b", "width": 2}
+INDICATOR_COLORS = ("#c25e00", "#6a1b9a", "#00796b", "#5d4037")
+BUY_BRUSH = "#0b6b2f"
+SELL_BRUSH = "#b0201a"
+
+
+def sma(values: np.ndarray, window: int) -> np.ndarray:
+    """Simple moving average; NaN until ``window`` values exist."""
+    out = np.full(values.shape, np.nan)
+    if window <= 0 or len(values) < window:
+        return out
+    c = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    out[window - 1:] = (c[window:] - c[:-window]) / window
+    return out
+
+
+class ExchangeTimeAxis(pg.AxisItem):
+    """Bottom axis whose tick labels are the New York time of the bar at that x."""
+
+    def __init__(self, chart: PriceChart) -> None:
+        super().__init__("bottom")
+        self._chart = chart
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
+        span = max(1.0, maxVal - minVal)
+        want = max(2, int(size / 90))  # a label every ~90 px
+        major = next((s for s in TICK_STEPS if span / s <= want), TICK_STEPS[-1])
+        minor = next((s for s in reversed(TICK_STEPS) if s < major), major)
+        return [(float(major), 0.0), (float(minor), 0.0)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        ts = self._chart.timestamps()
+        out = []
+        for v in values:
+            i = int(round(v))
+            if 0 <= i < len(ts):
+                t = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ)
+                out.append(t.strftime("%b %d" if spacing >= 390 else "%H:%M"))
+            else:
+                out.append("")
+        return out
+
+
+class PriceChart(pg.PlotWidget):
+    """A chart of one ticker's closes with optional SMA lines and fill markers."""
+
+    userMoved = Signal()
+
+    def __init__(self, parent: QWidget | None = None, sma_windows: Iterable[int] = ()) -> None:
+        self._ts = np.zeros(1024, dtype=np.int64)
+        self._close = np.zeros(1024, dtype=float)
+        self._n = 0
+        axis = ExchangeTimeAxis(self)
+        super().__init__(parent, background="w", axisItems={"bottom": axis})
+        self.setObjectName("priceChart")
+        self._follow = True
+        self._dirty = False
+        self._draws = 0
+        self._last_draw = 0.0
+        self._markers: list[tuple[int, str, float]] = []  # (epoch, side, price)
+        self._sma_windows: tuple[int, ...] = ()
+        item = self.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        for name in ("left", "bottom"):
+            ax = item.getAxis(name)
+            ax.setPen(pg.mkPen("#0d1117"))
+            ax.setTextPen(pg.mkPen("#0d1117"))
+        item.getAxis("left").setWidth(64)
+        self._price = item.plot(pen=pg.mkPen(**PRICE_PEN), skipFiniteCheck=True)
+        self._price.setClipToView(True)
+        self._price.setDownsampling(auto=True, method="peak")
+        self._indicators: list[pg.PlotDataItem] = []
+        self._buys = pg.ScatterPlotItem(symbol="t1", size=16, brush=BUY_BRUSH, pen=pg.mkPen("w"))
+        self._sells = pg.ScatterPlotItem(symbol="t", size=16, brush=SELL_BRUSH, pen=pg.mkPen("w"))
+        item.addItem(self._buys)
+        item.addItem(self._sells)
+        self._legend = item.addLegend(offset=(8, 8), labelTextColor="#0d1117",
+                                      brush=pg.mkBrush(255, 255, 255, 220))
+        self._legend.addItem(self._price, "price")
+        vb = item.getViewBox()
+        vb.setMouseEnabled(x=True, y=False)
+        vb.setAutoVisible(y=True)
+        vb.enableAutoRange(axis="y")
+        vb.sigRangeChangedManually.connect(self._on_manual)
+        self.viewport().grabGesture(Qt.GestureType.PinchGesture)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / MAX_FPS))
+        self._timer.timeout.connect(self._flush)
+        self._timer.start()
+        self.set_indicators(sma_windows)
+
+    # --- data ----------------------------------------------------------------------------
+    def timestamps(self) -> np.ndarray:
+        return self._ts[: self._n]
+
+    def closes(self) -> np.ndarray:
+        return self._close[: self._n]
+
+    @property
+    def count(self) -> int:
+        return self._n
+
+    @property
+    def draws(self) -> int:
+        """How many times the curves were handed new data (for tests and the benchmark)."""
+        return self._draws
+
+    def set_indicators(self, windows: Iterable[int]) -> None:
+        """SMA lines to draw, e.g. (20, 50) for the SMA crossover plugin."""
+        item = self.getPlotItem()
+        for c in self._indicators:
+            item.removeItem(c)
+            self._legend.removeItem(c)
+        self._indicators = []
+        self._sma_windows = tuple(int(w) for w in windows if int(w) > 1)
+        for i, w in enumerate(self._sma_windows):
+            c = item.plot(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)], width=2),
+                          skipFiniteCheck=True, connect="finite")
+            c.setClipToView(True)
+            c.setDownsampling(auto=True, method="peak")
+            self._indicators.append(c)
+            self._legend.addItem(c, f"SMA {w}")
+        self._dirty = True
+
+    def set_series(self, ts: np.ndarray | list[int], close: np.ndarray | list[float]) -> None:
+        """Replace the whole series (oldest first)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        close = np.asarray(close, dtype=float)
+        cap = max(1024, int(len(ts) * 1.5))
+        self._ts = np.zeros(cap, dtype=np.int64)
+        self._close = np.zeros(cap, dtype=float)
+        self._n = len(ts)
+        self._ts[: self._n] = ts
+        self._close[: self._n] = close
+        self._follow = True
+        self._dirty = True
+
+    def append(self, ts: int, close: float) -> None:
+        """Add one bar (or correct the newest one if ``ts`` repeats); older bars are ignored."""
+        n = self._n
+        if n and ts < self._ts[n - 1]:
+            return
+        if n and ts == self._ts[n - 1]:
+            self._close[n - 1] = close
+        else:
+            if n == len(self._ts):
+                self._ts = np.resize(self._ts, n * 2)
+                self._close = np.resize(self._close, n * 2)
+            self._ts[n] = ts
+            self._close[n] = close
+            self._n = n + 1
+        self._dirty = True
+
+    def set_markers(self, transactions: Iterable[dict]) -> None:
+        """Buy/sell markers from transactions (``type``, ``price``, ``timestamp``)."""
+        self._markers = [(to_epoch(t["timestamp"]), str(t["type"]), float(t["price"]))
+                         for t in transactions]
+        self._dirty = True
+
+    def add_marker(self, transaction: dict) -> None:
+        self._markers.append((to_epoch(transaction["timestamp"]), str(transaction["type"]),
+                              float(transaction["price"])))
+        self._dirty = True
+
+    def reset(self) -> None:
+        self.set_series([], [])
+        self._markers = []
+
+    # --- view ----------------------------------------------------------------------------
+    def follow(self) -> None:
+        """Keep the newest bar in view again."""
+        self._follow = True
+        self._dirty = True
+
+    @property
+    def following(self) -> bool:
+        return self._follow
+
+    def zoom(self, factor: float) -> None:
+        """factor < 1 zooms in; keeps the right edge when following."""
+        vb = self.getPlotItem().getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        width = max(10.0, (x1 - x0) * factor)
+        if self._follow:
+            right = self._n + 1
+            vb.setXRange(right - width, right, padding=0)
+        else:
+            mid = (x0 + x1) / 2
+            vb.setXRange(mid - width / 2, mid + width / 2, padding=0)
+
+    def _on_manual(self, *args) -> None:
+        self._follow = False
+        self.userMoved.emit()
+
+    def _viewportEvent(self, ev: QEvent) -> bool:  # noqa: N802
+        if ev.type() == QEvent.Type.Gesture:
+            pinch = ev.gesture(Qt.GestureType.PinchGesture)
+            if pinch is not None:
+                f = pinch.scaleFactor()
+                if f > 0:
+                    self._follow = False
+                    self.zoom(1.0 / f)
+                ev.accept()
+                return True
+        return super().viewportEvent(ev)
+
+    def _flush(self) -> None:
+        if not self._dirty or not self.isVisible():
+            return
+        self._dirty = False
+        n = self._n
+        x = np.arange(n, dtype=float)
+        y = self._close[:n]
+        self._price.setData(x, y, skipFiniteCheck=True)
+        for w, c in zip(self._sma_windows, self._indicators, strict=True):
+            c.setData(x, sma(y, w), connect="finite", skipFiniteCheck=True)
+        self._draw_markers()
+        if self._follow and n:
+            vb = self.getPlotItem().getViewBox()
+            (x0, x1), _ = vb.viewRange()
+            width = x1 - x0 if 10 < x1 - x0 < n + 50 else min(n, DEFAULT_WINDOW) + 2
+            vb.setXRange(n + 1 - width, n + 1, padding=0)
+        self._draws += 1
+        self._last_draw = time.monotonic()
+
+    def _draw_markers(self) -> None:
+        ts = self._ts[: self._n]
+        buys: list[tuple[float, float]] = []
+        sells: list[tuple[float, float]] = []
+        if len(ts):
+            for epoch, side, px in self._markers:
+                i = int(np.searchsorted(ts, epoch, side="right")) - 1
+                (buys if side == "buy" else sells).append((float(max(i, 0)), px))
+        self._buys.setData(pos=buys) if buys else self._buys.clear()
+        self._sells.setData(pos=sells) if sells else self._sells.clear()

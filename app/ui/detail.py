@@ -1,0 +1,246 @@
+"""Algorithm detail: a QML title bar and side panel around a live pyqtgraph chart.
+
+``DetailViewModel`` holds the shown algorithm's card fields (from the card model) and its
+transactions; ``DetailPage`` is the widget layout: [title bar / chart] | side panel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import (
+    Property,
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtQml import QQmlEngine
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+
+from app.calendar import exchange_time
+from app.timeutil import parse_iso
+from app.ui import format as fmt
+from app.ui.chart import PriceChart
+from app.ui.qml import load_page
+from app.ui.theme import theme
+
+logger = logging.getLogger(__name__)
+
+TX_ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i
+            for i, name in enumerate(("side", "sharesText", "priceText", "timeText"))}
+
+
+def indicator_windows(params: dict[str, Any]) -> list[int]:
+    """Moving-average lengths among a plugin's parameters (``sma_short = 20`` -> 20)."""
+    out = []
+    for k, v in params.items():
+        key = k.lower()
+        if (isinstance(v, int) and not isinstance(v, bool) and 1 < v <= 10_000
+                and any(w in key for w in ("sma", "window", "period", "ma_"))):
+            out.append(v)
+    return out
+
+
+class TransactionModel(QAbstractListModel):
+    """Newest first."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[dict[str, str]] = []
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        return {r: QByteArray(n.encode()) for n, r in TX_ROLES.items()}
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        for name, r in TX_ROLES.items():
+            if r == role:
+                return self._rows[index.row()][name]
+        return None
+
+    @staticmethod
+    def _row(t: dict) -> dict[str, str]:
+        try:
+            when = exchange_time(parse_iso(str(t["timestamp"]))).strftime("%b %d %H:%M")
+        except (ValueError, KeyError):
+            when = str(t.get("timestamp", ""))
+        return {"side": str(t.get("type", "")).upper(), "sharesText": f"{int(t['shares']):,}",
+                "priceText": fmt.price(float(t["price"])), "timeText": when}
+
+    def set_transactions(self, txs: list[dict]) -> None:
+        self.beginResetModel()
+        self._rows = [self._row(t) for t in reversed(txs)]
+        self.endResetModel()
+
+    def add(self, t: dict) -> None:
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._rows.insert(0, self._row(t))
+        self.endInsertRows()
+
+    def count(self) -> int:
+        return len(self._rows)
+
+
+class DetailViewModel(QObject):
+    changed = Signal()
+    backRequested = Signal()
+    actionRequested = Signal(str, int, bool)   # stop|resume|delete, algo id, liquidate
+    zoomRequested = Signal(float)
+    followRequested = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._card: dict[str, Any] = {}
+        self._busy = ""
+        self._message = ""
+        self.transactions = TransactionModel(self)
+
+    def show(self, card: dict[str, Any] | None) -> None:
+        self._card = dict(card or {})
+        self._message = ""
+        self.changed.emit()
+
+    def update_card(self, card: dict[str, Any] | None) -> None:
+        if card and card.get("algoId") == self.algo_id and card != self._card:
+            self._card = dict(card)
+            self.changed.emit()
+
+    def set_busy(self, text: str) -> None:
+        self._busy = text
+        self.changed.emit()
+
+    def set_message(self, text: str) -> None:
+        self._message, self._busy = text, ""
+        self.changed.emit()
+
+    @property
+    def algo_id(self) -> int:
+        return int(self._card.get("algoId", -1))
+
+    def _get(self, key: str) -> str:
+        return str(self._card.get(key, ""))
+
+    @Property(QObject, constant=True)
+    def txModel(self) -> QObject:
+        return self.transactions
+
+    @Property(str, notify=changed)
+    def ticker(self) -> str:
+        return self._get("ticker")
+
+    @Property(str, notify=changed)
+    def plugin(self) -> str:
+        return self._get("plugin")
+
+    @Property(str, notify=changed)
+    def status(self) -> str:
+        return self._get("status")
+
+    @Property(str, notify=changed)
+    def statusText(self) -> str:
+        return self._get("statusText")
+
+    @Property(str, notify=changed)
+    def error(self) -> str:
+        return self._get("error")
+
+    @Property(str, notify=changed)
+    def positionText(self) -> str:
+        return self._get("positionText")
+
+    @Property(str, notify=changed)
+    def lastPriceText(self) -> str:
+        return self._get("lastPriceText")
+
+    @Property(str, notify=changed)
+    def valueText(self) -> str:
+        return self._get("valueText")
+
+    @Property(str, notify=changed)
+    def pnlText(self) -> str:
+        return f"{self._get('pnlText')}  ({self._get('pnlPctText')})" if self._card else ""
+
+    @Property(int, notify=changed)
+    def pnlSign(self) -> int:
+        return int(self._card.get("pnlSign", 0))
+
+    @Property(str, notify=changed)
+    def busy(self) -> str:
+        return self._busy
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        return self._message
+
+    @Slot()
+    def back(self) -> None:
+        self.backRequested.emit()
+
+    @Slot(bool)
+    def stop(self, liquidate: bool) -> None:
+        self.set_busy("Stopping and selling\u2026" if liquidate else "Stopping\u2026")
+        self.actionRequested.emit("stop", self.algo_id, liquidate)
+
+    @Slot()
+    def resume(self) -> None:
+        self.set_busy("Resuming\u2026")
+        self.actionRequested.emit("resume", self.algo_id, False)
+
+    @Slot()
+    def remove(self) -> None:
+        """Delete; the window asks for the PIN first."""
+        self.actionRequested.emit("delete", self.algo_id, False)
+
+    @Slot(float)
+    def zoom(self, factor: float) -> None:
+        self.zoomRequested.emit(factor)
+
+    @Slot()
+    def follow(self) -> None:
+        self.followRequested.emit()
+
+
+class DetailPage(QWidget):
+    """[QML title bar over the chart] beside [QML side panel: figures, transactions, actions]."""
+
+    def __init__(self, engine: QQmlEngine, vm: DetailViewModel,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("detailPage")
+        self.vm = vm
+        self.title = load_page(engine, "DetailTitle.qml", {"detail": vm}, self)
+        self.side = load_page(engine, "DetailSide.qml", {"detail": vm}, self)
+        self.chart = PriceChart(self)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(0)
+        left.addWidget(self.title)
+        left.addWidget(self.chart, 1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addLayout(left, 1)
+        row.addWidget(self.side)
+        vm.zoomRequested.connect(self.chart.zoom)
+        vm.followRequested.connect(self.chart.follow)
+        theme().scaleChanged.connect(self._apply_scale)
+        self._apply_scale()
+
+    def _apply_scale(self) -> None:
+        t = theme()
+        self.title.setFixedHeight(t.px(64))
+        self.side.setFixedWidth(t.px(290))
+        self.chart.getPlotItem().getAxis("left").setWidth(t.px(64))
+        font = self.chart.font()
+        font.setPixelSize(t.px(13))
+        for name in ("left", "bottom"):
+            self.chart.getPlotItem().getAxis(name).setStyle(tickFont=font)

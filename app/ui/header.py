@@ -1,0 +1,126 @@
+"""The header's view model: account value, free money, market state and countdown, mode, stream.
+
+The countdown is computed from the engine's clock (accelerated in the demo) and the calendar,
+both cheap in-memory look-ups, once a second on the GUI thread. Account figures arrive from the
+worker thread as plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
+
+from app.calendar import MarketCalendar
+from app.ui import format as fmt
+
+logger = logging.getLogger(__name__)
+
+STREAM_TEXT = {
+    "connecting": "connecting",
+    "connected": "live data",
+    "reconnecting": "reconnecting",
+    "error": "data error",
+    "stopped": "data stopped",
+    "simulated": "simulated",
+}
+
+
+def market_text(now: datetime, calendar: MarketCalendar) -> tuple[bool, str]:
+    """(open?, 'OPEN · closes in 1:02:03' / 'CLOSED · opens in 14:02:11')."""
+    try:
+        session = calendar.session_at(now)
+        if session is not None:
+            return True, f"OPEN \u00b7 closes in {fmt.countdown((session.close - now).total_seconds())}"
+        nxt = calendar.next_open(now)
+        return False, f"CLOSED \u00b7 opens in {fmt.countdown((nxt - now).total_seconds())}"
+    except ValueError as e:  # outside the calendar's range
+        return False, f"CLOSED ({e})"
+
+
+class HeaderViewModel(QObject):
+    changed = Signal()
+
+    def __init__(self, clock: Any, calendar: MarketCalendar, mode: str,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._calendar = calendar
+        self._mode = mode
+        self._live_armed = mode != "live"
+        self._account: dict[str, Any] = {}
+        self._stream = ("connecting", "")
+        self._market = (False, "")
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self.update_market)
+        self._timer.start()
+        self.update_market()
+
+    @Slot()
+    def update_market(self) -> None:
+        m = market_text(self._clock.now(), self._calendar)
+        if m != self._market:
+            self._market = m
+            self.changed.emit()
+
+    @Slot(dict)
+    def set_account(self, account: dict) -> None:
+        self._account = dict(account)
+        self.changed.emit()
+
+    @Slot(str, str)
+    def set_stream(self, state: str, detail: str) -> None:
+        self._stream = (state, detail)
+        self.changed.emit()
+
+    def set_live_armed(self, armed: bool) -> None:
+        self._live_armed = armed
+        self.changed.emit()
+
+    # --- shown ---------------------------------------------------------------------------
+    @Property(str, notify=changed)
+    def modeText(self) -> str:
+        m = self._mode.upper()
+        return m if self._live_armed else f"{m} \u00b7 PAUSED"
+
+    @Property(str, notify=changed)
+    def mode(self) -> str:
+        return self._mode
+
+    @Property(str, notify=changed)
+    def valueText(self) -> str:
+        if "error" in self._account:
+            return "unavailable"
+        return fmt.money(self._account.get("equity"))
+
+    @Property(str, notify=changed)
+    def freeText(self) -> str:
+        if "error" in self._account:
+            return "\u2014"
+        return fmt.money(self._account.get("free"))
+
+    @Property(bool, notify=changed)
+    def marketOpen(self) -> bool:
+        return self._market[0]
+
+    @Property(str, notify=changed)
+    def marketText(self) -> str:
+        return self._market[1]
+
+    @Property(str, notify=changed)
+    def streamState(self) -> str:
+        return self._stream[0]
+
+    @Property(str, notify=changed)
+    def streamText(self) -> str:
+        state, detail = self._stream
+        text = STREAM_TEXT.get(state, state)
+        return f"{text}: {detail}" if detail and state in ("error", "reconnecting") else text
+
+    def free(self) -> float | None:
+        """The last known money free for new algorithms (None before the first figures)."""
+        v = self._account.get("free")
+        return float(v) if isinstance(v, int | float) else None

@@ -1,0 +1,178 @@
+"""The PIN pad's view model: first-start set-up, unlock, confirm an action, change the PIN.
+
+The digits typed live here, never in QML; QML shows only how many were typed. The checks
+themselves are ``app.security.PinGuard``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
+
+from app.security import PIN_RE, PinGuard
+
+logger = logging.getLogger(__name__)
+
+MAX_DIGITS = 8
+
+# mode -> (title, subtitle)
+TEXTS = {
+    "setup": ("Choose a PIN", "4 to 8 digits. It unlocks the screen and confirms risky actions."),
+    "setup_repeat": ("Repeat the new PIN", "Type the same PIN again."),
+    "unlock": ("Enter PIN", "AutoTrader is locked."),
+    "confirm": ("Confirm with PIN", ""),
+    "change_old": ("Change PIN", "Enter the current PIN."),
+    "change_new": ("Change PIN", "Enter the new PIN (4 to 8 digits)."),
+    "change_repeat": ("Change PIN", "Repeat the new PIN."),
+}
+
+
+class LockViewModel(QObject):
+    changed = Signal()
+    unlocked = Signal()
+    confirmed = Signal()
+    cancelled = Signal()
+    pinChanged = Signal()
+
+    def __init__(self, guard: PinGuard, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._guard = guard
+        self._mode = "unlock"
+        self._digits = ""
+        self._first = ""
+        self._message = ""
+        self._error = False
+        self._purpose = ""
+        self._locked_for = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._update_lock)
+        self.start("unlock" if guard.is_set else "setup")
+
+    # --- flow ----------------------------------------------------------------------------
+    def start(self, mode: str, purpose: str = "") -> None:
+        """Show the pad in ``mode``: 'unlock', 'setup', 'confirm' or 'change_old'."""
+        if mode in ("unlock", "confirm", "change_old") and not self._guard.is_set:
+            mode = "setup"
+        self._mode, self._purpose = mode, purpose
+        self._digits = self._first = ""
+        self._message, self._error = "", False
+        self._update_lock()
+        self._timer.start()
+        self.changed.emit()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @Slot(str)
+    def digit(self, d: str) -> None:
+        if self._locked_for or len(self._digits) >= MAX_DIGITS or not d.isdigit():
+            return
+        self._digits += d
+        if self._error:
+            self._message, self._error = "", False
+        self.changed.emit()
+
+    @Slot()
+    def backspace(self) -> None:
+        self._digits = self._digits[:-1]
+        self.changed.emit()
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.canCancel:
+            self._timer.stop()
+            self._digits = ""
+            self.cancelled.emit()
+
+    @Slot()
+    def submit(self) -> None:
+        pin, self._digits = self._digits, ""
+        m = self._mode
+        if m in ("setup", "change_new"):
+            if not PIN_RE.match(pin):
+                self._fail("A PIN is 4 to 8 digits.")
+                return
+            self._first = pin
+            self._mode = "setup_repeat" if m == "setup" else "change_repeat"
+            self._message, self._error = "", False
+        elif m in ("setup_repeat", "change_repeat"):
+            if pin != self._first:
+                self._mode = "setup" if m == "setup_repeat" else "change_new"
+                self._first = ""
+                self._fail("The two PINs differ. Start again.")
+                return
+            self._guard.set_pin(pin)
+            self._timer.stop()
+            self.changed.emit()
+            if m == "setup_repeat":
+                self.unlocked.emit()
+            else:
+                self.pinChanged.emit()
+            return
+        else:  # unlock, confirm, change_old
+            result = self._guard.check(pin)
+            self._update_lock()
+            if not result.ok:
+                self._fail(result.message)
+                return
+            self._message, self._error = "", False
+            if m == "change_old":
+                self._mode = "change_new"
+            else:
+                self._timer.stop()
+                self.changed.emit()
+                (self.unlocked if m == "unlock" else self.confirmed).emit()
+                return
+        self.changed.emit()
+
+    def _fail(self, message: str) -> None:
+        self._message, self._error = message, True
+        self.changed.emit()
+
+    def _update_lock(self) -> None:
+        left = int(self._guard.locked_for() + 0.999)
+        if left != self._locked_for:
+            self._locked_for = left
+            if left == 0 and self._error:
+                self._message, self._error = "", False
+            self.changed.emit()
+
+    # --- what QML shows ------------------------------------------------------------------
+    @Property(str, notify=changed)
+    def title(self) -> str:
+        return TEXTS[self._mode][0]
+
+    @Property(str, notify=changed)
+    def subtitle(self) -> str:
+        if self._purpose and self._mode in ("confirm", "unlock"):
+            return self._purpose
+        return TEXTS[self._mode][1]
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        if self._locked_for:
+            return f"Too many wrong PINs. Try again in {self._locked_for} s."
+        return self._message
+
+    @Property(bool, notify=changed)
+    def isError(self) -> bool:
+        return self._error or bool(self._locked_for)
+
+    @Property(int, notify=changed)
+    def entered(self) -> int:
+        return len(self._digits)
+
+    @Property(int, notify=changed)
+    def lockedFor(self) -> int:
+        return self._locked_for
+
+    @Property(bool, notify=changed)
+    def canCancel(self) -> bool:
+        return self._mode in ("confirm", "change_old", "change_new", "change_repeat")
+
+    @Property(bool, notify=changed)
+    def canSubmit(self) -> bool:
+        return not self._locked_for and len(self._digits) >= 4

@@ -1,0 +1,238 @@
+"""The new-algorithm flow: plugin -> ticker -> capital -> confirm -> working -> done.
+
+Typed input stays here across steps, so a refusal (unknown ticker, too much capital) sends
+the user back to the step to fix with the input kept and the reason shown. The engine is the
+judge: this model only checks the shape of the input before asking it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from typing import Any
+
+from PySide6.QtCore import Property, QObject, Signal, Slot
+
+from app.ui import format as fmt
+from db.market import TICKER_RE
+
+logger = logging.getLogger(__name__)
+
+STEPS = ("plugin", "ticker", "capital", "confirm", "working")
+MAX_TICKER = 10
+MAX_CAPITAL_CHARS = 12
+CAPITAL_RE = re.compile(r"^\d{0,10}(\.\d{0,2})?$")
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in params.items()) if params else "no parameters"
+
+
+class NewAlgoViewModel(QObject):
+    changed = Signal()
+    pluginsChanged = Signal()
+    # plugin, ticker, capital, params: the window hands it to the worker thread.
+    createRequested = Signal(str, str, float, dict)
+    finished = Signal(int)   # the new algorithm's id
+    closed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._plugins: list[dict[str, Any]] = []
+        self._free: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self._step = "plugin"
+        self._plugin = ""
+        self._ticker = ""
+        self._capital = ""
+        self._message = ""
+        self.changed.emit()
+
+    # --- inputs from the window ----------------------------------------------------------
+    @Slot(list)
+    def set_plugins(self, plugins: list) -> None:
+        self._plugins = [dict(p) for p in plugins if p.get("name")]
+        self.pluginsChanged.emit()
+        self.changed.emit()
+
+    def set_free(self, free: float | None) -> None:
+        self._free = free
+        self.changed.emit()
+
+    # --- what QML shows ------------------------------------------------------------------
+    @Property(str, notify=changed)
+    def step(self) -> str:
+        return self._step
+
+    @Property(int, notify=changed)
+    def stepIndex(self) -> int:
+        return STEPS.index(self._step)
+
+    @Property(list, notify=pluginsChanged)
+    def plugins(self) -> list:
+        return [{"name": p["name"], "description": p.get("description") or "",
+                 "paramsText": params_text(p.get("params") or {}),
+                 "error": p.get("error") or "", "usable": not p.get("error")}
+                for p in self._plugins]
+
+    @Property(str, notify=changed)
+    def plugin(self) -> str:
+        return self._plugin
+
+    @Property(str, notify=changed)
+    def pluginDescription(self) -> str:
+        p = self._plugin_info()
+        return (p.get("description") or "") if p else ""
+
+    @Property(str, notify=changed)
+    def pluginParams(self) -> str:
+        p = self._plugin_info()
+        return params_text(p.get("params") or {}) if p else ""
+
+    @Property(str, notify=changed)
+    def ticker(self) -> str:
+        return self._ticker
+
+    @Property(str, notify=changed)
+    def capitalText(self) -> str:
+        return self._capital
+
+    @Property(str, notify=changed)
+    def capitalShown(self) -> str:
+        v = self._capital_value()
+        return fmt.money(v) if v is not None else "$0"
+
+    @Property(str, notify=changed)
+    def freeText(self) -> str:
+        return "Free for new algorithms: " + (fmt.money(self._free) if self._free is not None
+                                              else "\u2014")
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        return self._message
+
+    @Property(str, notify=changed)
+    def summary(self) -> str:
+        v = self._capital_value()
+        return (f"{self._plugin} on {self._ticker} with {fmt.money(v)}"
+                if v is not None else "")
+
+    def _plugin_info(self) -> dict[str, Any] | None:
+        return next((p for p in self._plugins if p["name"] == self._plugin), None)
+
+    def _capital_value(self) -> float | None:
+        try:
+            v = float(self._capital)
+        except ValueError:
+            return None
+        return v if math.isfinite(v) else None
+
+    # --- actions from QML ----------------------------------------------------------------
+    @Slot(str)
+    def choosePlugin(self, name: str) -> None:
+        p = next((p for p in self._plugins if p["name"] == name), None)
+        if p is None:
+            return
+        if p.get("error"):
+            self._message = f"{name} cannot be used: {p['error']}"
+            self.changed.emit()
+            return
+        self._plugin, self._step, self._message = name, "ticker", ""
+        self.changed.emit()
+
+    @Slot(str)
+    def key(self, ch: str) -> None:
+        """A key on the current step's keypad."""
+        if self._step == "ticker":
+            ch = ch.upper()
+            if len(self._ticker) < MAX_TICKER and (ch.isalnum() or ch == "."):
+                self._ticker += ch
+        elif self._step == "capital":
+            candidate = self._capital + ch
+            if len(candidate) <= MAX_CAPITAL_CHARS and CAPITAL_RE.match(candidate):
+                self._capital = candidate
+        self._message = ""
+        self.changed.emit()
+
+    @Slot()
+    def backspace(self) -> None:
+        if self._step == "ticker":
+            self._ticker = self._ticker[:-1]
+        elif self._step == "capital":
+            self._capital = self._capital[:-1]
+        self.changed.emit()
+
+    @Slot()
+    def next(self) -> None:
+        if self._step == "ticker":
+            if not TICKER_RE.match(self._ticker):
+                self._message = ("A ticker is 1 to 10 letters, digits or '.', starting with a "
+                                 "letter (e.g. AAPL, BRK.B).")
+            else:
+                self._step, self._message = "capital", ""
+        elif self._step == "capital":
+            v = self._capital_value()
+            if v is None or v <= 0:
+                self._message = "Enter an amount above $0."
+            elif self._free is not None and v > self._free + 1e-9:
+                self._message = f"Only {fmt.money(self._free)} is free for new algorithms."
+            else:
+                self._step, self._message = "confirm", ""
+        self.changed.emit()
+
+    @Slot()
+    def back(self) -> None:
+        i = STEPS.index(self._step)
+        if self._step == "working":
+            return
+        if i == 0:
+            self.closed.emit()
+            return
+        self._step, self._message = STEPS[i - 1], ""
+        self.changed.emit()
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._step != "working":
+            self.reset()
+            self.closed.emit()
+
+    @Slot()
+    def confirm(self) -> None:
+        v = self._capital_value()
+        if self._step != "confirm" or v is None:
+            return
+        self._step = "working"
+        self._message = (f"Checking {self._ticker} with the broker and loading its history\u2026")
+        self.changed.emit()
+        p = self._plugin_info() or {}
+        self.createRequested.emit(self._plugin, self._ticker, v, dict(p.get("params") or {}))
+
+    # --- results from the worker ---------------------------------------------------------
+    @Slot(int, str)
+    def on_created(self, algo_id: int, ticker: str) -> None:
+        if self._step != "working":
+            return
+        self.reset()
+        self.finished.emit(algo_id)
+
+    @Slot(str, str, float)
+    def on_failed(self, kind: str, message: str, free: float) -> None:
+        if self._step != "working":
+            return
+        if kind == "capital":
+            if free >= 0:
+                self._free = free
+                message = f"{message} Free for new algorithms: {fmt.money(free)}."
+            self._step = "capital"
+        elif kind == "ticker":
+            self._step = "ticker"
+        elif kind == "plugin":
+            self._step = "plugin"
+        else:
+            self._step = "confirm"
+        self._message = message
+        self.changed.emit()

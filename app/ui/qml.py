@@ -1,0 +1,57 @@
+"""The one QQmlEngine every screen shares, and loading a QML page into a QQuickWidget.
+
+View models reach QML as *initial properties* of each page's root item (``required property``
+in QML), not as context-property globals: a page says exactly what it uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QUrl
+from PySide6.QtQml import QQmlComponent, QQmlEngine
+from PySide6.QtQuickWidgets import QQuickWidget
+from PySide6.QtWidgets import QWidget
+
+logger = logging.getLogger(__name__)
+
+QML_DIR = Path(__file__).resolve().parents[2] / "resources" / "qml"
+
+
+class QmlLoadError(RuntimeError):
+    pass
+
+
+def make_engine(parent: QObject | None = None) -> QQmlEngine:
+    engine = QQmlEngine(parent)
+    engine.addImportPath(str(QML_DIR))
+    engine.warnings.connect(_log_warnings)
+    return engine
+
+
+def _log_warnings(warnings: list) -> None:
+    for w in warnings:
+        logger.warning("QML: %s", w.toString())
+
+
+def load_page(engine: QQmlEngine, name: str, props: dict[str, Any],
+              parent: QWidget | None = None) -> QQuickWidget:
+    """A QQuickWidget showing ``resources/qml/<name>`` with ``props`` as required properties."""
+    url = QUrl.fromLocalFile(str(QML_DIR / name))
+    w = QQuickWidget(engine, parent)
+    w.setResizeMode(QQuickWidget.ResizeMode.SizeRootObjectToView)
+    w.setObjectName(name.removesuffix(".qml"))
+    if hasattr(w, "setInitialProperties"):  # Qt >= 6.9
+        w.setInitialProperties(props)
+        w.setSource(url)
+    else:  # Qt 6.8 (Debian 13 on the Pi): create the root item ourselves.
+        component = QQmlComponent(engine, url, w)
+        item = component.createWithInitialProperties(props)
+        if item is None:
+            raise QmlLoadError(f"{name}: {component.errorString()}")
+        w.setContent(url, component, item)
+    if w.status() == QQuickWidget.Status.Error or w.rootObject() is None:
+        raise QmlLoadError(f"{name}: " + "; ".join(e.toString() for e in w.errors()))
+    return w

@@ -1,0 +1,134 @@
+"""Settings screen: change the PIN, idle lock time, demo speed, key status, latest log lines.
+
+Choices are stored in the system DB's settings table (``ui.idle_lock_seconds``,
+``demo.speed``) and win over the config file's defaults on the next start, unless an
+environment variable or flag set them explicitly. Keys are only ever shown as set / not set.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Property, QObject, Signal, Slot
+
+from app import __version__
+from app.logging_setup import LOG_FILENAME, tail
+
+logger = logging.getLogger(__name__)
+
+IDLE_KEY = "ui.idle_lock_seconds"
+SPEED_KEY = "demo.speed"
+IDLE_CHOICES = (60, 120, 300, 600, 1800, 0)
+SPEED_CHOICES = (1.0, 10.0, 60.0, 120.0, 300.0, 600.0)
+LOG_LINES = 80
+
+
+def idle_label(seconds: int) -> str:
+    if seconds <= 0:
+        return "never"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+def stored_idle_seconds(system: Any, default: int) -> int:
+    try:
+        return int(system.get_setting(IDLE_KEY, str(default)) or default)
+    except ValueError:
+        return default
+
+
+def stored_demo_speed(system: Any, default: float) -> float:
+    try:
+        v = float(system.get_setting(SPEED_KEY, str(default)) or default)
+    except ValueError:
+        return default
+    return v if 0 < v <= 10_000 else default
+
+
+class SettingsViewModel(QObject):
+    changed = Signal()
+    logChanged = Signal()
+    changePinRequested = Signal()
+    backRequested = Signal()
+    idleChanged = Signal(int)
+
+    def __init__(self, settings: Any, system: Any, clock: Any, mode: str,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._system = system
+        self._clock = clock
+        self._mode = mode
+        self._idle = stored_idle_seconds(system, settings.ui.idle_lock_seconds)
+        self._log: list[str] = []
+
+    # --- shown ---------------------------------------------------------------------------
+    @Property(int, notify=changed)
+    def idleSeconds(self) -> int:
+        return self._idle
+
+    @Property(list, constant=True)
+    def idleChoices(self) -> list:
+        return [{"value": v, "label": idle_label(v)} for v in IDLE_CHOICES]
+
+    @Property(bool, constant=True)
+    def isDemo(self) -> bool:
+        return self._mode == "demo" and hasattr(self._clock, "set_speed")
+
+    @Property(float, notify=changed)
+    def demoSpeed(self) -> float:
+        return float(getattr(self._clock, "speed", 1.0))
+
+    @Property(list, constant=True)
+    def speedChoices(self) -> list:
+        return [{"value": v, "label": f"{v:g}x"} for v in SPEED_CHOICES]
+
+    @Property(str, constant=True)
+    def keysText(self) -> str:
+        return "set" if self._settings.has_keys else "not set (demo only)"
+
+    @Property(str, constant=True)
+    def modeText(self) -> str:
+        return self._mode.upper()
+
+    @Property(str, constant=True)
+    def aboutText(self) -> str:
+        return f"AutoTrader {__version__} \u00b7 data in {self._settings.data_path}"
+
+    @Property(str, notify=logChanged)
+    def logText(self) -> str:
+        return "\n".join(self._log) if self._log else "(no log lines yet)"
+
+    # --- actions -------------------------------------------------------------------------
+    @Slot(int)
+    def setIdleSeconds(self, seconds: int) -> None:
+        if seconds < 0:
+            return
+        self._idle = int(seconds)
+        self._system.set_setting(IDLE_KEY, str(self._idle))
+        self.idleChanged.emit(self._idle)
+        self.changed.emit()
+
+    @Slot(float)
+    def setDemoSpeed(self, speed: float) -> None:
+        if not self.isDemo or not 0 < speed <= 10_000:
+            return
+        self._clock.set_speed(float(speed))
+        self._system.set_setting(SPEED_KEY, repr(float(speed)))
+        logger.info("demo speed set to %gx", speed)
+        self.changed.emit()
+
+    @Slot()
+    def refreshLog(self) -> None:
+        path = Path(self._settings.log_path) / LOG_FILENAME
+        self._log = [line[:200] for line in tail(path, LOG_LINES)]
+        self.logChanged.emit()
+
+    @Slot()
+    def changePin(self) -> None:
+        self.changePinRequested.emit()
+
+    @Slot()
+    def back(self) -> None:
+        self.backRequested.emit()

@@ -1,0 +1,392 @@
+"""The one top-level window: header + stacked pages, navigation, PIN prompts, engine wiring.
+
+Pages are QQuickWidgets sharing one QQmlEngine; the detail page puts a pyqtgraph chart beside
+its QML parts. Engine work runs on the worker thread (``EngineWorker``) and the scheduler's
+thread; their results arrive here as queued signals and go into the view models.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtQuickWidgets import QQuickWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+
+from app.security import PinGuard
+from app.ui.dashboard import DashboardViewModel
+from app.ui.detail import DetailPage, DetailViewModel, indicator_windows
+from app.ui.header import HeaderViewModel
+from app.ui.idle import IdleWatcher
+from app.ui.lock import LockViewModel
+from app.ui.newalgo import NewAlgoViewModel
+from app.ui.qml import load_page, make_engine
+from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
+from app.ui.theme import theme
+from app.ui.workers import EngineBridge, EngineWorker, SchedulerThread, WorkerThread
+
+logger = logging.getLogger(__name__)
+
+PAGES = ("lock", "dashboard", "new", "detail", "settings")
+REFRESH_DEBOUNCE_MS = 150
+ACCOUNT_REFRESH_MS = 30_000
+
+
+class MainWindow(QMainWindow):
+    # GUI -> worker thread (queued: the worker lives on its own thread).
+    requestStart = Signal()
+    requestRefresh = Signal()
+    requestAccount = Signal()
+    requestPlugins = Signal()
+    requestCreate = Signal(str, str, float, dict)
+    requestAct = Signal(str, int, bool)
+    requestChart = Signal(int, str)
+
+    def __init__(self, engine: Any, scheduler: Any, settings: Any, *,
+                 pin_now: Callable[[], float] = time.time,
+                 idle_now: Callable[[], float] = time.monotonic,
+                 run_scheduler: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("AutoTrader")
+        self.setObjectName("mainWindow")
+        self.engine = engine
+        self.settings = settings
+        self.mode = str(engine.mode)
+        self._theme = theme()
+        self.qml = make_engine(self)
+        self._return_page = "dashboard"
+        self._pending_pin_action: Callable[[], None] | None = None
+        self._detail_loading = False
+        self._pending_bars: list[tuple[str, int, float]] = []
+        self._engine_started = False
+        self._live_armed = self.mode != "live"
+        self._run_scheduler = run_scheduler
+        self._closed = False
+
+        # --- view models -------------------------------------------------------------------
+        self.guard = PinGuard(engine.system, now=pin_now)
+        self.lock_vm = LockViewModel(self.guard, self)
+        self.header_vm = HeaderViewModel(engine.clock, engine.calendar, self.mode, self)
+        self.dash_vm = DashboardViewModel(self)
+        self.new_vm = NewAlgoViewModel(self)
+        self.detail_vm = DetailViewModel(self)
+        self.settings_vm = SettingsViewModel(settings, engine.system, engine.clock, self.mode,
+                                             self)
+        self.cards = self.dash_vm.cards
+
+        # --- widgets -----------------------------------------------------------------------
+        central = QWidget(self)
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.header = load_page(self.qml, "Header.qml", {"header": self.header_vm}, central)
+        self.stack = QStackedWidget(central)
+        col.addWidget(self.header)
+        col.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.pages: dict[str, QWidget] = {
+            "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm}),
+            "dashboard": load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm}),
+            "new": load_page(self.qml, "NewAlgorithm.qml", {"flow": self.new_vm}),
+            "detail": DetailPage(self.qml, self.detail_vm),
+            "settings": load_page(self.qml, "Settings.qml", {"prefs": self.settings_vm}),
+        }
+        for name in PAGES:
+            self.stack.addWidget(self.pages[name])
+        self.chart = self.pages["detail"].chart
+
+        # --- idle lock ---------------------------------------------------------------------
+        self.idle = IdleWatcher(stored_idle_seconds(engine.system,
+                                                    settings.ui.idle_lock_seconds),
+                                now=idle_now, parent=self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.idle)
+        self.idle.idle.connect(self.lock)
+        self.settings_vm.idleChanged.connect(self.idle.set_seconds)
+
+        # --- engine threads ----------------------------------------------------------------
+        self.bridge = EngineBridge(self)
+        engine.add_listener(self.bridge)
+        feed = getattr(engine, "feed", None)
+        if feed is not None:
+            feed.add_status_listener(self.bridge.on_feed_status)
+            try:
+                st = feed.status
+                self.header_vm.set_stream(st.state, st.detail)
+            except Exception:  # noqa: BLE001 - a feed without a status yet
+                pass
+        self.worker = EngineWorker(engine)
+        self.worker_thread = WorkerThread(self.worker, self)
+        self.scheduler_thread = SchedulerThread(scheduler, self) if scheduler is not None else None
+        self._connect()
+        self.worker_thread.start()
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DEBOUNCE_MS)
+        self._refresh_timer.timeout.connect(self.requestRefresh)
+        self._account_timer = QTimer(self)
+        self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
+        self._account_timer.timeout.connect(self.requestAccount)
+        self._account_timer.start()
+
+        self.lock("unlock" if self.guard.is_set else "setup")
+        self.requestStart.emit()
+
+    # --- wiring ----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        w = self.worker
+        self.requestStart.connect(w.start_engine)
+        self.requestRefresh.connect(w.refresh)
+        self.requestAccount.connect(w.refresh_account)
+        self.requestPlugins.connect(w.load_plugins)
+        self.requestCreate.connect(w.create)
+        self.requestAct.connect(w.act)
+        self.requestChart.connect(w.load_chart)
+
+        w.started.connect(self._on_engine_started)
+        w.startFailed.connect(lambda msg: self.dash_vm.set_message(
+            f"The engine could not start: {msg}", error=True))
+        w.views.connect(self._on_views)
+        w.account.connect(self._on_account)
+        w.plugins.connect(self.new_vm.set_plugins)
+        w.created.connect(self.new_vm.on_created)
+        w.createFailed.connect(self.new_vm.on_failed)
+        w.actionDone.connect(self._on_action_done)
+        w.chart.connect(self._on_chart)
+
+        b = self.bridge
+        b.tick.connect(self.schedule_refresh)
+        b.algorithmsChanged.connect(self.schedule_refresh)
+        b.fill.connect(self._on_fill)
+        b.bar.connect(self._on_bar)
+        b.feedStatus.connect(self.header_vm.set_stream)
+
+        self.lock_vm.unlocked.connect(self._on_unlocked)
+        self.lock_vm.confirmed.connect(self._on_pin_confirmed)
+        self.lock_vm.cancelled.connect(self._on_pin_cancelled)
+        self.lock_vm.pinChanged.connect(self._on_pin_changed)
+
+        d = self.dash_vm
+        d.openRequested.connect(self.open_detail)
+        d.newRequested.connect(self.open_new)
+        d.settingsRequested.connect(lambda: self._open_settings())
+        d.lockRequested.connect(lambda: self.lock())
+        d.stopAllRequested.connect(lambda liq: self.requestAct.emit("stop_all", -1, liq))
+
+        self.new_vm.createRequested.connect(self.requestCreate)
+        self.new_vm.finished.connect(self._on_created)
+        self.new_vm.closed.connect(lambda: self.show_page("dashboard"))
+
+        self.detail_vm.backRequested.connect(lambda: self.show_page("dashboard"))
+        self.detail_vm.actionRequested.connect(self._on_detail_action)
+
+        self.settings_vm.backRequested.connect(lambda: self.show_page("dashboard"))
+        self.settings_vm.changePinRequested.connect(self._change_pin)
+
+    # --- navigation ------------------------------------------------------------------------
+    def current_page(self) -> str:
+        return PAGES[self.stack.currentIndex()]
+
+    def show_page(self, name: str) -> None:
+        self.stack.setCurrentWidget(self.pages[name])
+        self.header.setVisible(name != "lock")
+        if name != "lock":
+            self.setFocus()
+
+    def lock(self, mode: str = "unlock") -> None:
+        """Show the PIN pad; the page in use comes back after unlocking."""
+        current = self.current_page()
+        if current != "lock":
+            self._return_page = current
+        purpose = ""
+        if self.mode == "live" and not self._live_armed:
+            purpose = "LIVE mode: the PIN starts trading with real money."
+        self._pending_pin_action = None
+        self.lock_vm.start(mode, purpose)
+        self.idle.arm(False)
+        self.show_page("lock")
+
+    def ask_pin(self, purpose: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once the PIN is confirmed; Cancel returns to the page in use."""
+        self._return_page = self.current_page()
+        self._pending_pin_action = action
+        self.lock_vm.start("confirm", purpose)
+        self.show_page("lock")
+
+    def _on_unlocked(self) -> None:
+        self.idle.arm(True)
+        if not self._live_armed:
+            self._live_armed = True
+            self.header_vm.set_live_armed(True)
+            logger.warning("LIVE trading confirmed with the PIN")
+            self._maybe_start_scheduler()
+        self.show_page(self._return_page if self._return_page != "lock" else "dashboard")
+
+    def _on_pin_confirmed(self) -> None:
+        action, self._pending_pin_action = self._pending_pin_action, None
+        self.show_page(self._return_page)
+        if action is not None:
+            action()
+
+    def _on_pin_cancelled(self) -> None:
+        self._pending_pin_action = None
+        self.show_page(self._return_page)
+
+    def _on_pin_changed(self) -> None:
+        self.show_page("settings")
+        self.dash_vm.set_message("PIN changed.")
+
+    def _change_pin(self) -> None:
+        self._return_page = "settings"
+        self.lock_vm.start("change_old")
+        self.show_page("lock")
+
+    def _open_settings(self) -> None:
+        self.settings_vm.refreshLog()
+        self.show_page("settings")
+
+    def open_new(self) -> None:
+        self.new_vm.reset()
+        self.new_vm.set_free(self.header_vm.free())
+        self.requestPlugins.emit()
+        self.show_page("new")
+
+    def open_detail(self, algo_id: int) -> None:
+        card = self.cards.card(algo_id)
+        state = self.cards.state(algo_id)
+        if card is None or state is None:
+            return
+        self.detail_vm.show(card)
+        self.detail_vm.transactions.set_transactions([])
+        self.chart.reset()
+        self.chart.set_indicators(indicator_windows(state.get("params") or {}))
+        self._detail_loading = True
+        self._pending_bars = []
+        self.requestChart.emit(algo_id, card["ticker"])
+        self.show_page("detail")
+
+    # --- engine results --------------------------------------------------------------------
+    def schedule_refresh(self, *args: Any) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_engine_started(self, note: str) -> None:
+        self._engine_started = True
+        if note:
+            self.dash_vm.set_message(note, error=True)
+        self._maybe_start_scheduler()
+
+    def _maybe_start_scheduler(self) -> None:
+        t = self.scheduler_thread
+        if (self._run_scheduler and t is not None and self._engine_started and self._live_armed
+                and not t.isRunning() and not self._closed):
+            logger.info("scheduler starting (%s mode)", self.mode)
+            t.start()
+
+    def _on_views(self, views: list, sparks: dict) -> None:
+        self.cards.set_views(views, sparks)
+        if self.detail_vm.algo_id >= 0:
+            self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
+
+    def _on_account(self, account: dict) -> None:
+        self.header_vm.set_account(account)
+        self.new_vm.set_free(self.header_vm.free())
+
+    def _detail_ticker(self) -> str:
+        return self.detail_vm.ticker if self.current_page() == "detail" else ""
+
+    def _on_bar(self, ticker: str, ts: int, close: float) -> None:
+        self.cards.apply_bar(ticker, ts, close)
+        if self.detail_vm.algo_id >= 0 and ticker == self.detail_vm.ticker:
+            if self._detail_loading:
+                self._pending_bars.append((ticker, ts, close))
+            else:
+                self.chart.append(ts, close)
+            self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
+
+    def _on_fill(self, algo_id: int, tx: dict) -> None:
+        if algo_id == self.detail_vm.algo_id and not self._detail_loading:
+            self.chart.add_marker(tx)
+            self.detail_vm.transactions.add(tx)
+        self.schedule_refresh()
+
+    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list) -> None:
+        if algo_id != self.detail_vm.algo_id:
+            return
+        self.chart.set_series(ts, close)
+        for _t, bts, c in self._pending_bars:
+            self.chart.append(bts, c)
+        self._pending_bars = []
+        self._detail_loading = False
+        self.chart.set_markers(txs)
+        self.detail_vm.transactions.set_transactions(txs)
+
+    def _on_detail_action(self, action: str, algo_id: int, liquidate: bool) -> None:
+        if action == "delete":
+            ticker = self.detail_vm.ticker
+            self.ask_pin(f"Delete the {ticker} algorithm? Its history stays in the database.",
+                         lambda: self._delete(algo_id))
+            return
+        self.requestAct.emit(action, algo_id, liquidate)
+
+    def _delete(self, algo_id: int) -> None:
+        self.detail_vm.set_busy("Deleting\u2026")
+        self.requestAct.emit("delete", algo_id, False)
+
+    def _on_action_done(self, action: str, algo_id: int, error: str) -> None:
+        words = {"stop": "Stopped", "resume": "Resumed", "delete": "Deleted",
+                 "stop_all": "All algorithms stopped"}
+        if action == "stop_all":
+            self.dash_vm.set_message(error or words[action] + ".", error=bool(error))
+            return
+        if error:
+            self.detail_vm.set_message(error)
+            return
+        if action == "delete":
+            self.detail_vm.show(None)
+            self.show_page("dashboard")
+            self.dash_vm.set_message("Algorithm deleted; its history is kept.")
+        else:
+            self.detail_vm.set_message(words.get(action, action) + ".")
+
+    def _on_created(self, algo_id: int) -> None:
+        self.show_page("dashboard")
+        self.dash_vm.set_message("Algorithm created: it trades from the next minute.")
+
+    # --- window ----------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        self._theme.set_size(event.size().width(), event.size().height())
+        self.header.setFixedHeight(self._theme.headerHeight)
+        super().resizeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the scheduler (after its tick in progress), the worker, then the engine."""
+        if self._closed:
+            return
+        self._closed = True
+        self.idle.arm(False)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.idle)
+        t = self.scheduler_thread
+        if t is not None and t.isRunning() and not t.stop():
+            logger.warning("the scheduler did not stop within 10 s")
+        self.worker_thread.stop()
+        # Drop the QML scenes while the QML engine still exists: otherwise the engine (a child
+        # created before the pages) goes first and bindings complain about a vanished Theme.
+        for qw in self.findChildren(QQuickWidget):
+            qw.setSource(QUrl())
+        try:
+            self.engine.close()
+        except Exception:  # noqa: BLE001
+            logger.exception("closing the engine failed")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)

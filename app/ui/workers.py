@@ -1,0 +1,240 @@
+"""Threads around the Qt-free engine.
+
+- ``EngineBridge`` is the engine's listener: its methods run on engine threads (scheduler,
+  feed, broker) and only emit signals carrying plain data; Qt queues them to the GUI thread.
+- ``EngineWorker`` lives on its own QThread and does everything that may touch the network or
+  the DB for more than a moment: starting (reconcile), creating an algorithm (ticker check and
+  backfill), stop/resume/delete, reading views, chart history and the account.
+- ``SchedulerThread`` runs the scheduler's blocking loop; stop = set the flag, quit, wait.
+
+The GUI sends work to the worker through queued signals and never waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+logger = logging.getLogger(__name__)
+
+CHART_BARS = 100_000
+SPARK_BARS = 60
+FAR_FUTURE = 2**62
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return obj
+
+
+class EngineBridge(QObject):
+    """EngineListener -> Qt signals. Lives on the GUI thread; called from any thread."""
+
+    tick = Signal(object)          # TickResult
+    fill = Signal(int, object)     # algo_id, transaction dict
+    algorithmsChanged = Signal()
+    bar = Signal(str, int, float)  # ticker, epoch seconds, close
+    feedStatus = Signal(str, str)  # state, detail
+
+    # EngineListener protocol -------------------------------------------------------------
+    def on_tick(self, result: Any) -> None:
+        self.tick.emit(result)
+
+    def on_fill(self, algo_id: int, transaction: dict) -> None:
+        self.fill.emit(int(algo_id), dict(transaction))
+
+    def on_algorithms_changed(self) -> None:
+        self.algorithmsChanged.emit()
+
+    def on_bar(self, bar: Any) -> None:
+        self.bar.emit(bar.ticker, int(bar.ts), float(bar.c))
+
+    # Feed status listener ------------------------------------------------------------------
+    def on_feed_status(self, status: Any) -> None:
+        self.feedStatus.emit(str(status.state), str(getattr(status, "detail", "") or ""))
+
+
+class EngineWorker(QObject):
+    """Engine calls that may block, run on the worker thread; results come back as signals."""
+
+    started = Signal(str)                  # '' or a note about reconciliation
+    startFailed = Signal(str)
+    views = Signal(list, dict)             # [AlgoView as dict], {ticker: [closes]}
+    account = Signal(dict)
+    created = Signal(int, str)             # algo id, ticker
+    createFailed = Signal(str, str, float)  # kind ('ticker'|'capital'|'plugin'|'other'), message, free
+    actionDone = Signal(str, int, str)     # action, algo id, error ('' = ok)
+    chart = Signal(int, object, object, list)  # algo id, ts array, close array, transactions
+    plugins = Signal(list)                 # [dict(name, description, params, error)]
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__()
+        self._engine = engine
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @Slot()
+    def start_engine(self) -> None:
+        try:
+            report = self._engine.start()
+        except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
+            logger.exception("engine start failed")
+            self.startFailed.emit(str(e))
+            return
+        note = ""
+        diffs = getattr(report, "position_diffs", None)
+        if diffs:
+            note = "Positions differ from the broker: " + ", ".join(
+                f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}" for d in diffs)
+        self.started.emit(note)
+        self.refresh()
+
+    # --- reads -----------------------------------------------------------------------------
+    @Slot()
+    def refresh(self) -> None:
+        """Cards and account figures, read here so the GUI never waits on the DB or broker."""
+        try:
+            views = [_plain(v) for v in self._engine.algorithm_views()]
+            market = self._engine.market
+            sparks: dict[str, list[float]] = {}
+            for t in {v["ticker"] for v in views}:
+                sparks[t] = [r[4] for r in market.last_n_rows(t, SPARK_BARS, FAR_FUTURE)]
+            self.views.emit(views, sparks)
+        except Exception:  # noqa: BLE001
+            logger.exception("reading the algorithms failed")
+        self.refresh_account()
+
+    @Slot()
+    def refresh_account(self) -> None:
+        try:
+            self.account.emit(dict(self._engine.account_summary()))
+        except Exception as e:  # noqa: BLE001 - e.g. the broker is unreachable
+            logger.warning("account summary unavailable: %s", e)
+            self.account.emit({"error": str(e)})
+
+    @Slot()
+    def load_plugins(self) -> None:
+        out = []
+        try:
+            for p in self._engine.plugins():
+                out.append({"name": p.name, "description": p.description or "",
+                            "params": dict(p.params or {}), "error": p.error or ""})
+        except Exception as e:  # noqa: BLE001
+            logger.exception("listing plugins failed")
+            out.append({"name": "", "description": "", "params": {}, "error": str(e)})
+        self.plugins.emit(out)
+
+    @Slot(int, str)
+    def load_chart(self, algo_id: int, ticker: str) -> None:
+        import numpy as np
+
+        try:
+            rows = self._engine.market.last_n_rows(ticker, CHART_BARS, FAR_FUTURE)
+            ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            close = np.fromiter((r[4] for r in rows), dtype=float, count=len(rows))
+            txs = list(self._engine.system.transactions(algo_id))
+        except Exception:  # noqa: BLE001
+            logger.exception("loading the chart for %s failed", ticker)
+            ts, close, txs = np.zeros(0, dtype=np.int64), np.zeros(0), []
+        self.chart.emit(algo_id, ts, close, txs)
+
+    # --- actions ---------------------------------------------------------------------------
+    @Slot(str, str, float, dict)
+    def create(self, plugin: str, ticker: str, capital: float, params: dict) -> None:
+        from app.engine.facade import (
+            EngineError,
+            InsufficientCapitalError,
+            TickerRejectedError,
+            UnknownPluginError,
+        )
+
+        t0 = time.monotonic()
+        try:
+            algo_id = self._engine.create_algorithm(plugin, ticker, capital, params or None)
+        except TickerRejectedError as e:
+            self.createFailed.emit("ticker", str(e), -1.0)
+            return
+        except InsufficientCapitalError as e:
+            self.createFailed.emit("capital", str(e), float(getattr(e, "free", -1.0)))
+            return
+        except UnknownPluginError as e:
+            self.createFailed.emit("plugin", str(e), -1.0)
+            return
+        except EngineError as e:
+            self.createFailed.emit("other", str(e), -1.0)
+            return
+        except Exception as e:  # noqa: BLE001 - never lose the user's input over a bug
+            logger.exception("creating %s on %s failed", plugin, ticker)
+            self.createFailed.emit("other", f"Could not create the algorithm: {e}", -1.0)
+            return
+        logger.info("created algorithm %s (%s on %s, $%.2f) in %.1f s", algo_id, plugin, ticker,
+                    capital, time.monotonic() - t0)
+        self.created.emit(int(algo_id), ticker)
+        self.refresh()
+
+    @Slot(str, int, bool)
+    def act(self, action: str, algo_id: int, liquidate: bool) -> None:
+        """stop / resume / delete one algorithm, or stop_all (algo_id ignored)."""
+        e_ = self._engine
+        try:
+            if action == "stop":
+                e_.stop_algorithm(algo_id, liquidate=liquidate)
+            elif action == "resume":
+                e_.resume_algorithm(algo_id)
+            elif action == "delete":
+                e_.delete_algorithm(algo_id)
+            elif action == "stop_all":
+                e_.stop_all(liquidate=liquidate)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except Exception as e:  # noqa: BLE001 - the message goes on screen
+            logger.warning("%s of algorithm %s failed: %s", action, algo_id, e)
+            self.actionDone.emit(action, algo_id, str(e) or type(e).__name__)
+            self.refresh()
+            return
+        self.actionDone.emit(action, algo_id, "")
+        self.refresh()
+
+
+class SchedulerThread(QThread):
+    """Runs ``scheduler.run(stop)`` until ``stop()``."""
+
+    failed = Signal(str)
+
+    def __init__(self, scheduler: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("scheduler")
+        self._scheduler = scheduler
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._scheduler.run(self._stop)
+        except Exception as e:  # noqa: BLE001
+            logger.exception("the scheduler stopped with an error")
+            self.failed.emit(str(e))
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Finish the tick in progress, then end. True if the thread ended in time."""
+        self._stop.set()
+        self.quit()
+        return self.wait(timeout_ms)
+
+
+class WorkerThread(QThread):
+    """The QThread an ``EngineWorker`` is moved to."""
+
+    def __init__(self, worker: EngineWorker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("engine-worker")
+        worker.moveToThread(self)
+        self.worker = worker
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        self.quit()
+        return self.wait(timeout_ms)

@@ -1,0 +1,111 @@
+// PIN pad: set-up, unlock, confirm an action, change the PIN. Digits stay in Python.
+import QtQuick
+import QtQuick.Layouts
+import AutoTrader
+
+Rectangle {
+    id: page
+    required property QtObject lock
+    color: Theme.bg
+
+    RowLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.gap * 3
+        spacing: Theme.gap * 3
+
+        ColumnLayout {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap * 2
+            Item { Layout.fillHeight: true }
+            Text {
+                text: "AutoTrader"
+                font.pixelSize: Theme.fontSmall; font.bold: true
+                color: Theme.muted
+            }
+            Text {
+                objectName: "lockTitle"
+                text: page.lock.title
+                font.pixelSize: Theme.fontHuge; font.bold: true
+                color: Theme.text
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
+            }
+            Text {
+                text: page.lock.subtitle
+                font.pixelSize: Theme.font
+                color: Theme.muted
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
+            }
+            Row {
+                spacing: Theme.gap * 1.5
+                Layout.topMargin: Theme.gap
+                Repeater {
+                    model: Math.max(4, page.lock.entered)
+                    Rectangle {
+                        width: Theme.fontLarge; height: width; radius: width / 2
+                        color: index < page.lock.entered ? Theme.text : "transparent"
+                        border.width: Math.max(2, Theme.scale * 2)
+                        border.color: Theme.text
+                    }
+                }
+            }
+            Text {
+                objectName: "lockMessage"
+                text: page.lock.message
+                font.pixelSize: Theme.font; font.bold: true
+                color: page.lock.isError ? Theme.bad : Theme.good
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
+                Layout.preferredHeight: Theme.font * 3
+            }
+            Item { Layout.fillHeight: true }
+        }
+
+        GridLayout {
+            id: pad
+            columns: 3
+            rowSpacing: Theme.gap
+            columnSpacing: Theme.gap
+            Layout.alignment: Qt.AlignVCenter
+            property int keyW: Theme.touch * 1.5
+            property int keyH: Math.min(Theme.touch * 1.25, (page.height - Theme.gap * 10) / 5)
+            Repeater {
+                model: ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
+                Btn {
+                    required property string modelData
+                    kind: "key"; text: modelData; fontSize: Theme.fontLarge
+                    active: page.lock.lockedFor === 0
+                    Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
+                    onClicked: page.lock.digit(modelData)
+                }
+            }
+            Btn {
+                kind: "key"; text: "\u232B"; fontSize: Theme.fontLarge
+                Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
+                onClicked: page.lock.backspace()
+            }
+            Btn {
+                kind: "key"; text: "0"; fontSize: Theme.fontLarge
+                active: page.lock.lockedFor === 0
+                Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
+                onClicked: page.lock.digit("0")
+            }
+            Btn {
+                objectName: "pinOk"
+                kind: "primary"; text: "OK"; fontSize: Theme.fontLarge
+                active: page.lock.canSubmit
+                Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
+                onClicked: page.lock.submit()
+            }
+            Btn {
+                visible: page.lock.canCancel
+                kind: "secondary"; text: "Cancel"
+                Layout.columnSpan: 3
+                Layout.fillWidth: true; Layout.preferredHeight: pad.keyH
+                onClicked: page.lock.cancel()
+            }
+        }
+    }
+}

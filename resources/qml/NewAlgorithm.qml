@@ -1,0 +1,244 @@
+// New algorithm: plugin -> ticker -> capital -> confirm. Input and checks live in Python.
+import QtQuick
+import QtQuick.Layouts
+import AutoTrader
+
+Rectangle {
+    id: page
+    required property QtObject flow
+    color: Theme.bg
+
+    readonly property var titles: ({
+        "plugin": "Step 1 of 4 \u00b7 Choose a plugin",
+        "ticker": "Step 2 of 4 \u00b7 Ticker",
+        "capital": "Step 3 of 4 \u00b7 Capital",
+        "confirm": "Step 4 of 4 \u00b7 Confirm",
+        "working": "Creating the algorithm"
+    })
+
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.gap
+        spacing: Theme.gap
+
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: Theme.gap
+            Btn { text: "\u2190 Back"; kind: "secondary"; visible: page.flow.step !== "working"
+                  onClicked: page.flow.back() }
+            Text {
+                objectName: "stepTitle"
+                text: page.titles[page.flow.step]
+                font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text
+                Layout.fillWidth: true
+                elide: Text.ElideRight
+            }
+            Btn { text: "Cancel"; kind: "ghost"; visible: page.flow.step !== "working"
+                  onClicked: page.flow.cancel() }
+            Btn { objectName: "nextButton"; text: "Next \u2192"
+                  visible: page.flow.step === "ticker" || page.flow.step === "capital"
+                  onClicked: page.flow.next() }
+        }
+
+        Text {
+            objectName: "flowMessage"
+            visible: page.flow.message !== "" && page.flow.step !== "working"
+            text: page.flow.message
+            Layout.fillWidth: true
+            wrapMode: Text.WordWrap
+            font.pixelSize: Theme.font; font.bold: true
+            color: Theme.bad
+        }
+
+        // --- step 1: plugins ---------------------------------------------------------------
+        ListView {
+            visible: page.flow.step === "plugin"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            clip: true
+            spacing: Theme.gap
+            model: page.flow.plugins
+            delegate: Rectangle {
+                required property var modelData
+                width: ListView.view.width
+                height: Math.max(Theme.touch * 1.4, col.implicitHeight + Theme.gap * 2)
+                radius: Theme.radius
+                color: ptap.pressed ? Theme.surfaceAlt : Theme.surface
+                border.width: 2
+                border.color: modelData.usable ? Theme.border : Theme.bad
+                opacity: modelData.usable ? 1 : 0.7
+                Column {
+                    id: col
+                    anchors.left: parent.left; anchors.right: parent.right
+                    anchors.verticalCenter: parent.verticalCenter
+                    anchors.margins: Theme.gap * 1.5
+                    spacing: Theme.gap / 2
+                    Text { text: modelData.name; font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
+                    Text { text: modelData.usable ? modelData.description : "Broken: " + modelData.error
+                           width: parent.width; wrapMode: Text.WordWrap
+                           font.pixelSize: Theme.font; color: modelData.usable ? Theme.muted : Theme.bad }
+                    Text { visible: modelData.usable; text: "Parameters: " + modelData.paramsText
+                           width: parent.width; wrapMode: Text.WordWrap
+                           font.pixelSize: Theme.fontSmall; color: Theme.muted }
+                }
+                TapHandler { id: ptap; onTapped: page.flow.choosePlugin(modelData.name) }
+            }
+            Text {
+                anchors.centerIn: parent
+                visible: parent.count === 0
+                text: "Loading plugins\u2026"
+                font.pixelSize: Theme.fontLarge; color: Theme.muted
+            }
+        }
+
+        // --- step 2: ticker ----------------------------------------------------------------
+        ColumnLayout {
+            visible: page.flow.step === "ticker"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap
+            RowLayout {
+                Layout.fillWidth: true
+                Rectangle {
+                    Layout.preferredWidth: Theme.scale * 260
+                    Layout.preferredHeight: Theme.touch
+                    radius: Theme.radius; color: Theme.surface
+                    border.width: 2; border.color: Theme.accent
+                    Text {
+                        objectName: "tickerDisplay"
+                        anchors.centerIn: parent
+                        text: page.flow.ticker === "" ? "e.g. AAPL" : page.flow.ticker
+                        font.pixelSize: Theme.fontHuge * 0.85; font.bold: true
+                        color: page.flow.ticker === "" ? Theme.border : Theme.text
+                    }
+                }
+                Text {
+                    text: page.flow.plugin
+                    Layout.fillWidth: true
+                    horizontalAlignment: Text.AlignRight
+                    font.pixelSize: Theme.font; color: Theme.muted
+                    elide: Text.ElideRight
+                }
+            }
+            GridLayout {
+                id: kb
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                columns: 10
+                rowSpacing: Theme.gap * 0.75
+                columnSpacing: Theme.gap * 0.75
+                Repeater {
+                    model: "1234567890QWERTYUIOPASDFGHJKL.ZXCVBNM".split("").concat(["\u232B"])
+                    Btn {
+                        required property string modelData
+                        kind: "key"; text: modelData; fontSize: Theme.fontLarge
+                        Layout.fillWidth: true; Layout.fillHeight: true
+                        Layout.columnSpan: modelData === "\u232B" ? 3 : 1
+                        Layout.minimumHeight: 48
+                        onClicked: modelData === "\u232B" ? page.flow.backspace() : page.flow.key(modelData)
+                    }
+                }
+            }
+        }
+
+        // --- step 3: capital ---------------------------------------------------------------
+        RowLayout {
+            visible: page.flow.step === "capital"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap * 2
+            ColumnLayout {
+                Layout.fillWidth: true
+                Layout.alignment: Qt.AlignTop
+                spacing: Theme.gap
+                Text { text: "How much money may " + page.flow.ticker + " use?"
+                       font.pixelSize: Theme.font; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                Rectangle {
+                    Layout.fillWidth: true
+                    Layout.preferredHeight: Theme.touch * 1.2
+                    radius: Theme.radius; color: Theme.surface
+                    border.width: 2; border.color: Theme.accent
+                    Text {
+                        objectName: "capitalDisplay"
+                        anchors.centerIn: parent
+                        text: page.flow.capitalShown
+                        font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
+                    }
+                }
+                Text { text: page.flow.freeText; font.pixelSize: Theme.font; color: Theme.muted
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+            }
+            GridLayout {
+                id: num
+                columns: 3
+                rowSpacing: Theme.gap * 0.75
+                columnSpacing: Theme.gap * 0.75
+                Layout.fillHeight: true
+                Layout.preferredWidth: Theme.touch * 5
+                Repeater {
+                    model: ["7", "8", "9", "4", "5", "6", "1", "2", "3", ".", "0", "\u232B"]
+                    Btn {
+                        required property string modelData
+                        kind: "key"; text: modelData; fontSize: Theme.fontLarge
+                        Layout.fillWidth: true; Layout.fillHeight: true
+                        Layout.minimumHeight: 48
+                        onClicked: modelData === "\u232B" ? page.flow.backspace() : page.flow.key(modelData)
+                    }
+                }
+            }
+        }
+
+        // --- step 4: confirm ---------------------------------------------------------------
+        ColumnLayout {
+            visible: page.flow.step === "confirm"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap * 1.5
+            Item { Layout.fillHeight: true }
+            Text { text: page.flow.summary; font.pixelSize: Theme.fontHuge * 0.8; font.bold: true
+                   color: Theme.text; Layout.fillWidth: true; wrapMode: Text.WordWrap
+                   horizontalAlignment: Text.AlignHCenter }
+            Text { text: page.flow.pluginDescription; font.pixelSize: Theme.font; color: Theme.muted
+                   Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
+            Text { text: "Parameters: " + page.flow.pluginParams; font.pixelSize: Theme.fontSmall
+                   color: Theme.muted; Layout.fillWidth: true; horizontalAlignment: Text.AlignHCenter }
+            Text { text: "The ticker is checked with the broker, its history is loaded, and the "
+                         + "algorithm trades once a minute while the market is open."
+                   font.pixelSize: Theme.fontSmall; color: Theme.muted
+                   Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
+            Btn { objectName: "createButton"; text: "Create and start"; Layout.alignment: Qt.AlignHCenter
+                  Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
+            Item { Layout.fillHeight: true }
+        }
+
+        // --- working -----------------------------------------------------------------------
+        ColumnLayout {
+            visible: page.flow.step === "working"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap * 2
+            Item { Layout.fillHeight: true }
+            Text { text: page.flow.message; font.pixelSize: Theme.fontLarge; color: Theme.text
+                   Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
+            Rectangle {
+                Layout.alignment: Qt.AlignHCenter
+                Layout.preferredWidth: Theme.scale * 320
+                Layout.preferredHeight: Theme.gap * 1.5
+                radius: height / 2; color: Theme.surfaceAlt; clip: true
+                Rectangle {
+                    id: runner
+                    width: parent.width / 3; height: parent.height; radius: height / 2
+                    color: Theme.accent
+                    SequentialAnimation on x {
+                        running: page.flow.step === "working" && page.visible
+                        loops: Animation.Infinite
+                        NumberAnimation { from: 0; to: runner.parent.width * 2 / 3; duration: 700 }
+                        NumberAnimation { from: runner.parent.width * 2 / 3; to: 0; duration: 700 }
+                    }
+                }
+            }
+            Item { Layout.fillHeight: true }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// Settings: PIN, idle lock, demo speed, key status, latest log lines.
+import QtQuick
+import QtQuick.Layouts
+import AutoTrader
+
+Rectangle {
+    id: page
+    required property QtObject prefs
+    color: Theme.bg
+
+    component Choice: Btn {
+        property bool selected: false
+        kind: selected ? "primary" : "secondary"
+        implicitWidth: Math.max(Theme.touch, labelWidth + Theme.gap * 2)
+    }
+
+    RowLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.gap
+        spacing: Theme.gap * 2
+
+        Flickable {
+            Layout.fillHeight: true
+            Layout.preferredWidth: page.width * 0.6
+            contentHeight: left.implicitHeight
+            clip: true
+            ColumnLayout {
+                id: left
+                width: parent.width
+                spacing: Theme.gap
+                RowLayout {
+                    Btn { text: "\u2190 Back"; kind: "secondary"; onClicked: page.prefs.back() }
+                    Text { text: "Settings"; font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
+                }
+                Btn { objectName: "changePinButton"; text: "Change PIN"; Layout.fillWidth: true
+                      onClicked: page.prefs.changePin() }
+                Text { text: "Lock after idle"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text }
+                Flow {
+                    Layout.fillWidth: true
+                    spacing: Theme.gap / 2
+                    Repeater {
+                        model: page.prefs.idleChoices
+                        Choice { required property var modelData
+                                 text: modelData.label; selected: modelData.value === page.prefs.idleSeconds
+                                 onClicked: page.prefs.setIdleSeconds(modelData.value) }
+                    }
+                }
+                Text { visible: page.prefs.isDemo; text: "Demo clock speed"
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text }
+                Flow {
+                    visible: page.prefs.isDemo
+                    Layout.fillWidth: true
+                    spacing: Theme.gap / 2
+                    Repeater {
+                        model: page.prefs.speedChoices
+                        Choice { required property var modelData
+                                 text: modelData.label; selected: Math.abs(modelData.value - page.prefs.demoSpeed) < 0.001
+                                 onClicked: page.prefs.setDemoSpeed(modelData.value) }
+                    }
+                }
+                Text { text: "Mode: " + page.prefs.modeText + "   \u00b7   Alpaca API keys: " + page.prefs.keysText
+                       font.pixelSize: Theme.font; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                Text { text: page.prefs.aboutText; font.pixelSize: Theme.fontSmall; color: Theme.muted
+                       Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
+            }
+        }
+
+        ColumnLayout {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap
+            RowLayout {
+                Text { text: "Latest log lines"; font.pixelSize: Theme.font; font.bold: true
+                       color: Theme.text; Layout.fillWidth: true }
+                Btn { text: "Refresh"; kind: "secondary"; onClicked: page.prefs.refreshLog() }
+            }
+            Rectangle {
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                color: Theme.dark
+                radius: Theme.radius
+                Flickable {
+                    id: logView
+                    anchors.fill: parent
+                    anchors.margins: Theme.gap
+                    clip: true
+                    contentWidth: width
+                    contentHeight: logText.implicitHeight
+                    onContentHeightChanged: contentY = Math.max(0, contentHeight - height)
+                    Text {
+                        id: logText
+                        objectName: "logText"
+                        width: logView.width
+                        text: page.prefs.logText
+                        wrapMode: Text.WrapAnywhere
+                        font.family: "monospace"
+                        font.pixelSize: Math.max(11, Theme.fontSmall * 0.85)
+                        color: "#e8edf3"
+                    }
+                }
+            }
+        }
+    }
+}

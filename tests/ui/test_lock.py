@@ -1,0 +1,97 @@
+"""PIN set-up, unlock, wrong PIN, lockout timing and idle lock through the real window."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt
+
+from tests.ui.conftest import PIN, enter, set_up_pin
+
+
+def qml_text(widget, name: str) -> str:
+    obj = widget.rootObject().findChild(QObject, name)
+    assert obj is not None, name
+    return obj.property("text")
+
+
+def test_first_start_asks_for_new_pin_twice(qtbot, window) -> None:
+    w = window
+    lock = w.pages["lock"]
+    assert w.current_page() == "lock" and not w.header.isVisible()
+    assert qml_text(lock, "lockTitle") == "Choose a PIN"
+    enter(w.lock_vm, PIN)
+    assert qml_text(lock, "lockTitle") == "Repeat the new PIN"
+    enter(w.lock_vm, "1357")  # differs: start again
+    assert "differ" in qml_text(lock, "lockMessage")
+    assert qml_text(lock, "lockTitle") == "Choose a PIN"
+    assert not w.guard.is_set
+    set_up_pin(w)
+    assert w.guard.is_set
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard")
+    assert w.header.isVisible()
+
+
+def test_unlock_wrong_pin_and_lockout(qtbot, window, pin_time) -> None:
+    w = window
+    set_up_pin(w)
+    w.lock()
+    lock = w.pages["lock"]
+    assert qml_text(lock, "lockTitle") == "Enter PIN"
+    enter(w.lock_vm, "0000")
+    assert qml_text(lock, "lockMessage") == "Wrong PIN. 4 tries left."
+    assert w.current_page() == "lock"
+    for _ in range(4):
+        enter(w.lock_vm, "0000")
+    assert w.lock_vm.lockedFor == 30
+    assert "Try again in 30 s" in qml_text(lock, "lockMessage")
+    # Keys do nothing while locked: the right PIN cannot even be typed.
+    enter(w.lock_vm, PIN)
+    assert w.current_page() == "lock" and w.lock_vm.entered == 0
+    # The pad's countdown follows (injected) time.
+    pin_time.advance(20)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 10, timeout=2000)
+    pin_time.advance(10)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=2000)
+    assert qml_text(lock, "lockMessage") == ""
+    enter(w.lock_vm, "0000")  # the 6th miss doubles the lock
+    assert w.lock_vm.lockedFor == 60
+    pin_time.advance(60)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=2000)
+    enter(w.lock_vm, PIN)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard")
+
+
+def test_idle_lock_returns_to_page_in_use(qtbot, window, idle_time) -> None:
+    w = window
+    set_up_pin(w)
+    w.settings_vm.setIdleSeconds(60)  # stored, and applied at once
+    assert w.engine.system.get_setting("ui.idle_lock_seconds") == "60"
+    w.dash_vm.settings()
+    assert w.current_page() == "settings"
+    idle_time.advance(59)
+    w.idle.poll()
+    assert w.current_page() == "settings"
+    # A tap on the screen counts as activity.
+    qtbot.mouseMove(w.pages["settings"])
+    qtbot.mouseClick(w.pages["settings"], Qt.MouseButton.LeftButton)
+    idle_time.advance(30)
+    w.idle.poll()
+    assert w.current_page() == "settings"
+    idle_time.advance(31)
+    qtbot.waitUntil(lambda: w.current_page() == "lock", timeout=3000)  # the 1 s poll timer
+    assert w.lock_vm.title == "Enter PIN"
+    enter(w.lock_vm, PIN)
+    assert w.current_page() == "settings"
+
+
+def test_change_pin(qtbot, window) -> None:
+    w = window
+    set_up_pin(w)
+    w.settings_vm.changePin()
+    assert w.current_page() == "lock" and w.lock_vm.mode == "change_old"
+    enter(w.lock_vm, "9999")
+    assert w.lock_vm.mode == "change_old" and "Wrong PIN" in w.lock_vm.message
+    enter(w.lock_vm, PIN)
+    enter(w.lock_vm, "13579")
+    enter(w.lock_vm, "13579")
+    assert w.current_page() == "settings"
+    assert w.guard.check("13579").ok and not w.guard.check(PIN).ok

@@ -153,9 +153,77 @@ def test_backups_taken_while_another_process_writes_are_consistent(writer: subpr
     assert seen[-1] > seen[0] > 0, f"the writer did not progress between backups: {seen}"
 
 
-@pytest.mark.slow
-def test_backup_during_a_headless_demo_restores_to_the_same_transactions(tmp_path: Path) -> None:
-    pytest.importorskip("app.engine.runner")
-    from tests.ops.demo import backup_during_demo
+def _order_fill_mismatches(db: Path) -> list[tuple]:
+    """Plain (not netted) algorithm orders whose filled quantity differs from their fills."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(
+            "SELECT o.client_order_id, o.filled_qty, COALESCE(SUM(t.shares), 0) FROM orders o "
+            "LEFT JOIN transactions t ON t.order_id = o.id WHERE o.algo_id IS NOT NULL "
+            "AND o.parent IS NULL AND o.crossed_qty = 0 GROUP BY o.id "
+            "HAVING o.filled_qty != COALESCE(SUM(t.shares), 0)").fetchall()
+    finally:
+        conn.close()
 
-    backup_during_demo(tmp_path)
+
+def _wait_for_transactions(db: Path, more_than: int, proc: subprocess.Popen,
+                           timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the demo stopped early"
+        if db.exists():
+            try:
+                n = len(transactions(db))
+            except sqlite3.OperationalError:  # tables not created yet
+                n = 0
+            if n > more_than:
+                return n
+        time.sleep(0.1)
+    raise AssertionError(f"no more than {more_than} transactions after {timeout} s")
+
+
+@pytest.mark.slow
+def test_backup_during_a_headless_demo_restores_to_the_same_transactions(tmp_path: Path,
+                                                                         capsys) -> None:
+    """A backup taken while the real headless demo trades holds a consistent snapshot: the
+    transactions it restores are exactly the live DB's transactions up to that moment."""
+    import os
+    import signal
+    import sys
+
+    from tests.ops.conftest import ROOT
+
+    pytest.importorskip("app.engine.runner")  # the headless demo
+    data = tmp_path / "data"
+    db = data / "system.db"
+    cmd = [sys.executable, str(ROOT / "main.py"), "run", "--headless", "--data-dir", str(data),
+           "--speed", "600"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_transactions(db, 0, proc)
+        assert cli(["backup", "--data-dir", str(data), "--dest", str(tmp_path / "bk")]) == 0
+        backup = _only(tmp_path / "bk", "autotrader-backup-*")
+        taken = json.loads((backup / "manifest.json").read_text())
+        n = taken["files"]["system.db"]["counts"]["transactions"]
+        _wait_for_transactions(db, n, proc)  # the demo went on trading after the backup
+        capsys.readouterr()
+        assert cli(["restore", str(backup), "--data-dir", str(data)]) == 1  # it is running
+        assert "AutoTrader is running" in capsys.readouterr().err
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    final = transactions(db)
+    assert len(final) > n > 0
+
+    assert cli(["restore", str(backup), "--data-dir", str(data)]) == 0
+    restored = transactions(db)
+    assert restored == final[:n]
+    assert _order_fill_mismatches(db) == []
+    # The restored folder runs again: the demo resumes from the restored state.
+    again = subprocess.run([*cmd, "--minutes", "2"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert transactions(db)[:n] == restored

@@ -1,0 +1,156 @@
+"""The install scripts, the systemd unit and the desktop entry, checked with the real tools
+(bash, shellcheck, systemd-analyze, desktop-file-validate) where the machine has them."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+SCRIPTS = sorted(PACKAGING.glob("*.sh"))
+
+
+def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """systemd's format: sections of Key=Value lines, keys may repeat (Environment=, After=)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+            sections.setdefault(current, [])
+            continue
+        assert current is not None, f"line {n} outside a section: {raw!r}"
+        assert "=" in line, f"line {n} is not Key=Value: {raw!r}"
+        k, v = line.split("=", 1)
+        sections[current].append((k.strip(), v.strip()))
+    return sections
+
+
+def values(unit: dict, section: str, key: str) -> list[str]:
+    return [v for k, v in unit[section] if k == key]
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> tuple[Path, Path]:
+    """The unit exactly as pi-install.sh writes it, for an install prefix in tmp_path."""
+    prefix = tmp_path / "opt"
+    exe = prefix / "venv/bin/autotrader"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    out = tmp_path / "autotrader.service"
+    subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--prefix", str(prefix),
+                    "--render-unit", str(out)], check=True, timeout=30)
+    return out, prefix
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_parse(script: Path) -> None:
+    r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.access(script, os.X_OK), f"{script.name} is not executable"
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed "
+                    "(apt-get install shellcheck)")
+def test_scripts_pass_shellcheck() -> None:
+    r = subprocess.run(["shellcheck", "-x", *map(str, SCRIPTS)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> None:
+    path, prefix = rendered
+    text = path.read_text()
+    assert not re.search(r"@[A-Z]+@", text), "a template field was left unfilled"
+    unit = parse_unit(text)
+    assert set(unit) == {"Unit", "Service", "Install"}
+    after = " ".join(values(unit, "Unit", "After")).split()
+    assert "network-online.target" in after
+    assert "network-online.target" in values(unit, "Unit", "Wants")
+    # A crash restarts it; a crash loop stops after a bounded number of tries.
+    assert values(unit, "Service", "Restart") == ["always"]
+    assert int(values(unit, "Unit", "StartLimitBurst")[0]) >= 3
+    assert int(values(unit, "Unit", "StartLimitIntervalSec")[0]) >= 60
+    assert float(values(unit, "Service", "RestartSec")[0]) > 0
+    env = dict(e.split("=", 1) for e in values(unit, "Service", "Environment"))
+    assert env["QT_QPA_PLATFORM"] == "eglfs"
+    assert env["QT_QPA_EGLFS_INTEGRATION"] == "eglfs_kms"
+    assert env["QT_QPA_EGLFS_KMS_CONFIG"].endswith("/eglfs.json")
+    assert env["QT_QPA_EGLFS_HIDECURSOR"] == "1"
+    assert values(unit, "Service", "EnvironmentFile") == ["-/etc/autotrader/autotrader.env"]
+    exec_start = values(unit, "Service", "ExecStart")[0].split()
+    assert exec_start == [str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
+    assert values(unit, "Service", "User") and values(unit, "Service", "Group")
+    assert {"video", "render", "input"} <= set(
+        values(unit, "Service", "SupplementaryGroups")[0].split())
+    # Data lives in the user's data folder: nothing points the app elsewhere.
+    assert "AUTOTRADER_DATA_DIR" not in env
+    assert values(unit, "Install", "WantedBy") == ["multi-user.target"]
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_unit_passes_systemd_analyze_verify(rendered: tuple[Path, Path]) -> None:
+    path, _ = rendered
+    r = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True,
+                       timeout=60)
+    ours = [line for line in (r.stdout + r.stderr).splitlines() if path.name in line]
+    assert r.returncode == 0 and not ours, r.stdout + r.stderr
+
+
+def test_env_file_only_holds_comments_and_assignments() -> None:
+    for n, line in enumerate((PACKAGING / "autotrader.env").read_text().splitlines(), 1):
+        s = line.strip()
+        assert not s or s.startswith("#") or re.match(r"^[A-Z_][A-Z0-9_]*=\S*$", s), (n, line)
+
+
+def test_desktop_entry() -> None:
+    path = PACKAGING / "autotrader.desktop"
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(path)
+    main = entry["Desktop Entry"]
+    assert main["Type"] == "Application" and main["Name"] == "AutoTrader"
+    assert main["Exec"].split()[:2] == ["autotrader", "run"]
+    assert entry["Desktop Action kiosk"]["Exec"].split() == ["autotrader", "run", "--kiosk"]
+    assert (PACKAGING / f"{main['Icon']}.svg").is_file()
+    if shutil.which("desktop-file-validate"):
+        r = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+        assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+
+
+def _apt_packages() -> set[str]:
+    text = (PACKAGING / "pi-install.sh").read_text()
+    block = re.search(r"APT_PACKAGES=\((.*?)\)", text, re.S)
+    assert block, "APT_PACKAGES list not found"
+    return set(block.group(1).split())
+
+
+def test_pi_install_brings_every_qt_module_the_app_imports() -> None:
+    """Each PySide6 module used under app/ must come from a Debian python3-pyside6.* package
+    on the Pi (the venv sees only Debian's PySide6 there)."""
+    used: set[str] = set()
+    for f in (ROOT / "app").rglob("*.py"):
+        src = f.read_text(encoding="utf-8")
+        used |= set(re.findall(r"PySide6\.(Qt\w+)", src))
+        for names in re.findall(r"from PySide6 import \(?([\w\s,]+)\)?", src):
+            used |= {n.strip() for n in names.split(",") if n.strip().startswith("Qt")}
+    packages = _apt_packages()
+    missing = sorted(m for m in used if f"python3-pyside6.{m.lower()}" not in packages)
+    assert not missing, f"add to APT_PACKAGES in pi-install.sh: {missing}"
+    assert "python3-pyqtgraph" in packages and "python3-venv" in packages
+
+
+def test_render_mode_refuses_unknown_options(tmp_path: Path) -> None:
+    r = subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--bogus"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "unknown option --bogus" in r.stderr

@@ -88,10 +88,11 @@ class AlpacaBroker:
     def __init__(self, settings: Settings, *, client: Any = None, stream: bool = True,
                  max_attempts: int = 5, backoff_base: float = 0.5, backoff_max: float = 8.0,
                  rate_limit_wait: float = 5.0, poll_interval: float = 5.0,
-                 stream_backoff: float = 1.0, stream_auth_retry: float = 300.0) -> None:
+                 stream_backoff: float = 1.0, stream_auth_retry: float = 300.0,
+                 request_timeout: float = 15.0) -> None:
         self.live = is_live(settings)
         self.name = "alpaca-live" if self.live else "alpaca-paper"
-        self.client = client or trading_client(settings)
+        self.client = client or trading_client(settings, timeout=request_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.rate_limit_wait = rate_limit_wait

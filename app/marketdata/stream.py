@@ -32,7 +32,7 @@ from app.broker.alpaca_clients import data_stream_url
 from app.calendar import MarketCalendar
 from app.clock import Clock, WallClock
 from app.config import Settings
-from app.marketdata.backfill import Backfiller, BackfillError
+from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
 from app.marketdata.base import BarListener, FeedStatus, StatusListener
 from app.marketdata.subscriptions import SubscriptionSet
 from app.timeutil import from_epoch
@@ -83,6 +83,7 @@ class AlpacaStream:
         self._subs = SubscriptionSet()
         self._bar_listeners: list[BarListener] = []
         self._status_listeners: list[StatusListener] = []
+        self._progress_listeners: list[ProgressCallback] = []
         self._status = FeedStatus("stopped")
         self._status_lock = threading.Lock()
         # Guards the socket, the authed flag and subscription sends, so a subscribe racing a
@@ -105,8 +106,20 @@ class AlpacaStream:
 
     # --- Feed protocol ----------------------------------------------------------------------
     def prepare(self, ticker: str) -> None:
-        """Backfill ``ticker``'s history window (blocking; not on the GUI thread)."""
-        self.backfiller.prepare(ticker)
+        """Backfill ``ticker``'s history window (blocking; not on the GUI thread). Progress
+        goes to the listeners of ``add_progress_listener``."""
+        self.backfiller.prepare(ticker, progress=self._progress)
+
+    def add_progress_listener(self, listener: ProgressCallback) -> None:
+        """``listener(ticker, fraction 0..1, bars stored)`` during ``prepare`` backfills."""
+        self._progress_listeners.append(listener)
+
+    def _progress(self, ticker: str, fraction: float, bars: int) -> None:
+        for fn in list(self._progress_listeners):
+            try:
+                fn(ticker, fraction, bars)
+            except Exception:
+                logger.exception("backfill progress listener failed")
 
     def subscribe(self, ticker: str) -> None:
         check_ticker(ticker)
@@ -309,6 +322,8 @@ class AlpacaStream:
                 self._check_silence()
 
     def _check_silence(self) -> None:
+        """Silence = no bar for ANY subscribed ticker: one illiquid IEX ticker alone would
+        otherwise force a reconnect every few minutes."""
         if not self._subs.tickers():
             self._last_data = time.monotonic()
             return
@@ -364,7 +379,11 @@ class AlpacaStream:
                         logger.exception("bar listener failed")
 
     def _queue_gap(self, ticker: str, start_ts: int, end_ts: int) -> None:
-        if self.calendar.minutes_between(from_epoch(start_ts), from_epoch(end_ts)):
+        # Never reach further back than the history window (a DB last filled months ago).
+        floor = int(self.backfiller.window_start(self.clock.now()).timestamp())
+        start_ts = max(start_ts, floor)
+        if start_ts < end_ts and self.calendar.minutes_between(from_epoch(start_ts),
+                                                               from_epoch(end_ts)):
             self._gaps.put((ticker, start_ts, end_ts))
 
     def _queue_reconnect_gaps(self, disconnected_at: int | None) -> None:

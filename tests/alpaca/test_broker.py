@@ -150,6 +150,18 @@ def test_error_after_the_order_was_placed_finds_it_instead_of_resubmitting(broke
     assert len(emulator.orders) == 1
 
 
+def test_timeout_after_the_order_was_placed_finds_it(emulator, tmp_path) -> None:
+    """The answer never arrives in time (a hung network): look up, never resubmit."""
+    b = AlpacaBroker.from_settings(make_settings(emulator, tmp_path), request_timeout=0.3, **FAST)
+    try:
+        emulator.faults.slow_after_accept = 1.0
+        u = b.submit_order(order("a1-650"))
+        assert u.client_order_id == "a1-650" and u.broker_order_id
+        assert emulator.order_posts == 1 and len(emulator.orders) == 1
+    finally:
+        b.close()
+
+
 def test_same_client_order_id_twice_places_one_order(broker, emulator) -> None:
     first = broker.submit_order(order("a1-700"))
     again = broker.submit_order(order("a1-700"))
@@ -179,6 +191,7 @@ def test_polling_fallback_when_trade_stream_is_refused(emulator, tmp_path) -> No
         assert r.final("a1-800").filled_qty == 4
         assert r.final("a1-800").filled_avg_price == pytest.approx(100.75)
         assert not b.trade_stream.connected
+        assert emulator.trade_auths <= 3  # refused logins are paced (0.5 s), not a storm
     finally:
         b.close()
 
@@ -189,6 +202,18 @@ def test_trade_stream_reconnects_after_drop(broker, rec, emulator) -> None:
     assert wait_for(lambda: broker.trade_stream.connects > n and broker.trade_stream.connected)
     broker.submit_order(order("a1-900"))
     assert wait_for(lambda: rec.final("a1-900") is not None)
+
+
+def test_keys_alone_mean_paper(emulator, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    s = make_settings(emulator, tmp_path, mode="auto")
+    assert s.effective_mode == "paper"
+    b = AlpacaBroker.from_settings(s, **FAST)
+    try:
+        assert b.name == "alpaca-paper" and not b.live
+    finally:
+        b.close()
+    assert "paper trading" in caplog.text
 
 
 def test_live_mode_and_logs_never_show_keys(emulator, tmp_path, caplog) -> None:

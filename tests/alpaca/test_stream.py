@@ -11,6 +11,7 @@ import pytest
 from app.marketdata.backfill import Backfiller
 from app.marketdata.base import FeedStatus
 from app.marketdata.stream import AlpacaStream
+from app.timeutil import from_epoch
 from db.market import Bar
 from tests.alpaca.conftest import SESSION_NOW, wait_for
 from tests.fakes.alpaca_emulator import AlpacaEmulator
@@ -132,6 +133,33 @@ def test_dropped_connection_recovers_with_no_missing_minute(stream, emulator, ma
     assert states[:2] == ["connecting", "connected"]
     assert "reconnecting" in states and "error" in states and states[-1] == "connected"
     assert any("connection limit" in s.detail for s in statuses)
+
+
+def test_prepare_reports_progress(stream, emulator, market_store) -> None:
+    seen: list[tuple[str, float, int]] = []
+    stream.add_progress_listener(lambda t, f, n: seen.append((t, f, n)))
+    stream.prepare("NVDA")
+    assert seen and seen[-1][0] == "NVDA" and seen[-1][1] == 1.0
+    assert seen[-1][2] == market_store.count("NVDA") == 5 * 390 + 30
+
+
+def test_gap_backfill_never_reaches_past_the_history_window(stream, emulator, market_store,
+                                                            calendar, clock) -> None:
+    """A DB whose newest bar is months old: the first live bar fills only the window."""
+    old = NOW - 90 * 86400
+    old -= old % 60
+    market_store.insert_rows([("AAPL", int(m.timestamp()), 1.0, 1.0, 1.0, 1.0, 1)
+                              for m in calendar.minutes_between(
+                                  from_epoch(old - 3600), from_epoch(old))])
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    emulator.emit_minute(NOW)
+    assert wait_for(lambda: stream.gap_fills == 1)
+    assert stream.wait_idle()
+    window = int(stream.backfiller.window_start(clock.now()).timestamp())
+    assert market_store.bars_between("AAPL", old, window) == []
+    assert len(market_store.bars_between("AAPL", window, NOW + 60)) == 5 * 390 + 31
 
 
 def test_skipped_minute_on_the_stream_is_backfilled(stream, emulator, market_store, clock) -> None:

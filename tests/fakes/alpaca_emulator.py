@@ -68,6 +68,7 @@ class Faults:
     fail_count: int = 0
     fail_prefix: str = "/v2"
     fail_after_accept: int = 0  # next N order submits are stored, then answered with 504
+    slow_after_accept: float = 0.0  # next order submit is stored, then answered this late
     reject_next: str = ""  # next order submit: 403 with this message
     fill_mode: str = "fill"  # fill | partial | hold | reject_async | cancel
     partial_parts: int = 3
@@ -132,6 +133,7 @@ class AlpacaEmulator:
         self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
         self.order_posts = 0
         self.market_auths = 0  # auth attempts on the market stream (storm detection)
+        self.trade_auths = 0
         self._server: ThreadingHTTPServer | None = None
         self._port = port
         self._auto_stop = threading.Event()
@@ -456,7 +458,11 @@ class AlpacaEmulator:
             if f.fail_after_accept > 0:
                 f.fail_after_accept -= 1
                 return 504, {"code": 50400000, "message": "gateway timeout"}
-            return 200, dict(o)
+            slow, f.slow_after_accept = f.slow_after_accept, 0.0
+            out = dict(o)
+        if slow:
+            time.sleep(slow)  # outside the lock: the client times out, others carry on
+        return 200, out
 
     # --- REST dispatch ----------------------------------------------------------------------
     def handle_rest(self, method: str, path: str, query: dict[str, str],
@@ -693,6 +699,8 @@ class AlpacaEmulator:
                 action = msg.get("action")
                 data = msg.get("data") or {}
                 if action in ("authenticate", "auth"):
+                    with self.lock:
+                        self.trade_auths += 1
                     ok = (not self.faults.refuse_trade_auth and data.get("key_id") == self.key_id
                           and data.get("secret_key") == self.secret_key)
                     conn.send_binary(json.dumps({"stream": "authorization", "data": {

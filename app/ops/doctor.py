@@ -170,7 +170,9 @@ class Doctor:
             else:
                 from app.broker.alpaca import AlpacaBroker
 
-                broker = AlpacaBroker.from_settings(self.s)
+                # No trade stream, few retries: doctor asks two questions and leaves.
+                broker = AlpacaBroker.from_settings(self.s, stream=False, max_attempts=2,
+                                                    backoff_base=0.2)
         except ImportError as e:
             self.add("broker", WARN, f"the Alpaca client is not available ({e})")
             return

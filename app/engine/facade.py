@@ -174,30 +174,30 @@ class Engine:
                 row["params"], row["status"], row["error"],
                 Ledger.from_transactions(row["initial_capital"], txs_by_algo.get(row["id"], [])))
 
+    def _new_instance(self, plugin: str, params: dict, ticker: str,
+                      capital: float) -> tuple[Any, str | None]:
+        """(plugin object, None) or (None, why it cannot be created)."""
+        info = self._plugins.get(plugin)
+        if info is None:
+            return None, f"plugin {plugin!r} not found"
+        if info.error:
+            return None, f"plugin {plugin!r} is broken: {info.error}"
+        try:
+            cls = make_class(info, params)
+        except ValueError as e:
+            return None, str(e)
+        call = self._pool.call(partial(self._construct, cls, ticker, capital),
+                               self.plugin_timeout, key=plugin)
+        if call.timed_out:
+            return None, f"plugin __init__ took longer than {self.plugin_timeout:g} s"
+        if call.error is not None:
+            return None, f"plugin __init__ failed: {type(call.error).__name__}: {call.error}"
+        return call.result, None
+
     def _instantiate(self, a: _Algo) -> str | None:
         """Create the plugin object for ``a``; return why not (and mark it 'error')."""
-        info = self._plugins.get(a.plugin)
-        why = None
-        if info is None:
-            why = f"plugin {a.plugin!r} not found"
-        elif info.error:
-            why = f"plugin {a.plugin!r} is broken: {info.error}"
-        else:
-            try:
-                cls = make_class(info, a.params)
-            except ValueError as e:
-                why = str(e)
-            else:
-                call = self._pool.call(partial(self._construct, cls, a.ticker, a.initial_capital),
-                                       self.plugin_timeout, key=a.id)
-                if call.timed_out:
-                    why = f"plugin __init__ took longer than {self.plugin_timeout:g} s"
-                elif call.error is not None:
-                    why = f"plugin __init__ failed: {type(call.error).__name__}: {call.error}"
-                else:
-                    a.instance = call.result
+        a.instance, why = self._new_instance(a.plugin, a.params, a.ticker, a.initial_capital)
         if why:
-            a.instance = None
             a.status, a.error = "error", why
             self.system.set_algorithm_status(a.id, "error", why)
             logger.error("algorithm %d (%s): %s", a.id, a.name, why)
@@ -208,7 +208,11 @@ class Engine:
         return cls(ticker, capital)
 
     def start(self) -> ReconcileReport:
-        """Reconcile with the broker, load the running algorithms, prepare and subscribe."""
+        """Reconcile with the broker, load the running algorithms, prepare and subscribe.
+
+        Call once, before the first tick; a second call does nothing."""
+        if self._started:
+            return ReconcileReport()
         db.use_provider(self.provider)
         with self._lock:
             report, txs = self.orders.reconcile()
@@ -432,12 +436,13 @@ class Engine:
                 raise EngineError(f"cannot load history for {ticker}: {e}") from None
         name = name.strip() or f"{plugin} {ticker}"
         with self._lock:
+            instance, why = self._new_instance(plugin, values, ticker, float(capital))
+            if why:
+                raise EngineError(why)
             algo_id = self.system.add_algorithm(plugin, ticker, float(capital), values, name)
-            a = _Algo(algo_id, name, plugin, ticker, float(capital), values, "running", None,
-                      Ledger(float(capital)))
-            self._algos[algo_id] = a
-            self._instantiate(a)
-        if a.status == "running" and self.feed is not None:
+            self._algos[algo_id] = _Algo(algo_id, name, plugin, ticker, float(capital), values,
+                                         "running", None, Ledger(float(capital)), instance)
+        if self.feed is not None:
             self.feed.subscribe(ticker)
         logger.info("created algorithm %d %r: %s on %s with %.2f", algo_id, name, plugin, ticker,
                     capital)

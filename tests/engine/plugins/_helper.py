@@ -1,0 +1,2 @@
+"""A helper module (underscore): never listed as a plugin."""
+VALUE = 1

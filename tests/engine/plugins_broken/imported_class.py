@@ -1,0 +1,1 @@
+from algorithm.sma_crossover import Algorithm  # noqa: F401 - not defined here: refused

@@ -1,0 +1,5 @@
+class Algorithm:
+    """Forgot run()."""
+
+    def __init__(self, ticker, initial_capital):
+        pass

@@ -1,0 +1,83 @@
+"""Plugin discovery and loading: built-ins, user folders, broken plugins, parameters."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.engine.plugins import (
+    PluginNotFoundError,
+    coerce_params,
+    discover_plugins,
+    load_plugin,
+    make_class,
+)
+from tests.engine.conftest import BROKEN, PLUGINS
+
+
+def test_builtin_reference_plugin_is_listed_with_its_parameters():
+    infos = {p.name: p for p in discover_plugins([])}
+    sma = infos["sma_crossover"]
+    assert sma.error is None and sma.cls is not None
+    assert sma.params == {"sma_short": 20, "sma_long": 50}
+    assert "SMA" in sma.description
+    assert all(not name.startswith("_") for name in infos)
+
+
+def test_broken_plugins_are_listed_with_their_error_and_the_good_one_loads(tmp_path: Path):
+    folder = tmp_path / "plugins"
+    shutil.copytree(BROKEN, folder)
+    # Written here, not kept in the repo, so the linter does not trip over it.
+    (folder / "syntax_error.py").write_text("class Algorithm:\n    def run(self\n")
+    infos = {p.name: p for p in discover_plugins([folder])}
+    assert infos["good"].ok
+    assert "SyntaxError" in infos["syntax_error"].error
+    assert "line" in infos["syntax_error"].error
+    assert "ModuleNotFoundError" in infos["import_error"].error
+    assert "module_that_does_not_exist" in infos["import_error"].error
+    assert "ZeroDivisionError" in infos["raises_on_import"].error
+    assert "(line 1)" in infos["raises_on_import"].error
+    assert "no run()" in infos["no_run"].error
+    assert "must be a class" in infos["not_a_class"].error
+    assert "must be a class defined in this module" in infos["imported_class"].error
+    # the built-ins are unaffected
+    assert infos["sma_crossover"].ok
+
+
+def test_helpers_are_not_plugins_and_a_name_clash_is_reported(tmp_path: Path):
+    infos = {p.name: p for p in discover_plugins([PLUGINS])}
+    assert "_helper" not in infos and "not_a_plugin" not in infos
+    assert infos["scripted"].ok
+    (tmp_path / "sma_crossover.py").write_text("class Algorithm:\n    def run(self, t, a):\n"
+                                                "        return ('hold', 0)\n")
+    clash = [p for p in discover_plugins([tmp_path]) if p.path == tmp_path / "sma_crossover.py"]
+    assert clash and "exists already" in clash[0].error
+
+
+def test_missing_plugin_folder_is_not_fatal(tmp_path: Path):
+    infos = discover_plugins([tmp_path / "nope"])
+    assert any(p.name == "sma_crossover" for p in infos)
+
+
+def test_load_plugin_by_name():
+    assert load_plugin("scripted", [PLUGINS]).ok
+    with pytest.raises(PluginNotFoundError):
+        load_plugin("nonexistent", [PLUGINS])
+
+
+def test_parameters_are_checked_converted_and_seen_by_init():
+    info = load_plugin("sma_crossover", [])
+    assert coerce_params(info, {"sma_short": "10", "sma_long": 30.0}) == {
+        "sma_short": 10, "sma_long": 30}
+    with pytest.raises(ValueError, match="no parameter 'smaa'"):
+        coerce_params(info, {"smaa": 3})
+    with pytest.raises(ValueError, match="must be a int"):
+        coerce_params(info, {"sma_short": 2.5})
+    with pytest.raises(ValueError, match="must be a int"):
+        coerce_params(info, {"sma_short": "ten"})
+    cls = make_class(info, {"sma_short": 5})
+    obj = cls("AAPL", 1000.0)
+    assert obj.sma_short == 5 and obj.sma_long == 50
+    assert info.cls.sma_short == 20  # the plugin's own class is untouched

@@ -1,0 +1,117 @@
+"""The minute scheduler against the real XNYS calendar: closed hours, early close, DST."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from app.clock import ManualClock, SimulatedClock
+from app.engine.scheduler import Scheduler
+
+
+def utc(*a):
+    return datetime(*a, tzinfo=UTC)
+
+
+class Idle:
+    """An engine stand-in for next_wake only (next_wake never calls it)."""
+
+    last_minute = None
+
+
+@pytest.mark.parametrize("now, last, wake", [
+    # in session: this minute's tick (up to 50 s late), or the next one after it ran
+    (utc(2024, 6, 4, 14, 0, 0), None, utc(2024, 6, 4, 14, 0, 2)),
+    (utc(2024, 6, 4, 14, 0, 30), None, utc(2024, 6, 4, 14, 0, 2)),
+    (utc(2024, 6, 4, 14, 0, 30), utc(2024, 6, 4, 14, 0), utc(2024, 6, 4, 14, 1, 2)),
+    # before the open, after the close, the weekend
+    (utc(2024, 6, 4, 12, 0), None, utc(2024, 6, 4, 13, 30, 2)),
+    (utc(2024, 6, 4, 20, 0, 5), utc(2024, 6, 4, 19, 59), utc(2024, 6, 5, 13, 30, 2)),
+    (utc(2024, 6, 8, 12, 0), None, utc(2024, 6, 10, 13, 30, 2)),
+    # early close: 2024-11-29 closes 13:00 New York (18:00 UTC); last tick 12:59
+    (utc(2024, 11, 29, 17, 58, 50), utc(2024, 11, 29, 17, 58), utc(2024, 11, 29, 17, 59, 2)),
+    (utc(2024, 11, 29, 17, 59, 30), utc(2024, 11, 29, 17, 59), utc(2024, 12, 2, 14, 30, 2)),
+    # DST starts 2024-03-10: Friday opens 14:30 UTC, Monday 13:30 UTC
+    (utc(2024, 3, 8, 21, 0), None, utc(2024, 3, 11, 13, 30, 2)),
+    (utc(2024, 11, 1, 21, 0), None, utc(2024, 11, 4, 14, 30, 2)),
+    # a holiday (2024-07-04) is skipped
+    (utc(2024, 7, 3, 17, 30), utc(2024, 7, 3, 16, 59), utc(2024, 7, 5, 13, 30, 2)),
+])
+def test_next_wake(calendar, now, last, wake):
+    s = Scheduler(Idle(), ManualClock(now), calendar, offset_seconds=2.0)
+    s.last_minute = last
+    assert s.next_wake(now) == wake
+
+
+def run_until(engine, scheduler, end):
+    """Run the real loop until a tick at or after ``end``; return the ticked minutes."""
+    stop = threading.Event()
+    minutes = []
+
+    class Stopper:
+        def on_tick(self, result):
+            minutes.append(result.minute)
+            if result.minute >= end:
+                stop.set()
+
+    engine.add_listener(Stopper())
+    worker = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    return minutes
+
+
+def test_an_early_close_day_then_the_next_session(make_engine, calendar, clock):
+    clock.set(utc(2024, 11, 29, 14, 0))  # before the 9:30 New York open
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 1000)
+    minutes = run_until(engine, Scheduler(engine, clock, calendar), utc(2024, 12, 2, 14, 30))
+    friday = [m for m in minutes if m.day == 29]
+    assert len(friday) == 210  # 9:30 .. 12:59 New York
+    assert friday[0] == utc(2024, 11, 29, 14, 30) and friday[-1] == utc(2024, 11, 29, 17, 59)
+    assert minutes[-1] == utc(2024, 12, 2, 14, 30)  # nothing in between: closed
+    assert len(minutes) == 211 and all(calendar.is_open(m) for m in minutes)
+    assert engine.system.get_algorithm(a)["error"] is None
+
+
+def test_a_dst_weekend(make_engine, calendar, clock):
+    clock.set(utc(2024, 3, 8, 20, 58))
+    engine = make_engine()
+    minutes = run_until(engine, Scheduler(engine, clock, calendar), utc(2024, 3, 11, 13, 31))
+    assert minutes == [utc(2024, 3, 8, 20, 58), utc(2024, 3, 8, 20, 59),
+                       utc(2024, 3, 11, 13, 30), utc(2024, 3, 11, 13, 31)]
+
+
+def test_simulated_clock_jumps_over_the_weekend_instead_of_waiting(make_engine, calendar):
+    # 15:58 New York on a Friday at 600x: two minutes take 0.2 s, the weekend no time at all.
+    engine = make_engine()
+    clock = SimulatedClock(utc(2024, 6, 7, 19, 58, 1), speed=600)
+    started = time.monotonic()
+    minutes = run_until(engine, Scheduler(engine, clock, calendar), utc(2024, 6, 10, 13, 30))
+    assert minutes == [utc(2024, 6, 7, 19, 58), utc(2024, 6, 7, 19, 59),
+                       utc(2024, 6, 10, 13, 30)]
+    assert time.monotonic() - started < 10
+
+
+def test_stop_ends_the_loop_between_ticks(make_engine, calendar):
+    clock = SimulatedClock(utc(2024, 6, 4, 14, 0), speed=1)  # real time: would wait a minute
+    engine = make_engine()
+    stop = threading.Event()
+    worker = threading.Thread(target=Scheduler(engine, clock, calendar).run, args=(stop,))
+    worker.start()
+    stop.set()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+
+
+def test_resumes_after_the_last_minute_run(make_engine, calendar, clock):
+    clock.set(utc(2024, 6, 4, 14, 0, 2))
+    engine = make_engine()
+    engine.run_tick(utc(2024, 6, 4, 14, 0))
+    s = Scheduler(engine, clock, calendar)  # a restart within the same minute
+    assert s.next_wake(clock.now()) == utc(2024, 6, 4, 14, 1, 2)
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from app.timeutil import parse_iso, require_aware
@@ -103,14 +103,25 @@ def get_data_for_algorithm(ticker: str, request_type: str = "last_n_bars", n: in
                            before_timestamp: datetime | str | None = None) -> list[dict[str, Any]]:
     """``[{'timestamp': '2024-01-31T19:59:00Z', 'ohlcv': {...}}]``, oldest first, strictly
     before ``before_timestamp``."""
+    # Backtests call this every simulated minute: the common case (a known ticker, an int n,
+    # an aware UTC datetime) takes the short path through each check.
     if request_type not in REQUEST_KINDS:
         raise ValueError(
             f"unknown request kind {request_type!r}; known: {', '.join(REQUEST_KINDS)}"
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if type(n) is not int and (isinstance(n, bool) or not isinstance(n, int)) or n < 0:
         raise ValueError(f"n must be a whole number >= 0, got {n!r}")
-    check_ticker(ticker)
-    return current_provider().last_n_bars(ticker, n, _before(before_timestamp))
+    if type(ticker) is not str or ticker not in _checked_tickers:
+        check_ticker(ticker)
+        if len(_checked_tickers) < 10_000:
+            _checked_tickers.add(ticker)
+    if type(before_timestamp) is not datetime or before_timestamp.tzinfo is not UTC:
+        before_timestamp = _before(before_timestamp)
+    p = _provider if _provider is not None else current_provider()
+    return p.last_n_bars(ticker, n, before_timestamp)
+
+
+_checked_tickers: set[str] = set()
 
 
 def get_transactions(algo_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,205 @@
+"""``autotrader backtest``: replay a plugin over history and report how it would have done.
+
+    autotrader backtest PLUGIN TICKER[,TICKER...] [--start D] [--end D] [--capital N]
+                        [--csv FILE ...] [--param name=value[,value...] ...] [--out DIR]
+                        [--vector] [--fill open|close] [--slippage-bps X] [--commission X]
+
+Several tickers or several values of a parameter make a sweep: every combination runs, in
+parallel over all cores, and one summary table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from app.backtest.errors import BacktestError
+from app.backtest.fills import FILL_RULES
+from app.backtest.metrics import CONVENTIONS
+
+logger = logging.getLogger(__name__)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autotrader backtest",
+        description="Run an algorithm plugin, unchanged, over minute bars from the market DB "
+                    "or a CSV file, and report how it would have done.",
+        epilog="CSV columns: timestamp,open,high,low,close,volume (timestamp = the minute's "
+               "start, ISO-8601 with Z or an offset, or epoch seconds; sorted; regular NYSE "
+               "session minutes only). A decision made at minute t sees the bars before t and "
+               "fills at the open of bar t (--fill close: at the last close).")
+    p.add_argument("plugin", help="plugin name (see 'autotrader plugins')")
+    p.add_argument("tickers", nargs="+", metavar="TICKER",
+                   help="ticker symbol(s); several (or AAPL,MSFT) make a sweep")
+    p.add_argument("--start", type=_date, help="first day (YYYY-MM-DD, New York); default: "
+                   "the first day of the data")
+    p.add_argument("--end", type=_date, help="last day, inclusive; default: the last day of "
+                   "the data")
+    p.add_argument("--capital", type=float, default=10_000.0,
+                   help="the algorithm's starting capital (default 10000)")
+    p.add_argument("--csv", action="append", type=Path, default=[],
+                   help="bars from this CSV instead of the market DB (one per ticker, same "
+                        "order)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE[,VALUE...]",
+                   help="plugin parameter; several values make a sweep")
+    p.add_argument("--out", type=Path, help="report folder (default: ./backtest-out/"
+                   "PLUGIN-TICKER)")
+    p.add_argument("--vector", action="store_true",
+                   help="the vectorised version of the strategy (much faster; sweeps)")
+    p.add_argument("--fill", choices=FILL_RULES, default="open",
+                   help="fill at the open of the decision minute's bar (default) or at the "
+                        "last close")
+    p.add_argument("--slippage-bps", type=float,
+                   help="slippage against each fill in basis points (default: the config's "
+                        "engine.slippage_bps)")
+    p.add_argument("--commission", type=float,
+                   help="commission per share (default: the config's "
+                        "engine.commission_per_share)")
+    p.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
+    p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    p.add_argument("--config", help="config file")
+    p.add_argument("--data-dir", help="folder holding market.db")
+    return p
+
+
+def parse_params(items: list[str]) -> dict[str, list[str]]:
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise BacktestError(f"--param {item!r}: write it as name=value (or name=v1,v2 "
+                                "for a sweep)")
+        values = [v.strip() for v in value.split(",") if v.strip()]
+        grid.setdefault(name, [])
+        grid[name] += [v for v in values if v not in grid[name]]
+    return grid
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv[1:] if argv and argv[0] == "backtest" else argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _main(args)
+    except BacktestError as e:
+        print(f"autotrader backtest: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nautotrader backtest: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    from app.backtest.run import Spec, check_params, check_spec, resolve_plugin
+    from app.backtest.sweep import combinations
+    from app.config import load_settings
+
+    settings = load_settings(args.config, overrides={"data_dir": args.data_dir,
+                                                     "_explicit_config": bool(args.config)})
+    tickers = [t.strip() for arg in args.tickers for t in arg.split(",") if t.strip()]
+    if args.csv and len(args.csv) != len(tickers):
+        raise BacktestError(f"{len(args.csv)} --csv file(s) for {len(tickers)} ticker(s); give "
+                            "one CSV per ticker, in the same order")
+    grid = parse_params(args.param)
+    base = Spec(
+        plugin=args.plugin, ticker=tickers[0], capital=args.capital, start=args.start,
+        end=args.end, market_db=settings.market_db_path,
+        plugin_dirs=tuple(settings.plugin_dirs), path="vector" if args.vector else "event",
+        fill=args.fill,
+        slippage_bps=(settings.engine.slippage_bps if args.slippage_bps is None
+                      else args.slippage_bps),
+        commission_per_share=(settings.engine.commission_per_share if args.commission is None
+                              else args.commission),
+        timeout_s=settings.engine.plugin_timeout)
+    check_spec(base)
+    info = resolve_plugin(base.plugin, base.plugin_dirs)
+    combos = combinations(grid)
+    for c in combos:  # unknown names and bad values fail before anything runs
+        check_params(info, c)
+    specs = [Spec(**{**base.__dict__, "ticker": t, "params": c,
+                     "csv": args.csv[k] if args.csv else None})
+             for k, t in enumerate(tickers) for c in combos]
+    if len(specs) == 1:
+        return _single(specs[0], args)
+    return _sweep(specs, args)
+
+
+def _conventions(spec) -> str:  # noqa: ANN001
+    where = "the open of bar t" if spec.fill == "open" else "the last close before t"
+    return (f"Fills: a decision at minute t (seeing bars before t) fills at {where}, "
+            f"slippage {spec.slippage_bps:g} bps, commission {spec.commission_per_share:g}/share."
+            f"\nSharpe/Sortino: {CONVENTIONS['sharpe_sortino']}.")
+
+
+def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
+    from app.backtest.progress import ProgressBar
+    from app.backtest.report import format_table, write_report
+    from app.backtest.run import load_bars, run
+
+    data = load_bars(spec)
+    what = ("vectorised strategy" if spec.path == "vector"
+            else "the plugin's own code, minute by minute")
+    print(f"Backtest {spec.plugin} on {spec.ticker} ({what})")
+    result = run(spec, data, progress=ProgressBar(f"{spec.plugin} {spec.ticker}"))
+    out = args.out or Path("backtest-out") / f"{spec.plugin}-{spec.ticker}"
+    paths = write_report(result, out, charts=not args.no_charts)
+    print(format_table(result))
+    print(_conventions(spec))
+    print(f"Report: {out}/ ({', '.join(p.name for p in paths.values())})")
+    return 0
+
+
+def _sweep(specs: list, args: argparse.Namespace) -> int:
+    from app.backtest.report import format_sweep
+    from app.backtest.sweep import run_sweep
+
+    out = args.out or Path("backtest-out") / f"{specs[0].plugin}-sweep"
+    print(f"Sweep: {len(specs)} backtests of {specs[0].plugin} "
+          f"({'vectorised' if specs[0].path == 'vector' else 'event'} path)")
+
+    def done(n: int, total: int, spec, row) -> None:  # noqa: ANN001
+        tag = " ".join(f"{k}={v}" for k, v in spec.params.items())
+        status = row[2] if isinstance(row, tuple) else f"failed: {row}"
+        print(f"  [{n}/{total}] {spec.ticker} {tag}: {status}", file=sys.stderr)
+
+    results = run_sweep(specs, out, workers=args.workers, charts=not args.no_charts,
+                        on_done=done)
+    rows = [r[1] for r in results if r[1] is not None]
+    failed = [(r[0], r[2]) for r in results if r[1] is None]
+    print(format_sweep(rows))
+    for spec, why in failed:
+        print(f"  failed: {spec.ticker} {spec.params}: {why}", file=sys.stderr)
+    _write_summary(out, results)
+    print(_conventions(specs[0]))
+    print(f"Reports: {out}/ (summary.csv, one folder per run)")
+    return 0 if not failed else 1
+
+
+def _write_summary(out: Path, results: list) -> None:
+    import csv
+    import json
+
+    from app.backtest.report import SWEEP_COLUMNS
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "summary.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(SWEEP_COLUMNS)
+        for _, row, _ in results:
+            if row is not None:
+                w.writerow(row)
+    reports = [r[2] if r[1] is not None else {"error": r[2], "ticker": r[0].ticker,
+                                               "params": r[0].params} for r in results]
+    (out / "summary.json").write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")

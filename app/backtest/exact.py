@@ -1,0 +1,119 @@
+"""The exact path: the live engine itself, one ``Engine.run_tick`` per minute of history.
+
+Everything is the production code: the plugin sandbox (a worker thread with the time limit),
+decision checks, order intents written to a system DB before sending, the ``SimulatedBroker``
+(``next_open`` or ``last_close`` price rule) persisting its account, transactions recorded from
+the broker's fills, ledgers rebuilt from them. Both DBs are temporary files. It costs a few
+milliseconds a minute, so it is the reference the fast event loop (``replay.py``) is tested
+against and an option for short periods (``--exact``), not the default.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import db
+from app.backtest.bars import Bars
+from app.backtest.errors import BacktestError
+from app.backtest.replay import MAX_PROBLEMS, Progress
+from app.backtest.result import RunResult, curves_from_fills, day_ids_for
+from app.calendar import nyse
+from app.clock import ManualClock
+from app.timeutil import from_epoch, iso_z, to_epoch
+
+logger = logging.getLogger(__name__)
+
+
+def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital: float, *,
+              slippage_bps: float = 0.0, commission_per_share: float = 0.0,
+              fill: str = "open", timeout_s: float = 2.0, plugin_dirs: tuple[Path, ...] = (),
+              progress: Progress | None = None) -> RunResult:
+    from app.broker.simulated import SimulatedBroker, last_close, next_open
+    from app.engine.facade import Engine, EngineError
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+    n = len(bars)
+    if not 0 <= first < n:
+        raise BacktestError("no bars to replay in the chosen period")
+    calendar = nyse()
+    previous = db.use_provider(None)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="autotrader-backtest-") as tmp:
+        system = SystemStore(Path(tmp) / "system.db")
+        market = MarketStore(Path(tmp) / "market.db", calendar)
+        ts = bars.ts.tolist()
+        market.insert_rows(
+            (bars.ticker, t, o, h, lo, c, int(v)) for t, o, h, lo, c, v in zip(
+                ts, bars.o.tolist(), bars.h.tolist(), bars.l.tolist(), bars.c.tolist(),
+                bars.v.tolist(), strict=True))
+        clock = ManualClock(from_epoch(ts[first]))
+        rule = next_open(market) if fill == "open" else last_close(market)
+        broker = SimulatedBroker(system, market, clock, starting_cash=float(capital),
+                                 slippage_bps=slippage_bps,
+                                 commission_per_share=commission_per_share, price_rule=rule,
+                                 symbols={bars.ticker}, calendar=calendar)
+        engine = Engine(mode="backtest", system=system, market=market, broker=broker, feed=None,
+                        clock=clock, calendar=calendar, plugin_dirs=list(plugin_dirs),
+                        plugin_timeout=timeout_s, workers=1)
+        problems: list[dict[str, Any]] = []
+        refused = errors = 0
+        try:
+            try:
+                algo_id = engine.create_algorithm(info.name, bars.ticker, float(capital), params)
+            except EngineError as e:
+                raise BacktestError(str(e)) from None
+            engine.start()
+            view = engine.algorithm_view(algo_id)
+            if view.status != "running":
+                raise BacktestError(f"plugin {info.name!r} failed to start: {view.error}")
+            for i in range(first, n):
+                if progress is not None and not (i - first) % 256:
+                    progress(i - first, n - first)
+                minute = from_epoch(ts[i])
+                clock.set(minute + timedelta(seconds=2))
+                result = engine.run_tick(minute)
+                for d in result.decisions:
+                    if d["refused"]:
+                        kind = "error" if d["refused"].startswith("run() ") else "refused"
+                        refused += kind == "refused"
+                        errors += kind == "error"
+                        if len(problems) < MAX_PROBLEMS:
+                            problems.append({"timestamp": iso_z(ts[i]), "kind": kind,
+                                             "reason": d["refused"]})
+            if progress is not None:
+                progress(n - first, n - first)
+            txs = system.transactions(algo_id)
+        finally:
+            engine.close()
+            system.close()
+            market.close()
+            db.use_provider(previous)
+    index = {t: k for k, t in enumerate(ts)}
+    fills = []
+    cash, pos = float(capital), 0
+    for tx in txs:
+        q = int(tx["shares"])
+        signed = q if tx["type"] == "buy" else -q
+        cash -= signed * tx["price"] + tx["commission"]
+        pos += signed
+        t = to_epoch(tx["timestamp"]) // 60 * 60  # filled 2 s into the minute
+        fills.append({"i": index[t], "ts": t, "type": tx["type"], "shares": q,
+                      "price": tx["price"], "commission": tx["commission"], "cash": cash,
+                      "position": pos})
+    elapsed = time.perf_counter() - t0
+    sub = bars.slice(first, n)
+    equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))
+    counts = {"buy": sum(f["type"] == "buy" for f in fills),
+              "sell": sum(f["type"] == "sell" for f in fills)}
+    return RunResult(
+        plugin=info.name, ticker=bars.ticker, params=dict(params), initial_capital=float(capital),
+        path="exact", ts=sub.ts, close=sub.c, equity=equity, position=position,
+        day_ids=day_ids_for(sub.ts), fills=fills, decisions=counts, refused=refused,
+        errors=errors, problems=problems, elapsed_s=elapsed,
+    ).finish()

@@ -1,0 +1,176 @@
+"""The event-driven backtest: the plugin's own ``run()``, minute by minute, unchanged.
+
+Each minute t of the backtest (one per bar present in the data):
+1. the simulated now is t: ``get_data_for_algorithm(..., before_timestamp=t)`` sees bars
+   strictly before t, whatever the plugin asks for (``BacktestProvider``);
+2. ``run(t, algo_id)`` is called under a time limit (``Watchdog``);
+3. the answer goes through the engine's own checks (``app.engine.decisions``: shape, share
+   count, sell beyond the position, buy beyond the cash at the last close);
+4. an accepted order fills at the OPEN of bar t (the next bar after the last one the plugin
+   saw) plus slippage against the trade and a commission per share; the fill is applied to
+   the engine's ``Ledger`` and becomes visible to ``get_transactions`` from the next minute.
+
+Live trading does the same per tick but writes orders and transactions to SQLite and sends
+them to a broker; the backtest keeps that state in memory, which is what makes hundreds of
+thousands of minutes a second possible. ``exact.py`` runs the real ``Engine.run_tick`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from algorithm._api import AlgoContext, set_context
+from app.backtest.bars import Bars
+from app.backtest.errors import BacktestError
+from app.backtest.fills import FILL_RULES, fill_price
+from app.backtest.provider import BacktestProvider
+from app.backtest.result import RunResult, curves_from_fills, day_ids_for
+from app.backtest.watchdog import PluginTimeout, Watchdog
+from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
+from app.engine.ledger import Ledger
+from app.engine.plugins import PluginInfo, make_class
+from app.timeutil import iso_z
+from db import provider_scope
+
+logger = logging.getLogger(__name__)
+
+ALGO_ID = 1
+MAX_PROBLEMS = 50
+_HOLD = ("hold", 0)
+Progress = Callable[[int, int], None]
+
+
+def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
+              capital: float, *, slippage_bps: float = 0.0, commission_per_share: float = 0.0,
+              fill: str = "open", timeout_s: float = 2.0,
+              progress: Progress | None = None) -> RunResult:
+    """Replay bars[first:] through the plugin; bars before ``first`` are history only."""
+    try:
+        cls = make_class(info, params)
+    except ValueError as e:
+        raise BacktestError(str(e)) from None
+    if fill not in FILL_RULES:
+        raise BacktestError(f"unknown fill rule {fill!r} (use {' or '.join(FILL_RULES)})")
+    fill_at_open = fill == "open"
+    n = len(bars)
+    if not 0 <= first < n:
+        raise BacktestError("no bars to replay in the chosen period")
+    provider = BacktestProvider(bars)
+    ledger = Ledger(float(capital))
+    ts = provider.main.ts
+    opens = bars.o.tolist()
+    closes = provider.main.close
+    fills: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    counts = {"buy": 0, "sell": 0, "hold": 0}
+    refused = errors = 0
+
+    def problem(i: int, kind: str, reason: str) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append({"timestamp": iso_z(ts[i]), "kind": kind, "reason": reason})
+        if len(problems) <= 3:
+            logger.info("%s %s at %s: %s", info.name, kind, iso_z(ts[i]), reason)
+
+    started_all = time.perf_counter()
+    with provider_scope(provider), Watchdog(timeout_s) as dog:
+        provider.advance(first, datetime.fromtimestamp(ts[first], UTC), ts[first])
+        try:
+            algo = cls(bars.ticker, float(capital))
+        except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+            raise BacktestError(f"plugin {info.name!r} failed to start: "
+                                f"{type(e).__name__}: {e}") from None
+        run = algo.run
+        # The fast-path API (algorithm.position()/cash()) reads this context. It is rebuilt
+        # after each fill; the per-minute fields are updated in place (cheaper than a new
+        # frozen dataclass every minute).
+        ctx = _context(ledger, bars.ticker, capital, None, provider._now_dt)
+        set_context(ctx)
+        setf = object.__setattr__
+        perf = time.perf_counter
+        step = 4096
+        for i in range(first, n):
+            t = ts[i]
+            now = datetime.fromtimestamp(t, UTC)
+            # provider.advance(), inlined: this loop runs once per minute of history.
+            provider._i, provider._now_dt, provider._now_ts = i, now, t
+            last = closes[i - 1] if i else None
+            setf(ctx, "current_time", now)
+            setf(ctx, "last_price", last)
+            if progress is not None and not (i - first) % step:
+                progress(i - first, n - first)
+            try:
+                dog.started = t0 = perf()
+                raw = run(now, ALGO_ID)
+                dog.started = 0.0
+                if perf() - t0 > timeout_s:
+                    raise PluginTimeout(f"run() took longer than {timeout_s:g} s")
+                if raw.__class__ is tuple and raw == _HOLD:  # same outcome as parse_decision
+                    counts["hold"] += 1
+                    continue
+                d = parse_decision(raw)
+                if d.action == "hold":
+                    counts["hold"] += 1
+                    continue
+                check_against_ledger(d, ledger.cash, ledger.position, last)
+                price = fill_price(d.action, opens[i] if fill_at_open else last, slippage_bps)
+                commission = d.shares * commission_per_share
+                if d.action == "buy" and d.shares * price + commission > ledger.cash + 1e-9:
+                    raise DecisionRefused(
+                        f"rejected by the broker: insufficient buying power "
+                        f"({d.shares * price + commission:,.2f} > {ledger.cash:,.2f})")
+            except DecisionRefused as e:
+                refused += 1
+                problem(i, "refused", str(e))
+                continue
+            except KeyboardInterrupt:
+                dog.started = 0.0
+                if not dog.take_interrupt():
+                    raise
+                errors += 1
+                problem(i, "error", f"run() took longer than {timeout_s:g} s (interrupted)")
+                continue
+            except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
+                dog.started = 0.0
+                errors += 1
+                problem(i, "error", f"{type(e).__name__}: {e}")
+                continue
+            counts[d.action] += 1
+            tx = {"id": len(fills) + 1, "algo_id": ALGO_ID, "ticker": bars.ticker,
+                  "type": d.action, "shares": d.shares, "price": price,
+                  "commission": commission, "timestamp": iso_z(t)}
+            ledger.apply(tx)
+            provider.record(ALGO_ID, tx)
+            fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
+                          "price": price, "commission": commission,
+                          "cash": ledger.cash, "position": ledger.position})
+            ctx = _context(ledger, bars.ticker, capital, last, now)
+            set_context(ctx)
+        if progress is not None:
+            progress(n - first, n - first)
+        set_context(None)
+    elapsed = time.perf_counter() - started_all
+    for ticker in provider.tampered():
+        problems.insert(0, {"timestamp": iso_z(ts[first]), "kind": "warning",
+                            "reason": f"the plugin modified the {ticker} bars it was given; "
+                                      "live trading hands out fresh copies, so results may "
+                                      "differ"})
+        errors += 1
+    sub = bars.slice(first, n)
+    equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))
+    return RunResult(
+        plugin=info.name, ticker=bars.ticker, params=dict(params), initial_capital=float(capital),
+        path="event", ts=sub.ts, close=sub.c, equity=equity, position=position,
+        day_ids=day_ids_for(sub.ts), fills=fills, decisions=counts, refused=refused,
+        errors=errors, problems=problems, elapsed_s=elapsed,
+    ).finish()
+
+
+def _context(ledger: Ledger, ticker: str, capital: float, last: float | None,
+             now: datetime | None) -> AlgoContext:
+    return AlgoContext(algo_id=ALGO_ID, ticker=ticker, initial_capital=float(capital),
+                       cash=ledger.cash, position=ledger.position, avg_cost=ledger.avg_cost,
+                       last_price=last, current_time=now)  # type: ignore[arg-type]

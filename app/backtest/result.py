@@ -1,0 +1,69 @@
+"""What one backtest run produces, whichever path (event loop or vectorised) ran it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.backtest.metrics import Metrics, RoundTrip, compute
+
+
+@dataclass
+class RunResult:
+    plugin: str
+    ticker: str
+    params: dict[str, Any]
+    initial_capital: float
+    path: str                      # "event" (the plugin, minute by minute) or "vector"
+    ts: np.ndarray                 # the backtest's minutes (after warm-up), epoch seconds
+    close: np.ndarray
+    equity: np.ndarray             # value after each bar's close
+    position: np.ndarray           # shares held after each bar
+    day_ids: np.ndarray            # session number of each bar
+    fills: list[dict[str, Any]]    # ts, type, shares, price, commission, cash, position
+    decisions: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+    errors: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)  # first refusals/errors
+    elapsed_s: float = 0.0
+    metrics: Metrics | None = None
+    trips: list[RoundTrip] = field(default_factory=list)
+
+    @property
+    def bars_per_s(self) -> float:
+        return len(self.ts) / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+    def finish(self) -> RunResult:
+        comm = sum(float(f.get("commission", 0.0)) for f in self.fills)
+        self.metrics, self.trips = compute(
+            ts=self.ts, close=self.close, equity=self.equity, position=self.position,
+            day_ids=self.day_ids, fills=self.fills, initial_capital=self.initial_capital,
+            commission=comm)
+        return self
+
+
+def day_ids_for(ts: np.ndarray) -> np.ndarray:
+    """The session of each bar: NYSE regular hours (13:30-21:00 UTC at the widest) never
+    cross a UTC midnight, so the UTC day number identifies the session."""
+    return (ts // 86400).astype(np.int64)
+
+
+def curves_from_fills(ts: np.ndarray, close: np.ndarray, fills: list[dict[str, Any]],
+                      first_index: int, capital: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equity and position after each bar from the fills (each carries its bar index ``i``).
+
+    Building the curves afterwards keeps the per-minute loop free of bookkeeping.
+    """
+    n = ts.shape[0]
+    dpos = np.zeros(n, dtype=np.float64)
+    dcash = np.zeros(n, dtype=np.float64)
+    for f in fills:
+        k = f["i"] - first_index
+        q = f["shares"] if f["type"] == "buy" else -f["shares"]
+        dpos[k] += q
+        dcash[k] -= q * f["price"] + f.get("commission", 0.0)
+    position = np.cumsum(dpos)
+    equity = capital + np.cumsum(dcash) + position * close
+    return equity, position

@@ -1,0 +1,186 @@
+"""One backtest from a spec: resolve the plugin and its parameters, load and slice the bars,
+run the chosen path. Everything a user can get wrong becomes a ``BacktestError``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.backtest.bars import Bars, exchange_day, load_csv, load_store
+from app.backtest.errors import BacktestError
+from app.backtest.fills import FILL_RULES
+from app.backtest.replay import Progress, run_event
+from app.backtest.result import RunResult
+from app.backtest.vectorized import VECTORISED, run_vector
+from app.calendar import MarketCalendar, nyse
+from app.timeutil import from_epoch
+from db.market import BadTickerError, check_ticker
+
+logger = logging.getLogger(__name__)
+
+PATHS = ("event", "vector")
+
+
+@dataclass(frozen=True)
+class Spec:
+    plugin: str
+    ticker: str
+    capital: float = 10_000.0
+    start: date | None = None
+    end: date | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    csv: Path | None = None
+    market_db: Path | None = None
+    plugin_dirs: tuple[Path, ...] = ()
+    path: str = "event"
+    fill: str = "open"
+    slippage_bps: float = 0.0
+    commission_per_share: float = 0.0
+    timeout_s: float = 2.0
+    warmup_days: int = 5            # sessions of DB history loaded before --start
+
+    def with_params(self, params: dict[str, Any]) -> Spec:
+        return replace(self, params=params)
+
+
+def resolve_plugin(name: str, dirs: tuple[Path, ...] = ()):  # noqa: ANN201 - PluginInfo
+    from app.engine.plugins import PluginNotFoundError, discover_plugins, load_plugin
+
+    try:
+        info = load_plugin(name, list(dirs))
+    except PluginNotFoundError:
+        found = [p.name for p in discover_plugins(list(dirs))]
+        raise BacktestError(f"no algorithm plugin named {name!r} (available: "
+                            f"{', '.join(found) or 'none'})") from None
+    if info.error or info.cls is None:
+        raise BacktestError(f"plugin {name!r} is broken: {info.error}")
+    return info
+
+
+def check_params(info: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The plugin's own parameter check (names and types), as a ``BacktestError``."""
+    from app.engine.plugins import coerce_params
+
+    try:
+        return coerce_params(info, params)
+    except ValueError as e:
+        raise BacktestError(str(e)) from None
+
+
+def _session_bounds(calendar: MarketCalendar, start: date, end: date) -> tuple[int, int]:
+    sessions = calendar.sessions_between(start, end)
+    if not sessions:
+        raise BacktestError(f"there is no NYSE session between {start} and {end}")
+    return int(sessions[0].open.timestamp()), int(sessions[-1].close.timestamp())
+
+
+def select(bars: Bars, start: date | None, end: date | None, calendar: MarketCalendar,
+           source: str) -> tuple[Bars, int]:
+    """Cut ``bars`` at the end of ``end`` and find the first bar of ``start``.
+
+    Bars before ``start`` stay as history the plugin can read; the replay begins at the
+    returned index. Dates outside the data are refused rather than silently shortened.
+    """
+    if len(bars) == 0:
+        raise BacktestError(f"{source} has no bars")
+    first_day, last_day = bars.first_day(), bars.last_day()
+    start = start or first_day
+    end = end or last_day
+    if start > end:
+        raise BacktestError(f"--start {start} is after --end {end}")
+    lo_ts, hi_ts = _session_bounds(calendar, start, end)
+    if exchange_day(lo_ts) < first_day:
+        raise BacktestError(f"--start {start} is before the data: {source} covers "
+                            f"{first_day} .. {last_day}")
+    if exchange_day(hi_ts - 60) > last_day:
+        raise BacktestError(f"--end {end} is after the data: {source} covers "
+                            f"{first_day} .. {last_day}")
+    lo = int(np.searchsorted(bars.ts, lo_ts, side="left"))
+    hi = int(np.searchsorted(bars.ts, hi_ts, side="left"))
+    if hi <= lo:
+        raise BacktestError(f"{source} has no bars between {start} and {end}")
+    return bars.slice(0, hi), lo
+
+
+def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars, int]:
+    calendar = calendar or nyse()
+    try:
+        check_ticker(spec.ticker)
+    except BadTickerError as e:
+        raise BacktestError(str(e)) from None
+    if spec.csv is not None:
+        bars = load_csv(spec.csv, spec.ticker, calendar)
+        return select(bars, spec.start, spec.end, calendar, f"{Path(spec.csv).name}")
+    if spec.market_db is None or not Path(spec.market_db).exists():
+        raise BacktestError(
+            f"no market DB at {spec.market_db}; give bars with --csv FILE, or let the app "
+            "store some first (demo or paper mode fills it)")
+    from db.market import MarketStore
+
+    store = MarketStore(spec.market_db, calendar)
+    try:
+        row = store.conn.execute("SELECT min(ts), max(ts), count(*) FROM bars WHERE ticker = ?",
+                                 (spec.ticker,)).fetchone()
+        if not row or not row[2]:
+            known = store.tickers()
+            raise BacktestError(
+                f"the market DB {spec.market_db} has no bars for {spec.ticker} (it has: "
+                f"{', '.join(known[:20]) or 'none'}); use --csv FILE for other data")
+        db_first, db_last = exchange_day(int(row[0])), exchange_day(int(row[1]))
+        source = f"the market DB ({spec.ticker})"
+        start, end = spec.start or db_first, spec.end or db_last
+        if start > end:
+            raise BacktestError(f"--start {start} is after --end {end}")
+        lo_ts, hi_ts = _session_bounds(calendar, start, end)
+        if exchange_day(lo_ts) < db_first:
+            raise BacktestError(f"--start {start} is before the data: {source} covers "
+                                f"{db_first} .. {db_last}")
+        if exchange_day(hi_ts - 60) > db_last:
+            raise BacktestError(f"--end {end} is after the data: {source} covers "
+                                f"{db_first} .. {db_last}")
+        # History before --start for the plugin's look-back.
+        warm = calendar.sessions_before(from_epoch(lo_ts), spec.warmup_days)
+        from_ts = int(warm[0].open.timestamp()) if warm else lo_ts
+        bars = load_store(store, spec.ticker, from_ts, hi_ts)
+        return select(bars, start, end, calendar, source)
+    finally:
+        store.close()
+
+
+def check_spec(spec: Spec) -> None:
+    if not spec.capital > 0:
+        raise BacktestError(f"--capital must be positive, got {spec.capital:g}")
+    if spec.path not in PATHS:
+        raise BacktestError(f"unknown path {spec.path!r}")
+    if spec.fill not in FILL_RULES:
+        raise BacktestError(f"--fill must be {' or '.join(FILL_RULES)}, got {spec.fill!r}")
+    if spec.slippage_bps < 0 or spec.commission_per_share < 0:
+        raise BacktestError("slippage and commission cannot be negative")
+    if spec.path == "vector" and spec.plugin not in VECTORISED:
+        raise BacktestError(
+            f"plugin {spec.plugin!r} has no vectorised version (available: "
+            f"{', '.join(sorted(VECTORISED))}); run it without --vector")
+
+
+def run(spec: Spec, bars: tuple[Bars, int] | None = None,
+        progress: Progress | None = None) -> RunResult:
+    """Run one backtest. ``bars`` (from ``load_bars``) may be passed in to load data once."""
+    check_spec(spec)
+    info = resolve_plugin(spec.plugin, spec.plugin_dirs)
+    params = check_params(info, spec.params)
+    data, first = bars if bars is not None else load_bars(spec)
+    if spec.path == "vector":
+        full = {**info.params, **params}
+        result = run_vector(spec.plugin, full, data, first, spec.capital,
+                            slippage_bps=spec.slippage_bps,
+                            commission_per_share=spec.commission_per_share, fill=spec.fill)
+        result.params = params
+        return result
+    return run_event(info, params, data, first, spec.capital, slippage_bps=spec.slippage_bps,
+                     commission_per_share=spec.commission_per_share, fill=spec.fill,
+                     timeout_s=spec.timeout_s, progress=progress)

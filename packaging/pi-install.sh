@@ -33,13 +33,14 @@ APT_PACKAGES=(
   python3-pyside6.qtcore python3-pyside6.qtgui python3-pyside6.qtwidgets
   python3-pyside6.qtqml python3-pyside6.qtquick python3-pyside6.qtquickwidgets
   python3-pyside6.qtquickcontrols2 python3-pyside6.qtopengl python3-pyside6.qtopenglwidgets
-  python3-pyside6.qtnetwork python3-pyside6.qtsvg python3-pyqtgraph
+  python3-pyside6.qtnetwork python3-pyside6.qtsvg
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
   qml6-module-qtquick-layouts qml6-module-qtquick-window qml6-module-qtqml-workerscript
   qml6-module-qtqml-models qml6-module-qtquick-shapes
   libqt6opengl6 libqt6gui6 qt6-qpa-plugins libinput10 libegl1 libgles2 libgbm1
   libegl-mesa0 libgl1-mesa-dri fonts-dejavu-core
 )
+APT_PLOT=(python3-pyqtgraph)
 
 die() { echo "pi-install: $*" >&2; exit 1; }
 say() { echo "==> $*"; }
@@ -99,6 +100,7 @@ for g in video render input; do
 done
 
 # --- Debian packages ------------------------------------------------------------------------
+# shellcheck source=/dev/null
 . /etc/os-release
 if [ "${VERSION_CODENAME:-}" = bookworm ] || [ "${VERSION_ID:-0}" = 12 ]; then
   die "Debian 12 / Raspberry Pi OS bookworm has no PySide6 packages: use Raspberry Pi OS based on Debian 13 (trixie)"
@@ -106,6 +108,9 @@ fi
 say "installing Debian packages (Qt 6, PySide6, pyqtgraph)"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"
+# Separately, once PySide6 is in: python3-pyqtgraph accepts any Qt binding and apt would
+# otherwise satisfy that with its first choice, PyQt5.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PLOT[@]}"
 python3 - <<'PY' || die "Debian's PySide6 is too old or incomplete (AutoTrader needs 6.8 or newer)"
 import PySide6, pyqtgraph
 from PySide6 import QtQuick, QtQuickWidgets, QtWidgets  # noqa: F401
@@ -130,15 +135,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 say "installing AutoTrader and its dependencies (minus PySide6/pyqtgraph) into $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-mapfile -t DEPS < <("$VENV/bin/python" - "$SRC/pyproject.toml" <<'PY'
-import re, sys, tomllib
-deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
-for d in deps:
-    name = re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower()
-    if not name.startswith("pyside6") and name != "pyqtgraph":
-        print(d)
-PY
-)
+mapfile -t DEPS < <("$VENV/bin/python" "$SRC/packaging/requirements_without_qt.py" "$SRC/pyproject.toml")
 "$VENV/bin/python" -m pip install -q --upgrade "${DEPS[@]}"
 "$VENV/bin/python" -m pip install -q --upgrade --no-deps --force-reinstall "$SRC"
 cp "$SRC/README.md" "$PREFIX/README.md"

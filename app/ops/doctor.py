@@ -132,7 +132,12 @@ class Doctor:
             import pyqtgraph
             import PySide6
             from PySide6 import QtQuick  # noqa: F401 - the import is the check
-        except ImportError as e:
+        except ModuleNotFoundError as e:
+            self.add("Qt", WARN, f"the window cannot start: {e}",
+                     "on the Pi run packaging/pi-install.sh again (Qt comes from Debian there); "
+                     "elsewhere reinstall AutoTrader (make run). Headless mode still works")
+            return
+        except ImportError as e:  # the module is there, a system library is not (libGL, ...)
             self.add("Qt", WARN, f"the window cannot start: {e}",
                      "install Qt's system libraries: sudo bash packaging/install-system-deps.sh "
                      "(headless mode still works)")

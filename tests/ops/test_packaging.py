@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,9 +131,9 @@ def test_desktop_entry() -> None:
 
 def _apt_packages() -> set[str]:
     text = (PACKAGING / "pi-install.sh").read_text()
-    block = re.search(r"APT_PACKAGES=\((.*?)\)", text, re.S)
-    assert block, "APT_PACKAGES list not found"
-    return set(block.group(1).split())
+    blocks = re.findall(r"^APT_\w+=\((.*?)\)", text, re.S | re.M)
+    assert blocks, "no APT_* package list found"
+    return {w for b in blocks for w in b.split()}
 
 
 def test_pi_install_brings_every_qt_module_the_app_imports() -> None:
@@ -154,3 +155,16 @@ def test_render_mode_refuses_unknown_options(tmp_path: Path) -> None:
     r = subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--bogus"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "unknown option --bogus" in r.stderr
+
+
+def test_pi_requirements_leave_the_qt_stack_to_debian() -> None:
+    r = subprocess.run([sys.executable, str(PACKAGING / "requirements_without_qt.py"),
+                        str(ROOT / "pyproject.toml")], capture_output=True, text=True, check=True)
+    reqs = r.stdout.split("\n")
+    names = {re.split(r"[<>=!~ ;]", q)[0].lower() for q in reqs if q}
+    assert not any(n.startswith(("pyside6", "pyqtgraph", "shiboken6")) for n in names)
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    others = [d for d in declared if not d.lower().startswith(("pyside6", "pyqtgraph"))]
+    assert [q for q in reqs if q] == others  # the rest, pins and markers untouched

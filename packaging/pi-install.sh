@@ -175,12 +175,20 @@ sed -i "s|^Exec=autotrader|Exec=$VENV/bin/autotrader|" /usr/share/applications/a
 install -D -m 0644 "$SRC/packaging/autotrader.svg" /usr/share/icons/hicolor/scalable/apps/autotrader.svg
 ln -sf "$VENV/bin/autotrader" /usr/local/bin/autotrader
 
-systemctl daemon-reload
-systemctl enable autotrader.service >/dev/null
+# Without a running systemd (a chroot building an SD-card image, a container) the unit is
+# only enabled for the next boot.
+SYSTEMD_UP=0
+[ -d /run/systemd/system ] && SYSTEMD_UP=1
+[ "$SYSTEMD_UP" = 1 ] && systemctl daemon-reload
+if ! systemctl enable autotrader.service >/dev/null 2>&1; then
+  mkdir -p /etc/systemd/system/multi-user.target.wants
+  ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
+fi
 if [ "$CONSOLE_BOOT" = 1 ]; then
-  systemctl set-default multi-user.target
+  systemctl set-default multi-user.target >/dev/null 2>&1 \
+    || ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
   say "the Pi now boots to the console; the kiosk takes the screen"
-elif [ "$(systemctl get-default)" = graphical.target ]; then
+elif [ "$(systemctl get-default 2>/dev/null)" = graphical.target ]; then
   echo "    note: the Pi boots to the desktop, which holds the screen; eglfs cannot open it."
   echo "    Boot to the console (sudo raspi-config: System > Boot > Console, or re-run with"
   echo "    --console-boot), or run AutoTrader from the desktop menu instead."
@@ -188,8 +196,10 @@ fi
 
 say "checking the set-up as $RUN_USER"
 runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" doctor --offline || true
-if [ "$START" = 1 ]; then
+if [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then
   systemctl restart autotrader.service
   say "started: systemctl status autotrader; logs: journalctl -u autotrader -f"
+elif [ "$START" = 1 ]; then
+  say "systemd is not running here: the kiosk starts at the next boot"
 fi
 say "done. Data: $RUN_HOME/.local/share/autotrader  Config: $RUN_HOME/.config/autotrader/autotrader.toml"

@@ -29,7 +29,7 @@ fi
 if systemctl list-unit-files autotrader.service >/dev/null 2>&1; then
   systemctl disable --now autotrader.service 2>/dev/null || true
 fi
-rm -f "$UNIT"
+rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
 rm -rf /etc/systemd/system/autotrader.service.d
 systemctl daemon-reload || true
 rm -f /usr/share/applications/autotrader.desktop /usr/share/icons/hicolor/scalable/apps/autotrader.svg

@@ -227,3 +227,25 @@ def test_backup_during_a_headless_demo_restores_to_the_same_transactions(tmp_pat
                            text=True, timeout=60)
     assert again.returncode == 0, again.stderr[-2000:]
     assert transactions(db)[:n] == restored
+
+
+def test_restore_onto_a_new_machine(populated: Path, tmp_path: Path, monkeypatch) -> None:
+    """A fresh data folder and no config yet: the backup becomes the whole set-up."""
+    cfg = tmp_path / "old.toml"
+    cfg.write_text('[demo]\nspeed = 120.0\n')
+    cfg.chmod(0o600)
+    assert cli(["backup", "--data-dir", str(populated), "--config", str(cfg), "--archive",
+                "--dest", str(tmp_path / "bk")]) == 0
+    archive = _only(tmp_path / "bk", "*.tar.gz")
+    fresh_home = tmp_path / "newhome"
+    monkeypatch.setenv("HOME", str(fresh_home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(fresh_home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(fresh_home / ".local/share"))
+    assert cli(["restore", str(archive)]) == 0
+    from app.config import load_settings
+
+    s = load_settings()
+    assert s.demo.speed == 120.0  # the config came back to the default place
+    assert s.data_path == fresh_home / ".local/share/autotrader"
+    assert transactions(s.system_db_path) == transactions(populated / "system.db")
+    assert not (s.data_path / "backups").exists()  # nothing was there to keep

@@ -138,6 +138,12 @@ class PriceChart(pg.PlotWidget):
         """How many times the curves were handed new data (for tests and the benchmark)."""
         return self._draws
 
+    def get_sma_count(self) -> int:
+        return len(self._indicators)
+
+    def marker_count(self) -> int:
+        return len(self._markers)
+
     def set_indicators(self, windows: Iterable[int]) -> None:
         """SMA lines to draw, e.g. (20, 50) for the SMA crossover plugin."""
         item = self.getPlotItem()

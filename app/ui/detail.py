@@ -232,11 +232,12 @@ class DetailPage(QWidget):
         row.addWidget(self.side)
         vm.zoomRequested.connect(self.chart.zoom)
         vm.followRequested.connect(self.chart.follow)
-        theme().scaleChanged.connect(self._apply_scale)
+        self._theme = theme()
+        self._theme.scaleChanged.connect(self._apply_scale)
         self._apply_scale()
 
     def _apply_scale(self) -> None:
-        t = theme()
+        t = self._theme
         self.title.setFixedHeight(t.px(64))
         self.side.setFixedWidth(t.px(290))
         self.chart.getPlotItem().getAxis("left").setWidth(t.px(64))

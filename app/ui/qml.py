@@ -24,11 +24,29 @@ class QmlLoadError(RuntimeError):
     pass
 
 
+_engine: QQmlEngine | None = None
+
+
 def make_engine(parent: QObject | None = None) -> QQmlEngine:
     engine = QQmlEngine(parent)
     engine.addImportPath(str(QML_DIR))
     engine.warnings.connect(_log_warnings)
     return engine
+
+
+def shared_engine() -> QQmlEngine:
+    """The process's one QQmlEngine (created after the QApplication, kept until exit).
+
+    Every page of every window uses it: one engine per process is what a QML singleton
+    instance (the theme) allows, and it is what the window structure wants anyway.
+    """
+    global _engine
+    if _engine is None:
+        from app.ui.theme import theme
+
+        theme()
+        _engine = make_engine()
+    return _engine
 
 
 def _log_warnings(warnings: list) -> None:

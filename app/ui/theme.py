@@ -110,13 +110,14 @@ _theme: Theme | None = None
 def theme() -> Theme:
     """The process-wide theme, registered once as the QML singleton ``AutoTrader.Theme``.
 
-    One window per process (eglfs allows one), so one scale; the instance is never deleted
-    because QML engines keep a raw pointer to a registered singleton instance.
+    A singleton *instance* may serve only one QML engine, so the process has one engine too
+    (``app.ui.qml.shared_engine``); the theme is never deleted.
     """
     global _theme
     if _theme is None:
-        from PySide6.QtQml import qmlRegisterSingletonInstance
+        from PySide6.QtQml import QQmlEngine, qmlRegisterSingletonInstance
 
         _theme = Theme()
+        QQmlEngine.setObjectOwnership(_theme, QQmlEngine.ObjectOwnership.CppOwnership)
         qmlRegisterSingletonInstance(Theme, "AutoTrader", 1, 0, "Theme", _theme)
     return _theme

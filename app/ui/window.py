@@ -24,7 +24,7 @@ from app.ui.header import HeaderViewModel
 from app.ui.idle import IdleWatcher
 from app.ui.lock import LockViewModel
 from app.ui.newalgo import NewAlgoViewModel
-from app.ui.qml import load_page, make_engine
+from app.ui.qml import load_page, shared_engine
 from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
 from app.ui.workers import EngineBridge, EngineWorker, SchedulerThread, WorkerThread
@@ -56,8 +56,8 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.settings = settings
         self.mode = str(engine.mode)
+        self.qml = shared_engine()
         self._theme = theme()
-        self.qml = make_engine(self)
         self._return_page = "dashboard"
         self._pending_pin_action: Callable[[], None] | None = None
         self._detail_loading = False
@@ -265,7 +265,6 @@ class MainWindow(QMainWindow):
         self.detail_vm.show(card)
         self.detail_vm.transactions.set_transactions([])
         self.chart.reset()
-        self.chart.set_indicators(indicator_windows(state.get("params") or {}))
         self._detail_loading = True
         self._pending_bars = []
         self.requestChart.emit(algo_id, card["ticker"])
@@ -316,9 +315,10 @@ class MainWindow(QMainWindow):
             self.detail_vm.transactions.add(tx)
         self.schedule_refresh()
 
-    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list) -> None:
+    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list, params: dict) -> None:
         if algo_id != self.detail_vm.algo_id:
             return
+        self.chart.set_indicators(indicator_windows(params))
         self.chart.set_series(ts, close)
         for _t, bts, c in self._pending_bars:
             self.chart.append(bts, c)
@@ -378,8 +378,7 @@ class MainWindow(QMainWindow):
         if t is not None and t.isRunning() and not t.stop():
             logger.warning("the scheduler did not stop within 10 s")
         self.worker_thread.stop()
-        # Drop the QML scenes while the QML engine still exists: otherwise the engine (a child
-        # created before the pages) goes first and bindings complain about a vanished Theme.
+        # Drop the QML scenes now, while their view models and the engine surely exist.
         for qw in self.findChildren(QQuickWidget):
             qw.setSource(QUrl())
         try:

@@ -70,12 +70,14 @@ class EngineWorker(QObject):
     created = Signal(int, str)             # algo id, ticker
     createFailed = Signal(str, str, float)  # kind ('ticker'|'capital'|'plugin'|'other'), message, free
     actionDone = Signal(str, int, str)     # action, algo id, error ('' = ok)
-    chart = Signal(int, object, object, list)  # algo id, ts array, close array, transactions
+    # algo id, ts array, close array, transactions, effective plugin parameters
+    chart = Signal(int, object, object, list, dict)
     plugins = Signal(list)                 # [dict(name, description, params, error)]
 
     def __init__(self, engine: Any) -> None:
         super().__init__()
         self._engine = engine
+        self._plugin_params: dict[str, dict] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
     @Slot()
@@ -122,6 +124,7 @@ class EngineWorker(QObject):
         out = []
         try:
             for p in self._engine.plugins():
+                self._plugin_params[p.name] = dict(p.params or {})
                 out.append({"name": p.name, "description": p.description or "",
                             "params": dict(p.params or {}), "error": p.error or ""})
         except Exception as e:  # noqa: BLE001
@@ -133,6 +136,15 @@ class EngineWorker(QObject):
     def load_chart(self, algo_id: int, ticker: str) -> None:
         import numpy as np
 
+        params: dict = {}
+        try:
+            view = _plain(self._engine.algorithm_view(algo_id))
+            if view["plugin"] not in self._plugin_params:
+                for p in self._engine.plugins():
+                    self._plugin_params[p.name] = dict(p.params or {})
+            params = {**self._plugin_params.get(view["plugin"], {}), **(view["params"] or {})}
+        except Exception:  # noqa: BLE001 - the chart still shows prices
+            logger.exception("reading the parameters of algorithm %s failed", algo_id)
         try:
             rows = self._engine.market.last_n_rows(ticker, CHART_BARS, FAR_FUTURE)
             ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -141,7 +153,7 @@ class EngineWorker(QObject):
         except Exception:  # noqa: BLE001
             logger.exception("loading the chart for %s failed", ticker)
             ts, close, txs = np.zeros(0, dtype=np.int64), np.zeros(0), []
-        self.chart.emit(algo_id, ts, close, txs)
+        self.chart.emit(algo_id, ts, close, txs, params)
 
     # --- actions ---------------------------------------------------------------------------
     @Slot(str, str, float, dict)

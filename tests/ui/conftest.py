@@ -58,6 +58,44 @@ class FakeTime:
         self.t += seconds
 
 
+class TestClock:
+    """A ManualClock whose sleepers wait for the test to move time.
+
+    ``ManualClock.sleep_until`` jumps the clock forward itself, which suits one driver; here
+    the synthetic feed's own thread also sleeps on the clock, and must not run time away. It
+    wakes when a test ``advance``s or ``set``s past its target, or when stopped.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        from app.clock import ManualClock
+
+        self._clock = ManualClock(start)
+        self._moved = threading.Condition()
+
+    speed = 1.0
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def set(self, t: datetime) -> None:
+        with self._moved:
+            self._clock.set(t)
+            self._moved.notify_all()
+
+    def advance(self, **kwargs: float) -> None:
+        with self._moved:
+            self._clock.advance(**kwargs)
+            self._moved.notify_all()
+
+    def sleep_until(self, t: datetime, stop: threading.Event | None = None) -> bool:
+        with self._moved:
+            while self._clock.now() < t:
+                if stop is not None and stop.is_set():
+                    return False
+                self._moved.wait(0.05)
+        return not (stop is not None and stop.is_set())
+
+
 @dataclass
 class Rig:
     engine: Any
@@ -88,7 +126,6 @@ class Rig:
 def make_rig(data_dir: Path, clock: Any = None, plugin_dir: Path | None = None) -> Rig:
     from app.broker.simulated import SimulatedBroker
     from app.calendar import nyse
-    from app.clock import ManualClock
     from app.config import load_settings
     from app.engine.facade import Engine
     from app.engine.scheduler import Scheduler
@@ -97,7 +134,7 @@ def make_rig(data_dir: Path, clock: Any = None, plugin_dir: Path | None = None) 
     from db.system import SystemStore
 
     cal = nyse()
-    clock = clock or ManualClock(SESSION_TIME)
+    clock = clock or TestClock(SESSION_TIME)
     settings = load_settings(overrides={"data_dir": str(data_dir),
                                         "log_dir": str(data_dir / "log")})
     system = SystemStore(settings.system_db_path)

@@ -89,14 +89,17 @@ class AlpacaBroker:
                  max_attempts: int = 5, backoff_base: float = 0.5, backoff_max: float = 8.0,
                  rate_limit_wait: float = 5.0, poll_interval: float = 5.0,
                  stream_backoff: float = 1.0, stream_auth_retry: float = 300.0,
-                 request_timeout: float = 15.0) -> None:
+                 request_timeout: float = 15.0, stale_after: float = 30.0) -> None:
         self.live = is_live(settings)
         self.name = "alpaca-live" if self.live else "alpaca-paper"
         self.client = client or trading_client(settings, timeout=request_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.rate_limit_wait = rate_limit_wait
+        # Poll an open order every ``poll_interval`` while the trade stream is down, and only
+        # after ``stale_after`` of silence while it is up (200 requests/min per key).
         self.poll_interval = poll_interval
+        self.stale_after = max(stale_after, poll_interval)
         self._listeners: list[OrderListener] = []
         self._lock = threading.Lock()
         self._dispatch = threading.RLock()
@@ -352,9 +355,14 @@ class AlpacaBroker:
         while not self._stop.wait(min(1.0, self.poll_interval)):
             stream_ok = self.trade_stream is not None and self.trade_stream.connected
             now = time.monotonic()
+            quiet = self.stale_after if stream_ok else self.poll_interval
             with self._lock:
                 due = [cid for cid, u in self._known.items() if not u.is_terminal
-                       and (not stream_ok or now - self._touched.get(cid, 0) >= self.poll_interval)]
+                       and now - self._touched.get(cid, 0) >= quiet]
+                for cid in [c for c, u in self._known.items()
+                            if u.is_terminal and now - self._touched.get(c, 0) > 3600]:
+                    del self._known[cid]  # an hour after the end no duplicate comes any more
+                    self._touched.pop(cid, None)
             for cid in due:
                 if self._stop.is_set():
                     return

@@ -221,6 +221,7 @@ class AlpacaStream:
                 self._set_status("connected", f"{len(self._subs.tickers())} tickers subscribed")
                 if was_connected or disconnected_at is not None:
                     self._queue_reconnect_gaps(disconnected_at)
+                disconnected_at = None
                 was_connected = True
                 self._read_loop(ws)
             except _Refused as e:

@@ -14,7 +14,7 @@ from tests.alpaca.conftest import make_settings, wait_for
 from tests.fakes.alpaca_emulator import AlpacaEmulator
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, poll_interval=0.2,
-            stream_backoff=0.05, stream_auth_retry=0.5)
+            stale_after=0.5, stream_backoff=0.05, stream_auth_retry=0.5)
 
 
 class Recorder:
@@ -214,6 +214,16 @@ def test_keys_alone_mean_paper(emulator, tmp_path, caplog) -> None:
     finally:
         b.close()
     assert "paper trading" in caplog.text
+
+
+def test_fill_missed_during_a_stream_drop_is_found_by_polling(broker, rec, emulator) -> None:
+    emulator.faults.fill_mode = "hold"
+    broker.submit_order(order("a1-950", 6))
+    emulator.drop_trade_connections()
+    emulator.fill_order("a1-950", price=50.0)  # nobody is listening: the event is lost
+    assert wait_for(lambda: rec.final("a1-950") is not None)
+    assert rec.final("a1-950").filled_qty == 6
+    assert rec.final("a1-950").filled_avg_price == pytest.approx(50.0)
 
 
 def test_live_mode_and_logs_never_show_keys(emulator, tmp_path, caplog) -> None:

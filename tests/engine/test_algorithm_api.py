@@ -1,0 +1,48 @@
+"""The reference plugin and its fast-path twin decide alike; the helpers work anywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import algorithm
+from app.marketdata.synthetic import SyntheticFeed
+from tests.engine.conftest import T0
+
+
+def test_reference_and_fast_path_plugins_make_the_same_decisions(make_engine, market_store,
+                                                                   calendar, clock):
+    open_ = datetime(2024, 6, 4, 13, 30, tzinfo=UTC)
+    clock.set(open_)
+    feed = SyntheticFeed(market_store, clock, calendar, seed=42)
+    engine = make_engine(tickers=())
+    for t in ("AAPL", "NVDA"):
+        feed.prepare(t)
+        feed.subscribe(t)
+    ref = {t: engine.create_algorithm("sma_crossover", t, 20_000) for t in ("AAPL", "NVDA")}
+    fast = {t: engine.create_algorithm("sma_fast", t, 20_000) for t in ("AAPL", "NVDA")}
+    trades = 0
+    for i in range(120):
+        m = open_ + timedelta(minutes=i)
+        clock.set(m + timedelta(seconds=2))
+        feed.ensure_until(m)
+        r = engine.run_tick(m)
+        by_id = {d["algo_id"]: (d["action"], d["shares"]) for d in r.decisions}
+        for t in ref:
+            assert by_id[ref[t]] == by_id[fast[t]], (m, t)
+        trades += sum(d["action"] != "hold" for d in r.decisions)
+        assert not r.errors
+    assert trades >= 4  # both bought and sold within two hours
+    for t in ref:
+        assert engine.algorithm_view(ref[t]).position == engine.algorithm_view(fast[t]).position
+
+
+def test_helpers_outside_the_engine_read_the_transactions(make_engine, clock):
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 7})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert algorithm.context() is None  # not inside a plugin call
+    assert algorithm.position(a) == 7
+    assert algorithm.cash(a, 5000) == engine.algorithm_view(a).cash
+    closes = algorithm.closes("AAA", 3, T0)
+    assert list(closes) == [100.0, 100.0, 100.0]

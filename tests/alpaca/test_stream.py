@@ -191,6 +191,18 @@ def test_late_bar_is_stored_and_handed_on(stream, emulator, market_store, clock)
     assert minutes_in_db(market_store, "GE") == [NOW, NOW + 60, NOW + 120]
 
 
+def test_updated_bar_replaces_the_stored_one(stream, emulator, market_store) -> None:
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    emulator.emit_minute(NOW - 60)
+    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+    assert emulator.emit_correction("AAPL", NOW - 60, c=999.5, v=123456) == 1
+    assert wait_for(lambda: market_store.bars_between("AAPL", NOW - 60, NOW)[0][4] == 999.5)
+    assert market_store.bars_between("AAPL", NOW - 60, NOW)[0][5] == 123456
+    assert market_store.count("AAPL") == 1
+
+
 def test_refused_auth_is_an_error_status_with_paced_retry(stream, emulator) -> None:
     emulator.faults.refuse_auth = True
     stream.start()

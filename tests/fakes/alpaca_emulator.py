@@ -250,6 +250,22 @@ class AlpacaEmulator:
                     pass
         return sent
 
+    def emit_correction(self, ticker: str, ts: int, **changes: float) -> int:
+        """An ``updatedBars`` message (a late trade changed minute ``ts``) to sessions that
+        subscribed updatedBars for ``ticker``; returns how many got it."""
+        b = self.bar(ticker, ts)
+        if b is None:
+            return 0
+        msg = dict(b, T="u", S=ticker, **changes)
+        with self.lock:
+            sessions = [s for s in self.market_sessions if s.authed and ticker in s.updated]
+        for s in sessions:
+            try:
+                s.send([msg])
+            except ConnectionClosed:
+                pass
+        return len(sessions)
+
     def emit_raw(self, msgs: list[dict]) -> None:
         """Send prepared data messages as one frame to every authenticated market session."""
         with self.lock:

@@ -316,7 +316,12 @@ class AlpacaStream:
                 raise _Dropped(f"{type(e).__name__}: {e}") from None
             if not data:
                 raise _Dropped("closed by server")
-            self._handle(json.loads(data))
+            try:
+                msgs = json.loads(data)
+            except ValueError:
+                logger.warning("stream: unreadable message skipped: %.200r", data)
+                continue
+            self._handle(msgs)
             now = time.monotonic()
             if now - last_check > 1.0:
                 last_check = now
@@ -337,6 +342,8 @@ class AlpacaStream:
             msgs = [msgs]
         rows = []
         for m in msgs:
+            if not isinstance(m, dict):
+                continue
             kind = m.get("T")
             if kind == "b" or kind == "u":
                 try:

@@ -203,6 +203,18 @@ def test_updated_bar_replaces_the_stored_one(stream, emulator, market_store) -> 
     assert market_store.count("AAPL") == 1
 
 
+def test_garbage_on_the_wire_is_skipped_not_fatal(stream, emulator, market_store) -> None:
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    session = next(s for s in emulator.market_sessions if s.authed)
+    session.conn.send_text("{not json")
+    emulator.emit_raw([{"T": "b", "S": "AAPL", "t": "garbage"}, 42])
+    emulator.emit_minute(NOW - 60)
+    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+    assert stream.connects == 1
+
+
 def test_refused_auth_is_an_error_status_with_paced_retry(stream, emulator) -> None:
     emulator.faults.refuse_auth = True
     stream.start()

@@ -43,7 +43,7 @@ def indicator_windows(params: dict[str, Any]) -> list[int]:
         if (isinstance(v, int) and not isinstance(v, bool) and 1 < v <= 10_000
                 and any(w in key for w in ("sma", "window", "period", "ma_"))):
             out.append(v)
-    return out
+    return sorted(set(out))
 
 
 class TransactionModel(QAbstractListModel):

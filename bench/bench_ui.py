@@ -1,0 +1,116 @@
+"""UI benchmarks (offscreen): start to first frame, and the live chart's CPU cost.
+
+1. Start to first frame: a fresh process builds the demo engine on an empty data folder and
+   the window, and reports when the lock screen's first frame has rendered (process start
+   measured by the parent just before it launches the child).
+2. Live chart: 100,000 points, one new bar every 100 ms (10 updates a second) for 10 s;
+   CPU time of this process / wall time = share of one core.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+CHILD = r"""
+import os, sys, time
+t0 = float(os.environ["BENCH_T0"])
+from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QTimer
+app = QApplication(sys.argv[:1])
+t_qt = time.time()
+from app.config import load_settings
+from app.engine.runner import build_engine
+from app.ui.window import MainWindow
+s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"]})
+engine, scheduler = build_engine(s)
+t_engine = time.time()
+w = MainWindow(engine, scheduler, s, run_scheduler=False)
+w.resize(800, 480)
+lock = w.pages["lock"]
+done = {}
+def frame():
+    if "t" not in done:
+        done["t"] = time.time()
+        QTimer.singleShot(0, app.quit)
+lock.quickWindow().afterRendering.connect(frame)
+w.show()
+app.exec()
+print(f"{(t_qt - t0) * 1000:.0f} {(t_engine - t0) * 1000:.0f} {(done['t'] - t0) * 1000:.0f}")
+w.shutdown()
+"""
+
+
+def start_to_first_frame() -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, BENCH_T0=repr(time.time()), BENCH_DATA=d,
+                   PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+                             text=True, timeout=120, cwd=ROOT)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        qt, engine, frame = (float(x) for x in out.stdout.split()[-3:])
+        return qt, engine, frame
+
+
+def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) -> dict:
+    import numpy as np
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.chart import PriceChart
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    chart = PriceChart(sma_windows=(20, 50))
+    chart.resize(800, 400)
+    chart.show()
+    ts = 1_709_649_000 + 60 * np.arange(points, dtype=np.int64)
+    close = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.05, points))
+    chart.set_series(ts, close)
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:  # settle: first draw and auto-range
+        app.processEvents()
+        time.sleep(0.01)
+    state = {"i": 0}
+    rng = np.random.default_rng(2)
+
+    def add() -> None:
+        state["i"] += 1
+        chart.append(int(ts[-1]) + 60 * state["i"], float(close[-1] + rng.normal(0, 0.05)))
+        chart.repaint()  # offscreen nothing asks for paints: force one per update, like a screen
+
+    timer = QTimer()
+    timer.timeout.connect(add)
+    draws0 = chart.draws
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    timer.start(int(1000 / hz))
+    QTimer.singleShot(int(seconds * 1000), app.quit)
+    app.exec()
+    timer.stop()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    return {"points": chart.count, "updates": state["i"], "draws": chart.draws - draws0,
+            "wall_s": wall, "cpu_pct": 100.0 * cpu / wall}
+
+
+def main() -> int:
+    qt, engine, frame = start_to_first_frame()
+    print(f"start to first frame: {frame:.0f} ms (Qt up at {qt:.0f} ms, demo engine built at "
+          f"{engine:.0f} ms, empty data folder)")
+    r = live_chart_cpu()
+    print(f"live chart: {r['points']:,} points, {r['updates']} updates in {r['wall_s']:.1f} s, "
+          f"{r['draws']} redraws, CPU {r['cpu_pct']:.1f}% of one core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -72,6 +72,7 @@ def bench_ingest(n_bars: int, batch: int, tmp: Path) -> None:
     settings = load_settings(path=tmp / "none.toml", env={},
                              overrides={**emu.setting_values(), "mode": "paper",
                                         "data_dir": str(tmp)})
+    tmp.mkdir(parents=True, exist_ok=True)
     market = MarketStore(tmp / "ingest.db", cal)
     stream = AlpacaStream(settings, market, cal, clock=clock, recv_timeout=0.05, gap_delay=0.0)
     handed = [0]
@@ -134,7 +135,9 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as d:
-        bench_ingest(args.bars, args.batch, Path(d))
+        bench_ingest(args.bars, args.batch, Path(d) / "a")
+        # Worst case: every bar in a frame of its own.
+        bench_ingest(max(1, args.bars // 10), 1, Path(d) / "b")
         bench_backfill(Path(d))
     return 0
 

@@ -265,6 +265,12 @@ class Engine:
                 self._collect = None
         result = TickResult(minute, decisions, fills, errors,
                             (time.perf_counter() - t0) * 1000.0)
+        acted = [f"{d['algo_id']}:{d['action']} {d['shares']}" for d in decisions
+                 if d["action"] in ("buy", "sell")]
+        logger.log(logging.INFO if acted or errors else logging.DEBUG,
+                   "tick %s: %d algorithms, orders [%s], %d fills, %d problems, %.1f ms",
+                   iso_z(minute), len(decisions), ", ".join(acted), len(fills), len(errors),
+                   result.latency_ms)
         self._emit("on_tick", result)
         return result
 
@@ -425,7 +431,7 @@ class Engine:
             values = coerce_params(info, params)
         except ValueError as e:
             raise EngineError(str(e)) from None
-        free = self.free_capital()
+        free = self.free_capital()  # checked again under the lock; this saves a backfill
         if capital > free + 1e-6:
             raise InsufficientCapitalError(
                 f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
@@ -435,7 +441,11 @@ class Engine:
             except Exception as e:
                 raise EngineError(f"cannot load history for {ticker}: {e}") from None
         name = name.strip() or f"{plugin} {ticker}"
-        with self._lock:
+        with self._lock:  # check and take the capital atomically
+            free = self.free_capital()
+            if capital > free + 1e-6:
+                raise InsufficientCapitalError(
+                    f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
             instance, why = self._new_instance(plugin, values, ticker, float(capital))
             if why:
                 raise EngineError(why)
@@ -555,6 +565,11 @@ class Engine:
     def plugins(self) -> list[PluginInfo]:
         with self._lock:
             return self._refresh_plugins()
+
+    @property
+    def in_tick(self) -> bool:
+        """True while ``run_tick`` is placing orders (fills then belong to that tick)."""
+        return self._collect is not None
 
     @property
     def last_minute(self) -> datetime | None:

@@ -187,6 +187,8 @@ class OrderBook:
                                             commission=commission)
         if tx_id is None:
             return {}
+        logger.info("fill: algorithm %d %s %d %s @ %.4f (%s)", algo_id, side, shares, ticker,
+                    price, fill_id)
         return {"id": tx_id, "algo_id": algo_id, "ticker": ticker, "type": side,
                 "shares": shares, "price": price, "commission": commission, "timestamp": ts,
                 "fill_id": fill_id}

@@ -103,10 +103,29 @@ def ensure_demo_algorithms(engine: Engine, settings: Settings) -> list[int]:
 
 
 class ConsolePrinter:
-    """Prints each tick's decisions and fills (the headless run's output)."""
+    """Prints each tick's decisions and fills (the headless run's output).
+
+    Fills recorded during a tick print under that tick's line; fills that arrive between
+    ticks (a broker filling an order later) print when they arrive."""
 
     def __init__(self, engine: Engine, out: TextIO | None = None) -> None:
-        self.engine, self.out = engine, out or sys.stdout
+        self.engine = engine
+        self.out: TextIO | None = out or sys.stdout
+        self._lock = threading.Lock()
+
+    def _name(self, algo_id: int) -> str:
+        try:
+            return self.engine.algorithm_view(algo_id).name
+        except EngineError:
+            return f"algorithm {algo_id}"
+
+    def _fill_line(self, f: dict) -> str:
+        return (f"    fill: {self._name(f['algo_id'])} {f['type']} {f['shares']} {f['ticker']} "
+                f"@ {f['price']:.4f}")
+
+    def on_fill(self, algo_id: int, tx: dict) -> None:
+        if not self.engine.in_tick:
+            self._print(self._fill_line(tx) + "  (late fill)")
 
     def on_tick(self, r: TickResult) -> None:
         t = exchange_time(r.minute).strftime("%Y-%m-%d %H:%M ET")
@@ -118,11 +137,24 @@ class ConsolePrinter:
                 parts.append(f"{d['name']}: hold")
             else:
                 parts.append(f"{d['name']}: {d['action'].upper()} {d['shares']}")
-        print(f"[{t}] " + (" | ".join(parts) or "no running algorithms")
-              + f"  ({r.latency_ms:.1f} ms)", file=self.out, flush=True)
-        for f in r.fills:
-            print(f"    fill: algorithm {f['algo_id']} {f['type']} {f['shares']} {f['ticker']} "
-                  f"@ {f['price']:.4f}", file=self.out, flush=True)
+        lines = [f"[{t}] " + (" | ".join(parts) or "no running algorithms")
+                 + f"  ({r.latency_ms:.1f} ms)"]
+        lines += [self._fill_line(f) for f in r.fills]
+        refused = {d["algo_id"] for d in r.decisions if d["refused"]}
+        lines += [f"    problem: {self._name(a)}: {why}" for a, why in r.errors.items()
+                  if a not in refused]
+        self._print("\n".join(lines))
+
+    def _print(self, text: str) -> None:
+        """Print; a closed console (``| head``) stops the printing, not the engine."""
+        with self._lock:
+            if self.out is None:
+                return
+            try:
+                print(text, file=self.out, flush=True)
+            except (BrokenPipeError, ValueError, OSError) as e:
+                logger.warning("console output stopped (%s); the log file goes on", e)
+                self.out = None
 
 
 def run_headless(settings: Settings, minutes: float | None = None) -> int:
@@ -154,14 +186,14 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
                 for d in report.position_diffs), file=sys.stderr)
         mode = engine.mode.upper()
         acct = engine.account_summary()
-        print(f"AutoTrader {mode} ({engine.broker.name} broker"
-              + (", SIMULATED MONEY" if engine.mode == "demo" else "")
-              + f"): cash {acct['cash']:,.2f}, free {acct['free']:,.2f}; clock "
-              f"{exchange_time(engine.clock.now()):%Y-%m-%d %H:%M:%S ET} x{engine.clock.speed:g}",
-              flush=True)
+        printer._print(
+            f"AutoTrader {mode} ({engine.broker.name} broker"
+            + (", SIMULATED MONEY" if engine.mode == "demo" else "")
+            + f"): cash {acct['cash']:,.2f}, free {acct['free']:,.2f}; clock "
+            f"{exchange_time(engine.clock.now()):%Y-%m-%d %H:%M:%S ET} x{engine.clock.speed:g}")
         for v in engine.algorithm_views():
-            print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
-                  f"{v.value:,.2f}, position {v.position}", flush=True)
+            printer._print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
+                           f"{v.value:,.2f}, position {v.position}")
         if minutes is not None:
             deadline = engine.clock.now() + timedelta(minutes=minutes)
 
@@ -173,8 +205,8 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
             threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
         scheduler.run(stop)
         for v in engine.algorithm_views():
-            print(f"  #{v.id} {v.name}: position {v.position}, cash {v.cash:,.2f}, value "
-                  f"{v.value:,.2f}, P&L {v.pnl:+,.2f} ({v.pnl_pct:+.2f}%)", flush=True)
+            printer._print(f"  #{v.id} {v.name}: position {v.position}, cash {v.cash:,.2f}, "
+                           f"value {v.value:,.2f}, P&L {v.pnl:+,.2f} ({v.pnl_pct:+.2f}%)")
     finally:
         engine.close()
         engine.system.close()

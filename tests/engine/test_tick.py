@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -59,6 +60,9 @@ def test_good_algorithm_trades_while_faulty_ones_are_refused(make_engine, system
     assert [f["algo_id"] for f in r2.fills] == [good]
     assert engine.algorithm_view(good).position == 20
     assert broker_positions(engine) == {"AAA": 20}
+    # The abandoned thread can never hold up the interpreter's exit.
+    plugin_threads = [t for t in threading.enumerate() if t.name.startswith("plugin-")]
+    assert plugin_threads and all(t.daemon for t in plugin_threads)
 
 
 def test_sell_beyond_position_and_buy_beyond_cash_are_refused(make_engine, system_store):

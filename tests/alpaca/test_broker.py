@@ -132,6 +132,17 @@ def test_async_reject_and_cancel_reach_listeners(broker, rec, emulator) -> None:
     assert broker.list_open_orders() == []
 
 
+def test_broker_side_cancel_and_blocked_account(broker, rec, emulator) -> None:
+    emulator.faults.fill_mode = "cancel"  # e.g. Alpaca cancels a day order at the close
+    broker.submit_order(order("a1-450"))
+    assert wait_for(lambda: rec.final("a1-450") is not None)
+    assert rec.final("a1-450").status == "canceled" and rec.final("a1-450").filled_qty == 0
+    emulator.trading_blocked = True
+    assert broker.get_account().trading_blocked
+    u = broker.submit_order(order("a1-451"))
+    assert u.status == "rejected" and "blocked" in u.reason
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_transient_errors_retried_without_double_orders(broker, rec, emulator, status) -> None:
     emulator.faults.fail_status, emulator.faults.fail_count = status, 2

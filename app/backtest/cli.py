@@ -55,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plugin parameter; several values make a sweep")
     p.add_argument("--out", type=Path, help="report folder (default: ./backtest-out/"
                    "PLUGIN-TICKER)")
-    p.add_argument("--vector", action="store_true",
-                   help="the vectorised version of the strategy (much faster; sweeps)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--vector", action="store_true",
+                     help="the vectorised version of the strategy (much faster; sweeps)")
+    how.add_argument("--exact", action="store_true",
+                     help="run the live engine's tick itself each minute, with SQLite and the "
+                          "simulated broker (slow: for short periods and cross-checks)")
     p.add_argument("--fill", choices=FILL_RULES, default="open",
                    help="fill at the open of the decision minute's bar (default) or at the "
                         "last close")
@@ -91,6 +95,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv[1:] if argv and argv[0] == "backtest" else argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        # Other plugins that fail to import do not matter here; the chosen one is checked.
+        logging.getLogger("app.engine.plugins").setLevel(logging.ERROR)
     try:
         return _main(args)
     except BacktestError as e:
@@ -116,7 +122,8 @@ def _main(args: argparse.Namespace) -> int:
     base = Spec(
         plugin=args.plugin, ticker=tickers[0], capital=args.capital, start=args.start,
         end=args.end, market_db=settings.market_db_path,
-        plugin_dirs=tuple(settings.plugin_dirs), path="vector" if args.vector else "event",
+        plugin_dirs=tuple(settings.plugin_dirs),
+        path="vector" if args.vector else "exact" if args.exact else "event",
         fill=args.fill,
         slippage_bps=(settings.engine.slippage_bps if args.slippage_bps is None
                       else args.slippage_bps),
@@ -149,8 +156,9 @@ def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
     from app.backtest.run import load_bars, run
 
     data = load_bars(spec)
-    what = ("vectorised strategy" if spec.path == "vector"
-            else "the plugin's own code, minute by minute")
+    what = {"vector": "vectorised strategy",
+            "exact": "the live engine's tick, minute by minute",
+            "event": "the plugin's own code, minute by minute"}[spec.path]
     print(f"Backtest {spec.plugin} on {spec.ticker} ({what})")
     result = run(spec, data, progress=ProgressBar(f"{spec.plugin} {spec.ticker}"))
     out = args.out or Path("backtest-out") / f"{spec.plugin}-{spec.ticker}"
@@ -166,8 +174,7 @@ def _sweep(specs: list, args: argparse.Namespace) -> int:
     from app.backtest.sweep import run_sweep
 
     out = args.out or Path("backtest-out") / f"{specs[0].plugin}-sweep"
-    print(f"Sweep: {len(specs)} backtests of {specs[0].plugin} "
-          f"({'vectorised' if specs[0].path == 'vector' else 'event'} path)")
+    print(f"Sweep: {len(specs)} backtests of {specs[0].plugin} ({specs[0].path} path)")
 
     def done(n: int, total: int, spec, row) -> None:  # noqa: ANN001
         tag = " ".join(f"{k}={v}" for k, v in spec.params.items())

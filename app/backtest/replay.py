@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 ALGO_ID = 1
 MAX_PROBLEMS = 50
 _HOLD = ("hold", 0)
+PROGRESS_EVERY = 4096
 Progress = Callable[[int, int], None]
 
 
@@ -85,79 +86,82 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                                 f"{type(e).__name__}: {e}") from None
         run = algo.run
         # The fast-path API (algorithm.position()/cash()) reads this context. It is rebuilt
-        # after each fill; the per-minute fields are updated in place (cheaper than a new
-        # frozen dataclass every minute).
+        # after each fill; the two per-minute fields are written straight into its __dict__
+        # (a new frozen dataclass every minute would cost more than the seed functions).
         ctx = _context(ledger, bars.ticker, capital, None, provider._now_dt)
+        cd = ctx.__dict__
         set_context(ctx)
-        setf = object.__setattr__
         perf = time.perf_counter
-        step = 4096
-        for i in range(first, n):
-            t = ts[i]
-            now = datetime.fromtimestamp(t, UTC)
-            # provider.advance(), inlined: this loop runs once per minute of history.
-            provider._i, provider._now_dt, provider._now_ts = i, now, t
-            last = closes[i - 1] if i else None
-            setf(ctx, "current_time", now)
-            setf(ctx, "last_price", last)
-            if progress is not None and not (i - first) % step:
-                progress(i - first, n - first)
-            try:
-                dog.started = t0 = perf()
-                raw = run(now, ALGO_ID)
-                dog.started = 0.0
-                if perf() - t0 > timeout_s:
-                    raise PluginTimeout(f"run() took longer than {timeout_s:g} s")
-                if raw.__class__ is tuple and raw == _HOLD:  # same outcome as parse_decision
-                    counts["hold"] += 1
-                    continue
-                d = parse_decision(raw)
-                if d.action == "hold":
-                    counts["hold"] += 1
-                    continue
-                check_against_ledger(d, ledger.cash, ledger.position, last)
-                price = fill_price(d.action, opens[i] if fill_at_open else last, slippage_bps)
-                commission = d.shares * commission_per_share
-                if d.action == "buy" and d.shares * price + commission > ledger.cash + 1e-9:
-                    raise DecisionRefused(
-                        f"rejected by the broker: insufficient buying power "
-                        f"({d.shares * price + commission:,.2f} > {ledger.cash:,.2f})")
-            except DecisionRefused as e:
-                refused += 1
-                problem(i, "refused", str(e))
-                continue
-            except KeyboardInterrupt:
-                dog.started = 0.0
-                if not dog.take_interrupt():
-                    raise
-                errors += 1
-                problem(i, "error", f"run() took longer than {timeout_s:g} s (interrupted)")
-                continue
-            except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
-                dog.started = 0.0
-                errors += 1
-                problem(i, "error", f"{type(e).__name__}: {e}")
-                continue
-            counts[d.action] += 1
-            tx = {"id": len(fills) + 1, "algo_id": ALGO_ID, "ticker": bars.ticker,
-                  "type": d.action, "shares": d.shares, "price": price,
-                  "commission": commission, "timestamp": iso_z(t)}
-            ledger.apply(tx)
-            provider.record(ALGO_ID, tx)
-            fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
-                          "price": price, "commission": commission,
-                          "cash": ledger.cash, "position": ledger.position})
-            ctx = _context(ledger, bars.ticker, capital, last, now)
-            set_context(ctx)
-        if progress is not None:
-            progress(n - first, n - first)
-        set_context(None)
+        try:
+            for lo in range(first, n, PROGRESS_EVERY):
+                if progress is not None:
+                    progress(lo - first, n - first)
+                for i in range(lo, min(n, lo + PROGRESS_EVERY)):
+                    t = ts[i]
+                    now = datetime.fromtimestamp(t, UTC)
+                    # provider.advance(), inlined: this runs once per minute of history.
+                    provider._i, provider._now_dt, provider._now_ts = i, now, t
+                    last = closes[i - 1] if i else None
+                    cd["current_time"] = now
+                    cd["last_price"] = last
+                    try:
+                        dog.started = t0 = perf()
+                        raw = run(now, ALGO_ID)
+                        dog.started = 0.0
+                        if perf() - t0 > timeout_s:
+                            raise PluginTimeout(f"run() took longer than {timeout_s:g} s")
+                        if raw.__class__ is tuple and raw == _HOLD:  # as parse_decision would
+                            counts["hold"] += 1
+                            continue
+                        d = parse_decision(raw)
+                        if d.action == "hold":
+                            counts["hold"] += 1
+                            continue
+                        check_against_ledger(d, ledger.cash, ledger.position, last)
+                        price = fill_price(d.action, opens[i] if fill_at_open else last,
+                                           slippage_bps)
+                        commission = d.shares * commission_per_share
+                        if d.action == "buy" and \
+                                d.shares * price + commission > ledger.cash + 1e-9:
+                            raise DecisionRefused(
+                                f"rejected by the broker: insufficient buying power "
+                                f"({d.shares * price + commission:,.2f} > {ledger.cash:,.2f})")
+                    except DecisionRefused as e:
+                        refused += 1
+                        problem(i, "refused", str(e))
+                        continue
+                    except PluginTimeout as e:
+                        dog.started = 0.0
+                        errors += 1
+                        problem(i, "error", str(e))
+                        continue
+                    except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
+                        dog.started = 0.0
+                        errors += 1
+                        problem(i, "error", f"run() raised {type(e).__name__}: {str(e)[:200]}")
+                        continue
+                    counts[d.action] += 1
+                    tx = {"id": len(fills) + 1, "algo_id": ALGO_ID, "ticker": bars.ticker,
+                          "type": d.action, "shares": d.shares, "price": price,
+                          "commission": commission, "timestamp": iso_z(t)}
+                    ledger.apply(tx)
+                    provider.record(ALGO_ID, tx)
+                    fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
+                                  "price": price, "commission": commission,
+                                  "cash": ledger.cash, "position": ledger.position})
+                    ctx = _context(ledger, bars.ticker, capital, last, now)
+                    cd = ctx.__dict__
+                    set_context(ctx)
+            if progress is not None:
+                progress(n - first, n - first)
+        finally:
+            set_context(None)
     elapsed = time.perf_counter() - started_all
-    for ticker in provider.tampered():
+    for what in provider.tampered():
+        what = what if what == "transactions" else f"{what} bars"
         problems.insert(0, {"timestamp": iso_z(ts[first]), "kind": "warning",
-                            "reason": f"the plugin modified the {ticker} bars it was given; "
-                                      "live trading hands out fresh copies, so results may "
-                                      "differ"})
+                            "reason": f"the plugin modified the {what} it was given; live "
+                                      "trading hands out fresh copies, so results may differ"})
         errors += 1
     sub = bars.slice(first, n)
     equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))

@@ -23,7 +23,7 @@ from db.market import BadTickerError, check_ticker
 
 logger = logging.getLogger(__name__)
 
-PATHS = ("event", "vector")
+PATHS = ("event", "vector", "exact")
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,14 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
                             commission_per_share=spec.commission_per_share, fill=spec.fill)
         result.params = params
         return result
+    if spec.path == "exact":
+        from app.backtest.exact import run_exact
+
+        return run_exact(info, params, data, first, spec.capital,
+                         slippage_bps=spec.slippage_bps,
+                         commission_per_share=spec.commission_per_share, fill=spec.fill,
+                         timeout_s=spec.timeout_s, plugin_dirs=spec.plugin_dirs,
+                         progress=progress)
     return run_event(info, params, data, first, spec.capital, slippage_bps=spec.slippage_bps,
                      commission_per_share=spec.commission_per_share, fill=spec.fill,
                      timeout_s=spec.timeout_s, progress=progress)

@@ -2,18 +2,23 @@
 
 Live trading runs each plugin call on a worker thread and abandons it after the limit; at a
 few hundred thousand calls a second a thread hand-off per call is far too slow. Here the call
-runs inline and a watchdog thread looks at the start time of the call in progress twice a
-second; when one has run past the limit it interrupts the main thread (``interrupt_main``),
-which surfaces as ``PluginTimeout`` inside the plugin call. Only possible when the backtest
-runs on the main thread (CLI, sweep workers); elsewhere overruns are refused after the fact.
+runs inline and a watchdog thread looks at the start time of the call in progress a few times
+a second. When one has run past the limit it sends SIGUSR1 to the main thread; the handler
+raises ``PluginTimeout`` inside the plugin's code (a real signal also wakes a blocking
+``sleep`` or ``recv``). The handler only raises while a call is in progress, so a signal that
+arrives just after the call returned is ignored.
+
+Needs the main thread and POSIX signals (the CLI and sweep workers); elsewhere a call that
+overruns is refused after it returns, as live trading would refuse it, but not interrupted.
 """
 
 from __future__ import annotations
 
-import _thread
 import logging
+import signal
 import threading
 import time
+from types import FrameType
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +31,17 @@ class Watchdog:
     def __init__(self, limit_s: float) -> None:
         self.limit = float(limit_s)
         self.started = 0.0          # perf_counter() of the call in progress, 0 = none
-        self.fired = False
         self._stop = threading.Event()
-        self._armed = threading.current_thread() is threading.main_thread() and limit_s > 0
+        self._armed = (limit_s > 0 and hasattr(signal, "pthread_kill")
+                       and threading.current_thread() is threading.main_thread())
         self._thread: threading.Thread | None = None
+        self._previous: object = None
 
     def __enter__(self) -> Watchdog:
         if self._armed:
+            self._previous = signal.signal(signal.SIGUSR1, self._on_signal)
             self._thread = threading.Thread(target=self._watch, name="backtest-watchdog",
-                                            daemon=True)
+                                            args=(threading.main_thread().ident,), daemon=True)
             self._thread.start()
         return self
 
@@ -42,22 +49,17 @@ class Watchdog:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
+            signal.signal(signal.SIGUSR1, self._previous)  # type: ignore[arg-type]
 
-    def _watch(self) -> None:
-        period = min(0.5, max(0.05, self.limit / 4))
+    def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.started:
+            self.started = 0.0
+            raise PluginTimeout(f"run() took longer than {self.limit:g} s (interrupted)")
+
+    def _watch(self, main_ident: int) -> None:
+        period = min(0.25, max(0.02, self.limit / 4))
         while not self._stop.wait(period):
             s = self.started
-            # Re-reading ``started`` narrows the window in which a call that just ended
-            # could be blamed for overrunning.
-            if (s and time.perf_counter() - s > self.limit and not self.fired
-                    and self.started == s):
+            if s and time.perf_counter() - s > self.limit:
                 logger.warning("plugin call overran %.1f s; interrupting it", self.limit)
-                self.fired = True
-                _thread.interrupt_main()
-
-    def take_interrupt(self) -> bool:
-        """After a KeyboardInterrupt: True if the watchdog caused it (then it is consumed)."""
-        if self.fired:
-            self.fired = False
-            return True
-        return False
+                signal.pthread_kill(main_ident, signal.SIGUSR1)

@@ -54,6 +54,9 @@ class StoreProvider:
 
 _provider: DataProvider | None = None
 _provider_lock = threading.Lock()
+# A provider for one thread only (the live engine's plugin threads), so a backtest that sets
+# the global provider in the same process never feeds its data to live algorithms.
+_thread = threading.local()
 
 
 class NoDataProviderError(RuntimeError):
@@ -68,6 +71,14 @@ def use_provider(provider: DataProvider | None) -> DataProvider | None:
     return previous
 
 
+def use_thread_provider(provider: DataProvider | None) -> DataProvider | None:
+    """Make ``provider`` the one the seed functions read on this thread only (it wins over
+    the global one); None removes it. Returns the previous one."""
+    previous = getattr(_thread, "provider", None)
+    _thread.provider = provider
+    return previous
+
+
 @contextmanager
 def provider_scope(provider: DataProvider) -> Iterator[DataProvider]:
     previous = use_provider(provider)
@@ -78,7 +89,9 @@ def provider_scope(provider: DataProvider) -> Iterator[DataProvider]:
 
 
 def current_provider() -> DataProvider:
-    p = _provider
+    p = getattr(_thread, "provider", None)
+    if p is None:
+        p = _provider
     if p is None:
         # A plugin run by hand (python -c ...) outside the app: open the configured DBs.
         from app.config import load_settings
@@ -117,7 +130,9 @@ def get_data_for_algorithm(ticker: str, request_type: str = "last_n_bars", n: in
             _checked_tickers.add(ticker)
     if type(before_timestamp) is not datetime or before_timestamp.tzinfo is not UTC:
         before_timestamp = _before(before_timestamp)
-    p = _provider if _provider is not None else current_provider()
+    p = getattr(_thread, "provider", None)
+    if p is None:
+        p = _provider if _provider is not None else current_provider()
     return p.last_n_bars(ticker, n, before_timestamp)
 
 
@@ -145,5 +160,5 @@ __all__ = [
     "Bar", "BadTickerError", "DataProvider", "MarketStore", "NoDataProviderError",
     "StorageError", "StoreProvider", "SystemStore", "check_ticker", "current_provider",
     "get_data_for_algorithm", "get_latest_price", "get_transactions", "insert_minute_data",
-    "provider_scope", "use_provider",
+    "provider_scope", "use_provider", "use_thread_provider",
 ]

@@ -203,8 +203,9 @@ class Engine:
             logger.error("algorithm %d (%s): %s", a.id, a.name, why)
         return why
 
-    @staticmethod
-    def _construct(cls: type, ticker: str, capital: float) -> Any:
+    def _construct(self, cls: type, ticker: str, capital: float) -> Any:
+        """Runs on a pool thread: the plugin's ``__init__`` (it may read data already)."""
+        db.use_thread_provider(self.provider)
         return cls(ticker, capital)
 
     def start(self) -> ReconcileReport:
@@ -213,7 +214,8 @@ class Engine:
         Call once, before the first tick; a second call does nothing."""
         if self._started:
             return ReconcileReport()
-        db.use_provider(self.provider)
+        if db._provider is None:  # for code outside plugin calls; plugins get a thread's own
+            db.use_provider(self.provider)
         with self._lock:
             report, txs = self.orders.reconcile()
             self._apply_txs(txs)
@@ -251,8 +253,6 @@ class Engine:
                 logger.info("tick %s skipped: already ran up to %s", iso_z(minute),
                             iso_z(self._last_minute))
                 return TickResult(minute, [], [], {}, 0.0)
-            if db._provider is not self.provider:
-                db.use_provider(self.provider)
             if self.before_tick is not None:
                 try:
                     self.before_tick(minute)
@@ -353,7 +353,8 @@ class Engine:
                                iso_z(minute), why)
 
     def _invoke(self, instance: Any, ctx: AlgoContext, minute: datetime, algo_id: int) -> Any:
-        """Runs on a pool thread: the plugin's ``run`` with its context set."""
+        """Runs on a pool thread: the plugin's ``run`` with its data and context set."""
+        db.use_thread_provider(self.provider)
         set_context(ctx)
         try:
             return instance.run(minute, algo_id)

@@ -46,3 +46,23 @@ def test_helpers_outside_the_engine_read_the_transactions(make_engine, clock):
     assert algorithm.cash(a, 5000) == engine.algorithm_view(a).cash
     closes = algorithm.closes("AAA", 3, T0)
     assert list(closes) == [100.0, 100.0, 100.0]
+
+
+def test_live_plugins_read_the_engines_data_while_a_backtest_owns_the_global_provider(
+        make_engine, clock, tmp_path, calendar, system_store):
+    import db
+    from db.market import MarketStore
+    from tests.engine.conftest import put_bars
+
+    engine = make_engine()  # AAA at 100 in the live market DB
+    other = MarketStore(tmp_path / "backtest-market.db", calendar)
+    put_bars(other, "AAA", 50.0, T0 - timedelta(hours=1), T0, calendar)
+    a = engine.create_algorithm("buy_and_hold", "AAA", 1000)
+    previous = db.use_provider(db.StoreProvider(system_store, other))  # a backtest running
+    try:
+        clock.set(T0 + timedelta(seconds=2))
+        r = engine.run_tick(T0)
+    finally:
+        db.use_provider(previous)
+        other.close()
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 9)]  # 980 // 100, not // 50

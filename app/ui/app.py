@@ -57,17 +57,24 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("AutoTrader")
 
-    from app.engine.facade import EngineError
-    from app.engine.runner import build_engine
     from app.ui.window import MainWindow
+    from app.ui.workers import EngineBuilder
+    from db.connection import StorageError
+    from db.system import SystemStore
 
     settings = apply_stored_settings(settings)
     try:
-        engine, scheduler = build_engine(settings)
-    except EngineError as e:
+        system = SystemStore(settings.system_db_path)  # the GUI thread's own connection
+    except StorageError as e:
         print(f"autotrader: {e}", file=sys.stderr)
         return 2
-    window = MainWindow(engine, scheduler, settings)
+    window = MainWindow(settings, system)
+    # The engine (plugins, DBs, the demo's first history) is built off the GUI thread while
+    # the PIN pad is already on screen.
+    builder = EngineBuilder(settings, window)
+    builder.built.connect(window.attach_engine)
+    builder.failed.connect(window.engine_failed)
+    builder.start()
     platform = app.platformName()
     if kiosk or platform in FULLSCREEN_PLATFORMS:
         window.showFullScreen()
@@ -92,16 +99,31 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
     heartbeat.start(250)
 
     if minutes is not None:
-        deadline = engine.clock.now() + timedelta(minutes=minutes)
+        deadline: dict[str, Any] = {}
+
+        def check_deadline() -> None:
+            engine = window.engine
+            if engine is None:
+                return
+            if "t" not in deadline:
+                deadline["t"] = engine.clock.now() + timedelta(minutes=minutes)
+            if engine.clock.now() >= deadline["t"]:
+                logger.info("--minutes %g reached: closing", minutes)
+                window.close()
+
         stopper = QTimer(window)
-        stopper.timeout.connect(lambda: engine.clock.now() >= deadline and window.close())
+        stopper.timeout.connect(check_deadline)
         stopper.start(500)
 
     code = app.exec()
+    builder.wait(30_000)
     window.shutdown()
-    for store in (engine.system, engine.market):
+    engine = window.engine
+    stores = [system] + ([engine.system, engine.market] if engine is not None else [])
+    for store in stores:
         try:
             store.close()
         except Exception:  # noqa: BLE001
             pass
     return int(code)
+

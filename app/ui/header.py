@@ -43,7 +43,7 @@ def market_text(now: datetime, calendar: MarketCalendar) -> tuple[bool, str]:
 class HeaderViewModel(QObject):
     changed = Signal()
 
-    def __init__(self, clock: Any, calendar: MarketCalendar, mode: str,
+    def __init__(self, clock: Any, calendar: MarketCalendar | None, mode: str,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._clock = clock
@@ -52,15 +52,22 @@ class HeaderViewModel(QObject):
         self._live_armed = mode != "live"
         self._account: dict[str, Any] = {}
         self._stream = ("connecting", "")
-        self._market = (False, "")
+        self._market = (False, "starting\u2026")
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.update_market)
         self._timer.start()
         self.update_market()
 
+    def set_clock(self, clock: Any, calendar: MarketCalendar) -> None:
+        """The engine's clock, once the engine exists (the window shows before it does)."""
+        self._clock, self._calendar = clock, calendar
+        self.update_market()
+
     @Slot()
     def update_market(self) -> None:
+        if self._clock is None or self._calendar is None:
+            return
         m = market_text(self._clock.now(), self._calendar)
         if m != self._market:
             self._market = m
@@ -74,6 +81,10 @@ class HeaderViewModel(QObject):
     @Slot(str, str)
     def set_stream(self, state: str, detail: str) -> None:
         self._stream = (state, detail)
+        self.changed.emit()
+
+    def set_mode(self, mode: str, armed: bool) -> None:
+        self._mode, self._live_armed = mode, armed
         self.changed.emit()
 
     def set_live_armed(self, armed: bool) -> None:

@@ -72,7 +72,11 @@ class SettingsViewModel(QObject):
     def idleChoices(self) -> list:
         return [{"value": v, "label": idle_label(v)} for v in IDLE_CHOICES]
 
-    @Property(bool, constant=True)
+    def set_clock(self, clock: Any) -> None:
+        self._clock = clock
+        self.changed.emit()
+
+    @Property(bool, notify=changed)
     def isDemo(self) -> bool:
         return self._mode == "demo" and hasattr(self._clock, "set_speed")
 

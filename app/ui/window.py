@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 PAGES = ("lock", "dashboard", "new", "detail", "settings")
 REFRESH_DEBOUNCE_MS = 150
+LIVE_PURPOSE = "LIVE mode: the PIN starts trading with real money."
 ACCOUNT_REFRESH_MS = 30_000
 
 
@@ -46,16 +47,21 @@ class MainWindow(QMainWindow):
     requestAct = Signal(str, int, bool)
     requestChart = Signal(int, str)
 
-    def __init__(self, engine: Any, scheduler: Any, settings: Any, *,
+    def __init__(self, settings: Any, system: Any, *,
                  pin_now: Callable[[], float] = time.time,
                  idle_now: Callable[[], float] = time.monotonic,
                  run_scheduler: bool = True) -> None:
+        """The window, usable (PIN pad) before the engine exists: ``attach_engine`` later.
+
+        ``system`` is the GUI thread's own connection to the system DB (PIN, UI settings).
+        """
         super().__init__()
         self.setWindowTitle("AutoTrader")
         self.setObjectName("mainWindow")
-        self.engine = engine
+        self.engine: Any = None
         self.settings = settings
-        self.mode = str(engine.mode)
+        self.system = system
+        self.mode = str(settings.effective_mode)
         self.qml = shared_engine()
         self._theme = theme()
         self._return_page = "dashboard"
@@ -66,17 +72,21 @@ class MainWindow(QMainWindow):
         self._live_armed = self.mode != "live"
         self._run_scheduler = run_scheduler
         self._closed = False
+        self.worker: EngineWorker | None = None
+        self.worker_thread: WorkerThread | None = None
+        self.scheduler_thread: SchedulerThread | None = None
 
         # --- view models -------------------------------------------------------------------
-        self.guard = PinGuard(engine.system, now=pin_now)
+        self.guard = PinGuard(system, now=pin_now)
         self.lock_vm = LockViewModel(self.guard, self)
-        self.header_vm = HeaderViewModel(engine.clock, engine.calendar, self.mode, self)
+        self.header_vm = HeaderViewModel(None, None, self.mode, self)
+        self.header_vm.set_live_armed(self._live_armed)
         self.dash_vm = DashboardViewModel(self)
         self.new_vm = NewAlgoViewModel(self)
         self.detail_vm = DetailViewModel(self)
-        self.settings_vm = SettingsViewModel(settings, engine.system, engine.clock, self.mode,
-                                             self)
+        self.settings_vm = SettingsViewModel(settings, system, None, self.mode, self)
         self.cards = self.dash_vm.cards
+        self.bridge = EngineBridge(self)
 
         # --- widgets -----------------------------------------------------------------------
         central = QWidget(self)
@@ -100,31 +110,13 @@ class MainWindow(QMainWindow):
         self.chart = self.pages["detail"].chart
 
         # --- idle lock ---------------------------------------------------------------------
-        self.idle = IdleWatcher(stored_idle_seconds(engine.system,
-                                                    settings.ui.idle_lock_seconds),
+        self.idle = IdleWatcher(stored_idle_seconds(system, settings.ui.idle_lock_seconds),
                                 now=idle_now, parent=self)
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self.idle)
         self.idle.idle.connect(self.lock)
         self.settings_vm.idleChanged.connect(self.idle.set_seconds)
-
-        # --- engine threads ----------------------------------------------------------------
-        self.bridge = EngineBridge(self)
-        engine.add_listener(self.bridge)
-        feed = getattr(engine, "feed", None)
-        if feed is not None:
-            feed.add_status_listener(self.bridge.on_feed_status)
-            try:
-                st = feed.status
-                self.header_vm.set_stream(st.state, st.detail)
-            except Exception:  # noqa: BLE001 - a feed without a status yet
-                pass
-        self.worker = EngineWorker(engine)
-        self.worker_thread = WorkerThread(self.worker, self)
-        self.scheduler_thread = SchedulerThread(scheduler, self) if scheduler is not None else None
-        self._connect()
-        self.worker_thread.start()
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -133,14 +125,46 @@ class MainWindow(QMainWindow):
         self._account_timer = QTimer(self)
         self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
         self._account_timer.timeout.connect(self.requestAccount)
-        self._account_timer.start()
-
+        self._connect_views()
+        self.dash_vm.set_message("Starting the engine\u2026")
         self.lock("unlock" if self.guard.is_set else "setup")
+
+    def attach_engine(self, engine: Any, scheduler: Any) -> None:
+        """Wire a built engine: listener, worker thread, start (reconcile) off the GUI thread."""
+        if self._closed:
+            return
+        self.engine = engine
+        if str(engine.mode) != self.mode:
+            self.mode = str(engine.mode)
+            self._live_armed = self.mode != "live"
+            self.header_vm.set_mode(self.mode, self._live_armed)
+            if self.mode == "live" and self.current_page() == "lock":
+                self.lock_vm.start(self.lock_vm.mode if self.lock_vm.mode != "confirm"
+                                   else "unlock", LIVE_PURPOSE)
+        self.header_vm.set_clock(engine.clock, engine.calendar)
+        self.settings_vm.set_clock(engine.clock)
+        engine.add_listener(self.bridge)
+        feed = getattr(engine, "feed", None)
+        if feed is not None:
+            feed.add_status_listener(self.bridge.on_feed_status)
+        self.worker = EngineWorker(engine)
+        self.worker_thread = WorkerThread(self.worker, self)
+        self.scheduler_thread = (SchedulerThread(scheduler, self)
+                                 if scheduler is not None else None)
+        self._connect_worker()
+        self.worker_thread.start()
+        self._account_timer.start()
         self.requestStart.emit()
+        if self.current_page() == "new" or self._return_page == "new":
+            self.requestPlugins.emit()
+
+    def engine_failed(self, message: str) -> None:
+        self.dash_vm.set_message(f"The engine could not start: {message}", error=True)
 
     # --- wiring ----------------------------------------------------------------------------
-    def _connect(self) -> None:
+    def _connect_worker(self) -> None:
         w = self.worker
+        assert w is not None
         self.requestStart.connect(w.start_engine)
         self.requestRefresh.connect(w.refresh)
         self.requestAccount.connect(w.refresh_account)
@@ -150,8 +174,7 @@ class MainWindow(QMainWindow):
         self.requestChart.connect(w.load_chart)
 
         w.started.connect(self._on_engine_started)
-        w.startFailed.connect(lambda msg: self.dash_vm.set_message(
-            f"The engine could not start: {msg}", error=True))
+        w.startFailed.connect(self.engine_failed)
         w.views.connect(self._on_views)
         w.account.connect(self._on_account)
         w.plugins.connect(self.new_vm.set_plugins)
@@ -160,6 +183,7 @@ class MainWindow(QMainWindow):
         w.actionDone.connect(self._on_action_done)
         w.chart.connect(self._on_chart)
 
+    def _connect_views(self) -> None:
         b = self.bridge
         b.tick.connect(self.schedule_refresh)
         b.algorithmsChanged.connect(self.schedule_refresh)
@@ -206,7 +230,7 @@ class MainWindow(QMainWindow):
             self._return_page = current
         purpose = ""
         if self.mode == "live" and not self._live_armed:
-            purpose = "LIVE mode: the PIN starts trading with real money."
+            purpose = LIVE_PURPOSE
         self._pending_pin_action = None
         self.lock_vm.start(mode, purpose)
         self.idle.arm(False)
@@ -277,8 +301,7 @@ class MainWindow(QMainWindow):
 
     def _on_engine_started(self, note: str) -> None:
         self._engine_started = True
-        if note:
-            self.dash_vm.set_message(note, error=True)
+        self.dash_vm.set_message(note, error=True) if note else self.dash_vm.set_message("")
         self._maybe_start_scheduler()
 
     def _maybe_start_scheduler(self) -> None:
@@ -377,14 +400,16 @@ class MainWindow(QMainWindow):
         t = self.scheduler_thread
         if t is not None and t.isRunning() and not t.stop():
             logger.warning("the scheduler did not stop within 10 s")
-        self.worker_thread.stop()
+        if self.worker_thread is not None:
+            self.worker_thread.stop()
         # Drop the QML scenes now, while their view models and the engine surely exist.
         for qw in self.findChildren(QQuickWidget):
             qw.setSource(QUrl())
-        try:
-            self.engine.close()
-        except Exception:  # noqa: BLE001
-            logger.exception("closing the engine failed")
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except Exception:  # noqa: BLE001
+                logger.exception("closing the engine failed")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()

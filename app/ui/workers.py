@@ -250,3 +250,26 @@ class WorkerThread(QThread):
     def stop(self, timeout_ms: int = 10_000) -> bool:
         self.quit()
         return self.wait(timeout_ms)
+
+
+class EngineBuilder(QThread):
+    """Runs ``build_engine`` off the GUI thread (the PIN pad shows meanwhile)."""
+
+    built = Signal(object, object)  # engine, scheduler
+    failed = Signal(str)
+
+    def __init__(self, settings: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("engine-builder")
+        self._settings = settings
+
+    def run(self) -> None:
+        from app.engine.runner import build_engine
+
+        try:
+            engine, scheduler = build_engine(self._settings)
+        except Exception as e:  # noqa: BLE001 - shown on the dashboard and logged
+            logger.exception("building the engine failed")
+            self.failed.emit(str(e))
+            return
+        self.built.emit(engine, scheduler)

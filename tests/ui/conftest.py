@@ -182,9 +182,10 @@ def window(qtbot, rig: Rig, pin_time: FakeTime, idle_time: FakeTime):
     tests drive ticks themselves."""
     from app.ui.window import MainWindow
 
-    w = MainWindow(rig.engine, rig.scheduler, rig.settings, pin_now=pin_time,
-                   idle_now=idle_time, run_scheduler=False)
+    w = MainWindow(rig.settings, rig.engine.system, pin_now=pin_time, idle_now=idle_time,
+                   run_scheduler=False)
     qtbot.addWidget(w)
+    w.attach_engine(rig.engine, rig.scheduler)
     w.resize(800, 480)
     w.show()
     qtbot.waitUntil(lambda: w._engine_started, timeout=10_000)

@@ -1,0 +1,65 @@
+"""The scheduler runs on its QThread and stops cleanly; LIVE trading waits for the PIN."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from app.clock import SimulatedClock
+from tests.ui.conftest import PIN, SESSION_TIME, enter, make_rig, set_up_pin
+
+
+def open_window(qtbot, rig, **kw):
+    from app.ui.window import MainWindow
+
+    w = MainWindow(rig.settings, rig.engine.system, **kw)
+    qtbot.addWidget(w)
+    w.attach_engine(rig.engine, rig.scheduler)
+    return w
+
+
+def test_scheduler_thread_ticks_and_stops(qtbot, data_dir, plugin_dir) -> None:
+    # 600x: a simulated minute lasts 0.1 s, so ticks come quickly on the real scheduler.
+    rig = make_rig(data_dir, clock=SimulatedClock(SESSION_TIME, speed=600.0),
+                   plugin_dir=plugin_dir)
+    rig.engine.create_algorithm("buy_once", "AAPL", 5000.0)
+    w = open_window(qtbot, rig)
+    ticks = []
+    w.bridge.tick.connect(ticks.append)
+    qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=15_000)
+    assert w.scheduler_thread.isRunning()
+    assert any(t.fills for t in ticks)  # the plugin's buy was filled on the first tick
+    qtbot.waitUntil(lambda: w.cards.count() == 1
+                    and w.cards.card(w.cards.ids()[0])["positionText"].startswith("10 sh"),
+                    timeout=5000)
+    w.shutdown()
+    assert not w.scheduler_thread.isRunning() and not w.worker_thread.isRunning()
+    rig.engine.system.close()
+    rig.engine.market.close()
+
+
+def test_live_mode_trades_only_after_pin(qtbot, data_dir, plugin_dir) -> None:
+    # The window's live gate looks only at the engine's mode; the parts below are the
+    # simulated ones (a test never reaches a real live account).
+    rig = make_rig(data_dir, clock=SimulatedClock(SESSION_TIME, speed=600.0),
+                   plugin_dir=plugin_dir)
+    rig.engine.mode = "live"
+    rig.settings = dataclasses.replace(rig.settings, mode="demo")
+    w = open_window(qtbot, rig)
+    set_up_pin(w)  # the PIN exists; now lock and restart the gate as on a fresh start
+    w.shutdown()
+    rig2 = make_rig(data_dir, clock=SimulatedClock(SESSION_TIME, speed=600.0),
+                    plugin_dir=plugin_dir)
+    rig2.engine.mode = "live"
+    w2 = open_window(qtbot, rig2)
+    qtbot.waitUntil(lambda: w2._engine_started, timeout=5000)
+    assert w2.header_vm.modeText == "LIVE \u00b7 PAUSED"
+    assert "real money" in w2.lock_vm.subtitle
+    qtbot.wait(300)
+    assert not w2.scheduler_thread.isRunning()
+    enter(w2.lock_vm, PIN)
+    qtbot.waitUntil(lambda: w2.scheduler_thread.isRunning(), timeout=3000)
+    assert w2.header_vm.modeText == "LIVE"
+    w2.shutdown()
+    for r in (rig, rig2):
+        r.engine.system.close()
+        r.engine.market.close()

@@ -22,7 +22,14 @@ import numpy as np
 
 import db
 from algorithm._api import AlgoContext, set_context
-from app.broker.base import Broker, BrokerError, OrderRequest, ReconcileReport, UnknownTickerError
+from app.broker.base import (
+    TERMINAL_STATUSES,
+    Broker,
+    BrokerError,
+    OrderRequest,
+    ReconcileReport,
+    UnknownTickerError,
+)
 from app.calendar import MarketCalendar
 from app.clock import Clock
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
@@ -392,9 +399,15 @@ class Engine:
         self._emit("on_bar", bar)
 
     # --- algorithms ----------------------------------------------------------------------
+    def _account(self) -> Any:
+        try:
+            return self.broker.get_account()
+        except BrokerError as e:
+            raise EngineError(f"cannot read the account from the broker: {e}") from None
+
     def free_capital(self) -> float:
         """The account's cash minus what running algorithms hold."""
-        cash = self.broker.get_account().cash
+        cash = self._account().cash
         with self._lock:
             held = sum(max(0.0, a.ledger.cash) for a in self._algos.values()
                        if a.status == "running")
@@ -475,6 +488,7 @@ class Engine:
                 a.status = "stopped"
                 self.system.set_algorithm_status(algo_id, "stopped")
             a.instance = None
+            self._cancel_open_orders(a)
             if liquidate and a.ledger.position > 0:
                 self._liquidate(a)
         if was_running and self.feed is not None:
@@ -482,6 +496,19 @@ class Engine:
         logger.info("stopped algorithm %d (%s)%s", algo_id, a.name,
                     " and sold its position" if liquidate else "")
         self._emit("on_algorithms_changed")
+
+    def _cancel_open_orders(self, a: _Algo) -> None:
+        """A stopped algorithm places nothing more: cancel what it still has working."""
+        for row in self.system.orders_for(a.id):
+            if row["parent"] is not None or row["status"] in TERMINAL_STATUSES \
+                    or row["status"] in ("intent", "filled"):
+                continue
+            try:
+                self.broker.cancel_order(row["client_order_id"])
+                logger.info("canceled open order %s of stopped algorithm %d",
+                            row["client_order_id"], a.id)
+            except BrokerError as e:
+                logger.warning("cannot cancel order %s: %s", row["client_order_id"], e)
 
     def _liquidate(self, a: _Algo) -> None:
         now = self.clock.now()
@@ -556,7 +583,7 @@ class Engine:
             return self._view(a, self.market.latest_price(a.ticker))
 
     def account_summary(self) -> dict:
-        acct = self.broker.get_account()
+        acct = self._account()
         with self._lock:
             held = sum(max(0.0, a.ledger.cash) for a in self._algos.values()
                        if a.status == "running")

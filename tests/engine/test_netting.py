@@ -118,3 +118,20 @@ def test_stop_all_with_liquidate_is_the_panic_button(make_engine, system_store, 
     assert engine.free_capital() == pytest.approx(100_000)
     assert {o["client_order_id"].endswith("-L") for o in system_store.orders_for(ids[0])} == {
         False, True}
+
+
+def test_stopping_cancels_what_the_algorithm_still_has_working(make_engine, system_store,
+                                                                clock):
+    engine = make_engine(partial=0.5)
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 10})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert engine.algorithm_view(a).position == 5
+    engine.stop_algorithm(a)
+    [order] = system_store.orders_for(a)
+    assert order["status"] == "canceled" and order["filled_qty"] == 5
+    assert engine.broker.fill_pending() == []  # nothing left working at the broker
+    clock.set(M1 + timedelta(seconds=2))
+    engine.run_tick(M1)
+    assert engine.algorithm_view(a).position == 5
+    assert engine.broker.get_positions() == {"AAA": 5}

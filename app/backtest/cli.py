@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -135,8 +136,7 @@ def _main(args: argparse.Namespace) -> int:
     combos = combinations(grid)
     for c in combos:  # unknown names and bad values fail before anything runs
         check_params(info, c)
-    specs = [Spec(**{**base.__dict__, "ticker": t, "params": c,
-                     "csv": args.csv[k] if args.csv else None})
+    specs = [replace(base, ticker=t, params=c, csv=args.csv[k] if args.csv else None)
              for k, t in enumerate(tickers) for c in combos]
     if len(specs) == 1:
         return _single(specs[0], args)

@@ -171,7 +171,9 @@ fi
 render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "$UNIT.new"
 mv "$UNIT.new" "$UNIT"
 install -m 0644 "$SRC/packaging/autotrader.desktop" /usr/share/applications/autotrader.desktop
-sed -i "s|^Exec=autotrader|Exec=$VENV/bin/autotrader|" /usr/share/applications/autotrader.desktop
+# PYQTGRAPH_QT_LIB: see the unit (Debian's pyqtgraph brings PyQt5/PyQt6 along).
+sed -i "s|^Exec=autotrader|Exec=env PYQTGRAPH_QT_LIB=PySide6 $VENV/bin/autotrader|" \
+  /usr/share/applications/autotrader.desktop
 install -D -m 0644 "$SRC/packaging/autotrader.svg" /usr/share/icons/hicolor/scalable/apps/autotrader.svg
 ln -sf "$VENV/bin/autotrader" /usr/local/bin/autotrader
 

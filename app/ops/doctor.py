@@ -9,6 +9,7 @@ Exit code: 0 when nothing failed (warnings allowed), 1 when something must be fi
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -129,9 +130,11 @@ class Doctor:
 
     def check_qt(self) -> None:
         try:
-            import pyqtgraph
-            import PySide6
-            from PySide6 import QtQuick  # noqa: F401 - the import is the check
+            # PySide6 first: pyqtgraph binds to the Qt already imported (it would pick PyQt6 if
+            # Debian's python3-pyqtgraph brought that along and nothing was imported yet).
+            PySide6 = importlib.import_module("PySide6")
+            importlib.import_module("PySide6.QtQuick")
+            pyqtgraph = importlib.import_module("pyqtgraph")
         except ModuleNotFoundError as e:
             self.add("Qt", WARN, f"the window cannot start: {e}",
                      "on the Pi run packaging/pi-install.sh again (Qt comes from Debian there); "
@@ -142,7 +145,9 @@ class Doctor:
                      "install Qt's system libraries: sudo bash packaging/install-system-deps.sh "
                      "(headless mode still works)")
             return
-        self.add("Qt", OK, f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}")
+        binding = getattr(importlib.import_module("pyqtgraph.Qt"), "QT_LIB", "?")
+        self.add("Qt", OK, f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__} "
+                 f"(on {binding})")
 
     def check_plugins(self) -> None:
         try:

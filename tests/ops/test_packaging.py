@@ -88,6 +88,7 @@ def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> N
     assert env["QT_QPA_EGLFS_INTEGRATION"] == "eglfs_kms"
     assert env["QT_QPA_EGLFS_KMS_CONFIG"].endswith("/eglfs.json")
     assert env["QT_QPA_EGLFS_HIDECURSOR"] == "1"
+    assert env["PYQTGRAPH_QT_LIB"] == "PySide6"  # Debian's pyqtgraph brings PyQt6 along
     assert values(unit, "Service", "EnvironmentFile") == ["-/etc/autotrader/autotrader.env"]
     exec_start = values(unit, "Service", "ExecStart")[0].split()
     assert exec_start == [str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
@@ -168,3 +169,20 @@ def test_pi_requirements_leave_the_qt_stack_to_debian() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     others = [d for d in declared if not d.lower().startswith(("pyside6", "pyqtgraph"))]
     assert [q for q in reqs if q] == others  # the rest, pins and markers untouched
+
+
+def test_a_built_wheel_carries_the_qml_and_the_plugins(tmp_path: Path) -> None:
+    """A non-editable install (the Pi's venv, any `pip install .`) finds the QML next to the
+    installed packages, as app/ui/qml.py expects: the wheel must contain them."""
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and ("network" in r.stderr.lower() or "connection" in r.stderr.lower()):
+        pytest.skip(f"cannot fetch the build backend: {r.stderr[-300:]}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("autotrader-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*.qml")}
+    expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "algorithm").glob("*.py")}
+    assert expected and expected <= names, sorted(expected - names)

@@ -132,3 +132,19 @@ def test_bad_csv_and_missing_db_through_the_real_command(tmp_path):
                            env=env_home, cwd=tmp_path)
         assert p.returncode == 2
         assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_recent_days_for_the_new_algorithm_flow(data_dir, market_store, ref_bars):
+    from app.backtest.api import backtest_recent
+    from app.config import load_settings
+
+    market_store.insert_rows(
+        ("REF", int(t), float(o), float(h), float(lo), float(c), int(v)) for t, o, h, lo, c, v
+        in zip(ref_bars.ts, ref_bars.o, ref_bars.h, ref_bars.l, ref_bars.c, ref_bars.v,
+               strict=True))
+    settings = load_settings(None, overrides={"data_dir": str(data_dir)})
+    result, report = backtest_recent(settings, "sma_crossover", "REF", days=2, capital=5000)
+    assert report["start"] == "2024-03-05T14:30:00Z" and result.metrics.sessions == 2
+    assert report["metrics"]["initial_capital"] == 5000
+    result, report = backtest_recent(settings, "sma_crossover", "REF", days=10)
+    assert result.metrics.sessions == 3  # all there is

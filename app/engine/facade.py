@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -157,6 +158,9 @@ class Engine:
         self._started = False
         self._closed = False
         self._collect: list[dict[str, Any]] | None = None
+        self._updates: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._updates_lock = threading.Lock()
+        self._update_thread: threading.Thread | None = None
         last = system.get_setting(LAST_TICK_KEY)
         self._last_minute: datetime | None = parse_iso(last) if last else None
         self._refresh_plugins()
@@ -384,16 +388,42 @@ class Engine:
         return out
 
     def _on_order_update(self, update: Any) -> None:
-        """Broker listener (any thread): record fills as they come."""
+        """Broker listener (any thread): record the update now if the engine is free, else
+        hand it to the updates thread — a broker's stream thread never waits for a tick."""
         if self._closed:
             return
-        with self._lock:
+        if self._lock.acquire(blocking=False):
             try:
-                txs = self.orders.apply_update(update)
-            except Exception:
-                logger.exception("cannot record update for %s", update.client_order_id)
+                self._record_update(update)
+            finally:
+                self._lock.release()
+            return
+        self._updates.put(update)
+        self._ensure_update_thread()
+
+    def _record_update(self, update: Any) -> None:
+        try:
+            txs = self.orders.apply_update(update)
+        except Exception:
+            logger.exception("cannot record update for %s", update.client_order_id)
+            return
+        self._apply_txs(txs)
+
+    def _ensure_update_thread(self) -> None:
+        with self._updates_lock:
+            if self._update_thread is None or not self._update_thread.is_alive():
+                self._update_thread = threading.Thread(target=self._drain_updates,
+                                                       name="order-updates", daemon=True)
+                self._update_thread.start()
+
+    def _drain_updates(self) -> None:
+        while True:
+            update = self._updates.get()
+            if update is None:
                 return
-            self._apply_txs(txs)
+            with self._lock:
+                if not self._closed:
+                    self._record_update(update)
 
     def _on_bar(self, bar: Bar) -> None:
         self._emit("on_bar", bar)
@@ -628,6 +658,9 @@ class Engine:
             except Exception:
                 logger.exception("feed did not stop cleanly")
         self._pool.close()
+        if self._update_thread is not None:
+            self._updates.put(None)
+            self._update_thread.join(timeout=5)
         try:
             self.broker.close()
         except Exception:

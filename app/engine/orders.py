@@ -232,7 +232,10 @@ class OrderBook:
             return []
         if row["parent"] is not None:
             return []  # a child of a netted order: the broker knows only the parent
-        new_qty = max(row["filled_qty"], int(u.filled_qty or 0))
+        if int(u.filled_qty or 0) < row["filled_qty"] or (
+                row["status"] in TERMINAL_STATUSES and not u.is_terminal):
+            return []  # an older update arriving after a newer one: nothing to learn
+        new_qty = int(u.filled_qty or 0)
         unchanged = (u.status == row["status"] and new_qty == row["filled_qty"]
                      and (not u.broker_order_id or u.broker_order_id == row["broker_order_id"]))
         if unchanged:

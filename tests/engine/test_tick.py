@@ -202,3 +202,29 @@ def test_late_bar_rule_the_algorithm_runs_on_what_is_stored(make_engine, market_
     put_bars(market_store, "AAA", 102.5, M1, M1 + timedelta(minutes=1), calendar)
     assert market_store.latest_price("AAA") == 102.5
     assert engine.algorithm_view(a).last_price == 102.5
+
+
+def test_a_broker_update_during_a_tick_never_waits_for_it(make_engine, clock):
+    engine = make_engine(partial=0.5)
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 10})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert engine.algorithm_view(a).position == 5
+    engine.create_algorithm("scripted", "BBB", 1000, {"delay": 1.5})
+    tick = threading.Thread(target=engine.run_tick, args=(M1,))
+    tick.start()
+    deadline = time.monotonic() + 5
+    while not engine.in_tick and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert engine.in_tick
+    started = time.monotonic()
+    [update] = engine.broker.fill_pending()  # the broker's thread reports the rest
+    assert time.monotonic() - started < 1.0 and tick.is_alive()
+    tick.join(timeout=10)
+    # Recorded once the tick let go: 10 from the first order, plus half of this minute's.
+    deadline = time.monotonic() + 5
+    while engine.algorithm_view(a).position != 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert update.filled_qty == 10
+    assert engine.algorithm_view(a).position == 15
+    assert engine.system.get_order(f"at-{a}-202406041400")["filled_qty"] == 10

@@ -45,6 +45,11 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def spacing_bars(spacing: float, i: int) -> int:
+    """How many bars back the previous tick is (at least 1, never before bar 0)."""
+    return max(1, min(i, int(spacing)))
+
+
 class ExchangeTimeAxis(pg.AxisItem):
     """Bottom axis whose tick labels are the New York time of the bar at that x."""
 
@@ -66,7 +71,9 @@ class ExchangeTimeAxis(pg.AxisItem):
             i = int(round(v))
             if 0 <= i < len(ts):
                 t = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ)
-                out.append(t.strftime("%b %d" if spacing >= 390 else "%H:%M"))
+                # Whole days, or the first tick of a new session: say which day.
+                new_day = i > 0 and ts[i] - ts[i - spacing_bars(spacing, i)] > 6 * 3600
+                out.append(t.strftime("%b %d" if spacing >= 390 or new_day else "%H:%M"))
             else:
                 out.append("")
         return out
@@ -90,6 +97,8 @@ class PriceChart(pg.PlotWidget):
         self._last_draw = 0.0
         self._markers: list[tuple[int, str, float]] = []  # (epoch, side, price)
         self._sma_windows: tuple[int, ...] = ()
+        self._scale = 1.0
+        self._marker_size = 16
         item = self.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setMenuEnabled(False)
@@ -153,7 +162,8 @@ class PriceChart(pg.PlotWidget):
         self._indicators = []
         self._sma_windows = tuple(int(w) for w in windows if int(w) > 1)
         for i, w in enumerate(self._sma_windows):
-            c = item.plot(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)], width=2),
+            c = item.plot(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
+                                       width=max(1.5, 2 * self._scale)),
                           skipFiniteCheck=True, connect="finite")
             c.setClipToView(True)
             c.setDownsampling(auto=True, method="peak")
@@ -204,6 +214,21 @@ class PriceChart(pg.PlotWidget):
     def reset(self) -> None:
         self.set_series([], [])
         self._markers = []
+
+    def apply_scale(self, scale: float) -> None:
+        """Line widths, markers and legend text for the screen's scale (1.0 at 800x480)."""
+        self._price.setPen(pg.mkPen(PRICE_PEN["color"], width=max(1.5, 2 * scale)))
+        for i, c in enumerate(self._indicators):
+            c.setPen(pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
+                              width=max(1.5, 2 * scale)))
+        self._marker_size = int(16 * scale)
+        self._buys.setSize(self._marker_size)
+        self._sells.setSize(self._marker_size)
+        size = f"{max(8, round(9 * scale))}pt"
+        self._legend.setLabelTextSize(size)
+        for _sample, label in self._legend.items:
+            label.setText(label.text, size=size)
+        self._scale = scale
 
     # --- view ----------------------------------------------------------------------------
     def follow(self) -> None:
@@ -258,7 +283,7 @@ class PriceChart(pg.PlotWidget):
             vb = self.getPlotItem().getViewBox()
             (x0, x1), _ = vb.viewRange()
             width = x1 - x0 if 10 < x1 - x0 < n + 50 else min(n, DEFAULT_WINDOW) + 2
-            vb.setXRange(n + 1 - width, n + 1, padding=0)
+            vb.setXRange(n + 2 - width, n + 2, padding=0)
         self._draws += 1
         self._last_draw = time.monotonic()
 

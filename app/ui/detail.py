@@ -241,6 +241,7 @@ class DetailPage(QWidget):
         self.title.setFixedHeight(t.px(64))
         self.side.setFixedWidth(t.px(290))
         self.chart.getPlotItem().getAxis("left").setWidth(t.px(64))
+        self.chart.apply_scale(t.scale)
         font = self.chart.font()
         font.setPixelSize(t.px(13))
         for name in ("left", "bottom"):

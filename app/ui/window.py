@@ -220,8 +220,7 @@ class MainWindow(QMainWindow):
     def show_page(self, name: str) -> None:
         self.stack.setCurrentWidget(self.pages[name])
         self.header.setVisible(name != "lock")
-        if name != "lock":
-            self.setFocus()
+        self.pages[name].setFocus()
 
     def lock(self, mode: str = "unlock") -> None:
         """Show the PIN pad; the page in use comes back after unlocking."""

@@ -7,6 +7,16 @@ Rectangle {
     id: page
     required property QtObject lock
     color: Theme.bg
+    focus: true
+    // A desktop keyboard works too: digits, Backspace, Enter, Escape.
+    Keys.onPressed: (event) => {
+        if (event.text.length === 1 && event.text >= "0" && event.text <= "9") page.lock.digit(event.text)
+        else if (event.key === Qt.Key_Backspace) page.lock.backspace()
+        else if (event.key === Qt.Key_Return || event.key === Qt.Key_Enter) { if (page.lock.canSubmit) page.lock.submit() }
+        else if (event.key === Qt.Key_Escape) page.lock.cancel()
+        else return
+        event.accepted = true
+    }
 
     RowLayout {
         anchors.fill: parent

@@ -7,6 +7,19 @@ Rectangle {
     id: page
     required property QtObject flow
     color: Theme.bg
+    focus: true
+    Keys.onPressed: (event) => {
+        var t = event.text
+        if ((page.flow.step === "ticker" || page.flow.step === "capital") && t.length === 1
+                && /[A-Za-z0-9.]/.test(t)) page.flow.key(t)
+        else if (event.key === Qt.Key_Backspace) page.flow.backspace()
+        else if (event.key === Qt.Key_Return || event.key === Qt.Key_Enter) {
+            if (page.flow.step === "confirm") page.flow.confirm(); else page.flow.next()
+        }
+        else if (event.key === Qt.Key_Escape) page.flow.back()
+        else return
+        event.accepted = true
+    }
 
     readonly property var titles: ({
         "plugin": "Step 1 of 4 \u00b7 Choose a plugin",

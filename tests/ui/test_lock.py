@@ -95,3 +95,13 @@ def test_change_pin(qtbot, window) -> None:
     enter(w.lock_vm, "13579")
     assert w.current_page() == "settings"
     assert w.guard.check("13579").ok and not w.guard.check(PIN).ok
+
+
+def test_desktop_keyboard_types_the_pin(qtbot, window) -> None:
+    w = window
+    lock = w.pages["lock"]
+    for _ in range(2):
+        qtbot.keyClicks(lock, PIN)
+        qtbot.keyClick(lock, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
+    assert w.guard.check(PIN).ok

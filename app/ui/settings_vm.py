@@ -25,6 +25,15 @@ SPEED_CHOICES = (1.0, 10.0, 60.0, 120.0, 300.0, 600.0)
 LOG_LINES = 80
 
 
+def compact_log_line(line: str) -> str:
+    """``2026-11-25 11:33:31,064 - INFO - app.x - msg`` -> ``11:33:31 INFO app.x: msg``
+    (the narrow log view has no room for the date and milliseconds)."""
+    parts = line.split(" - ", 3)
+    if len(parts) == 4 and len(parts[0]) >= 19:
+        return f"{parts[0][11:19]} {parts[1]} {parts[2]}: {parts[3]}"
+    return line
+
+
 def idle_label(seconds: int) -> str:
     if seconds <= 0:
         return "never"
@@ -126,7 +135,7 @@ class SettingsViewModel(QObject):
     @Slot()
     def refreshLog(self) -> None:
         path = Path(self._settings.log_path) / LOG_FILENAME
-        self._log = [line[:200] for line in tail(path, LOG_LINES)]
+        self._log = [compact_log_line(line)[:200] for line in tail(path, LOG_LINES)]
         self.logChanged.emit()
 
     @Slot()

@@ -41,16 +41,19 @@ def price_chart(result: RunResult, path: Path) -> Path:
     ts, close = result.ts, result.close
     index = {int(t): k for k, t in enumerate(ts.tolist())}
     fig, ax = plt.subplots(figsize=(12, 5), dpi=100)
+    # Thousands of fills over a year would bury the price line under full-size markers.
+    size = max(4.0, min(28.0, 8000.0 / max(1, len(result.fills))))
     ax.plot(np.arange(ts.shape[0]), close, color="#4a6fa5", linewidth=0.7, label="close")
     for side, marker, color in (("buy", "^", "#1a9850"), ("sell", "v", "#d73027")):
         xs = [index[f["ts"]] for f in result.fills if f["type"] == side and f["ts"] in index]
         ys = [f["price"] for f in result.fills if f["type"] == side and f["ts"] in index]
-        ax.scatter(xs, ys, marker=marker, color=color, s=28, zorder=3,
-                   label=f"{side} ({len(xs)})", edgecolors="black", linewidths=0.3)
-    ax.set_title(f"{result.ticker} — {result.plugin} {_params(result)}")
+        ax.scatter(xs, ys, marker=marker, color=color, s=size, zorder=3,
+                   label=f"{side} ({len(xs)})", edgecolors="black",
+                   linewidths=0.3 if size > 10 else 0)
+    ax.set_title(f"{result.ticker} — {_name(result)}")
     ax.set_ylabel("price")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=8, markerscale=(28.0 / size) ** 0.5)
     _date_axis(ax, ts)
     fig.tight_layout()
     fig.savefig(path)
@@ -71,7 +74,7 @@ def equity_chart(result: RunResult, path: Path) -> Path:
                  label="buy and hold")
     ax1.axhline(cap, color="black", linewidth=0.5, linestyle=":")
     m = result.metrics
-    title = f"{result.ticker} — {result.plugin} {_params(result)}: equity"
+    title = f"{result.ticker} — {_name(result)}: equity"
     if m is not None:
         title += f" (return {m.total_return:+.2%}, max drawdown {m.max_drawdown:.2%})"
     ax1.set_title(title)
@@ -90,5 +93,5 @@ def equity_chart(result: RunResult, path: Path) -> Path:
     return path
 
 
-def _params(result: RunResult) -> str:
-    return " ".join(f"{k}={v}" for k, v in result.params.items())
+def _name(result: RunResult) -> str:
+    return " ".join([result.plugin, *(f"{k}={v}" for k, v in result.params.items())])

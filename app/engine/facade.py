@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -288,6 +289,7 @@ class Engine:
     def _tick(self, minute: datetime, decisions: list[dict], errors: dict[int, str]) -> None:
         _, polled = self.orders.poll_open(minute)
         self._apply_txs(polled)
+        working = self.orders.working_by_algo()
         running = [a for a in self._algos.values() if a.status == "running"]
         ts = int(minute.timestamp())
         prices = {t: self.market.latest_price(t, before_ts=ts)
@@ -326,8 +328,11 @@ class Engine:
             else:
                 try:
                     d = parse_decision(call.result)
-                    check_against_ledger(d, a.ledger.cash, a.ledger.position,
-                                         prices[a.ticker])
+                    # Orders still working at the broker have claims on cash and shares.
+                    buying, selling = working.get(a.id, (0, 0))
+                    price = prices[a.ticker]
+                    check_against_ledger(d, a.ledger.cash - buying * (price or 0.0),
+                                         a.ledger.position - selling, price)
                 except DecisionRefused as e:
                     why = str(e)
                 else:
@@ -544,8 +549,12 @@ class Engine:
         now = self.clock.now()
         coid = liquidation_order_id(a.id, now)
         qty = a.ledger.position
-        self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty, iso_z(floor_minute(now)),
-                                     reason="liquidation on stop")
+        try:
+            self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty,
+                                         iso_z(floor_minute(now)), reason="liquidation on stop")
+        except sqlite3.IntegrityError:
+            raise EngineError(f"a sale of {a.ticker} for this algorithm was sent a moment "
+                              "ago; try again in a second") from None
         try:
             update = self.broker.submit_order(OrderRequest(coid, a.ticker, "sell", qty))
         except BrokerError as e:

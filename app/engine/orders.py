@@ -286,6 +286,17 @@ class OrderBook:
                  ch["id"]))
         return txs
 
+    def working_by_algo(self) -> dict[int, tuple[int, int]]:
+        """Per algorithm, shares still to fill on its open (buy, sell) orders."""
+        out: dict[int, tuple[int, int]] = {}
+        for row in self.system.open_orders():
+            if row["algo_id"] is None:
+                continue
+            left = max(0, row["qty"] - row["filled_qty"])
+            buy, sell = out.get(row["algo_id"], (0, 0))
+            out[row["algo_id"]] = (buy + left, sell) if row["side"] == "buy" else (buy, sell + left)
+        return out
+
     # --- reconcile -----------------------------------------------------------------------
     def poll_open(self, before: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Ask the broker about our open orders (of minutes before ``before``, all if None).

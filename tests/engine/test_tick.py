@@ -228,3 +228,14 @@ def test_a_broker_update_during_a_tick_never_waits_for_it(make_engine, clock):
     assert update.filled_qty == 10
     assert engine.algorithm_view(a).position == 15
     assert engine.system.get_order(f"at-{a}-202406041400")["filled_qty"] == 10
+
+
+def test_shares_still_working_at_the_broker_count_against_cash(make_engine, clock):
+    engine = make_engine(partial=0.5)
+    a = engine.create_algorithm("scripted", "AAA", 1600, {"action": "buy", "shares": 10})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)  # 5 filled (cash 1100), 5 still working (500 more to pay)
+    r = engine.run_tick(M1)  # same broker minute: the rest is not filled yet
+    assert "buy 10 refused" in r.errors[a] and "cash is 600.00" in r.errors[a]
+    engine.broker.fill_pending()
+    assert engine.algorithm_view(a).cash == 600.0

@@ -22,7 +22,7 @@ Rectangle {
     radius: Theme.radius
     color: tap.pressed ? Theme.surfaceAlt : Theme.surface
     border.width: Math.max(2, Theme.scale * 2)
-    border.color: status === "error" ? Theme.bad : Theme.border
+    border.color: status === "error" || error !== "" ? Theme.bad : Theme.border
 
     TapHandler { id: tap; onTapped: card.clicked() }
 
@@ -89,12 +89,21 @@ Rectangle {
         }
         Text {
             Layout.fillWidth: true
-            text: card.error !== "" ? card.error : card.pnlText + "   " + card.pnlPctText
-            font.pixelSize: card.error !== "" ? Theme.fontSmall : Theme.font
+            text: card.pnlText + "   " + card.pnlPctText
+            font.pixelSize: Theme.font
             font.bold: true
             elide: Text.ElideRight
-            color: card.error !== "" ? Theme.bad
-                 : card.pnlSign > 0 ? Theme.good : card.pnlSign < 0 ? Theme.bad : Theme.text
+            color: card.pnlSign > 0 ? Theme.good : card.pnlSign < 0 ? Theme.bad : Theme.text
+        }
+        Text {
+            objectName: "cardError"
+            visible: card.error !== ""
+            Layout.fillWidth: true
+            text: "\u26a0 " + card.error
+            font.pixelSize: Theme.fontSmall
+            font.bold: true
+            elide: Text.ElideRight
+            color: Theme.bad
         }
     }
 }

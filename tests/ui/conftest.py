@@ -96,6 +96,19 @@ class TestClock:
         return not (stop is not None and stop.is_set())
 
 
+CRASHES = '''
+"""Test plugin: its run() raises, which the engine refuses and shows on the card."""
+
+
+class Algorithm:
+    def __init__(self, ticker, initial_capital):
+        pass
+
+    def run(self, current_time, algo_id):
+        raise ValueError("no idea what to do")
+'''
+
+
 @dataclass
 class Rig:
     engine: Any
@@ -154,6 +167,7 @@ def plugin_dir(tmp_path: Path) -> Path:
     d = tmp_path / "plugins"
     d.mkdir()
     (d / "buy_once.py").write_text(BUY_ONCE)
+    (d / "crashes.py").write_text(CRASHES)
     return d
 
 

@@ -62,14 +62,16 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     ids = [rig.engine.create_algorithm("sma_crossover", t, c)
            for t, c in (("AAPL", 20_000.0), ("MSFT", 15_000.0), ("NVDA", 10_000.0))]
     ids.append(rig.engine.create_algorithm("buy_once", "TSLA", 5_000.0))
+    ids.append(rig.engine.create_algorithm("crashes", "AMZN", 1_000.0))
     rig.engine.start()
     minute = rig.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     rig.clock.set(minute + timedelta(seconds=2))
     rig.in_thread(lambda: rig.engine.run_tick(minute))
     rig.engine.stop_algorithm(ids[2])
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 4 and w.cards.card(ids[3])["positionText"]
-                    .startswith("10 sh"), timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 5 and w.cards.card(ids[3])["positionText"]
+                    .startswith("10 sh") and bool(w.cards.card(ids[4])["error"]), timeout=5000)
+    assert "ValueError: no idea what to do" in w.cards.card(ids[4])["error"]
     qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=5000)
     shot("02-dashboard")
 

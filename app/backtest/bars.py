@@ -228,3 +228,32 @@ def write_csv(bars: Bars, path: str | Path) -> None:
 
 def _volume(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def tick_minutes(bars: Bars, first: int, calendar: MarketCalendar) -> np.ndarray:
+    """The minutes the engine ticks during the replay: every regular-session minute from bar
+    ``first`` to the last bar, both included.
+
+    Live trading ticks each minute whether or not a bar arrived (thin tickers and the IEX feed
+    skip minutes), so the backtest does too; without gaps these are exactly the bars' minutes.
+    """
+    if len(bars) == 0 or first >= len(bars):
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = int(bars.ts[first]), int(bars.ts[-1])
+    first_day, last_day = exchange_day(lo), exchange_day(hi)
+    parts = [np.arange(int(s.open.timestamp()), int(s.close.timestamp()), 60, dtype=np.int64)
+             for s in calendar.sessions_between(first_day, last_day)]
+    if not parts:  # bars outside sessions never get here (validate refuses them)
+        return bars.ts[first:].copy()
+    minutes = np.concatenate(parts)
+    return minutes[(minutes >= lo) & (minutes <= hi)]
+
+
+def tick_schedule(bars: Bars, minutes: np.ndarray) -> tuple[list[int], list[int], list[bool]]:
+    """For each tick minute: the minute, the number of bars before it (= the index of the
+    first bar at or after it), and whether a bar starts at that minute."""
+    idx = np.searchsorted(bars.ts, minutes, side="left")
+    here = np.zeros(minutes.shape[0], dtype=bool)
+    inside = idx < len(bars)
+    here[inside] = bars.ts[idx[inside]] == minutes[inside]
+    return minutes.tolist(), idx.tolist(), here.tolist()

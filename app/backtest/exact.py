@@ -17,8 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import db
-from app.backtest.bars import Bars
+from app.backtest.bars import Bars, tick_minutes
 from app.backtest.errors import BacktestError
 from app.backtest.replay import MAX_PROBLEMS, Progress
 from app.backtest.result import RunResult, curves_from_fills, day_ids_for
@@ -52,7 +54,8 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             (bars.ticker, t, o, h, lo, c, int(v)) for t, o, h, lo, c, v in zip(
                 ts, bars.o.tolist(), bars.h.tolist(), bars.l.tolist(), bars.c.tolist(),
                 bars.v.tolist(), strict=True))
-        clock = ManualClock(from_epoch(ts[first]))
+        minutes = tick_minutes(bars, first, calendar).tolist()
+        clock = ManualClock(from_epoch(minutes[0]))
         rule = next_open(market) if fill == "open" else last_close(market)
         broker = SimulatedBroker(system, market, clock, starting_cash=float(capital),
                                  slippage_bps=slippage_bps,
@@ -72,11 +75,11 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             view = engine.algorithm_view(algo_id)
             if view.status != "running":
                 raise BacktestError(f"plugin {info.name!r} failed to start: {view.error}")
-            for i in range(first, n):
-                if progress is not None and not (i - first) % 256:
-                    progress(i - first, n - first)
-                minute = from_epoch(ts[i])
-                clock.set(minute + timedelta(seconds=2))
+            for k, t in enumerate(minutes):
+                if progress is not None and not k % 256:
+                    progress(k, len(minutes))
+                minute = from_epoch(t)
+                clock.set(minute + timedelta(seconds=2))  # the scheduler's 2 s offset
                 result = engine.run_tick(minute)
                 for d in result.decisions:
                     if d["refused"]:
@@ -84,17 +87,16 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
                         refused += kind == "refused"
                         errors += kind == "error"
                         if len(problems) < MAX_PROBLEMS:
-                            problems.append({"timestamp": iso_z(ts[i]), "kind": kind,
+                            problems.append({"timestamp": iso_z(t), "kind": kind,
                                              "reason": d["refused"]})
             if progress is not None:
-                progress(n - first, n - first)
+                progress(len(minutes), len(minutes))
             txs = system.transactions(algo_id)
         finally:
             engine.close()
             system.close()
             market.close()
             db.use_provider(previous)
-    index = {t: k for k, t in enumerate(ts)}
     fills = []
     cash, pos = float(capital), 0
     for tx in txs:
@@ -103,7 +105,8 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
         cash -= signed * tx["price"] + tx["commission"]
         pos += signed
         t = to_epoch(tx["timestamp"]) // 60 * 60  # filled 2 s into the minute
-        fills.append({"i": index[t], "ts": t, "type": tx["type"], "shares": q,
+        i = int(np.searchsorted(bars.ts, t))  # the first bar at or after the fill minute
+        fills.append({"i": i, "ts": t, "type": tx["type"], "shares": q,
                       "price": tx["price"], "commission": tx["commission"], "cash": cash,
                       "position": pos})
     elapsed = time.perf_counter() - t0

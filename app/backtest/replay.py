@@ -24,12 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from algorithm._api import AlgoContext, set_context
-from app.backtest.bars import Bars
+from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
 from app.backtest.fills import FILL_RULES, fill_price
 from app.backtest.provider import BacktestProvider
 from app.backtest.result import RunResult, curves_from_fills, day_ids_for
 from app.backtest.watchdog import PluginTimeout, Watchdog
+from app.calendar import nyse
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.ledger import Ledger
 from app.engine.plugins import PluginInfo, make_class
@@ -60,25 +61,26 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
     n = len(bars)
     if not 0 <= first < n:
         raise BacktestError("no bars to replay in the chosen period")
+    minutes, bar_index, bar_here = tick_schedule(bars, tick_minutes(bars, first, nyse()))
     provider = BacktestProvider(bars)
     ledger = Ledger(float(capital))
-    ts = provider.main.ts
     opens = bars.o.tolist()
     closes = provider.main.close
+    total = len(minutes)
     fills: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     counts = {"buy": 0, "sell": 0, "hold": 0}
     refused = errors = 0
 
-    def problem(i: int, kind: str, reason: str) -> None:
+    def problem(t: int, kind: str, reason: str) -> None:
         if len(problems) < MAX_PROBLEMS:
-            problems.append({"timestamp": iso_z(ts[i]), "kind": kind, "reason": reason})
+            problems.append({"timestamp": iso_z(t), "kind": kind, "reason": reason})
         if len(problems) <= 3:
-            logger.info("%s %s at %s: %s", info.name, kind, iso_z(ts[i]), reason)
+            logger.info("%s %s at %s: %s", info.name, kind, iso_z(t), reason)
 
     started_all = time.perf_counter()
     with provider_scope(provider), Watchdog(timeout_s) as dog:
-        provider.advance(first, datetime.fromtimestamp(ts[first], UTC), ts[first])
+        provider.advance(bar_index[0], datetime.fromtimestamp(minutes[0], UTC), minutes[0])
         try:
             algo = cls(bars.ticker, float(capital))
         except Exception as e:  # noqa: BLE001 - a plugin may raise anything
@@ -93,11 +95,12 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         set_context(ctx)
         perf = time.perf_counter
         try:
-            for lo in range(first, n, PROGRESS_EVERY):
+            for lo in range(0, total, PROGRESS_EVERY):
                 if progress is not None:
-                    progress(lo - first, n - first)
-                for i in range(lo, min(n, lo + PROGRESS_EVERY)):
-                    t = ts[i]
+                    progress(lo, total)
+                hi = min(total, lo + PROGRESS_EVERY)
+                for t, i, here in zip(minutes[lo:hi], bar_index[lo:hi], bar_here[lo:hi],
+                                      strict=True):
                     now = datetime.fromtimestamp(t, UTC)
                     # provider.advance(), inlined: this runs once per minute of history.
                     provider._i, provider._now_dt, provider._now_ts = i, now, t
@@ -118,8 +121,10 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                             counts["hold"] += 1
                             continue
                         check_against_ledger(d, ledger.cash, ledger.position, last)
-                        price = fill_price(d.action, opens[i] if fill_at_open else last,
-                                           slippage_bps)
+                        # No bar at this minute: the broker's next_open rule falls back
+                        # to the last close.
+                        price = fill_price(d.action, opens[i] if fill_at_open and here
+                                           else last, slippage_bps)
                         commission = d.shares * commission_per_share
                         if d.action == "buy" and \
                                 d.shares * price + commission > ledger.cash + 1e-9:
@@ -128,17 +133,17 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                                 f"({d.shares * price + commission:,.2f} > {ledger.cash:,.2f})")
                     except DecisionRefused as e:
                         refused += 1
-                        problem(i, "refused", str(e))
+                        problem(t, "refused", str(e))
                         continue
                     except PluginTimeout as e:
                         dog.started = 0.0
                         errors += 1
-                        problem(i, "error", str(e))
+                        problem(t, "error", str(e))
                         continue
                     except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
                         dog.started = 0.0
                         errors += 1
-                        problem(i, "error", f"run() raised {type(e).__name__}: {str(e)[:200]}")
+                        problem(t, "error", f"run() raised {type(e).__name__}: {str(e)[:200]}")
                         continue
                     counts[d.action] += 1
                     tx = {"id": len(fills) + 1, "algo_id": ALGO_ID, "ticker": bars.ticker,
@@ -153,13 +158,13 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                     cd = ctx.__dict__
                     set_context(ctx)
             if progress is not None:
-                progress(n - first, n - first)
+                progress(total, total)
         finally:
             set_context(None)
     elapsed = time.perf_counter() - started_all
     for what in provider.tampered():
         what = what if what == "transactions" else f"{what} bars"
-        problems.insert(0, {"timestamp": iso_z(ts[first]), "kind": "warning",
+        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
                             "reason": f"the plugin modified the {what} it was given; live "
                                       "trading hands out fresh copies, so results may differ"})
         errors += 1

@@ -60,7 +60,7 @@ def curves_from_fills(ts: np.ndarray, close: np.ndarray, fills: list[dict[str, A
     dpos = np.zeros(n, dtype=np.float64)
     dcash = np.zeros(n, dtype=np.float64)
     for f in fills:
-        k = f["i"] - first_index
+        k = min(f["i"] - first_index, n - 1)  # a fill takes effect from the next bar on
         q = f["shares"] if f["type"] == "buy" else -f["shares"]
         dpos[k] += q
         dcash[k] -= q * f["price"] + f.get("commission", 0.0)

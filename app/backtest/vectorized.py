@@ -17,16 +17,18 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.backtest.bars import Bars
+from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
 from app.backtest.fills import fill_price
 from app.backtest.result import RunResult, curves_from_fills, day_ids_for
+from app.calendar import nyse
 
 logger = logging.getLogger(__name__)
 
 
 def window_means(c: np.ndarray, w: int) -> np.ndarray:
-    """``out[i]`` = mean of the ``w`` values before index i (``c[i-w:i]``), NaN when i < w.
+    """``out[k]`` = mean of the ``w`` values before index k (``c[k-w:k]``), NaN when k < w;
+    ``k`` runs to ``len(c)`` (all bars visible).
 
     Each window is summed on its own (no running cumsum), so the rounding matches the
     plugin's ``sum(closes[-w:]) / w`` closely enough that only true ties could differ.
@@ -35,7 +37,7 @@ def window_means(c: np.ndarray, w: int) -> np.ndarray:
     out = np.full(n + 1, np.nan)
     if n >= w:
         out[w:] = sliding_window_view(c, w).sum(axis=1) / w
-    return out[:n]
+    return out
 
 
 def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any], *,
@@ -43,50 +45,48 @@ def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any]
                   fill: str) -> list[dict[str, Any]]:
     """``algorithm/sma_crossover.py`` on arrays: hold while SMA short > SMA long.
 
-    The plugin at minute i sees closes[:i]; with fewer than ``sma_long`` bars it holds; flat
-    and short > long: buy ``int(cash * 0.99 // last_close)``; holding and short < long: sell all.
-    Its cash counts buys and sells but not commission, as the plugin's own loop does.
+    At each tick minute the plugin sees the k bars before it; with fewer than ``sma_long``
+    it holds; flat and short > long: buy ``int(cash * 0.99 // last_close)``; holding and
+    short < long: sell all. Its cash counts buys and sells but not commission, as the
+    plugin's own loop does.
     """
     s, lg = int(params.get("sma_short", 20)), int(params.get("sma_long", 50))
     if s <= 0 or lg <= 0:
         raise BacktestError("sma_short and sma_long must be positive")
-    c = bars.c
-    n = c.shape[0]
-    short, long_ = window_means(c, s), window_means(c, lg)
-    valid = np.arange(n) >= lg
-    valid[:first] = False
+    minutes, seen, here = tick_schedule(bars, tick_minutes(bars, first, nyse()))
+    k = np.asarray(seen, dtype=np.int64)          # bars visible at each tick minute
+    short, long_ = window_means(bars.c, s)[k], window_means(bars.c, lg)[k]
+    valid = k >= lg
     up = np.flatnonzero(valid & (short > long_))
     down = np.flatnonzero(valid & (short < long_))
-    opens, closes, ts = bars.o, bars.c, bars.ts
+    opens, closes = bars.o, bars.c
     fills: list[dict[str, Any]] = []
     cash = own_cash = float(capital)      # real (with commission) / the plugin's view
-    held, i = 0, first
+    held, j = 0, 0
     while True:
         if held == 0:
-            k = np.searchsorted(up, i)
-            if k >= up.shape[0]:
+            p = np.searchsorted(up, j)
+            if p >= up.shape[0]:
                 break
-            i = int(up[k])
-            last = float(closes[i - 1])
-            qty = int(own_cash * 0.99 // last)
-            side = "buy"
+            j = int(up[p])
+            i = seen[j]
+            qty, side = int(own_cash * 0.99 // float(closes[i - 1])), "buy"
         else:
-            k = np.searchsorted(down, i)
-            if k >= down.shape[0]:
+            p = np.searchsorted(down, j)
+            if p >= down.shape[0]:
                 break
-            i = int(down[k])
+            j = int(down[p])
+            i = seen[j]
             qty, side = held, "sell"
-        if qty <= 0:
-            i += 1
+        last = float(closes[i - 1])
+        if qty <= 0 or side == "buy" and qty * last > cash + 1e-6:
+            j += 1                      # hold, or refused: a buy beyond cash at the last close
             continue
-        if side == "buy" and qty * float(closes[i - 1]) > cash + 1e-6:
-            i += 1                                   # refused: buy beyond cash at last close
-            continue
-        base = float(opens[i]) if fill == "open" else float(closes[i - 1])
+        base = float(opens[i]) if fill == "open" and here[j] else last
         price = fill_price(side, base, slippage_bps)
         comm = qty * commission_per_share
         if side == "buy" and qty * price + comm > cash + 1e-9:
-            i += 1                                   # the broker rejects: buying power
+            j += 1                      # the broker rejects it: buying power
             continue
         if side == "buy":
             cash -= qty * price + comm
@@ -96,9 +96,9 @@ def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any]
             cash += qty * price - comm
             own_cash += qty * price
             held = 0
-        fills.append({"i": i, "ts": int(ts[i]), "type": side, "shares": qty, "price": price,
+        fills.append({"i": i, "ts": minutes[j], "type": side, "shares": qty, "price": price,
                       "commission": comm, "cash": cash, "position": held})
-        i += 1
+        j += 1
     return fills
 
 

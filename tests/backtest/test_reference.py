@@ -87,3 +87,39 @@ def test_the_fixture_has_no_exact_average_ties(ref_bars, short, long_):
     i = np.arange(long_, len(units) + 1)
     diff = long_ * (cs[i] - cs[i - short]) - short * (cs[i] - cs[i - long_])
     assert (diff != 0).all()
+
+
+def _with_gaps(bars, drop):
+    import numpy as np
+
+    keep = np.ones(len(bars), dtype=bool)
+    keep[list(drop)] = False
+    return bars.from_arrays(bars.ticker, bars.ts[keep], bars.o[keep], bars.h[keep],
+                            bars.l[keep], bars.c[keep], bars.v[keep])
+
+
+@pytest.mark.parametrize("fill", ["open", "close"])
+def test_minutes_without_a_bar_still_tick_like_live(ref_bars, fill):
+    """Live trading ticks every session minute, bar or not; at a minute without a bar an
+    order fills at the last close (the broker's fallback). Drop the bars at some fill
+    minutes, a run of ten, and a session's first three: all three paths still agree."""
+    info = resolve_plugin("sma_crossover")
+    params = {"sma_short": 10, "sma_long": 30}
+    full = run_event(info, params, ref_bars.slice(0, 700), 40, CAPITAL, fill=fill)
+    fill_bars = [f["i"] for f in full.fills[2:12:3]]
+    bars = _with_gaps(ref_bars.slice(0, 700), {*fill_bars, *range(200, 210), 390, 391, 392})
+    kw = {"slippage_bps": 1.0, "fill": fill}
+    event = run_event(info, params, bars, 40, CAPITAL, **kw)
+    exact = run_exact(info, params, bars, 40, CAPITAL, **kw)
+    vector = run_vector("sma_crossover", params, bars, 40, CAPITAL, **kw)
+    bar_minutes = set(bars.ts.tolist())
+    gap_fills = [f for f in event.fills if f["ts"] not in bar_minutes]
+    assert len(gap_fills) >= 3
+    for f in gap_fills:  # filled at the last close before the minute, plus slippage
+        last = bars.c[f["i"] - 1]
+        assert f["price"] == round(last * (1.0001 if f["type"] == "buy" else 0.9999), 4)
+    keys = ("i", "ts", "type", "shares", "price")
+    as_rows = lambda r: [tuple(f[k] for k in keys) for f in r.fills]  # noqa: E731
+    assert as_rows(event) == as_rows(exact) == as_rows(vector)
+    assert event.metrics.final_equity == pytest.approx(exact.metrics.final_equity, abs=1e-6)
+    assert event.decisions["hold"] + len(event.fills) == 700 - 40  # one decision a minute

@@ -6,6 +6,7 @@ The x axis is the bar number, labelled with dates, so nights and weekends take n
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -15,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from app.backtest.bars import exchange_day  # noqa: E402
 from app.backtest.result import RunResult  # noqa: E402
+from app.calendar import EXCHANGE_TZ  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ def _date_axis(ax, ts: np.ndarray) -> None:  # noqa: ANN001
         i = int(round(x))
         if i < 0 or i >= n:
             return ""
-        d = exchange_day(int(ts[i]))
-        return d.strftime("%Y-%m-%d" if span_days > 3 else "%m-%d %H:%M")
+        local = datetime.fromtimestamp(int(ts[i]), UTC).astimezone(EXCHANGE_TZ)
+        return local.strftime("%Y-%m-%d" if span_days > 15 else "%m-%d %H:%M")
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.xaxis.set_major_formatter(FuncFormatter(fmt))
@@ -39,14 +40,15 @@ def _date_axis(ax, ts: np.ndarray) -> None:  # noqa: ANN001
 def price_chart(result: RunResult, path: Path) -> Path:
     """Close price with buy (green up) and sell (red down) markers at the fill prices."""
     ts, close = result.ts, result.close
-    index = {int(t): k for k, t in enumerate(ts.tolist())}
     fig, ax = plt.subplots(figsize=(12, 5), dpi=100)
     # Thousands of fills over a year would bury the price line under full-size markers.
     size = max(4.0, min(28.0, 8000.0 / max(1, len(result.fills))))
     ax.plot(np.arange(ts.shape[0]), close, color="#4a6fa5", linewidth=0.7, label="close")
     for side, marker, color in (("buy", "^", "#1a9850"), ("sell", "v", "#d73027")):
-        xs = [index[f["ts"]] for f in result.fills if f["type"] == side and f["ts"] in index]
-        ys = [f["price"] for f in result.fills if f["type"] == side and f["ts"] in index]
+        mine = [f for f in result.fills if f["type"] == side]
+        # A fill at a minute without a bar is drawn at the next bar.
+        xs = np.minimum(np.searchsorted(ts, [f["ts"] for f in mine]), max(0, len(ts) - 1))
+        ys = [f["price"] for f in mine]
         ax.scatter(xs, ys, marker=marker, color=color, s=size, zorder=3,
                    label=f"{side} ({len(xs)})", edgecolors="black",
                    linewidths=0.3 if size > 10 else 0)

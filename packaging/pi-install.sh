@@ -59,9 +59,15 @@ done
 
 # render_unit USER GROUP HOME OUT: the unit template with the fields filled in.
 render_unit() {
+  # systemd refuses to start a unit naming a group that does not exist.
+  local groups="" g
+  for g in video render input; do
+    getent group "$g" >/dev/null && groups="$groups $g"
+  done
   sed -e "s|@USER@|$1|g" -e "s|@GROUP@|$2|g" -e "s|@HOME@|$3|g" \
-      -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" \
+      -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@GROUPS@|${groups# }|g" \
       "$SRC/packaging/autotrader.service" > "$4"
+  [ -n "$groups" ] || sed -i '/^SupplementaryGroups=$/d' "$4"
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
@@ -138,6 +144,11 @@ say "installing AutoTrader and its dependencies (minus PySide6/pyqtgraph) into $
 mapfile -t DEPS < <("$VENV/bin/python" "$SRC/packaging/requirements_without_qt.py" "$SRC/pyproject.toml")
 "$VENV/bin/python" -m pip install -q --upgrade "${DEPS[@]}"
 "$VENV/bin/python" -m pip install -q --upgrade --no-deps --force-reinstall "$SRC"
+# Debian's python3-pyqtgraph brings PyQt5 and PyQt6 along; pyqtgraph imported before PySide6
+# would bind to PyQt6 and its charts could not join the PySide6 window. Pin the binding for
+# every use of this venv (the service, the menu entry, a shell).
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+echo 'import os; os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")' > "$site/autotrader-qt-binding.pth"
 cp "$SRC/README.md" "$PREFIX/README.md"
 printf 'RUN_USER=%s\nCREATED_USER=%s\nSRC=%s\n' "$RUN_USER" "$CREATED_USER" "$SRC" > "$PREFIX/install.env"
 version=$("$VENV/bin/autotrader" --version)

@@ -26,12 +26,14 @@ if [ -f "$PREFIX/install.env" ]; then
   CREATED_USER=$(sed -n 's/^CREATED_USER=//p' "$PREFIX/install.env")
 fi
 
-if systemctl list-unit-files autotrader.service >/dev/null 2>&1; then
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now autotrader.service 2>/dev/null || true
 fi
 rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
 rm -rf /etc/systemd/system/autotrader.service.d
-systemctl daemon-reload || true
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+fi
 rm -f /usr/share/applications/autotrader.desktop /usr/share/icons/hicolor/scalable/apps/autotrader.svg
 [ -L /usr/local/bin/autotrader ] && rm -f /usr/local/bin/autotrader
 rm -rf "$PREFIX" "$ETC"

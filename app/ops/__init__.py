@@ -1,0 +1,1 @@
+"""Operations: ``autotrader doctor``, ``backup`` and ``restore``, and read-only DB checks."""

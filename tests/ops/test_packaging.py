@@ -37,6 +37,14 @@ def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
     return sections
 
 
+def _group_exists(grp, name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def values(unit: dict, section: str, key: str) -> list[str]:
     return [v for k, v in unit[section] if k == key]
 
@@ -93,8 +101,12 @@ def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> N
     exec_start = values(unit, "Service", "ExecStart")[0].split()
     assert exec_start == [str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
     assert values(unit, "Service", "User") and values(unit, "Service", "Group")
-    assert {"video", "render", "input"} <= set(
-        values(unit, "Service", "SupplementaryGroups")[0].split())
+    # The display, GPU and touch groups that exist here (systemd fails on a missing group).
+    import grp
+
+    existing = {g for g in ("video", "render", "input") if _group_exists(grp, g)}
+    listed = set(" ".join(values(unit, "Service", "SupplementaryGroups")).split())
+    assert listed == existing
     # Data lives in the user's data folder: nothing points the app elsewhere.
     assert "AUTOTRADER_DATA_DIR" not in env
     assert values(unit, "Install", "WantedBy") == ["multi-user.target"]

@@ -18,7 +18,7 @@ from app.calendar import MarketCalendar, exchange_time, nyse
 from app.clock import Clock, SimulatedClock, WallClock
 from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
-from app.engine.scheduler import Scheduler
+from app.engine.scheduler import MINUTE, Scheduler
 from app.timeutil import parse_iso, utcnow
 from db.market import MarketStore
 from db.system import SystemStore
@@ -52,12 +52,13 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Eng
     system = SystemStore(settings.system_db_path)
     market = MarketStore(settings.market_db_path, calendar)
     before_tick = None
+    start = None
     if mode == "demo":
         from app.broker.simulated import SimulatedBroker
         from app.marketdata.synthetic import SyntheticFeed
 
-        clock = clock or SimulatedClock(demo_start_time(settings, system, calendar),
-                                        settings.demo.speed)
+        start = demo_start_time(settings, system, calendar)
+        clock = clock or SimulatedClock(start, settings.demo.speed)
         feed: Any = SyntheticFeed(market, clock, calendar, seed=settings.demo.seed)
         broker: Any = SimulatedBroker(system, market, clock,
                                       starting_cash=settings.demo.starting_cash,
@@ -80,6 +81,9 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Eng
     if mode == "demo":
         ensure_demo_algorithms(engine, settings)
     scheduler = Scheduler(engine, clock, calendar, settings.engine.tick_offset_seconds)
+    if mode == "demo" and start is not None and scheduler.last_minute is None:
+        # However long the start-up takes, the simulated day starts with the open's tick.
+        scheduler.last_minute = start.replace(second=0, microsecond=0) - MINUTE
     return engine, scheduler
 
 

@@ -4,14 +4,15 @@ The tick for minute boundary ``m`` runs at ``m + offset`` when the market is ope
 (``calendar.is_open(m)``), so the first tick of a session is at the open (on the previous
 session's bars) and the last at ``close - 1 min``; early closes and DST come from the calendar's
 UTC opens and closes. While closed the loop sleeps straight to the next open — a simulated
-clock ``jump_to``s there instead of waiting. If the loop falls behind (a suspended laptop, a
-tick slower than a simulated minute) it skips to the newest minute rather than replaying stale
-ones.
+clock ``jump_to``s there instead of waiting. If the loop falls more than 50 s of real time
+behind (a suspended laptop, ticks slower than an accelerated minute) it skips to the newest
+minute rather than replaying stale ones; less than that, it catches up minute by minute.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +24,10 @@ from app.timeutil import floor_minute, iso_z, require_aware
 logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
-# Ticks later than this after their wake time are stale: skip to the current minute.
-STALE_AFTER = timedelta(seconds=50)
+# A tick more than this much *real* time behind is stale: skip to the current minute. A
+# simulated clock catches up on minutes it ran past (a slow start-up at 60x) instead.
+STALE_REAL_SECONDS = 50.0
+MAX_CATCH_UP = timedelta(days=1)
 
 
 class Scheduler:
@@ -35,16 +38,25 @@ class Scheduler:
         self.last_minute: datetime | None = getattr(engine, "last_minute", None)
         self.ticks = 0
 
+    def _window(self) -> timedelta:
+        """How far behind (in clock time) a tick may still run."""
+        speed = self.clock.speed
+        if not math.isfinite(speed):
+            return MAX_CATCH_UP
+        return min(MAX_CATCH_UP, timedelta(seconds=STALE_REAL_SECONDS * speed))
+
     def next_wake(self, now: datetime) -> datetime:
         """``m + offset`` for the next boundary ``m`` inside a session that has not run yet.
 
-        A wake time up to ``STALE_AFTER`` in the past is still returned (run it now)."""
+        The earliest minute not run yet, unless it is more than the stale window behind
+        ``now``; a wake time in the past means "run it now"."""
         now = require_aware(now)
         m = floor_minute(now - self.offset)
-        if now - (m + self.offset) > STALE_AFTER:
-            m += MINUTE  # too late for this minute's tick: the next one
-        if self.last_minute is not None and m <= self.last_minute:
+        if self.last_minute is not None:
             m = self.last_minute + MINUTE
+        oldest = now - self.offset - self._window()
+        if m < oldest:
+            m = floor_minute(oldest) + MINUTE
         if not self.calendar.is_open(m):
             m = self.calendar.next_open(m)
         return m + self.offset
@@ -67,7 +79,7 @@ class Scheduler:
             if not self.clock.sleep_until(wake, stop):
                 break
             late = self.clock.now() - wake
-            if late > STALE_AFTER:
+            if late > self._window():
                 logger.warning("tick for %s is %.0f s late; skipping to the current minute",
                                iso_z(minute), late.total_seconds())
                 self.last_minute = minute

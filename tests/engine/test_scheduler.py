@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.clock import ManualClock, SimulatedClock
+from app.clock import SimulatedClock
 from app.engine.scheduler import Scheduler
 
 
@@ -41,8 +41,19 @@ class Idle:
     (utc(2024, 7, 3, 17, 30), utc(2024, 7, 3, 16, 59), utc(2024, 7, 5, 13, 30, 2)),
 ])
 def test_next_wake(calendar, now, last, wake):
-    s = Scheduler(Idle(), ManualClock(now), calendar, offset_seconds=2.0)
+    s = Scheduler(Idle(), SimulatedClock(now, speed=1.0), calendar, offset_seconds=2.0)
     s.last_minute = last
+    assert s.next_wake(now) == wake
+
+
+@pytest.mark.parametrize("speed, wake", [
+    (1.0, utc(2024, 6, 4, 14, 5, 2)),    # real time: 5 minutes behind is stale, skip
+    (60.0, utc(2024, 6, 4, 14, 1, 2)),   # 60x: 5 simulated minutes = 5 s, catch up
+])
+def test_catching_up_or_skipping_depends_on_real_time_behind(calendar, speed, wake):
+    now = utc(2024, 6, 4, 14, 5, 0)
+    s = Scheduler(Idle(), SimulatedClock(now, speed=speed), calendar)
+    s.last_minute = utc(2024, 6, 4, 14, 0)
     assert s.next_wake(now) == wake
 
 
@@ -79,7 +90,7 @@ def test_an_early_close_day_then_the_next_session(make_engine, calendar, clock):
 
 
 def test_a_dst_weekend(make_engine, calendar, clock):
-    clock.set(utc(2024, 3, 8, 20, 58))
+    clock.set(utc(2024, 3, 8, 20, 58, 2))
     engine = make_engine()
     minutes = run_until(engine, Scheduler(engine, clock, calendar), utc(2024, 3, 11, 13, 31))
     assert minutes == [utc(2024, 3, 8, 20, 58), utc(2024, 3, 8, 20, 59),
@@ -89,7 +100,7 @@ def test_a_dst_weekend(make_engine, calendar, clock):
 def test_simulated_clock_jumps_over_the_weekend_instead_of_waiting(make_engine, calendar):
     # 15:58 New York on a Friday at 600x: two minutes take 0.2 s, the weekend no time at all.
     engine = make_engine()
-    clock = SimulatedClock(utc(2024, 6, 7, 19, 58, 1), speed=600)
+    clock = SimulatedClock(utc(2024, 6, 7, 19, 58, 2, 500_000), speed=600)
     started = time.monotonic()
     minutes = run_until(engine, Scheduler(engine, clock, calendar), utc(2024, 6, 10, 13, 30))
     assert minutes == [utc(2024, 6, 7, 19, 58), utc(2024, 6, 7, 19, 59),

@@ -115,7 +115,26 @@ def _builtin_plugins() -> list[PluginInfo]:
     return out
 
 
+# A user file is executed again only when it changed (mtime, size): listing the plugins often
+# (the UI does) must not re-run every plugin's module code each time.
+_file_cache: dict[Path, tuple[tuple[int, int], PluginInfo | None]] = {}
+
+
 def _load_file(path: Path) -> PluginInfo | None:
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError as e:
+        return PluginInfo(path.stem, "", {}, f"cannot read {path}: {e.strerror}", path)
+    cached = _file_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    info = _exec_file(path)
+    _file_cache[path] = (stamp, info)
+    return info
+
+
+def _exec_file(path: Path) -> PluginInfo | None:
     name = path.stem
     modname = f"{USER_PREFIX}.{name}"
     spec = importlib.util.spec_from_file_location(modname, path)

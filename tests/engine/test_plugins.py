@@ -81,3 +81,21 @@ def test_parameters_are_checked_converted_and_seen_by_init():
     obj = cls("AAPL", 1000.0)
     assert obj.sma_short == 5 and obj.sma_long == 50
     assert info.cls.sma_short == 20  # the plugin's own class is untouched
+
+
+def test_a_user_plugin_is_executed_again_only_when_its_file_changes(tmp_path: Path):
+    import os
+
+    f = tmp_path / "counter.py"
+    f.write_text("import builtins\nbuiltins.COUNTER_RUNS = getattr(builtins, 'COUNTER_RUNS', 0) + 1\n"
+                 "class Algorithm:\n    v = 1\n    def run(self, t, a):\n        return ('hold', 0)\n")
+    import builtins
+
+    discover_plugins([tmp_path])
+    discover_plugins([tmp_path])
+    assert builtins.COUNTER_RUNS == 1
+    f.write_text(f.read_text().replace("v = 1", "v = 22"))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    [info] = [p for p in discover_plugins([tmp_path]) if p.name == "counter"]
+    assert builtins.COUNTER_RUNS == 2 and info.params == {"v": 22}
+    del builtins.COUNTER_RUNS

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtQml import QQmlComponent, QQmlEngine
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QWidget
@@ -61,6 +61,7 @@ def load_page(engine: QQmlEngine, name: str, props: dict[str, Any],
     w = QQuickWidget(engine, parent)
     w.setResizeMode(QQuickWidget.ResizeMode.SizeRootObjectToView)
     w.setObjectName(name.removesuffix(".qml"))
+    w.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)  # fingers, not only mice
     if hasattr(w, "setInitialProperties"):  # Qt >= 6.9
         w.setInitialProperties(props)
         w.setSource(url)

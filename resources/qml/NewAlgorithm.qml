@@ -46,7 +46,7 @@ Rectangle {
                 Layout.fillWidth: true
                 elide: Text.ElideRight
             }
-            Btn { text: "Cancel"; kind: "ghost"; visible: page.flow.step !== "working"
+            Btn { objectName: "cancelButton"; text: "Cancel"; kind: "ghost"; visible: page.flow.step !== "working"
                   onClicked: page.flow.cancel() }
             Btn { objectName: "nextButton"; text: "Next \u2192"
                   visible: page.flow.step === "ticker" || page.flow.step === "capital"

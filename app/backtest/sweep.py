@@ -11,6 +11,7 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -58,8 +59,11 @@ def run_sweep(specs: list[Spec], out: Path | None, *, workers: int | None = None
             data[key] = load_bars(s)
     workers = max(1, min(workers or os.cpu_count() or 1, len(specs)))
     results: list[Any] = [None] * len(specs)
-    # fork shares the loaded plugins and bars with the workers; fall back to spawn elsewhere.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    # fork starts workers at once with the plugins already imported, but forking a process
+    # that runs other threads can copy a lock some thread holds; then (and where there is no
+    # fork) spawn fresh interpreters instead.
+    single = threading.active_count() == 1
+    method = "fork" if single and "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
         futures = {pool.submit(_job, s, data[(s.ticker, str(s.csv) if s.csv else None)], out,
                                charts): k for k, s in enumerate(specs)}

@@ -47,6 +47,8 @@ from db.system import SystemStore
 logger = logging.getLogger(__name__)
 
 LAST_TICK_KEY = "engine.last_tick"
+# Plugin calls not started this long after the tick began are skipped: the minute is over.
+TICK_BUDGET_SECONDS = 40.0
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,7 @@ class Engine:
                               led.avg_cost, prices[a.ticker], minute)
             a.busy = Call(a.id, partial(self._invoke, a.instance, ctx, minute, a.id))
             calls.append(a.busy)
-        self._pool.run_all(calls, self.plugin_timeout)
+        self._pool.run_all(calls, self.plugin_timeout, budget=TICK_BUDGET_SECONDS)
 
         wanted: list[Wanted] = []
         for call in calls:
@@ -319,7 +321,9 @@ class Engine:
             if not call.timed_out:
                 a.busy = None  # a hung call keeps the algorithm busy until it returns
             why = None
-            if call.timed_out:
+            if call.skipped:
+                why = "skipped: other plugins used up this minute's time"
+            elif call.timed_out:
                 why = f"run() took longer than {self.plugin_timeout:g} s; decision ignored"
             elif call.error is not None:
                 e = call.error

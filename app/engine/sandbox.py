@@ -28,6 +28,7 @@ class Call:
     error: BaseException | None = None
     where: str = ""
     timed_out: bool = False
+    skipped: bool = False
     started: float | None = None
     finished: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -62,6 +63,8 @@ class _Worker(threading.Thread):
             if call is None:
                 return
             with self.pool._lock:
+                if call.skipped:
+                    continue
                 call.started = time.monotonic()
                 self.pool._running[call] = self
             try:
@@ -103,9 +106,11 @@ class PluginPool:
         while len(self._workers) < self.size:
             self._spawn()
 
-    def run_all(self, calls: list[Call], timeout: float) -> list[Call]:
+    def run_all(self, calls: list[Call], timeout: float,
+                budget: float | None = None) -> list[Call]:
         """Run ``calls``; each may take ``timeout`` seconds from its own start. Returns them
-        with ``result``/``error`` set, or ``timed_out`` for the ones abandoned."""
+        with ``result``/``error`` set, ``timed_out`` for the ones abandoned, or ``skipped``
+        for those not started within ``budget`` seconds (slow plugins ate the time)."""
         if self._closed:
             raise RuntimeError("plugin pool is closed")
         if not calls:
@@ -117,8 +122,18 @@ class PluginPool:
             c._report = report
             self._tasks.put(c)
         pending = set(calls)
+        give_up = None if budget is None else time.monotonic() + budget
         while pending:
             now = time.monotonic()
+            if give_up is not None and now >= give_up:
+                with self._lock:
+                    for c in list(pending):
+                        if c.started is None:
+                            c.skipped = True
+                            pending.discard(c)
+                give_up = None
+                if not pending:
+                    break
             with self._lock:
                 started = [(c, w) for c, w in self._running.items() if c in pending]
             overdue = [(c, w) for c, w in started if now - (c.started or now) > timeout]
@@ -134,6 +149,8 @@ class PluginPool:
                     self._ensure_workers()
             deadlines = [(c.started or now) + timeout for c, _ in started if c in pending]
             wait = max(0.0, min(deadlines) - now) + 0.001 if deadlines else 0.05
+            if give_up is not None:
+                wait = min(wait, max(0.0, give_up - now) + 0.001)
             try:
                 c = report.get(timeout=wait)
             except queue.Empty:

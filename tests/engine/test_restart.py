@@ -105,3 +105,28 @@ def test_an_algorithm_whose_plugin_vanished_is_marked_error(make_engine, system_
     assert v.status == "error" and "not found" in v.error
     r = e2.run_tick(T0)
     assert r.decisions == []
+
+
+def test_a_netted_order_in_flight_at_a_crash(make_engine, system_store, clock):
+    e1 = make_engine()
+    seller = e1.create_algorithm("seesaw", "AAA", 5000, {"shares": 4})
+    buyer = e1.create_algorithm("scripted", "AAA", 5000)
+    clock.set(T0 + timedelta(seconds=2))
+    e1.run_tick(T0)  # seller holds 4
+    m1 = T0 + timedelta(minutes=1)
+    planned, crossed, _ = e1.orders.write_intents(
+        [Wanted(buyer, "AAA", Decision("buy", 10)), Wanted(seller, "AAA", Decision("sell", 4))],
+        m1, {"AAA": 100.0}, mark=(LAST_TICK_KEY, iso_z(m1)))
+    assert [p.client_order_id for p in planned] == ["at-net-AAA-202406041401"]
+    assert sorted(t["shares"] for t in crossed) == [4, 4]
+    e1.close()  # killed before sending the net order
+
+    e2 = make_engine()
+    net = system_store.get_order("at-net-AAA-202406041401")
+    assert net["status"] == "canceled"
+    mine = system_store.get_order(algo_order_id(buyer, m1))
+    assert mine["status"] == "canceled" and mine["filled_qty"] == 4  # the crossed part
+    views = {v.id: v.position for v in e2.algorithm_views()}
+    assert views == {seller: 0, buyer: 4}
+    assert {k: int(v) for k, v in e2.broker.get_positions().items()} == \
+        system_store.positions_by_ticker() == {"AAA": 4}

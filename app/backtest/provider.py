@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -110,8 +110,13 @@ class Series:
 class BacktestProvider:
     """Serves ``db``'s seed functions from memory, capped at the simulated now."""
 
-    def __init__(self, bars: Bars | Iterable[Bars]) -> None:
+    def __init__(self, bars: Bars | Iterable[Bars],
+                 other: Callable[[str], Bars | None] | None = None) -> None:
+        """``bars``: the algorithm's ticker first. ``other(ticker)`` loads another ticker's
+        bars the first time a plugin asks for them (None: the backtest has only these)."""
         series = [bars] if isinstance(bars, Bars) else list(bars)
+        self._other = other
+        self.missing: set[str] = set()
         self._series: dict[str, Series] = {b.ticker: Series(b) for b in series}
         self.main: Series = self._series[series[0].ticker]
         self._main_ticker = series[0].ticker
@@ -121,6 +126,18 @@ class BacktestProvider:
         self._tx: dict[int, FrozenList] = {}
         self._tx_copy: dict[int, list[dict[str, Any]]] = {}
         self.refused_writes = 0
+
+    def _load(self, ticker: str) -> Series | None:
+        if ticker in self.missing:
+            return None
+        bars = self._other(ticker) if self._other is not None else None
+        if bars is None or len(bars) == 0:
+            self.missing.add(ticker)
+            logger.warning("a plugin asked for %s bars, which this backtest does not have",
+                           ticker)
+            return None
+        s = self._series[ticker] = Series(bars)
+        return s
 
     # --- the simulated clock -------------------------------------------------------------
     def advance(self, i: int, now: datetime, now_ts: int) -> None:
@@ -135,7 +152,7 @@ class BacktestProvider:
 
     # --- the DataProvider protocol ---------------------------------------------------------
     def last_n_bars(self, ticker: str, n: int, before: datetime | None) -> list[dict[str, Any]]:
-        s = self._series.get(ticker)
+        s = self._series.get(ticker) or self._load(ticker)
         if s is None:
             return []
         if before is self._now_dt and s is self.main:
@@ -148,7 +165,7 @@ class BacktestProvider:
 
     def last_n_closes(self, ticker: str, n: int, before: datetime | None) -> np.ndarray:
         """The fast path behind ``algorithm.closes()``: a read-only view, no copy."""
-        s = self._series.get(ticker)
+        s = self._series.get(ticker) or self._load(ticker)
         if s is None:
             return _NO_CLOSES
         if before is self._now_dt and s is self.main:
@@ -162,7 +179,7 @@ class BacktestProvider:
         return self._tx.get(algo_id, _EMPTY)
 
     def latest_price(self, ticker: str) -> float | None:
-        s = self._series.get(ticker)
+        s = self._series.get(ticker) or self._load(ticker)
         if s is None:
             return None
         hi = self._i if s is self.main else bisect.bisect_left(s.ts, self._now_ts)

@@ -48,8 +48,8 @@ Progress = Callable[[int, int], None]
 
 def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
               capital: float, *, slippage_bps: float = 0.0, commission_per_share: float = 0.0,
-              fill: str = "open", timeout_s: float = 2.0,
-              progress: Progress | None = None) -> RunResult:
+              fill: str = "open", timeout_s: float = 2.0, progress: Progress | None = None,
+              other: Callable[[str], Bars | None] | None = None) -> RunResult:
     """Replay bars[first:] through the plugin; bars before ``first`` are history only."""
     try:
         cls = make_class(info, params)
@@ -62,7 +62,7 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
     if not 0 <= first < n:
         raise BacktestError("no bars to replay in the chosen period")
     minutes, bar_index, bar_here = tick_schedule(bars, tick_minutes(bars, first, nyse()))
-    provider = BacktestProvider(bars)
+    provider = BacktestProvider(bars, other)
     ledger = Ledger(float(capital))
     opens = bars.o.tolist()
     closes = provider.main.close
@@ -162,6 +162,10 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         finally:
             set_context(None)
     elapsed = time.perf_counter() - started_all
+    for ticker in sorted(provider.missing):
+        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
+                            "reason": f"the plugin asked for {ticker} bars, which this backtest "
+                                      "does not have (it got none)"})
     for what in provider.tampered():
         what = what if what == "transactions" else f"{what} bars"
         problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,21 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         store.close()
 
 
+def _other_ticker(market_db: Path, lo_ts: int, hi_ts: int, ticker: str) -> Bars | None:
+    """Another ticker's bars over the same period, for a plugin that reads several."""
+    from db.market import MarketStore
+
+    try:
+        check_ticker(ticker)
+    except BadTickerError:
+        return None
+    store = MarketStore(market_db)
+    try:
+        return load_store(store, ticker, lo_ts, hi_ts)
+    finally:
+        store.close()
+
+
 def check_spec(spec: Spec) -> None:
     if not spec.capital > 0:
         raise BacktestError(f"--capital must be positive, got {spec.capital:g}")
@@ -189,6 +205,11 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
                          commission_per_share=spec.commission_per_share, fill=spec.fill,
                          timeout_s=spec.timeout_s, plugin_dirs=spec.plugin_dirs,
                          progress=progress)
-    return run_event(info, params, data, first, spec.capital, slippage_bps=spec.slippage_bps,
+    other = None
+    if spec.csv is None and spec.market_db is not None:
+        other = partial(_other_ticker, Path(spec.market_db), int(data.ts[0]),
+                        int(data.ts[-1]) + 60)
+    return run_event(info, params, data, first, spec.capital, other=other,
+                     slippage_bps=spec.slippage_bps,
                      commission_per_share=spec.commission_per_share, fill=spec.fill,
                      timeout_s=spec.timeout_s, progress=progress)

@@ -98,3 +98,30 @@ def test_modified_bars_are_reported_and_transactions_are_read_only(ref_bars):
 def test_a_plugin_failing_to_start_is_a_clear_error(ref_bars):
     with pytest.raises(BacktestError, match="failed to start: ValueError: no config"):
         run_event(plugin("bad_init"), {}, ref_bars.slice(0, 5), 0, 1000.0)
+
+
+def test_other_tickers_come_from_the_market_db_and_a_csv_run_warns(
+        ref_bars, ref_csv, data_dir, market_store):
+    from app.backtest.run import Spec, load_bars, run
+
+    for ticker, factor in (("REF", 1.0), ("SPY", 4.0)):
+        market_store.insert_rows(
+            (ticker, int(t), o * factor, h * factor, lo * factor, c * factor, int(v))
+            for t, o, h, lo, c, v in zip(ref_bars.ts.tolist(), ref_bars.o.tolist(),
+                                         ref_bars.h.tolist(), ref_bars.l.tolist(),
+                                         ref_bars.c.tolist(), ref_bars.v.tolist(), strict=True))
+    info = plugin("market_filter")
+    seen = sys.modules[info.cls.__module__].SEEN
+    spec = Spec("market_filter", "REF", market_db=data_dir / "market.db", plugin_dirs=(PLUGINS,))
+    seen.clear()
+    r = run(spec, load_bars(spec))
+    assert len(seen) == 1170 and not r.problems
+    for now, stamps, latest in seen[1:]:
+        assert stamps[-1] == iso_z(int(now.timestamp()) - 60) or now.minute == 30
+        assert stamps[-1] < iso_z(now)
+        i = int(ref_bars.ts.searchsorted(int(now.timestamp())))
+        assert latest == pytest.approx(ref_bars.c[i - 1] * 4.0)
+    seen.clear()
+    r = run(Spec("market_filter", "REF", csv=ref_csv, plugin_dirs=(PLUGINS,)))
+    assert seen[-1][1] == [] and seen[-1][2] is None
+    assert r.problems[0]["kind"] == "warning" and "asked for SPY bars" in r.problems[0]["reason"]

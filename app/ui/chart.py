@@ -256,7 +256,7 @@ class PriceChart(pg.PlotWidget):
         self._follow = False
         self.userMoved.emit()
 
-    def _viewportEvent(self, ev: QEvent) -> bool:  # noqa: N802
+    def viewportEvent(self, ev: QEvent) -> bool:  # noqa: N802
         if ev.type() == QEvent.Type.Gesture:
             pinch = ev.gesture(Qt.GestureType.PinchGesture)
             if pinch is not None:

@@ -71,6 +71,7 @@ class SettingsViewModel(QObject):
         self._mode = mode
         self._idle = stored_idle_seconds(system, settings.ui.idle_lock_seconds)
         self._log: list[str] = []
+        self._message = ""
 
     # --- shown ---------------------------------------------------------------------------
     @Property(int, notify=changed)
@@ -80,6 +81,14 @@ class SettingsViewModel(QObject):
     @Property(list, constant=True)
     def idleChoices(self) -> list:
         return [{"value": v, "label": idle_label(v)} for v in IDLE_CHOICES]
+
+    def set_message(self, text: str) -> None:
+        self._message = text
+        self.changed.emit()
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        return self._message
 
     def set_clock(self, clock: Any) -> None:
         self._clock = clock
@@ -140,6 +149,7 @@ class SettingsViewModel(QObject):
 
     @Slot()
     def changePin(self) -> None:
+        self._message = ""
         self.changePinRequested.emit()
 
     @Slot()

@@ -263,7 +263,7 @@ class MainWindow(QMainWindow):
 
     def _on_pin_changed(self) -> None:
         self.show_page("settings")
-        self.dash_vm.set_message("PIN changed.")
+        self.settings_vm.set_message("PIN changed.")
 
     def _change_pin(self) -> None:
         self._return_page = "settings"
@@ -282,8 +282,7 @@ class MainWindow(QMainWindow):
 
     def open_detail(self, algo_id: int) -> None:
         card = self.cards.card(algo_id)
-        state = self.cards.state(algo_id)
-        if card is None or state is None:
+        if card is None:
             return
         self.detail_vm.show(card)
         self.detail_vm.transactions.set_transactions([])
@@ -318,9 +317,6 @@ class MainWindow(QMainWindow):
     def _on_account(self, account: dict) -> None:
         self.header_vm.set_account(account)
         self.new_vm.set_free(self.header_vm.free())
-
-    def _detail_ticker(self) -> str:
-        return self.detail_vm.ticker if self.current_page() == "detail" else ""
 
     def _on_bar(self, ticker: str, ts: int, close: float) -> None:
         self.cards.apply_bar(ticker, ts, close)

@@ -34,6 +34,8 @@ Rectangle {
                 }
                 Btn { objectName: "changePinButton"; text: "Change PIN"; Layout.fillWidth: true
                       onClicked: page.prefs.changePin() }
+                Text { objectName: "settingsMessage"; visible: text !== ""; text: page.prefs.message
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.good }
                 Text { text: "Lock after idle"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text }
                 Flow {
                     Layout.fillWidth: true

@@ -94,6 +94,7 @@ def test_change_pin(qtbot, window) -> None:
     enter(w.lock_vm, "13579")
     enter(w.lock_vm, "13579")
     assert w.current_page() == "settings"
+    assert qml_text(w.pages["settings"], "settingsMessage") == "PIN changed."
     assert w.guard.check("13579").ok and not w.guard.check(PIN).ok
 
 

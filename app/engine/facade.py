@@ -164,6 +164,7 @@ class Engine:
         self._updates: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._updates_lock = threading.Lock()
         self._update_thread: threading.Thread | None = None
+        self._subscribed: set[int] = set()
         last = system.get_setting(LAST_TICK_KEY)
         self._last_minute: datetime | None = parse_iso(last) if last else None
         self._refresh_plugins()
@@ -217,6 +218,17 @@ class Engine:
             logger.error("algorithm %d (%s): %s", a.id, a.name, why)
         return why
 
+    def _subscribe(self, a: _Algo) -> None:
+        """One feed subscription per running algorithm (the feed counts them per ticker)."""
+        if self.feed is not None and a.id not in self._subscribed:
+            self.feed.subscribe(a.ticker)
+            self._subscribed.add(a.id)
+
+    def _unsubscribe(self, a: _Algo) -> None:
+        if self.feed is not None and a.id in self._subscribed:
+            self._subscribed.discard(a.id)
+            self.feed.unsubscribe(a.ticker)
+
     def _construct(self, cls: type, ticker: str, capital: float) -> Any:
         """Runs on a pool thread: the plugin's ``__init__`` (it may read data already)."""
         db.use_thread_provider(self.provider)
@@ -235,7 +247,8 @@ class Engine:
             self._apply_txs(txs)
             running = [a for a in self._algos.values() if a.status == "running"]
             for a in running:
-                self._instantiate(a)
+                if a.instance is None:
+                    self._instantiate(a)
         if self.feed is not None:
             for ticker in sorted({a.ticker for a in running if a.status == "running"}):
                 try:
@@ -244,7 +257,7 @@ class Engine:
                     logger.warning("cannot prepare history for %s: %s", ticker, e)
                 for a in running:
                     if a.ticker == ticker and a.status == "running":
-                        self.feed.subscribe(ticker)
+                        self._subscribe(a)
             self.feed.start()
         self._started = True
         logger.info("engine started in %s mode: %d running algorithms, reconcile: %d orders "
@@ -503,10 +516,10 @@ class Engine:
             if why:
                 raise EngineError(why)
             algo_id = self.system.add_algorithm(plugin, ticker, float(capital), values, name)
-            self._algos[algo_id] = _Algo(algo_id, name, plugin, ticker, float(capital), values,
-                                         "running", None, Ledger(float(capital)), instance)
-        if self.feed is not None:
-            self.feed.subscribe(ticker)
+            a = _Algo(algo_id, name, plugin, ticker, float(capital), values, "running", None,
+                      Ledger(float(capital)), instance)
+            self._algos[algo_id] = a
+        self._subscribe(a)
         logger.info("created algorithm %d %r: %s on %s with %.2f", algo_id, name, plugin, ticker,
                     capital)
         self._emit("on_algorithms_changed")
@@ -522,7 +535,6 @@ class Engine:
         """Stop running ``algo_id``; with ``liquidate`` sell its whole position at market."""
         with self._lock:
             a = self._get(algo_id)
-            was_running = a.status == "running"
             if a.status != "stopped":
                 a.status = "stopped"
                 self.system.set_algorithm_status(algo_id, "stopped")
@@ -530,8 +542,7 @@ class Engine:
             self._cancel_open_orders(a)
             if liquidate and a.ledger.position > 0:
                 self._liquidate(a)
-        if was_running and self.feed is not None:
-            self.feed.unsubscribe(a.ticker)
+            self._unsubscribe(a)
         logger.info("stopped algorithm %d (%s)%s", algo_id, a.name,
                     " and sold its position" if liquidate else "")
         self._emit("on_algorithms_changed")
@@ -580,8 +591,11 @@ class Engine:
             self._refresh_plugins()
             self._instantiate(a)
         if a.status == "running" and self.feed is not None:
-            self.feed.prepare(a.ticker)
-            self.feed.subscribe(a.ticker)
+            try:
+                self.feed.prepare(a.ticker)
+            except Exception as e:
+                logger.warning("cannot prepare history for %s: %s", a.ticker, e)
+            self._subscribe(a)
         self._emit("on_algorithms_changed")
 
     def delete_algorithm(self, algo_id: int) -> None:

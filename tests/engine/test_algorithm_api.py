@@ -66,3 +66,32 @@ def test_live_plugins_read_the_engines_data_while_a_backtest_owns_the_global_pro
         db.use_provider(previous)
         other.close()
     assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 9)]  # 980 // 100, not // 50
+
+
+def test_feed_subscriptions_follow_the_running_algorithms(system_store, market_store, calendar):
+    from app.broker.simulated import SimulatedBroker
+    from app.clock import ManualClock
+    from app.engine.facade import Engine
+
+    clock = ManualClock(datetime(2024, 6, 4, 14, 0, tzinfo=UTC))
+    feed = SyntheticFeed(market_store, clock, calendar, seed=1)
+    broker = SimulatedBroker(system_store, market_store, clock, calendar=calendar)
+    engine = Engine(mode="demo", system=system_store, market=market_store, broker=broker,
+                    feed=feed, clock=clock, calendar=calendar)
+    try:
+        a1 = engine.create_algorithm("sma_crossover", "AAPL", 1000)  # created before start
+        a2 = engine.create_algorithm("sma_crossover", "AAPL", 1000)
+        engine.create_algorithm("sma_crossover", "MSFT", 1000)
+        engine.start()
+        assert feed.subscribed() == {"AAPL", "MSFT"}
+        assert market_store.count("AAPL") == 3 * 390 + 30  # history up to 10:00
+        engine.stop_algorithm(a1)
+        assert feed.subscribed() == {"AAPL", "MSFT"}  # a2 still runs on it
+        engine.delete_algorithm(a2)
+        assert feed.subscribed() == {"MSFT"}
+        engine.resume_algorithm(a1)
+        assert feed.subscribed() == {"AAPL", "MSFT"}
+        engine.stop_all()
+        assert feed.subscribed() == set()
+    finally:
+        engine.close()

@@ -202,7 +202,11 @@ class SyntheticFeed:
         return self._status
 
     def start(self) -> None:
+        """Write bars as the clock passes each minute. A manual clock (tests, backtests) has no
+        time of its own to follow: then only ``ensure_until`` (called before each tick) runs."""
         if self._thread is not None and self._thread.is_alive():
+            return
+        if not math.isfinite(self.clock.speed):
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="synthetic-feed", daemon=True)

@@ -15,7 +15,7 @@
 #   --prefix DIR    where the app goes (default /opt/autotrader)
 #   --no-start      install and enable, but do not (re)start the service now
 #   --console-boot  boot to the console (multi-user.target): eglfs needs the screen to itself
-#   --render-unit FILE   only write the filled-in systemd unit to FILE (no root needed; tests)
+#   --render-units DIR   only write the filled-in systemd units into DIR (no root needed; tests)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,13 +51,13 @@ while [ $# -gt 0 ]; do
     --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
     --no-start) START=0; shift ;;
     --console-boot) CONSOLE_BOOT=1; shift ;;
-    --render-unit) RENDER=${2:?--render-unit needs a file}; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --render-units) RENDER=${2:?--render-units needs a folder}; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 
-# render_unit USER GROUP HOME OUT: the unit template with the fields filled in.
+# render_unit USER GROUP HOME OUT [TEMPLATE]: a unit template with the fields filled in.
 render_unit() {
   # systemd refuses to start a unit naming a group that does not exist.
   local groups="" g
@@ -66,14 +66,18 @@ render_unit() {
   done
   sed -e "s|@USER@|$1|g" -e "s|@GROUP@|$2|g" -e "s|@HOME@|$3|g" \
       -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@GROUPS@|${groups# }|g" \
-      "$SRC/packaging/autotrader.service" > "$4"
+      "$SRC/packaging/${5:-autotrader.service}" > "$4"
   [ -n "$groups" ] || sed -i '/^SupplementaryGroups=$/d' "$4"
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
 if [ -n "$RENDER" ]; then
+  # --render-units DIR: the three units as they would be installed (tests).
   u=${RUN_USER:-$(id -un)}
-  render_unit "$u" "$(id -gn "$u")" "$(getent passwd "$u" | cut -d: -f6)" "$RENDER"
+  mkdir -p "$RENDER"
+  for t in autotrader.service autotrader-backup.service autotrader-backup.timer; do
+    render_unit "$u" "$(id -gn "$u")" "$(getent passwd "$u" | cut -d: -f6)" "$RENDER/$t" "$t"
+  done
   exit 0
 fi
 
@@ -181,6 +185,9 @@ fi
 
 render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "$UNIT.new"
 mv "$UNIT.new" "$UNIT"
+for t in autotrader-backup.service autotrader-backup.timer; do
+  render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "/etc/systemd/system/$t" "$t"
+done
 install -m 0644 "$SRC/packaging/autotrader.desktop" /usr/share/applications/autotrader.desktop
 # PYQTGRAPH_QT_LIB: see the unit (Debian's pyqtgraph brings PyQt5/PyQt6 along).
 sed -i "s|^Exec=autotrader|Exec=env PYQTGRAPH_QT_LIB=PySide6 $VENV/bin/autotrader|" \
@@ -193,9 +200,11 @@ ln -sf "$VENV/bin/autotrader" /usr/local/bin/autotrader
 SYSTEMD_UP=0
 [ -d /run/systemd/system ] && SYSTEMD_UP=1
 [ "$SYSTEMD_UP" = 1 ] && systemctl daemon-reload
-if ! systemctl enable autotrader.service >/dev/null 2>&1; then
-  mkdir -p /etc/systemd/system/multi-user.target.wants
+if ! systemctl enable autotrader.service autotrader-backup.timer >/dev/null 2>&1; then
+  mkdir -p /etc/systemd/system/multi-user.target.wants /etc/systemd/system/timers.target.wants
   ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
+  ln -sf /etc/systemd/system/autotrader-backup.timer \
+    /etc/systemd/system/timers.target.wants/autotrader-backup.timer
 fi
 if [ "$CONSOLE_BOOT" = 1 ]; then
   systemctl set-default multi-user.target >/dev/null 2>&1 \
@@ -211,6 +220,7 @@ say "checking the set-up as $RUN_USER"
 runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" doctor --offline || true
 if [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then
   systemctl restart autotrader.service
+  systemctl start autotrader-backup.timer
   say "started: systemctl status autotrader; logs: journalctl -u autotrader -f"
 elif [ "$START" = 1 ]; then
   say "systemd is not running here: the kiosk starts at the next boot"

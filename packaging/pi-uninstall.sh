@@ -14,7 +14,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "pi-uninstall: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -27,9 +27,11 @@ if [ -f "$PREFIX/install.env" ]; then
 fi
 
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  systemctl disable --now autotrader.service 2>/dev/null || true
+  systemctl disable --now autotrader.service autotrader-backup.timer 2>/dev/null || true
 fi
-rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
+rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service \
+  /etc/systemd/system/autotrader-backup.service /etc/systemd/system/autotrader-backup.timer \
+  /etc/systemd/system/timers.target.wants/autotrader-backup.timer
 rm -rf /etc/systemd/system/autotrader.service.d
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload

@@ -134,6 +134,24 @@ def create_backup(settings: Settings, dest: Path | None = None, *, archive: bool
     return BackupResult(tar_path, manifest)
 
 
+def prune(dest: Path, keep: int, label: str = "autotrader-backup") -> list[Path]:
+    """Delete all but the newest ``keep`` backups named ``<label>-*`` in ``dest``; return them.
+
+    Only backups this command names itself are touched (their names sort by UTC time);
+    ``before-restore-*`` copies and anything else in the folder are left alone."""
+    if keep < 1:
+        raise BackupError("--keep must be 1 or more")
+    found = sorted(p for p in dest.glob(f"{label}-*")
+                   if p.is_dir() or p.name.endswith(".tar.gz"))
+    old = found[:-keep]
+    for p in old:
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    return old
+
+
 # --- CLI --------------------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="config file (default: the platform's config folder)")
@@ -156,6 +174,8 @@ def backup_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-market", action="store_true",
                    help="leave out market.db (minute bars; they can be downloaded again)")
     p.add_argument("--no-config", action="store_true", help="leave out the config file")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="then delete older backups in the same folder, keeping the newest N")
     return p
 
 
@@ -184,9 +204,12 @@ def main(argv: list[str]) -> int:
     args = backup_parser().parse_args(rest)
     try:
         settings = load(args)
+        if args.keep is not None and args.keep < 1:
+            raise BackupError("--keep must be 1 or more")
         res = create_backup(settings, Path(args.dest).expanduser() if args.dest else None,
                             archive=args.archive, skip_market=args.skip_market,
                             include_config=not args.no_config)
+        removed = prune(res.path.parent, args.keep) if args.keep else []
     except BackupError as e:
         print(f"autotrader backup: {e}", file=sys.stderr)
         return 1
@@ -198,4 +221,6 @@ def main(argv: list[str]) -> int:
     if res.manifest["config"]:
         print(f"  {CONFIG_NAME} (may hold API keys: keep the backup private)")
     print(f"backup written to {res.path}")
+    for p in removed:
+        print(f"  removed the older backup {p.name}")
     return 0

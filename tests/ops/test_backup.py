@@ -250,3 +250,24 @@ def test_restore_onto_a_new_machine(populated: Path, tmp_path: Path, monkeypatch
     assert s.data_path == fresh_home / ".local/share/autotrader"
     assert transactions(s.system_db_path) == transactions(populated / "system.db")
     assert not (s.data_path / "backups").exists()  # nothing was there to keep
+
+
+def test_keep_prunes_only_older_automatic_backups(populated: Path, tmp_path: Path,
+                                                  capsys) -> None:
+    dest = tmp_path / "bk"
+    dest.mkdir()
+    # Older backups of both shapes, a pre-restore copy and a stranger: only the first go.
+    for name in ("autotrader-backup-20240101-000000Z", "autotrader-backup-20240102-000000Z"):
+        (dest / name).mkdir()
+    (dest / "autotrader-backup-20240103-000000Z.tar.gz").write_bytes(b"x")
+    (dest / "before-restore-20240101-000000Z").mkdir()
+    (dest / "notes.txt").write_text("mine")
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(dest), "--keep", "2"]) == 0
+    out = capsys.readouterr().out
+    left = sorted(p.name for p in dest.iterdir())
+    assert left[:2] == ["autotrader-backup-20240103-000000Z.tar.gz", left[1]]
+    assert left[1].startswith("autotrader-backup-2") and left[1] > "autotrader-backup-2024"
+    assert "before-restore-20240101-000000Z" in left and "notes.txt" in left
+    assert len(left) == 4
+    assert "removed the older backup autotrader-backup-20240101-000000Z" in out
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(dest), "--keep", "0"]) == 1

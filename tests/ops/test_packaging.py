@@ -57,10 +57,10 @@ def rendered(tmp_path: Path) -> tuple[Path, Path]:
     exe.parent.mkdir(parents=True)
     exe.write_text("#!/bin/sh\nexit 0\n")
     exe.chmod(0o755)
-    out = tmp_path / "autotrader.service"
+    out = tmp_path / "units"
     subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--prefix", str(prefix),
-                    "--render-unit", str(out)], check=True, timeout=30)
-    return out, prefix
+                    "--render-units", str(out)], check=True, timeout=30)
+    return out / "autotrader.service", prefix
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -113,12 +113,30 @@ def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> N
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
-def test_unit_passes_systemd_analyze_verify(rendered: tuple[Path, Path]) -> None:
-    path, _ = rendered
-    r = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True,
-                       timeout=60)
-    ours = [line for line in (r.stdout + r.stderr).splitlines() if path.name in line]
+def test_units_pass_systemd_analyze_verify(rendered: tuple[Path, Path]) -> None:
+    units = sorted(rendered[0].parent.iterdir())
+    assert [u.name for u in units] == ["autotrader-backup.service", "autotrader-backup.timer",
+                                       "autotrader.service"]
+    r = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True,
+                       text=True, timeout=60, cwd=rendered[0].parent)
+    ours = [line for line in (r.stdout + r.stderr).splitlines()
+            if any(u.name in line for u in units)]
     assert r.returncode == 0 and not ours, r.stdout + r.stderr
+
+
+def test_daily_backup_timer(rendered: tuple[Path, Path]) -> None:
+    path, prefix = rendered
+    timer = parse_unit((path.parent / "autotrader-backup.timer").read_text())
+    assert values(timer, "Timer", "Persistent") == ["true"]  # a day missed while off: at boot
+    assert values(timer, "Timer", "OnCalendar")
+    assert values(timer, "Install", "WantedBy") == ["timers.target"]
+    service = parse_unit((path.parent / "autotrader-backup.service").read_text())
+    assert values(service, "Service", "Type") == ["oneshot"]
+    exec_start = values(service, "Service", "ExecStart")[0].split()
+    assert exec_start[:2] == [str(prefix / "venv/bin/autotrader"), "backup"]
+    assert "--keep" in exec_start
+    kiosk = parse_unit(path.read_text())
+    assert values(service, "Service", "User") == values(kiosk, "Service", "User")
 
 
 def test_env_file_only_holds_comments_and_assignments() -> None:

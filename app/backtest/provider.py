@@ -5,8 +5,9 @@ ledger instead of the live DBs, and never look ahead: every answer is capped at 
 "now" (the minute being decided), whatever ``before_timestamp`` the plugin asks for.
 
 Speed is the point: a seed-style plugin asks for its last 51 bars every minute. The seed-shape
-dicts are built once for the whole series and each call returns a slice of that list, so a call
-costs about a microsecond instead of a SQLite query plus 51 fresh dicts.
+dicts are built once per bar (a chunk at a time, see ``Series``) and each call returns a slice
+of a list of them, so a call costs about a microsecond instead of a SQLite query plus 51 fresh
+dicts.
 
 The trade-off: the bar dicts are shared between minutes. Making them read-only (a dict subclass
 whose mutators raise) cost 15 % of a seed-style run, because CPython's fast path for ``d[k]``
@@ -61,7 +62,13 @@ def iso_strings(ts: np.ndarray) -> list[str]:
 
 
 class Series:
-    """One ticker's bars in the shapes the provider serves."""
+    """One ticker's bars in the shapes the provider serves.
+
+    The seed-shape dicts exist only for a sliding window of bars: built a chunk ahead as the
+    replay moves forward and dropped once behind the oldest bar asked for, so memory stays
+    small for years of minutes (a whole year of dicts is ~70 MB) and bars never asked for
+    (a long CSV history before --start) are never built.
+    """
 
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
@@ -69,42 +76,70 @@ class Series:
         self.close: list[float] = bars.c.tolist()
         self.close_array = bars.c.copy()
         self.close_array.flags.writeable = False
-        stamps = iso_strings(bars.ts)
-        o, h, lo, c, v = (a.tolist() for a in (bars.o, bars.h, bars.l, bars.c, bars.v))
-        whole = bool(np.all(bars.v == np.floor(bars.v)))
-        vol = bars.v.astype(np.int64).tolist() if whole else v
-        # Hundreds of thousands of new containers would trigger the cyclic GC again and again
-        # (it was 2/3 of the build time); none of them can form a cycle.
+        self._whole_volume = bool(np.all(bars.v == np.floor(bars.v)))
+        self.w0 = self.w1 = 0            # the window holds the dicts of bars [w0, w1)
+        self.win: list[dict[str, Any]] = []
+        self.changed = False             # a dict dropped from the window had been modified
+
+    def rows(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        """The seed dicts of bars [lo, hi), oldest first (a new list, shared dicts)."""
+        if lo < self.w0 or hi > self.w1:
+            self._refill(lo, hi)
+        w0 = self.w0
+        return self.win[lo - w0:hi - w0]
+
+    def _refill(self, lo: int, hi: int) -> None:
+        ahead = min(len(self.ts), max(hi, lo + WINDOW_CHUNK))
+        if self.w0 <= lo <= self.w1:     # moving forward: drop what is behind, build ahead
+            self._retire(self.w0, lo)
+            del self.win[:lo - self.w0]
+            self.win.extend(self._build(self.w1, ahead))
+        else:                            # a jump (or a longer look-back): start over
+            self._retire(self.w0, self.w1)
+            self.win = self._build(lo, ahead)
+        self.w0, self.w1 = lo, ahead
+
+    def _build(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        if hi <= lo:
+            return []
+        b = self.bars
+        stamps = iso_strings(b.ts[lo:hi])
+        o, h, low, c = (a[lo:hi].tolist() for a in (b.o, b.h, b.l, b.c))
+        v = b.v[lo:hi].astype(np.int64).tolist() if self._whole_volume else b.v[lo:hi].tolist()
+        # Thousands of new containers at once would trigger the cyclic GC again and again
+        # (2/3 of the build time); none of them can form a cycle.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self.seed: list[dict[str, Any]] = self._build(stamps, o, h, lo, c, vol)
+            return [{"timestamp": t, "ohlcv": {"o": a, "h": bb, "l": d, "c": e, "v": f}}
+                    for t, a, bb, d, e, f in zip(stamps, o, h, low, c, v, strict=True)]
         finally:
             if was_enabled:
                 gc.enable()
-        self._columns = (stamps, o, h, lo, c, vol)
 
-    @staticmethod
-    def _build(stamps: list[str], *cols: list[Any]) -> list[dict[str, Any]]:
-        return [{"timestamp": t, "ohlcv": {"o": a, "h": b, "l": d, "c": e, "v": f}}
-                for t, a, b, d, e, f in zip(stamps, *cols, strict=True)]
+    def _retire(self, lo: int, hi: int) -> None:
+        """Check the dicts of bars [lo, hi) (still in the window) against the arrays,
+        column by column (cheaper than building fresh dicts to compare)."""
+        if hi <= lo or self.changed:
+            return
+        seg = self.win[lo - self.w0:hi - self.w0]
+        b = self.bars
+        try:
+            same = (set(map(len, seg)) == {2}
+                    and list(map(_TIMESTAMP, seg)) == iso_strings(b.ts[lo:hi]))
+            if same:
+                inner = list(map(_OHLCV, seg))
+                same = set(map(len, inner)) == {5} and all(
+                    list(map(itemgetter(k), inner)) == arr[lo:hi].tolist()
+                    for k, arr in zip("ohlcv", (b.o, b.h, b.l, b.c, b.v), strict=True))
+        except (KeyError, TypeError):
+            same = False
+        self.changed = not same
 
     def tampered(self) -> bool:
         """True if a plugin changed any of the shared bar dicts during the run."""
-        seed = self.seed
-        try:
-            if set(map(len, seed)) != {2}:
-                return True
-            stamps, *cols = self._columns
-            if list(map(itemgetter("timestamp"), seed)) != stamps:
-                return True
-            inner = list(map(itemgetter("ohlcv"), seed))
-            if set(map(len, inner)) != {5}:
-                return True
-            return any(list(map(itemgetter(k), inner)) != col
-                       for k, col in zip("ohlcv", cols, strict=True))
-        except (KeyError, TypeError):
-            return True
+        self._retire(self.w0, self.w1)
+        return self.changed
 
 
 class BacktestProvider:
@@ -161,7 +196,10 @@ class BacktestProvider:
             b = self._now_ts if before is None else min(int(before.timestamp()), self._now_ts)
             hi = bisect.bisect_left(s.ts, b)
         lo = hi - n if hi > n else 0
-        return s.seed[lo:hi]
+        if lo >= s.w0 and hi <= s.w1:  # inside the built window (all but one call a chunk)
+            w0 = s.w0
+            return s.win[lo - w0:hi - w0]
+        return s.rows(lo, hi)
 
     def last_n_closes(self, ticker: str, n: int, before: datetime | None) -> np.ndarray:
         """The fast path behind ``algorithm.closes()``: a read-only view, no copy."""
@@ -200,6 +238,8 @@ class BacktestProvider:
         return 0
 
 
+WINDOW_CHUNK = 16384
+_TIMESTAMP, _OHLCV = itemgetter("timestamp"), itemgetter("ohlcv")
 _EMPTY = FrozenList()
 _NO_CLOSES = np.zeros(0)
 _NO_CLOSES.flags.writeable = False

@@ -75,3 +75,34 @@ def test_a_changed_bar_is_detected(ref_bars):
     assert bt.tampered() == []
     bars[0]["ohlcv"]["v"] = 0
     assert bt.tampered() == ["REF"]
+
+
+def test_the_window_of_bar_dicts_slides_and_stays_small(ref_bars, monkeypatch):
+    import app.backtest.provider as provider_module
+
+    monkeypatch.setattr(provider_module, "WINDOW_CHUNK", 100)
+    bt = BacktestProvider(ref_bars)
+    whole = BacktestProvider(ref_bars.slice(0, len(ref_bars)))
+    s = bt.main
+    for i in range(0, 1170, 7):
+        now = from_epoch(int(ref_bars.ts[i]))
+        bt.advance(i, now, int(ref_bars.ts[i]))
+        whole.advance(i, now, int(ref_bars.ts[i]))
+        assert bt.last_n_bars("REF", 51, now) == whole.last_n_bars("REF", 51, None)
+        assert len(s.win) <= 100 + 51
+    # a longer look-back than ever before rebuilds the window further back
+    assert bt.last_n_bars("REF", 1000, None) == whole.last_n_bars("REF", 1000, None)
+    assert bt.tampered() == []
+
+
+def test_a_change_to_a_bar_that_left_the_window_is_still_caught(ref_bars, monkeypatch):
+    import app.backtest.provider as provider_module
+
+    monkeypatch.setattr(provider_module, "WINDOW_CHUNK", 100)
+    bt = BacktestProvider(ref_bars)
+    bt.advance(60, from_epoch(int(ref_bars.ts[60])), int(ref_bars.ts[60]))
+    bt.last_n_bars("REF", 5, None)[0]["timestamp"] = "changed"
+    bt.advance(900, from_epoch(int(ref_bars.ts[900])), int(ref_bars.ts[900]))
+    bt.last_n_bars("REF", 5, None)  # the changed bar is dropped from the window here
+    assert bt.main.w0 > 60
+    assert bt.tampered() == ["REF"]

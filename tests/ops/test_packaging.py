@@ -216,3 +216,30 @@ def test_a_built_wheel_carries_the_qml_and_the_plugins(tmp_path: Path) -> None:
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*.qml")}
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "algorithm").glob("*.py")}
     assert expected and expected <= names, sorted(expected - names)
+
+
+def test_desktop_install_for_the_current_user(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "autotrader"
+    if not exe.exists():
+        pytest.skip("no autotrader program in this environment")
+    env = dict(os.environ, HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "share"))
+    script = str(PACKAGING / "install-desktop.sh")
+    subprocess.run(["bash", script, "--exe", str(exe)], env=env, check=True, timeout=30,
+                   capture_output=True)
+    entry_path = tmp_path / "share/applications/autotrader.desktop"
+    assert (tmp_path / "share/icons/hicolor/scalable/apps/autotrader.svg").is_file()
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(entry_path)
+    cmd = entry["Desktop Entry"]["Exec"].split()
+    assert cmd == [str(exe.resolve()), "run"]
+    # The program the menu starts is a working AutoTrader.
+    r = subprocess.run([cmd[0], "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("autotrader ")
+    if shutil.which("desktop-file-validate"):
+        v = subprocess.run(["desktop-file-validate", str(entry_path)], capture_output=True,
+                           text=True)
+        assert v.returncode == 0 and not v.stdout.strip(), v.stdout
+    subprocess.run(["bash", script, "--remove"], env=env, check=True, timeout=30,
+                   capture_output=True)
+    assert not entry_path.exists()

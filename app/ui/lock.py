@@ -1,12 +1,16 @@
 """The PIN pad's view model: first-start set-up, unlock, confirm an action, change the PIN.
 
 The digits typed live here, never in QML; QML shows only how many were typed. The checks
-themselves are ``app.security.PinGuard``'s.
+themselves are ``app.security.PinGuard``'s. The slow hash (scrypt, tenths of a second on a Pi)
+runs on a short-lived thread so the screen stays responsive; the pad shows "Checking…".
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
@@ -34,6 +38,7 @@ class LockViewModel(QObject):
     confirmed = Signal()
     cancelled = Signal()
     pinChanged = Signal()
+    _hashed = Signal(int, object)  # token, result (from the hashing thread)
 
     def __init__(self, guard: PinGuard, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,6 +50,10 @@ class LockViewModel(QObject):
         self._error = False
         self._purpose = ""
         self._locked_for = 0
+        self._busy = False
+        self._token = 0
+        self._then: Callable[[Any], None] | None = None
+        self._hashed.connect(self._finish)
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._update_lock)
@@ -56,6 +65,8 @@ class LockViewModel(QObject):
         if mode in ("unlock", "confirm", "change_old") and not self._guard.is_set:
             mode = "setup"
         self._mode, self._purpose = mode, purpose
+        self._token += 1  # a check still running for the previous prompt is ignored
+        self._busy, self._then = False, None
         self._digits = self._first = ""
         self._message, self._error = "", False
         self._update_lock()
@@ -66,9 +77,41 @@ class LockViewModel(QObject):
     def mode(self) -> str:
         return self._mode
 
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def _in_background(self, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run ``work`` (hashing) off the GUI thread, then ``then(result)`` back on it."""
+        self._busy, self._then = True, then
+        self._message, self._error = "Checking\u2026", False
+        self.changed.emit()
+        token = self._token
+
+        def run() -> None:
+            try:
+                result: Any = work()
+            except Exception as e:  # noqa: BLE001 - reported on the pad
+                logger.exception("PIN hashing failed")
+                result = e
+            self._hashed.emit(token, result)
+
+        threading.Thread(target=run, name="pin-hash", daemon=True).start()
+
+    def _finish(self, token: int, result: Any) -> None:
+        if token != self._token or not self._busy:
+            return
+        then, self._then, self._busy = self._then, None, False
+        self._message = ""
+        if isinstance(result, Exception):
+            self._fail(f"The PIN could not be checked or stored: {result}")
+            return
+        if then is not None:
+            then(result)
+
     @Slot(str)
     def digit(self, d: str) -> None:
-        if self._locked_for or len(self._digits) >= MAX_DIGITS or not d.isdigit():
+        if self._busy or self._locked_for or len(self._digits) >= MAX_DIGITS or not d.isdigit():
             return
         self._digits += d
         if self._error:
@@ -77,6 +120,8 @@ class LockViewModel(QObject):
 
     @Slot()
     def backspace(self) -> None:
+        if self._busy:
+            return
         self._digits = self._digits[:-1]
         self.changed.emit()
 
@@ -89,6 +134,8 @@ class LockViewModel(QObject):
 
     @Slot()
     def submit(self) -> None:
+        if self._busy:
+            return
         pin, self._digits = self._digits, ""
         m = self._mode
         if m in ("setup", "change_new"):
@@ -104,29 +151,33 @@ class LockViewModel(QObject):
                 self._first = ""
                 self._fail("The two PINs differ. Start again.")
                 return
-            self._guard.set_pin(pin)
-            self._timer.stop()
-            self.changed.emit()
-            if m == "setup_repeat":
-                self.unlocked.emit()
-            else:
-                self.pinChanged.emit()
+            self._in_background(lambda: self._guard.set_pin(pin),
+                                lambda _result: self._stored(m))
             return
         else:  # unlock, confirm, change_old
-            result = self._guard.check(pin)
-            self._update_lock()
-            if not result.ok:
-                self._fail(result.message)
-                return
-            self._message, self._error = "", False
-            if m == "change_old":
-                self._mode = "change_new"
-            else:
-                self._timer.stop()
-                self.changed.emit()
-                (self.unlocked if m == "unlock" else self.confirmed).emit()
-                return
+            self._in_background(lambda: self._guard.check(pin),
+                                lambda result: self._checked(m, result))
+            return
         self.changed.emit()
+
+    def _stored(self, mode: str) -> None:
+        self._timer.stop()
+        self.changed.emit()
+        (self.unlocked if mode == "setup_repeat" else self.pinChanged).emit()
+
+    def _checked(self, mode: str, result: Any) -> None:
+        self._update_lock()
+        if not result.ok:
+            self._fail(result.message)
+            return
+        self._message, self._error = "", False
+        if mode == "change_old":
+            self._mode = "change_new"
+            self.changed.emit()
+            return
+        self._timer.stop()
+        self.changed.emit()
+        (self.unlocked if mode == "unlock" else self.confirmed).emit()
 
     def _fail(self, message: str) -> None:
         self._message, self._error = message, True
@@ -175,4 +226,8 @@ class LockViewModel(QObject):
 
     @Property(bool, notify=changed)
     def canSubmit(self) -> bool:
-        return not self._locked_for and len(self._digits) >= 4
+        return not self._busy and not self._locked_for and len(self._digits) >= 4
+
+    @Property(bool, notify=changed)
+    def isBusy(self) -> bool:
+        return self._busy

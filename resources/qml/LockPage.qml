@@ -65,7 +65,7 @@ Rectangle {
                 objectName: "lockMessage"
                 text: page.lock.message
                 font.pixelSize: Theme.font; font.bold: true
-                color: page.lock.isError ? Theme.bad : Theme.good
+                color: page.lock.isBusy ? Theme.muted : page.lock.isError ? Theme.bad : Theme.good
                 Layout.fillWidth: true
                 wrapMode: Text.WordWrap
                 Layout.preferredHeight: Theme.font * 3
@@ -86,7 +86,7 @@ Rectangle {
                 Btn {
                     required property string modelData
                     kind: "key"; text: modelData; fontSize: Theme.fontLarge
-                    active: page.lock.lockedFor === 0
+                    active: page.lock.lockedFor === 0 && !page.lock.isBusy
                     Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
                     onClicked: page.lock.digit(modelData)
                 }
@@ -98,7 +98,7 @@ Rectangle {
             }
             Btn {
                 kind: "key"; text: "0"; fontSize: Theme.fontLarge
-                active: page.lock.lockedFor === 0
+                active: page.lock.lockedFor === 0 && !page.lock.isBusy
                 Layout.preferredWidth: pad.keyW; Layout.preferredHeight: pad.keyH
                 onClicked: page.lock.digit("0")
             }

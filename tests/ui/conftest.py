@@ -208,9 +208,18 @@ def window(qtbot, rig: Rig, pin_time: FakeTime, idle_time: FakeTime):
 
 
 def enter(lock_vm: Any, pin: str) -> None:
+    """Type ``pin`` and OK, then wait for the (threaded) hash check to finish."""
+    import time
+
+    from PySide6.QtTest import QTest
+
     for d in pin:
         lock_vm.digit(d)
     lock_vm.submit()
+    deadline = time.monotonic() + 10
+    while lock_vm.busy and time.monotonic() < deadline:
+        QTest.qWait(5)
+    assert not lock_vm.busy, "the PIN check did not finish"
 
 
 def set_up_pin(w: Any, pin: str = PIN) -> None:

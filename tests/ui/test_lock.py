@@ -106,3 +106,18 @@ def test_desktop_keyboard_types_the_pin(qtbot, window) -> None:
         qtbot.keyClick(lock, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
     assert w.guard.check(PIN).ok
+
+
+def test_pin_hash_runs_off_the_gui_thread(qtbot, window) -> None:
+    w = window
+    set_up_pin(w)
+    w.lock()
+    for d in PIN:
+        w.lock_vm.digit(d)
+    w.lock_vm.submit()
+    # submit() returned before scrypt finished: the pad says so and ignores keys meanwhile.
+    assert w.lock_vm.busy and w.lock_vm.message == "Checking\u2026"
+    w.lock_vm.digit("1")
+    assert w.lock_vm.entered == 0 and not w.lock_vm.canSubmit
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=5000)
+    assert not w.lock_vm.busy

@@ -94,6 +94,7 @@ def report_dict(r: RunResult) -> dict[str, Any]:
         "metrics": m.as_dict(),
         "decisions": r.decisions, "refused": r.refused, "errors": r.errors,
         "problems": r.problems[:50],
+        "settings": r.settings,
         "elapsed_s": r.elapsed_s, "bars_per_s": r.bars_per_s,
         "conventions": CONVENTIONS,
     }

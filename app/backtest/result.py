@@ -30,6 +30,7 @@ class RunResult:
     elapsed_s: float = 0.0
     metrics: Metrics | None = None
     trips: list[RoundTrip] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # how it ran (fill, costs, data)
 
     @property
     def bars_per_s(self) -> float:

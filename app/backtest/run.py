@@ -186,6 +186,18 @@ def check_spec(spec: Spec) -> None:
 def run(spec: Spec, bars: tuple[Bars, int] | None = None,
         progress: Progress | None = None) -> RunResult:
     """Run one backtest. ``bars`` (from ``load_bars``) may be passed in to load data once."""
+    result = _run(spec, bars, progress)
+    result.settings = {
+        "capital": spec.capital, "fill": spec.fill, "slippage_bps": spec.slippage_bps,
+        "commission_per_share": spec.commission_per_share, "plugin_timeout_s": spec.timeout_s,
+        "data": str(spec.csv) if spec.csv else f"market DB {spec.market_db}",
+        "start": spec.start.isoformat() if spec.start else None,
+        "end": spec.end.isoformat() if spec.end else None}
+    return result
+
+
+def _run(spec: Spec, bars: tuple[Bars, int] | None,
+         progress: Progress | None) -> RunResult:
     check_spec(spec)
     info = resolve_plugin(spec.plugin, spec.plugin_dirs)
     params = check_params(info, spec.params)

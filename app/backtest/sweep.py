@@ -74,6 +74,9 @@ def run_sweep(specs: list[Spec], out: Path | None, *, workers: int | None = None
                 results[k] = (specs[k], row, rep)
             except BacktestError as e:
                 results[k] = (specs[k], None, str(e))
+            except Exception as e:  # noqa: BLE001 - one broken run must not lose the others
+                logger.exception("backtest %s %s failed", specs[k].ticker, specs[k].params)
+                results[k] = (specs[k], None, f"{type(e).__name__}: {e}")
             if on_done is not None:
                 on_done(n, len(specs), specs[k], results[k][1] or results[k][2])
     return results

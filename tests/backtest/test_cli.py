@@ -33,6 +33,8 @@ def test_single_run_writes_the_report_and_charts(capsys, tmp_path, ref_csv):
     assert m["initial_capital"] == 25000 and m["bars"] == 1170 and m["sessions"] == 3
     assert m["trades"] > 5 and 0 <= m["win_rate"] <= 1 and m["max_drawdown"] <= 0
     assert report["conventions"]["sharpe_sortino"].startswith("daily returns")
+    assert report["settings"]["fill"] == "open" and report["settings"]["slippage_bps"] == 0
+    assert report["settings"]["data"] == str(ref_csv)
     with (out_dir / "trades.csv").open() as fh:
         trades = list(csv.DictReader(fh))
     assert len(trades) == m["trades"] + m["open_trades"]

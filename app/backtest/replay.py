@@ -1,18 +1,22 @@
 """The event-driven backtest: the plugin's own ``run()``, minute by minute, unchanged.
 
-Each minute t of the backtest (one per bar present in the data):
+Every regular-session minute t from the first replayed bar to the last (bar or not, as the
+live scheduler ticks):
 1. the simulated now is t: ``get_data_for_algorithm(..., before_timestamp=t)`` sees bars
    strictly before t, whatever the plugin asks for (``BacktestProvider``);
 2. ``run(t, algo_id)`` is called under a time limit (``Watchdog``);
 3. the answer goes through the engine's own checks (``app.engine.decisions``: shape, share
    count, sell beyond the position, buy beyond the cash at the last close);
 4. an accepted order fills at the OPEN of bar t (the next bar after the last one the plugin
-   saw) plus slippage against the trade and a commission per share; the fill is applied to
-   the engine's ``Ledger`` and becomes visible to ``get_transactions`` from the next minute.
+   saw; the last close if t has no bar) plus slippage against the trade and a commission per
+   share, as the simulated broker's ``next_open`` rule; a buy the broker could not pay is
+   rejected; the fill is applied to the engine's ``Ledger`` and becomes visible to
+   ``get_transactions`` from the next minute.
 
-Live trading does the same per tick but writes orders and transactions to SQLite and sends
-them to a broker; the backtest keeps that state in memory, which is what makes hundreds of
-thousands of minutes a second possible. ``exact.py`` runs the real ``Engine.run_tick`` instead.
+Live trading does the same per tick but runs the plugin on a worker thread, writes orders and
+transactions to SQLite and sends them to a broker; the backtest keeps that state in memory,
+which is what makes a few hundred thousand minutes a second possible. ``exact.py`` runs the
+real ``Engine.run_tick`` instead, and the tests hold the two to the same fills.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
 DRIFT_WARN_S = 1.0   # the scheduler ticks 2 s after each minute: a second already matters
 DRIFT_FAIL_S = 5.0
 MIN_FREE_BYTES = 200_000_000
+KIOSK_DIR = Path("/etc/autotrader")  # written by packaging/pi-install.sh
 
 
 @dataclass
@@ -42,11 +43,13 @@ class Finding:
 
 class Doctor:
     def __init__(self, settings: Settings, *, offline: bool = False, quick: bool = False,
-                 broker_factory: Callable[[Settings], object] | None = None) -> None:
+                 broker_factory: Callable[[Settings], object] | None = None,
+                 kiosk_dir: Path = KIOSK_DIR) -> None:
         self.s = settings
         self.offline = offline
         self.quick = quick
         self.broker_factory = broker_factory
+        self.kiosk_dir = kiosk_dir
         self.findings: list[Finding] = []
 
     def add(self, check: str, level: str, message: str, fix: str = "") -> None:
@@ -106,6 +109,42 @@ class Doctor:
             else:
                 rows = ", ".join(f"{k} {v}" for k, v in rep.counts.items())
                 self.add(label, OK, f"{path}: integrity ok, schema up to date ({rows})")
+
+    def check_running(self) -> None:
+        from app.ops.inuse import db_holders
+
+        pids = sorted({p for n in ("system.db", "market.db")
+                       for p in db_holders(self.s.data_path / n)})
+        if pids:
+            self.add("running", INFO, f"AutoTrader is running (process {', '.join(map(str, pids))})"
+                     " and using this data folder")
+        else:
+            self.add("running", INFO, "AutoTrader is not running on this data folder")
+
+    def check_kiosk_display(self) -> None:
+        """On a Pi kiosk install: the screen device eglfs is told to open must exist and be
+        usable by this user."""
+        cfg = self.kiosk_dir / "eglfs.json"
+        if not cfg.is_file():
+            return
+        try:
+            device = json.loads(cfg.read_text(encoding="utf-8")).get("device", "")
+        except (OSError, ValueError) as e:
+            self.add("screen", FAIL, f"{cfg} is not valid JSON ({e})",
+                     "fix it, or delete it and run packaging/pi-install.sh again")
+            return
+        if not device or not Path(device).exists():
+            self.add("screen", FAIL, f"{cfg} names the display device {device or '(none)'}, "
+                     "which does not exist", "check the screen's cable, then set \"device\" to "
+                     "one of: " + (", ".join(sorted(str(p) for p in Path("/dev/dri").glob(
+                         "card*"))) or "(no /dev/dri/card* at all: enable KMS, "
+                     "dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt)"))
+        elif not os.access(device, os.R_OK | os.W_OK):
+            self.add("screen", WARN, f"this user cannot open {device}",
+                     "sudo usermod -aG video,render,input $USER (the kiosk service adds these "
+                     "groups itself)")
+        else:
+            self.add("screen", OK, f"{device} (from {cfg})")
 
     def check_logs(self) -> None:
         d = self.s.log_path
@@ -254,7 +293,9 @@ class Doctor:
     def run(self) -> list[Finding]:
         if self.check_data_dir():
             self.check_dbs()
+            self.check_running()
         self.check_logs()
+        self.check_kiosk_display()
         self.check_disk()
         self.check_qt()
         self.check_plugins()

@@ -122,3 +122,34 @@ def test_doctor_changes_nothing(populated: Path, capsys) -> None:
     doctor(capsys, "--data-dir", str(populated))
     after = {p.name: p.read_bytes() for p in populated.iterdir() if p.suffix == ".db"}
     assert before == after
+
+
+def test_doctor_names_the_running_process(holder, populated: Path, capsys) -> None:
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    assert rc == 0
+    assert f"AutoTrader is running (process {holder.pid})" in by_check(findings)["running"][
+        "message"]
+
+
+def test_kiosk_screen_device(tmp_path: Path, populated: Path) -> None:
+    """The Pi install's eglfs.json must name a display device that exists."""
+    from app.config import Settings
+    from app.ops.doctor import Doctor
+
+    kiosk = tmp_path / "etc"
+    kiosk.mkdir()
+    settings = Settings(data_dir=str(populated))
+
+    def screen() -> dict:
+        d = Doctor(settings, offline=True, kiosk_dir=kiosk)
+        d.check_kiosk_display()
+        return {f.check: f for f in d.findings}.get("screen")
+
+    assert screen() is None  # not a kiosk install: nothing to say
+    (kiosk / "eglfs.json").write_text('{"device": "/dev/dri/card9-not-here"}')
+    f = screen()
+    assert f.level == "FAIL" and "card9-not-here" in f.message and f.fix
+    (kiosk / "eglfs.json").write_text('{"device": "/dev/null", "hwcursor": false}')
+    assert screen().level == "ok"
+    (kiosk / "eglfs.json").write_text('{"device": ')
+    assert screen().level == "FAIL"

@@ -160,7 +160,9 @@ class SimulatedBroker:
             return f"no market price for {row['ticker']}"
         commission = qty * self.commission_per_share
         cash = self._cash()
-        held = int(self.get_positions().get(row["ticker"], 0))
+        pos = self.system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
+                                       (row["ticker"],)).fetchone()
+        held = int(pos[0]) if pos else 0
         if row["side"] == "buy" and qty * price + commission > cash + 1e-9:
             return f"insufficient buying power ({qty * price + commission:,.2f} > {cash:,.2f})"
         if row["side"] == "sell" and qty > held:

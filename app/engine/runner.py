@@ -189,6 +189,10 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
                 f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
                 for d in report.position_diffs), file=sys.stderr)
         mode = engine.mode.upper()
+        if engine.mode == "live":
+            logger.warning("LIVE trading: orders go to your real Alpaca account")
+            printer._print("*** LIVE MODE: these algorithms trade REAL MONEY. Ctrl+C stops them "
+                           "(positions are kept). ***")
         acct = engine.account_summary()
         printer._print(
             f"AutoTrader {mode} ({engine.broker.name} broker"

@@ -126,12 +126,13 @@ def test_first_demo_start_trades_at_once_and_a_restart_resumes(tmp_path: Path):
     assert_books_agree(conn)
 
 
-def test_sigterm_finishes_the_tick_and_exits_cleanly(tmp_path: Path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_finishes_the_tick_and_exits_cleanly(tmp_path: Path, sig: int):
     proc = start(tmp_path, "--speed", "60")
     out = lines_of(proc.stdout)
     try:
         wait_for(out, "[2024-06-04 09:3")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         assert proc.wait(timeout=15) == 0
     finally:
         if proc.poll() is None:

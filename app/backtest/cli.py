@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "engine.commission_per_share)")
     p.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    p.add_argument("--charts", action="store_true",
+                   help="draw the PNG charts of every run of a sweep too (off by default)")
     p.add_argument("--config", help="config file")
     p.add_argument("--data-dir", help="folder holding market.db")
     return p
@@ -181,8 +183,8 @@ def _sweep(specs: list, args: argparse.Namespace) -> int:
         status = row[2] if isinstance(row, tuple) else f"failed: {row}"
         print(f"  [{n}/{total}] {spec.ticker} {tag}: {status}", file=sys.stderr)
 
-    results = run_sweep(specs, out, workers=args.workers, charts=not args.no_charts,
-                        on_done=done)
+    results = run_sweep(specs, out, workers=args.workers,
+                        charts=args.charts and not args.no_charts, on_done=done)
     rows = [r[1] for r in results if r[1] is not None]
     failed = [(r[0], r[2]) for r in results if r[1] is None]
     print(format_sweep(rows))

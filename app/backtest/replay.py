@@ -170,6 +170,11 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
                             "reason": f"the plugin asked for {ticker} bars, which this backtest "
                                       "does not have (it got none)"})
+    if provider.refused_writes:
+        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
+                            "reason": f"the plugin tried to store bars {provider.refused_writes} "
+                                      "times; a backtest's history is fixed, so they were "
+                                      "ignored"})
     for what in provider.tampered():
         what = what if what == "transactions" else f"{what} bars"
         problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",

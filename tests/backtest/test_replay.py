@@ -125,3 +125,11 @@ def test_other_tickers_come_from_the_market_db_and_a_csv_run_warns(
     r = run(Spec("market_filter", "REF", csv=ref_csv, plugin_dirs=(PLUGINS,)))
     assert seen[-1][1] == [] and seen[-1][2] is None
     assert r.problems[0]["kind"] == "warning" and "asked for SPY bars" in r.problems[0]["reason"]
+
+
+def test_a_plugin_cannot_change_the_history(ref_bars):
+    bars = ref_bars.slice(0, 20)
+    r = run_event(plugin("writer"), {}, bars, 0, 1000.0)
+    assert r.problems[0]["kind"] == "warning"
+    assert "tried to store bars 20 times" in r.problems[0]["reason"]
+    assert r.errors == 0 and r.decisions["hold"] == 20

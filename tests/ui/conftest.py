@@ -58,7 +58,7 @@ class FakeTime:
         self.t += seconds
 
 
-class TestClock:
+class SteppedClock:
     """A ManualClock whose sleepers wait for the test to move time.
 
     ``ManualClock.sleep_until`` jumps the clock forward itself, which suits one driver; here
@@ -147,7 +147,7 @@ def make_rig(data_dir: Path, clock: Any = None, plugin_dir: Path | None = None) 
     from db.system import SystemStore
 
     cal = nyse()
-    clock = clock or TestClock(SESSION_TIME)
+    clock = clock or SteppedClock(SESSION_TIME)
     settings = load_settings(overrides={"data_dir": str(data_dir),
                                         "log_dir": str(data_dir / "log")})
     system = SystemStore(settings.system_db_path)

@@ -38,10 +38,12 @@ out=$(cd "$tmp" && run doctor --offline --data-dir "$tmp/data") \
   || { echo "$out"; fail "doctor found problems"; }
 grep -Eq 'system DB .*integrity ok.*algorithms [1-9]' <<<"$out" || { echo "$out"; fail "doctor did not see the demo's DB"; }
 
-step "backup"
+step "backup and restore --check"
 (cd "$tmp" && run backup --data-dir "$tmp/data" --dest "$tmp/bk" --archive) >/dev/null \
   || fail "backup exited non-zero"
-ls "$tmp"/bk/autotrader-backup-*.tar.gz >/dev/null || fail "no backup archive written"
+archive=$(ls "$tmp"/bk/autotrader-backup-*.tar.gz) || fail "no backup archive written"
+(cd "$tmp" && run restore --check "$archive" --data-dir "$tmp/data") >/dev/null \
+  || fail "the backup does not check out"
 
 qml_dir=$(dirname "$EXE")/_internal/resources/qml
 if compgen -G "$qml_dir/*.qml" >/dev/null; then

@@ -217,7 +217,7 @@ elif [ "$(systemctl get-default 2>/dev/null)" = graphical.target ]; then
 fi
 
 say "checking the set-up as $RUN_USER"
-runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" doctor --offline || true
+runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" doctor --offline --quick || true
 if [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then
   systemctl restart autotrader.service
   systemctl start autotrader-backup.timer

@@ -165,6 +165,7 @@ class Engine:
         self._updates_lock = threading.Lock()
         self._update_thread: threading.Thread | None = None
         self._subscribed: set[int] = set()
+        self._closers: list[Callable[[], Any]] = []
         last = system.get_setting(LAST_TICK_KEY)
         self._last_minute: datetime | None = parse_iso(last) if last else None
         self._refresh_plugins()
@@ -674,6 +675,10 @@ class Engine:
             except Exception:
                 logger.exception("engine listener %s.%s failed", type(lst).__name__, method)
 
+    def call_on_close(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` when the engine closes (the runner's single-instance lock)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
         """Stop the feed and the plugin threads, close the broker. Safe to call twice."""
         if self._closed:
@@ -694,3 +699,8 @@ class Engine:
             logger.exception("broker did not close cleanly")
         if db._provider is self.provider:
             db.use_provider(None)
+        for fn in self._closers:
+            try:
+                fn()
+            except Exception:
+                logger.exception("closing %s failed", fn)

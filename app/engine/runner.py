@@ -8,10 +8,13 @@ paper/live  WallClock + AlpacaStream + AlpacaBroker (imported lazily: no alpaca-
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from app.calendar import MarketCalendar, exchange_time, nyse
@@ -45,8 +48,58 @@ def demo_start_time(settings: Settings, system: SystemStore, calendar: MarketCal
     return calendar.previous_session(utcnow()).open
 
 
+class AlreadyRunningError(EngineError):
+    pass
+
+
+def hold_instance_lock(data_path: Path) -> Callable[[], None]:
+    """Take the data folder's single-instance lock; return its release. Two processes trading
+    the same algorithms would each act on every minute (their client order ids keep the
+    broker from doubling orders, but one engine per folder is the rule). The kernel drops the
+    lock when the process dies, even by SIGKILL."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the order ids still prevent duplicates
+        return lambda: None
+    data_path.mkdir(parents=True, exist_ok=True)
+    path = data_path / "engine.lock"
+    f = open(path, "a+")  # noqa: SIM115 - held open for the engine's lifetime
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        other = f.read().strip() or "?"
+        f.close()
+        raise AlreadyRunningError(
+            f"another AutoTrader (pid {other}) is running on the data folder {data_path}; "
+            "stop it first") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+
+    def release() -> None:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        finally:
+            f.close()
+
+    return release
+
+
 def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Engine, Scheduler]:
     """Build the engine for ``settings.effective_mode`` (not started: call ``engine.start()``)."""
+    release = hold_instance_lock(settings.data_path)
+    try:
+        engine, scheduler = _build(settings, clock)
+    except BaseException:
+        release()
+        raise
+    engine.call_on_close(release)
+    return engine, scheduler
+
+
+def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
     mode = settings.effective_mode
     calendar = nyse()
     system = SystemStore(settings.system_db_path)

@@ -186,3 +186,20 @@ def test_sigkill_in_the_order_path_then_restart(tmp_path: Path, point: str):
         assert conn.execute("SELECT count(*) FROM sim_orders WHERE client_order_id = ?",
                             (other,)).fetchone() == (0,)
     assert_books_agree(conn)
+
+
+def test_a_second_instance_on_the_same_data_folder_refuses_to_start(tmp_path: Path):
+    first = start(tmp_path, "--speed", "60")
+    out = lines_of(first.stdout)
+    try:
+        wait_for(out, "[2024-06-04 09:30")
+        second = subprocess.run(
+            [sys.executable, "main.py", "run", "--headless", "--minutes", "1"], cwd=ROOT,
+            env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"another AutoTrader (pid {first.pid}) is running" in second.stderr
+        assert first.poll() is None  # the first one is undisturbed
+    finally:
+        first.terminate()
+        first.wait(timeout=15)
+    run(tmp_path, "--minutes", "1", "--speed", "600")  # the lock went with the process

@@ -205,6 +205,9 @@ class Doctor:
             self.add("plugins", WARN, "no algorithm plugin found")
 
     def check_broker(self) -> None:
+        if any(f.check == "config" and f.level == FAIL for f in self.findings):
+            self.add("broker", INFO, "not checked: fix the config first")
+            return
         if not self.s.has_keys:
             self.add("broker", INFO, "no API keys: AutoTrader runs the demo (simulated market "
                      "and broker)", "for paper trading set APCA_API_KEY_ID and "

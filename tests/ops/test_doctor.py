@@ -76,6 +76,7 @@ def test_misconfigured_file_names_the_line_and_checks_go_on(populated: Path, tmp
     assert f["config"]["level"] == "FAIL"
     assert str(cfg) in f["config"]["message"] and "demo.speed" in f["config"]["message"]
     assert f["system DB"]["level"] == "ok"  # the rest still ran
+    assert f["broker"]["message"] == "not checked: fix the config first"
 
 
 def test_keys_in_a_file_others_can_read(tmp_path: Path, capsys) -> None:

@@ -126,6 +126,7 @@ class CardModel(QAbstractListModel):
     def set_views(self, views: list[Any], sparks: dict[str, list[float]] | None = None) -> None:
         """Replace the cards with ``views`` (AlgoViews, ordered by id), keeping rows that stay."""
         sparks = sparks or {}
+        before = len(self._states)
         incoming = {}
         for v in views:
             d = as_dict(v)
@@ -154,7 +155,7 @@ class CardModel(QAbstractListModel):
                 self._states.append(d)
                 self._shown.append(derive(d))
                 self.endInsertRows()
-        if len(incoming) != len(known):
+        if len(self._states) != before:
             self.countChanged.emit()
 
     @Slot(str, int, float)

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtQuickWidgets import QQuickWidget
-from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from app.security import PinGuard
 from app.ui.dashboard import DashboardViewModel
@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._pending_pin_action: Callable[[], None] | None = None
         self._detail_loading = False
         self._pending_bars: list[tuple[str, int, float]] = []
+        self._pending_fills: list[dict] = []
         self._engine_started = False
         self._live_armed = self.mode != "live"
         self._run_scheduler = run_scheduler
@@ -112,9 +113,7 @@ class MainWindow(QMainWindow):
         # --- idle lock ---------------------------------------------------------------------
         self.idle = IdleWatcher(stored_idle_seconds(system, settings.ui.idle_lock_seconds),
                                 now=idle_now, parent=self)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self.idle)
+        self._idle_filter_on: Any = None
         self.idle.idle.connect(self.lock)
         self.settings_vm.idleChanged.connect(self.idle.set_seconds)
 
@@ -289,6 +288,7 @@ class MainWindow(QMainWindow):
         self.chart.reset()
         self._detail_loading = True
         self._pending_bars = []
+        self._pending_fills = []
         self.requestChart.emit(algo_id, card["ticker"])
         self.show_page("detail")
 
@@ -328,9 +328,12 @@ class MainWindow(QMainWindow):
             self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
 
     def _on_fill(self, algo_id: int, tx: dict) -> None:
-        if algo_id == self.detail_vm.algo_id and not self._detail_loading:
-            self.chart.add_marker(tx)
-            self.detail_vm.transactions.add(tx)
+        if algo_id == self.detail_vm.algo_id:
+            if self._detail_loading:
+                self._pending_fills.append(tx)  # may or may not be in the history read
+            else:
+                self.chart.add_marker(tx)
+                self.detail_vm.transactions.add(tx)
         self.schedule_refresh()
 
     def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list, params: dict) -> None:
@@ -341,6 +344,9 @@ class MainWindow(QMainWindow):
         for _t, bts, c in self._pending_bars:
             self.chart.append(bts, c)
         self._pending_bars = []
+        seen = {t.get("id") for t in txs}
+        txs = txs + [t for t in self._pending_fills if t.get("id") not in seen]
+        self._pending_fills = []
         self._detail_loading = False
         self.chart.set_markers(txs)
         self.detail_vm.transactions.set_transactions(txs)
@@ -378,6 +384,17 @@ class MainWindow(QMainWindow):
         self.dash_vm.set_message("Algorithm created: it trades from the next minute.")
 
     # --- window ----------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        # Watch input on the top-level QWindow (every touch, click and key passes it) rather
+        # than on the whole application, which would route every event through Python.
+        handle = self.windowHandle()
+        if handle is not None and handle is not self._idle_filter_on:
+            if self._idle_filter_on is not None:
+                self._idle_filter_on.removeEventFilter(self.idle)
+            handle.installEventFilter(self.idle)
+            self._idle_filter_on = handle
+        super().showEvent(event)
+
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         self._theme.set_size(event.size().width(), event.size().height())
         self.header.setFixedHeight(self._theme.headerHeight)
@@ -389,9 +406,9 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.idle.arm(False)
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self.idle)
+        if self._idle_filter_on is not None:
+            self._idle_filter_on.removeEventFilter(self.idle)
+            self._idle_filter_on = None
         t = self.scheduler_thread
         if t is not None and t.isRunning() and not t.stop():
             logger.warning("the scheduler did not stop within 10 s")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QPoint, Qt
+from PySide6.QtTest import QTest
 
 from tests.ui.conftest import PIN, enter, set_up_pin
 
@@ -76,7 +77,15 @@ def test_idle_lock_returns_to_page_in_use(qtbot, window, idle_time) -> None:
     idle_time.advance(30)
     w.idle.poll()
     assert w.current_page() == "settings"
-    idle_time.advance(31)
+    # So does a finger on the touchscreen.
+    page = w.pages["settings"]
+    device = QTest.createTouchDevice()
+    QTest.touchEvent(page, device).press(7, QPoint(300, 300), page).commit()
+    QTest.touchEvent(page, device).release(7, QPoint(300, 300), page).commit()
+    idle_time.advance(45)
+    w.idle.poll()
+    assert w.current_page() == "settings"
+    idle_time.advance(16)
     qtbot.waitUntil(lambda: w.current_page() == "lock", timeout=3000)  # the 1 s poll timer
     assert w.lock_vm.title == "Enter PIN"
     enter(w.lock_vm, PIN)

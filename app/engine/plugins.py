@@ -142,6 +142,9 @@ def _exec_file(path: Path) -> PluginInfo | None:
         return PluginInfo(name, "", {}, f"cannot load {path}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)  # helper modules beside the plugin (``import _indicators``)
     try:
         spec.loader.exec_module(module)
     except BaseException as e:  # noqa: BLE001

@@ -50,6 +50,7 @@ def test_helpers_are_not_plugins_and_a_name_clash_is_reported(tmp_path: Path):
     infos = {p.name: p for p in discover_plugins([PLUGINS])}
     assert "_helper" not in infos and "not_a_plugin" not in infos
     assert infos["scripted"].ok
+    assert infos["uses_helper"].ok  # a helper beside the plugin can be imported
     (tmp_path / "sma_crossover.py").write_text("class Algorithm:\n    def run(self, t, a):\n"
                                                 "        return ('hold', 0)\n")
     clash = [p for p in discover_plugins([tmp_path]) if p.path == tmp_path / "sma_crossover.py"]

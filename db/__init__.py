@@ -141,7 +141,8 @@ _checked_tickers: set[str] = set()
 
 def get_transactions(algo_id: int) -> list[dict[str, Any]]:
     """The algorithm's transactions, oldest first (``type``, ``shares``, ``price``, ``timestamp``)."""
-    return current_provider().transactions(int(algo_id))
+    p = _provider if _provider is not None else current_provider()
+    return p.transactions(algo_id if type(algo_id) is int else int(algo_id))
 
 
 def get_latest_price(ticker: str) -> float | None:

@@ -241,6 +241,12 @@ class OrderBook:
         if unchanged:
             return []
         d = fill_delta(row["filled_qty"], row["filled_avg_price"], new_qty, u.filled_avg_price)
+        if d is None and new_qty > row["filled_qty"]:
+            # A quantity without a price cannot become a transaction: keep the old figures so
+            # the fill is recorded from the next update that carries the price.
+            logger.warning("order %s: filled %d reported without a price; waiting",
+                           u.client_order_id, new_qty)
+            new_qty = row["filled_qty"]
         ts = iso_z(u.timestamp or self.clock.now())
         txs: list[dict[str, Any]] = []
         with self.system.atomic():

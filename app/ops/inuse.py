@@ -15,11 +15,15 @@ Locks held by this process never show up in ``F_GETLK`` and its pid is dropped f
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import struct
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: only the /proc scan (absent there too) remains
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ _FLOCK = "hhqqi4x"
 
 
 def _lock_check_supported() -> bool:
-    return os.uname().sysname == "Linux" and struct.calcsize("l") == 8
+    return fcntl is not None and os.uname().sysname == "Linux" and struct.calcsize("l") == 8
 
 
 def dms_lock_holder(db_path: Path) -> int | None:

@@ -201,24 +201,9 @@ class SystemStore:
         """The algorithms' own order rows behind one netted broker order, oldest first."""
         return self._rows("SELECT * FROM orders WHERE parent = ? ORDER BY id", (parent,))
 
-    def set_child_orders(self, parent: str, status: str, filled: dict[int, int]) -> None:
-        """Set the status of a netted order's children and each one's filled quantity."""
-        now = iso_z(utcnow())
-        for order_id, qty in filled.items():
-            self.conn.execute(
-                "UPDATE orders SET status = ?, filled_qty = ?, updated_at = ? WHERE id = ?",
-                (status, int(qty), now, order_id),
-            )
-        if not filled:
-            self.conn.execute("UPDATE orders SET status = ?, updated_at = ? WHERE parent = ?",
-                              (status, now, parent))
-
     def algorithm_count(self) -> int:
         """Algorithms ever created, deleted ones included."""
         return self.conn.execute("SELECT count(*) FROM algorithms").fetchone()[0]
-
-    def transactions_since(self, after_id: int) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM transactions WHERE id > ? ORDER BY id", (after_id,))
 
     def positions_by_ticker(self) -> dict[str, int]:
         """Shares held per ticker summed over every algorithm (deleted ones included)."""

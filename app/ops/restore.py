@@ -150,14 +150,20 @@ def run_restore(args: argparse.Namespace) -> int:
 
     try:
         settings = load(args)
-    except ConfigError:
-        if args.no_config is False and args.data_dir:
-            # A broken config must not stop a restore that brings a good one back.
-            from app.config import Settings
-
-            settings = Settings(data_dir=args.data_dir)
-        else:
+    except ConfigError as e:
+        # A broken config must not stop a restore that brings a good one back, but where the
+        # data goes must then be said explicitly (the broken file may have named a folder).
+        if args.no_config:
             raise
+        if not args.data_dir:
+            return fail(f"the config cannot be read ({e}); pass --data-dir to say where the "
+                        "data goes, and the backup's config replaces the broken one")
+        from app.config import Settings, default_config_path
+
+        settings = Settings(data_dir=args.data_dir,
+                            config_path=str(Path(args.config).expanduser() if args.config
+                                            else default_config_path()))
+        print(f"the config cannot be read ({e}); it is replaced by the backup's")
     source = Path(args.source).expanduser()
     if not source.exists():
         return fail(f"{source} does not exist")

@@ -271,3 +271,19 @@ def test_keep_prunes_only_older_automatic_backups(populated: Path, tmp_path: Pat
     assert len(left) == 4
     assert "removed the older backup autotrader-backup-20240101-000000Z" in out
     assert cli(["backup", "--data-dir", str(populated), "--dest", str(dest), "--keep", "0"]) == 1
+
+
+def test_restore_replaces_a_broken_config(populated: Path, tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "autotrader.toml"
+    cfg.write_text('[demo]\nspeed = 45.0\n')
+    assert cli(["backup", "--data-dir", str(populated), "--config", str(cfg),
+                "--dest", str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    cfg.write_text("this is [not toml")
+    capsys.readouterr()
+    # Where the data goes must be said when the config cannot tell.
+    assert cli(["restore", str(backup), "--config", str(cfg)]) == 1
+    assert "pass --data-dir" in capsys.readouterr().err
+    assert cli(["restore", str(backup), "--config", str(cfg), "--data-dir", str(populated)]) == 0
+    assert "speed = 45.0" in cfg.read_text()
+    assert _only(tmp_path, "autotrader.toml.before-restore-*").read_text() == "this is [not toml"

@@ -150,6 +150,9 @@ class PriceChart(pg.PlotWidget):
     def get_sma_count(self) -> int:
         return len(self._indicators)
 
+    def sma_windows(self) -> tuple[int, ...]:
+        return self._sma_windows
+
     def marker_count(self) -> int:
         return len(self._markers)
 

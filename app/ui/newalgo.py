@@ -1,5 +1,8 @@
 """The new-algorithm flow: plugin -> ticker -> capital -> confirm -> working -> done.
 
+On the confirm step each of the plugin's parameters can be changed (numbers on the number
+pad, true/false by a tap); the engine checks them again when it creates the algorithm.
+
 Typed input stays here across steps, so a refusal (unknown ticker, too much capital) sends
 the user back to the step to fix with the input kept and the reason shown. The engine is the
 judge: this model only checks the shape of the input before asking it.
@@ -20,6 +23,7 @@ from db.market import TICKER_RE
 logger = logging.getLogger(__name__)
 
 STEPS = ("plugin", "ticker", "capital", "confirm", "working")
+PARAM_STEP = "param"  # editing one parameter; comes back to "confirm"
 MAX_TICKER = 10
 MAX_CAPITAL_CHARS = 12
 CAPITAL_RE = re.compile(r"^\d{0,10}(\.\d{0,2})?$")
@@ -27,6 +31,30 @@ CAPITAL_RE = re.compile(r"^\d{0,10}(\.\d{0,2})?$")
 
 def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in params.items()) if params else "no parameters"
+
+
+def parse_param(default: Any, text: str) -> Any:
+    """``text`` as the type of the parameter's default; ValueError with a clear message."""
+    if isinstance(default, bool):
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError("Enter true or false.")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("Enter a whole number.") from None
+    if isinstance(default, float):
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError("Enter a number.") from None
+        if not math.isfinite(v):
+            raise ValueError("Enter a number.")
+        return v
+    if not text:
+        raise ValueError("Enter a value.")
+    return text
 
 
 class NewAlgoViewModel(QObject):
@@ -49,6 +77,9 @@ class NewAlgoViewModel(QObject):
         self._ticker = ""
         self._capital = ""
         self._message = ""
+        self._params: dict[str, Any] = {}
+        self._edit_name = ""
+        self._edit_text = ""
         self.changed.emit()
 
     # --- inputs from the window ----------------------------------------------------------
@@ -69,7 +100,29 @@ class NewAlgoViewModel(QObject):
 
     @Property(int, notify=changed)
     def stepIndex(self) -> int:
-        return STEPS.index(self._step)
+        return STEPS.index("confirm" if self._step == PARAM_STEP else self._step)
+
+    @Property(list, notify=changed)
+    def paramList(self) -> list:
+        """The chosen plugin's parameters with their current values, for the confirm step."""
+        p = self._plugin_info() or {}
+        defaults = p.get("params") or {}
+        out = []
+        for k, default in defaults.items():
+            v = self._params.get(k, default)
+            kind = ("bool" if isinstance(default, bool) else "int" if isinstance(default, int)
+                    else "float" if isinstance(default, float) else "text")
+            out.append({"name": k, "valueText": str(v).lower() if kind == "bool" else str(v),
+                        "kind": kind, "changed": v != default})
+        return out
+
+    @Property(str, notify=changed)
+    def editName(self) -> str:
+        return self._edit_name
+
+    @Property(str, notify=changed)
+    def editText(self) -> str:
+        return self._edit_text
 
     @Property(list, notify=pluginsChanged)
     def plugins(self) -> list:
@@ -90,7 +143,7 @@ class NewAlgoViewModel(QObject):
     @Property(str, notify=changed)
     def pluginParams(self) -> str:
         p = self._plugin_info()
-        return params_text(p.get("params") or {}) if p else ""
+        return params_text({**(p.get("params") or {}), **self._params}) if p else ""
 
     @Property(str, notify=changed)
     def ticker(self) -> str:
@@ -141,6 +194,7 @@ class NewAlgoViewModel(QObject):
             self.changed.emit()
             return
         self._plugin, self._step, self._message = name, "ticker", ""
+        self._params = dict(p.get("params") or {})
         self.changed.emit()
 
     @Slot(str)
@@ -154,7 +208,26 @@ class NewAlgoViewModel(QObject):
             candidate = self._capital + ch
             if len(candidate) <= MAX_CAPITAL_CHARS and CAPITAL_RE.match(candidate):
                 self._capital = candidate
+        elif self._step == PARAM_STEP and len(self._edit_text) < 24:
+            if ch == "-" and self._edit_text:
+                return  # a minus sign only in front
+            self._edit_text += ch
         self._message = ""
+        self.changed.emit()
+
+    @Slot(str)
+    def editParam(self, name: str) -> None:
+        """Open ``name`` for editing (booleans simply flip)."""
+        p = self._plugin_info() or {}
+        defaults = p.get("params") or {}
+        if self._step != "confirm" or name not in defaults:
+            return
+        value = self._params.get(name, defaults[name])
+        if isinstance(defaults[name], bool):
+            self._params[name] = not value
+        else:
+            self._step, self._edit_name, self._edit_text = PARAM_STEP, name, str(value)
+            self._message = ""
         self.changed.emit()
 
     @Slot()
@@ -163,6 +236,8 @@ class NewAlgoViewModel(QObject):
             self._ticker = self._ticker[:-1]
         elif self._step == "capital":
             self._capital = self._capital[:-1]
+        elif self._step == PARAM_STEP:
+            self._edit_text = self._edit_text[:-1]
         self.changed.emit()
 
     @Slot()
@@ -173,6 +248,14 @@ class NewAlgoViewModel(QObject):
                                  "letter (e.g. AAPL, BRK.B).")
             else:
                 self._step, self._message = "capital", ""
+        elif self._step == PARAM_STEP:
+            default = ((self._plugin_info() or {}).get("params") or {}).get(self._edit_name)
+            try:
+                self._params[self._edit_name] = parse_param(default, self._edit_text)
+            except ValueError as e:
+                self._message = f"{self._edit_name}: {e}"
+            else:
+                self._step, self._message = "confirm", ""
         elif self._step == "capital":
             v = self._capital_value()
             if v is None or v <= 0:
@@ -185,9 +268,13 @@ class NewAlgoViewModel(QObject):
 
     @Slot()
     def back(self) -> None:
-        i = STEPS.index(self._step)
         if self._step == "working":
             return
+        if self._step == PARAM_STEP:  # leave the parameter as it was
+            self._step, self._message = "confirm", ""
+            self.changed.emit()
+            return
+        i = STEPS.index(self._step)
         if i == 0:
             self.closed.emit()
             return
@@ -208,8 +295,7 @@ class NewAlgoViewModel(QObject):
         self._step = "working"
         self._message = (f"Checking {self._ticker} with the broker and loading its history\u2026")
         self.changed.emit()
-        p = self._plugin_info() or {}
-        self.createRequested.emit(self._plugin, self._ticker, v, dict(p.get("params") or {}))
+        self.createRequested.emit(self._plugin, self._ticker, v, dict(self._params))
 
     # --- results from the worker ---------------------------------------------------------
     @Slot(int, str)
@@ -232,7 +318,7 @@ class NewAlgoViewModel(QObject):
             self._step = "ticker"
         elif kind == "plugin":
             self._step = "plugin"
-        else:
+        else:  # e.g. a parameter the plugin refuses: fix it on the confirm step
             self._step = "confirm"
         self._message = message
         self.changed.emit()

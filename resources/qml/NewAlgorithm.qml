@@ -10,8 +10,8 @@ Rectangle {
     focus: true
     Keys.onPressed: (event) => {
         var t = event.text
-        if ((page.flow.step === "ticker" || page.flow.step === "capital") && t.length === 1
-                && /[A-Za-z0-9.]/.test(t)) page.flow.key(t)
+        if (["ticker", "capital", "param"].indexOf(page.flow.step) >= 0 && t.length === 1
+                && /[A-Za-z0-9.\-]/.test(t)) page.flow.key(t)
         else if (event.key === Qt.Key_Backspace) page.flow.backspace()
         else if (event.key === Qt.Key_Return || event.key === Qt.Key_Enter) {
             if (page.flow.step === "confirm") page.flow.confirm(); else page.flow.next()
@@ -26,6 +26,7 @@ Rectangle {
         "ticker": "Step 2 of 4 \u00b7 Ticker",
         "capital": "Step 3 of 4 \u00b7 Capital",
         "confirm": "Step 4 of 4 \u00b7 Confirm",
+        "param": "Step 4 of 4 \u00b7 Change a parameter",
         "working": "Creating the algorithm"
     })
 
@@ -49,7 +50,7 @@ Rectangle {
             Btn { objectName: "cancelButton"; text: "Cancel"; kind: "ghost"; visible: page.flow.step !== "working"
                   onClicked: page.flow.cancel() }
             Btn { objectName: "nextButton"; text: "Next \u2192"
-                  visible: page.flow.step === "ticker" || page.flow.step === "capital"
+                  visible: ["ticker", "capital", "param"].indexOf(page.flow.step) >= 0
                   onClicked: page.flow.next() }
         }
 
@@ -133,24 +134,11 @@ Rectangle {
                     elide: Text.ElideRight
                 }
             }
-            GridLayout {
-                id: kb
+            LetterKeys {
                 Layout.fillWidth: true
                 Layout.fillHeight: true
-                columns: 10
-                rowSpacing: Theme.gap * 0.75
-                columnSpacing: Theme.gap * 0.75
-                Repeater {
-                    model: "1234567890QWERTYUIOPASDFGHJKL.ZXCVBNM".split("").concat(["\u232B"])
-                    Btn {
-                        required property string modelData
-                        kind: "key"; text: modelData; fontSize: Theme.fontLarge
-                        Layout.fillWidth: true; Layout.fillHeight: true
-                        Layout.columnSpan: modelData === "\u232B" ? 3 : 1
-                        Layout.minimumHeight: 48
-                        onClicked: modelData === "\u232B" ? page.flow.backspace() : page.flow.key(modelData)
-                    }
-                }
+                onKey: (ch) => page.flow.key(ch)
+                onBackspace: page.flow.backspace()
             }
         }
 
@@ -182,23 +170,11 @@ Rectangle {
                 Text { text: page.flow.freeText; font.pixelSize: Theme.font; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
             }
-            GridLayout {
-                id: num
-                columns: 3
-                rowSpacing: Theme.gap * 0.75
-                columnSpacing: Theme.gap * 0.75
+            NumberKeys {
                 Layout.fillHeight: true
                 Layout.preferredWidth: Theme.touch * 5
-                Repeater {
-                    model: ["7", "8", "9", "4", "5", "6", "1", "2", "3", ".", "0", "\u232B"]
-                    Btn {
-                        required property string modelData
-                        kind: "key"; text: modelData; fontSize: Theme.fontLarge
-                        Layout.fillWidth: true; Layout.fillHeight: true
-                        Layout.minimumHeight: 48
-                        onClicked: modelData === "\u232B" ? page.flow.backspace() : page.flow.key(modelData)
-                    }
-                }
+                onKey: (ch) => page.flow.key(ch)
+                onBackspace: page.flow.backspace()
             }
         }
 
@@ -214,8 +190,24 @@ Rectangle {
                    horizontalAlignment: Text.AlignHCenter }
             Text { text: page.flow.pluginDescription; font.pixelSize: Theme.font; color: Theme.muted
                    Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
-            Text { text: "Parameters: " + page.flow.pluginParams; font.pixelSize: Theme.fontSmall
-                   color: Theme.muted; Layout.fillWidth: true; horizontalAlignment: Text.AlignHCenter }
+            Flow {
+                objectName: "paramButtons"
+                Layout.fillWidth: true
+                spacing: Theme.gap
+                visible: page.flow.paramList.length > 0
+                Text { text: "Parameters (tap to change):"; font.pixelSize: Theme.fontSmall
+                       color: Theme.muted; height: Theme.touch; verticalAlignment: Text.AlignVCenter }
+                Repeater {
+                    model: page.flow.paramList
+                    Btn {
+                        required property var modelData
+                        kind: modelData.changed ? "primary" : "secondary"
+                        fontSize: Theme.fontSmall
+                        text: modelData.name + " = " + modelData.valueText
+                        onClicked: page.flow.editParam(modelData.name)
+                    }
+                }
+            }
             Text { text: "The ticker is checked with the broker, its history is loaded, and the "
                          + "algorithm trades once a minute while the market is open."
                    font.pixelSize: Theme.fontSmall; color: Theme.muted
@@ -223,6 +215,53 @@ Rectangle {
             Btn { objectName: "createButton"; text: "Create and start"; Layout.alignment: Qt.AlignHCenter
                   Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
             Item { Layout.fillHeight: true }
+        }
+
+        // --- a parameter ------------------------------------------------------------------
+        RowLayout {
+            visible: page.flow.step === "param"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: Theme.gap * 2
+            ColumnLayout {
+                Layout.fillWidth: true
+                Layout.alignment: Qt.AlignTop
+                spacing: Theme.gap
+                Text { text: page.flow.editName; font.pixelSize: Theme.fontLarge; font.bold: true
+                       color: Theme.text; Layout.fillWidth: true; elide: Text.ElideRight }
+                Rectangle {
+                    Layout.fillWidth: true
+                    Layout.preferredHeight: Theme.touch * 1.2
+                    radius: Theme.radius; color: Theme.surface
+                    border.width: 2; border.color: Theme.accent
+                    Text {
+                        objectName: "paramDisplay"
+                        anchors.centerIn: parent
+                        text: page.flow.editText === "" ? " " : page.flow.editText
+                        font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
+                    }
+                }
+                Text { text: "Tap Next to keep it, Back to leave it unchanged."
+                       font.pixelSize: Theme.fontSmall; color: Theme.muted
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+            }
+            NumberKeys {
+                readonly property var info: page.flow.paramList.filter(p => p.name === page.flow.editName)[0]
+                visible: !info || info.kind !== "text"
+                allowMinus: !!info && info.kind === "int"
+                Layout.fillHeight: true
+                Layout.preferredWidth: Theme.touch * 5
+                onKey: (ch) => page.flow.key(ch)
+                onBackspace: page.flow.backspace()
+            }
+            LetterKeys {
+                readonly property var info: page.flow.paramList.filter(p => p.name === page.flow.editName)[0]
+                visible: !!info && info.kind === "text"
+                Layout.fillHeight: true
+                Layout.preferredWidth: page.width * 0.6
+                onKey: (ch) => page.flow.key(ch)
+                onBackspace: page.flow.backspace()
+            }
         }
 
         // --- working -----------------------------------------------------------------------

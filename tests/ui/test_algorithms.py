@@ -200,3 +200,35 @@ def test_stop_all(qtbot, window, rig) -> None:
     qtbot.waitUntil(lambda: all(w.cards.card(i)["status"] == "stopped" for i in w.cards.ids()),
                     timeout=5000)
     assert rig.feed.subscribed() == set()
+
+
+def test_change_a_parameter_before_creating(qtbot, window, rig) -> None:
+    w = unlocked_window(qtbot, window)
+    wait_account(qtbot, w)
+    create_via_ui(qtbot, w, "sma_crossover", "AAPL", "3000")
+    assert w.new_vm.step == "confirm"
+    assert [(p["name"], p["valueText"]) for p in w.new_vm.paramList] == \
+        [("sma_long", "50"), ("sma_short", "20")]
+    w.new_vm.editParam("sma_short")
+    assert w.new_vm.step == "param" and w.new_vm.editText == "20"
+    w.new_vm.backspace()
+    w.new_vm.backspace()
+    w.new_vm.next()
+    assert w.new_vm.step == "param" and w.new_vm.message == "sma_short: Enter a whole number."
+    for ch in "10":
+        w.new_vm.key(ch)
+    w.new_vm.next()
+    assert w.new_vm.step == "confirm"
+    short = next(p for p in w.new_vm.paramList if p["name"] == "sma_short")
+    assert short["valueText"] == "10" and short["changed"]
+    w.new_vm.editParam("sma_long")  # Back leaves it as it was
+    w.new_vm.key("9")
+    w.new_vm.back()
+    assert next(p for p in w.new_vm.paramList if p["name"] == "sma_long")["valueText"] == "50"
+    w.new_vm.confirm()
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=10_000)
+    algo = w.cards.ids()[0]
+    assert rig.engine.system.get_algorithm(algo)["params"] == {"sma_long": 50, "sma_short": 10}
+    w.dash_vm.open(algo)
+    qtbot.waitUntil(lambda: not w._detail_loading, timeout=5000)
+    assert w.chart.sma_windows() == (10, 50)  # the chart draws the algorithm's own SMAs

@@ -94,6 +94,11 @@ def test_every_screen(qtbot, window, rig, size) -> None:
         w.new_vm.key(ch)
     w.new_vm.next()
     shot("06-new-4-confirm")
+    w.new_vm.editParam("sma_short")
+    w.new_vm.backspace()
+    w.new_vm.key("5")
+    shot("06b-new-4-parameter")
+    w.new_vm.next()
     w.new_vm.cancel()
 
     w.dash_vm.open(ids[3])

@@ -203,7 +203,20 @@ def main(argv: list[str]) -> int:
         return run_restore(args)
     args = backup_parser().parse_args(rest)
     try:
-        settings = load(args)
+        try:
+            settings = load(args)
+        except ConfigError as e:
+            # The data still deserves a backup; the config file is copied as it is.
+            if not args.data_dir:
+                raise BackupError(f"the config cannot be read ({e}); pass --data-dir to say "
+                                  "where the data is") from None
+            from app.config import default_config_path
+
+            settings = Settings(data_dir=args.data_dir,
+                                config_path=str(Path(args.config).expanduser() if args.config
+                                                else default_config_path()))
+            print(f"warning: the config cannot be read ({e}); it is backed up as it is",
+                  file=sys.stderr)
         if args.keep is not None and args.keep < 1:
             raise BackupError("--keep must be 1 or more")
         res = create_backup(settings, Path(args.dest).expanduser() if args.dest else None,
@@ -213,8 +226,6 @@ def main(argv: list[str]) -> int:
     except BackupError as e:
         print(f"autotrader backup: {e}", file=sys.stderr)
         return 1
-    except ConfigError:
-        raise
     for name, info in res.manifest["files"].items():
         counts = ", ".join(f"{k} {v}" for k, v in info["counts"].items())
         print(f"  {name:<10} {info['size'] / 1e6:8.1f} MB  {counts}")

@@ -281,6 +281,13 @@ def test_restore_replaces_a_broken_config(populated: Path, tmp_path: Path, capsy
     backup = _only(tmp_path / "bk", "autotrader-backup-*")
     cfg.write_text("this is [not toml")
     capsys.readouterr()
+    # A broken config does not stop a backup of the data (with the folder named).
+    assert cli(["backup", "--config", str(cfg), "--dest", str(tmp_path / "bk2")]) == 1
+    assert cli(["backup", "--config", str(cfg), "--data-dir", str(populated),
+                "--dest", str(tmp_path / "bk2")]) == 0
+    assert (_only(tmp_path / "bk2", "autotrader-backup-*") / "autotrader.toml").read_text() \
+        == "this is [not toml"
+    capsys.readouterr()
     # Where the data goes must be said when the config cannot tell.
     assert cli(["restore", str(backup), "--config", str(cfg)]) == 1
     assert "pass --data-dir" in capsys.readouterr().err

@@ -71,6 +71,18 @@ render_unit() {
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
+# qt_output_name SYSFS_NAME: the kernel's connector name (DSI-1, HDMI-A-1, DP-1) as Qt's KMS
+# config calls it (DSI1, HDMI1, DP1: Qt's type name followed by the type's index).
+qt_output_name() {
+  local kind=${1%-*} num=${1##*-}
+  case "$kind" in
+    HDMI-A|HDMI-B) kind=HDMI ;;
+    DVI-I|DVI-D|DVI-A) kind=DVI ;;
+    SVIDEO|9PinDIN|Component|TV) kind=TV ;;
+  esac
+  echo "$kind$num"
+}
+
 if [ -n "$RENDER" ]; then
   # --render-units DIR: the three units as they would be installed (tests).
   u=${RUN_USER:-$(id -un)}
@@ -169,7 +181,7 @@ if [ ! -f "$ETC/eglfs.json" ]; then
     if [ "$(cat "$status")" = connected ]; then
       conn=$(basename "$(dirname "$status")")   # e.g. card1-DSI-1
       card=/dev/dri/${conn%%-*}
-      output=${conn#*-}
+      output=$(qt_output_name "${conn#*-}")
       break
     fi
   done

@@ -243,3 +243,18 @@ def test_desktop_install_for_the_current_user(tmp_path: Path) -> None:
     subprocess.run(["bash", script, "--remove"], env=env, check=True, timeout=30,
                    capture_output=True)
     assert not entry_path.exists()
+
+
+@pytest.mark.parametrize(("kernel", "qt"), [
+    ("DSI-1", "DSI1"), ("DSI-2", "DSI2"), ("HDMI-A-1", "HDMI1"), ("HDMI-A-2", "HDMI2"),
+    ("DP-1", "DP1"), ("eDP-1", "eDP1"), ("DVI-D-1", "DVI1"), ("Composite-1", "Composite1"),
+])
+def test_screen_names_follow_qts_kms_naming(kernel: str, qt: str) -> None:
+    """eglfs.json names outputs the way Qt's KMS support does (qkmsdevice.cpp: type name +
+    index, "HDMI1"), not the kernel's "HDMI-A-1"; a name Qt does not know is ignored."""
+    text = (PACKAGING / "pi-install.sh").read_text()
+    func = re.search(r"^qt_output_name\(\) \{.*?^\}", text, re.S | re.M)
+    assert func, "qt_output_name() not found"
+    r = subprocess.run(["bash", "-c", f'{func.group(0)}\nqt_output_name "$1"', "_", kernel],
+                       capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == qt

@@ -56,7 +56,13 @@ _provider: DataProvider | None = None
 _provider_lock = threading.Lock()
 # A provider for one thread only (the live engine's plugin threads), so a backtest that sets
 # the global provider in the same process never feeds its data to live algorithms.
-_thread = threading.local()
+class _ThreadProvider(threading.local):
+    # A class default, so reading it on a thread that never set one is a plain attribute
+    # hit (getattr(local, name, None) raises and catches inside: ~1 us per seed call).
+    provider: DataProvider | None = None
+
+
+_thread = _ThreadProvider()
 
 
 class NoDataProviderError(RuntimeError):
@@ -74,7 +80,7 @@ def use_provider(provider: DataProvider | None) -> DataProvider | None:
 def use_thread_provider(provider: DataProvider | None) -> DataProvider | None:
     """Make ``provider`` the one the seed functions read on this thread only (it wins over
     the global one); None removes it. Returns the previous one."""
-    previous = getattr(_thread, "provider", None)
+    previous = _thread.provider
     _thread.provider = provider
     return previous
 
@@ -89,7 +95,7 @@ def provider_scope(provider: DataProvider) -> Iterator[DataProvider]:
 
 
 def current_provider() -> DataProvider:
-    p = getattr(_thread, "provider", None)
+    p = _thread.provider
     if p is None:
         p = _provider
     if p is None:
@@ -130,7 +136,7 @@ def get_data_for_algorithm(ticker: str, request_type: str = "last_n_bars", n: in
             _checked_tickers.add(ticker)
     if type(before_timestamp) is not datetime or before_timestamp.tzinfo is not UTC:
         before_timestamp = _before(before_timestamp)
-    p = getattr(_thread, "provider", None)
+    p = _thread.provider
     if p is None:
         p = _provider if _provider is not None else current_provider()
     return p.last_n_bars(ticker, n, before_timestamp)
@@ -141,7 +147,9 @@ _checked_tickers: set[str] = set()
 
 def get_transactions(algo_id: int) -> list[dict[str, Any]]:
     """The algorithm's transactions, oldest first (``type``, ``shares``, ``price``, ``timestamp``)."""
-    p = _provider if _provider is not None else current_provider()
+    p = _thread.provider
+    if p is None:
+        p = _provider if _provider is not None else current_provider()
     return p.transactions(algo_id if type(algo_id) is int else int(algo_id))
 
 

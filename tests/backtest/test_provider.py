@@ -106,3 +106,28 @@ def test_a_change_to_a_bar_that_left_the_window_is_still_caught(ref_bars, monkey
     bt.last_n_bars("REF", 5, None)  # the changed bar is dropped from the window here
     assert bt.main.w0 > 60
     assert bt.tampered() == ["REF"]
+
+
+def test_a_live_plugin_thread_never_reads_the_backtests_data(ref_bars, stored, system_store):
+    """The UI can backtest while live algorithms run in the same process: the backtest owns
+    the global provider, a live plugin thread keeps its own (``db.use_thread_provider``)."""
+    import threading
+
+    bt = BacktestProvider(ref_bars)
+    bt.advance(100, from_epoch(int(ref_bars.ts[100])), int(ref_bars.ts[100]))
+    bt.record(1, {"type": "buy", "shares": 7, "price": 10.0, "timestamp": "x"})
+    live = db.StoreProvider(system_store, stored)
+    seen = {}
+
+    def live_thread() -> None:
+        db.use_thread_provider(live)
+        seen["bars"] = db.get_data_for_algorithm("REF", n=2)
+        seen["txs"] = db.get_transactions(1)
+
+    with db.provider_scope(bt):
+        t = threading.Thread(target=live_thread)
+        t.start()
+        t.join(10)
+        assert db.get_transactions(1)[0]["shares"] == 7  # this thread: the backtest
+    assert seen["txs"] == []
+    assert seen["bars"][-1]["timestamp"] == "2024-03-06T20:59:00Z"  # the DB's newest bar

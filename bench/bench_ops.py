@@ -16,7 +16,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -27,6 +29,8 @@ from app.ops.dbcheck import inspect_db, migration_sets  # noqa: E402
 from app.ops.restore import check_backup  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from db.system import SystemStore  # noqa: E402
+
+T = TypeVar("T")
 
 
 def build(data: Path, tickers: int, days: int, fills: int) -> int:
@@ -54,7 +58,7 @@ def build(data: Path, tickers: int, days: int, fills: int) -> int:
     return n
 
 
-def timed(label: str, fn):
+def timed(label: str, fn: Callable[[], T]) -> T:
     t0 = time.perf_counter()
     out = fn()
     print(f"  {label:<42} {time.perf_counter() - t0:7.2f} s")

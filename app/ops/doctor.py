@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from app import __version__
 from app.config import ConfigError, Settings, load_settings
@@ -242,7 +243,7 @@ class Doctor:
                 except Exception:  # noqa: BLE001 - closing must not hide the findings
                     logger.debug("closing the broker failed", exc_info=True)
 
-    def _check_account(self, broker) -> None:
+    def _check_account(self, broker: Any) -> None:
         from app.broker.base import BrokerError
 
         where = self.s.alpaca.trading_url or ("Alpaca live" if self.s.effective_mode == "live"
@@ -271,7 +272,7 @@ class Doctor:
                      f"cash {acct.cash:,.2f} {acct.currency}, equity {acct.equity:,.2f}")
         self._check_clock(broker, where)
 
-    def _check_clock(self, broker, where: str) -> None:
+    def _check_clock(self, broker: Any, where: str) -> None:
         t0 = time.time()
         try:
             clock = broker.get_clock()

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-import db
 from app.backtest.bars import Bars, tick_minutes
 from app.backtest.errors import BacktestError
 from app.backtest.replay import MAX_PROBLEMS, Progress
@@ -44,7 +43,6 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
     if not 0 <= first < n:
         raise BacktestError("no bars to replay in the chosen period")
     calendar = nyse()
-    previous = db.use_provider(None)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autotrader-backtest-") as tmp:
         system = SystemStore(Path(tmp) / "system.db")
@@ -96,7 +94,6 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             engine.close()
             system.close()
             market.close()
-            db.use_provider(previous)
     fills = []
     cash, pos = float(capital), 0
     for tx in txs:

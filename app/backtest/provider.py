@@ -1,4 +1,4 @@
-"""The data provider the seed functions read during a backtest (``db.provider_scope``).
+"""The data provider the seed functions read during a backtest (``db.use_thread_provider``).
 
 ``get_data_for_algorithm`` and ``get_transactions`` serve the backtest's in-memory bars and
 ledger instead of the live DBs, and never look ahead: every answer is capped at the simulated

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ from app.engine.decisions import DecisionRefused, check_against_ledger, parse_de
 from app.engine.ledger import Ledger
 from app.engine.plugins import PluginInfo, make_class
 from app.timeutil import iso_z
-from db import provider_scope
+from db import use_thread_provider
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
             logger.info("%s %s at %s: %s", info.name, kind, iso_z(t), reason)
 
     started_all = time.perf_counter()
-    with provider_scope(provider), Watchdog(timeout_s) as dog:
+    # This thread's own provider: a backtest run from the app never changes what the live
+    # engine's threads read.
+    with thread_provider(provider), Watchdog(timeout_s) as dog:
         provider.advance(bar_index[0], datetime.fromtimestamp(minutes[0], UTC), minutes[0])
         try:
             algo = cls(bars.ticker, float(capital))
@@ -189,6 +192,15 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         day_ids=day_ids_for(sub.ts), fills=fills, decisions=counts, refused=refused,
         errors=errors, problems=problems, elapsed_s=elapsed,
     ).finish()
+
+
+@contextmanager
+def thread_provider(provider: BacktestProvider) -> Iterator[None]:
+    previous = use_thread_provider(provider)
+    try:
+        yield
+    finally:
+        use_thread_provider(previous)
 
 
 def _context(ledger: Ledger, ticker: str, capital: float, last: float | None,

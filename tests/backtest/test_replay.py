@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import db
 from app.backtest.errors import BacktestError
 from app.backtest.replay import run_event
 from app.backtest.run import resolve_plugin
@@ -69,7 +70,11 @@ def test_a_plugin_never_sees_bars_at_or_after_its_minute(ref_bars):
     info = plugin("peeker")
     peeker = sys.modules[info.cls.__module__]
     peeker.SEEN.clear()
+    sentinel = object()
+    db.use_provider(sentinel)  # e.g. a live engine's; the backtest must neither use nor change it
     run_event(info, {}, ref_bars, 400, 1000.0)
+    assert db._provider is sentinel and db._thread.provider is None
+    db.use_provider(None)
     assert len(peeker.SEEN) == len(ref_bars) - 400
     for now, future_ask, no_before, latest in peeker.SEEN:
         stamp = iso_z(now)

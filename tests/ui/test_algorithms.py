@@ -232,3 +232,27 @@ def test_change_a_parameter_before_creating(qtbot, window, rig) -> None:
     w.dash_vm.open(algo)
     qtbot.waitUntil(lambda: not w._detail_loading, timeout=5000)
     assert w.chart.sma_windows() == (10, 50)  # the chart draws the algorithm's own SMAs
+
+
+def test_stop_and_sell_liquidates(qtbot, window, rig) -> None:
+    algo = rig.engine.create_algorithm("buy_once", "MSFT", 8000.0)
+    rig.engine.start()
+    minute = rig.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    rig.clock.set(minute + timedelta(seconds=2))
+    rig.in_thread(lambda: rig.engine.run_tick(minute))
+    w = unlocked_window(qtbot, window)
+    w.schedule_refresh()
+    qtbot.waitUntil(lambda: w.cards.count() == 1
+                    and w.cards.card(algo)["positionText"].startswith("10 sh"), timeout=5000)
+    w.dash_vm.open(algo)
+    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 1, timeout=5000)
+    w.detail_vm.stop(True)
+    assert w.detail_vm.busy == "Stopping and selling\u2026"
+    qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped"
+                    and w.cards.card(algo)["positionText"] == "no position", timeout=5000)
+    txs = rig.engine.system.transactions(algo)
+    assert [(t["type"], t["shares"]) for t in txs] == [("buy", 10), ("sell", 10)]
+    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 2, timeout=5000)
+    assert w.chart.marker_count() == 2
+    assert "MSFT" not in rig.feed.subscribed()
+    assert w.detail_vm.message == "Stopped."

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
@@ -125,6 +125,10 @@ class MainWindow(QMainWindow):
         self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
         self._account_timer.timeout.connect(self.requestAccount)
         self._connect_views()
+        # Ctrl+Q quits (a kiosk window has no title bar; the Pi's service restarts it anyway).
+        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
+        quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        quit_shortcut.activated.connect(self.close)
         self.dash_vm.set_message("Starting the engine\u2026")
         self.lock("unlock" if self.guard.is_set else "setup")
 

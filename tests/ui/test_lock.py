@@ -130,3 +130,11 @@ def test_pin_hash_runs_off_the_gui_thread(qtbot, window) -> None:
     assert w.lock_vm.entered == 0 and not w.lock_vm.canSubmit
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=5000)
     assert not w.lock_vm.busy
+
+
+def test_ctrl_q_closes_and_shuts_down(qtbot, window) -> None:
+    w = window
+    set_up_pin(w)
+    qtbot.keyClick(w.pages["dashboard"], Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=3000)
+    assert w._closed and not w.worker_thread.isRunning()

@@ -119,8 +119,8 @@ def explain_difference(bars, ours, theirs) -> None:  # noqa: ANN001
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365, help="calendar days of bars (default 365)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per fast path, the fastest counts (default 3)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs per fast path, the fastest counts (default 5)")
     ap.add_argument("--skip-shipped", action="store_true",
                     help="skip the shipped plugin (slow when it rescans all transactions)")
     args = ap.parse_args()

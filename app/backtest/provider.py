@@ -154,7 +154,6 @@ class BacktestProvider:
         self.missing: set[str] = set()
         self._series: dict[str, Series] = {b.ticker: Series(b) for b in series}
         self.main: Series = self._series[series[0].ticker]
-        self._main_ticker = series[0].ticker
         self._i = 0                      # bars[:_i] of the main series are visible
         self._now_ts = -(2**62)
         self._now_dt: datetime | None = None

@@ -4,7 +4,7 @@ run the chosen path. Everything a user can get wrong becomes a ``BacktestError``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -44,9 +44,6 @@ class Spec:
     commission_per_share: float = 0.0
     timeout_s: float = 2.0
     warmup_days: int = 5            # sessions of DB history loaded before --start
-
-    def with_params(self, params: dict[str, Any]) -> Spec:
-        return replace(self, params=params)
 
 
 def resolve_plugin(name: str, dirs: tuple[Path, ...] = ()):  # noqa: ANN201 - PluginInfo

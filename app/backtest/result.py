@@ -1,4 +1,4 @@
-"""What one backtest run produces, whichever path (event loop or vectorised) ran it."""
+"""What one backtest run produces, whichever path (event, vector or exact) ran it."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ class RunResult:
     ticker: str
     params: dict[str, Any]
     initial_capital: float
-    path: str                      # "event" (the plugin, minute by minute) or "vector"
-    ts: np.ndarray                 # the backtest's minutes (after warm-up), epoch seconds
+    path: str                      # "event" (the plugin, in memory), "vector" or "exact"
+    ts: np.ndarray                 # the replayed bars' minutes (no history), epoch seconds
     close: np.ndarray
     equity: np.ndarray             # value after each bar's close
     position: np.ndarray           # shares held after each bar
     day_ids: np.ndarray            # session number of each bar
-    fills: list[dict[str, Any]]    # ts, type, shares, price, commission, cash, position
+    fills: list[dict[str, Any]]    # i (first bar at/after the fill), ts (the minute), type,
+                                   # shares, price, commission, cash, position
     decisions: dict[str, int] = field(default_factory=dict)
     refused: int = 0
     errors: int = 0
@@ -34,6 +35,7 @@ class RunResult:
 
     @property
     def bars_per_s(self) -> float:
+        """Replayed bars per second of the run itself (data preparation excluded)."""
         return len(self.ts) / self.elapsed_s if self.elapsed_s > 0 else float("inf")
 
     def finish(self) -> RunResult:

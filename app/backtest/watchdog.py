@@ -49,17 +49,22 @@ class Watchdog:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-            signal.signal(signal.SIGUSR1, self._previous)  # type: ignore[arg-type]
+            if self._previous is not None:  # None: the old handler was not set from Python
+                signal.signal(signal.SIGUSR1, self._previous)  # type: ignore[arg-type]
 
     def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         if self.started:
-            self.started = 0.0
             raise PluginTimeout(f"run() took longer than {self.limit:g} s (interrupted)")
 
     def _watch(self, main_ident: int) -> None:
         period = min(0.25, max(0.02, self.limit / 4))
+        fired_for, fired_at = 0.0, 0.0
         while not self._stop.wait(period):
             s = self.started
-            if s and time.perf_counter() - s > self.limit:
+            now = time.perf_counter()
+            # Signal again every limit while the same call goes on: a plugin that catches
+            # every exception inside a loop still gets interrupted where it does not.
+            if s and now - s > self.limit and (s != fired_for or now - fired_at > self.limit):
                 logger.warning("plugin call overran %.1f s; interrupting it", self.limit)
+                fired_for, fired_at = s, now
                 signal.pthread_kill(main_ident, signal.SIGUSR1)

@@ -138,3 +138,11 @@ def test_a_plugin_cannot_change_the_history(ref_bars):
     assert r.problems[0]["kind"] == "warning"
     assert "tried to store bars 20 times" in r.problems[0]["reason"]
     assert r.errors == 0 and r.decisions["hold"] == 20
+
+
+def test_a_plugin_swallowing_the_interruption_is_still_stopped_and_refused(ref_bars):
+    t0 = time.monotonic()
+    r = run_event(plugin("stubborn"), {}, ref_bars.slice(0, 10), 0, 1000.0, timeout_s=0.2)
+    assert time.monotonic() - t0 < 10
+    assert r.errors == 1 and not r.fills  # the late "buy" is not executed
+    assert "took longer than 0.2 s" in r.problems[0]["reason"]

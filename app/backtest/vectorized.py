@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,14 +42,15 @@ def window_means(c: np.ndarray, w: int) -> np.ndarray:
 
 
 def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any], *,
-                  slippage_bps: float, commission_per_share: float,
-                  fill: str) -> list[dict[str, Any]]:
+                  slippage_bps: float, commission_per_share: float, fill: str,
+                  ledger_cash: bool = False) -> list[dict[str, Any]]:
     """``algorithm/sma_crossover.py`` on arrays: hold while SMA short > SMA long.
 
     At each tick minute the plugin sees the k bars before it; with fewer than ``sma_long``
     it holds; flat and short > long: buy ``int(cash * 0.99 // last_close)``; holding and
     short < long: sell all. Its cash counts buys and sells but not commission, as the
-    plugin's own loop does.
+    plugin's own loop does; ``ledger_cash`` sizes with the ledger's cash instead
+    (commission included), as ``algorithm/sma_fast.py`` does through ``algorithm.cash``.
     """
     s, lg = int(params.get("sma_short", 20)), int(params.get("sma_long", 50))
     if s <= 0 or lg <= 0:
@@ -70,7 +72,8 @@ def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any]
                 break
             j = int(up[p])
             i = seen[j]
-            qty, side = int(own_cash * 0.99 // float(closes[i - 1])), "buy"
+            sizing = cash if ledger_cash else own_cash
+            qty, side = int(sizing * 0.99 // float(closes[i - 1])), "buy"
         else:
             p = np.searchsorted(down, j)
             if p >= down.shape[0]:
@@ -103,7 +106,10 @@ def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any]
 
 
 VectorFn = Callable[..., list[dict[str, Any]]]
-VECTORISED: dict[str, VectorFn] = {"sma_crossover": sma_crossover}
+VECTORISED: dict[str, VectorFn] = {
+    "sma_crossover": sma_crossover,
+    "sma_fast": partial(sma_crossover, ledger_cash=True),
+}
 
 
 def run_vector(plugin: str, params: dict[str, Any], bars: Bars, first: int, capital: float, *,

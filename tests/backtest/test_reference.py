@@ -63,11 +63,13 @@ def test_fast_loop_equals_the_live_engine(ref_bars, costs):
     {"slippage_bps": 3.0, "commission_per_share": 0.01, "fill": "open"},
     {"slippage_bps": 2.0, "commission_per_share": 0.0, "fill": "close"},
 ])
-def test_vector_path_equals_the_plugin(ref_bars, costs):
-    info = resolve_plugin("sma_crossover")
+@pytest.mark.parametrize("name", ["sma_crossover", "sma_fast"])
+def test_vector_path_equals_the_plugin(ref_bars, costs, name):
+    info = resolve_plugin(name)
     params = {"sma_short": 20, "sma_long": 50}
     event = run_event(info, params, ref_bars, 100, CAPITAL, **costs)
-    vector = run_vector("sma_crossover", params, ref_bars, 100, CAPITAL, **costs)
+    vector = run_vector(name, params, ref_bars, 100, CAPITAL, **costs)
+    assert len(event.fills) > 10
     assert [(f["i"], f["type"], f["shares"], f["price"]) for f in event.fills] == \
            [(f["i"], f["type"], f["shares"], f["price"]) for f in vector.fills]
     assert vector.equity == pytest.approx(event.equity, abs=1e-6)

@@ -47,27 +47,46 @@ def _job(spec: Spec, data: tuple[Bars, int], out: Path | None,
     return sweep_row(result), report_dict(result)
 
 
+def _key(spec: Spec) -> tuple[str, str | None]:
+    return spec.ticker, str(spec.csv) if spec.csv else None
+
+
 def run_sweep(specs: list[Spec], out: Path | None, *, workers: int | None = None,
               charts: bool = False,
               on_done: Callable[[int, int, Spec, tuple[str, ...] | str], None] | None = None,
               ) -> list[tuple[Spec, tuple[str, ...] | None, dict[str, Any] | str]]:
     """Run every spec; return (spec, table row or None, report dict or the error text)."""
-    data: dict[tuple[str, str | None], tuple[Bars, int]] = {}
+    data: dict[tuple[str, str | None], tuple[Bars, int] | str] = {}
     for s in specs:
-        key = (s.ticker, str(s.csv) if s.csv else None)
+        key = _key(s)
         if key not in data:
-            data[key] = load_bars(s)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(specs)))
+            try:
+                data[key] = load_bars(s)
+            except BacktestError as e:  # this ticker's runs fail; the others go on
+                data[key] = str(e)
     results: list[Any] = [None] * len(specs)
+    todo = []
+    done_count = 0
+    for k, s in enumerate(specs):
+        if isinstance(data[_key(s)], str):
+            results[k] = (s, None, data[_key(s)])
+            done_count += 1
+            if on_done is not None:
+                on_done(done_count, len(specs), s, results[k][2])
+        else:
+            todo.append(k)
+    if not todo:
+        return results
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     # fork starts workers at once with the plugins already imported, but forking a process
     # that runs other threads can copy a lock some thread holds; then (and where there is no
     # fork) spawn fresh interpreters instead.
     single = threading.active_count() == 1
     method = "fork" if single and "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
-        futures = {pool.submit(_job, s, data[(s.ticker, str(s.csv) if s.csv else None)], out,
-                               charts): k for k, s in enumerate(specs)}
-        for n, fut in enumerate(as_completed(futures), start=1):
+        futures = {pool.submit(_job, specs[k], data[_key(specs[k])], out, charts): k
+                   for k in todo}
+        for n, fut in enumerate(as_completed(futures), start=done_count + 1):
             k = futures[fut]
             try:
                 row, rep = fut.result()

@@ -170,3 +170,17 @@ def test_the_progress_bar_draws_only_on_a_terminal():
     assert "[..........]   0% 0/100 bars" in tty.getvalue()
     assert "[##########] 100% 100/100 bars" in tty.getvalue()
     assert tty.getvalue().endswith("\n")
+
+
+def test_a_sweep_goes_on_when_one_ticker_has_no_data(capsys, tmp_path, data_dir, market_store,
+                                                     ref_bars):
+    market_store.insert_rows(
+        ("REF", int(t), float(o), float(h), float(lo), float(c), int(v)) for t, o, h, lo, c, v
+        in zip(ref_bars.ts, ref_bars.o, ref_bars.h, ref_bars.l, ref_bars.c, ref_bars.v,
+               strict=True))
+    rc, out, err = run_cli(capsys, "sma_crossover", "REF,NODATA", "--data-dir", data_dir,
+                           "--out", tmp_path / "s", "--vector")
+    assert rc == 1
+    assert [ln.split()[0] for ln in out.splitlines() if ln.startswith("REF")] == ["REF"]
+    assert "failed: NODATA" in err and "has no bars for NODATA" in err
+    assert "Traceback" not in err

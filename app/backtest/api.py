@@ -16,7 +16,7 @@ from app.backtest.errors import BacktestError
 from app.backtest.replay import Progress
 from app.backtest.report import report_dict
 from app.backtest.result import RunResult
-from app.backtest.run import Spec, load_bars, run
+from app.backtest.run import Spec, load_bars, open_market, run
 from app.calendar import nyse
 
 logger = logging.getLogger(__name__)
@@ -25,14 +25,12 @@ logger = logging.getLogger(__name__)
 def recent_spec(settings: Any, plugin: str, ticker: str, *, days: int, capital: float,
                 params: dict[str, Any] | None = None, market_db: Path | None = None) -> Spec:
     """A spec over the last ``days`` sessions the market DB holds for ``ticker``."""
-    from db.market import MarketStore
-
     if days < 1:
         raise BacktestError(f"days must be at least 1, got {days}")
     path = Path(market_db or settings.market_db_path)
     if not path.exists():
         raise BacktestError(f"no market DB at {path}")
-    store = MarketStore(path)
+    store = open_market(path)
     try:
         last = store.latest_ts(ticker)
     finally:

@@ -118,9 +118,7 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         raise BacktestError(
             f"no market DB at {spec.market_db}; give bars with --csv FILE, or let the app "
             "store some first (demo or paper mode fills it)")
-    from db.market import MarketStore
-
-    store = MarketStore(spec.market_db, calendar)
+    store = open_market(Path(spec.market_db), calendar)
     try:
         row = store.conn.execute("SELECT min(ts), max(ts), count(*) FROM bars WHERE ticker = ?",
                                  (spec.ticker,)).fetchone()
@@ -150,15 +148,27 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         store.close()
 
 
+def open_market(path: Path, calendar: MarketCalendar | None = None) -> Any:
+    """The market DB as a ``MarketStore``; a file that cannot be used is a ``BacktestError``."""
+    import sqlite3
+
+    from db.connection import StorageError
+    from db.market import MarketStore
+    from db.migrations import SchemaTooNewError
+
+    try:
+        return MarketStore(path, calendar)
+    except (StorageError, SchemaTooNewError, sqlite3.Error) as e:
+        raise BacktestError(f"cannot read the market DB {path}: {e}") from None
+
+
 def _other_ticker(market_db: Path, lo_ts: int, hi_ts: int, ticker: str) -> Bars | None:
     """Another ticker's bars over the same period, for a plugin that reads several."""
-    from db.market import MarketStore
-
     try:
         check_ticker(ticker)
     except BadTickerError:
         return None
-    store = MarketStore(market_db)
+    store = open_market(market_db)
     try:
         return load_store(store, ticker, lo_ts, hi_ts)
     finally:

@@ -184,3 +184,9 @@ def test_a_sweep_goes_on_when_one_ticker_has_no_data(capsys, tmp_path, data_dir,
     assert [ln.split()[0] for ln in out.splitlines() if ln.startswith("REF")] == ["REF"]
     assert "failed: NODATA" in err and "has no bars for NODATA" in err
     assert "Traceback" not in err
+
+
+def test_an_unusable_market_db_is_a_message(capsys, tmp_path, data_dir):
+    (data_dir / "market.db").write_bytes(b"this is not a database" * 100)
+    rc, out, err = run_cli(capsys, "sma_crossover", "REF", "--data-dir", data_dir)
+    assert rc == 2 and "cannot read the market DB" in err and "Traceback" not in err

@@ -105,6 +105,10 @@ def main(argv: list[str]) -> int:
     except BacktestError as e:
         print(f"autotrader backtest: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a report folder that cannot be written, a disk full, ...
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"autotrader backtest: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nautotrader backtest: interrupted", file=sys.stderr)
         return 130

@@ -190,3 +190,11 @@ def test_an_unusable_market_db_is_a_message(capsys, tmp_path, data_dir):
     (data_dir / "market.db").write_bytes(b"this is not a database" * 100)
     rc, out, err = run_cli(capsys, "sma_crossover", "REF", "--data-dir", data_dir)
     assert rc == 2 and "cannot read the market DB" in err and "Traceback" not in err
+
+
+def test_a_report_folder_that_cannot_be_written(capsys, tmp_path, ref_csv):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, out, err = run_cli(capsys, "sma_crossover", "REF", "--csv", ref_csv, "--out",
+                           blocker / "sub", "--no-charts")
+    assert rc == 2 and "Traceback" not in err and str(blocker) in err

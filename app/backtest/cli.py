@@ -162,12 +162,13 @@ def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
     from app.backtest.run import load_bars, run
 
     data = load_bars(spec)
+    out = args.out or Path("backtest-out") / f"{spec.plugin}-{spec.ticker}"
+    out.mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
     what = {"vector": "vectorised strategy",
             "exact": "the live engine's tick, minute by minute",
             "event": "the plugin's own code, minute by minute"}[spec.path]
     print(f"Backtest {spec.plugin} on {spec.ticker} ({what})")
     result = run(spec, data, progress=ProgressBar(f"{spec.plugin} {spec.ticker}"))
-    out = args.out or Path("backtest-out") / f"{spec.plugin}-{spec.ticker}"
     paths = write_report(result, out, charts=not args.no_charts)
     print(format_table(result))
     print(_conventions(spec))

@@ -77,8 +77,9 @@ class Metrics:
         return d
 
 
-def round_trips(fills: list[dict[str, Any]], last_close: float, last_ts: int) -> list[RoundTrip]:
-    """Group fills (``type``, ``shares``, ``price``, ``commission``, ``ts``) into round trips."""
+def round_trips(fills: list[dict[str, Any]], last_close: float) -> list[RoundTrip]:
+    """Group fills (``type``, ``shares``, ``price``, ``commission``, ``ts``) into round trips;
+    a trip still open is marked at ``last_close``."""
     out: list[RoundTrip] = []
     pos = 0
     cur: dict[str, Any] | None = None
@@ -114,7 +115,7 @@ def _trip(cur: dict[str, Any], exit_ts: int | None, closed: bool, mark: float) -
         shares=int(cur["max"]), pnl=float(pnl), closed=closed)
 
 
-def daily_closes(ts: np.ndarray, equity: np.ndarray, day_ids: np.ndarray) -> np.ndarray:
+def daily_closes(equity: np.ndarray, day_ids: np.ndarray) -> np.ndarray:
     """Equity at the last bar of each session (``day_ids`` numbers the sessions)."""
     last = np.flatnonzero(np.diff(day_ids)) if day_ids.size else np.zeros(0, dtype=np.int64)
     idx = np.concatenate((last, [day_ids.size - 1])) if day_ids.size else last
@@ -131,7 +132,7 @@ def compute(*, ts: np.ndarray, close: np.ndarray, equity: np.ndarray, position: 
     total = final / initial_capital - 1.0
     years = sessions / TRADING_DAYS
     cagr = (final / initial_capital) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else None
-    start_eq = np.concatenate(([initial_capital], daily_closes(ts, equity, day_ids)))
+    start_eq = np.concatenate(([initial_capital], daily_closes(equity, day_ids)))
     rets = start_eq[1:] / start_eq[:-1] - 1.0
     sharpe = sortino = None
     if rets.size >= 2:
@@ -151,7 +152,7 @@ def compute(*, ts: np.ndarray, close: np.ndarray, equity: np.ndarray, position: 
             k = int(np.flatnonzero(equity[: j + 1] >= peaks[j] - 1e-9)[-1]) if (
                 equity[: j + 1] >= peaks[j] - 1e-9).any() else 0
             peak_ts = int(ts[k])
-    trips = round_trips(fills, float(close[-1]) if n else 0.0, int(ts[-1]) if n else 0)
+    trips = round_trips(fills, float(close[-1]) if n else 0.0)
     closed = [t for t in trips if t.closed]
     win_rate = sum(t.pnl > 0 for t in closed) / len(closed) if closed else None
     exposure = float(np.count_nonzero(position)) / n if n else 0.0

@@ -21,7 +21,7 @@ def _fill(ts, side, shares, price, commission=0.0):
 def test_round_trips_group_scaling_in_and_out():
     fills = [_fill(1, "buy", 10, 10.0), _fill(2, "buy", 10, 12.0), _fill(3, "sell", 5, 13.0),
              _fill(4, "sell", 15, 9.0, commission=1.0), _fill(5, "buy", 4, 20.0)]
-    trips = round_trips(fills, last_close=25.0, last_ts=9)
+    trips = round_trips(fills, last_close=25.0)
     assert len(trips) == 2
     closed, open_ = trips
     assert closed.closed and (closed.entry_ts, closed.exit_ts, closed.shares) == (1, 4, 20)

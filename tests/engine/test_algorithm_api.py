@@ -95,3 +95,23 @@ def test_feed_subscriptions_follow_the_running_algorithms(system_store, market_s
         assert feed.subscribed() == set()
     finally:
         engine.close()
+
+
+def test_live_seed_style_plugins_read_their_own_transactions_during_a_backtest(
+        make_engine, clock, tmp_path, calendar, system_store, market_store):
+    import db
+    from db.system import SystemStore
+
+    engine = make_engine()
+    engine.create_algorithm("seed_seesaw", "AAA", 5000, {"shares": 3})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)  # holds 3
+    other = SystemStore(tmp_path / "backtest-system.db")  # no transactions at all
+    previous = db.use_provider(db.StoreProvider(other, market_store))
+    try:
+        clock.set(T0 + timedelta(minutes=1, seconds=2))
+        r = engine.run_tick(T0 + timedelta(minutes=1))
+    finally:
+        db.use_provider(previous)
+        other.close()
+    assert [(d["action"], d["shares"]) for d in r.decisions] == [("sell", 3)]

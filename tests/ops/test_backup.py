@@ -294,3 +294,22 @@ def test_restore_replaces_a_broken_config(populated: Path, tmp_path: Path, capsy
     assert cli(["restore", str(backup), "--config", str(cfg), "--data-dir", str(populated)]) == 0
     assert "speed = 45.0" in cfg.read_text()
     assert _only(tmp_path, "autotrader.toml.before-restore-*").read_text() == "this is [not toml"
+
+
+def test_a_backup_without_the_market_db_leaves_the_bars_alone(populated: Path, tmp_path: Path,
+                                                              calendar) -> None:
+    assert cli(["backup", "--data-dir", str(populated), "--dest", str(tmp_path / "bk"),
+                "--skip-market"]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    assert not (backup / "market.db").exists()
+    from db.market import MarketStore
+
+    market = MarketStore(populated / "market.db", calendar)
+    market.insert_rows([("MSFT", 1704207600, 370.0, 371.0, 369.0, 370.5, 10)])
+    market.close()
+    assert cli(["restore", str(backup), "--data-dir", str(populated)]) == 0
+    market = MarketStore(populated / "market.db", calendar)
+    try:
+        assert market.count("MSFT") == 1 and market.count("AAPL") == 30
+    finally:
+        market.close()

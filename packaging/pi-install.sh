@@ -175,17 +175,18 @@ mkdir -p "$ETC"
 if [ ! -f "$ETC/eglfs.json" ]; then
   # The DRM card and connector with a screen attached (card1 on a Pi 5, DSI-1 for the official
   # touchscreen, HDMI-A-1 for a monitor).
-  card=/dev/dri/card0 output=""
+  card=/dev/dri/card0 output="" size=""
   for status in /sys/class/drm/card*-*/status; do
     [ -e "$status" ] || continue
     if [ "$(cat "$status")" = connected ]; then
       conn=$(basename "$(dirname "$status")")   # e.g. card1-DSI-1
       card=/dev/dri/${conn%%-*}
       output=$(qt_output_name "${conn#*-}")
+      size=$(head -n1 "$(dirname "$status")/modes" 2>/dev/null || true)   # e.g. 720x1280
       break
     fi
   done
-  say "screen: $card ${output:-(none connected now: edit $ETC/eglfs.json later)}"
+  say "screen: $card ${output:-(none connected now: edit $ETC/eglfs.json later)} $size"
   if [ -n "$output" ]; then
     printf '{\n  "device": "%s",\n  "hwcursor": false,\n  "outputs": [{"name": "%s", "mode": "current"}]\n}\n' \
       "$card" "$output" > "$ETC/eglfs.json"
@@ -193,7 +194,16 @@ if [ ! -f "$ETC/eglfs.json" ]; then
     printf '{\n  "device": "%s",\n  "hwcursor": false\n}\n' "$card" > "$ETC/eglfs.json"
   fi
 fi
-[ -f "$ETC/autotrader.env" ] || install -m 0644 "$SRC/packaging/autotrader.env" "$ETC/autotrader.env"
+if [ ! -f "$ETC/autotrader.env" ]; then
+  install -m 0644 "$SRC/packaging/autotrader.env" "$ETC/autotrader.env"
+  w=${size%%x*} h=${size#*x}
+  if [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ "$h" -gt "$w" ]; then
+    # A portrait panel (Touch Display 2 is 720x1280): the app is laid out for landscape.
+    printf '\n# pi-install: this screen is %s (portrait). For landscape uncomment:\n#QT_QPA_EGLFS_ROTATION=90\n' \
+      "$size" >> "$ETC/autotrader.env"
+    echo "    the screen is portrait ($size): see $ETC/autotrader.env to turn it to landscape"
+  fi
+fi
 
 render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "$UNIT.new"
 mv "$UNIT.new" "$UNIT"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -200,6 +201,8 @@ class OrderBook:
         req = OrderRequest(order.client_order_id, order.ticker, order.side, order.qty)
         last: BrokerError | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
+            if attempt:
+                time.sleep(0.25 * attempt)  # the same client order id: a retry is safe
             try:
                 update = self.broker.submit_order(req)
             except BrokerError as e:
@@ -208,12 +211,21 @@ class OrderBook:
                     break
                 logger.warning("order %s: %s (attempt %d)", req.client_order_id, e, attempt + 1)
                 continue
+            except Exception as e:
+                # A bug or an unwrapped network error: we cannot tell whether the order
+                # arrived, so treat it like a retryable failure and let the broker say later.
+                logger.exception("order %s: sending failed", req.client_order_id)
+                last = BrokerError(f"{type(e).__name__}: {e}", retryable=True)
+                break
             txs = self.apply_update(update)
             err = None
             if update.status == "rejected":
                 err = f"order rejected by the broker: {update.reason or 'no reason given'}"
             return txs, err
         assert last is not None
+        row = self.system.get_order(req.client_order_id)
+        if row is not None and row["status"] != "intent":
+            return [], None  # the broker's update stream told us meanwhile: it arrived
         if last.retryable:
             # Unknown whether it arrived: stays an intent; the next poll asks the broker.
             with self.system.atomic():

@@ -36,7 +36,7 @@ from app.calendar import MarketCalendar
 from app.clock import Clock
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.ledger import Ledger
-from app.engine.orders import OrderBook, Wanted, liquidation_order_id
+from app.engine.orders import SUBMIT_ATTEMPTS, OrderBook, Wanted, liquidation_order_id
 from app.engine.plugins import PluginInfo, coerce_params, discover_plugins, make_class
 from app.engine.sandbox import Call, PluginPool
 from app.marketdata.base import Feed
@@ -372,10 +372,14 @@ class Engine:
         self._apply_txs(crossed)
         for algo_id, why in refused.items():
             errors[algo_id] = why
+        unreachable = False
         for order in planned:
-            txs, err = self.orders.send(order)
+            # Once the broker has failed one order through all its retries, try each of the
+            # others once: a broker outage must not hold the tick for minutes.
+            txs, err = self.orders.send(order, attempts=1 if unreachable else SUBMIT_ATTEMPTS)
             self._apply_txs(txs)
             if err:
+                unreachable = unreachable or err.startswith("order not confirmed")
                 for algo_id in order.algo_ids:
                     errors[algo_id] = err
         for algo_id, why in errors.items():

@@ -195,12 +195,13 @@ class OrderBook:
                 "fill_id": fill_id}
 
     # --- sending -------------------------------------------------------------------------
-    def send(self, order: PlannedOrder) -> tuple[list[dict[str, Any]], str | None]:
+    def send(self, order: PlannedOrder,
+             attempts: int = SUBMIT_ATTEMPTS) -> tuple[list[dict[str, Any]], str | None]:
         """Send one intent; return (transactions recorded, error or None)."""
         pause_point("before_submit")
         req = OrderRequest(order.client_order_id, order.ticker, order.side, order.qty)
         last: BrokerError | None = None
-        for attempt in range(SUBMIT_ATTEMPTS):
+        for attempt in range(max(1, attempts)):
             if attempt:
                 time.sleep(0.25 * attempt)  # the same client order id: a retry is safe
             try:

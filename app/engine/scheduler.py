@@ -67,7 +67,11 @@ class Scheduler:
                     self.offset.total_seconds())
         while not stop.is_set():
             now = self.clock.now()
-            wake = self.next_wake(now)
+            try:
+                wake = self.next_wake(now)
+            except ValueError as e:  # past the end of the calendar's known sessions
+                logger.error("no next session to run: %s; the scheduler stops", e)
+                break
             minute = wake - self.offset
             jump = getattr(self.clock, "jump_to", None)
             # Ticks come every minute while open, so a longer wait means closed hours.

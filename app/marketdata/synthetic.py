@@ -5,7 +5,8 @@ whichever order or how often they are generated: a restart regenerates identical
 ``INSERT OR REPLACE`` makes writing them twice harmless. Within a session volatility and
 volume are U-shaped (busy open and close, quiet midday); a slow intraday swing (period about
 1-2 hours) is added so moving-average strategies see crossings within the first hour. Session
-opens follow a smooth deterministic daily path with small overnight gaps.
+opens follow a smooth deterministic daily path, and each day's walk is bridged to end near the
+next session's open, so the days join up with small overnight gaps.
 
 The feed writes each minute's bar into the market DB once the simulated clock has passed the
 end of that minute (a bar is complete when stored), then tells bar listeners.
@@ -93,9 +94,12 @@ class SyntheticFeed:
         open0 = self.session_open_price(ticker, session)
         # A Brownian bridge: the day ends near the next session's open (a small overnight
         # gap), so consecutive sessions join up whatever order they are generated in.
-        nxt = self.calendar.current_or_next_session(session.close + timedelta(minutes=1))
         gap = rng.normal(0.0, 0.002)
-        target = math.log(self.session_open_price(ticker, nxt) / open0) - gap
+        try:
+            nxt = self.calendar.current_or_next_session(session.close + timedelta(minutes=1))
+            target = math.log(self.session_open_price(ticker, nxt) / open0) - gap
+        except ValueError:  # the calendar's last session: no next open to aim at
+            target = -gap
         path = np.cumsum(rets)
         path -= (np.arange(1, n + 1) / n) * (path[-1] - target)
         close = open0 * np.exp(path)

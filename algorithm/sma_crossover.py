@@ -18,7 +18,8 @@ class Algorithm:
 
     def __init__(self, ticker, initial_capital):
         self.ticker = ticker
-        self.initial_capital = initial_capital
+        self.cash, self.shares = initial_capital, 0
+        self.seen = 0  # how many of our transactions are already counted in cash/shares
 
     def run(self, current_time, algo_id):
         # The last sma_long + 1 minute bars strictly before current_time, oldest first.
@@ -31,13 +32,16 @@ class Algorithm:
         long = sum(closes[-self.sma_long:]) / self.sma_long
 
         # Our cash and position come from our own transactions (the broker's real fills).
-        cash, shares = self.initial_capital, 0
-        for t in get_transactions(algo_id):
+        # They only ever grow, so add up just the new ones: a year of trades stays cheap.
+        new = get_transactions(algo_id)[self.seen:]
+        for t in new:
             amount = t["shares"] * t["price"]
             if t["type"] == "buy":
-                cash, shares = cash - amount, shares + t["shares"]
+                self.cash, self.shares = self.cash - amount, self.shares + t["shares"]
             else:
-                cash, shares = cash + amount, shares - t["shares"]
+                self.cash, self.shares = self.cash + amount, self.shares - t["shares"]
+        self.seen += len(new)
+        cash, shares = self.cash, self.shares
 
         price = closes[-1]
         if short > long and shares == 0:

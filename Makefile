@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench sysdeps clean
+.PHONY: run test lint bench bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	bash packaging/install-system-deps.sh
@@ -30,6 +30,9 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+bundle: $(VENV)/.installed-dev
+	bash packaging/build-bundle.sh --smoke
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -229,5 +229,5 @@ def set_up_pin(w: Any, pin: str = PIN) -> None:
 
 def unlocked_window(qtbot, w: Any) -> Any:
     set_up_pin(w)
-    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
     return w

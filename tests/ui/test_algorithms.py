@@ -15,7 +15,7 @@ from tests.ui.conftest import PIN, enter, unlocked_window
 def create_via_ui(qtbot, w, plugin: str, ticker: str, capital: str) -> None:
     w.dash_vm.newAlgorithm()
     assert w.current_page() == "new"
-    qtbot.waitUntil(lambda: any(p["name"] == plugin for p in w.new_vm.plugins), timeout=5000)
+    qtbot.waitUntil(lambda: any(p["name"] == plugin for p in w.new_vm.plugins), timeout=15000)
     w.new_vm.choosePlugin(plugin)
     assert w.new_vm.step == "ticker"
     for ch in ticker:
@@ -27,7 +27,7 @@ def create_via_ui(qtbot, w, plugin: str, ticker: str, capital: str) -> None:
 
 
 def wait_account(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=15000)
 
 
 def test_create_with_valid_ticker(qtbot, window, rig) -> None:
@@ -39,7 +39,7 @@ def test_create_with_valid_ticker(qtbot, window, rig) -> None:
     w.new_vm.confirm()
     assert w.new_vm.step == "working"  # the GUI thread did not wait for the backfill
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=10_000)
-    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
     card = w.cards.card(w.cards.ids()[0])
     assert card["ticker"] == "MSFT" and card["status"] == "running"
     assert card["lastPriceText"].startswith("$") and len(card["spark"]) > 10
@@ -54,7 +54,7 @@ def test_invalid_ticker_says_so_and_keeps_input(qtbot, window, rig) -> None:
     wait_account(qtbot, w)
     # Not a symbol at all: refused before asking the broker.
     w.dash_vm.newAlgorithm()
-    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=5000)
+    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=15000)
     w.new_vm.choosePlugin("sma_crossover")
     for ch in "9AB":
         w.new_vm.key(ch)
@@ -99,16 +99,16 @@ def test_stop_releases_subscription_and_resume_takes_it(qtbot, window, rig) -> N
     algo = rig.engine.create_algorithm("sma_crossover", "TSLA", 5000.0)
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
     assert "TSLA" in rig.feed.subscribed()
     w.dash_vm.open(algo)
     assert w.current_page() == "detail"
     w.detail_vm.stop(False)
-    qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped", timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped", timeout=15000)
     assert "TSLA" not in rig.feed.subscribed()
     assert w.detail_vm.status == "stopped" and w.detail_vm.message == "Stopped."
     w.detail_vm.resume()
-    qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "running", timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "running", timeout=15000)
     assert "TSLA" in rig.feed.subscribed()
 
 
@@ -116,7 +116,7 @@ def test_delete_asks_for_pin(qtbot, window, rig) -> None:
     algo = rig.engine.create_algorithm("sma_crossover", "AMZN", 5000.0)
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
     w.dash_vm.open(algo)
     w.detail_vm.remove()
     assert w.current_page() == "lock" and w.lock_vm.mode == "confirm"
@@ -127,7 +127,7 @@ def test_delete_asks_for_pin(qtbot, window, rig) -> None:
     enter(w.lock_vm, "1111")
     assert w.current_page() == "lock" and "Wrong PIN" in w.lock_vm.message
     enter(w.lock_vm, PIN)
-    qtbot.waitUntil(lambda: w.cards.count() == 0, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 0, timeout=15000)
     assert w.current_page() == "dashboard"
     assert rig.engine.system.get_algorithm(algo)["status"] == "deleted"
     assert "AMZN" not in rig.feed.subscribed()
@@ -137,17 +137,17 @@ def test_bar_updates_card_and_chart(qtbot, window, rig) -> None:
     algo = rig.engine.create_algorithm("sma_crossover", "AAPL", 10_000.0)
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
     w.dash_vm.open(algo)
-    qtbot.waitUntil(lambda: w.chart.count > 390 and not w._detail_loading, timeout=5000)
+    qtbot.waitUntil(lambda: w.chart.count > 390 and not w._detail_loading, timeout=15000)
     n0, last_ts = w.chart.count, int(w.chart.timestamps()[-1])
     assert w.chart.get_sma_count() == 2  # the plugin's SMA 20 / SMA 50
     changes: list[list[int]] = []
     w.cards.dataChanged.connect(lambda a, b, roles: changes.append(list(roles)))
     # Three minutes pass: the feed's own thread stores the bars and hands them on.
-    with qtbot.waitSignal(w.bridge.bar, timeout=5000):
+    with qtbot.waitSignal(w.bridge.bar, timeout=15000):
         rig.clock.advance(minutes=3)
-    qtbot.waitUntil(lambda: w.chart.count == n0 + 3, timeout=3000)
+    qtbot.waitUntil(lambda: w.chart.count == n0 + 3, timeout=15000)
     newest = rig.engine.market.last_n_rows("AAPL", 1, 2**62)[0]
     assert int(w.chart.timestamps()[-1]) == newest[0] == last_ts + 180
     assert w.chart.closes()[-1] == newest[4]
@@ -159,7 +159,7 @@ def test_bar_updates_card_and_chart(qtbot, window, rig) -> None:
     assert changes and all(ROLES["ticker"] not in r and ROLES["plugin"] not in r for r in changes)
     assert any(ROLES["lastPriceText"] in r for r in changes)
     draws = w.chart.draws
-    qtbot.waitUntil(lambda: w.chart.draws > draws, timeout=2000)  # redrawn by the throttle
+    qtbot.waitUntil(lambda: w.chart.draws > draws, timeout=15000)  # redrawn by the throttle
 
 
 def test_fill_updates_position_and_pnl(qtbot, window, rig) -> None:
@@ -167,18 +167,18 @@ def test_fill_updates_position_and_pnl(qtbot, window, rig) -> None:
     rig.engine.start()
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
     assert w.cards.card(algo)["positionText"] == "no position"
     assert w.cards.card(algo)["pnlText"] == "$0.00"
     w.dash_vm.open(algo)
-    qtbot.waitUntil(lambda: not w._detail_loading, timeout=5000)
+    qtbot.waitUntil(lambda: not w._detail_loading, timeout=15000)
     minute = rig.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     rig.clock.set(minute + timedelta(seconds=2))
-    with qtbot.waitSignal(w.bridge.fill, timeout=5000):
+    with qtbot.waitSignal(w.bridge.fill, timeout=15000):
         result = rig.in_thread(lambda: rig.engine.run_tick(minute))
     assert len(result.fills) == 1
     fill = result.fills[0]
-    qtbot.waitUntil(lambda: w.cards.card(algo)["positionText"].startswith("10 sh"), timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.card(algo)["positionText"].startswith("10 sh"), timeout=15000)
     card = w.cards.card(algo)
     assert f"@ ${fill['price']:,.2f}" in card["positionText"]
     view = rig.engine.algorithm_view(algo)
@@ -194,11 +194,11 @@ def test_stop_all(qtbot, window, rig) -> None:
         rig.engine.create_algorithm("sma_crossover", t, 1000.0)
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
-    qtbot.waitUntil(lambda: w.cards.count() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: w.cards.count() == 2, timeout=15000)
     w.dash_vm.stopAll(False)
-    qtbot.waitUntil(lambda: w.dash_vm.message == "All algorithms stopped.", timeout=5000)
+    qtbot.waitUntil(lambda: w.dash_vm.message == "All algorithms stopped.", timeout=15000)
     qtbot.waitUntil(lambda: all(w.cards.card(i)["status"] == "stopped" for i in w.cards.ids()),
-                    timeout=5000)
+                    timeout=15000)
     assert rig.feed.subscribed() == set()
 
 
@@ -230,7 +230,7 @@ def test_change_a_parameter_before_creating(qtbot, window, rig) -> None:
     algo = w.cards.ids()[0]
     assert rig.engine.system.get_algorithm(algo)["params"] == {"sma_long": 50, "sma_short": 10}
     w.dash_vm.open(algo)
-    qtbot.waitUntil(lambda: not w._detail_loading, timeout=5000)
+    qtbot.waitUntil(lambda: not w._detail_loading, timeout=15000)
     assert w.chart.sma_windows() == (10, 50)  # the chart draws the algorithm's own SMAs
 
 
@@ -243,16 +243,16 @@ def test_stop_and_sell_liquidates(qtbot, window, rig) -> None:
     w = unlocked_window(qtbot, window)
     w.schedule_refresh()
     qtbot.waitUntil(lambda: w.cards.count() == 1
-                    and w.cards.card(algo)["positionText"].startswith("10 sh"), timeout=5000)
+                    and w.cards.card(algo)["positionText"].startswith("10 sh"), timeout=15000)
     w.dash_vm.open(algo)
-    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 1, timeout=15000)
     w.detail_vm.stop(True)
     assert w.detail_vm.busy == "Stopping and selling\u2026"
     qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped"
-                    and w.cards.card(algo)["positionText"] == "no position", timeout=5000)
+                    and w.cards.card(algo)["positionText"] == "no position", timeout=15000)
     txs = rig.engine.system.transactions(algo)
     assert [(t["type"], t["shares"]) for t in txs] == [("buy", 10), ("sell", 10)]
-    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 2, timeout=15000)
     assert w.chart.marker_count() == 2
     assert "MSFT" not in rig.feed.subscribed()
     assert w.detail_vm.message == "Stopped."

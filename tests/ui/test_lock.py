@@ -49,14 +49,14 @@ def test_unlock_wrong_pin_and_lockout(qtbot, window, pin_time) -> None:
     assert w.current_page() == "lock" and w.lock_vm.entered == 0
     # The pad's countdown follows (injected) time.
     pin_time.advance(20)
-    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 10, timeout=2000)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 10, timeout=15000)
     pin_time.advance(10)
-    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=2000)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=15000)
     assert qml_text(lock, "lockMessage") == ""
     enter(w.lock_vm, "0000")  # the 6th miss doubles the lock
     assert w.lock_vm.lockedFor == 60
     pin_time.advance(60)
-    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=2000)
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=15000)
     enter(w.lock_vm, PIN)
     qtbot.waitUntil(lambda: w.current_page() == "dashboard")
 
@@ -86,7 +86,7 @@ def test_idle_lock_returns_to_page_in_use(qtbot, window, idle_time) -> None:
     w.idle.poll()
     assert w.current_page() == "settings"
     idle_time.advance(16)
-    qtbot.waitUntil(lambda: w.current_page() == "lock", timeout=3000)  # the 1 s poll timer
+    qtbot.waitUntil(lambda: w.current_page() == "lock", timeout=15000)  # the 1 s poll timer
     assert w.lock_vm.title == "Enter PIN"
     enter(w.lock_vm, PIN)
     assert w.current_page() == "settings"
@@ -113,7 +113,7 @@ def test_desktop_keyboard_types_the_pin(qtbot, window) -> None:
     for _ in range(2):
         qtbot.keyClicks(lock, PIN)
         qtbot.keyClick(lock, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
     assert w.guard.check(PIN).ok
 
 
@@ -128,7 +128,7 @@ def test_pin_hash_runs_off_the_gui_thread(qtbot, window) -> None:
     assert w.lock_vm.busy and w.lock_vm.message == "Checking\u2026"
     w.lock_vm.digit("1")
     assert w.lock_vm.entered == 0 and not w.lock_vm.canSubmit
-    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=5000)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
     assert not w.lock_vm.busy
 
 
@@ -136,5 +136,5 @@ def test_ctrl_q_closes_and_shuts_down(qtbot, window) -> None:
     w = window
     set_up_pin(w)
     qtbot.keyClick(w.pages["dashboard"], Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: not w.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=15000)
     assert w._closed and not w.worker_thread.isRunning()

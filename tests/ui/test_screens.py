@@ -70,13 +70,13 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     rig.engine.stop_algorithm(ids[2])
     w.schedule_refresh()
     qtbot.waitUntil(lambda: w.cards.count() == 5 and w.cards.card(ids[3])["positionText"]
-                    .startswith("10 sh") and bool(w.cards.card(ids[4])["error"]), timeout=5000)
+                    .startswith("10 sh") and bool(w.cards.card(ids[4])["error"]), timeout=15000)
     assert "ValueError: no idea what to do" in w.cards.card(ids[4])["error"]
-    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=15000)
     shot("02-dashboard")
 
     w.dash_vm.newAlgorithm()
-    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=5000)
+    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=15000)
     shot("03-new-1-plugin")
     w.new_vm.choosePlugin("sma_crossover")
     for ch in "AMZN":
@@ -102,14 +102,14 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     w.new_vm.cancel()
 
     w.dash_vm.open(ids[3])
-    qtbot.waitUntil(lambda: not w._detail_loading and w.chart.count > 0, timeout=5000)
-    qtbot.waitUntil(lambda: w.chart.draws > 0, timeout=3000)
+    qtbot.waitUntil(lambda: not w._detail_loading and w.chart.count > 0, timeout=15000)
+    qtbot.waitUntil(lambda: w.chart.draws > 0, timeout=15000)
     img = shot("07-detail")
     chart_img = w.chart.grab().toImage()
     assert count_colour(chart_img, PRICE_PEN["color"]) > 50  # the price line is drawn
 
     w.dash_vm.open(ids[0])
-    qtbot.waitUntil(lambda: not w._detail_loading and w.chart.get_sma_count() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: not w._detail_loading and w.chart.get_sma_count() == 2, timeout=15000)
     shot("08-detail-sma")
     w.detail_vm.remove()
     shot("09-confirm-delete-pin")

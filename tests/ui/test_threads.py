@@ -30,7 +30,7 @@ def test_scheduler_thread_ticks_and_stops(qtbot, data_dir, plugin_dir) -> None:
     assert any(t.fills for t in ticks)  # the plugin's buy was filled on the first tick
     qtbot.waitUntil(lambda: w.cards.count() == 1
                     and w.cards.card(w.cards.ids()[0])["positionText"].startswith("10 sh"),
-                    timeout=5000)
+                    timeout=15000)
     w.shutdown()
     assert not w.scheduler_thread.isRunning() and not w.worker_thread.isRunning()
     rig.engine.system.close()
@@ -51,13 +51,13 @@ def test_live_mode_trades_only_after_pin(qtbot, data_dir, plugin_dir) -> None:
                     plugin_dir=plugin_dir)
     rig2.engine.mode = "live"
     w2 = open_window(qtbot, rig2)
-    qtbot.waitUntil(lambda: w2._engine_started, timeout=5000)
+    qtbot.waitUntil(lambda: w2._engine_started, timeout=15000)
     assert w2.header_vm.modeText == "LIVE \u00b7 PAUSED"
     assert "real money" in w2.lock_vm.subtitle
     qtbot.wait(300)
     assert not w2.scheduler_thread.isRunning()
     enter(w2.lock_vm, PIN)
-    qtbot.waitUntil(lambda: w2.scheduler_thread.isRunning(), timeout=3000)
+    qtbot.waitUntil(lambda: w2.scheduler_thread.isRunning(), timeout=15000)
     assert w2.header_vm.modeText == "LIVE"
     w2.shutdown()
     for r in (rig, rig2):

@@ -39,22 +39,22 @@ def test_touch_and_mouse_taps(qtbot, window) -> None:
         qtbot.waitUntil(lambda: w.lock_vm.canSubmit, timeout=1000)
         qtbot.wait(50)  # the OK key turns active on the next frame
         tap(qtbot, lock, "pinOk")
-    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
 
     dash = w.pages["dashboard"]
     qtbot.wait(50)
     tap(qtbot, dash, "newButton")
-    qtbot.waitUntil(lambda: w.current_page() == "new", timeout=2000)
+    qtbot.waitUntil(lambda: w.current_page() == "new", timeout=15000)
 
     new = w.pages["new"]
-    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=5000)
+    qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=15000)
     w.new_vm.choosePlugin("sma_crossover")
     qtbot.keyClicks(new, "ab")
     assert w.new_vm.ticker == "AB"
     qtbot.wait(50)
     tap(qtbot, new, "nextButton")
-    qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=2000)
+    qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15000)
     # A mouse works as well (a desktop window).
     qtbot.wait(50)
     qtbot.mouseClick(new, Qt.MouseButton.LeftButton, pos=centre(new, "cancelButton"))
-    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=2000)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)

@@ -14,6 +14,7 @@ import hmac
 import logging
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,3 +166,32 @@ def _duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def confirm_live_in_terminal(guard: PinGuard, interactive: bool,
+                             ask: Callable[[str], str]) -> tuple[bool, str]:
+    """The headless form of the live-mode PIN confirmation.
+
+    Live trading needs the PIN, as in the window. Without a terminal to type it in (a service),
+    the run is refused rather than trading real money unconfirmed. ``ask`` reads a line without
+    echo (``getpass.getpass``). Returns (confirmed, message for the user).
+    """
+    if not interactive:
+        return False, ("LIVE mode needs your PIN before it trades real money, and there is no "
+                       "terminal to type it in: run it in a terminal, or start the window "
+                       "(autotrader run) and confirm there.")
+    if not guard.is_set:
+        return False, ("LIVE mode needs a PIN and none is set yet: start the window once "
+                       "(autotrader run) to choose one, or run in paper mode.")
+    for _ in range(FREE_TRIES):
+        try:
+            pin = ask("LIVE mode trades REAL MONEY. PIN to confirm: ")
+        except (EOFError, KeyboardInterrupt):
+            return False, "LIVE mode not confirmed."
+        result = guard.check(pin.strip())
+        if result.ok:
+            return True, "LIVE mode confirmed."
+        print(result.message, file=sys.stderr)
+        if result.locked_for > 0:
+            return False, result.message
+    return False, "LIVE mode not confirmed."

@@ -214,8 +214,30 @@ class ConsolePrinter:
                 self.out = None
 
 
+def confirm_live(settings: Settings, interactive: bool | None = None,
+                 ask: Callable[[str], str] | None = None) -> bool:
+    """Ask for the PIN in the terminal before a headless LIVE run; print why when refused."""
+    import getpass
+
+    from app.security import PinGuard, confirm_live_in_terminal
+
+    system = SystemStore(settings.system_db_path)
+    try:
+        ok, message = confirm_live_in_terminal(
+            PinGuard(system), sys.stdin.isatty() if interactive is None else interactive,
+            ask or getpass.getpass)
+    finally:
+        system.close()
+    print(message, file=sys.stdout if ok else sys.stderr)
+    if not ok:
+        logger.warning("live run refused: %s", message)
+    return ok
+
+
 def run_headless(settings: Settings, minutes: float | None = None) -> int:
     """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` of clock time)."""
+    if settings.effective_mode == "live" and not confirm_live(settings):
+        return 2
     try:
         engine, scheduler = build_engine(settings)
     except EngineError as e:

@@ -107,7 +107,11 @@ class Settings:
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else Path(platformdirs.user_data_dir(APP_NAME))
+        """The data folder. By default one per mode (``.../autotrader/demo``, ``/paper``,
+        ``/live``) so a demo's simulated algorithms and bars never meet a real account."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME)) / self.effective_mode
 
     @property
     def log_path(self) -> Path:

@@ -99,10 +99,36 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Eng
     return engine, scheduler
 
 
+DATA_MODE_KEY = "data_mode"
+
+
+def claim_data_folder(system: SystemStore, mode: str, folder: Path) -> None:
+    """Tie a data folder to one mode for good.
+
+    A demo's algorithms, simulated fills and synthetic bars must never be traded against a real
+    account, and paper algorithms must not start placing live orders: a folder that has run in
+    one mode refuses the others (the default folders are per mode, see ``Settings.data_path``).
+    """
+    used = system.get_setting(DATA_MODE_KEY)
+    if used is None:
+        system.set_setting(DATA_MODE_KEY, mode)
+    elif used != mode:
+        raise EngineError(
+            f"the data folder {folder} holds a {used.upper()} session; it cannot run in "
+            f"{mode.upper()} mode (its algorithms, orders and bars belong to {used}). Use a "
+            f"different data folder (--data-dir or AUTOTRADER_DATA_DIR) for {mode} mode."
+        )
+
+
 def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
     mode = settings.effective_mode
     calendar = nyse()
     system = SystemStore(settings.system_db_path)
+    try:
+        claim_data_folder(system, mode, settings.data_path)
+    except EngineError:
+        system.close()
+        raise
     market = MarketStore(settings.market_db_path, calendar)
     before_tick = None
     start = None

@@ -8,6 +8,7 @@ never a torn file, and the WAL of the target is handled by SQLite itself.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -143,6 +144,23 @@ def restore(checked: CheckedBackup, data_dir: Path, config_path: Path | None,
     return done
 
 
+def _backup_mode(folder: Path) -> str | None:
+    """The mode the backed-up system DB ran in (``data_mode`` setting), if it says."""
+    path = folder / "system.db"
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'data_mode'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    mode = row[0] if row else None
+    return mode if mode in ("demo", "paper", "live") else None
+
+
 def run_restore(args: argparse.Namespace) -> int:
     def fail(msg: str) -> int:
         print(f"autotrader restore: {msg}", file=sys.stderr)
@@ -182,6 +200,12 @@ def run_restore(args: argparse.Namespace) -> int:
         if args.check:
             return 0
         data_dir = settings.data_path
+        backup_mode = _backup_mode(checked.folder)
+        if not settings.data_dir and backup_mode and backup_mode != settings.effective_mode:
+            # Default folders are per mode: a paper backup goes back to the paper folder.
+            data_dir = data_dir.parent / backup_mode
+            settings = dataclasses.replace(settings, data_dir=str(data_dir))
+            print(f"the backup holds a {backup_mode.upper()} session: restoring into {data_dir}")
         busy = {n: db_holders(data_dir / n) for n in DB_FILES}
         busy = {n: p for n, p in busy.items() if p}
         if busy and not args.force:

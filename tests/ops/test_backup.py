@@ -247,7 +247,7 @@ def test_restore_onto_a_new_machine(populated: Path, tmp_path: Path, monkeypatch
 
     s = load_settings()
     assert s.demo.speed == 120.0  # the config came back to the default place
-    assert s.data_path == fresh_home / ".local/share/autotrader"
+    assert s.data_path == fresh_home / ".local/share/autotrader/demo"  # default: one per mode
     assert transactions(s.system_db_path) == transactions(populated / "system.db")
     assert not (s.data_path / "backups").exists()  # nothing was there to keep
 
@@ -313,3 +313,24 @@ def test_a_backup_without_the_market_db_leaves_the_bars_alone(populated: Path, t
         assert market.count("MSFT") == 1 and market.count("AAPL") == 30
     finally:
         market.close()
+
+
+def test_restore_of_a_paper_backup_goes_to_the_paper_folder(populated: Path, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """Default data folders are per mode: a paper session must not land in the demo's."""
+    from db.system import SystemStore
+
+    system = SystemStore(populated / "system.db")
+    system.set_setting("data_mode", "paper")
+    system.close()
+    assert cli(["backup", "--data-dir", str(populated), "--no-config", "--dest",
+                str(tmp_path / "bk")]) == 0
+    backup = _only(tmp_path / "bk", "autotrader-backup-*")
+    fresh_home = tmp_path / "newhome"
+    monkeypatch.setenv("HOME", str(fresh_home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(fresh_home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(fresh_home / ".local/share"))
+    assert cli(["restore", "--no-config", str(backup)]) == 0  # no keys here: demo settings
+    paper = fresh_home / ".local/share/autotrader/paper"
+    assert transactions(paper / "system.db") == transactions(populated / "system.db")
+    assert not (fresh_home / ".local/share/autotrader/demo").exists()

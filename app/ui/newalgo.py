@@ -2,6 +2,8 @@
 
 On the confirm step each of the plugin's parameters can be changed (numbers on the number
 pad, true/false by a tap); the engine checks them again when it creates the algorithm.
+"Try it first" backtests the choice on the last few sessions (on the worker thread); the key
+figures are formatted here, and any change to the choice drops them.
 
 Typed input stays here across steps, so a refusal (unknown ticker, too much capital) sends
 the user back to the step to fix with the input kept and the reason shown. The engine is the
@@ -26,6 +28,7 @@ STEPS = ("plugin", "ticker", "capital", "confirm", "working")
 PARAM_STEP = "param"  # editing one parameter; comes back to "confirm"
 MAX_TICKER = 10
 MAX_CAPITAL_CHARS = 12
+BACKTEST_DAYS = 5
 CAPITAL_RE = re.compile(r"^\d{0,10}(\.\d{0,2})?$")
 
 
@@ -57,11 +60,51 @@ def parse_param(default: Any, text: str) -> Any:
     return text
 
 
+def _pct(x: Any) -> str:
+    return fmt.signed_pct(float(x) * 100) if isinstance(x, int | float) else "\u2014"
+
+
+def _tone(x: Any) -> str:
+    return {1: "good", -1: "bad"}.get(fmt.sign_of(float(x) * 100), "") \
+        if isinstance(x, int | float) else ""
+
+
+def backtest_figures(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The key figures of a backtest report (report.json's dict) as label/value/tone."""
+    m = report.get("metrics") or {}
+    win = m.get("win_rate")
+    trades = int(m.get("trades") or 0)
+    open_trades = int(m.get("open_trades") or 0)
+    return [
+        {"label": "Total return", "value": _pct(m.get("total_return")),
+         "tone": _tone(m.get("total_return"))},
+        {"label": "Buy and hold", "value": _pct(m.get("buy_and_hold_return")),
+         "tone": _tone(m.get("buy_and_hold_return"))},
+        {"label": "Max drawdown", "value": _pct(m.get("max_drawdown")),
+         "tone": _tone(m.get("max_drawdown"))},
+        {"label": "Trades" + (f" (+{open_trades} open)" if open_trades else ""),
+         "value": str(trades), "tone": ""},
+        {"label": "Win rate", "value": "\u2014" if win is None else f"{float(win):.0%}",
+         "tone": ""},
+    ]
+
+
+def backtest_period(report: dict[str, Any]) -> str:
+    m = report.get("metrics") or {}
+    start, end = str(report.get("start") or "")[:10], str(report.get("end") or "")[:10]
+    sessions = int(m.get("sessions") or 0)
+    span = f"{start} to {end}" if start and end and start != end else start or end
+    return (f"Backtest of the last {sessions} session{'s' if sessions != 1 else ''}"
+            + (f" ({span})" if span else "") + " with " + fmt.money(m.get("initial_capital")))
+
+
 class NewAlgoViewModel(QObject):
     changed = Signal()
     pluginsChanged = Signal()
     # plugin, ticker, capital, params: the window hands it to the worker thread.
     createRequested = Signal(str, str, float, dict)
+    # request number, plugin, ticker, capital, params: a backtest on the worker thread.
+    backtestRequested = Signal(int, str, str, float, dict)
     finished = Signal(int)   # the new algorithm's id
     closed = Signal()
 
@@ -69,6 +112,7 @@ class NewAlgoViewModel(QObject):
         super().__init__(parent)
         self._plugins: list[dict[str, Any]] = []
         self._free: float | None = None
+        self._bt_seq = 0
         self.reset()
 
     def reset(self) -> None:
@@ -80,7 +124,16 @@ class NewAlgoViewModel(QObject):
         self._params: dict[str, Any] = {}
         self._edit_name = ""
         self._edit_text = ""
+        self._clear_backtest()
         self.changed.emit()
+
+    def _clear_backtest(self) -> None:
+        """Forget the backtest: a result still coming for the old choice is then ignored."""
+        self._bt_seq += 1
+        self._bt_state = ""  # "" | running | done | failed
+        self._bt_message = ""
+        self._bt_figures: list[dict[str, str]] = []
+        self.backtest_report: dict[str, Any] | None = None
 
     # --- inputs from the window ----------------------------------------------------------
     @Slot(list)
@@ -173,6 +226,23 @@ class NewAlgoViewModel(QObject):
         return (f"{self._plugin} on {self._ticker} with {fmt.money(v)}"
                 if v is not None else "")
 
+    @Property(str, notify=changed)
+    def backtestState(self) -> str:
+        return self._bt_state
+
+    @Property(str, notify=changed)
+    def backtestMessage(self) -> str:
+        return self._bt_message
+
+    @Property(list, notify=changed)
+    def backtestFigures(self) -> list:
+        return self._bt_figures
+
+    @Property(str, notify=changed)
+    def backtestButtonText(self) -> str:
+        return ("Running\u2026" if self._bt_state == "running"
+                else f"Backtest last {BACKTEST_DAYS} days")
+
     def _plugin_info(self) -> dict[str, Any] | None:
         return next((p for p in self._plugins if p["name"] == self._plugin), None)
 
@@ -225,6 +295,7 @@ class NewAlgoViewModel(QObject):
         value = self._params.get(name, defaults[name])
         if isinstance(defaults[name], bool):
             self._params[name] = not value
+            self._clear_backtest()
         else:
             self._step, self._edit_name, self._edit_text = PARAM_STEP, name, str(value)
             self._message = ""
@@ -251,10 +322,13 @@ class NewAlgoViewModel(QObject):
         elif self._step == PARAM_STEP:
             default = ((self._plugin_info() or {}).get("params") or {}).get(self._edit_name)
             try:
-                self._params[self._edit_name] = parse_param(default, self._edit_text)
+                value = parse_param(default, self._edit_text)
             except ValueError as e:
                 self._message = f"{self._edit_name}: {e}"
             else:
+                if value != self._params.get(self._edit_name):
+                    self._clear_backtest()
+                self._params[self._edit_name] = value
                 self._step, self._message = "confirm", ""
         elif self._step == "capital":
             v = self._capital_value()
@@ -278,6 +352,8 @@ class NewAlgoViewModel(QObject):
         if i == 0:
             self.closed.emit()
             return
+        if self._step == "confirm":  # the ticker or capital may change: figures would be stale
+            self._clear_backtest()
         self._step, self._message = STEPS[i - 1], ""
         self.changed.emit()
 
@@ -296,6 +372,20 @@ class NewAlgoViewModel(QObject):
         self._message = (f"Checking {self._ticker} with the broker and loading its history\u2026")
         self.changed.emit()
         self.createRequested.emit(self._plugin, self._ticker, v, dict(self._params))
+
+    @Slot()
+    def backtest(self) -> None:
+        """Try the choice on the last sessions first; the worker thread runs it."""
+        v = self._capital_value()
+        if self._step != "confirm" or v is None or self._bt_state == "running":
+            return
+        self._clear_backtest()
+        self._bt_state = "running"
+        self._bt_message = (f"Running {self._plugin} on the last {BACKTEST_DAYS} days of "
+                            f"{self._ticker}\u2026")
+        self.changed.emit()
+        self.backtestRequested.emit(self._bt_seq, self._plugin, self._ticker, v,
+                                    dict(self._params))
 
     # --- results from the worker ---------------------------------------------------------
     @Slot(int, str)
@@ -320,5 +410,26 @@ class NewAlgoViewModel(QObject):
             self._step = "plugin"
         else:  # e.g. a parameter the plugin refuses: fix it on the confirm step
             self._step = "confirm"
+        if self._step != "confirm":
+            self._clear_backtest()
         self._message = message
+        self.changed.emit()
+
+    @Slot(int, dict)
+    def on_backtest_done(self, seq: int, report: dict) -> None:
+        if seq != self._bt_seq or self._bt_state != "running":
+            return  # the choice changed since: these figures are not for it
+        self.backtest_report = dict(report)
+        self._bt_state = "done"
+        self._bt_figures = backtest_figures(report)
+        self._bt_message = backtest_period(report)
+        self.changed.emit()
+
+    @Slot(int, str)
+    def on_backtest_failed(self, seq: int, message: str) -> None:
+        if seq != self._bt_seq or self._bt_state != "running":
+            return
+        self._bt_state = "failed"
+        self._bt_figures = []
+        self._bt_message = f"The backtest could not run: {message}"
         self.changed.emit()

@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         feed = getattr(engine, "feed", None)
         if feed is not None:
             feed.add_status_listener(self.bridge.on_feed_status)
-        self.worker = EngineWorker(engine)
+        self.worker = EngineWorker(engine, self.settings)
         self.worker_thread = WorkerThread(self.worker, self)
         self.scheduler_thread = (SchedulerThread(scheduler, self)
                                  if scheduler is not None else None)
@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self.requestCreate.connect(w.create)
         self.requestAct.connect(w.act)
         self.requestChart.connect(w.load_chart)
+        self.new_vm.backtestRequested.connect(w.backtest)  # queued: w is on its thread
 
         w.started.connect(self._on_engine_started)
         w.startFailed.connect(self.engine_failed)
@@ -183,6 +184,8 @@ class MainWindow(QMainWindow):
         w.plugins.connect(self.new_vm.set_plugins)
         w.created.connect(self.new_vm.on_created)
         w.createFailed.connect(self.new_vm.on_failed)
+        w.backtestDone.connect(self.new_vm.on_backtest_done)
+        w.backtestFailed.connect(self.new_vm.on_backtest_failed)
         w.actionDone.connect(self._on_action_done)
         w.chart.connect(self._on_chart)
 

@@ -73,10 +73,13 @@ class EngineWorker(QObject):
     # algo id, ts array, close array, transactions, effective plugin parameters
     chart = Signal(int, object, object, list, dict)
     plugins = Signal(list)                 # [dict(name, description, params, error)]
+    backtestDone = Signal(int, dict)       # request number, report dict (as report.json)
+    backtestFailed = Signal(int, str)      # request number, message
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, settings: Any = None) -> None:
         super().__init__()
         self._engine = engine
+        self._settings = settings
         self._plugin_params: dict[str, dict] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -188,6 +191,54 @@ class EngineWorker(QObject):
                     capital, time.monotonic() - t0)
         self.created.emit(int(algo_id), ticker)
         self.refresh()
+
+    @Slot(int, str, str, float, dict)
+    def backtest(self, seq: int, plugin: str, ticker: str, capital: float,
+                 params: dict) -> None:
+        """Backtest the new algorithm's choice on the last sessions of the market DB."""
+        from app.backtest.api import backtest_recent
+        from app.backtest.errors import BacktestError
+        from app.ui.newalgo import BACKTEST_DAYS
+
+        t0 = time.monotonic()
+        try:
+            if self._settings is None:
+                raise BacktestError("backtests are not available here")
+            self._ensure_history(ticker)
+            _, report = backtest_recent(self._settings, plugin, ticker, days=BACKTEST_DAYS,
+                                        capital=capital, params=params or None)
+        except BacktestError as e:
+            logger.info("backtest of %s on %s refused: %s", plugin, ticker, e)
+            self.backtestFailed.emit(seq, str(e))
+            return
+        except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
+            logger.exception("backtest of %s on %s failed", plugin, ticker)
+            self.backtestFailed.emit(seq, str(e) or type(e).__name__)
+            return
+        logger.info("backtest of %s on %s in %.1f s", plugin, ticker, time.monotonic() - t0)
+        self.backtestDone.emit(seq, report)
+
+    def _ensure_history(self, ticker: str) -> None:
+        """A ticker not traded yet has no bars: check it with the broker and load its history
+        as creating the algorithm would (the feed's ``prepare``)."""
+        from app.backtest.errors import BacktestError
+        from app.broker.base import BrokerError, UnknownTickerError
+
+        if self._engine.market.latest_ts(ticker) is not None:
+            return
+        feed = getattr(self._engine, "feed", None)
+        if feed is None:
+            return  # the backtest says there is no data
+        try:
+            self._engine.broker.get_ticker(ticker)
+        except UnknownTickerError as e:
+            raise BacktestError(f"{ticker}: unknown to the broker ({e})") from None
+        except BrokerError as e:
+            raise BacktestError(f"cannot check {ticker} with the broker: {e}") from None
+        try:
+            feed.prepare(ticker)
+        except Exception as e:  # noqa: BLE001
+            raise BacktestError(f"cannot load history for {ticker}: {e}") from None
 
     @Slot(str, int, bool)
     def act(self, action: str, algo_id: int, liquidate: bool) -> None:

@@ -185,7 +185,7 @@ Rectangle {
             Layout.fillHeight: true
             spacing: Theme.gap * 1.5
             Item { Layout.fillHeight: true }
-            Text { text: page.flow.summary; font.pixelSize: Theme.fontHuge * 0.8; font.bold: true
+            Text { text: page.flow.summary; font.pixelSize: Theme.fontHuge * 0.7; font.bold: true
                    color: Theme.text; Layout.fillWidth: true; wrapMode: Text.WordWrap
                    horizontalAlignment: Text.AlignHCenter }
             Text { text: page.flow.pluginDescription; font.pixelSize: Theme.font; color: Theme.muted
@@ -210,10 +210,54 @@ Rectangle {
             }
             Text { text: "The ticker is checked with the broker, its history is loaded, and the "
                          + "algorithm trades once a minute while the market is open."
+                   visible: page.flow.backtestState === ""
                    font.pixelSize: Theme.fontSmall; color: Theme.muted
                    Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
-            Btn { objectName: "createButton"; text: "Create and start"; Layout.alignment: Qt.AlignHCenter
-                  Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
+            // "Try it first": figures of a backtest on the last sessions.
+            Text { objectName: "backtestMessage"; text: page.flow.backtestMessage
+                   visible: text !== ""
+                   font.pixelSize: Theme.fontSmall; font.bold: page.flow.backtestState === "failed"
+                   color: page.flow.backtestState === "failed" ? Theme.bad : Theme.muted
+                   Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
+            RowLayout {
+                objectName: "backtestFigures"
+                visible: page.flow.backtestFigures.length > 0
+                Layout.fillWidth: true
+                spacing: Theme.gap
+                Repeater {
+                    model: page.flow.backtestFigures
+                    Rectangle {
+                        required property var modelData
+                        Layout.fillWidth: true
+                        Layout.preferredWidth: 1
+                        Layout.preferredHeight: figCol.implicitHeight + Theme.gap
+                        radius: Theme.radius; color: Theme.surface
+                        border.width: 1; border.color: Theme.border
+                        Column {
+                            id: figCol
+                            anchors.centerIn: parent
+                            width: parent.width - Theme.gap
+                            Text { width: parent.width; text: modelData.value
+                                   horizontalAlignment: Text.AlignHCenter; elide: Text.ElideRight
+                                   font.pixelSize: Theme.fontLarge; font.bold: true
+                                   color: modelData.tone === "good" ? Theme.good
+                                        : modelData.tone === "bad" ? Theme.bad : Theme.text }
+                            Text { width: parent.width; text: modelData.label
+                                   horizontalAlignment: Text.AlignHCenter; elide: Text.ElideRight
+                                   font.pixelSize: Theme.fontSmall; color: Theme.muted }
+                        }
+                    }
+                }
+            }
+            RowLayout {
+                Layout.alignment: Qt.AlignHCenter
+                spacing: Theme.gap * 2
+                Btn { objectName: "backtestButton"; text: page.flow.backtestButtonText
+                      kind: "secondary"; active: page.flow.backtestState !== "running"
+                      Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.backtest() }
+                Btn { objectName: "createButton"; text: "Create and start"
+                      Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
+            }
             Item { Layout.fillHeight: true }
         }
 

@@ -94,11 +94,27 @@ def test_every_screen(qtbot, window, rig, size) -> None:
         w.new_vm.key(ch)
     w.new_vm.next()
     shot("06-new-4-confirm")
+    w.new_vm.backtest()
+    assert w.new_vm.backtestButtonText == "Running\u2026"
+    qtbot.waitUntil(lambda: w.new_vm.backtestState == "done", timeout=30_000)
+    assert len(w.new_vm.backtestFigures) == 5
+    shot("06a-new-4-backtest-figures")
     w.new_vm.editParam("sma_short")
     w.new_vm.backspace()
     w.new_vm.key("5")
     shot("06b-new-4-parameter")
     w.new_vm.next()
+    w.new_vm.back()
+    w.new_vm.back()
+    for _ in range(4):
+        w.new_vm.backspace()
+    for ch in "ZZZZ":
+        w.new_vm.key(ch)
+    w.new_vm.next()
+    w.new_vm.next()
+    w.new_vm.backtest()
+    qtbot.waitUntil(lambda: w.new_vm.backtestState == "failed", timeout=30_000)
+    shot("06c-new-4-backtest-failed")
     w.new_vm.cancel()
 
     w.dash_vm.open(ids[3])

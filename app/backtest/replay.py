@@ -33,7 +33,7 @@ from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
 from app.backtest.fills import FILL_RULES, fill_price
 from app.backtest.provider import BacktestProvider
-from app.backtest.result import RunResult, curves_from_fills, day_ids_for
+from app.backtest.result import RunResult, result_from_fills
 from app.backtest.watchdog import PluginTimeout, Watchdog
 from app.calendar import nyse
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
@@ -185,13 +185,10 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                                       "trading hands out fresh copies, so results may differ"})
         errors += 1
     sub = bars.slice(first, n)
-    equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))
-    return RunResult(
-        plugin=info.name, ticker=bars.ticker, params=dict(params), initial_capital=float(capital),
-        path="event", ts=sub.ts, close=sub.c, equity=equity, position=position,
-        day_ids=day_ids_for(sub.ts), fills=fills, decisions=counts, refused=refused,
-        errors=errors, problems=problems, elapsed_s=elapsed,
-    ).finish()
+    return result_from_fills(
+        plugin=info.name, ticker=bars.ticker, ts=sub.ts, close=sub.c, first_index=first,
+        params=params, capital=capital, path="event", fills=fills, decisions=counts,
+        refused=refused, errors=errors, problems=problems, elapsed_s=elapsed)
 
 
 @contextmanager

@@ -70,3 +70,17 @@ def curves_from_fills(ts: np.ndarray, close: np.ndarray, fills: list[dict[str, A
     position = np.cumsum(dpos)
     equity = capital + np.cumsum(dcash) + position * close
     return equity, position
+
+
+def result_from_fills(*, plugin: str, ticker: str, ts: np.ndarray, close: np.ndarray,
+                      first_index: int, params: dict[str, Any], capital: float, path: str,
+                      fills: list[dict[str, Any]], decisions: dict[str, int],
+                      refused: list, errors: int, problems: list, elapsed_s: float) -> RunResult:
+    """The finished result of a run over ``ts``/``close`` (bars from ``first_index`` on)."""
+    equity, position = curves_from_fills(ts, close, fills, first_index, float(capital))
+    return RunResult(
+        plugin=plugin, ticker=ticker, params=dict(params), initial_capital=float(capital),
+        path=path, ts=ts, close=close, equity=equity, position=position,
+        day_ids=day_ids_for(ts), fills=fills, decisions=decisions, refused=refused,
+        errors=errors, problems=problems, elapsed_s=elapsed_s,
+    ).finish()

@@ -229,7 +229,17 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
         if key in values and not ok(values[key]):
             raise bad(key, f"value {values[key]!r} is out of range")
     if values.get("alpaca.feed", "iex") not in ("iex", "sip", "delayed_sip"):
+        # The stream's v2 feeds; history for delayed_sip is fetched as sip minus 15 minutes.
         raise bad("alpaca.feed", "must be iex, sip or delayed_sip")
+    for key, schemes in (("alpaca.trading_url", ("http://", "https://")),
+                         ("alpaca.data_url", ("http://", "https://")),
+                         ("alpaca.stream_url", ("ws://", "wss://")),
+                         ("alpaca.trade_stream_url", ("ws://", "wss://"))):
+        url = str(values.get(key) or "")
+        if url and (not url.startswith(schemes) or "@" in url.split("/", 3)[2]):
+            raise bad(key, f"must be a {' or '.join(schemes)} URL without credentials in it")
+        if key in ("alpaca.trading_url", "alpaca.data_url") and url.rstrip("/").endswith("/v2"):
+            raise bad(key, "must not end in /v2 (alpaca-py adds it)")
     for t in values.get("demo.tickers", ()):
         if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
             raise bad("demo.tickers", f"{t!r} is not a ticker symbol")

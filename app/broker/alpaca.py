@@ -2,9 +2,12 @@
 
 Orders are market/day for whole shares with the engine's ``client_order_id``. The rule that
 matters most: an order is never placed twice. A 429 was not processed, so it is simply
-retried after a wait; after a 5xx or a network error the order may exist, so we look the
-client order id up before resubmitting; and if a resubmit still collides, Alpaca answers 422
-"client_order_id must be unique" and we fetch the existing order instead.
+retried after a wait (``X-RateLimit-Reset``, never less than a minimum); after a 5xx or a
+network error the order may exist, so we look the client order id up before resubmitting.
+Alpaca answers a duplicate client order id with HTTP 422 and code 40010001, a code it also
+uses for other invalid requests: so a 40010001, and any 422 after an uncertain send, is
+settled by looking the client order id up (found: that is our order; not found: a refusal),
+never by reading the message.
 
 Order progress comes from the trade-updates stream; a poller asks REST for tracked orders the
 stream has not reported on recently (or while the stream is down). Updates carry Alpaca's
@@ -24,10 +27,12 @@ from typing import Any, TypeVar
 import requests
 
 from app.broker.alpaca_clients import (
+    INVALID_REQUEST_CODE,
     api_error_code,
     api_error_message,
     api_error_status,
     is_live,
+    refusal_text,
     retry_after,
     trade_stream_url,
     trading_base_url,
@@ -85,9 +90,14 @@ def update_from_order(o: Any, reason: str = "") -> OrderUpdate:
 class AlpacaBroker:
     """Alpaca through alpaca-py's ``TradingClient`` plus the trade-updates stream."""
 
+    # A real account may be traded by other installs (a Pi and a desktop) with the same keys:
+    # the engine gives this broker's client order ids a per-install prefix.
+    shared_account = True
+
     def __init__(self, settings: Settings, *, client: Any = None, stream: bool = True,
                  max_attempts: int = 5, backoff_base: float = 0.5, backoff_max: float = 8.0,
-                 rate_limit_wait: float = 5.0, poll_interval: float = 5.0,
+                 rate_limit_wait: float = 5.0, rate_limit_min: float = 1.0,
+                 poll_interval: float = 5.0,
                  stream_backoff: float = 1.0, stream_auth_retry: float = 300.0,
                  request_timeout: float = 15.0, stale_after: float = 30.0) -> None:
         self.live = is_live(settings)
@@ -96,6 +106,7 @@ class AlpacaBroker:
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.rate_limit_wait = rate_limit_wait
+        self.rate_limit_min = rate_limit_min
         # Poll an open order every ``poll_interval`` while the trade stream is down, and only
         # after ``stale_after`` of silence while it is up (200 requests/min per key).
         self.poll_interval = poll_interval
@@ -127,7 +138,7 @@ class AlpacaBroker:
     # --- calling Alpaca -------------------------------------------------------------------
     def _wait(self, attempt: int, e: BaseException | None = None) -> None:
         if e is not None and api_error_status(e) == 429:
-            delay = retry_after(e, self.rate_limit_wait)
+            delay = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
         else:
             delay = min(self.backoff_max, self.backoff_base * 2 ** attempt)
         logger.info("Alpaca: retrying in %.2f s", delay)
@@ -168,11 +179,12 @@ class AlpacaBroker:
 
     def _error(self, what: str, e: BaseException) -> BrokerError:
         status = api_error_status(e)
-        if status in (401, 403) and "buying power" not in api_error_message(e):
-            msg = f"Alpaca {what}: refused (HTTP {status}: {api_error_message(e)}); check the API keys"
+        code = api_error_code(e)
+        if status in (401, 403):
+            msg = refusal_text(what, status, code, api_error_message(e))
         else:
             msg = f"Alpaca {what}: {self._describe(e)}"
-        return BrokerError(msg, retryable=False, status=status, code=api_error_code(e))
+        return BrokerError(msg, retryable=False, status=status, code=code)
 
     # --- Broker protocol ------------------------------------------------------------------
     def get_account(self) -> Account:
@@ -257,6 +269,7 @@ class AlpacaBroker:
             side=OrderSide.BUY if request.side == "buy" else OrderSide.SELL,
             time_in_force=TimeInForce.DAY, client_order_id=cid)
         last: BaseException | None = None
+        uncertain = False  # an earlier attempt may have placed the order
         for attempt in range(self.max_attempts):
             try:
                 u = update_from_order(self.client.submit_order(order_req))
@@ -267,18 +280,22 @@ class AlpacaBroker:
             except Exception as e:
                 last = e
                 status = api_error_status(e)
+                code = api_error_code(e)
                 msg = api_error_message(e)
-                if status == 422 and "client_order_id" in msg and "unique" in msg:
-                    existing = self.get_order(cid)
+                if status == 422 and (code == INVALID_REQUEST_CODE or uncertain):
+                    # A duplicate id (ours, placed by an earlier attempt or before a restart)
+                    # or an invalid order: only a lookup tells which.
+                    existing = self._lookup_after(cid, f"HTTP 422, code {code}")
                     if existing is not None:
                         logger.info("order %s already exists at Alpaca (%s)", cid, existing.status)
                         return existing
-                    raise BrokerError(f"order {cid}: Alpaca says the id exists but cannot find it",
-                                      retryable=True, status=422) from None
+                    logger.warning("order %s rejected by Alpaca: %s", cid, msg)
+                    return self._rejected(request, msg)
                 if status == 429:
                     logger.warning("order %s: rate limited, waiting", cid)
                 elif isinstance(e, requests.RequestException) or (status or 0) >= 500:
                     # The order may have been placed before the error: look before resubmitting.
+                    uncertain = True
                     logger.warning("order %s: %s; checking whether it was placed", cid,
                                    self._describe(e))
                     try:
@@ -298,6 +315,15 @@ class AlpacaBroker:
         raise BrokerError(f"order {cid} not placed after {self.max_attempts} attempts: "
                           f"{self._describe(last)}", retryable=True,
                           status=api_error_status(last) if last else None)
+
+    def _lookup_after(self, cid: str, why: str) -> OrderUpdate | None:
+        """Look ``cid`` up after an ambiguous refusal; a failed lookup leaves the order unknown
+        (retryable: the engine asks again later) rather than guessing either way."""
+        try:
+            return self.get_order(cid)
+        except BrokerError as e:
+            raise BrokerError(f"order {cid}: {why}, and looking it up failed ({e})",
+                              retryable=True, status=422) from None
 
     def _rejected(self, request: OrderRequest, reason: str) -> OrderUpdate:
         return OrderUpdate(client_order_id=request.client_order_id, status="rejected",

@@ -109,6 +109,7 @@ def api_error_message(e: BaseException) -> str:
 
 
 def api_error_code(e: BaseException) -> int | None:
+    """Alpaca's numeric error ``code`` (trading API bodies carry one; data API bodies do not)."""
     import json
 
     try:
@@ -118,22 +119,95 @@ def api_error_code(e: BaseException) -> int | None:
         return None
 
 
-def retry_after(e: BaseException, default: float) -> float:
-    """Seconds to wait after a 429: Alpaca's ``X-RateLimit-Reset`` (epoch) if sent."""
+# Alpaca's code for a request it refused as invalid, a duplicate client_order_id included
+# (HTTP 422 ``{"code": 40010001, "message": "client_order_id must be unique"}``). The same
+# code covers other validation failures, so a 40010001 on an order is settled by looking the
+# client order id up, never by reading the message.
+INVALID_REQUEST_CODE = 40010001
+
+
+def refusal_text(what: str, status: int | None, code: int | None, message: str,
+                 data_api: bool = False) -> str:
+    """Say why Alpaca refused a read, telling bad keys apart from a restricted account.
+
+    Trading API: 401 means the keys were not accepted; 403 carries an error ``code`` and means
+    the keys work but this account may not do it (restricted, blocked, closed). The data API
+    answers 403 for both bad keys and a plan without the feed; its body has only a message."""
+    if status == 401:
+        return (f"Alpaca {what}: the API keys were not accepted (HTTP 401: {message}); check "
+                "the key id and secret, and that they are paper keys for paper, live keys for live")
+    if status == 403 and data_api:
+        if "subscription" in message.lower():
+            return (f"Alpaca {what}: the data plan does not cover this request (HTTP 403: "
+                    f"{message}); use feed 'iex' or a plan with SIP data")
+        return (f"Alpaca {what}: refused (HTTP 403: {message}); the keys are wrong or were "
+                "reset (a paper-account reset makes new keys), or the plan lacks this feed")
+    if status == 403 and code is not None:
+        return (f"Alpaca {what}: the keys work but this account may not do this (HTTP 403, "
+                f"code {code}: {message}); the account is restricted or blocked, see the "
+                "Alpaca dashboard")
+    if status == 403:
+        return (f"Alpaca {what}: refused (HTTP 403: {message}); check the API keys and the "
+                "account's status")
+    return f"Alpaca {what}: HTTP {status}: {message}"
+
+
+# Never wait less than this after a 429: X-RateLimit-Reset is Alpaca's clock, and a local clock
+# running ahead would otherwise turn the wait into zero and the retries into a storm.
+MIN_RATE_LIMIT_WAIT = 1.0
+MAX_RATE_LIMIT_WAIT = 120.0
+
+
+def retry_after(e: BaseException, default: float, minimum: float = MIN_RATE_LIMIT_WAIT,
+                maximum: float = MAX_RATE_LIMIT_WAIT) -> float:
+    """Seconds to wait after a 429.
+
+    ``X-RateLimit-Reset`` is an epoch second on Alpaca's clock, so it is compared with the
+    response's ``Date`` header (Alpaca's clock too) when sent, else with ours; the result is
+    kept within [minimum, maximum] so a skewed local clock can neither spin nor stall us."""
     import time
+    from email.utils import parsedate_to_datetime
 
     resp = getattr(e, "response", None)
     headers = getattr(resp, "headers", None) or {}
-    reset = headers.get("X-RateLimit-Reset") if hasattr(headers, "get") else None
+    get = headers.get if hasattr(headers, "get") else (lambda _k: None)
+    wait: float | None = None
+    reset = get("X-RateLimit-Reset")
     if reset:
         try:
-            return max(0.0, min(float(reset) - time.time(), 120.0))
+            now = time.time()
+            date = get("Date")
+            if date:
+                try:
+                    now = parsedate_to_datetime(date).timestamp()
+                except (TypeError, ValueError, IndexError):
+                    pass
+            wait = float(reset) - now
         except ValueError:
-            pass
-    retry = headers.get("Retry-After") if hasattr(headers, "get") else None
-    if retry:
-        try:
-            return max(0.0, min(float(retry), 120.0))
-        except ValueError:
-            pass
-    return default
+            wait = None
+    if wait is None:
+        retry = get("Retry-After")
+        if retry:
+            try:
+                wait = float(retry)
+            except ValueError:
+                wait = None
+    if wait is None:
+        wait = default
+    return max(minimum, min(wait, maximum))
+
+
+# Feeds the historical bars endpoint takes for stocks. ``delayed_sip`` is a websocket feed
+# (``/v2/delayed_sip``); its historical equivalent is ``sip`` without the newest 15 minutes
+# (a plan without SIP gets 403 "subscription does not permit querying recent SIP data").
+HISTORICAL_FEEDS = ("iex", "sip")
+SIP_DELAY_SECONDS = 15 * 60
+
+
+def historical_feed(feed: str) -> tuple[str, int]:
+    """(feed for ``/v2/stocks/bars``, seconds of the newest data it may not return)."""
+    if feed == "delayed_sip":
+        return "sip", SIP_DELAY_SECONDS
+    if feed not in HISTORICAL_FEEDS:
+        raise ValueError(f"feed {feed!r} is not one of {', '.join(HISTORICAL_FEEDS)}")
+    return feed, 0

@@ -567,7 +567,7 @@ class Engine:
 
     def _liquidate(self, a: _Algo) -> None:
         now = self.clock.now()
-        coid = liquidation_order_id(a.id, now)
+        coid = liquidation_order_id(a.id, now, self.orders.prefix)
         qty = a.ledger.position
         try:
             self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty,

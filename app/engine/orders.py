@@ -45,16 +45,33 @@ def stamp(minute: datetime) -> str:
     return minute.strftime("%Y%m%d%H%M")
 
 
-def algo_order_id(algo_id: int, minute: datetime) -> str:
-    return f"at-{algo_id}-{stamp(minute)}"
+def algo_order_id(algo_id: int, minute: datetime, prefix: str = "at") -> str:
+    return f"{prefix}-{algo_id}-{stamp(minute)}"
 
 
-def net_order_id(ticker: str, minute: datetime) -> str:
-    return f"at-net-{ticker}-{stamp(minute)}"
+def net_order_id(ticker: str, minute: datetime, prefix: str = "at") -> str:
+    return f"{prefix}-net-{ticker}-{stamp(minute)}"
 
 
-def liquidation_order_id(algo_id: int, t: datetime) -> str:
-    return f"at-{algo_id}-{t.strftime('%Y%m%d%H%M%S')}-L"
+def liquidation_order_id(algo_id: int, t: datetime, prefix: str = "at") -> str:
+    return f"{prefix}-{algo_id}-{t.strftime('%Y%m%d%H%M%S')}-L"
+
+
+ORDER_ID_PREFIX_KEY = "order_id_prefix"
+
+
+def install_prefix(system: SystemStore) -> str:
+    """This install's client order id prefix (``at`` + 4 random letters/digits), made at the
+    first start and kept in the system DB: two installs trading one Alpaca account (a Pi and
+    a desktop) then never take each other's orders for their own."""
+    prefix = system.get_setting(ORDER_ID_PREFIX_KEY)
+    if not prefix:
+        import secrets
+
+        prefix = "at" + "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz23456789")
+                                for _ in range(4))
+        system.set_setting(ORDER_ID_PREFIX_KEY, prefix)
+    return prefix
 
 
 @dataclass
@@ -93,6 +110,8 @@ class OrderBook:
 
     def __init__(self, system: SystemStore, broker: Broker, clock: Any) -> None:
         self.system, self.broker, self.clock = system, broker, clock
+        # A real account may be shared by installs: ids carry this install's prefix there.
+        self.prefix = install_prefix(system) if getattr(broker, "shared_account", False) else "at"
 
     @property
     def commission_per_share(self) -> float:
@@ -125,7 +144,7 @@ class OrderBook:
                 sells = [w for w in items if w.decision.action == "sell"]
                 if not (buys and sells):
                     for w in items:
-                        coid = algo_order_id(w.algo_id, minute)
+                        coid = algo_order_id(w.algo_id, minute, self.prefix)
                         try:
                             self.system.insert_order_row(coid, w.algo_id, ticker, w.decision.action,
                                                          w.decision.shares, minute_iso)
@@ -149,7 +168,7 @@ class OrderBook:
         matched = min(b, s)
         majority, minority = (buys, sells) if b >= s else (sells, buys)
         net_side = "buy" if b > s else "sell" if s > b else None
-        parent = net_order_id(ticker, minute) if net_side else None
+        parent = net_order_id(ticker, minute, self.prefix) if net_side else None
         txs: list[dict[str, Any]] = []
         others = ", ".join(str(w.algo_id) for w in buys + sells)
         reason = f"netted with algorithms {others}: {matched} shares crossed at {price:.4f}"
@@ -161,7 +180,7 @@ class OrderBook:
             if not is_minority:
                 remaining -= cross
             rest = w.decision.shares - cross
-            coid = algo_order_id(w.algo_id, minute)
+            coid = algo_order_id(w.algo_id, minute, self.prefix)
             oid = self.system.insert_order_row(
                 coid, w.algo_id, ticker, w.decision.action, w.decision.shares, minute_iso,
                 status="filled" if rest == 0 else "netted", parent=parent if rest else None,

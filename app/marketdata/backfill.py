@@ -20,6 +20,8 @@ from app.broker.alpaca_clients import (
     api_error_message,
     api_error_status,
     data_client,
+    historical_feed,
+    refusal_text,
     retry_after,
 )
 from app.calendar import MarketCalendar
@@ -46,6 +48,7 @@ class Backfiller:
     def __init__(self, settings: Settings, market: MarketStore, calendar: MarketCalendar, *,
                  clock: Clock | None = None, client: object | None = None,
                  chunk_days: int = 30, rate_limit_wait: float = 30.0,
+                 rate_limit_min: float = 1.0,
                  error_wait: float = 2.0, max_attempts: int = 8) -> None:
         self.settings = settings
         self.market = market
@@ -54,6 +57,9 @@ class Backfiller:
         self._client = client
         self.chunk_days = chunk_days
         self.rate_limit_wait = rate_limit_wait
+        self.rate_limit_min = rate_limit_min
+        # delayed_sip (a stream feed) is fetched as sip without its newest 15 minutes.
+        self.feed, self.feed_delay = historical_feed(settings.alpaca.feed)
         self.error_wait = error_wait
         self.max_attempts = max_attempts
         self._locks: dict[str, threading.Lock] = {}
@@ -110,7 +116,7 @@ class Backfiller:
             chunk_start = start
             while chunk_start < end:
                 chunk_end = min(end, chunk_start + timedelta(days=self.chunk_days))
-                rows = self._fetch(ticker, chunk_start, chunk_end)
+                rows = self._fetch(ticker, chunk_start, chunk_end).get(ticker, [])
                 stored += self.market.insert_rows(rows)
                 chunk_start = chunk_end
                 if progress is not None:
@@ -123,14 +129,41 @@ class Backfiller:
                         start.isoformat(), end.isoformat(), stored, time.monotonic() - t0)
         return stored
 
-    def _fetch(self, ticker: str, start: datetime, end: datetime) -> list[tuple]:
+    def backfill_many(self, tickers: list[str], start: datetime, end: datetime) -> dict[str, int]:
+        """Fetch and store the minute bars of several tickers in [start, end) with ONE request
+        (plus its pages): ``/v2/stocks/bars`` takes a symbol list. Returns bars stored per
+        ticker (0 for a ticker Alpaca has no bar for: on IEX a quiet minute has none)."""
+        for t in tickers:
+            check_ticker(t)
+        start, end = require_aware(start), require_aware(end)
+        if end <= start or not tickers:
+            return {t: 0 for t in tickers}
+        rows = self._fetch(sorted(set(tickers)), start, end)
+        out = {t: 0 for t in tickers}
+        for t, rs in rows.items():
+            out[t] = self.market.insert_rows(rs)
+        return out
+
+    def _clamp_end(self, end: datetime) -> datetime:
+        if not self.feed_delay:
+            return end
+        horizon = self.clock.now() - timedelta(seconds=self.feed_delay)
+        return min(end, horizon)
+
+    def _fetch(self, tickers: str | list[str], start: datetime,
+               end: datetime) -> dict[str, list[tuple]]:
         from alpaca.data.enums import Adjustment, DataFeed
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
 
-        req = StockBarsRequest(symbol_or_symbols=ticker, timeframe=TimeFrame.Minute,
-                               start=start, end=end, feed=DataFeed(self.settings.alpaca.feed),
-                               adjustment=Adjustment.RAW)
+        names = [tickers] if isinstance(tickers, str) else list(tickers)
+        label = names[0] if len(names) == 1 else f"{len(names)} tickers"
+        end = self._clamp_end(end)
+        if end <= start:
+            return {}
+        req = StockBarsRequest(symbol_or_symbols=names if len(names) > 1 else names[0],
+                               timeframe=TimeFrame.Minute, start=start, end=end,
+                               feed=DataFeed(self.feed), adjustment=Adjustment.RAW)
         attempt = limited = 0
         while True:
             try:
@@ -141,24 +174,33 @@ class Backfiller:
                 status = api_error_status(e)
                 if status == 429:
                     limited += 1
-                    wait = retry_after(e, self.rate_limit_wait)
-                    logger.warning("backfill %s: rate limited (429); waiting %.1f s", ticker, wait)
+                    wait = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
+                    logger.warning("backfill %s: rate limited (429); waiting %.1f s", label, wait)
                 elif status is None or status >= 500:
                     attempt += 1
                     wait = self.error_wait * min(2 ** (attempt - 1), 16)
-                    logger.warning("backfill %s: %s; retrying in %.1f s", ticker,
+                    logger.warning("backfill %s: %s; retrying in %.1f s", label,
                                    api_error_message(e) or type(e).__name__, wait)
+                elif status in (401, 403):
+                    raise BackfillError(refusal_text(f"history for {label}", status, None,
+                                                     api_error_message(e), data_api=True)
+                                        ) from None
                 else:
                     raise BackfillError(
-                        f"history for {ticker} refused (HTTP {status}): {api_error_message(e)}"
+                        f"history for {label} refused (HTTP {status}): {api_error_message(e)}"
                     ) from None
                 # 429s are waited out (up to ~an hour of them); other failures give up sooner.
                 if attempt >= self.max_attempts or limited >= 120:
                     raise BackfillError(
-                        f"history for {ticker}: giving up after {attempt + limited} attempts "
+                        f"history for {label}: giving up after {attempt + limited} attempts "
                         f"({api_error_message(e) or type(e).__name__})"
                     ) from None
                 time.sleep(wait)
-        bars = raw.get(ticker, []) if isinstance(raw, dict) else []
-        return [(ticker, _epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
-                 float(b["c"]), int(b.get("v") or 0)) for b in bars]
+        out: dict[str, list[tuple]] = {}
+        if not isinstance(raw, dict):
+            return out
+        for t in names:
+            bars = raw.get(t) or []
+            out[t] = [(t, _epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
+                       float(b["c"]), int(b.get("v") or 0)) for b in bars]
+        return out

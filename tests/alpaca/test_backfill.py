@@ -94,7 +94,8 @@ def test_server_errors_retried_then_reported(settings, market_store, calendar, c
 def test_refused_keys_give_a_clear_error(emulator, market_store, calendar, clock, tmp_path) -> None:
     s = make_settings(emulator, tmp_path, **{"alpaca.secret_key": "wrong"})
     bf = make(s, market_store, calendar, clock)
-    with pytest.raises(BackfillError, match=r"refused \(HTTP 401\)"):
+    # The data API answers bad keys with 403 (docs.alpaca.markets/docs/market-data-faq).
+    with pytest.raises(BackfillError, match=r"HTTP 403: forbidden"):
         bf.prepare("AAPL")
     assert market_store.count() == 0
 

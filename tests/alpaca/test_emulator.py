@@ -55,7 +55,7 @@ def test_wrong_keys_are_a_clear_non_retryable_error(emulator, tmp_path) -> None:
     s = make_settings(emulator, tmp_path, **{"alpaca.key_id": "someone-else"})
     b = AlpacaBroker.from_settings(s, stream=False)
     try:
-        with pytest.raises(BrokerError, match="check the API keys") as ei:
+        with pytest.raises(BrokerError, match="keys were not accepted") as ei:
             b.get_account()
         assert not ei.value.retryable and ei.value.status == 401
     finally:

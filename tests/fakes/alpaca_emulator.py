@@ -75,7 +75,17 @@ class Faults:
     fill_delay: float = 0.05
     skip_stream: set[tuple[str, int]] = field(default_factory=set)  # not on the stream only
     missing: set[tuple[str, int]] = field(default_factory=set)  # no trades: no bar anywhere
-    late: set[tuple[str, int]] = field(default_factory=set)  # sent after the next minute
+    # A late trade: the ``b`` bar leaves it out, a ``u`` correction after :30 has it (docs).
+    late: set[tuple[str, int]] = field(default_factory=set)
+    clock_skew: float = 0.0  # seconds Alpaca's clock (Date, X-RateLimit-Reset) is off ours
+    rate_limit_reset_in: float = 2.0  # a 429's X-RateLimit-Reset, seconds after Alpaca's now
+    forbid_reads: str = ""  # trading REST reads: 403 with code 40310000 and this message
+    no_pong: bool = False  # market stream: websocket pings go unanswered (a dead path)
+    symbol_limit: int = 0  # market stream: 405 past this many bar symbols (0 = no limit)
+    invalid_channels: set[str] = field(default_factory=set)  # subscribing them: 410
+    # A duplicate client_order_id: HTTP 422 with this code/message (Alpaca: 40010001).
+    duplicate_code: int = 40010001
+    duplicate_message: str = "client_order_id must be unique"
 
 
 class _MarketSession:
@@ -117,6 +127,7 @@ class AlpacaEmulator:
         self.cash = cash
         self.account_id = str(uuid.uuid4())
         self.trading_blocked = False
+        self.sip_plan = False  # the free plan: no SIP data newer than 15 minutes
         self.assets: dict[str, dict] = {}
         for sym, exch in (("AAPL", "NASDAQ"), ("MSFT", "NASDAQ"), ("NVDA", "NASDAQ"),
                           ("SPY", "ARCA"), ("GE", "NYSE"), ("FAKEPACA", "NASDAQ")):
@@ -131,6 +142,7 @@ class AlpacaEmulator:
         self._held: list[tuple[str, int]] = []
         self._timers: list[threading.Timer] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
+        self.queries: list[str] = []  # "path?k=v&..." log for assertions
         self.order_posts = 0
         self.market_auths = 0  # auth attempts on the market stream (storm detection)
         self.trade_auths = 0
@@ -426,7 +438,7 @@ class AlpacaEmulator:
             if len(cid) > 48:
                 return 422, {"code": 40010001, "message": "client_order_id must be no more than 48 characters"}
             if cid in self.by_cid:
-                return 422, {"code": 40010001, "message": "client_order_id must be unique"}
+                return 422, {"code": f.duplicate_code, "message": f.duplicate_message}
             asset = self.assets.get(sym)
             if asset is None:
                 return 422, {"code": 42210000, "message": f'asset "{sym}" not found'}
@@ -482,24 +494,31 @@ class AlpacaEmulator:
 
     # --- REST dispatch ----------------------------------------------------------------------
     def handle_rest(self, method: str, path: str, query: dict[str, str],
-                    body: dict | None, headers: Any) -> tuple[int, Any]:
+                    body: dict | None, headers: Any) -> tuple:
         with self.lock:
             self.requests.append((method, path))
+            self.queries.append(path + "?" + "&".join(f"{k}={v}" for k, v in sorted(query.items())))
         is_data = path.startswith("/v2/stocks")
         if (headers.get("APCA-API-KEY-ID") != self.key_id
                 or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
-            if is_data:
-                return 401, {"message": "unauthorized."}
+            if is_data:  # the data API answers 403 for bad keys (docs: market-data-faq)
+                return 403, {"message": "forbidden"}
             return 401, {"code": 40110000, "message": "request is not authorized"}
         f = self.faults
         with self.lock:
             if f.fail_count > 0 and path.startswith(f.fail_prefix):
                 f.fail_count -= 1
                 st = f.fail_status
+                if st == 429:
+                    return st, ({"message": "too many requests."} if is_data else
+                                {"code": 42910000, "message": "rate limit exceeded"}), \
+                        self.rate_headers(0, f.rate_limit_reset_in)
                 if is_data:
                     return st, {"message": "too many requests." if st == 429 else "internal error"}
                 return st, {"code": st * 100000, "message":
                             "rate limit exceeded" if st == 429 else "internal server error"}
+        if f.forbid_reads and method == "GET" and not is_data:
+            return 403, {"code": 40310000, "message": f.forbid_reads}
         if path == "/v2/account" and method == "GET":
             return 200, self._account()
         if path == "/v2/clock":
@@ -535,6 +554,16 @@ class AlpacaEmulator:
         if path == "/v2/stocks/bars":
             return self._bars(query)
         return 404, {"code": 40410000, "message": f"no route {method} {path}"}
+
+    def alpaca_time(self) -> float:
+        """Alpaca's wall clock (epoch s): ours plus the skew fault."""
+        return time.time() + self.faults.clock_skew
+
+    def rate_headers(self, remaining: int, reset_in: float = 60.0) -> dict[str, str]:
+        """X-RateLimit-* as Alpaca sends them on every response; Reset is an epoch second on
+        Alpaca's clock (docs: broker-api-rate-limits)."""
+        return {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(int(self.alpaca_time() + reset_in))}
 
     def find_order_by_cid(self, cid: str) -> dict | None:
         with self.lock:
@@ -609,11 +638,16 @@ class AlpacaEmulator:
         symbols = [s for s in q.get("symbols", "").split(",") if s]
         if not symbols:
             return 422, {"message": "symbols is required"}
+        feed = q.get("feed", "sip")
+        if feed not in ("iex", "sip", "otc", "boats", "overnight"):
+            return 400, {"message": f"invalid feed: {feed}"}
         limit = min(int(q.get("limit") or 1000), 10000)
         now_ts = int(self.now().timestamp())
         today = self.now().astimezone(EXCHANGE_TZ).replace(hour=0, minute=0, second=0)
         start = _parse_time(q.get("start")) if q.get("start") else int(today.timestamp())
         end = _parse_time(q.get("end")) if q.get("end") else now_ts
+        if feed == "sip" and not self.sip_plan and end > now_ts - 15 * 60:
+            return 403, {"message": "subscription does not permit querying recent SIP data"}
         end = min(end, now_ts - now_ts % 60)  # only closed minutes
         si, from_ts = 0, start
         if q.get("page_token"):
@@ -762,9 +796,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         logger.debug("%s " + format, self.address_string(), *args)
 
-    def _send(self, status: int, obj: Any) -> None:
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header on Alpaca's clock (the skew fault moves it)."""
+        return super().date_time_string(self.emulator.alpaca_time() if timestamp is None
+                                        else timestamp)
+
+    def _send(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         body = b"" if obj is None else json.dumps(obj).encode()
         self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         if body:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -782,12 +823,15 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self._send(400, {"code": 40010000, "message": "malformed json"})
                 return
+        headers: dict[str, str] | None = None
         try:
-            status, obj = self.emulator.handle_rest(method, parts.path, query, body, self.headers)
+            out = self.emulator.handle_rest(method, parts.path, query, body, self.headers)
+            status, obj = out[0], out[1]
+            headers = out[2] if len(out) > 2 else None
         except Exception as e:  # an emulator bug must show up as a 500, not a hang
             logger.exception("emulator error")
             status, obj = 500, {"code": 50000000, "message": f"emulator error: {e}"}
-        self._send(status, obj)
+        self._send(status, obj, headers)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.headers.get("Upgrade", "").lower() == "websocket":

@@ -24,6 +24,26 @@ class FeedStatus:
 StatusListener = Callable[[FeedStatus], None]
 
 
+@dataclass(frozen=True)
+class TickerStatus:
+    """What the feed knows about one ticker, for the engine and the algorithm's card.
+
+    ``state``: "subscribed", "pending" (asked, no answer yet), "refused" (the server refused
+    this symbol: ``detail`` says why; the other tickers are unaffected), "unsubscribed".
+    ``halted``: a trading halt or LULD pause is in force (from the ``statuses`` channel);
+    ``halt_reason`` is the exchange's reason. ``last_bar_ts``: newest bar's minute (epoch s)."""
+
+    ticker: str
+    state: str = "unsubscribed"
+    detail: str = ""
+    halted: bool = False
+    halt_reason: str = ""
+    last_bar_ts: int | None = None
+
+
+TickerStatusListener = Callable[[TickerStatus], None]
+
+
 class Feed(Protocol):
     def prepare(self, ticker: str) -> None:
         """Make sure the market DB holds the history plugins need for ``ticker`` (backfill from

@@ -6,8 +6,20 @@ is stored in the market DB (regular session only) and then handed to the listene
 Failure handling, in order of how often it happens:
 - a dropped connection: reconnect with exponential backoff and jitter, re-auth, re-subscribe
   the reference-counted set, and backfill the minutes missed while away (REST);
-- a minute missing between two bars of one ticker (lost or late on the stream): that range is
-  backfilled from REST in the background;
+- a minute missing between two bars of one ticker (lost on the stream, or simply no trade: IEX
+  sends no bar for a minute without trades): the ranges of all tickers are coalesced (one
+  range per ticker, ``gap_delay`` seconds of batching) and fetched with ONE multi-symbol
+  ``/v2/stocks/bars`` request per batch; minutes a REST answer already covered are never
+  asked again. The queue holds at most one range per subscribed ticker;
+- a subscription the server refuses (400 bad symbol, 405 symbol limit, 410 channel not on
+  this feed): that request's symbols are retried one by one, the culprit is marked
+  ``refused`` with the reason (``ticker_status``) and the connection and the other
+  subscriptions stay. A 410 caused by the ``statuses`` channel drops that channel only;
+- trading halts and LULD pauses: the ``statuses`` channel of every subscribed ticker keeps a
+  per-ticker halted flag (``is_halted``) that the engine asks before sending an order;
+- websocket pings every ``ping_interval``; no pong within ``pong_timeout``: a dead connection;
+- a connection quiet all night is replaced ``preopen_reconnect`` seconds before the open, so
+  the first tick never runs on a socket that silently died overnight;
 - a connection that stays open but goes silent while the market is open (no bar for any
   subscribed ticker for ``silence_timeout``): treated as dropped;
 - 406 connection limit (Alpaca keeps a dropped session ~90 s, and one connection per account
@@ -20,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import random
 import select
 import threading
@@ -34,7 +45,13 @@ from app.calendar import MarketCalendar
 from app.clock import Clock, WallClock
 from app.config import Settings
 from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
-from app.marketdata.base import BarListener, FeedStatus, StatusListener
+from app.marketdata.base import (
+    BarListener,
+    FeedStatus,
+    StatusListener,
+    TickerStatus,
+    TickerStatusListener,
+)
 from app.marketdata.subscriptions import SubscriptionSet
 from app.timeutil import from_epoch
 from db.market import Bar, MarketStore, check_ticker
@@ -81,7 +98,9 @@ class AlpacaStream:
                  recv_timeout: float = 1.0, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, limit_retry: float = 90.0,
                  auth_retry: float = 300.0, silence_timeout: float = 300.0,
-                 gap_delay: float = 3.0) -> None:
+                 gap_delay: float = 15.0, ping_interval: float = 20.0,
+                 pong_timeout: float = 20.0, preopen_reconnect: float = 300.0,
+                 gap_symbols: int = 200) -> None:
         self.settings = settings
         self.market = market
         self.calendar = calendar
@@ -94,6 +113,9 @@ class AlpacaStream:
         self.limit_retry, self.auth_retry = limit_retry, auth_retry
         self.silence_timeout = silence_timeout
         self.gap_delay = gap_delay
+        self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
+        self.preopen_reconnect = preopen_reconnect
+        self.gap_symbols = gap_symbols
         self.max_batch = 5000
 
         self._subs = SubscriptionSet()
@@ -110,15 +132,29 @@ class AlpacaStream:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._gap_thread: threading.Thread | None = None
-        self._gaps: queue.Queue[tuple[str, int, int] | None] = queue.Queue()
+        # Gap backfill: one merged [start, end) per ticker; REST-answered watermark per ticker.
+        self._gap_lock = threading.Lock()
+        self._gap_wake = threading.Event()
+        self._gaps: dict[str, tuple[int, int]] = {}
+        self._gap_busy = False
+        self._answered: dict[str, int] = {}
         self._last_ts: dict[str, int] = {}
         self._last_data = time.monotonic()
+        self._last_data_at = 0.0  # clock time (epoch s) of the last data frame
+        self._connected_at = 0.0  # clock time of the current connection's auth
+        # Subscription bookkeeping: requests awaiting the server's answer, in order.
+        self._acks: list[tuple[str, tuple[str, ...], bool]] = []  # (action, tickers, statuses)
+        self._statuses_ok = True  # False once the feed refused the statuses channel (410)
+        self._tstatus: dict[str, TickerStatus] = {}
+        self._ticker_listeners: list[TickerStatusListener] = []
         self._rng = random.Random()
         # Counters for the UI / bench / tests.
         self.bars_received = 0
         self.bars_stored = 0
         self.connects = 0
-        self.gap_fills = 0
+        self.gap_fills = 0  # gap batches fetched
+        self.gap_requests = 0  # REST requests those batches made (pages included)
+        self.pings_sent = 0
 
     # --- Feed protocol ----------------------------------------------------------------------
     def prepare(self, ticker: str) -> None:
@@ -145,16 +181,54 @@ class AlpacaStream:
                 latest = self.market.latest_ts(ticker)
                 if latest is not None:
                     self._last_ts.setdefault(ticker, latest)
+                self._set_ticker(ticker, state="pending", detail="", halted=False,
+                                 halt_reason="", last_bar_ts=latest)
                 self._send_locked("subscribe", [ticker])
 
     def unsubscribe(self, ticker: str) -> None:
         with self._ws_lock:
             if self._subs.release(ticker):
                 logger.info("stream: unsubscribing %s", ticker)
-                self._send_locked("unsubscribe", [ticker])
+                refused = self.ticker_status(ticker).state == "refused"
+                self._set_ticker(ticker, state="unsubscribed", detail="", halted=False,
+                                 halt_reason="")
+                if not refused:
+                    self._send_locked("unsubscribe", [ticker])
 
     def subscriptions(self) -> dict[str, int]:
         return {t: self._subs.count(t) for t in self._subs.tickers()}
+
+    # --- per-ticker status (subscription refusals, halts) -------------------------------------
+    def ticker_status(self, ticker: str) -> TickerStatus:
+        """What the stream knows about ``ticker`` (see ``TickerStatus``)."""
+        with self._status_lock:
+            return self._tstatus.get(ticker) or TickerStatus(ticker)
+
+    def is_halted(self, ticker: str) -> bool:
+        """True while a trading halt or LULD pause is in force for ``ticker``: the engine
+        holds (sends no order for) its algorithms until it is False again."""
+        return self.ticker_status(ticker).halted
+
+    def add_ticker_status_listener(self, listener: TickerStatusListener) -> None:
+        """``listener(TickerStatus)`` on every change (from the stream thread)."""
+        self._ticker_listeners.append(listener)
+
+    def _set_ticker(self, ticker: str, **changes: object) -> None:
+        with self._status_lock:
+            old = self._tstatus.get(ticker) or TickerStatus(ticker)
+            new = TickerStatus(**{**old.__dict__, **changes})  # type: ignore[arg-type]
+            if new == old:
+                return
+            self._tstatus[ticker] = new
+        if (new.state, new.halted) != (old.state, old.halted):
+            (logger.warning if new.state == "refused" or new.halted else logger.info)(
+                "stream %s: %s%s%s", ticker, new.state, " HALTED" if new.halted else "",
+                f" ({new.detail or new.halt_reason})" if new.detail or new.halt_reason else "")
+        for fn in list(self._ticker_listeners):
+            try:
+                fn(new)
+            except Exception:
+                logger.exception("ticker status listener failed")
 
     def add_bar_listener(self, listener: BarListener) -> None:
         self._bar_listeners.append(listener)
@@ -179,7 +253,7 @@ class AlpacaStream:
 
     def stop(self) -> None:
         self._stop.set()
-        self._gaps.put(None)
+        self._gap_wake.set()
         with self._ws_lock:
             ws = self._ws
         if ws is not None:
@@ -211,8 +285,13 @@ class AlpacaStream:
     def _send_locked(self, action: str, tickers: list[str]) -> None:
         if self._ws is None or not self._authed or not tickers:
             return  # the thread subscribes the whole set after the next auth
+        msg: dict[str, object] = {"action": action, "bars": tickers, "updatedBars": tickers}
+        statuses = self._statuses_ok
+        if statuses:
+            msg["statuses"] = tickers
         try:
-            self._ws.send(json.dumps({"action": action, "bars": tickers, "updatedBars": tickers}))
+            self._ws.send(json.dumps(msg))
+            self._acks.append((action, tuple(tickers), statuses))
         except Exception as e:  # the read loop will notice the dead socket and reconnect
             logger.info("stream: %s %s not sent (%s); will resend on reconnect", action, tickers, e)
 
@@ -300,9 +379,12 @@ class AlpacaStream:
                 raise _Dropped(f"unexpected auth reply {reply!r}")
             with self._ws_lock:
                 self._ws, self._authed = ws, True
-                tickers = sorted(self._subs.tickers())
+                self._acks = []
+                tickers = sorted(t for t in self._subs.tickers()
+                                 if self.ticker_status(t).state != "refused")
                 self._send_locked("subscribe", tickers)
             self._last_data = time.monotonic()
+            self._connected_at = self.clock.now().timestamp()
             return ws
         except BaseException:
             self._close(ws)
@@ -314,7 +396,7 @@ class AlpacaStream:
                             "dropped in the last ~90 s uses these keys", self.limit_retry)
         if code in (401, 402):
             return _Refused(code, f"Alpaca refused the API keys ({code} {msg})", self.auth_retry)
-        if code in (405, 409, 410):
+        if code == 409:
             return _Refused(code, f"subscription refused ({code} {msg}); check the data plan "
                             f"and feed '{self.settings.alpaca.feed}'", self.auth_retry)
         return _Refused(code, f"stream error {code} {msg}", self.limit_retry)
@@ -325,18 +407,39 @@ class AlpacaStream:
         they are flushed as soon as nothing more is waiting, so no bar waits on the next."""
         ws.settimeout(self.recv_timeout)
         last_check = time.monotonic()
+        last_ping = last_pong = time.monotonic()
         pending: list[tuple] = []
         try:
             while not self._stop.is_set():
+                now = time.monotonic()
+                if self.ping_interval and now - last_ping >= self.ping_interval:
+                    if last_pong < last_ping and now - last_ping >= self.pong_timeout:
+                        raise _Dropped(f"no pong for {now - last_ping:.0f} s")
+                    if last_pong >= last_ping or now - last_ping >= self.pong_timeout:
+                        with self._ws_lock:
+                            ws.ping(b"at")
+                        self.pings_sent += 1
+                        last_ping = now
+                if now - last_check > 1.0:
+                    last_check = now
+                    self._check_silence()
                 try:
-                    data = ws.recv()
+                    opcode, frame = ws.recv_data_frame(True)
                 except websocket.WebSocketTimeoutException:
                     self._check_silence()
                     continue
                 except (websocket.WebSocketConnectionClosedException, OSError) as e:
                     raise _Dropped(f"{type(e).__name__}: {e}") from None
-                if not data:
+                if opcode == websocket.ABNF.OPCODE_PONG:
+                    last_pong = time.monotonic()
+                    continue
+                if opcode == websocket.ABNF.OPCODE_PING:
+                    continue
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
                     raise _Dropped("closed by server")
+                data = frame.data
+                if not data:
+                    continue
                 try:
                     msgs = json.loads(data)
                 except ValueError:
@@ -348,26 +451,30 @@ class AlpacaStream:
                 if pending:
                     rows, pending = pending, []
                     self._ingest(rows)
-                now = time.monotonic()
-                if now - last_check > 1.0:
-                    last_check = now
-                    self._check_silence()
         finally:
             if pending:
                 self._ingest(pending)
 
     def _check_silence(self) -> None:
         """Silence = no bar for ANY subscribed ticker: one illiquid IEX ticker alone would
-        otherwise force a reconnect every few minutes."""
+        otherwise force a reconnect every few minutes. Before the open, a connection that has
+        seen nothing since before the pre-open window is replaced once."""
+        now_at = self.clock.now()
+        if self.preopen_reconnect and self._subs.tickers():
+            nxt = self.calendar.next_open(now_at).timestamp()
+            window = nxt - self.preopen_reconnect
+            t = now_at.timestamp()
+            if window <= t < nxt and self._connected_at < window and self._last_data_at < window:
+                raise _Dropped("quiet all night: a fresh connection before the open")
         if not self._subs.tickers():
             self._last_data = time.monotonic()
             return
         quiet = time.monotonic() - self._last_data
-        if quiet > self.silence_timeout and self.calendar.is_open(self.clock.now()):
+        if quiet > self.silence_timeout and self.calendar.is_open(now_at):
             raise _Dropped(f"no bar for {quiet:.0f} s while the market is open")
 
     def _handle(self, msgs: list | dict) -> list[tuple]:
-        """Bar rows of one message; control messages are dealt with here."""
+        """Bar rows of one message; control and status messages are dealt with here."""
         if isinstance(msgs, dict):
             msgs = [msgs]
         rows = []
@@ -381,23 +488,81 @@ class AlpacaStream:
                                  float(m["l"]), float(m["c"]), int(m.get("v") or 0)))
                 except (KeyError, TypeError, ValueError):
                     logger.warning("stream: malformed bar %r skipped", m)
+            elif kind == "s":
+                self._on_trading_status(m)
             elif kind == "error":
-                code = int(m.get("code", 0))
-                if code in (406, 401, 402, 405, 409, 410):
+                code = int(m.get("code", 0) or 0)
+                if code in (406, 401, 402, 404, 409):
                     raise self._refusal(code, str(m.get("msg", "")))
-                logger.warning("stream error %s: %s", code, m.get("msg"))
+                if code in (400, 405, 410) and self._acks:
+                    self._subscription_failed(code, str(m.get("msg", "")))
+                else:
+                    logger.warning("stream error %s: %s", code, m.get("msg"))
             elif kind == "subscription":
-                logger.debug("stream subscriptions now: bars=%s", m.get("bars"))
+                self._subscription_confirmed(m)
         return rows
+
+    # --- subscription answers -------------------------------------------------------------
+    def _subscription_confirmed(self, m: dict) -> None:
+        with self._ws_lock:
+            action, tickers, _ = self._acks.pop(0) if self._acks else ("", (), False)
+        bars = set(m.get("bars") or [])
+        if action == "subscribe":
+            for t in tickers:
+                if t in bars and self._subs.count(t):
+                    self._set_ticker(t, state="subscribed", detail="")
+        logger.debug("stream subscriptions now: bars=%s", sorted(bars))
+
+    def _subscription_failed(self, code: int, msg: str) -> None:
+        """The server refused one request (its subscriptions are as before it). A request for
+        several symbols is retried one by one so only the culprit is refused; a 410 with the
+        statuses channel is retried without it (halts are then unknown on this feed)."""
+        with self._ws_lock:
+            action, tickers, statuses = self._acks.pop(0)
+            if action != "subscribe":
+                logger.warning("stream: %s %s refused (%s %s)", action, tickers, code, msg)
+                return
+            wanted = [t for t in tickers if self._subs.count(t)]
+            if code == 410 and statuses:
+                logger.warning("stream: feed refused the statuses channel (410 %s); halts "
+                               "will not be known from the stream", msg)
+                self._statuses_ok = False
+                for t in wanted:
+                    self._send_locked("subscribe", [t])
+                return
+            if len(wanted) > 1:
+                for t in wanted:
+                    self._send_locked("subscribe", [t])
+                return
+        why = {400: "Alpaca does not accept this symbol", 405: "the data plan's symbol limit "
+               "is reached", 410: "this feed does not offer these channels"}.get(code, "refused")
+        for t in wanted:
+            self._set_ticker(t, state="refused", detail=f"{why} ({code} {msg})")
+
+    def _on_trading_status(self, m: dict) -> None:
+        """Trading status (``T: s``): halts and resumptions from the ``statuses`` channel.
+        Codes from Alpaca's docs: UTP (tapes C, O) H halt, P volatility (LULD) pause,
+        Q quotation resumption (still no trading), T trading resumption; CTA (tapes A, B)
+        2 halt, 3 resume. Other codes (imbalances, short sale restriction) change nothing."""
+        t, sc = str(m.get("S", "")), str(m.get("sc", ""))
+        if not t or not self._subs.count(t):
+            return
+        reason = " - ".join(x for x in (str(m.get("sm") or ""), str(m.get("rm") or "")) if x)
+        if sc in ("H", "P", "2"):
+            self._set_ticker(t, halted=True, halt_reason=reason or f"status {sc}")
+        elif sc in ("T", "3"):
+            self._set_ticker(t, halted=False, halt_reason="")
 
     def _ingest(self, rows: list[tuple]) -> None:
         self._last_data = time.monotonic()
+        self._last_data_at = self.clock.now().timestamp()
         self.bars_received += len(rows)
         is_open = self.calendar.is_open_epoch
         kept = [r for r in rows if is_open(r[1])]
         if not kept:
             return
         self.bars_stored += self.market.insert_rows(kept, filter_session=False)
+        newest: dict[str, int] = {}
         for r in kept:
             ticker, ts = r[0], r[1]
             last = self._last_ts.get(ticker)
@@ -405,6 +570,9 @@ class AlpacaStream:
                 self._queue_gap(ticker, last + 60, ts)
             if last is None or ts > last:
                 self._last_ts[ticker] = ts
+                newest[ticker] = ts
+        for ticker, ts in newest.items():
+            self._set_ticker(ticker, last_bar_ts=ts)
         listeners = self._bar_listeners
         if listeners:
             for r in kept:
@@ -415,13 +583,23 @@ class AlpacaStream:
                     except Exception:
                         logger.exception("bar listener failed")
 
+    # --- gap backfill ---------------------------------------------------------------------
     def _queue_gap(self, ticker: str, start_ts: int, end_ts: int) -> None:
+        """Note [start, end) of ``ticker`` for the next gap batch, merged with what is pending
+        (one range per ticker: the queue is bounded by the subscriptions), minus what a REST
+        answer already covered."""
         # Never reach further back than the history window (a DB last filled months ago).
         floor = int(self.backfiller.window_start(self.clock.now()).timestamp())
-        start_ts = max(start_ts, floor)
-        if start_ts < end_ts and self.calendar.minutes_between(from_epoch(start_ts),
-                                                               from_epoch(end_ts)):
-            self._gaps.put((ticker, start_ts, end_ts))
+        with self._gap_lock:
+            start_ts = max(start_ts, floor, self._answered.get(ticker, 0))
+            if start_ts >= end_ts or not self.calendar.minutes_between(from_epoch(start_ts),
+                                                                       from_epoch(end_ts)):
+                return
+            old = self._gaps.get(ticker)
+            if old is not None:
+                start_ts, end_ts = min(old[0], start_ts), max(old[1], end_ts)
+            self._gaps[ticker] = (start_ts, end_ts)
+        self._gap_wake.set()
 
     def _queue_reconnect_gaps(self, disconnected_at: int | None) -> None:
         end = self._now_ts() // 60 * 60
@@ -431,35 +609,60 @@ class AlpacaStream:
             if start is not None and start < end:
                 self._queue_gap(t, start, end)
 
+    def pending_gaps(self) -> dict[str, tuple[int, int]]:
+        with self._gap_lock:
+            return dict(self._gaps)
+
     def _gap_worker(self) -> None:
-        while True:
-            item = self._gaps.get()
+        while not self._stop.is_set():
+            self._gap_wake.wait()
+            if self._stop.is_set():
+                return
+            # Let the batch fill (and REST catch up with the stream) before asking.
+            if self.gap_delay and self._stop.wait(self.gap_delay):
+                return
+            with self._gap_lock:
+                self._gap_wake.clear()
+                batch, self._gaps = self._gaps, {}
+                self._gap_busy = bool(batch)
             try:
-                if item is None or self._stop.is_set():
-                    return
-                # REST may lag the stream by a moment: give it time to have the minute.
-                if self.gap_delay and self._stop.wait(self.gap_delay):
-                    return
-                ticker, start_ts, end_ts = item
-                try:
-                    n = self.backfiller.backfill_range(ticker, from_epoch(start_ts),
-                                                       from_epoch(end_ts))
-                    self.gap_fills += 1
-                    logger.info("stream gap %s %s..%s: %d bars backfilled", ticker,
-                                from_epoch(start_ts).isoformat(), from_epoch(end_ts).isoformat(), n)
-                except BackfillError as e:
-                    logger.warning("stream gap %s not backfilled: %s", ticker, e)
-                except Exception:
-                    logger.exception("stream gap %s not backfilled", ticker)
+                tickers = sorted(batch)
+                for i in range(0, len(tickers), self.gap_symbols):
+                    if self._stop.is_set():
+                        return
+                    self._fetch_gaps({t: batch[t] for t in tickers[i:i + self.gap_symbols]})
             finally:
-                self._gaps.task_done()
+                with self._gap_lock:
+                    self._gap_busy = False
+
+    def _fetch_gaps(self, gaps: dict[str, tuple[int, int]]) -> None:
+        start = min(g[0] for g in gaps.values())
+        end = max(g[1] for g in gaps.values())
+        before = self.backfiller.requests
+        try:
+            counts = self.backfiller.backfill_many(list(gaps), from_epoch(start), from_epoch(end))
+        except BackfillError as e:
+            logger.warning("stream gaps of %d tickers not backfilled: %s", len(gaps), e)
+            return
+        except Exception:
+            logger.exception("stream gaps of %d tickers not backfilled", len(gaps))
+            return
+        finally:
+            self.gap_requests += self.backfiller.requests - before
+        self.gap_fills += 1
+        with self._gap_lock:
+            for t in gaps:  # REST answered [start, end) for every ticker asked: never again
+                self._answered[t] = max(self._answered.get(t, 0), end)
+        logger.info("stream gaps %s..%s: %d tickers, %d bars backfilled",
+                    from_epoch(start).isoformat(), from_epoch(end).isoformat(), len(gaps),
+                    sum(counts.values()))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until queued gap backfills are done (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._gaps.unfinished_tasks == 0:
-                return True
+            with self._gap_lock:
+                if not self._gaps and not self._gap_busy:
+                    return True
             time.sleep(0.02)
         return False
-

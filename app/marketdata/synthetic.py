@@ -205,6 +205,10 @@ class SyntheticFeed:
     def status(self) -> FeedStatus:
         return self._status
 
+    def is_halted(self, ticker: str) -> bool:
+        """The simulated market never halts (see ``AlpacaStream.is_halted``)."""
+        return False
+
     def start(self) -> None:
         """Write bars as the clock passes each minute. A manual clock (tests, backtests) has no
         time of its own to follow: then only ``ensure_until`` (called before each tick) runs."""

@@ -18,7 +18,8 @@ from tests.fakes.alpaca_emulator import AlpacaEmulator
 
 NOW = int(SESSION_NOW.timestamp())
 FAST = dict(recv_timeout=0.05, backoff_base=0.02, backoff_max=0.1, limit_retry=0.3,
-            auth_retry=0.3, silence_timeout=60.0, gap_delay=0.0)
+            auth_retry=0.3, silence_timeout=60.0, gap_delay=0.0, ping_interval=0.5,
+            pong_timeout=2.0)
 
 
 class Seen:
@@ -175,20 +176,29 @@ def test_skipped_minute_on_the_stream_is_backfilled(stream, emulator, market_sto
     assert minutes_in_db(market_store, "SPY") == [NOW + 60 * m for m in range(4)]
 
 
-def test_late_bar_is_stored_and_handed_on(stream, emulator, market_store, clock) -> None:
+def test_late_trade_comes_as_an_updated_bar_after_the_half_minute(stream, emulator,
+                                                                  market_store, clock) -> None:
+    """Docs (real-time-stock-pricing-data, Updated Bars): the bar goes out on time without
+    the late trade; just after the next :30 an updated bar ``u`` with the same ``t`` has it."""
     seen = Seen(market_store)
     stream.add_bar_listener(seen)
     started(stream)
     stream.subscribe("GE")
     assert wait_for(lambda: emulator.subscribed() == {"GE"})
-    emulator.faults.late.add(("GE", NOW + 60))
-    for m in range(3):
-        clock.advance(minutes=1)
-        emulator.emit_minute(NOW + 60 * m)
-    assert wait_for(lambda: len(seen.bars) == 3)
-    assert [b.ts for b in seen.bars] == [NOW, NOW + 120, NOW + 60]
-    assert stream.wait_idle()
-    assert minutes_in_db(market_store, "GE") == [NOW, NOW + 60, NOW + 120]
+    emulator.faults.late.add(("GE", NOW))
+    clock.advance(minutes=1)
+    emulator.emit_minute(NOW)
+    assert wait_for(lambda: len(seen.bars) == 1)
+    first = market_store.bars_between("GE", NOW, NOW + 60)[0]
+    final = emulator.bar("GE", NOW)
+    assert first[4] != final["c"] and first[5] < final["v"]
+    clock.advance(seconds=30)
+    assert emulator.emit_corrections() == 1
+    assert wait_for(lambda: len(seen.bars) == 2)
+    assert [b.ts for b in seen.bars] == [NOW, NOW]
+    row = market_store.bars_between("GE", NOW, NOW + 60)[0]
+    assert (row[4], row[5]) == (final["c"], final["v"])  # now equal to what REST reports
+    assert stream.gap_fills == 0 and market_store.count("GE") == 1
 
 
 def test_updated_bar_replaces_the_stored_one(stream, emulator, market_store) -> None:

@@ -22,9 +22,11 @@ import argparse
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -95,6 +97,7 @@ class _MarketSession:
         self.authed = False
         self.bars: set[str] = set()
         self.updated: set[str] = set()
+        self.statuses: set[str] = set()
 
     def encode(self, msgs: list[dict]) -> tuple[int, bytes]:
         if self.msgpack:
@@ -118,7 +121,8 @@ class AlpacaEmulator:
 
     def __init__(self, port: int = 0, *, key_id: str = "emu-key", secret_key: str = "emu-secret",
                  now: Callable[[], datetime] | None = None,
-                 calendar: MarketCalendar | None = None, cash: float = 100_000.0) -> None:
+                 calendar: MarketCalendar | None = None, cash: float = 100_000.0,
+                 realism: bool = False) -> None:
         self.key_id, self.secret_key = key_id, secret_key
         self.now = now or (lambda: datetime.now(UTC))
         self.calendar = calendar or nyse()
@@ -128,6 +132,7 @@ class AlpacaEmulator:
         self.account_id = str(uuid.uuid4())
         self.trading_blocked = False
         self.sip_plan = False  # the free plan: no SIP data newer than 15 minutes
+        self.halted: set[str] = set()
         self.assets: dict[str, dict] = {}
         for sym, exch in (("AAPL", "NASDAQ"), ("MSFT", "NASDAQ"), ("NVDA", "NASDAQ"),
                           ("SPY", "ARCA"), ("GE", "NYSE"), ("FAKEPACA", "NASDAQ")):
@@ -139,7 +144,9 @@ class AlpacaEmulator:
         self.positions: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_entry)
         self.market_sessions: list[_MarketSession] = []
         self.trade_conns: list[WSConnection] = []
-        self._held: list[tuple[str, int]] = []
+        self._corrections: list[tuple[str, int]] = []  # (ticker, minute) owed a ``u`` bar
+        self.illiquid: dict[str, float] = {}  # ticker -> chance that a minute has a trade
+        self.realism = realism  # orders accepted/pending_new, queued, canceled at the close
         self._timers: list[threading.Timer] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
         self.queries: list[str] = []  # "path?k=v&..." log for assertions
@@ -162,8 +169,18 @@ class AlpacaEmulator:
         self._port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="alpaca-emulator",
                          daemon=True).start()
+        if self.realism:
+            threading.Thread(target=self._follow_clock, name="alpaca-emulator-clock",
+                             daemon=True).start()
         logger.info("Alpaca emulator on %s", self.url)
         return self
+
+    def _follow_clock(self) -> None:
+        while not self._auto_stop.wait(0.05):
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("emulator clock step failed")
 
     def stop(self) -> None:
         self._auto_stop.set()
@@ -218,8 +235,13 @@ class AlpacaEmulator:
         }
 
     def bar(self, ticker: str, ts: int) -> dict | None:
-        """The bar Alpaca would report for ``ticker`` at minute ``ts`` (None: no trades)."""
+        """The bar Alpaca would report for ``ticker`` at minute ``ts`` (None: no trades).
+        An illiquid ticker trades in a fixed pseudo-random share of minutes (IEX: a minute
+        without a trade has no bar, on the stream and in REST alike)."""
         if (ticker, ts) in self.faults.missing or not has_bar_minute(self.calendar, ts):
+            return None
+        chance = self.illiquid.get(ticker)
+        if chance is not None and zlib.crc32(f"{ticker}:{ts}".encode()) % 1000 >= chance * 1000:
             return None
         o, h, low, c, v, n, vw = bar_values(ticker, ts)
         return {"t": iso_min(ts), "o": o, "h": h, "l": low, "c": c, "v": v, "n": n, "vw": vw}
@@ -230,10 +252,12 @@ class AlpacaEmulator:
     # --- stream control -------------------------------------------------------------------
     def emit_minute(self, ts: int, tickers: list[str] | None = None) -> int:
         """Send the bars of minute ``ts`` to every authenticated market session subscribed to
-        them (after the minute closes, as Alpaca does). Returns the number of bars sent."""
+        them (after the minute closes, as Alpaca does). Returns the number of bars sent.
+
+        A minute with a late trade (``faults.late``) goes out without it; the trade comes in
+        an updated bar ``u`` after the next :30 (``emit_corrections``), as the docs say."""
         sent = 0
         with self.lock:
-            held, self._held = self._held, []
             sessions = [s for s in self.market_sessions if s.authed]
         if self.faults.silent:
             return 0
@@ -243,17 +267,15 @@ class AlpacaEmulator:
             for t in wanted:
                 if t not in s.bars or (t, ts) in self.faults.skip_stream:
                     continue
-                if (t, ts) in self.faults.late:
-                    with self.lock:
-                        self._held.append((t, ts))
-                    continue
                 b = self.bar(t, ts)
-                if b is not None:
-                    msgs.append(dict(b, T="b", S=t))
-            for t, hts in held:
-                b = self.bar(t, hts)
-                if b is not None and t in s.bars:
-                    msgs.append(dict(b, T="b", S=t))
+                if b is None:
+                    continue
+                if (t, ts) in self.faults.late:
+                    b = self.bar_before_late_trade(b)
+                    with self.lock:
+                        if (t, ts) not in self._corrections:
+                            self._corrections.append((t, ts))
+                msgs.append(dict(b, T="b", S=t))
             if msgs:
                 try:
                     s.send(msgs)
@@ -261,6 +283,17 @@ class AlpacaEmulator:
                 except ConnectionClosed:
                     pass
         return sent
+
+    @staticmethod
+    def bar_before_late_trade(b: dict) -> dict:
+        """The bar as it stood before its late trade (which closed the minute)."""
+        return dict(b, c=b["o"], v=max(1, b["v"] // 2), n=max(1, b["n"] // 2))
+
+    def emit_corrections(self) -> int:
+        """The ``u`` updated bars due after a :30 mark (late trades); returns how many."""
+        with self.lock:
+            due, self._corrections = self._corrections, []
+        return sum(self.emit_correction(t, ts) for t, ts in due)
 
     def emit_correction(self, ticker: str, ts: int, **changes: float) -> int:
         """An ``updatedBars`` message (a late trade changed minute ``ts``) to sessions that
@@ -315,13 +348,18 @@ class AlpacaEmulator:
             return sum(1 for s in self.market_sessions if s.authed)
 
     def run_auto(self, offset: float = 0.3) -> None:
-        """Manual runs: emit each minute's bars just after it closes, on the wall clock."""
+        """Manual runs: emit each minute's bars just after it closes and the updated bars
+        just after the :30 mark, on the wall clock; order events follow the clock."""
         while not self._auto_stop.is_set():
             now = time.time()
-            nxt = (int(now) // 60 + 1) * 60
+            nxt = (int(now) // 30 + 1) * 30
             if self._auto_stop.wait(nxt - now + offset):
                 return
-            self.emit_minute(nxt - 60)
+            if nxt % 60 == 0:
+                self.emit_minute(nxt - 60)
+            else:
+                self.emit_corrections()
+            self.tick()
 
     # --- orders -----------------------------------------------------------------------------
     def _order_json(self, o: dict) -> dict:
@@ -408,9 +446,37 @@ class AlpacaEmulator:
             self._publish(status, o)
             return o
 
+    def _route(self, oid: str) -> None:
+        """pending_new/accepted -> new (routed to the venue), then fills as configured."""
+        with self.lock:
+            o = self.orders[oid]
+            if o["status"] in TERMINAL or o["status"] == "new":
+                return
+            o["status"] = "new"
+            o["updated_at"] = iso(self.now())
+            self._publish("new", o)
+        self._schedule_fills(o)
+
+    def tick(self) -> None:
+        """Follow the clock (realism): queued orders go out at the open, day orders still open
+        after the close are canceled (docs: time in force ``day``)."""
+        now = self.now()
+        is_open = self.calendar.is_open(now)
+        with self.lock:
+            orders = [o for o in self.orders.values() if o["status"] not in TERMINAL]
+        for o in orders:
+            if o["status"] == "accepted" and is_open:
+                self._route(o["id"])
+            elif not is_open and o["time_in_force"] == "day" and o["status"] != "accepted":
+                session = self.calendar.current_or_next_session(parse_iso(o["submitted_at"]))
+                if now >= session.close:
+                    self.set_order_status(o["id"], "canceled")
+
     def _schedule_fills(self, o: dict) -> None:
         f = self.faults
         oid = o["id"]
+        if o["symbol"] in self.halted:
+            return  # no trading while halted: filled after ``resume``
         if f.fill_mode == "fill":
             self._later(f.fill_delay, lambda: self.fill_order(oid))
         elif f.fill_mode == "partial":
@@ -481,8 +547,20 @@ class AlpacaEmulator:
             }
             self.orders[o["id"]] = o
             self.by_cid[cid] = o["id"]
-            self._publish("new", o)
-            self._schedule_fills(o)
+            if self.realism:
+                # Docs (orders-at-alpaca, Order Lifecycle): outside the session an order is
+                # ``accepted`` (queued for the next open); otherwise it goes through
+                # ``pending_new`` (routed) to ``new`` before it fills.
+                if not self.calendar.is_open(self.now()):
+                    o["status"] = "accepted"
+                    self._publish("accepted", o)
+                else:
+                    o["status"] = "pending_new"
+                    self._publish("pending_new", o)
+                    self._later(f.fill_delay / 2, lambda oid=o["id"]: self._route(oid))
+            else:
+                self._publish("new", o)
+                self._schedule_fills(o)
             if f.fail_after_accept > 0:
                 f.fail_after_accept -= 1
                 return 504, {"code": 50400000, "message": "gateway timeout"}
@@ -673,6 +751,7 @@ class AlpacaEmulator:
     # --- websocket sessions -----------------------------------------------------------------
     def market_session(self, conn: WSConnection, use_msgpack: bool) -> None:
         s = _MarketSession(conn, use_msgpack)
+        conn.answer_pings = lambda: not self.faults.no_pong
         with self.lock:
             self.market_sessions.append(s)
         try:
@@ -724,18 +803,82 @@ class AlpacaEmulator:
             if not s.authed:
                 s.send([{"T": "error", "code": 401, "msg": "not authenticated"}])
                 return
+            err = self._subscription_error(s, action, msg)
+            if err is not None:  # docs: the subscriptions stay as they were before
+                s.send([{"T": "error", "code": err[0], "msg": err[1]}])
+                return
             with self.lock:
-                for key, target in (("bars", s.bars), ("updatedBars", s.updated)):
+                for key, target in (("bars", s.bars), ("updatedBars", s.updated),
+                                    ("statuses", s.statuses)):
                     syms = set(msg.get(key) or [])
                     if action == "subscribe":
                         target |= syms
                     else:
                         target -= syms
             s.send([{"T": "subscription", "trades": [], "quotes": [], "bars": sorted(s.bars),
-                     "updatedBars": sorted(s.updated), "dailyBars": [], "statuses": [],
-                     "lulds": [], "corrections": [], "cancelErrors": []}])
+                     "updatedBars": sorted(s.updated), "dailyBars": [],
+                     "statuses": sorted(s.statuses), "lulds": [], "corrections": [],
+                     "cancelErrors": []}])
         else:
             s.send([{"T": "error", "code": 400, "msg": "invalid syntax"}])
+
+    def _subscription_error(self, s: _MarketSession, action: str,
+                            msg: dict) -> tuple[int, str] | None:
+        """The documented refusals of a subscribe (docs: streaming-market-data, Errors)."""
+        if action != "subscribe":
+            return None
+        f = self.faults
+        for key, syms in msg.items():
+            if key == "action":
+                continue
+            if not isinstance(syms, list):
+                return 400, "invalid syntax"
+            for sym in syms:  # a symbol in an invalid format: 400 invalid syntax
+                if sym != "*" and not re.fullmatch(r"[A-Z][A-Z0-9.]{0,15}", str(sym)):
+                    return 400, "invalid syntax"
+            if syms and key in f.invalid_channels:
+                return 410, "invalid subscribe action for this feed"
+        if f.symbol_limit:
+            with self.lock:
+                after = s.bars | set(msg.get("bars") or [])
+            if len(after) > f.symbol_limit:
+                return 405, "symbol limit exceeded"
+        return None
+
+    def emit_status(self, ticker: str, sc: str, sm: str, rc: str = "", rm: str = "",
+                    tape: str = "C") -> int:
+        """A trading status message (``T: s``) to sessions subscribed to ``statuses`` for
+        ``ticker``, shaped as in the docs (real-time-stock-pricing-data, Trading Status)."""
+        msg = {"T": "s", "S": ticker, "sc": sc, "sm": sm, "rc": rc, "rm": rm,
+               "t": iso(self.now()), "z": tape}
+        with self.lock:
+            sessions = [x for x in self.market_sessions if x.authed and ticker in x.statuses]
+        for x in sessions:
+            try:
+                x.send([msg])
+            except ConnectionClosed:
+                pass
+        return len(sessions)
+
+    def halt(self, ticker: str, luld: bool = False) -> int:
+        """Halt ``ticker`` (or a LULD volatility pause): a status message, and no fills."""
+        with self.lock:
+            self.halted.add(ticker)
+        if luld:
+            return self.emit_status(ticker, "P", "Volatility Trading Pause", "LUDP",
+                                    "Volatility Trading Pause")
+        return self.emit_status(ticker, "H", "Trading Halt", "T12",
+                                "Trading Halted; For information requested by NASDAQ")
+
+    def resume(self, ticker: str) -> int:
+        with self.lock:
+            self.halted.discard(ticker)
+            waiting = [o["id"] for o in self.orders.values()
+                       if o["symbol"] == ticker and o["status"] not in TERMINAL]
+        n = self.emit_status(ticker, "T", "Trading Resumption", "", "")
+        for oid in waiting:
+            self._schedule_fills(self.orders[oid])
+        return n
 
     def trade_session(self, conn: WSConnection) -> None:
         listening = False

@@ -39,6 +39,7 @@ class WSConnection:
         self.rfile = rfile
         self._send_lock = threading.Lock()
         self.closed = False
+        self.answer_pings = lambda: True  # a fault switch: False = pings go unanswered
 
     # --- sending ----------------------------------------------------------------------------
     def _frame(self, opcode: int, payload: bytes) -> bytes:
@@ -120,7 +121,8 @@ class WSConnection:
                 self.closed = True
                 raise ConnectionClosed() from e
             if opcode == OP_PING:
-                self.send(OP_PONG, payload)
+                if self.answer_pings():
+                    self.send(OP_PONG, payload)
                 continue
             if opcode == OP_PONG:
                 continue

@@ -1,0 +1,157 @@
+"""The market-data stream under real IEX conditions (issue 11, section 2): coalesced gap
+backfill for thin tickers, per-symbol subscription refusals, halts, pings, the pre-open
+reconnect. AlpacaStream (websocket-client) against the emulator in realism mode."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from app.marketdata.base import TickerStatus
+from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.test_stream import make_stream, started
+
+NOW = int(SESSION_NOW.timestamp())
+THIN = [f"TH{i:02d}" for i in range(20)]
+
+
+@pytest.fixture
+def stream(settings, market_store, calendar, clock):
+    s = make_stream(settings, market_store, calendar, clock)
+    yield s
+    s.stop()
+
+
+def subscribe_all(stream, emulator, tickers) -> None:
+    for t in tickers:
+        stream.subscribe(t)
+    assert wait_for(lambda: emulator.subscribed() == set(tickers))
+    assert wait_for(lambda: all(stream.ticker_status(t).state == "subscribed" for t in tickers))
+
+
+def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, market_store,
+                                                                  calendar, clock,
+                                                                  emulator) -> None:
+    for t in THIN:
+        emulator.add_asset(t)
+        emulator.illiquid[t] = 0.3  # a trade in ~30% of minutes
+    s = make_stream(settings, market_store, calendar, clock, gap_delay=0.3)
+    try:
+        started(s)
+        subscribe_all(s, emulator, THIN)
+        emulator.queries.clear()
+        for m in range(10):
+            clock.advance(minutes=1)
+            emulator.emit_minute(NOW + 60 * m)
+            time.sleep(0.05)
+        assert wait_for(lambda: s.gap_fills >= 1)
+        assert s.wait_idle()
+        bars_queries = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
+        assert 1 <= len(bars_queries) <= 4, bars_queries  # not one per ticker or per minute
+        assert any(q.count("TH") > 5 for q in bars_queries)  # many symbols in one request
+        want = {t: [ts for ts in range(NOW, NOW + 600, 60) if emulator.bar(t, ts)] for t in THIN}
+        for t in THIN:  # every bar there is, and no invented one
+            got = [r[0] for r in market_store.bars_between(t, NOW, NOW + 600)]
+            assert got == want[t] or got == [x for x in want[t] if x >= got[0]], t
+        # A reconnect asks once (one request) for the minutes since each ticker's last bar;
+        # a second one does not chase the minutes that answer showed to be empty.
+        for most in (1, 0):
+            emulator.queries.clear()
+            n = s.connects
+            emulator.drop_market_connections()
+            assert wait_for(lambda n=n: s.connects > n and s.status.state == "connected")
+            time.sleep(0.1)
+            assert s.wait_idle()
+            asked = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
+            assert len(asked) <= most, asked
+        assert len(s.pending_gaps()) <= len(THIN)  # bounded: one range per ticker
+    finally:
+        s.stop()
+
+
+def test_symbol_limit_405_refuses_that_symbol_only(stream, emulator, market_store) -> None:
+    emulator.faults.symbol_limit = 2
+    statuses: list[TickerStatus] = []
+    stream.add_ticker_status_listener(statuses.append)
+    started(stream)
+    subscribe_all(stream, emulator, ["AAPL", "MSFT"])
+    stream.subscribe("NVDA")
+    assert wait_for(lambda: stream.ticker_status("NVDA").state == "refused")
+    assert "symbol limit" in stream.ticker_status("NVDA").detail
+    assert "405" in stream.ticker_status("NVDA").detail
+    assert emulator.subscribed() == {"AAPL", "MSFT"} and stream.connects == 1
+    emulator.emit_minute(NOW - 60)
+    assert wait_for(lambda: market_store.latest_ts("MSFT") == NOW - 60)
+    assert any(x.ticker == "NVDA" and x.state == "refused" for x in statuses)
+    # After a reconnect the whole set goes out in one message: still only NVDA refused.
+    stream.unsubscribe("NVDA")
+    stream.subscribe("NVDA")
+    emulator.drop_market_connections()
+    assert wait_for(lambda: stream.connects >= 2 and stream.status.state == "connected")
+    assert wait_for(lambda: stream.ticker_status("NVDA").state == "refused")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL", "MSFT"})
+    assert stream.ticker_status("AAPL").state == "subscribed"
+
+
+def test_410_for_the_statuses_channel_drops_that_channel_only(stream, emulator) -> None:
+    emulator.faults.invalid_channels = {"statuses"}
+    started(stream)
+    subscribe_all(stream, emulator, ["AAPL", "GE"])
+    assert stream.connects == 1 and not stream._statuses_ok
+
+
+def test_410_for_bars_refuses_the_symbol_and_keeps_the_connection(stream, emulator) -> None:
+    started(stream)
+    subscribe_all(stream, emulator, ["AAPL"])
+    emulator.faults.invalid_channels = {"bars"}
+    stream.subscribe("GE")
+    assert wait_for(lambda: stream.ticker_status("GE").state == "refused")
+    assert "410" in stream.ticker_status("GE").detail
+    assert stream.status.state == "connected" and stream.connects == 1
+
+
+@pytest.mark.parametrize("luld", [False, True])
+def test_halt_and_resume_are_known_per_ticker(stream, emulator, luld) -> None:
+    started(stream)
+    subscribe_all(stream, emulator, ["AAPL", "MSFT"])
+    assert emulator.halt("AAPL", luld=luld) == 1
+    assert wait_for(lambda: stream.is_halted("AAPL"))
+    assert not stream.is_halted("MSFT")
+    reason = stream.ticker_status("AAPL").halt_reason
+    assert ("Volatility" in reason) if luld else ("Trading Halt" in reason)
+    emulator.resume("AAPL")
+    assert wait_for(lambda: not stream.is_halted("AAPL"))
+
+
+def test_missing_pong_is_a_dead_connection(settings, market_store, calendar, clock,
+                                           emulator) -> None:
+    s = make_stream(settings, market_store, calendar, clock, ping_interval=0.1,
+                    pong_timeout=0.3)
+    try:
+        started(s)
+        time.sleep(0.8)
+        assert s.connects == 1 and s.pings_sent >= 3  # pongs come back: all is well
+        emulator.faults.no_pong = True
+        assert wait_for(lambda: s.connects >= 2, timeout=5)
+    finally:
+        s.stop()
+
+
+def test_quiet_night_connection_is_replaced_before_the_open(settings, market_store, calendar,
+                                                            clock, emulator) -> None:
+    clock.advance(hours=8)  # 18:00 New York: connected all evening, nothing arrives
+    s = make_stream(settings, market_store, calendar, clock, preopen_reconnect=300.0)
+    try:
+        started(s)
+        s.subscribe("AAPL")
+        time.sleep(0.3)
+        assert s.connects == 1
+        nxt = calendar.next_open(clock.now())
+        clock.set(nxt - timedelta(minutes=4))
+        assert wait_for(lambda: s.connects == 2 and s.status.state == "connected", timeout=5)
+        time.sleep(1.5)
+        assert s.connects == 2  # once, not a loop
+    finally:
+        s.stop()

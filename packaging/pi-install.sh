@@ -3,19 +3,30 @@
 # touchscreen, started at boot by systemd. Run from a checkout of AutoTrader:
 #
 #   sudo bash packaging/pi-install.sh [--user NAME] [--prefix DIR] [--no-start] [--console-boot]
+#                                     [--rotate 0|90|180|270] [--dest DIR]
 #
 # Qt comes from Debian (python3-pyside6.*, python3-pyqtgraph): PyPI's PySide6 wheels cannot drive
-# the Pi's display with eglfs. The app and its other dependencies go into a virtualenv made with
-# --system-site-packages. Running it again upgrades in place; the data (the user's
-# ~/.local/share/autotrader), the config and /etc/autotrader/*.env are kept, and a backup is
-# taken before an upgrade. Remove with packaging/pi-uninstall.sh.
+# the Pi's display with eglfs. The app and its other dependencies go into a versioned virtualenv
+# made with --system-site-packages, by packaging/pi-upgrade.sh (also the way to upgrade: stop,
+# backup, clean build, switch, check, roll back). The data (the user's
+# ~/.local/share/autotrader), the config and /etc/autotrader/*.env are kept. Remove with
+# packaging/pi-uninstall.sh, which also restores the boot target.
+#
+# The screen: the kiosk needs it to itself. On an image that boots to the desktop the service
+# is installed but not enabled (it would run unseen behind the desktop and read its touches)
+# unless --console-boot is given; then the Pi boots to the console from the next boot on and
+# the script asks for a reboot instead of starting the kiosk now.
 #
 #   --user NAME     the account that runs the app (default: the user who ran sudo; as plain root:
 #                   a dedicated system user "autotrader" is created)
 #   --prefix DIR    where the app goes (default /opt/autotrader)
-#   --no-start      install and enable, but do not (re)start the service now
+#   --no-start      install (and enable), but do not (re)start the service now
 #   --console-boot  boot to the console (multi-user.target): eglfs needs the screen to itself
-#   --render-units DIR   only write the filled-in systemd units into DIR (no root needed; tests)
+#   --rotate DEG    turn the picture and the touch by 0, 90, 180 or 270 degrees clockwise (a
+#                   portrait panel such as Touch Display 2, 720x1280, is offered 90)
+#   --dest DIR      the upgrade's backup goes there too (a USB stick, a mounted share)
+#   --render-units DIR   only write the filled-in systemd units (and, with --rotate, the
+#                   rotation lines of autotrader.env) into DIR (no root needed; tests)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +37,8 @@ RUN_USER=""
 START=1
 CONSOLE_BOOT=0
 RENDER=""
+ROTATE=""
+DEST=""
 
 # Debian 13 package names (checked against trixie's arm64 index; Debian 12 has no PySide6).
 APT_PACKAGES=(
@@ -39,6 +52,7 @@ APT_PACKAGES=(
   qml6-module-qtqml-models qml6-module-qtquick-shapes
   libqt6opengl6 libqt6gui6 qt6-qpa-plugins libinput10 libegl1 libgles2 libgbm1
   libegl-mesa0 libgl1-mesa-dri fonts-dejavu-core
+  qt6-wayland git
 )
 APT_PLOT=(python3-pyqtgraph)
 
@@ -51,11 +65,17 @@ while [ $# -gt 0 ]; do
     --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
     --no-start) START=0; shift ;;
     --console-boot) CONSOLE_BOOT=1; shift ;;
+    --rotate) ROTATE=${2:?--rotate needs 0, 90, 180 or 270}; shift 2 ;;
+    --dest) DEST=${2:?--dest needs a folder}; shift 2 ;;
     --render-units) RENDER=${2:?--render-units needs a folder}; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+case "$ROTATE" in
+  ""|0|90|180|270) ;;
+  *) die "--rotate takes 0, 90, 180 or 270 (degrees clockwise), not $ROTATE" ;;
+esac
 
 # render_unit USER GROUP HOME OUT [TEMPLATE]: a unit template with the fields filled in.
 render_unit() {
@@ -71,16 +91,16 @@ render_unit() {
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
-# qt_output_name SYSFS_NAME: the kernel's connector name (DSI-1, HDMI-A-1, DP-1) as Qt's KMS
-# config calls it (DSI1, HDMI1, DP1: Qt's type name followed by the type's index).
-qt_output_name() {
-  local kind=${1%-*} num=${1##*-}
-  case "$kind" in
-    HDMI-A|HDMI-B) kind=HDMI ;;
-    DVI-I|DVI-D|DVI-A) kind=DVI ;;
-    SVIDEO|9PinDIN|Component|TV) kind=TV ;;
-  esac
-  echo "$kind$num"
+# set_rotation ENVFILE DEG PYTHON: the picture's rotation and the matching touch matrix, always
+# together (app/ops/display.py computes both); earlier rotation lines are replaced.
+set_rotation() {
+  local lines
+  lines=$(PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SRC" "$3" -m app.ops.display touch-matrix "$2") \
+    || die "cannot compute the rotation settings for $2"
+  touch "$1"
+  sed -i -e '/^QT_QPA_EGLFS_ROTATION=/d' -e '/^QT_QPA_LIBINPUT_TOUCH_MATRIX=/d' \
+    -e '/^# pi-install --rotate/d' "$1"
+  printf '# pi-install --rotate %s (picture and touch together):\n%s\n' "$2" "$lines" >> "$1"
 }
 
 if [ -n "$RENDER" ]; then
@@ -90,6 +110,10 @@ if [ -n "$RENDER" ]; then
   for t in autotrader.service autotrader-backup.service autotrader-backup.timer; do
     render_unit "$u" "$(id -gn "$u")" "$(getent passwd "$u" | cut -d: -f6)" "$RENDER/$t" "$t"
   done
+  if [ -n "$ROTATE" ]; then
+    cp "$SRC/packaging/autotrader.env" "$RENDER/autotrader.env"
+    set_rotation "$RENDER/autotrader.env" "$ROTATE" "${PYTHON:-python3}"
+  fi
   exit 0
 fi
 
@@ -141,68 +165,55 @@ assert (major, minor) >= (6, 8), PySide6.__version__
 print(f"    PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}")
 PY
 
-# --- the app --------------------------------------------------------------------------------
-VENV=$PREFIX/venv
-UPGRADE=0
-[ -x "$VENV/bin/autotrader" ] && UPGRADE=1
-if [ "$UPGRADE" = 1 ]; then
-  say "upgrading: backing up the data first"
-  runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" backup --archive \
-    || echo "    (no backup taken: nothing to back up yet, or see the message above)"
+# --- the screen and the boot target ---------------------------------------------------------
+SYSTEMD_UP=0
+[ -d /run/systemd/system ] && SYSTEMD_UP=1
+if [ "$SYSTEMD_UP" = 1 ]; then
+  BOOT_TARGET=$(systemctl get-default 2>/dev/null || echo unknown)
+else  # a chroot building an SD-card image: read the link
+  BOOT_TARGET=$(basename "$(readlink /etc/systemd/system/default.target 2>/dev/null || echo graphical.target)")
 fi
-mkdir -p "$PREFIX"
-if [ ! -x "$VENV/bin/python" ]; then
-  say "creating $VENV (with Debian's PySide6 and pyqtgraph visible)"
-  python3 -m venv --system-site-packages "$VENV"
+# The boot target before the first install, for pi-uninstall.sh (a re-run keeps the first one).
+PREV_TARGET=$BOOT_TARGET
+if [ -f "$PREFIX/install.env" ] && grep -q '^PREV_TARGET=' "$PREFIX/install.env"; then
+  PREV_TARGET=$(sed -n 's/^PREV_TARGET=//p' "$PREFIX/install.env")
 fi
-say "installing AutoTrader and its dependencies (minus PySide6/pyqtgraph) into $VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-mapfile -t DEPS < <("$VENV/bin/python" "$SRC/packaging/requirements_without_qt.py" "$SRC/pyproject.toml")
-"$VENV/bin/python" -m pip install -q --upgrade "${DEPS[@]}"
-"$VENV/bin/python" -m pip install -q --upgrade --no-deps --force-reinstall "$SRC"
-# Debian's python3-pyqtgraph brings PyQt5 and PyQt6 along; pyqtgraph imported before PySide6
-# would bind to PyQt6 and its charts could not join the PySide6 window. Pin the binding for
-# every use of this venv (the service, the menu entry, a shell).
-site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-echo 'import os; os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")' > "$site/autotrader-qt-binding.pth"
-cp "$SRC/README.md" "$PREFIX/README.md"
-printf 'RUN_USER=%s\nCREATED_USER=%s\nSRC=%s\n' "$RUN_USER" "$CREATED_USER" "$SRC" > "$PREFIX/install.env"
-version=$("$VENV/bin/autotrader" --version)
-say "installed $version"
+mkdir -p "$ETC" "$PREFIX"
+printf 'RUN_USER=%s\nCREATED_USER=%s\nSRC=%s\nPREV_TARGET=%s\n' \
+  "$RUN_USER" "$CREATED_USER" "$SRC" "$PREV_TARGET" > "$PREFIX/install.env"
 
-# --- display and service --------------------------------------------------------------------
-mkdir -p "$ETC"
-if [ ! -f "$ETC/eglfs.json" ]; then
-  # The DRM card and connector with a screen attached (card1 on a Pi 5, DSI-1 for the official
-  # touchscreen, HDMI-A-1 for a monitor).
-  card=/dev/dri/card0 output="" size=""
-  for status in /sys/class/drm/card*-*/status; do
-    [ -e "$status" ] || continue
-    if [ "$(cat "$status")" = connected ]; then
-      conn=$(basename "$(dirname "$status")")   # e.g. card1-DSI-1
-      card=/dev/dri/${conn%%-*}
-      output=$(qt_output_name "${conn#*-}")
-      size=$(head -n1 "$(dirname "$status")/modes" 2>/dev/null || true)   # e.g. 720x1280
-      break
-    fi
-  done
-  say "screen: $card ${output:-(none connected now: edit $ETC/eglfs.json later)} $size"
-  if [ -n "$output" ]; then
-    printf '{\n  "device": "%s",\n  "hwcursor": false,\n  "outputs": [{"name": "%s", "mode": "current"}]\n}\n' \
-      "$card" "$output" > "$ETC/eglfs.json"
-  else
-    printf '{\n  "device": "%s",\n  "hwcursor": false\n}\n' "$card" > "$ETC/eglfs.json"
-  fi
+# eglfs.json is written at every start (app/ops/display.py); one from an older install would
+# only mislead.
+if [ -f "$ETC/eglfs.json" ]; then
+  mv "$ETC/eglfs.json" "$ETC/eglfs.json.old"
+  echo "    $ETC/eglfs.json is no longer used (the screen is found at every start): kept as eglfs.json.old"
 fi
 if [ ! -f "$ETC/autotrader.env" ]; then
   install -m 0644 "$SRC/packaging/autotrader.env" "$ETC/autotrader.env"
-  w=${size%%x*} h=${size#*x}
-  if [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ "$h" -gt "$w" ]; then
-    # A portrait panel (Touch Display 2 is 720x1280): the app is laid out for landscape.
-    printf '\n# pi-install: this screen is %s (portrait). For landscape uncomment:\n#QT_QPA_EGLFS_ROTATION=90\n' \
-      "$size" >> "$ETC/autotrader.env"
-    echo "    the screen is portrait ($size): see $ETC/autotrader.env to turn it to landscape"
+fi
+# The screen now (to offer a rotation): the connected output's preferred mode.
+screen=$(PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SRC" python3 -m app.ops.display list 2>/dev/null | sed -n 's/^\* //p' || true)
+say "screen: ${screen:-none connected now (the kiosk waits for one at every start)}"
+size=$(awk '{print $3}' <<<"$screen")
+w=${size%%x*} h=${size#*x}
+if [ -z "$ROTATE" ] && [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ "$h" -gt "$w" ] \
+   && ! grep -q '^QT_QPA_EGLFS_ROTATION=' "$ETC/autotrader.env"; then
+  # A portrait panel (Touch Display 2 is 720x1280): the app is laid out for landscape.
+  answer=y
+  if [ -t 0 ]; then
+    read -r -p "    The screen is portrait ($size). Turn picture and touch to landscape (90 degrees)? [Y/n] " answer || answer=y
+  else
+    echo "    the screen is portrait ($size): turning picture and touch to landscape (--rotate 90);"
+    echo "    another way round: sudo bash $0 --rotate 270 (or 0, 180)"
   fi
+  [[ ${answer:-y} =~ ^[Nn] ]] || ROTATE=90
+fi
+
+# --- the app (versioned venv, backup first, rollback) ----------------------------------------
+VENV=$PREFIX/venv
+if [ -n "$ROTATE" ]; then
+  set_rotation "$ETC/autotrader.env" "$ROTATE" python3
+  say "rotation $ROTATE: $(grep -E '^QT_QPA_(EGLFS_ROTATION|LIBINPUT_TOUCH_MATRIX)=' "$ETC/autotrader.env" | tr '\n' ' ')"
 fi
 
 render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "$UNIT.new"
@@ -210,40 +221,71 @@ mv "$UNIT.new" "$UNIT"
 for t in autotrader-backup.service autotrader-backup.timer; do
   render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "/etc/systemd/system/$t" "$t"
 done
+# The first network time sync is waited for at boot, but not for ever (no network: no kiosk).
+install -D -m 0644 "$SRC/packaging/time-wait-sync-cap.conf" \
+  /etc/systemd/system/systemd-time-wait-sync.service.d/autotrader.conf
 install -m 0644 "$SRC/packaging/autotrader.desktop" /usr/share/applications/autotrader.desktop
+# The menu entry: natively on the desktop's Wayland (labwc; qt6-wayland), X11 as the fallback;
 # PYQTGRAPH_QT_LIB: see the unit (Debian's pyqtgraph brings PyQt5/PyQt6 along).
-sed -i "s|^Exec=autotrader|Exec=env PYQTGRAPH_QT_LIB=PySide6 $VENV/bin/autotrader|" \
+sed -i "s|^Exec=autotrader|Exec=env \"QT_QPA_PLATFORM=wayland;xcb\" PYQTGRAPH_QT_LIB=PySide6 $VENV/bin/autotrader|" \
   /usr/share/applications/autotrader.desktop
 install -D -m 0644 "$SRC/packaging/autotrader.svg" /usr/share/icons/hicolor/scalable/apps/autotrader.svg
 ln -sf "$VENV/bin/autotrader" /usr/local/bin/autotrader
-
-# Without a running systemd (a chroot building an SD-card image, a container) the unit is
-# only enabled for the next boot.
-SYSTEMD_UP=0
-[ -d /run/systemd/system ] && SYSTEMD_UP=1
 [ "$SYSTEMD_UP" = 1 ] && systemctl daemon-reload
-if ! systemctl enable autotrader.service autotrader-backup.timer >/dev/null 2>&1; then
-  mkdir -p /etc/systemd/system/multi-user.target.wants /etc/systemd/system/timers.target.wants
-  ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
-  ln -sf /etc/systemd/system/autotrader-backup.timer \
-    /etc/systemd/system/timers.target.wants/autotrader-backup.timer
-fi
+
+# enable_units / disable_units: with or without a running systemd (an image being built).
+enable_units() {
+  if ! systemctl enable autotrader.service autotrader-backup.timer >/dev/null 2>&1; then
+    mkdir -p /etc/systemd/system/multi-user.target.wants /etc/systemd/system/timers.target.wants
+    ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service
+    ln -sf /etc/systemd/system/autotrader-backup.timer \
+      /etc/systemd/system/timers.target.wants/autotrader-backup.timer
+  fi
+}
+disable_kiosk() {
+  systemctl disable autotrader.service >/dev/null 2>&1 || true
+  rm -f /etc/systemd/system/multi-user.target.wants/autotrader.service
+}
+
+# KIOSK: enable = the kiosk runs from the next boot; now = start it now too.
+REBOOT=0
 if [ "$CONSOLE_BOOT" = 1 ]; then
-  systemctl set-default multi-user.target >/dev/null 2>&1 \
-    || ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
-  say "the Pi now boots to the console; the kiosk takes the screen"
-elif [ "$(systemctl get-default 2>/dev/null)" = graphical.target ]; then
-  echo "    note: the Pi boots to the desktop, which holds the screen; eglfs cannot open it."
-  echo "    Boot to the console (sudo raspi-config: System > Boot > Console, or re-run with"
-  echo "    --console-boot), or run AutoTrader from the desktop menu instead."
+  if [ "$BOOT_TARGET" != multi-user.target ]; then
+    systemctl set-default multi-user.target >/dev/null 2>&1 \
+      || ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
+    REBOOT=1
+  fi
+  enable_units
+elif [ "$BOOT_TARGET" = graphical.target ]; then
+  # The desktop holds the screen: an enabled kiosk would run unseen behind it, read the
+  # touchscreen, and hold the engine lock the menu entry needs.
+  disable_kiosk
+  systemctl enable autotrader-backup.timer >/dev/null 2>&1 || true
+  START=0
+else
+  enable_units
 fi
 
-say "checking the set-up as $RUN_USER"
-runuser -u "$RUN_USER" -- "$VENV/bin/autotrader" doctor --offline --quick || true
-if [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then
-  systemctl restart autotrader.service
-  systemctl start autotrader-backup.timer
-  say "started: systemctl status autotrader; logs: journalctl -u autotrader -f"
+# The app, built from a clean export of this checkout into a new versioned venv. On an upgrade
+# pi-upgrade.sh stops the kiosk, backs up first and starts the kiosk again if it was running.
+upgrade_args=(--prefix "$PREFIX" --user "$RUN_USER")
+[ -n "$DEST" ] && upgrade_args+=(--dest "$DEST")
+if [ "$START" = 1 ] && [ "$REBOOT" = 0 ] && [ "$SYSTEMD_UP" = 1 ] \
+   && systemctl is-enabled --quiet autotrader.service; then
+  upgrade_args+=(--start)
+fi
+bash "$SRC/packaging/pi-upgrade.sh" "${upgrade_args[@]}" || die "the app was not installed or upgraded (see above)"
+if [ "$SYSTEMD_UP" = 1 ]; then systemctl start autotrader-backup.timer 2>/dev/null || true; fi
+
+if [ "$REBOOT" = 1 ]; then
+  say "the Pi boots to the console from now on; the kiosk takes the screen then."
+  say "REBOOT NOW to start it: sudo reboot   (not started now: the desktop still holds the screen)"
+elif [ "$BOOT_TARGET" = graphical.target ]; then
+  echo "    This Pi boots to the desktop, which holds the screen: the kiosk service is installed"
+  echo "    but NOT enabled. Use AutoTrader from the desktop menu (Office > AutoTrader), or make"
+  echo "    the Pi a kiosk: sudo bash $0 --console-boot   (then reboot)"
+elif [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then
+  say "running: systemctl status autotrader; logs: journalctl -u autotrader -f"
 elif [ "$START" = 1 ]; then
   say "systemd is not running here: the kiosk starts at the next boot"
 fi

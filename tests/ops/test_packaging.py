@@ -53,10 +53,11 @@ def values(unit: dict, section: str, key: str) -> list[str]:
 def rendered(tmp_path: Path) -> tuple[Path, Path]:
     """The unit exactly as pi-install.sh writes it, for an install prefix in tmp_path."""
     prefix = tmp_path / "opt"
-    exe = prefix / "venv/bin/autotrader"
-    exe.parent.mkdir(parents=True)
-    exe.write_text("#!/bin/sh\nexit 0\n")
-    exe.chmod(0o755)
+    (prefix / "venv/bin").mkdir(parents=True)
+    for name in ("autotrader", "python"):
+        exe = prefix / "venv/bin" / name
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(0o755)
     out = tmp_path / "units"
     subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--prefix", str(prefix),
                     "--render-units", str(out)], check=True, timeout=30)
@@ -84,22 +85,50 @@ def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> N
     unit = parse_unit(text)
     assert set(unit) == {"Unit", "Service", "Install"}
     after = " ".join(values(unit, "Unit", "After")).split()
-    assert "network-online.target" in after
-    assert "network-online.target" in values(unit, "Unit", "Wants")
-    # A crash restarts it; a crash loop stops after a bounded number of tries.
+    wants = " ".join(values(unit, "Unit", "Wants")).split()
+    # The network and the clock (a Pi 4 has no RTC): ordered after *and* pulled in, else
+    # time-sync.target orders nothing.
+    for dep in ("network-online.target", "time-sync.target", "systemd-time-wait-sync.service"):
+        assert dep in after and dep in wants, dep
+    # The boot splash lets go of the screen first.
+    assert "plymouth-quit-wait.service" in after and "plymouth-quit-wait.service" in wants
+    # Never on the screen together with a desktop or a login prompt.
+    conflicts = " ".join(values(unit, "Unit", "Conflicts")).split()
+    assert {"display-manager.service", "getty@tty1.service"} <= set(conflicts)
+    assert "display-manager.service" in after
+    # A crash restarts it, with growing delays and no permanent give-up.
     assert values(unit, "Service", "Restart") == ["always"]
-    assert int(values(unit, "Unit", "StartLimitBurst")[0]) >= 3
-    assert int(values(unit, "Unit", "StartLimitIntervalSec")[0]) >= 60
+    assert values(unit, "Unit", "StartLimitIntervalSec") == ["0"]
+    assert not values(unit, "Unit", "StartLimitBurst")
     assert float(values(unit, "Service", "RestartSec")[0]) > 0
+    assert int(values(unit, "Service", "RestartSteps")[0]) >= 3
+    assert values(unit, "Service", "RestartMaxDelaySec") == ["5min"]
+    # ... except when a restart cannot help: the exit codes of the app and the display guard.
+    from app.ops import display
+
+    prevent = set(values(unit, "Service", "RestartPreventExitStatus")[0].split())
+    assert prevent == {"2", str(display.EXIT_DISPLAY_BUSY), str(display.EXIT_CONFIG)}
+    assert str(display.EXIT_NO_SCREEN) not in prevent  # no screen yet: try again later
     env = dict(e.split("=", 1) for e in values(unit, "Service", "Environment"))
     assert env["QT_QPA_PLATFORM"] == "eglfs"
     assert env["QT_QPA_EGLFS_INTEGRATION"] == "eglfs_kms"
-    assert env["QT_QPA_EGLFS_KMS_CONFIG"].endswith("/eglfs.json")
+    assert env["QT_QPA_EGLFS_KMS_CONFIG"] == "/run/autotrader/eglfs.json"
     assert env["QT_QPA_EGLFS_HIDECURSOR"] == "1"
     assert env["PYQTGRAPH_QT_LIB"] == "PySide6"  # Debian's pyqtgraph brings PyQt6 along
+    assert float(env["AUTOTRADER_DISPLAY_WAIT"]) > 0
     assert values(unit, "Service", "EnvironmentFile") == ["-/etc/autotrader/autotrader.env"]
+    assert values(unit, "Service", "RuntimeDirectory") == ["autotrader"]
+    # The screen is found at every start and written where the app's Qt reads it.
+    pre = values(unit, "Service", "ExecStartPre")[0].split()
+    py = str(prefix / "venv/bin/python")
+    assert pre[:5] == ["+" + py, "-m", "app.ops.display", "prepare", "--out"]
+    assert pre[5] == env["QT_QPA_EGLFS_KMS_CONFIG"]
+    # The start timeout leaves room for the screen wait.
+    timeout = values(unit, "Service", "TimeoutStartSec")[0]
+    assert int(timeout) > float(env["AUTOTRADER_DISPLAY_WAIT"]) + 30
     exec_start = values(unit, "Service", "ExecStart")[0].split()
-    assert exec_start == [str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
+    assert exec_start == [py, "-m", "app.ops.display", "guard", "--",
+                          str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
     assert values(unit, "Service", "User") and values(unit, "Service", "Group")
     # The display, GPU and touch groups that exist here (systemd fails on a missing group).
     import grp
@@ -121,7 +150,24 @@ def test_units_pass_systemd_analyze_verify(rendered: tuple[Path, Path]) -> None:
                        text=True, timeout=60, cwd=rendered[0].parent)
     ours = [line for line in (r.stdout + r.stderr).splitlines()
             if any(u.name in line for u in units)]
+    version = subprocess.run(["systemd-analyze", "--version"], capture_output=True, text=True)
+    m = re.match(r"systemd (\d+)", version.stdout)
+    if m and int(m.group(1)) < 254:
+        # RestartSteps=/RestartMaxDelaySec= came with systemd 254 (Debian 13 has 257); an
+        # older systemd ignores them and restarts every RestartSec= without giving up.
+        newer = ("'RestartSteps'", "'RestartMaxDelaySec'")
+        assert sum(any(k in line for k in newer) for line in ours) == 2, ours
+        ours = [line for line in ours if not any(k in line for k in newer)]
     assert r.returncode == 0 and not ours, r.stdout + r.stderr
+
+
+def test_time_wait_sync_cap_is_a_valid_drop_in(tmp_path: Path) -> None:
+    """The first network time sync is waited for, but not for ever (a Pi without network)."""
+    cap = parse_unit((PACKAGING / "time-wait-sync-cap.conf").read_text())
+    assert set(cap) == {"Service"}
+    assert 30 <= int(values(cap, "Service", "TimeoutStartSec")[0]) <= 300
+    text = (PACKAGING / "pi-install.sh").read_text()
+    assert "systemd-time-wait-sync.service.d" in text and "time-wait-sync-cap.conf" in text
 
 
 def test_daily_backup_timer(rendered: tuple[Path, Path]) -> None:
@@ -245,16 +291,52 @@ def test_desktop_install_for_the_current_user(tmp_path: Path) -> None:
     assert not entry_path.exists()
 
 
-@pytest.mark.parametrize(("kernel", "qt"), [
-    ("DSI-1", "DSI1"), ("DSI-2", "DSI2"), ("HDMI-A-1", "HDMI1"), ("HDMI-A-2", "HDMI2"),
-    ("DP-1", "DP1"), ("eDP-1", "eDP1"), ("DVI-D-1", "DVI1"), ("Composite-1", "Composite1"),
+@pytest.mark.parametrize(("deg", "qt", "matrix"), [
+    ("90", "90", "0 -1 1 1 0 0"), ("180", "180", "-1 0 1 0 -1 1"), ("270", "-90", "0 1 0 -1 0 1"),
+    ("0", "0", "1 0 0 0 1 0"),
 ])
-def test_screen_names_follow_qts_kms_naming(kernel: str, qt: str) -> None:
-    """eglfs.json names outputs the way Qt's KMS support does (qkmsdevice.cpp: type name +
-    index, "HDMI1"), not the kernel's "HDMI-A-1"; a name Qt does not know is ignored."""
+def test_rotate_writes_picture_and_touch_together(tmp_path: Path, deg: str, qt: str,
+                                                  matrix: str) -> None:
+    out = tmp_path / "units"
+    env = dict(os.environ, PYTHON=sys.executable)
+    subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--prefix", str(tmp_path / "opt"),
+                    "--rotate", deg, "--render-units", str(out)], check=True, timeout=30, env=env)
+    lines = (out / "autotrader.env").read_text().splitlines()
+    live = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert live == {"QT_QPA_EGLFS_ROTATION": qt, "QT_QPA_LIBINPUT_TOUCH_MATRIX": matrix}
+    # The file is still one systemd reads (one assignment a line, the matrix in one value).
+    for line in lines:
+        assert not line or line.startswith("#") or re.match(r"^[A-Z_][A-Z0-9_]*=.+$", line)
+    # No event device is named anywhere: libinput finds the touchscreen itself.
+    assert "/dev/input/event" not in "\n".join(lines)
+
+
+def test_rotate_refuses_what_qt_cannot_do(tmp_path: Path) -> None:
+    r = subprocess.run(["bash", str(PACKAGING / "pi-install.sh"), "--rotate", "45",
+                        "--render-units", str(tmp_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "0, 90, 180 or 270" in r.stderr
+
+
+def test_menu_entry_runs_on_wayland_first(tmp_path: Path) -> None:
+    """The Exec line pi-install.sh writes: native Wayland on the desktop (qt6-wayland), X11 as
+    the fallback, pyqtgraph on PySide6; still a valid desktop entry."""
     text = (PACKAGING / "pi-install.sh").read_text()
-    func = re.search(r"^qt_output_name\(\) \{.*?^\}", text, re.S | re.M)
-    assert func, "qt_output_name() not found"
-    r = subprocess.run(["bash", "-c", f'{func.group(0)}\nqt_output_name "$1"', "_", kernel],
-                       capture_output=True, text=True, check=True)
-    assert r.stdout.strip() == qt
+    m = re.search(r'^sed -i "(s\|\^Exec=autotrader\|.*?)" \\\n', text, re.M)
+    assert m, "the menu entry's Exec rewrite was not found"
+    expr = m.group(1).replace('\\"', '"').replace("$VENV", "/opt/autotrader/venv")
+    entry = tmp_path / "autotrader.desktop"
+    shutil.copy(PACKAGING / "autotrader.desktop", entry)
+    subprocess.run(["sed", "-i", expr, str(entry)], check=True)
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.optionxform = str
+    parsed.read(entry)
+    import shlex
+
+    argv = shlex.split(parsed["Desktop Entry"]["Exec"])
+    assert argv == ["env", "QT_QPA_PLATFORM=wayland;xcb", "PYQTGRAPH_QT_LIB=PySide6",
+                    "/opt/autotrader/venv/bin/autotrader", "run"]
+    assert "qt6-wayland" in _apt_packages()
+    if shutil.which("desktop-file-validate"):
+        r = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+        assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr

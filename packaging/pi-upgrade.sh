@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Installs or upgrades the app of the Pi kiosk (packaging/pi-install.sh) atomically:
+#
+#   sudo bash packaging/pi-upgrade.sh [--prefix DIR] [--user NAME] [--dest DIR] [--start]
+#                                     [--keep N]
+#
+# 1. stops the kiosk service if it runs;
+# 2. backs up the data with the installed version (`autotrader backup --archive`, to --dest
+#    too, e.g. a USB stick); a failed backup stops the upgrade and changes nothing;
+# 3. exports the checkout's committed tree (`git archive HEAD`) into a temporary folder and
+#    builds there: no root-owned build/ or *.egg-info in the checkout, no stale plugin from an
+#    old build/lib;
+# 4. installs it into a new versioned venv ($PREFIX/venvs/<version>-<commit>-<time>) with the
+#    pinned versions of packaging/pi-constraints.txt (Qt and pyqtgraph come from Debian);
+# 5. switches the $PREFIX/venv symlink to it (one rename), runs `autotrader doctor`, starts the
+#    service again and checks it stays up; when one of these fails it switches back to the
+#    previous venv and starts that. The newest --keep venvs (default 3) are kept.
+#
+#   --start   start the service afterwards even if it was not running
+#   --dest DIR  also write the pre-upgrade backup there (autotrader backup --dest)
+# Exit code: 0 upgraded, 1 nothing changed (or rolled back: the message says which).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+PREFIX=/opt/autotrader
+RUN_USER=""
+DEST=""
+START=0
+KEEP=3
+SERVICE=autotrader.service
+SETTLE=${AUTOTRADER_UPGRADE_SETTLE:-15}   # seconds the started service must stay up
+
+die() { echo "pi-upgrade: $*" >&2; exit 1; }
+indent() { local line; while IFS= read -r line; do echo "    $line"; done <<<"$1"; }
+say() { echo "==> $*"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) PREFIX=${2:?--prefix needs a folder}; shift 2 ;;
+    --user) RUN_USER=${2:?--user needs a name}; shift 2 ;;
+    --dest) DEST=${2:?--dest needs a folder}; shift 2 ;;
+    --start) START=1; shift ;;
+    --keep) KEEP=${2:?--keep needs a number}; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+[[ $KEEP =~ ^[1-9][0-9]*$ ]] || die "--keep needs a number of 1 or more"
+if [ -z "$RUN_USER" ] && [ -f "$PREFIX/install.env" ]; then
+  RUN_USER=$(sed -n 's/^RUN_USER=//p' "$PREFIX/install.env")
+fi
+[ -n "$RUN_USER" ] || die "no --user given and no $PREFIX/install.env (run pi-install.sh first)"
+# As root (the service) or, for a private prefix, as the user who runs the app.
+[ "$(id -u)" -eq 0 ] || [ "$RUN_USER" = "$(id -un)" ] || die "run me with sudo"
+command -v git >/dev/null || die "git is needed (sudo apt-get install git)"
+git -c safe.directory="$SRC" -C "$SRC" rev-parse --verify -q HEAD >/dev/null \
+  || die "$SRC is not a git checkout with a commit: nothing to export"
+
+as_user() {
+  if [ "$(id -un)" = "$RUN_USER" ]; then "$@"; else runuser -u "$RUN_USER" -- "$@"; fi
+}
+# AUTOTRADER_SYSTEMD_RUN: where a running systemd is seen (tests point it at a folder).
+have_systemd() { command -v systemctl >/dev/null && [ -d "${AUTOTRADER_SYSTEMD_RUN:-/run/systemd/system}" ]; }
+
+LINK=$PREFIX/venv
+VENVS=$PREFIX/venvs
+WORK=$(mktemp -d)
+NEW=""
+WAS_ACTIVE=0
+SWITCHED=0
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# restart_old: on a failure before the switch, bring back what ran before.
+restart_old() {
+  if [ "$WAS_ACTIVE" = 1 ]; then
+    systemctl start "$SERVICE" || true
+  fi
+}
+fail() {
+  echo "pi-upgrade: $*" >&2
+  [ -n "$NEW" ] && [ "$SWITCHED" = 0 ] && rm -rf "$NEW"
+  restart_old
+  echo "pi-upgrade: nothing changed; the installed version is still in use" >&2
+  exit 1
+}
+
+# --- 1. stop ---------------------------------------------------------------------------------
+if have_systemd && systemctl is-active --quiet "$SERVICE"; then
+  WAS_ACTIVE=1
+  say "stopping $SERVICE"
+  systemctl stop "$SERVICE"
+fi
+[ "$START" = 1 ] && WAS_ACTIVE_OR_START=1 || WAS_ACTIVE_OR_START=$WAS_ACTIVE
+
+# An install from before versioned venvs: its venv becomes the first one (its programs keep
+# working: they name $PREFIX/venv/bin/python, which the link resolves).
+mkdir -p "$VENVS"
+if [ -d "$LINK" ] && [ ! -L "$LINK" ]; then
+  say "moving the existing venv to $VENVS/legacy"
+  mv "$LINK" "$VENVS/legacy"
+  ln -s venvs/legacy "$LINK"
+fi
+OLD=""
+[ -L "$LINK" ] && [ -x "$LINK/bin/autotrader" ] && OLD=$(readlink -f "$LINK")
+
+# --- 2. backup -------------------------------------------------------------------------------
+if [ -n "$OLD" ]; then
+  say "backing up the data with the installed version"
+  args=(backup --archive)
+  [ -n "$DEST" ] && args+=(--dest "$DEST")
+  if ! out=$(as_user "$OLD/bin/autotrader" "${args[@]}" 2>&1); then
+    indent "$out"
+    if grep -q "nothing to back up" <<<"$out"; then
+      echo "    (no data yet: nothing to back up)"
+    else
+      fail "the backup failed: upgrade stopped (free space? is ${DEST:-the data folder} writable by $RUN_USER?)"
+    fi
+  else
+    indent "$out"
+  fi
+fi
+
+# --- 3. a clean export -----------------------------------------------------------------------
+export_dir=$WORK/src
+mkdir -p "$export_dir"
+git -c safe.directory="$SRC" -C "$SRC" archive --format=tar HEAD | tar -x -C "$export_dir" \
+  || fail "git archive of $SRC failed"
+if [ -n "$(git -c safe.directory="$SRC" -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  echo "    note: $SRC has uncommitted changes; they are not installed (commit them first)"
+fi
+commit=$(git -c safe.directory="$SRC" -C "$SRC" rev-parse --short HEAD)
+version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$export_dir/app/__init__.py")
+[ -n "$version" ] || fail "no __version__ in app/__init__.py"
+ID="$version-$commit-$(date -u +%Y%m%dT%H%M%SZ)"
+NEW=$VENVS/$ID
+
+# --- 4. a new venv ---------------------------------------------------------------------------
+say "installing AutoTrader $version ($commit) into $NEW"
+python3 -m venv --system-site-packages "$NEW" || fail "cannot create $NEW"
+mapfile -t DEPS < <(python3 "$export_dir/packaging/requirements_without_qt.py" "$export_dir/pyproject.toml")
+(
+  cd "$WORK"
+  "$NEW/bin/python" -m pip install -q --disable-pip-version-check \
+    -c "$export_dir/packaging/pi-constraints.txt" "${DEPS[@]}"
+  "$NEW/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$export_dir"
+) || fail "installing into $NEW failed (network? see pip's message above)"
+# Debian's python3-pyqtgraph brings PyQt5 and PyQt6 along; pin pyqtgraph to PySide6 for every
+# use of this venv (the service, the menu entry, a shell).
+site=$("$NEW/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+echo 'import os; os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")' > "$site/autotrader-qt-binding.pth"
+"$NEW/bin/autotrader" --version >/dev/null || fail "the new venv's autotrader does not start"
+
+# --- 5. switch, check, start -----------------------------------------------------------------
+switch_to() {  # switch_to DIR: point $LINK at DIR in one rename
+  ln -sfn "venvs/$(basename "$1")" "$PREFIX/venv.new"
+  mv -T "$PREFIX/venv.new" "$LINK"
+}
+rollback() {
+  echo "pi-upgrade: $*" >&2
+  if [ -n "$OLD" ]; then
+    switch_to "$OLD"
+    echo "pi-upgrade: rolled back to $(basename "$OLD"); $(basename "$NEW") is kept for a look" >&2
+    echo "pi-upgrade: if the old version now reports a newer DB schema, restore the backup" \
+         "taken above: autotrader restore <backup>" >&2
+    if [ "$WAS_ACTIVE_OR_START" = 1 ] && have_systemd; then systemctl start "$SERVICE" || true; fi
+  else
+    rm -f "$LINK"
+    echo "pi-upgrade: no previous version to go back to" >&2
+  fi
+  exit 1
+}
+switch_to "$NEW"
+SWITCHED=1
+say "checking the new version: autotrader doctor"
+as_user "$LINK/bin/autotrader" doctor --offline --quick || rollback "doctor found a problem with the new version"
+if [ "$WAS_ACTIVE_OR_START" = 1 ] && have_systemd; then
+  say "starting $SERVICE"
+  systemctl start "$SERVICE" || rollback "$SERVICE did not start"
+  sleep "$SETTLE"
+  systemctl is-active --quiet "$SERVICE" \
+    || rollback "$SERVICE stopped within $SETTLE s (journalctl -u autotrader -b)"
+fi
+
+# Keep the newest $KEEP venvs (always the one in use and the previous one).
+# (Venv names are ours: version-commit-time, no spaces or newlines.)
+mapfile -t all < <(find "$VENVS" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' \
+                   | sort -rn | cut -d' ' -f2-)
+n=0
+for v in "${all[@]}"; do
+  n=$((n + 1))
+  [ "$v" = "$NEW" ] || [ "$v" = "$OLD" ] || [ "$n" -le "$KEEP" ] || rm -rf "$v"
+done
+say "AutoTrader $version ($commit) in use: $LINK -> venvs/$ID"

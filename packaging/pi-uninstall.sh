@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Removes the AutoTrader kiosk installed by pi-install.sh. The data (DBs, config, logs, backups
-# in the user's folders) is kept unless --purge is given.
+# in the user's folders) is kept unless --purge is given. The boot target the Pi had before the
+# install (the desktop, when --console-boot changed it) is restored.
 #
 #   sudo bash packaging/pi-uninstall.sh [--prefix DIR] [--purge]
 set -euo pipefail
@@ -20,10 +21,11 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "run me with sudo" >&2; exit 1; }
 
-RUN_USER="" CREATED_USER=0
+RUN_USER="" CREATED_USER=0 PREV_TARGET=""
 if [ -f "$PREFIX/install.env" ]; then
   RUN_USER=$(sed -n 's/^RUN_USER=//p' "$PREFIX/install.env")
   CREATED_USER=$(sed -n 's/^CREATED_USER=//p' "$PREFIX/install.env")
+  PREV_TARGET=$(sed -n 's/^PREV_TARGET=//p' "$PREFIX/install.env")
 fi
 
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
@@ -33,6 +35,18 @@ rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service \
   /etc/systemd/system/autotrader-backup.service /etc/systemd/system/autotrader-backup.timer \
   /etc/systemd/system/timers.target.wants/autotrader-backup.timer
 rm -rf /etc/systemd/system/autotrader.service.d
+rm -f /etc/systemd/system/systemd-time-wait-sync.service.d/autotrader.conf
+rmdir /etc/systemd/system/systemd-time-wait-sync.service.d 2>/dev/null || true
+# The boot target from before the install (pi-install.sh --console-boot switched it).
+if [ -n "$PREV_TARGET" ] && [[ $PREV_TARGET =~ ^[a-z.-]+\.target$ ]]; then
+  now=$(systemctl get-default 2>/dev/null \
+        || basename "$(readlink /etc/systemd/system/default.target 2>/dev/null)")
+  if [ "$now" != "$PREV_TARGET" ]; then
+    systemctl set-default "$PREV_TARGET" >/dev/null 2>&1 \
+      || ln -sf "/lib/systemd/system/$PREV_TARGET" /etc/systemd/system/default.target
+    echo "the Pi boots to $PREV_TARGET again (as before the install), from the next boot on"
+  fi
+fi
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
 fi

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.calendar import MarketCalendar
 from app.clock import Clock
+from app.clocksane import wait_for_sane_clock
 from app.timeutil import floor_minute, iso_z, require_aware
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Scheduler:
         logger.info("scheduler running (clock x%g, ticks at +%.0f s)", self.clock.speed,
                     self.offset.total_seconds())
         while not stop.is_set():
+            if not wait_for_sane_clock(self.clock, stop):  # a Pi's clock before network time
+                break
             now = self.clock.now()
             try:
                 wake = self.next_wake(now)

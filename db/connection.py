@@ -54,8 +54,9 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
 class ThreadLocalDB:
     """One sqlite-utils ``Database`` per thread over the same file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = str(path)
+        self.readonly = readonly
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -71,7 +72,7 @@ class ThreadLocalDB:
             return self._shared
         d = getattr(self._local, "db", None)
         if d is None:
-            conn = connect(self.path)
+            conn = connect(self.path, readonly=self.readonly)
             d = sqlite_utils.Database(conn)
             self._local.db = d
             with self._lock:

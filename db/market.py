@@ -89,10 +89,14 @@ def _clean_rows(rows: Iterable[Sequence[Any]], calendar: MarketCalendar | None) 
 class MarketStore:
     """Minute bars for every ticker. Thread-safe: each thread gets its own connection."""
 
-    def __init__(self, path: str | Path, calendar: MarketCalendar | None = None) -> None:
+    def __init__(self, path: str | Path, calendar: MarketCalendar | None = None,
+                 readonly: bool = False) -> None:
+        """``readonly``: a WAL reader (plugin worker processes); no migration, no writes."""
         self.path = Path(path) if str(path) != ":memory:" else path
         self.calendar = calendar or nyse()
-        self._tl = ThreadLocalDB(path)
+        self._tl = ThreadLocalDB(path, readonly=readonly)
+        if readonly:
+            return
         try:
             apply(self._tl.db, market_migrations)
         except sqlite3.DatabaseError as e:

@@ -28,9 +28,12 @@ TERMINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "expired", "rejected"
 
 
 class SystemStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        """``readonly``: a WAL reader (plugin worker processes); no migration, no writes."""
         self.path = path
-        self._tl = ThreadLocalDB(path)
+        self._tl = ThreadLocalDB(path, readonly=readonly)
+        if readonly:
+            return
         try:
             apply(self._tl.db, system_migrations)
         except sqlite3.DatabaseError as e:

@@ -1,6 +1,11 @@
 """Running untrusted plugin calls with a time limit.
 
-A thread cannot be killed, so a call that overruns is *abandoned*: its result is dropped, its
+Live engines run plugin code in a few worker processes (``ProcessPluginPool``): a plugin that
+exits, crashes, hangs or spins costs only the calls in its process, which is killed and
+replaced. ``PluginPool`` (threads, below) is the fallback where a worker process cannot read
+the engine's data (in-memory DBs, a custom data provider).
+
+In the thread pool a thread cannot be killed, so a call that overruns is *abandoned*: its result is dropped, its
 worker thread leaves the pool when (if ever) the call returns, and a fresh worker takes its
 place so the other plugins are not delayed. Workers are daemon threads so a hung plugin never
 blocks interpreter shutdown.
@@ -10,11 +15,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -33,6 +41,11 @@ class Call:
     finished: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     _report: queue.SimpleQueue | None = None
+    # process pool: the worker died (exit, crash, kill after the time limit) during this call
+    died: str | None = None
+    deaths: int = 0  # worker deaths in a row charged to this call's key
+    op: tuple | None = None
+    instance: Any = None
 
     @property
     def elapsed(self) -> float | None:
@@ -51,7 +64,7 @@ def _where(e: BaseException) -> str:
 
 
 class _Worker(threading.Thread):
-    def __init__(self, pool: PluginPool, n: int) -> None:
+    def __init__(self, pool: ThreadPluginPool, n: int) -> None:
         super().__init__(name=f"plugin-{n}", daemon=True)
         self.pool = pool
         self.abandoned = False
@@ -83,7 +96,7 @@ class _Worker(threading.Thread):
                 return
 
 
-class PluginPool:
+class ThreadPluginPool:
     """A small pool of daemon threads; ``run_all`` waits for every call or its time limit."""
 
     def __init__(self, workers: int = 4) -> None:
@@ -173,3 +186,514 @@ class PluginPool:
             live = [w for w in self._workers if w.is_alive() and not w.abandoned]
         for _ in live:
             self._tasks.put(None)
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+MAX_DEATHS_IN_A_ROW = 3   # an algorithm whose calls kill their worker this often is stopped
+STARTUP_SECONDS = 30.0    # a new worker this slow to start is replaced
+OUTPUT_LINES_PER_MINUTE = 20  # plugin print()/stderr lines logged per plugin per minute
+
+
+class RemoteError(Exception):
+    """An exception raised by plugin code in a worker; its type name is the plugin's."""
+
+    _classes: dict[str, type] = {}
+
+    @classmethod
+    def make(cls, name: str, text: str) -> RemoteError:
+        klass = cls._classes.get(name)
+        if klass is None:
+            klass = type(name if name.isidentifier() else "Exception", (cls,), {})
+            cls._classes[name] = klass
+        return klass(text)
+
+
+def _opaque(name: str) -> Any:
+    """An object whose type has the plugin's type name (what a refusal message shows)."""
+    return type(name if name.isidentifier() else "object", (), {})()
+
+
+def _decode(value: Any) -> Any:
+    kind = value[0]
+    if kind == "none":
+        return None
+    if kind == "len":
+        return (None,) * value[1]
+    if kind == "opaque":
+        return _opaque(value[1])
+    _, is_list, action, shares = value
+    if type(action) is tuple:
+        action = _opaque(action[1])
+    if type(shares) is tuple:
+        shares = _opaque(shares[1])
+    return [action, shares] if is_list else (action, shares)
+
+
+@dataclass(eq=False)
+class RemoteInstance:
+    """The engine's handle on a plugin object living in a worker process."""
+
+    spec: Any
+    slot: int
+    iid: int
+    gen: int = -1  # the slot generation it was created in; another one means: re-create
+    deaths: int = 0  # calls in a row that ended with its worker dead or stopped
+
+
+class _Slot:
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.gen = 0
+        self.proc: Any = None
+        self.conn: Any = None
+        self.ready = False
+        self.eof = False
+        self.started_at = 0.0
+        self.instances = 0
+        self.drops: list[int] = []
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        import signal as _signal
+
+        try:
+            name = _signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with code {code}"
+
+
+class _OutputLimiter:
+    """Plugin output to the log, at most OUTPUT_LINES_PER_MINUTE lines per plugin a minute."""
+
+    def __init__(self) -> None:
+        self._window: dict[str, tuple[float, int, int]] = {}
+
+    def log(self, name: str, text: str, dropped: int) -> None:
+        lines = [ln[:300] for ln in text.splitlines() if ln.strip()]
+        if not lines and not dropped:
+            return
+        now = time.monotonic()
+        start, used, suppressed = self._window.get(name, (now, 0, 0))
+        if now - start >= 60.0:
+            if suppressed:
+                logging.getLogger(f"plugin.{name}").warning(
+                    "%d more output lines of plugin %s were not logged (limit %d a minute)",
+                    suppressed, name, OUTPUT_LINES_PER_MINUTE)
+            start, used, suppressed = now, 0, 0
+        plog = logging.getLogger(f"plugin.{name}")
+        room = max(0, OUTPUT_LINES_PER_MINUTE - used)
+        for ln in lines[:room]:
+            plog.info("%s", ln)
+        suppressed += max(0, len(lines) - room) + (1 if dropped else 0)
+        self._window[name] = (start, used + min(room, len(lines)), suppressed)
+
+
+class ProcessPluginPool:
+    """Plugin objects live in ``size`` worker processes; each object stays in one worker.
+
+    The interface is the thread pool's: ``construct`` gives a handle (``RemoteInstance``),
+    ``make_call`` a ``Call`` for one ``run``, ``run_all`` runs a batch with the time limit and
+    the minute's budget. A worker that exits, crashes or overruns the limit is killed and
+    replaced; the call it was running gets ``died`` (the reason), the others queued on it run
+    in the replacement (their plugin objects re-created first).
+    """
+
+    def __init__(self, workers: int, config: Any) -> None:
+        import multiprocessing as mp
+
+        self.size = max(1, workers)
+        self.config = config
+        methods = mp.get_all_start_methods()
+        self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if self._ctx.get_start_method() == "forkserver":
+            self._ctx.set_forkserver_preload(["app.engine.plugin_worker"])
+        self._slots = [_Slot(i) for i in range(self.size)]
+        self._lock = threading.RLock()
+        self._next_iid = 0
+        self._output = _OutputLimiter()
+        self._closed = False
+
+    # -- processes ----------------------------------------------------------------------
+    def _start(self, slot: _Slot) -> None:
+        from app.engine import plugin_worker
+
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=plugin_worker.main, args=(child, self.config),
+                                 name=f"autotrader-plugin-{slot.index}", daemon=True)
+        proc.start()
+        child.close()
+        slot.proc, slot.conn, slot.ready, slot.eof = proc, parent, False, False
+        slot.started_at = time.monotonic()
+        slot.gen += 1
+        slot.instances = 0
+        slot.drops.clear()
+        logger.info("plugin worker %d started (pid %s)", slot.index, proc.pid)
+
+    def _kill(self, slot: _Slot) -> int | None:
+        proc = slot.proc
+        if proc is None:
+            return None
+        if proc.is_alive():
+            proc.kill()
+        proc.join(timeout=5)
+        code = proc.exitcode
+        try:
+            slot.conn.close()
+        except OSError:
+            pass
+        slot.proc = slot.conn = None
+        slot.ready = False
+        return code
+
+    def _alive(self, slot: _Slot) -> bool:
+        return slot.proc is not None and slot.proc.is_alive()
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self._slots if s.proc is not None]
+
+    # -- the engine's interface ---------------------------------------------------------
+    def construct(self, spec: Any, timeout: float, key: Any = None) -> Call:
+        """Create the plugin object described by ``spec`` (a ``PluginSpec``) in the least
+        loaded worker; the call's ``result`` is its handle (``RemoteInstance``)."""
+        with self._lock:
+            slot = min(self._slots, key=lambda s: s.instances)
+            self._next_iid += 1
+            inst = RemoteInstance(spec, slot.index, self._next_iid)
+            slot.instances += 1
+        call = Call(key if key is not None else spec.name, lambda: None)
+        call.op = ("construct",)
+        call.instance = inst
+        self.run_all([call], timeout)
+        if call.error is None and not call.timed_out and call.died is None \
+                and not call.skipped:
+            call.result = inst
+            weakref.finalize(inst, self._forget, inst.slot, inst.iid)
+        return call
+
+    def make_call(self, key: Any, instance: RemoteInstance, ctx: Any, minute: Any,
+                  algo_id: Any) -> Call:
+        call = Call(key, lambda: None)
+        call.op = ("run", ctx, minute, algo_id)
+        call.instance = instance
+        return call
+
+    def _forget(self, slot_index: int, iid: int) -> None:
+        # A finaliser may run on any thread: a list append is atomic. Ids are never reused,
+        # so dropping one a restarted worker never had is harmless.
+        self._slots[slot_index].drops.append(iid)
+
+    def run_all(self, calls: list[Call], timeout: float,
+                budget: float | None = None) -> list[Call]:
+        if self._closed:
+            raise RuntimeError("plugin pool is closed")
+        if not calls:
+            return calls
+        with self._lock:
+            try:
+                self._run_all(calls, timeout, budget)
+            finally:
+                for c in calls:
+                    c.done.set()
+        return calls
+
+    def _ops_for(self, slot: _Slot, call: Call) -> list[tuple[Call, tuple, bool]]:
+        """(call, op, is_rebuild) for ``call`` on ``slot``: a run whose object was lost with
+        an earlier worker is preceded by its re-creation."""
+        inst: RemoteInstance = call.instance
+        if call.op[0] == "construct":
+            return [(call, ("construct", inst.iid, inst.spec), False)]
+        out = []
+        if inst.gen != slot.gen:
+            out.append((call, ("construct", inst.iid, inst.spec), True))
+        out.append((call, ("run", inst.iid, *call.op[1:]), False))
+        return out
+
+    def _run_all(self, calls: list[Call], timeout: float, budget: float | None) -> None:
+        from multiprocessing.connection import wait
+
+        now = time.monotonic()
+        give_up = None if budget is None else now + budget
+        queues: dict[int, list[tuple[Call, tuple, bool]]] = {}
+        for c in calls:
+            if not isinstance(c.instance, RemoteInstance):
+                c.error = RuntimeError("the plugin object was not created in a worker")
+                continue
+            if c.instance.deaths >= MAX_DEATHS_IN_A_ROW:
+                c.deaths = c.instance.deaths
+                c.died = (f"stopped: its plugin process died {c.deaths} times in a row "
+                          "(fix the plugin, then stop and resume the algorithm)")
+                continue
+            queues.setdefault(c.instance.slot, []).append(c)  # type: ignore[arg-type]
+        inflight: dict[int, list[tuple[Call, tuple, bool]]] = {}
+        last: dict[int, float] = {}
+
+        def send(slot: _Slot, items: list[Call]) -> None:
+            if not self._alive(slot):
+                if slot.proc is not None:
+                    self._kill(slot)
+                self._start(slot)
+            ops: list[tuple[Call, tuple, bool]] = []
+            for c in items:
+                ops.extend(self._ops_for(slot, c))
+            drops, slot.drops = slot.drops, []
+            slot.conn.send((drops, [op for _, op, _ in ops], give_up))
+            inflight[slot.index] = ops
+            last[slot.index] = time.monotonic()
+
+        for idx, items in queues.items():
+            send(self._slots[idx], items)  # type: ignore[arg-type]
+
+        while inflight:
+            now = time.monotonic()
+            waits = []
+            for idx in inflight:
+                slot = self._slots[idx]
+                limit = STARTUP_SECONDS if not slot.ready else timeout
+                waits.append(last[idx] + limit - now)
+            try:
+                ready = wait([self._slots[i].conn for i in inflight]
+                             + [self._slots[i].proc.sentinel for i in inflight],
+                             timeout=max(0.0, min(waits)) + 0.001)
+            except OSError:
+                ready = []
+            for idx in list(inflight):
+                slot = self._slots[idx]
+                if slot.conn in ready or slot.proc.sentinel in ready:
+                    self._drain(slot, inflight, last)
+            now = time.monotonic()
+            for idx in list(inflight):
+                slot = self._slots[idx]
+                dead = slot.eof or not slot.proc.is_alive()
+                limit = STARTUP_SECONDS if not slot.ready else timeout
+                overdue = now - last[idx] > limit
+                if not dead and not overdue:
+                    continue
+                if dead:
+                    self._drain(slot, inflight, last)
+                    if idx not in inflight:
+                        continue
+                ops = inflight.pop(idx)
+                was_ready = slot.ready
+                code = self._kill(slot)
+                culprit, op, rebuild = ops[0]
+                phase = "__init__" if op[0] == "construct" else "run()"
+                if not was_ready:
+                    why = f"the plugin process {_describe_exit(code)} while starting"
+                    logger.error("plugin worker %d %s", idx, why)
+                    for c, _, _ in ops:
+                        c.died = c.died or why
+                    continue
+                if overdue and not dead:
+                    culprit.timed_out = True
+                    why = (f"run() took longer than {timeout:g} s; its process was stopped"
+                           if phase == "run()" else
+                           f"__init__ took longer than {timeout:g} s; its process was stopped")
+                else:
+                    why = f"the plugin process {_describe_exit(code)} during {phase}"
+                    culprit.died = why
+                culprit.instance.deaths += 1
+                n = culprit.deaths = culprit.instance.deaths
+                logger.error("plugin %s (%s): %s; worker %d replaced (%d in a row)",
+                             culprit.instance.spec.name, culprit.key, why, idx, n)
+                rest: list[Call] = []
+                for c, _, _ in ops:
+                    if c is not culprit and c not in rest:
+                        rest.append(c)
+                if rest:
+                    if give_up is not None and time.monotonic() > give_up:
+                        for c in rest:
+                            c.skipped = True
+                    else:
+                        send(slot, rest)
+                else:
+                    self._start(slot)  # be ready for the next minute
+
+    def _drain(self, slot: _Slot, inflight: dict, last: dict) -> None:
+        idx = slot.index
+        while idx in inflight:
+            try:
+                if not slot.conn.poll():
+                    return
+                msg = slot.conn.recv()
+            except (EOFError, OSError):
+                slot.eof = True
+                return
+            last[idx] = time.monotonic()
+            if msg[0] == "ready":
+                slot.ready = True
+                continue
+            status, value, where, (text, dropped) = msg
+            call, op, rebuild = inflight[idx].pop(0)
+            if not inflight[idx]:
+                del inflight[idx]
+            inst: RemoteInstance = call.instance
+            if text or dropped:
+                self._output.log(inst.spec.name, text, dropped)
+            if status == "skipped":
+                call.skipped = True
+                continue
+            if op[0] == "construct":
+                if status == "ok":
+                    inst.gen = slot.gen
+                    if rebuild:
+                        logger.info("plugin %s (%s) re-created in worker %d", inst.spec.name,
+                                    call.key, idx)
+                else:
+                    call.error = RemoteError.make(*value)
+                    call.where = where
+                    if rebuild:
+                        call.error = RemoteError.make(
+                            value[0], f"(re-creating it after its worker restarted) {value[1]}")
+                continue
+            if status == "ok":
+                if call.error is None:  # not a failed re-creation just before
+                    call.result = _decode(value)
+            elif call.error is None:
+                call.error = RemoteError.make(*value)
+                call.where = where
+            inst.deaths = 0
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            for slot in self._slots:
+                if slot.proc is None:
+                    continue
+                try:
+                    slot.conn.send(None)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + 1.0
+            for slot in self._slots:
+                if slot.proc is None:
+                    continue
+                slot.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+                self._kill(slot)
+
+
+class PluginDied(Exception):
+    """The worker process running the call exited, crashed or was stopped."""
+
+
+def spec_from_class(cls: type, ticker: str, capital: float) -> Any:
+    """How a worker re-creates ``cls(ticker, capital)``: the plugin's module (a built-in by
+    name, a user plugin by file) and the parameter values set on the class."""
+    from app.engine.plugin_worker import PluginSpec
+    from app.engine.plugins import PARAM_TYPES, USER_PREFIX
+
+    module = cls.__module__
+    name = module.rsplit(".", 1)[-1]
+    params = {k: v for k, v in vars(cls).items()
+              if not k.startswith("_") and type(v) in PARAM_TYPES}
+    if module.startswith(USER_PREFIX + "."):
+        path = getattr(sys.modules.get(module), "__file__", None)
+        if not path:
+            raise LookupError(f"cannot find the file of plugin {name!r}")
+        return PluginSpec(name, str(path), False, params, ticker, float(capital))
+    if module.startswith("algorithm."):
+        return PluginSpec(name, None, True, params, ticker, float(capital))
+    raise LookupError(f"{module} is not a plugin module")
+
+
+def _worker_config(engine: Any) -> Any:
+    """The worker set-up for ``engine``, or None when workers cannot see its data (in-memory
+    DBs, a custom data provider) or ``AUTOTRADER_PLUGIN_PROCESSES=0``."""
+    import os
+
+    from app.engine.plugin_worker import WorkerConfig
+
+    if os.environ.get("AUTOTRADER_PLUGIN_PROCESSES", "1") == "0":
+        return None
+    system, market = getattr(engine, "system", None), getattr(engine, "market", None)
+    provider = getattr(engine, "provider", None)
+    paths = [str(getattr(s, "path", ":memory:")) for s in (system, market)]
+    if ":memory:" in paths or type(provider).__name__ != "EngineProvider" \
+            or getattr(provider, "system", None) is not system \
+            or getattr(provider, "market", None) is not market:
+        return None
+    return WorkerConfig(paths[0], paths[1],
+                        tuple(str(d) for d in getattr(engine, "plugin_dirs", [])))
+
+
+class PluginPool:
+    """What the engine uses: plugin objects in worker processes where the workers can read
+    the engine's data, else (and for plain functions) threads.
+
+    The engine hands over ``partial(engine._construct, cls, ticker, capital)`` to create a
+    plugin object and ``partial(engine._invoke, instance, ctx, minute, algo_id)`` to run one;
+    this pool recognises those shapes and runs them in a worker process instead, so the
+    engine's code is the same for both. A process call that dies sets ``Call.died`` and an
+    error (``PluginDied``) with the reason.
+    """
+
+    def __init__(self, workers: int = 4) -> None:
+        self.size = max(1, workers)
+        self._threads = ThreadPluginPool(workers)
+        self._procs: ProcessPluginPool | None = None
+        self._decided = False
+
+    @property
+    def processes(self) -> ProcessPluginPool | None:
+        return self._procs
+
+    def _processes_for(self, engine: Any) -> ProcessPluginPool | None:
+        if not self._decided:
+            self._decided = True
+            cfg = _worker_config(engine)
+            if cfg is not None:
+                import os
+
+                n = min(self.size, max(2, min(4, os.cpu_count() or 2)))
+                self._procs = ProcessPluginPool(n, cfg)
+        return self._procs
+
+    def call(self, fn: Callable[[], Any], timeout: float, key: Any = None) -> Call:
+        if isinstance(fn, partial) and getattr(fn.func, "__name__", "") == "_construct" \
+                and len(fn.args) == 3 and isinstance(fn.args[0], type):
+            procs = self._processes_for(getattr(fn.func, "__self__", None))
+            if procs is not None:
+                cls, ticker, capital = fn.args
+                try:
+                    spec = spec_from_class(cls, ticker, capital)
+                except LookupError as e:
+                    logger.info("plugin %s runs on a thread: %s", key, e)
+                else:
+                    c = procs.construct(spec, timeout, key)
+                    if c.died and c.error is None:
+                        c.error = PluginDied(c.died)
+                    return c
+        return self._threads.call(fn, timeout, key)
+
+    def run_all(self, calls: list[Call], timeout: float,
+                budget: float | None = None) -> list[Call]:
+        remote, local = [], []
+        for c in calls:
+            fn = c.fn
+            if self._procs is not None and isinstance(fn, partial) and len(fn.args) == 4 \
+                    and isinstance(fn.args[0], RemoteInstance):
+                inst, ctx, minute, algo_id = fn.args
+                c.instance, c.op = inst, ("run", ctx, minute, algo_id)
+                remote.append(c)
+            else:
+                local.append(c)
+        started = time.monotonic()
+        if local:
+            self._threads.run_all(local, timeout, budget)
+        if remote and self._procs is not None:
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            self._procs.run_all(remote, timeout, left)
+            for c in remote:
+                if c.died and c.error is None:
+                    c.error = PluginDied(c.died)
+        return calls
+
+    def close(self) -> None:
+        self._threads.close()
+        if self._procs is not None:
+            self._procs.close()

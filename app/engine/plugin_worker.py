@@ -1,0 +1,228 @@
+"""The plugin worker process: imports plugins, keeps their objects, runs their calls.
+
+Started by ``sandbox.ProcessPluginPool`` (forkserver where available, else spawn). It reads the
+system and market DBs read-only (WAL readers), so a seed-style plugin's
+``from db import get_data_for_algorithm, get_transactions`` works unchanged; each ``run`` call
+brings its own context (minute, cash, position) from the engine. Nothing here writes a DB,
+places an order or holds money state: killing this process costs only the calls in it.
+
+Messages from the engine: ``(drops, ops, give_up)`` where ``drops`` are object ids to forget,
+``ops`` a list of ``("construct", iid, spec)`` / ``("run", iid, ctx, minute, algo_id)`` and
+``give_up`` the ``time.monotonic()`` after which ops not started are skipped (the clock is
+system-wide). One reply per op, in order: ``(status, value, where, output)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OUTPUT_CAP = 8192  # characters of print()/stderr kept per call; the rest are counted
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """How a worker re-creates a plugin object: by name (built-in) or file path (user)."""
+
+    name: str
+    path: str | None
+    builtin: bool
+    params: dict
+    ticker: str
+    capital: float
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    system_path: str
+    market_path: str
+    plugin_dirs: tuple[str, ...]
+
+
+class _Capture(io.TextIOBase):
+    """Stands in for stdout/stderr during a call: keeps the first OUTPUT_CAP characters."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: Any) -> int:
+        s = str(s)
+        room = OUTPUT_CAP - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(room, len(s))
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> tuple[str, int]:
+        text, dropped = "".join(self.parts), self.dropped
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text, dropped
+
+
+def _where(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    if not tb:
+        return ""
+    fr = tb[-1]
+    return f"{fr.filename.rsplit('/', 1)[-1]}:{fr.lineno}"
+
+
+_OK_SHARES = (int, float, bool)
+
+
+def _portable(raw: Any) -> Any:
+    """What the engine may check of a plugin's result, as plain picklable values. Anything
+    else becomes ``("opaque", type name)`` so the engine refuses it by its type's name."""
+    import numpy as np
+
+    if type(raw) in (tuple, list):
+        if len(raw) != 2:
+            return ("len", len(raw))
+        action, shares = raw
+        if type(action) is not str:
+            action = ("opaque", type(action).__name__)
+        if type(shares) not in _OK_SHARES and not isinstance(shares, np.integer | np.floating):
+            shares = ("opaque", type(shares).__name__)
+        elif isinstance(shares, np.generic):
+            shares = shares.item() if isinstance(shares, np.integer) else np.float64(shares)
+        return ("pair", type(raw) is list, action, shares)
+    if raw is None:
+        return ("none",)
+    return ("opaque", type(raw).__name__)
+
+
+def _harden() -> None:
+    """Ctrl+C belongs to the engine; stray writes to fds 1/2 go nowhere; die with the parent."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+    except OSError:
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+class _NoCalendar:
+    """The worker never inserts bars, so its market store needs no exchange calendar."""
+
+
+def _provider(cfg: WorkerConfig) -> Any:
+    import numpy as np
+
+    import db
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+    class WorkerProvider(db.StoreProvider):
+        """The seed functions' data over read-only connections, plus the numpy fast path."""
+
+        def last_n_closes(self, ticker: str, n: int, before: Any) -> Any:
+            before_ts = 2**62 if before is None else int(before.timestamp())
+            rows = self.market.last_n_rows(ticker, n, before_ts)
+            return np.fromiter((r[4] for r in rows), dtype=np.float64, count=len(rows))
+
+    return WorkerProvider(SystemStore(cfg.system_path, readonly=True),
+                          MarketStore(cfg.market_path, _NoCalendar(), readonly=True))  # type: ignore[arg-type]
+
+
+def _load_class(spec: PluginSpec) -> type:
+    from app.engine import plugins
+
+    if spec.builtin:
+        module = importlib.import_module(f"algorithm.{spec.name}")
+        info = plugins._info_from_module(spec.name, module, None)
+    else:
+        info = plugins._load_file(Path(spec.path or ""))
+    if info is None or not info.ok:
+        raise ImportError(f"plugin {spec.name!r} cannot be loaded: "
+                          f"{info.error if info else 'no class Algorithm'}")
+    return plugins.make_class(info, spec.params)
+
+
+def main(conn: Any, cfg: WorkerConfig) -> None:
+    _harden()
+    import db
+    from algorithm._api import set_context
+
+    db.use_provider(_provider(cfg))
+    for d in cfg.plugin_dirs:
+        if d not in sys.path:
+            sys.path.append(d)
+    instances: dict[int, Any] = {}
+    capture = _Capture()
+    real_out, real_err = sys.stdout, sys.stderr
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        drops, ops, give_up = msg
+        for iid in drops:
+            instances.pop(iid, None)
+        for op in ops:
+            if give_up is not None and time.monotonic() > give_up:
+                conn.send(("skipped", None, "", ("", 0)))
+                continue
+            kind, iid = op[0], op[1]
+            status, value, where = "ok", None, ""
+            sys.stdout = sys.stderr = capture
+            try:
+                if kind == "construct":
+                    spec: PluginSpec = op[2]
+                    cls = _load_class(spec)
+                    instances[iid] = cls(spec.ticker, spec.capital)
+                else:
+                    _, _, ctx, minute, algo_id = op
+                    inst = instances.get(iid)
+                    if inst is None:
+                        raise LookupError("the plugin object was not created")
+                    set_context(ctx)
+                    try:
+                        value = _portable(inst.run(minute, algo_id))
+                    finally:
+                        set_context(None)
+            except BaseException as e:  # noqa: BLE001 - sys.exit() in a plugin included
+                status = "error"
+                try:
+                    text = str(e)[:500]
+                except Exception:  # noqa: BLE001 - a hostile __str__
+                    text = "<unprintable>"
+                value, where = (type(e).__name__, text), _where(e)
+            finally:
+                sys.stdout, sys.stderr = real_out, real_err
+            try:
+                conn.send((status, value, where, capture.take()))
+            except (pickle.PicklingError, TypeError, AttributeError):
+                conn.send(("error", ("TypeError", "result cannot be passed back"), "", ("", 0)))

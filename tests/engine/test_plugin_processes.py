@@ -1,0 +1,136 @@
+"""Plugins run in worker processes: hostile plugins cost only their own algorithm's minute.
+
+Real worker processes (forkserver), real SQLite files, the real simulated broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from tests.engine.conftest import HERE, PLUGINS, T0
+
+HOSTILE = HERE / "plugins_hostile"
+DIRS = [HOSTILE, PLUGINS]
+
+
+def _minute(i: int):
+    return T0 + timedelta(minutes=i)
+
+
+def _worker_pids(engine) -> list[int]:
+    procs = engine._pool.processes
+    assert procs is not None, "plugins should run in worker processes here"
+    return procs.pids()
+
+
+def test_os_exit_costs_only_that_algorithm_and_three_in_a_row_stop_it(make_engine):
+    engine = make_engine(plugin_dirs=DIRS, timeout=5.0)
+    good = engine.create_algorithm("scripted", "AAA", 10_000, {"action": "buy", "shares": 1})
+    bad = engine.create_algorithm("exits", "BBB", 10_000)
+    other = engine.create_algorithm("seed_reader", "BBB", 10_000)
+    pids = set(_worker_pids(engine))
+    assert os.getpid() not in pids
+
+    r = engine.run_tick(_minute(0))
+    assert "the plugin process exited with code 1 during run()" in r.errors[bad]
+    assert good not in r.errors and other not in r.errors
+    assert sorted((f["algo_id"], f["shares"]) for f in r.fills) == [(good, 1), (other, 1)]
+    assert engine.algorithm_view(bad).error == r.errors[bad]
+    assert set(_worker_pids(engine)) != pids  # the dead worker was replaced
+
+    r = engine.run_tick(_minute(1))
+    assert "exited with code 1 during run()" in r.errors[bad]
+    assert good not in r.errors and other not in r.errors
+    r = engine.run_tick(_minute(2))
+    assert "exited with code 1" in r.errors[bad]
+    # The fourth minute it is not run any more.
+    before = set(_worker_pids(engine))
+    r = engine.run_tick(_minute(3))
+    assert "died 3 times in a row" in r.errors[bad]
+    assert set(_worker_pids(engine)) == before
+    assert good not in r.errors and other not in r.errors
+    assert engine.algorithm_view(good).position == 4
+
+
+def test_exit_in_init_refuses_the_algorithm_with_the_reason(make_engine):
+    from app.engine.facade import EngineError
+
+    engine = make_engine(plugin_dirs=DIRS)
+    try:
+        engine.create_algorithm("init_exits", "AAA", 1000)
+    except EngineError as e:
+        assert "exited with code 4 during __init__" in str(e)
+    else:
+        raise AssertionError("a plugin that exits in __init__ must be refused")
+    ok = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
+    assert engine.run_tick(_minute(0)).errors == {}
+    assert engine.algorithm_view(ok).position == 1
+
+
+def test_endless_loop_is_killed_at_the_time_limit_and_others_trade(make_engine):
+    engine = make_engine(plugin_dirs=DIRS, timeout=0.5)
+    spinner = engine.create_algorithm("spins", "AAA", 10_000)
+    good = [engine.create_algorithm("scripted", t, 10_000, {"action": "buy", "shares": 2})
+            for t in ("AAA", "BBB", "BBB")]
+    pids = set(_worker_pids(engine))
+    t0 = time.monotonic()
+    r = engine.run_tick(_minute(0))
+    took = time.monotonic() - t0
+    assert "longer than 0.5 s" in r.errors[spinner]
+    assert not any(g in r.errors for g in good)
+    assert sorted(f["algo_id"] for f in r.fills) == sorted(good)
+    assert took < 5.0  # the limit plus a replacement worker, not forever
+    # The spinning process is gone: nothing of ours is left burning a core.
+    for pid in pids - set(_worker_pids(engine)):
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"worker {pid} still alive")
+    r = engine.run_tick(_minute(1))
+    assert not any(g in r.errors for g in good)
+    assert "longer than 0.5 s" in r.errors[spinner]
+
+
+def test_print_flood_goes_to_the_log_rate_limited(make_engine, caplog):
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
+    with caplog.at_level(logging.INFO, logger="plugin"):
+        flood = engine.create_algorithm("floods", "AAA", 1000)
+        for i in range(3):
+            r = engine.run_tick(_minute(i))
+            assert flood not in r.errors
+    lines = [rec for rec in caplog.records if rec.name == "plugin.floods"]
+    assert 1 < len(lines) <= 21  # at most 20 lines a minute, not 60,000
+    assert "floods __init__ in pid" in lines[0].getMessage()
+    pid = int(lines[0].getMessage().rsplit(" ", 1)[1])
+    assert pid != os.getpid()  # plugin code runs in another process
+
+
+def test_sys_exit_in_run_is_an_error_of_that_call_only(make_engine):
+    engine = make_engine(plugin_dirs=DIRS)
+    bad = engine.create_algorithm("sysexit", "AAA", 1000)
+    good = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
+    pids = _worker_pids(engine)
+    for i in range(4):
+        r = engine.run_tick(_minute(i))
+        assert "run() raised SystemExit: 3" in r.errors[bad]
+        assert good not in r.errors
+    assert _worker_pids(engine) == pids  # no worker died for it
+    assert engine.algorithm_view(bad).status == "running"
+
+
+def test_seed_style_plugin_reads_the_dbs_from_its_worker(make_engine, caplog):
+    engine = make_engine(plugin_dirs=DIRS)
+    with caplog.at_level(logging.INFO, logger="plugin"):
+        a = engine.create_algorithm("seed_reader", "AAA", 1000)
+        engine.run_tick(_minute(0))
+        engine.run_tick(_minute(1))
+    assert engine.algorithm_view(a).position == 1  # bought once, then saw its transaction
+    msgs = [r.getMessage() for r in caplog.records if r.name == "plugin.seed_reader"]
+    assert msgs[0].endswith("bars 5 txs 0") and msgs[1].endswith("bars 5 txs 1")

@@ -1,8 +1,10 @@
 """``autotrader doctor``: check the set-up and say in plain words what to fix.
 
 Checks, in order: the config, the data folder, both DBs (integrity and schema), the log folder,
-free disk space, the Qt runtime, the algorithm plugins, and, when API keys are set, the keys
-against the broker and the clock's drift against the broker's clock. Nothing is changed.
+on a Pi kiosk install the screen (a connected output, the named one if set, the device eglfs
+opens, rotation and touch), the wall clock (not before this release), free disk space, the Qt
+runtime, the algorithm plugins, and, when API keys are set, the keys against the broker and the
+clock's drift against the broker's clock. Nothing is changed.
 Exit code: 0 when nothing failed (warnings allowed), 1 when something must be fixed.
 """
 
@@ -32,6 +34,7 @@ DRIFT_WARN_S = 1.0   # the scheduler ticks 2 s after each minute: a second alrea
 DRIFT_FAIL_S = 5.0
 MIN_FREE_BYTES = 200_000_000
 KIOSK_DIR = Path("/etc/autotrader")  # written by packaging/pi-install.sh
+KIOSK_RUN_DIR = Path("/run/autotrader")  # eglfs.json, written at each start of the kiosk
 
 
 @dataclass
@@ -45,12 +48,18 @@ class Finding:
 class Doctor:
     def __init__(self, settings: Settings, *, offline: bool = False, quick: bool = False,
                  broker_factory: Callable[[Settings], object] | None = None,
-                 kiosk_dir: Path = KIOSK_DIR) -> None:
+                 kiosk_dir: Path = KIOSK_DIR, kiosk_run_dir: Path = KIOSK_RUN_DIR,
+                 drm_root: Path | None = None, dev_root: Path | None = None) -> None:
+        from app.ops import display
+
         self.s = settings
         self.offline = offline
         self.quick = quick
         self.broker_factory = broker_factory
         self.kiosk_dir = kiosk_dir
+        self.kiosk_run_dir = kiosk_run_dir
+        self.drm_root = drm_root or display.SYS_DRM
+        self.dev_root = dev_root or display.DEV_DRI
         self.findings: list[Finding] = []
 
     def add(self, check: str, level: str, message: str, fix: str = "") -> None:
@@ -122,30 +131,140 @@ class Doctor:
         else:
             self.add("running", INFO, "AutoTrader is not running on this data folder")
 
+    def kiosk_env(self) -> dict[str, str] | None:
+        """The kiosk's settings file (pi-install.sh), or None when this is no kiosk install."""
+        path = self.kiosk_dir / "autotrader.env"
+        if not path.is_file():
+            return None
+        env: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#"):
+                env[key.strip()] = value.strip().strip('"')
+        return env
+
     def check_kiosk_display(self) -> None:
-        """On a Pi kiosk install: the screen device eglfs is told to open must exist and be
-        usable by this user."""
-        cfg = self.kiosk_dir / "eglfs.json"
-        if not cfg.is_file():
+        """On a Pi kiosk install: a screen is connected (the named one, if one is named), the
+        device eglfs is told to open exists and can be opened, the rotation is one Qt takes and
+        the touch turns with it."""
+        from app.ops import display
+
+        env = self.kiosk_env()
+        cfg = next((p for p in (self.kiosk_run_dir / "eglfs.json", self.kiosk_dir / "eglfs.json")
+                    if p.is_file()), None)
+        if env is None and cfg is None:
             return
+        env = env or {}
+        self._check_outputs(display, env.get("AUTOTRADER_DISPLAY_OUTPUT", ""))
+        if cfg is not None:
+            self._check_device(cfg)
+        self._check_rotation(display, env)
+
+    def _check_outputs(self, display: Any, named: str) -> None:
+        connectors = display.scan(self.drm_root)
+        listing = display.summary(connectors)
+        if not connectors:
+            self.add("screen output", FAIL, "no display connector at all: the kernel's KMS "
+                     "driver is not loaded", "put dtoverlay=vc4-kms-v3d in "
+                     "/boot/firmware/config.txt and reboot")
+            return
+        chosen = display.choose(connectors, named or None)
+        live = [c for c in connectors if c.connected]
+        if chosen is not None:
+            how = f"the output named in autotrader.env ({named})" if named else "the screen"
+            self.add("screen output", OK, f"{how}: {chosen.describe()}; all: {listing}")
+        elif named:
+            exists = any(named in (c.name, c.qt_name, f"{c.card}-{c.name}") for c in connectors)
+            self.add("screen output", FAIL,
+                     f"AUTOTRADER_DISPLAY_OUTPUT={named} " + ("is not connected" if exists
+                                                             else "names no connector")
+                     + f". Connectors: {listing}",
+                     "plug it in and switch it on, or set AUTOTRADER_DISPLAY_OUTPUT in "
+                     f"{self.kiosk_dir / 'autotrader.env'} to one that is connected"
+                     + (f" ({', '.join(c.name for c in live)})" if live else "")
+                     + ", or remove the line to take the first one found")
+        else:
+            self.add("screen output", FAIL, f"no screen is connected. Connectors: {listing}",
+                     "check the cable (DSI ribbon: contacts facing the right way, both ends; "
+                     "HDMI: the port next to the power input first) and that the screen is "
+                     "switched on; the kiosk waits for one at each start")
+
+    def _check_device(self, cfg: Path) -> None:
+        from app.ops import display
+
         try:
-            device = json.loads(cfg.read_text(encoding="utf-8")).get("device", "")
-        except (OSError, ValueError) as e:
+            data = json.loads(cfg.read_text(encoding="utf-8"))
+            device = data.get("device", "")
+        except (OSError, ValueError, AttributeError) as e:
             self.add("screen", FAIL, f"{cfg} is not valid JSON ({e})",
-                     "fix it, or delete it and run packaging/pi-install.sh again")
+                     "fix it, or delete it: the kiosk writes it again at its next start")
             return
+        cards = sorted(str(p) for p in self.dev_root.glob("card*"))
         if not device or not Path(device).exists():
             self.add("screen", FAIL, f"{cfg} names the display device {device or '(none)'}, "
-                     "which does not exist", "check the screen's cable, then set \"device\" to "
-                     "one of: " + (", ".join(sorted(str(p) for p in Path("/dev/dri").glob(
-                         "card*"))) or "(no /dev/dri/card* at all: enable KMS, "
-                     "dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt)"))
-        elif not os.access(device, os.R_OK | os.W_OK):
+                     "which does not exist", "check the screen's cable, then restart the kiosk "
+                     "(sudo systemctl restart autotrader), which finds the screen again; "
+                     "devices here: " + (", ".join(cards) or "(no /dev/dri/card* at all: "
+                                         "enable KMS, dtoverlay=vc4-kms-v3d in "
+                                         "/boot/firmware/config.txt)"))
+            return
+        if not os.access(device, os.R_OK | os.W_OK):
             self.add("screen", WARN, f"this user cannot open {device}",
                      "sudo usermod -aG video,render,input $USER (the kiosk service adds these "
                      "groups itself)")
+            return
+        card = os.path.basename(os.path.realpath(device))
+        outs = [c for c in display.scan(self.drm_root) if c.card == card]
+        if card.startswith("card") and not outs and display.scan(self.drm_root):
+            self.add("screen", FAIL, f"{device} ({card}) has no display outputs: it is the "
+                     "GPU's render-only device, eglfs finds no screen there",
+                     "restart the kiosk (it picks the device with the connected screen), or "
+                     "point \"device\" at the /dev/dri/by-path/*-card link of the display")
+            return
+        self.add("screen", OK, f"{device} (from {cfg})")
+        if display.display_busy(device) and not self._running_pids():
+            self.add("screen", WARN, f"another program holds {device} (the desktop, or "
+                     "another kiosk): the kiosk cannot show itself",
+                     "boot to the console: sudo bash packaging/pi-install.sh --console-boot, "
+                     "then reboot")
+
+    def _check_rotation(self, display: Any, env: dict[str, str]) -> None:
+        raw = env.get("QT_QPA_EGLFS_ROTATION")
+        matrix = env.get("QT_QPA_LIBINPUT_TOUCH_MATRIX")
+        if raw is None and matrix is None:
+            return
+        valid = {str(display.qt_rotation(d)): d for d in display.ROTATIONS}
+        where = self.kiosk_dir / "autotrader.env"
+        if raw is not None and raw not in valid:
+            self.add("rotation", FAIL, f"QT_QPA_EGLFS_ROTATION={raw} in {where}: Qt takes only "
+                     "0, 90, 180 and -90 and ignores anything else",
+                     "sudo bash packaging/pi-install.sh --rotate 270 (or 0, 90, 180): it writes "
+                     "the rotation and the touch matrix together")
+            return
+        degrees = valid.get(raw or "0", 0)
+        expected = display.format_matrix(display.touch_matrix(degrees))
+        got = " ".join((matrix or "1 0 0 0 1 0").split())
+        if got != expected:
+            self.add("rotation", WARN, f"the picture is turned {degrees} degrees but the touch "
+                     f"matrix is {got!r} (expected {expected!r}): taps land in the wrong place",
+                     f"sudo bash packaging/pi-install.sh --rotate {degrees}")
         else:
-            self.add("screen", OK, f"{device} (from {cfg})")
+            self.add("rotation", OK, f"{degrees} degrees, touch turned with it")
+
+    def _running_pids(self) -> list[int]:
+        from app.ops.inuse import db_holders
+
+        return sorted({p for n in ("system.db", "market.db")
+                       for p in db_holders(self.s.data_path / n)})
+
+    def check_wall_clock(self) -> None:
+        from app.clocksane import clock_problem
+
+        problem = clock_problem(datetime.now(UTC))
+        if problem:
+            self.add("wall clock", FAIL, problem + ": the engine does not trade until it is set",
+                     "connect the network and turn on network time: sudo timedatectl set-ntp "
+                     "true (check: timedatectl status)")
 
     def check_logs(self) -> None:
         d = self.s.log_path
@@ -300,6 +419,7 @@ class Doctor:
             self.check_running()
         self.check_logs()
         self.check_kiosk_display()
+        self.check_wall_clock()
         self.check_disk()
         self.check_qt()
         self.check_plugins()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,12 +108,20 @@ def _allocate(children: list[dict[str, Any]], cum: int) -> dict[int, int]:
 
 
 class OrderBook:
-    """Writes and advances the engine's orders in the system DB. Callers hold the engine's lock."""
+    """Writes and advances the engine's orders in the system DB.
 
-    def __init__(self, system: SystemStore, broker: Broker, clock: Any) -> None:
+    Every DB step runs under ``lock`` (the engine core's lock, so the ledgers and the order
+    rows change together); every broker call (submit, get_order, positions) runs outside it.
+    ``on_rejected(algo_ids, reason)`` is called (under the lock) once per order that turns
+    ``rejected``, whichever path told us: the send's answer, the stream, or a poll."""
+
+    def __init__(self, system: SystemStore, broker: Broker, clock: Any,
+                 lock: Any = None) -> None:
         self.system, self.broker, self.clock = system, broker, clock
         # A real account may be shared by installs: ids carry this install's prefix there.
         self.prefix = install_prefix(system) if getattr(broker, "shared_account", False) else "at"
+        self.lock = lock if lock is not None else threading.RLock()
+        self.on_rejected: Callable[[tuple[int, ...], str], None] | None = None
 
     @property
     def commission_per_share(self) -> float:
@@ -120,9 +130,9 @@ class OrderBook:
     # --- planning ------------------------------------------------------------------------
     def write_intents(self, wanted: list[Wanted], minute: datetime,
                       prices: dict[str, float | None],
-                      mark: tuple[str, str] | None = None) -> tuple[list[PlannedOrder],
-                                                                  list[dict[str, Any]],
-                                                                  dict[int, str]]:
+                      mark: tuple[str, str] | None = None,
+                      extra_marks: list[tuple[str, str]] | None = None,
+                      ) -> tuple[list[PlannedOrder], list[dict[str, Any]], dict[int, str]]:
         """Write every order intent of this tick in one transaction (nothing is sent yet).
 
         Opposite decisions on one ticker are netted: the matched shares are crossed internally
@@ -136,9 +146,11 @@ class OrderBook:
         by_ticker: dict[str, list[Wanted]] = {}
         for w in wanted:
             by_ticker.setdefault(w.ticker, []).append(w)
-        with self.system.atomic():
+        with self.lock, self.system.atomic():
             if mark is not None:
                 self.system.set_setting(*mark)
+            for m in extra_marks or ():
+                self.system.set_setting(*m)
             for ticker, items in by_ticker.items():
                 buys = [w for w in items if w.decision.action == "buy"]
                 sells = [w for w in items if w.decision.action == "sell"]
@@ -243,14 +255,15 @@ class OrderBook:
                 err = f"order rejected by the broker: {update.reason or 'no reason given'}"
             return txs, err
         assert last is not None
-        row = self.system.get_order(req.client_order_id)
-        if row is not None and row["status"] != "intent":
-            return [], None  # the broker's update stream told us meanwhile: it arrived
-        if last.retryable:
-            # Unknown whether it arrived: stays an intent; the next poll asks the broker.
-            with self.system.atomic():
-                self.system.update_order(req.client_order_id, reason=f"send failed: {last}")
-            return [], f"order not confirmed by the broker yet: {last}"
+        with self.lock:
+            row = self.system.get_order(req.client_order_id)
+            if row is not None and row["status"] != "intent":
+                return [], None  # the broker's update stream told us meanwhile: it arrived
+            if last.retryable:
+                # Unknown whether it arrived: stays an intent; the next poll asks the broker.
+                with self.system.atomic():
+                    self.system.update_order(req.client_order_id, reason=f"send failed: {last}")
+                return [], f"order not confirmed by the broker yet: {last}"
         self.apply_update(OrderUpdate(req.client_order_id, "rejected", req.ticker, req.side,
                                       req.qty, reason=str(last)))
         return [], f"order rejected by the broker: {last}"
@@ -258,6 +271,10 @@ class OrderBook:
     # --- updates -------------------------------------------------------------------------
     def apply_update(self, u: OrderUpdate) -> list[dict[str, Any]]:
         """Record a broker update (idempotent); return the new transactions."""
+        with self.lock:
+            return self._apply_update(u)
+
+    def _apply_update(self, u: OrderUpdate) -> list[dict[str, Any]]:
         row = self.system.get_order(u.client_order_id)
         if row is None:
             logger.debug("update for an order that is not ours: %s", u.client_order_id)
@@ -298,6 +315,13 @@ class OrderBook:
         if u.status == "rejected" or (u.is_terminal and new_qty < row["qty"]):
             logger.warning("order %s %s (%d of %d filled): %s", u.client_order_id, u.status,
                            new_qty, row["qty"], u.reason)
+        if u.status == "rejected" and row["status"] != "rejected" and self.on_rejected:
+            ids = ((row["algo_id"],) if row["algo_id"] is not None else tuple(
+                ch["algo_id"] for ch in self.system.child_orders(row["client_order_id"])))
+            try:
+                self.on_rejected(ids, u.reason or "no reason given")
+            except Exception:
+                logger.exception("rejection hook failed")
         return [t for t in txs if t]
 
     def _apply_net(self, row: dict[str, Any], u: OrderUpdate, new_qty: int,
@@ -327,7 +351,9 @@ class OrderBook:
     def working_by_algo(self) -> dict[int, tuple[int, int]]:
         """Per algorithm, shares still to fill on its open (buy, sell) orders."""
         out: dict[int, tuple[int, int]] = {}
-        for row in self.system.open_orders():
+        with self.lock:
+            rows = self.system.open_orders()
+        for row in rows:
             if row["algo_id"] is None:
                 continue
             left = max(0, row["qty"] - row["filled_qty"])
@@ -344,7 +370,9 @@ class OrderBook:
         updated: list[str] = []
         txs: list[dict[str, Any]] = []
         limit = iso_z(before) if before is not None else None
-        for row in self.system.open_orders():
+        with self.lock:
+            rows = self.system.open_orders()
+        for row in rows:
             if row["parent"] is not None or (limit is not None and row["minute"] >= limit):
                 continue
             coid = row["client_order_id"]
@@ -379,7 +407,8 @@ class OrderBook:
         except BrokerError as e:
             logger.warning("cannot read the broker's positions: %s", e)
             return report, txs
-        ledger_pos = self.system.positions_by_ticker()
+        with self.lock:
+            ledger_pos = self.system.positions_by_ticker()
         for sym in sorted(set(broker_pos) | set(ledger_pos)):
             b, led = float(broker_pos.get(sym, 0.0)), float(ledger_pos.get(sym, 0))
             if abs(b - led) > 1e-9:

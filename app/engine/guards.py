@@ -1,0 +1,177 @@
+"""Risk guards: limits per algorithm and per account, checked by the tick planner.
+
+Pure bookkeeping, no I/O: the engine core calls these under its lock with the minute's prices
+and acts on the answers (stop an algorithm, stop all, refuse an order). The state a guard
+needs across restarts (each algorithm's value at the day's start and its peak value) is
+serialised with ``GuardBook.dump`` into the same DB transaction as the tick's intents.
+
+Defaults (``RiskLimits()``), chosen so a normal strategy never meets them and a runaway one
+is stopped within a day:
+
+- an algorithm that lost 10 % of its capital since the day's start stops;
+- an algorithm 25 % below its peak value stops;
+- an algorithm that placed 100 orders in a day stops;
+- no per-order dollar cap (0 = off): a buy is already limited to the algorithm's cash;
+- the whole account (the sum of all algorithms' values) down 5 % on the day: stop all;
+- orders of one minute worth more than 100 % of the capital of all running algorithms are
+  refused (a loop bug cannot spend the account twice in a minute);
+- a broker refusal: that algorithm's orders wait 5 minutes; 3 refusals in a row stop it;
+- a guard stop keeps the position (``on_guard_stop = "keep"``; "sell" sells it at market).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+STOP_ACTIONS = ("keep", "sell")
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    algo_max_daily_loss: float = 0.0  # dollars; 0 = off
+    algo_max_daily_loss_pct: float = 10.0  # % of the algorithm's capital; 0 = off
+    algo_max_drawdown_pct: float = 25.0  # % below its peak value; 0 = off
+    algo_max_order_value: float = 0.0  # dollars per order; 0 = off
+    algo_max_orders_per_day: int = 100  # 0 = off
+    account_max_daily_loss: float = 0.0  # dollars; 0 = off
+    account_max_daily_loss_pct: float = 5.0  # % of all algorithms' value at the day's start
+    account_max_minute_order_value: float = 0.0  # dollars per minute; 0 = off
+    account_max_minute_order_pct: float = 100.0  # % of running algorithms' capital; 0 = off
+    on_guard_stop: str = "keep"  # keep | sell
+    reject_cooldown_minutes: int = 5
+    max_rejections: int = 3
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, int | float) and not isinstance(v, bool) and not v >= 0:
+                raise ValueError(f"risk.{f.name} must be zero or more, got {v!r}")
+        if self.on_guard_stop not in STOP_ACTIONS:
+            raise ValueError(f"risk.on_guard_stop must be keep or sell, got {self.on_guard_stop!r}")
+        if self.max_rejections < 1:
+            raise ValueError("risk.max_rejections must be at least 1")
+
+    @classmethod
+    def from_settings(cls, section: Any) -> RiskLimits:
+        """From the config's ``[risk]`` section (any object with these attribute names)."""
+        if section is None:
+            return cls()
+        names = {f.name for f in fields(cls)}
+        return cls(**{n: getattr(section, n) for n in names if hasattr(section, n)})
+
+    @property
+    def sell_on_stop(self) -> bool:
+        return self.on_guard_stop == "sell"
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+@dataclass
+class GuardBook:
+    """Per-day baselines: each algorithm's value at the day's first tick and its peak."""
+
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    day: str = ""
+    day_start: dict[int, float] = field(default_factory=dict)
+    peak: dict[int, float] = field(default_factory=dict)
+    orders_today: dict[int, int] = field(default_factory=dict)
+    account_stopped: str = ""  # the day the account guard fired ("" = not today)
+
+    def dump(self) -> str:
+        return json.dumps({"day": self.day, "day_start": self.day_start, "peak": self.peak,
+                           "orders_today": self.orders_today,
+                           "account_stopped": self.account_stopped})
+
+    def load(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            d = json.loads(text)
+            self.day = str(d.get("day", ""))
+            self.day_start = {int(k): float(v) for k, v in d.get("day_start", {}).items()}
+            self.peak = {int(k): float(v) for k, v in d.get("peak", {}).items()}
+            self.orders_today = {int(k): int(v) for k, v in d.get("orders_today", {}).items()}
+            self.account_stopped = str(d.get("account_stopped", ""))
+        except (ValueError, TypeError, AttributeError):
+            pass  # a damaged record only resets today's baselines
+
+    def roll(self, day: str, values: dict[int, float]) -> None:
+        """Start of a new day: every baseline is the value now."""
+        if day != self.day:
+            self.day = day
+            self.day_start = dict(values)
+            self.orders_today = {}
+            self.account_stopped = ""
+        for k, v in values.items():
+            self.day_start.setdefault(k, v)
+            self.peak[k] = max(self.peak.get(k, v), v)
+
+    def reset(self, algo_id: int, value: float) -> None:
+        """A resumed algorithm starts its loss and drawdown counts again from here."""
+        self.day_start[algo_id] = value
+        self.peak[algo_id] = value
+
+    def check_algo(self, algo_id: int, capital: float, value: float) -> str | None:
+        """Why this algorithm must stop now, or None."""
+        lim = self.limits
+        start = self.day_start.get(algo_id, value)
+        loss = start - value
+        if lim.algo_max_daily_loss and loss > lim.algo_max_daily_loss:
+            return (f"risk guard: lost {_money(loss)} today (limit "
+                    f"{_money(lim.algo_max_daily_loss)})")
+        if lim.algo_max_daily_loss_pct and capital > 0 \
+                and loss > capital * lim.algo_max_daily_loss_pct / 100.0:
+            return (f"risk guard: lost {_money(loss)} today, {100 * loss / capital:.1f} % of its "
+                    f"capital (limit {lim.algo_max_daily_loss_pct:g} %)")
+        peak = self.peak.get(algo_id, value)
+        if lim.algo_max_drawdown_pct and peak > 0 \
+                and peak - value > peak * lim.algo_max_drawdown_pct / 100.0:
+            return (f"risk guard: {100 * (peak - value) / peak:.1f} % below its peak value "
+                    f"{_money(peak)} (limit {lim.algo_max_drawdown_pct:g} %)")
+        return None
+
+    def check_account(self, values: dict[int, float]) -> str | None:
+        """Why every algorithm must stop now (the account's daily loss), or None."""
+        lim = self.limits
+        if self.account_stopped == self.day:
+            return None
+        start = sum(self.day_start.get(k, v) for k, v in values.items())
+        loss = start - sum(values.values())
+        if lim.account_max_daily_loss and loss > lim.account_max_daily_loss:
+            return (f"account risk guard: the algorithms lost {_money(loss)} today (limit "
+                    f"{_money(lim.account_max_daily_loss)}); all stopped")
+        if lim.account_max_daily_loss_pct and start > 0 \
+                and loss > start * lim.account_max_daily_loss_pct / 100.0:
+            return (f"account risk guard: the algorithms lost {_money(loss)} today, "
+                    f"{100 * loss / start:.1f} % (limit {lim.account_max_daily_loss_pct:g} %); "
+                    "all stopped")
+        return None
+
+    def check_order(self, algo_id: int, order_value: float) -> str | None:
+        """Why this algorithm must stop instead of placing an order of ``order_value``."""
+        lim = self.limits
+        if lim.algo_max_order_value and order_value > lim.algo_max_order_value + 1e-9:
+            return (f"risk guard: an order worth {_money(order_value)} is above the limit "
+                    f"{_money(lim.algo_max_order_value)} per order")
+        n = self.orders_today.get(algo_id, 0)
+        if lim.algo_max_orders_per_day and n >= lim.algo_max_orders_per_day:
+            return (f"risk guard: {n} orders today, the daily limit "
+                    f"{lim.algo_max_orders_per_day}")
+        return None
+
+    def minute_budget(self, running_capital: float) -> float | None:
+        """The most this minute's orders may be worth together (None = no limit)."""
+        lim = self.limits
+        caps = []
+        if lim.account_max_minute_order_value:
+            caps.append(lim.account_max_minute_order_value)
+        if lim.account_max_minute_order_pct and running_capital > 0:
+            caps.append(running_capital * lim.account_max_minute_order_pct / 100.0)
+        return min(caps) if caps else None
+
+    def count_order(self, algo_id: int) -> None:
+        self.orders_today[algo_id] = self.orders_today.get(algo_id, 0) + 1

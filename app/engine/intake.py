@@ -1,0 +1,156 @@
+"""Broker-update intake and the position watch: what the broker says comes back as events.
+
+Order updates (from the broker's stream or poller thread, any thread) are recorded in one
+short step under the core's lock. The position watch compares each ticker's position at the
+broker with the sum of the algorithms' (plus the shares held outside AutoTrader, recorded as
+"external" at the first start and never traded); a difference pauses the algorithms on that
+ticker until the user accepts the broker's figure or resumes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from app.broker.base import TERMINAL_STATUSES, BrokerError
+from app.engine.model import EXTERNAL_KEY, AlgoState, EngineError
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerIntake:
+    _lock: Any
+    _algos: dict[int, AlgoState]
+
+    # --- order updates -------------------------------------------------------------------
+    def _apply_txs(self, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Under the lock: bring the in-memory ledgers up to date with new transactions."""
+        out = []
+        for tx in txs:
+            if not tx:
+                continue
+            a = self._algos.get(tx["algo_id"])
+            if a is not None and tx["id"] > a.ledger.last_tx_id:
+                a.ledger.apply(tx)
+                a.rejections = 0
+            out.append(tx)
+            if self._collect is not None:
+                self._collect.append(tx)
+            self._emit("on_fill", tx["algo_id"], tx)
+        return out
+
+    def _on_order_update(self, update: Any) -> None:
+        """Broker listener (any thread). The lock is only ever held for short steps."""
+        if self._closed:
+            return
+        self._record_update(update)
+
+    def _record_update(self, update: Any) -> None:
+        try:
+            with self._lock:
+                self._apply_txs(self.orders.apply_update(update))
+        except Exception:
+            logger.exception("cannot record update for %s", update.client_order_id)
+
+    # --- positions -----------------------------------------------------------------------
+    def _save_external(self) -> None:
+        self.system.set_setting(EXTERNAL_KEY, json.dumps(self._external or {}))
+
+    def _record_external(self, broker_pos: dict[str, float]) -> None:
+        """Under the lock, first start only: what the broker holds beyond the algorithms."""
+        mine = self.system.positions_by_ticker()
+        self._external = {t: q - mine.get(t, 0) for t, q in broker_pos.items()
+                          if abs(q - mine.get(t, 0)) > 1e-9}
+        self._save_external()
+        if self._external:
+            logger.warning("shares held outside AutoTrader (never traded): %s", ", ".join(
+                f"{q:g} {t}" for t, q in sorted(self._external.items())))
+
+    def _differences(self, broker_pos: dict[str, float]) -> dict[str, tuple[float, float, float]]:
+        """Under the lock: ticker -> (broker, algorithms, external) where they disagree.
+        Tickers with orders still open are skipped: their positions are moving."""
+        mine = self.system.positions_by_ticker()
+        ext = self._external or {}
+        moving = {r["ticker"] for r in self.system.open_orders()
+                  if r["status"] not in TERMINAL_STATUSES}
+        out = {}
+        for t in sorted(set(broker_pos) | set(mine) | set(ext)):
+            if t in moving:
+                continue
+            b, m, x = float(broker_pos.get(t, 0.0)), float(mine.get(t, 0)), float(ext.get(t, 0))
+            d = b - m - x
+            if abs(d) > 1e-9 and abs(d - self._acked.get(t, 0.0)) > 1e-9:
+                out[t] = (b, m, x)
+        return out
+
+    def _compare_positions(self, broker_pos: dict[str, float]) -> list[AlgoState]:
+        """Under the lock: pause the algorithms of every ticker that differs."""
+        self._broker_positions = dict(broker_pos)
+        paused = []
+        for t, (b, m, x) in self._differences(broker_pos).items():
+            why = f"broker holds {b:g} {t}, the algorithms {m:g}" + (
+                f" (and {x:g} external)" if x else "")
+            for a in self._algos.values():
+                if a.ticker == t and a.status == "running" and a.paused != why:
+                    a.paused = a.error = why
+                    self.system.set_algorithm_error(a.id, why)
+                    paused.append(a)
+            logger.error("positions differ: %s; its algorithms are paused", why)
+        return paused
+
+    def watch_positions(self, minute: datetime | None = None) -> list[int]:
+        """Ask the broker for its positions (no lock held) and pause what differs; returns
+        the ids of algorithms newly paused. Called every 5 minutes by the tick."""
+        try:
+            pos = self.broker.get_positions()
+        except BrokerError as e:
+            logger.warning("cannot read the broker's positions: %s", e)
+            return []
+        with self._lock:
+            self._last_watch = minute
+            paused = self._compare_positions(pos)
+        if paused:
+            self._emit("on_algorithms_changed")
+        return [a.id for a in paused]
+
+    def _acknowledge_difference(self, ticker: str) -> None:
+        """Under the lock: the user resumed; this very difference no longer pauses."""
+        mine = self.system.positions_by_ticker()
+        ext = self._external or {}
+        self._acked[ticker] = (float(self._broker_positions.get(ticker, 0.0))
+                               - float(mine.get(ticker, 0)) - float(ext.get(ticker, 0)))
+
+    def accept_broker_position(self, ticker: str) -> float:
+        """The user accepts the broker's figure for ``ticker``: the difference becomes
+        "external" shares (never traded) and the ticker's algorithms run again. Returns the
+        external share count now recorded."""
+        pos = self.io.ask("read the positions", self.broker.get_positions)
+        with self._lock:
+            mine = self.system.positions_by_ticker()
+            ext = dict(self._external or {})
+            ext[ticker] = float(pos.get(ticker, 0.0)) - float(mine.get(ticker, 0))
+            if abs(ext[ticker]) < 1e-9:
+                ext.pop(ticker)
+            self._external = ext
+            self._acked.pop(ticker, None)
+            self._save_external()
+            self._broker_positions = dict(pos)
+            found = False
+            for a in self._algos.values():
+                if a.ticker == ticker and a.paused:
+                    a.paused = a.error = None
+                    self.system.set_algorithm_error(a.id, None)
+                    found = True
+        if not found and ticker not in pos and ticker not in ext:
+            raise EngineError(f"nothing to accept for {ticker}")
+        logger.warning("accepted the broker's position for %s: %g external shares", ticker,
+                       ext.get(ticker, 0.0))
+        self._emit("on_algorithms_changed")
+        return ext.get(ticker, 0.0)
+
+    @property
+    def external_positions(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._external or {})

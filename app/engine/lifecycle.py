@@ -1,0 +1,358 @@
+"""Algorithm lifecycle: create, stop, stop all, resume, delete (the UI's requests).
+
+Every request changes the money state in one short step under the core's lock and never
+waits there for the broker. What needs the broker afterwards (cancelling open orders, the sale
+of "stop and sell") is written first (the sale as an intent row) and then done by a broker-job
+thread; that work is waited for at most ``LIQUIDATION_WAIT`` seconds so that a quick broker
+still answers "cancelled", "sold" or "refused", and a slow one never holds the panic button.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import time
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from functools import partial
+from typing import Any
+
+from app.broker.base import TERMINAL_STATUSES, BrokerError, OrderRequest, UnknownTickerError
+from app.engine.ledger import Ledger
+from app.engine.model import (
+    AlgoState,
+    EngineError,
+    InsufficientCapitalError,
+    TickerRejectedError,
+    UnknownPluginError,
+)
+from app.engine.orders import liquidation_order_id
+from app.engine.plugins import coerce_params, make_class
+from app.timeutil import floor_minute, iso_z
+from db.market import BadTickerError, check_ticker
+
+logger = logging.getLogger(__name__)
+
+# Seconds a stop waits for the broker's answer to its cancels (and sale): a quick broker's
+# result is known when the call returns; a slow one's continues in the background.
+LIQUIDATION_WAIT = 0.6
+
+
+class Lifecycle:
+    """Mixed into ``Engine``; uses the core's attributes (``_lock``, ``_algos``, ``io``...)."""
+
+    _lock: Any
+    _algos: dict[int, AlgoState]
+
+    # --- plugins -------------------------------------------------------------------------
+    def _new_instance(self, plugin: str, params: dict, ticker: str,
+                      capital: float) -> tuple[Any, str | None]:
+        """(plugin object, None) or (None, why it cannot be created). No lock held: a plugin
+        ``__init__`` may take up to the plugin time limit."""
+        info = self._plugins.get(plugin)
+        if info is None:
+            return None, f"plugin {plugin!r} not found"
+        if info.error:
+            return None, f"plugin {plugin!r} is broken: {info.error}"
+        try:
+            cls = make_class(info, params)
+        except ValueError as e:
+            return None, str(e)
+        call = self._pool.call(partial(self._construct, cls, ticker, capital),
+                               self.plugin_timeout, key=plugin)
+        if call.timed_out:
+            return None, f"plugin __init__ took longer than {self.plugin_timeout:g} s"
+        if call.error is not None:
+            return None, f"plugin __init__ failed: {type(call.error).__name__}: {call.error}"
+        return call.result, None
+
+    def _instantiate(self, a: AlgoState) -> str | None:
+        """Create the plugin object for ``a`` (outside the lock); return why not (and mark
+        the algorithm 'error')."""
+        instance, why = self._new_instance(a.plugin, a.params, a.ticker, a.initial_capital)
+        with self._lock:
+            if a.status != "running":
+                return None  # stopped meanwhile: the object is not needed
+            if why:
+                a.status, a.error, a.instance = "error", why, None
+                self.system.set_algorithm_status(a.id, "error", why)
+                logger.error("algorithm %d (%s): %s", a.id, a.name, why)
+            else:
+                a.instance = instance
+        return why
+
+    def _subscribe(self, a: AlgoState) -> None:
+        """One feed subscription per running algorithm (the feed counts them per ticker)."""
+        if self.feed is not None and a.id not in self._subscribed:
+            self._subscribed.add(a.id)
+            self.feed.subscribe(a.ticker)
+
+    def _unsubscribe(self, a: AlgoState) -> None:
+        if self.feed is not None and a.id in self._subscribed:
+            self._subscribed.discard(a.id)
+            try:
+                self.feed.unsubscribe(a.ticker)
+            except Exception:
+                logger.exception("cannot unsubscribe %s", a.ticker)
+
+    # --- create --------------------------------------------------------------------------
+    def free_capital(self) -> float:
+        """The account's cash minus what running algorithms hold."""
+        cash = self.io.account().cash
+        with self._lock:
+            return self._free_from(cash)
+
+    def _free_from(self, cash: float) -> float:
+        held = sum(max(0.0, a.ledger.cash) for a in self._algos.values()
+                   if a.status == "running")
+        return max(0.0, cash - held)
+
+    def create_algorithm(self, plugin: str, ticker: str, capital: float,
+                         params: dict | None = None, name: str = "") -> int:
+        info = self._plugins.get(plugin)
+        if info is None:
+            self._refresh_plugins()
+            info = self._plugins.get(plugin)
+        if info is None:
+            raise UnknownPluginError(f"no algorithm plugin named {plugin!r}")
+        if info.error:
+            raise UnknownPluginError(f"plugin {plugin!r} is broken: {info.error}")
+        ticker = (ticker or "").strip().upper()
+        try:
+            check_ticker(ticker)
+        except BadTickerError as e:
+            raise TickerRejectedError(str(e)) from None
+        if isinstance(capital, bool) or not isinstance(capital, int | float) \
+                or not math.isfinite(capital) or capital <= 0:
+            raise EngineError(f"capital must be a positive amount, got {capital!r}")
+        try:
+            values = coerce_params(info, params)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
+        try:
+            t = self.io.ask(f"check {ticker}", partial(self.broker.get_ticker, ticker))
+        except EngineError as e:
+            if isinstance(e.__cause__, UnknownTickerError):
+                raise TickerRejectedError(
+                    f"{ticker}: unknown to the broker ({e.__cause__})") from None
+            raise
+        if not t.active:
+            raise TickerRejectedError(f"{ticker} is not active")
+        if not t.tradable:
+            raise TickerRejectedError(f"{ticker} is not tradable")
+        cash = self.io.account().cash
+        with self._lock:
+            free = self._free_from(cash)
+        if capital > free + 1e-6:
+            raise InsufficientCapitalError(
+                f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
+        if self.feed is not None:
+            try:
+                self.feed.prepare(ticker)
+            except Exception as e:
+                raise EngineError(f"cannot load history for {ticker}: {e}") from None
+        instance, why = self._new_instance(plugin, values, ticker, float(capital))
+        if why:
+            raise EngineError(why)
+        name = name.strip() or f"{plugin} {ticker}"
+        with self._lock:  # check and take the capital atomically
+            free = self._free_from(cash)
+            if capital > free + 1e-6:
+                raise InsufficientCapitalError(
+                    f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
+            algo_id = self.system.add_algorithm(plugin, ticker, float(capital), values, name)
+            a = AlgoState(algo_id, name, plugin, ticker, float(capital), values, "running",
+                          None, Ledger(float(capital)), instance)
+            self._algos[algo_id] = a
+            self.guards.reset(algo_id, float(capital))
+        self._subscribe(a)
+        logger.info("created algorithm %d %r: %s on %s with %.2f", algo_id, name, plugin, ticker,
+                    capital)
+        self._emit("on_algorithms_changed")
+        return algo_id
+
+    def _get(self, algo_id: int) -> AlgoState:
+        a = self._algos.get(algo_id)
+        if a is None:
+            raise EngineError(f"no algorithm with id {algo_id}")
+        return a
+
+    # --- stop ----------------------------------------------------------------------------
+    def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future:
+        """Under the lock: mark ``a`` stopped (so none of its orders is sent from now on),
+        write the sale's intent if asked, and queue the broker work. Returns the job."""
+        if a.status != "stopped":
+            a.status = "stopped"
+            self.system.set_algorithm_status(a.id, "stopped", why)
+        elif why:
+            self.system.set_algorithm_error(a.id, why)
+        if why:
+            a.error = why
+        a.instance, a.paused, a.busy = None, None, None
+        sale = None
+        if liquidate and a.ledger.position > 0:
+            now = self.clock.now()
+            coid = liquidation_order_id(a.id, now, self.orders.prefix)
+            qty = a.ledger.position
+            try:
+                self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty,
+                                             iso_z(floor_minute(now)),
+                                             reason="liquidation on stop")
+            except sqlite3.IntegrityError:
+                raise EngineError(f"a sale of {a.ticker} for this algorithm was sent a moment "
+                                  "ago; try again in a second") from None
+            sale = OrderRequest(coid, a.ticker, "sell", qty)
+        if why:
+            logger.warning("algorithm %d (%s) stopped: %s", a.id, a.name, why)
+        return self.io.submit(self._wind_down, a.id, sale)
+
+    def _wind_down(self, algo_id: int, sale: OrderRequest | None) -> None:
+        """Broker-job thread: cancel what the stopped algorithm has open, then sell."""
+        self._cancel_open_orders(algo_id)
+        if sale is None:
+            return
+        try:
+            update = self.broker.submit_order(sale)
+        except BrokerError as e:
+            with self._lock:
+                self.system.update_order(sale.client_order_id,
+                                         status="rejected" if not e.retryable else "intent",
+                                         reason=str(e))
+            self._note_problem(algo_id, f"could not sell {sale.ticker}: {e}")
+            raise EngineError(f"could not sell {sale.ticker}: {e}") from None
+        self._record_update(update)
+        if update.status == "rejected":
+            why = f"the broker refused to sell {sale.qty} {sale.ticker}: {update.reason}"
+            self._note_problem(algo_id, why)
+            raise EngineError(why)
+
+    def _note_problem(self, algo_id: int, why: str) -> None:
+        with self._lock:
+            a = self._algos.get(algo_id)
+            if a is not None:
+                a.error = why
+                self.system.set_algorithm_error(algo_id, why)
+        logger.error("algorithm %d: %s", algo_id, why)
+        self._emit("on_algorithms_changed")
+
+    def _cancel_open_orders(self, algo_id: int) -> None:
+        """A stopped algorithm places nothing more: cancel what it still has working. Orders
+        being sent right now are cancelled by their sender once the broker has them."""
+        with self._lock:
+            rows = [r for r in self.system.orders_for(algo_id)
+                    if r["parent"] is None and r["status"] not in TERMINAL_STATUSES
+                    and r["status"] not in ("intent", "filled")]
+            parents = {r["parent"] for r in self.system.orders_for(algo_id)
+                       if r["parent"] is not None and r["status"] not in TERMINAL_STATUSES}
+        coids = [r["client_order_id"] for r in rows] + sorted(p for p in parents if p)
+        for coid in coids:
+            self._cancel(coid)
+
+    def _cancel(self, coid: str) -> None:
+        with self._lock:
+            row = self.system.get_order(coid)
+            if row is None or row["status"] in TERMINAL_STATUSES or row["status"] == "intent":
+                return
+        try:
+            self.broker.cancel_order(coid)
+            logger.info("canceled open order %s of a stopped algorithm", coid)
+        except BrokerError as e:
+            logger.warning("cannot cancel order %s: %s", coid, e)
+
+    def _wait_sales(self, jobs: list[Future]) -> list[str]:
+        done, _ = wait_futures(jobs, timeout=LIQUIDATION_WAIT)
+        out = []
+        for f in done:
+            e = f.exception()
+            if e is not None:
+                out.append(str(e))
+        if len(done) < len(jobs):
+            logger.warning("%d stops still waiting for the broker (cancels, sales); they "
+                           "continue in the background", len(jobs) - len(done))
+        return out
+
+    def stop_algorithm(self, algo_id: int, liquidate: bool = False,
+                       reason: str | None = None) -> None:
+        """Stop running ``algo_id``; with ``liquidate`` sell its whole position at market.
+
+        From the moment this returns no order of the algorithm leaves the machine (one being
+        sent at that very moment is cancelled as soon as the broker has it)."""
+        with self._lock:
+            a = self._get(algo_id)
+            job = self._stop_locked(a, reason, liquidate)
+        self._unsubscribe(a)
+        errors = self._wait_sales([job])
+        if errors and liquidate:
+            self._emit("on_algorithms_changed")
+            raise EngineError("; ".join(errors))
+        logger.info("stopped algorithm %d (%s)%s", algo_id, a.name,
+                    " and sold its position" if liquidate else "")
+        self._emit("on_algorithms_changed")
+
+    def stop_all(self, liquidate: bool = False, reason: str | None = None) -> None:
+        """The panic button: stop every running algorithm (and sell, with ``liquidate``).
+
+        One short step under the lock marks them all stopped; cancels and sales go to the
+        broker afterwards, off the lock."""
+        t0 = time.perf_counter()
+        jobs: list[Future] = []
+        failures: list[str] = []
+        with self._lock:
+            targets = [a for a in self._algos.values()
+                       if a.status == "running" or (liquidate and a.ledger.position > 0)]
+            with self.system.atomic():
+                for a in targets:
+                    try:
+                        jobs.append(self._stop_locked(a, reason, liquidate))
+                    except EngineError as e:
+                        failures.append(str(e))
+        for a in targets:
+            self._unsubscribe(a)
+        logger.warning("stop all%s: %d algorithms stopped in %.1f ms%s",
+                       " and sell" if liquidate else "", len(targets),
+                       (time.perf_counter() - t0) * 1000, f" ({reason})" if reason else "")
+        sales = self._wait_sales(jobs)
+        if liquidate:
+            failures += sales
+        self._emit("on_algorithms_changed")
+        if failures:
+            raise EngineError("; ".join(failures))
+
+    # --- resume, delete ------------------------------------------------------------------
+    def resume_algorithm(self, algo_id: int) -> None:
+        """Run a stopped algorithm again, or lift a pause (accepting the position difference
+        seen for its ticker until it changes again)."""
+        with self._lock:
+            a = self._get(algo_id)
+            if a.status == "running":
+                if a.paused:
+                    self._acknowledge_difference(a.ticker)
+                    a.paused, a.error = None, None
+                    self.system.set_algorithm_error(a.id, None)
+                    logger.info("algorithm %d (%s) resumed from its pause", a.id, a.name)
+                    self._emit("on_algorithms_changed")
+                return
+            a.status, a.error, a.busy, a.paused = "running", None, None, None
+            a.cooldown_until, a.rejections = None, 0
+            self.system.set_algorithm_status(algo_id, "running")
+            self.system.set_algorithm_error(algo_id, None)
+            price = self.market.latest_price(a.ticker)
+            self.guards.reset(a.id, a.ledger.value(price))
+        self._refresh_plugins()
+        self._instantiate(a)
+        if a.status == "running" and self.feed is not None:
+            try:
+                self.feed.prepare(a.ticker)
+            except Exception as e:
+                logger.warning("cannot prepare history for %s: %s", a.ticker, e)
+            self._subscribe(a)
+        self._emit("on_algorithms_changed")
+
+    def delete_algorithm(self, algo_id: int) -> None:
+        """Stop (keeping the position) and hide; its orders and transactions stay in the DB."""
+        self.stop_algorithm(algo_id)
+        with self._lock:
+            self.system.set_algorithm_status(algo_id, "deleted")
+            self._algos.pop(algo_id, None)
+        self._emit("on_algorithms_changed")

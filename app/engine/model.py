@@ -1,0 +1,121 @@
+"""The engine's data types: what the core owns (``AlgoState``) and what leaves it (views,
+tick results, errors). No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+import db
+from app.engine.ledger import Ledger
+from app.engine.sandbox import Call
+from db.market import Bar
+
+LAST_TICK_KEY = "engine.last_tick"
+GUARDS_KEY = "engine.guards"
+EXTERNAL_KEY = "engine.external_positions"
+
+
+@dataclass(frozen=True)
+class AlgoView:
+    """Everything an algorithm's card shows, derived from the ledger."""
+
+    id: int
+    name: str
+    plugin: str
+    ticker: str
+    status: str  # running | paused | stopped | error
+    error: str | None
+    initial_capital: float
+    cash: float
+    position: int
+    avg_cost: float | None
+    last_price: float | None
+    value: float
+    pnl: float
+    pnl_pct: float
+    realised: float
+    unrealised: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    minute: datetime
+    decisions: list[dict]
+    fills: list[dict]
+    errors: dict[int, str]
+    latency_ms: float
+
+
+class EngineError(Exception):
+    """A request the engine refuses; the message is for the user."""
+
+
+class UnknownPluginError(EngineError):
+    pass
+
+
+class InsufficientCapitalError(EngineError):
+    def __init__(self, message: str, free: float) -> None:
+        super().__init__(message)
+        self.free = free
+
+
+class TickerRejectedError(EngineError):
+    pass
+
+
+class EngineListener(Protocol):
+    """Every method is optional. Called from engine threads: hand over, don't block."""
+
+    def on_tick(self, result: TickResult) -> None: ...
+
+    def on_fill(self, algo_id: int, transaction: dict) -> None: ...
+
+    def on_algorithms_changed(self) -> None: ...
+
+    def on_bar(self, bar: Bar) -> None: ...
+
+
+class EngineProvider(db.StoreProvider):
+    """The seed functions' data source over the live DBs, plus a numpy fast path."""
+
+    def last_n_closes(self, ticker: str, n: int, before: datetime | None) -> np.ndarray:
+        before_ts = 2**62 if before is None else int(before.timestamp())
+        rows = self.market.conn.execute(
+            "SELECT c FROM bars WHERE ticker = ? AND ts < ? ORDER BY ts DESC LIMIT ?",
+            (ticker, before_ts, n)).fetchall()
+        return np.fromiter((r[0] for r in reversed(rows)), dtype=np.float64, count=len(rows))
+
+
+@dataclass
+class AlgoState:
+    """One algorithm as the core holds it. Changed only under the core's lock."""
+
+    id: int
+    name: str
+    plugin: str
+    ticker: str
+    initial_capital: float
+    params: dict
+    status: str  # running | stopped | error (as stored); a pause is ``paused``
+    error: str | None
+    ledger: Ledger
+    instance: Any = None
+    busy: Call | None = None
+    paused: str | None = None  # why its ticker is paused (positions differ from the broker)
+    cooldown_until: datetime | None = None  # a broker refusal: no orders before this minute
+    rejections: int = 0  # broker refusals in a row
+
+    @property
+    def trading(self) -> bool:
+        """May orders of this algorithm leave the machine now?"""
+        return self.status == "running" and self.paused is None
+
+    @property
+    def shown_status(self) -> str:
+        return "paused" if self.status == "running" and self.paused else self.status

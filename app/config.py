@@ -75,6 +75,24 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class RiskSettings:
+    """Risk guards (app/engine/guards.py; README "Safety"). 0 turns a limit off."""
+
+    algo_max_daily_loss: float = 0.0
+    algo_max_daily_loss_pct: float = 10.0
+    algo_max_drawdown_pct: float = 25.0
+    algo_max_order_value: float = 0.0
+    algo_max_orders_per_day: int = 100
+    account_max_daily_loss: float = 0.0
+    account_max_daily_loss_pct: float = 5.0
+    account_max_minute_order_value: float = 0.0
+    account_max_minute_order_pct: float = 100.0
+    on_guard_stop: str = "keep"
+    reject_cooldown_minutes: int = 5
+    max_rejections: int = 3
+
+
+@dataclass(frozen=True)
 class UiSettings:
     idle_lock_seconds: int = 300
     kiosk: bool = False
@@ -90,6 +108,7 @@ class Settings:
     demo: DemoSettings = field(default_factory=DemoSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
     # Where each dotted key's value came from: "default", "file <path> line N", "env X", "cli".
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     config_path: str = ""
@@ -135,6 +154,7 @@ SECTIONS: dict[str, type] = {
     "demo": DemoSettings,
     "engine": EngineSettings,
     "ui": UiSettings,
+    "risk": RiskSettings,
 }
 SECRET_KEYS = {"alpaca.key_id", "alpaca.secret_key"}
 ENV_ALIASES = {"APCA_API_KEY_ID": "alpaca.key_id", "APCA_API_SECRET_KEY": "alpaca.secret_key"}
@@ -224,6 +244,10 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
         "demo.starting_cash": lambda v: 0 < v <= 1e12,
         "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
         "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
+        **{f"risk.{f.name}": (lambda v: v >= 0) for f in dataclasses.fields(RiskSettings)
+           if f.type in ("float", "int")},
+        "risk.max_rejections": lambda v: v >= 1,
+        "risk.on_guard_stop": lambda v: v in ("keep", "sell"),
     }
     for key, ok in checks.items():
         if key in values and not ok(values[key]):
@@ -410,4 +434,11 @@ plugin_timeout = 2.0
 
 [ui]
 idle_lock_seconds = 300
+
+[risk]                 # README "Safety"; 0 turns a limit off
+algo_max_daily_loss_pct = 10.0     # an algorithm down 10 % of its capital today stops
+algo_max_drawdown_pct = 25.0       # ... or 25 % below its peak value
+algo_max_orders_per_day = 100
+account_max_daily_loss_pct = 5.0   # all algorithms together down 5 % today: stop all
+on_guard_stop = "keep"             # keep | sell the position of a guard-stopped algorithm
 """

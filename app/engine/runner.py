@@ -21,6 +21,7 @@ from app.calendar import MarketCalendar, exchange_time, nyse
 from app.clock import Clock, SimulatedClock, WallClock
 from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
+from app.engine.guards import RiskLimits
 from app.engine.scheduler import MINUTE, Scheduler
 from app.timeutil import parse_iso, utcnow
 from db.market import MarketStore
@@ -156,7 +157,8 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
         raise EngineError(f"mode {mode!r} cannot run live (backtests use app.backtest)")
     engine = Engine(mode=mode, system=system, market=market, broker=broker, feed=feed,
                     clock=clock, calendar=calendar, plugin_dirs=settings.plugin_dirs,
-                    plugin_timeout=settings.engine.plugin_timeout, before_tick=before_tick)
+                    plugin_timeout=settings.engine.plugin_timeout, before_tick=before_tick,
+                    risk=RiskLimits.from_settings(settings.risk))
     if mode == "demo":
         ensure_demo_algorithms(engine, settings)
     scheduler = Scheduler(engine, clock, calendar, settings.engine.tick_offset_seconds)
@@ -260,15 +262,77 @@ def confirm_live(settings: Settings, interactive: bool | None = None,
     return ok
 
 
+# Exit codes of ``autotrader`` (README, "Exit codes"); systemd restarts only on EXIT_INTERNAL.
+EXIT_OK = 0          # clean stop: Ctrl+C/SIGTERM, --minutes reached, end of the calendar
+EXIT_INTERNAL = 1    # an unexpected error (a bug): the traceback is in the log
+EXIT_CONFIG = 2      # configuration or input error: fix it, a restart will not help
+EXIT_INTERRUPTED = 130
+
+# A broker that cannot be reached or refuses the keys at start-up is retried after these
+# many seconds, doubling up to the maximum (the service stays up; it never crash-loops).
+BROKER_RETRY_FIRST_S = 2.0
+BROKER_RETRY_MAX_S = 300.0
+
+
+def broker_problem(error: BaseException, settings: Settings) -> tuple[str, str]:
+    """(state, what to do) for a failed first contact with the broker."""
+    text = str(error)
+    status = getattr(error, "status", None)
+    low = text.lower()
+    if status in (401, 403) or any(w in low for w in (
+            "401", "403", "not authorized", "unauthorized", "forbidden", "api key")):
+        return ("the broker refused the API keys",
+                "check APCA_API_KEY_ID / APCA_API_SECRET_KEY (or the config's [alpaca] keys) "
+                f"and that they are {settings.effective_mode} keys")
+    url = getattr(settings.alpaca, "trading_url", "") or "Alpaca"
+    return (f"the broker at {url} cannot be reached",
+            "check the network connection (DNS, firewall, proxy); trading starts by itself "
+            "once it answers")
+
+
+def wait_for_broker(engine: Engine, settings: Settings, stop: threading.Event,
+                    printer: ConsolePrinter) -> Any:
+    """Start the engine once the broker answers; until then say why and what to do (once
+    per change of state), retrying with backoff. None if ``stop`` is set first."""
+    from app.broker.base import BrokerError
+
+    delay = BROKER_RETRY_FIRST_S
+    shown = None
+    tries = 0
+    while not stop.is_set():
+        tries += 1
+        try:
+            engine.account_summary()
+            report = engine.start()
+            if shown is not None:
+                logger.warning("the broker answers again after %d tries: starting", tries)
+                printer._print(f"broker OK after {tries} tries: trading starts")
+            return report
+        except (EngineError, BrokerError, OSError) as e:
+            state, todo = broker_problem(e, settings)
+            if state != shown:
+                shown = state
+                logger.error("%s (%s); %s. Retrying in %g s, then with backoff up to %g s",
+                             state, e, todo, delay, BROKER_RETRY_MAX_S)
+                printer._print(f"WAITING: {state} ({e}). What to do: {todo}. "
+                               f"Retrying in {delay:g} s.")
+            else:
+                logger.info("%s (try %d): %s; next try in %g s", state, tries, e, delay)
+        if stop.wait(delay):
+            break
+        delay = min(delay * 2, BROKER_RETRY_MAX_S)
+    return None
+
+
 def run_headless(settings: Settings, minutes: float | None = None) -> int:
     """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` of clock time)."""
     if settings.effective_mode == "live" and not confirm_live(settings):
-        return 2
+        return EXIT_CONFIG
     try:
         engine, scheduler = build_engine(settings)
     except EngineError as e:
         print(f"autotrader: {e}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     stop = threading.Event()
 
     def request_stop(signum: int) -> None:
@@ -291,7 +355,18 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
     printer = ConsolePrinter(engine)
     engine.add_listener(printer)
     try:
-        report = engine.start()
+        if minutes is not None:
+            deadline = engine.clock.now() + timedelta(minutes=minutes)
+
+            def stop_at_deadline() -> None:
+                if engine.clock.sleep_until(deadline, stop):
+                    logger.info("--minutes %g reached", minutes)
+                    stop.set()
+
+            threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
+        report = wait_for_broker(engine, settings, stop, printer)
+        if report is None:  # stopped (signal, --minutes) before the broker answered
+            return EXIT_OK
         if not report.clean:
             print("warning: positions differ from the broker: " + ", ".join(
                 f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
@@ -310,15 +385,6 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
         for v in engine.algorithm_views():
             printer._print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
                            f"{v.value:,.2f}, position {v.position}")
-        if minutes is not None:
-            deadline = engine.clock.now() + timedelta(minutes=minutes)
-
-            def stop_at_deadline() -> None:
-                if engine.clock.sleep_until(deadline, stop):
-                    logger.info("--minutes %g reached", minutes)
-                    stop.set()
-
-            threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
         scheduler.run(stop)
         for v in engine.algorithm_views():
             printer._print(f"  #{v.id} {v.name}: position {v.position}, cash {v.cash:,.2f}, "
@@ -329,4 +395,4 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
         engine.market.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    return 0
+    return EXIT_OK

@@ -91,6 +91,24 @@ render_unit() {
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
+# kiosk_plan BOOT_TARGET CONSOLE_BOOT: what to do with the kiosk service.
+#   enable         boots to the console already: enable it (and start it now)
+#   enable-reboot  --console-boot on a desktop image: boot to the console from the next boot,
+#                  enable, and ask for a reboot instead of starting now (the desktop has the
+#                  screen until then)
+#   install-only   a desktop image without --console-boot: an enabled kiosk would run unseen
+#                  behind the desktop, read the touchscreen and hold the engine lock the menu
+#                  entry needs, so install it but leave it disabled
+kiosk_plan() {
+  if [ "$1" = multi-user.target ]; then
+    echo enable
+  elif [ "$2" = 1 ]; then
+    echo enable-reboot
+  else
+    echo install-only
+  fi
+}
+
 # set_rotation ENVFILE DEG PYTHON: the picture's rotation and the matching touch matrix, always
 # together (app/ops/display.py computes both); earlier rotation lines are replaced.
 set_rotation() {
@@ -247,24 +265,19 @@ disable_kiosk() {
   rm -f /etc/systemd/system/multi-user.target.wants/autotrader.service
 }
 
-# KIOSK: enable = the kiosk runs from the next boot; now = start it now too.
 REBOOT=0
-if [ "$CONSOLE_BOOT" = 1 ]; then
-  if [ "$BOOT_TARGET" != multi-user.target ]; then
+case $(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT") in
+  enable-reboot)
     systemctl set-default multi-user.target >/dev/null 2>&1 \
       || ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
     REBOOT=1
-  fi
-  enable_units
-elif [ "$BOOT_TARGET" = graphical.target ]; then
-  # The desktop holds the screen: an enabled kiosk would run unseen behind it, read the
-  # touchscreen, and hold the engine lock the menu entry needs.
-  disable_kiosk
-  systemctl enable autotrader-backup.timer >/dev/null 2>&1 || true
-  START=0
-else
-  enable_units
-fi
+    enable_units ;;
+  install-only)
+    disable_kiosk
+    systemctl enable autotrader-backup.timer >/dev/null 2>&1 || true
+    START=0 ;;
+  *) enable_units ;;
+esac
 
 # The app, built from a clean export of this checkout into a new versioned venv. On an upgrade
 # pi-upgrade.sh stops the kiosk, backs up first and starts the kiosk again if it was running.

@@ -121,13 +121,14 @@ def test_unit_keeps_the_kiosk_running_on_eglfs(rendered: tuple[Path, Path]) -> N
     # The screen is found at every start and written where the app's Qt reads it.
     pre = values(unit, "Service", "ExecStartPre")[0].split()
     py = str(prefix / "venv/bin/python")
-    assert pre[:5] == ["+" + py, "-m", "app.ops.display", "prepare", "--out"]
-    assert pre[5] == env["QT_QPA_EGLFS_KMS_CONFIG"]
+    # -I: the service's working folder (the user's home) is not searched for modules.
+    assert pre[:6] == ["+" + py, "-I", "-m", "app.ops.display", "prepare", "--out"]
+    assert pre[6] == env["QT_QPA_EGLFS_KMS_CONFIG"]
     # The start timeout leaves room for the screen wait.
     timeout = values(unit, "Service", "TimeoutStartSec")[0]
     assert int(timeout) > float(env["AUTOTRADER_DISPLAY_WAIT"]) + 30
     exec_start = values(unit, "Service", "ExecStart")[0].split()
-    assert exec_start == [py, "-m", "app.ops.display", "guard", "--",
+    assert exec_start == [py, "-I", "-m", "app.ops.display", "guard", "--",
                           str(prefix / "venv/bin/autotrader"), "run", "--kiosk"]
     assert values(unit, "Service", "User") and values(unit, "Service", "Group")
     # The display, GPU and touch groups that exist here (systemd fails on a missing group).
@@ -340,3 +341,25 @@ def test_menu_entry_runs_on_wayland_first(tmp_path: Path) -> None:
     if shutil.which("desktop-file-validate"):
         r = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
         assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(("target", "console_boot", "plan"), [
+    ("multi-user.target", "0", "enable"),          # Lite: enable and start now
+    ("multi-user.target", "1", "enable"),
+    ("graphical.target", "0", "install-only"),     # desktop: never behind the desktop's back
+    ("graphical.target", "1", "enable-reboot"),    # switch, then ask for a reboot
+    ("unknown", "0", "install-only"),
+])
+def test_kiosk_plan_on_desktop_and_lite_images(target: str, console_boot: str,
+                                               plan: str) -> None:
+    text = (PACKAGING / "pi-install.sh").read_text()
+    func = re.search(r"^kiosk_plan\(\) \{.*?^\}", text, re.S | re.M)
+    assert func, "kiosk_plan() not found"
+    r = subprocess.run(["bash", "-c", f'{func.group(0)}\nkiosk_plan "$1" "$2"', "_", target,
+                        console_boot], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == plan
+    # Each plan is acted on: install-only never enables or starts the kiosk.
+    body = re.search(r'^case \$\(kiosk_plan .*?^esac', text, re.S | re.M)
+    assert body and "install-only)" in body.group(0) and "enable-reboot)" in body.group(0)
+    only = body.group(0).split("install-only)")[1].split(";;")[0]
+    assert "disable_kiosk" in only and "START=0" in only and "enable_units" not in only

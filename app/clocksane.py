@@ -54,3 +54,26 @@ def wait_for_sane_clock(clock: object, stop: threading.Event, *,
             warned = True
         if stop.wait(poll):
             return False
+
+
+_TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised (STA_UNSYNC)
+
+
+def kernel_clock_synchronized() -> bool | None:
+    """Whether the kernel's clock is kept in sync by a time service (systemd-timesyncd,
+    chrony, ntpd), None where this cannot be asked (not Linux). A read-only adjtimex(2)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        buf = ctypes.create_string_buffer(512)  # struct timex, modes = 0: only read
+        state = libc.adjtimex(buf)
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != _TIME_ERROR

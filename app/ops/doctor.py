@@ -257,14 +257,18 @@ class Doctor:
         return sorted({p for n in ("system.db", "market.db")
                        for p in db_holders(self.s.data_path / n)})
 
-    def check_wall_clock(self) -> None:
-        from app.clocksane import clock_problem
+    def check_wall_clock(self, synced: Callable[[], bool | None] | None = None) -> None:
+        from app.clocksane import clock_problem, kernel_clock_synchronized
 
+        fix = ("connect the network and turn on network time: sudo timedatectl set-ntp true "
+               "(check: timedatectl status)")
         problem = clock_problem(datetime.now(UTC))
         if problem:
             self.add("wall clock", FAIL, problem + ": the engine does not trade until it is set",
-                     "connect the network and turn on network time: sudo timedatectl set-ntp "
-                     "true (check: timedatectl status)")
+                     fix)
+        elif (synced or kernel_clock_synchronized)() is False:
+            self.add("wall clock", WARN, "the clock is not kept in sync with network time: "
+                     "it drifts, and ticks move with it", fix)
 
     def check_logs(self) -> None:
         d = self.s.log_path

@@ -109,3 +109,31 @@ def test_clocksane_imports_no_qt() -> None:
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_kernel_clock_state_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = clocksane.kernel_clock_synchronized()
+    if sys.platform.startswith("linux"):
+        assert state in (True, False)  # asked the kernel, got an answer
+    else:
+        assert state is None
+
+
+def test_doctor_reports_an_unsynchronised_or_unset_clock(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import Settings
+    from app.ops import doctor
+
+    def findings(**kw):
+        d = doctor.Doctor(Settings(data_dir=str(tmp_path)), offline=True)
+        d.check_wall_clock(**kw)
+        return [(f.level, f.message) for f in d.findings]
+
+    assert findings(synced=lambda: True) == []
+    assert findings(synced=lambda: None) == []
+    [(level, msg)] = findings(synced=lambda: False)
+    assert level == "warn" and "not kept in sync" in msg
+    monkeypatch.setattr(clocksane, "RELEASE_DATE", datetime.now(UTC) + timedelta(days=3))
+    monkeypatch.setattr(clocksane.clock_problem, "__defaults__", (clocksane.RELEASE_DATE,))
+    [(level, msg)] = findings(synced=lambda: True)
+    assert level == "FAIL" and "before this release" in msg and "does not trade" in msg

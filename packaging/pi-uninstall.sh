@@ -19,6 +19,21 @@ while [ $# -gt 0 ]; do
     *) echo "pi-uninstall: unknown option $1" >&2; exit 1 ;;
   esac
 done
+
+# restore_boot_target TARGET: the boot target from before the install (pi-install.sh
+# --console-boot switched it to the console), with or without a running systemd.
+restore_boot_target() {
+  local prev=$1 now
+  [ -n "$prev" ] && [[ $prev =~ ^[a-z.-]+\.target$ ]] || return 0
+  now=$(systemctl get-default 2>/dev/null \
+        || basename "$(readlink /etc/systemd/system/default.target 2>/dev/null)")
+  if [ "$now" != "$prev" ]; then
+    systemctl set-default "$prev" >/dev/null 2>&1 \
+      || ln -sf "/lib/systemd/system/$prev" /etc/systemd/system/default.target
+    echo "the Pi boots to $prev again (as before the install), from the next boot on"
+  fi
+}
+
 [ "$(id -u)" -eq 0 ] || { echo "run me with sudo" >&2; exit 1; }
 
 RUN_USER="" CREATED_USER=0 PREV_TARGET=""
@@ -37,16 +52,7 @@ rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/autotrader.service \
 rm -rf /etc/systemd/system/autotrader.service.d
 rm -f /etc/systemd/system/systemd-time-wait-sync.service.d/autotrader.conf
 rmdir /etc/systemd/system/systemd-time-wait-sync.service.d 2>/dev/null || true
-# The boot target from before the install (pi-install.sh --console-boot switched it).
-if [ -n "$PREV_TARGET" ] && [[ $PREV_TARGET =~ ^[a-z.-]+\.target$ ]]; then
-  now=$(systemctl get-default 2>/dev/null \
-        || basename "$(readlink /etc/systemd/system/default.target 2>/dev/null)")
-  if [ "$now" != "$PREV_TARGET" ]; then
-    systemctl set-default "$PREV_TARGET" >/dev/null 2>&1 \
-      || ln -sf "/lib/systemd/system/$PREV_TARGET" /etc/systemd/system/default.target
-    echo "the Pi boots to $PREV_TARGET again (as before the install), from the next boot on"
-  fi
-fi
+restore_boot_target "$PREV_TARGET"
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
 fi

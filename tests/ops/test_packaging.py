@@ -363,3 +363,40 @@ def test_kiosk_plan_on_desktop_and_lite_images(target: str, console_boot: str,
     assert body and "install-only)" in body.group(0) and "enable-reboot)" in body.group(0)
     only = body.group(0).split("install-only)")[1].split(";;")[0]
     assert "disable_kiosk" in only and "START=0" in only and "enable_units" not in only
+
+
+@pytest.mark.parametrize(("recorded", "now", "set_to"), [
+    ("graphical.target", "multi-user.target", "graphical.target"),  # --console-boot undone
+    ("multi-user.target", "multi-user.target", None),               # Lite: nothing to undo
+    ("graphical.target", "graphical.target", None),
+    ("", "multi-user.target", None),                                # from before this record
+    ("rm -rf /", "multi-user.target", None),                        # not a target name
+])
+def test_uninstall_restores_the_boot_target(tmp_path: Path, recorded: str, now: str,
+                                            set_to: str | None) -> None:
+    text = (PACKAGING / "pi-uninstall.sh").read_text()
+    func = re.search(r"^restore_boot_target\(\) \{.*?^\}", text, re.S | re.M)
+    assert func and 'restore_boot_target "$PREV_TARGET"' in text
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "calls"
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {log}\n'
+                                    f'[ "$1" = get-default ] && echo {now}\nexit 0\n')
+    (fake / "systemctl").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    subprocess.run(["bash", "-c", f'{func.group(0)}\nrestore_boot_target "$1"', "_", recorded],
+                   env=env, check=True, capture_output=True, text=True)
+    calls = log.read_text().splitlines() if log.exists() else []
+    sets = [c for c in calls if c.startswith("set-default")]
+    assert sets == ([f"set-default {set_to}"] if set_to else [])
+
+
+def test_install_records_the_boot_target_once() -> None:
+    """pi-install.sh keeps the target from the first install: a re-run after --console-boot
+    must not record the console as the one to go back to."""
+    text = (PACKAGING / "pi-install.sh").read_text()
+    assert re.search(r"PREV_TARGET=\$\(sed -n 's/\^PREV_TARGET=//p' \"\$PREFIX/install.env\"\)",
+                     text)
+    assert "PREV_TARGET=%s" in text
+    # Recorded before the boot target is changed below.
+    assert text.index("PREV_TARGET=%s") < text.index("systemctl set-default multi-user.target")

@@ -266,7 +266,8 @@ disable_kiosk() {
 }
 
 REBOOT=0
-case $(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT") in
+PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT")
+case $PLAN in
   enable-reboot)
     systemctl set-default multi-user.target >/dev/null 2>&1 \
       || ln -sf /lib/systemd/system/multi-user.target /etc/systemd/system/default.target
@@ -293,8 +294,8 @@ if [ "$SYSTEMD_UP" = 1 ]; then systemctl start autotrader-backup.timer 2>/dev/nu
 if [ "$REBOOT" = 1 ]; then
   say "the Pi boots to the console from now on; the kiosk takes the screen then."
   say "REBOOT NOW to start it: sudo reboot   (not started now: the desktop still holds the screen)"
-elif [ "$BOOT_TARGET" = graphical.target ]; then
-  echo "    This Pi boots to the desktop, which holds the screen: the kiosk service is installed"
+elif [ "$PLAN" = install-only ]; then
+  echo "    This Pi boots to $BOOT_TARGET (the desktop holds the screen): the kiosk service is installed"
   echo "    but NOT enabled. Use AutoTrader from the desktop menu (Office > AutoTrader), or make"
   echo "    the Pi a kiosk: sudo bash $0 --console-boot   (then reboot)"
 elif [ "$START" = 1 ] && [ "$SYSTEMD_UP" = 1 ]; then

@@ -174,8 +174,10 @@ class Doctor:
             how = f"the output named in autotrader.env ({named})" if named else "the screen"
             self.add("screen output", OK, f"{how}: {chosen.describe()}; all: {listing}")
         elif named:
+            # Not plugged in or switched off is a warning (the kiosk waits and retries on its
+            # own; an upgrade must not roll back for it); a name that fits nothing is a FAIL.
             exists = any(named in (c.name, c.qt_name, f"{c.card}-{c.name}") for c in connectors)
-            self.add("screen output", FAIL,
+            self.add("screen output", WARN if exists else FAIL,
                      f"AUTOTRADER_DISPLAY_OUTPUT={named} " + ("is not connected" if exists
                                                              else "names no connector")
                      + f". Connectors: {listing}",
@@ -184,7 +186,7 @@ class Doctor:
                      + (f" ({', '.join(c.name for c in live)})" if live else "")
                      + ", or remove the line to take the first one found")
         else:
-            self.add("screen output", FAIL, f"no screen is connected. Connectors: {listing}",
+            self.add("screen output", WARN, f"no screen is connected. Connectors: {listing}",
                      "check the cable (DSI ribbon: contacts facing the right way, both ends; "
                      "HDMI: the port next to the power input first) and that the screen is "
                      "switched on; the kiosk waits for one at each start")

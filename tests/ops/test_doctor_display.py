@@ -69,7 +69,8 @@ def test_pi4_dsi_connected_is_fine_and_lists_the_connectors(tmp_path: Path) -> N
 def test_no_screen_connected_says_which_connectors_exist(tmp_path: Path) -> None:
     k = Kiosk(tmp_path, pi5(tmp_path / "hw"))
     out = one(k.findings(), "screen output")
-    assert out.level == "FAIL" and "no screen is connected" in out.message
+    # A warning: the kiosk waits for it at each start, and an upgrade must not roll back.
+    assert out.level == "warn" and "no screen is connected" in out.message
     assert "DSI-1 on card2 (disconnected, drm-rp1-dsi)" in out.message
     assert "cable" in out.fix
 
@@ -78,7 +79,7 @@ def test_named_output_not_connected(tmp_path: Path) -> None:
     k = Kiosk(tmp_path, pi4(tmp_path / "hw", dsi=True))
     k.write_env("AUTOTRADER_DISPLAY_OUTPUT=HDMI-A-1")
     out = one(k.findings(), "screen output")
-    assert out.level == "FAIL" and "HDMI-A-1 is not connected" in out.message
+    assert out.level == "warn" and "HDMI-A-1 is not connected" in out.message
     assert "(DSI-1)" in out.fix  # the one that is connected
     k.write_env("AUTOTRADER_DISPLAY_OUTPUT=HDMI-A-9")
     out = one(k.findings(), "screen output")

@@ -359,7 +359,8 @@ def test_kiosk_plan_on_desktop_and_lite_images(target: str, console_boot: str,
                         console_boot], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == plan
     # Each plan is acted on: install-only never enables or starts the kiosk.
-    body = re.search(r'^case \$\(kiosk_plan .*?^esac', text, re.S | re.M)
+    assert 'PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT")' in text
+    body = re.search(r'^case \$PLAN in.*?^esac', text, re.S | re.M)
     assert body and "install-only)" in body.group(0) and "enable-reboot)" in body.group(0)
     only = body.group(0).split("install-only)")[1].split(";;")[0]
     assert "disable_kiosk" in only and "START=0" in only and "enable_units" not in only

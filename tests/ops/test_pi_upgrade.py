@@ -43,6 +43,7 @@ if [ "$1" = -m ] && [ "$2" = pip ]; then
   exit 0
 fi
 if [ "$1" = -c ]; then echo "$(dirname "$self_dir")/lib/site-packages"; exit 0; fi
+if [[ " $* " == *" app.ops.display list "* ]]; then [ ! -e "$FAKE_STATE/no-screen" ]; exit; fi
 exec "$REAL_PYTHON" "$@"
 """
 
@@ -71,6 +72,7 @@ case "$1" in
   stop) rm -f "$FAKE_STATE/active" ;;
   start)
     v=$(cat "$FAKE_PREFIX/venv/version")
+    [ "$2" = --no-block ] && { echo "queued $v" >> "$FAKE_STATE/calls"; exit 0; }
     echo "started $v" >> "$FAKE_STATE/calls"
     [ -e "$FAKE_STATE/crash-$v" ] || touch "$FAKE_STATE/active" ;;
 esac
@@ -259,3 +261,14 @@ def test_constraints_pin_every_runtime_dependency_within_pyproject() -> None:
         name = req.name.lower().replace("_", "-")
         assert name in pins, f"{name} has no pin in pi-constraints.txt"
         assert req.specifier.contains(pins[name], prereleases=True), (line, pins[name])
+
+
+def test_no_screen_now_is_no_reason_to_roll_back(rig: Rig) -> None:
+    """A monitor switched off during the upgrade: the service is left to wait for it."""
+    (rig.state / "no-screen").touch()
+    (rig.state / "crash-1.1.0").touch()  # would look like a failed start
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 0, r.stderr
+    assert rig.current == "1.1.0" and "no screen connected now" in r.stdout
+    assert rig.calls()[-1] == "queued 1.1.0"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+FLUSH_SECONDS = 0.005  # replies are sent at least this often while a batch runs
 OUTPUT_CAP = 8192  # characters of print()/stderr kept per call; the rest are counted
 
 
@@ -168,7 +169,10 @@ def _load_class(spec: PluginSpec) -> type:
     return plugins.make_class(info, spec.params)
 
 
-def main(conn: Any, cfg: WorkerConfig) -> None:
+def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
+    """``progress`` (shared memory, two doubles): the index in its batch of the op running
+    and its ``time.monotonic()`` start, so the engine knows which call to blame and time
+    without a message per call."""
     _harden()
     import db
     from algorithm._api import set_context
@@ -191,10 +195,20 @@ def main(conn: Any, cfg: WorkerConfig) -> None:
         drops, ops, give_up = msg
         for iid in drops:
             instances.pop(iid, None)
-        for op in ops:
+        # Replies go back in small bundles (every few ms and at the end): one pipe write per
+        # call would cost more than a fast plugin's run(). ``progress`` tells the engine which
+        # call is running and since when.
+        replies: list[tuple] = []
+        flushed = time.monotonic()
+        for n, op in enumerate(ops):
+            last_op = n == len(ops) - 1
             if give_up is not None and time.monotonic() > give_up:
-                conn.send(("skipped", None, "", ("", 0)))
+                replies.append(("skipped", None, "", ("", 0)))
+                if last_op:
+                    conn.send(replies)
                 continue
+            if progress is not None:
+                progress[0], progress[1] = float(n), time.monotonic()
             kind, iid = op[0], op[1]
             status, value, where = "ok", None, ""
             sys.stdout = sys.stderr = capture
@@ -222,7 +236,13 @@ def main(conn: Any, cfg: WorkerConfig) -> None:
                 value, where = (type(e).__name__, text), _where(e)
             finally:
                 sys.stdout, sys.stderr = real_out, real_err
+            reply = (status, value, where, capture.take())
             try:
-                conn.send((status, value, where, capture.take()))
-            except (pickle.PicklingError, TypeError, AttributeError):
-                conn.send(("error", ("TypeError", "result cannot be passed back"), "", ("", 0)))
+                pickle.dumps(reply)
+            except Exception:  # noqa: BLE001 - whatever a plugin's exception text holds
+                reply = ("error", ("TypeError", "result cannot be passed back"), "", ("", 0))
+            replies.append(reply)
+            now = time.monotonic()
+            if last_op or now - flushed > FLUSH_SECONDS:
+                conn.send(replies)
+                replies, flushed = [], now

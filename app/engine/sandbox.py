@@ -249,6 +249,9 @@ class _Slot:
         self.conn: Any = None
         self.ready = False
         self.eof = False
+        self.progress: Any = None
+        self.sent_at = 0.0
+        self.batch_len = 0
         self.started_at = 0.0
         self.instances = 0
         self.drops: list[int] = []
@@ -324,7 +327,9 @@ class ProcessPluginPool:
         from app.engine import plugin_worker
 
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=plugin_worker.main, args=(child, self.config),
+        slot.progress = self._ctx.Array("d", 2, lock=False)
+        proc = self._ctx.Process(target=plugin_worker.main,
+                                 args=(child, self.config, slot.progress),
                                  name=f"autotrader-plugin-{slot.index}", daemon=True)
         proc.start()
         child.close()
@@ -442,20 +447,26 @@ class ProcessPluginPool:
             for c in items:
                 ops.extend(self._ops_for(slot, c))
             drops, slot.drops = slot.drops, []
+            slot.sent_at = time.monotonic()
+            slot.batch_len = len(ops)
             slot.conn.send((drops, [op for _, op, _ in ops], give_up))
             inflight[slot.index] = ops
-            last[slot.index] = time.monotonic()
+            last[slot.index] = slot.sent_at
+
+        def deadline(slot: _Slot) -> float:
+            if not slot.ready:
+                return last[slot.index] + STARTUP_SECONDS
+            started = slot.progress[1]
+            if started >= slot.sent_at:
+                return started + timeout
+            return last[slot.index] + timeout
 
         for idx, items in queues.items():
             send(self._slots[idx], items)  # type: ignore[arg-type]
 
         while inflight:
             now = time.monotonic()
-            waits = []
-            for idx in inflight:
-                slot = self._slots[idx]
-                limit = STARTUP_SECONDS if not slot.ready else timeout
-                waits.append(last[idx] + limit - now)
+            waits = [deadline(self._slots[idx]) - now for idx in inflight]
             try:
                 ready = wait([self._slots[i].conn for i in inflight]
                              + [self._slots[i].proc.sentinel for i in inflight],
@@ -470,8 +481,7 @@ class ProcessPluginPool:
             for idx in list(inflight):
                 slot = self._slots[idx]
                 dead = slot.eof or not slot.proc.is_alive()
-                limit = STARTUP_SECONDS if not slot.ready else timeout
-                overdue = now - last[idx] > limit
+                overdue = now > deadline(slot)
                 if not dead and not overdue:
                     continue
                 if dead:
@@ -480,8 +490,14 @@ class ProcessPluginPool:
                         continue
                 ops = inflight.pop(idx)
                 was_ready = slot.ready
+                # The op running when it died: replies of the ones before it may be lost
+                # with the process (they run again in the replacement).
+                pos = 0
+                if slot.progress[1] >= slot.sent_at:
+                    pos = int(slot.progress[0]) - (slot.batch_len - len(ops))
+                    pos = min(max(pos, 0), len(ops) - 1)
                 code = self._kill(slot)
-                culprit, op, rebuild = ops[0]
+                culprit, op, rebuild = ops[pos]
                 phase = "__init__" if op[0] == "construct" else "run()"
                 if not was_ready:
                     why = f"the plugin process {_describe_exit(code)} while starting"
@@ -528,36 +544,42 @@ class ProcessPluginPool:
             if msg[0] == "ready":
                 slot.ready = True
                 continue
-            status, value, where, (text, dropped) = msg
-            call, op, rebuild = inflight[idx].pop(0)
-            if not inflight[idx]:
-                del inflight[idx]
-            inst: RemoteInstance = call.instance
-            if text or dropped:
-                self._output.log(inst.spec.name, text, dropped)
-            if status == "skipped":
-                call.skipped = True
-                continue
-            if op[0] == "construct":
-                if status == "ok":
-                    inst.gen = slot.gen
-                    if rebuild:
-                        logger.info("plugin %s (%s) re-created in worker %d", inst.spec.name,
-                                    call.key, idx)
-                else:
-                    call.error = RemoteError.make(*value)
-                    call.where = where
-                    if rebuild:
-                        call.error = RemoteError.make(
-                            value[0], f"(re-creating it after its worker restarted) {value[1]}")
-                continue
+            for reply in msg:
+                if idx in inflight:
+                    self._apply(slot, inflight, reply)
+
+    def _apply(self, slot: _Slot, inflight: dict, reply: tuple) -> None:
+        idx = slot.index
+        status, value, where, (text, dropped) = reply
+        call, op, rebuild = inflight[idx].pop(0)
+        if not inflight[idx]:
+            del inflight[idx]
+        inst: RemoteInstance = call.instance
+        if text or dropped:
+            self._output.log(inst.spec.name, text, dropped)
+        if status == "skipped":
+            call.skipped = True
+            return
+        if op[0] == "construct":
             if status == "ok":
-                if call.error is None:  # not a failed re-creation just before
-                    call.result = _decode(value)
-            elif call.error is None:
+                inst.gen = slot.gen
+                if rebuild:
+                    logger.info("plugin %s (%s) re-created in worker %d", inst.spec.name,
+                                call.key, idx)
+            else:
                 call.error = RemoteError.make(*value)
                 call.where = where
-            inst.deaths = 0
+                if rebuild:
+                    call.error = RemoteError.make(
+                        value[0], f"(re-creating it after its worker restarted) {value[1]}")
+            return
+        if status == "ok":
+            if call.error is None:  # not a failed re-creation just before
+                call.result = _decode(value)
+        elif call.error is None:
+            call.error = RemoteError.make(*value)
+            call.where = where
+        inst.deaths = 0
 
     def close(self) -> None:
         self._closed = True

@@ -56,7 +56,8 @@ def test_restart_with_an_order_in_flight(make_engine, emulator, system_store, cl
     clock.set(minute + timedelta(seconds=2))
     result = e1.run_tick(minute)
     assert result.errors == {}
-    cid = algo_order_id(algo, minute)
+    cid = algo_order_id(algo, minute, e1.orders.prefix)
+    assert e1.orders.prefix != "at"  # paper: this install's own prefix
     assert system_store.get_order(cid)["status"] == "new"
     e1.close()  # the app goes away with the order open at Alpaca
 

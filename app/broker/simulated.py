@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.broker.base import (
     Account,
@@ -46,6 +47,7 @@ from db.system import SystemStore
 
 logger = logging.getLogger(__name__)
 
+NEW_YORK = ZoneInfo("America/New_York")
 PriceRule = Callable[[str, datetime], float | None]
 OPEN_STATUSES = ("new", "accepted", "partially_filled")
 
@@ -93,6 +95,9 @@ class SimulatedBroker:
         self.price_rule = price_rule or last_close(market)
         self.partial_fill_ratio = partial_fill_ratio
         self.symbols = None if symbols is None else set(symbols)
+        # Sessions (YYYY-MM-DD, New York) the exchange did not open although the calendar
+        # has them (an unscheduled closure): the clock says closed, orders are refused.
+        self.closed_days: set[str] = set()
         self._listeners: list[OrderListener] = []
         self._lock = threading.RLock()
         with self.system.atomic():
@@ -117,9 +122,14 @@ class SimulatedBroker:
             equity += q * (p or 0.0)
         return Account(cash=cash, equity=equity, buying_power=cash)
 
+    def _closed_today(self, now: datetime) -> bool:
+        return bool(self.closed_days) and \
+            now.astimezone(NEW_YORK).date().isoformat() in self.closed_days
+
     def get_clock(self) -> MarketClock:
         now = self.clock.now()
-        return MarketClock(now, self.calendar.is_open(now), self.calendar.next_open(now),
+        is_open = self.calendar.is_open(now) and not self._closed_today(now)
+        return MarketClock(now, is_open, self.calendar.next_open(now),
                            self.calendar.next_close(now))
 
     def get_ticker(self, symbol: str) -> TickerInfo:
@@ -197,6 +207,8 @@ class SimulatedBroker:
         if not 1 <= len(request.client_order_id) <= 48:
             raise BrokerError("client_order_id must be 1-48 characters", status=422)
         self.get_ticker(request.ticker)
+        if self._closed_today(self.clock.now()):
+            raise BrokerError("the market is closed today (unscheduled closure)", status=403)
         with self._lock:
             existing = self._row(request.client_order_id)
             if existing is not None:

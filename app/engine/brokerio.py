@@ -27,6 +27,20 @@ ASK_TIMEOUT = 0.8  # seconds a UI request waits for the broker
 ACCOUNT_MAX_AGE = 120.0  # a cached account older than this is not shown as current
 
 
+def spawn(fn: Callable[..., T], *args: Any) -> Future:
+    """Run ``fn(*args)`` on a new daemon thread; its future."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            fut.set_exception(e)
+
+    threading.Thread(target=run, name="engine-helper", daemon=True).start()
+    return fut
+
+
 class BrokerIO:
     def __init__(self, broker: Any, workers: int = 4) -> None:
         self.broker = broker
@@ -58,15 +72,7 @@ class BrokerIO:
         """``fn()`` (a broker call) if it answers within ``timeout`` s, else EngineError."""
         if self._closed:
             raise EngineError("the engine is closed")
-        fut: Future = Future()
-
-        def run() -> None:
-            try:
-                fut.set_result(fn())
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                fut.set_exception(e)
-
-        threading.Thread(target=run, name="broker-ask", daemon=True).start()
+        fut = spawn(fn)
         try:
             return fut.result(timeout=timeout)
         except TimeoutError:

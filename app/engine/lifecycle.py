@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from app.broker.base import TERMINAL_STATUSES, BrokerError, OrderRequest, UnknownTickerError
+from app.engine.brokerio import spawn
 from app.engine.ledger import Ledger
 from app.engine.model import (
     AlgoState,
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 # Seconds a stop waits for the broker's answer to its cancels (and sale): a quick broker's
 # result is known when the call returns; a slow one's continues in the background.
 LIQUIDATION_WAIT = 0.6
+# Seconds create/resume wait for the plugin's ``__init__``; a slower one (or one queued behind
+# a hung plugin) finishes in the background and the algorithm starts trading once it has.
+PLUGIN_WAIT = 0.6
 
 
 class Lifecycle:
@@ -71,7 +75,44 @@ class Lifecycle:
         """Create the plugin object for ``a`` (outside the lock); return why not (and mark
         the algorithm 'error')."""
         instance, why = self._new_instance(a.plugin, a.params, a.ticker, a.initial_capital)
+        return self._adopt(a, instance, why)
+
+    def _instantiate_soon(self, a: AlgoState) -> None:
+        """``_instantiate`` with at most ``PLUGIN_WAIT`` s of waiting; the rest in the
+        background (the tick skips the algorithm until its object exists)."""
+        fut = spawn(self._new_instance, a.plugin, a.params, a.ticker, a.initial_capital)
+        try:
+            fut.result(timeout=PLUGIN_WAIT)
+        except TimeoutError:
+            logger.info("algorithm %d (%s): plugin still starting; it joins when ready",
+                        a.id, a.name)
+        self._adopt_later(a, fut)
+
+    def _adopt_later(self, a: AlgoState, fut: Future) -> None:
         with self._lock:
+            a.starting = fut
+        fut.add_done_callback(lambda f: self._adopt(a, *f.result()) if not f.exception()
+                              else None)
+
+    def _adopt_started(self, timeout: float) -> None:
+        """The tick, before planning (no lock): wait up to ``timeout`` s for plugin objects
+        still being created, and take the finished ones."""
+        with self._lock:
+            starting = [a for a in self._algos.values() if a.starting is not None]
+        if not starting:
+            return
+        wait_futures([a.starting for a in starting], timeout=timeout)
+        for a in starting:
+            f = a.starting
+            if f is not None and f.done():
+                if f.exception() is None:
+                    self._adopt(a, *f.result())
+                a.starting = None
+
+    def _adopt(self, a: AlgoState, instance: Any, why: str | None) -> str | None:
+        with self._lock:
+            if a.instance is not None:
+                return None
             if a.status != "running":
                 return None  # stopped meanwhile: the object is not needed
             if why:
@@ -152,7 +193,12 @@ class Lifecycle:
                 self.feed.prepare(ticker)
             except Exception as e:
                 raise EngineError(f"cannot load history for {ticker}: {e}") from None
-        instance, why = self._new_instance(plugin, values, ticker, float(capital))
+        fut = spawn(self._new_instance, plugin, values, ticker, float(capital))
+        instance = None
+        try:
+            instance, why = fut.result(timeout=PLUGIN_WAIT)
+        except TimeoutError:
+            why = None  # still starting (a slow __init__, or queued behind a hung plugin)
         if why:
             raise EngineError(why)
         name = name.strip() or f"{plugin} {ticker}"
@@ -166,6 +212,8 @@ class Lifecycle:
                           None, Ledger(float(capital)), instance)
             self._algos[algo_id] = a
             self.guards.reset(algo_id, float(capital))
+        if instance is None:
+            self._adopt_later(a, fut)
         self._subscribe(a)
         logger.info("created algorithm %d %r: %s on %s with %.2f", algo_id, name, plugin, ticker,
                     capital)
@@ -340,7 +388,7 @@ class Lifecycle:
             price = self.market.latest_price(a.ticker)
             self.guards.reset(a.id, a.ledger.value(price))
         self._refresh_plugins()
-        self._instantiate(a)
+        self._instantiate_soon(a)
         if a.status == "running" and self.feed is not None:
             try:
                 self.feed.prepare(a.ticker)

@@ -110,6 +110,7 @@ class AlgoState:
     paused: str | None = None  # why its ticker is paused (positions differ from the broker)
     cooldown_until: datetime | None = None  # a broker refusal: no orders before this minute
     rejections: int = 0  # broker refusals in a row
+    starting: Any = None  # a Future: the plugin object being created in the background
 
     @property
     def trading(self) -> bool:

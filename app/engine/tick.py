@@ -119,6 +119,7 @@ class TickPlanner:
         if self._last_watch is None or minute - self._last_watch >= WATCH_EVERY:
             self.watch_positions(minute)
         working = self.orders.working_by_algo()
+        self._adopt_started(self.plugin_timeout + 1.0)
 
         # 2. plan
         stopped: list[AlgoState] = []

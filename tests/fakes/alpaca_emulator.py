@@ -69,6 +69,8 @@ class Faults:
     fail_status: int = 0  # answer the next ``fail_count`` matching REST requests with this
     fail_count: int = 0
     fail_prefix: str = "/v2"
+    hang_seconds: float = 0.0  # every trading REST request answers this late (a dead gateway)
+    clock_closed: bool = False  # /v2/clock says closed (an unscheduled closure)
     fail_after_accept: int = 0  # next N order submits are stored, then answered with 504
     slow_after_accept: float = 0.0  # next order submit is stored, then answered this late
     reject_next: str = ""  # next order submit: 403 with this message
@@ -583,6 +585,8 @@ class AlpacaEmulator:
                 return 403, {"message": "forbidden"}
             return 401, {"code": 40110000, "message": "request is not authorized"}
         f = self.faults
+        if f.hang_seconds and not is_data:
+            time.sleep(f.hang_seconds)  # outside the lock: the client times out
         with self.lock:
             if f.fail_count > 0 and path.startswith(f.fail_prefix):
                 f.fail_count -= 1
@@ -670,7 +674,8 @@ class AlpacaEmulator:
         now = self.now()
         def et(t: datetime) -> str:
             return t.astimezone(EXCHANGE_TZ).isoformat()
-        return {"timestamp": et(now), "is_open": self.calendar.is_open(now),
+        return {"timestamp": et(now),
+                "is_open": self.calendar.is_open(now) and not self.faults.clock_closed,
                 "next_open": et(self.calendar.next_open(now)),
                 "next_close": et(self.calendar.next_close(now))}
 

@@ -1,0 +1,161 @@
+"""Stop-all latency (the panic button) under load: median and p99 per case.
+
+Cases: an idle engine (the floor), during a tick of 100 algorithms, during a tick whose plugin
+never returns, while the broker times out (no answer for minutes), while the broker answers
+503. Real SQLite files in a temporary folder, the real SimulatedBroker with a switch in front
+of it that stalls or fails every call (an in-process broker has no network to lose). Between
+two measurements the algorithms are set running again directly (a bench shortcut, so that the
+load keeps running: resuming through the API would re-create 100 plugin objects each time).
+
+    .venv/bin/python bench/bench_stop.py [--reps 40]
+Target (issue 10): p99 <= 1 s in every case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.broker.base import BrokerError  # noqa: E402
+from app.broker.simulated import SimulatedBroker  # noqa: E402
+from app.calendar import nyse  # noqa: E402
+from app.clock import ManualClock  # noqa: E402
+from app.engine.facade import Engine  # noqa: E402
+from db.market import MarketStore  # noqa: E402
+from db.system import SystemStore  # noqa: E402
+
+PLUGINS = ROOT / "tests" / "engine" / "plugins"
+T0 = datetime(2024, 6, 4, 14, 0, tzinfo=UTC)
+
+
+class FaultyBroker(SimulatedBroker):
+    stall = False
+    fail = False
+
+    def _net(self) -> None:
+        if self.stall:
+            self.release.wait(120)
+        if self.fail:
+            raise BrokerError("503 service unavailable", retryable=True, status=503)
+
+    def submit_order(self, r):
+        self._net()
+        return super().submit_order(r)
+
+    def get_order(self, c):
+        self._net()
+        return super().get_order(c)
+
+    def cancel_order(self, c):
+        self._net()
+        return super().cancel_order(c)
+
+    def get_account(self):
+        self._net()
+        return super().get_account()
+
+    def get_positions(self):
+        self._net()
+        return super().get_positions()
+
+    def get_clock(self):
+        self._net()
+        return super().get_clock()
+
+
+def build(tmp: Path, algos: int, plugin: str, params: dict, timeout: float):
+    cal = nyse()
+    system, market = SystemStore(tmp / "system.db"), MarketStore(tmp / "market.db", cal)
+    rows = [(t, int(m.timestamp()), 100.0, 100.0, 100.0, 100.0, 1000)
+            for t in ("AAA", "BBB") for m in cal.minutes_between(T0 - timedelta(days=1), T0)]
+    market.insert_rows(rows)
+    clock = ManualClock(T0 + timedelta(seconds=2))
+    broker = FaultyBroker(system, market, clock, starting_cash=1e7, calendar=cal)
+    broker.release = threading.Event()
+    e = Engine(mode="demo", system=system, market=market, broker=broker, feed=None, clock=clock,
+               calendar=cal, plugin_dirs=[PLUGINS], plugin_timeout=timeout)
+    e.start()
+    for i in range(algos):
+        e.create_algorithm(plugin if i == 0 else "scripted", "AAA" if i % 2 else "BBB", 1000,
+                           params if i == 0 else {"action": "buy", "shares": 1, "delay": 0.01})
+    return e, broker
+
+
+def rearm(engine: Engine, instances: dict) -> None:
+    with engine._lock:
+        for a in engine._algos.values():
+            a.status, a.error, a.instance = "running", None, instances.get(a.id)
+
+
+def measure(name: str, reps: int, *, algos: int = 100, plugin: str = "scripted",
+            params: dict | None = None, timeout: float = 2.0, fault: str = "",
+            tick: bool = True) -> list[float]:
+    with tempfile.TemporaryDirectory() as d:
+        engine, broker = build(Path(d), algos, plugin, params or {"action": "buy",
+                                                                  "shares": 1, "delay": 0.01},
+                               timeout)
+        instances = {a.id: a.instance for a in engine._algos.values()}
+        broker.stall, broker.fail = fault == "timeout", fault in ("timeout", "503")
+        minute = T0
+        out: list[float] = []
+        th = None
+        try:
+            for _ in range(reps):
+                if tick and (th is None or not th.is_alive()):
+                    engine.clock.set(minute + timedelta(seconds=2))
+                    th = threading.Thread(target=engine.run_tick, args=(minute,), daemon=True)
+                    th.start()
+                    minute += timedelta(minutes=1)
+                    while not engine._tick_lock.locked() and th.is_alive():
+                        time.sleep(0.001)
+                    time.sleep(0.05)  # into the tick: plugins, polls or sends under way
+                t0 = time.perf_counter()
+                engine.stop_all()
+                out.append(time.perf_counter() - t0)
+                rearm(engine, instances)
+                time.sleep(0.02)
+        finally:
+            broker.release.set()
+            engine.close()
+    return out
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=40)
+    reps = ap.parse_args().reps
+    cases = [
+        ("idle engine (floor), 100 algorithms", dict(tick=False)),
+        ("tick of 100 algorithms", {}),
+        ("plugin that never returns", dict(plugin="sleeper", params={"seconds": 600},
+                                           timeout=5.0)),
+        ("broker times out", dict(fault="timeout")),
+        ("broker answers 503", dict(fault="503")),
+    ]
+    floor = None
+    print(f"stop_all latency, {reps} calls per case (ms)")
+    print(f"{'case':40s} {'median':>9s} {'p99':>9s} {'max':>9s} {'p99/floor':>10s}")
+    for name, kw in cases:
+        xs = measure(name, reps, **kw)
+        med, p99 = statistics.median(xs) * 1000, pct(xs, 99) * 1000
+        floor = floor or p99
+        print(f"{name:40s} {med:9.2f} {p99:9.2f} {max(xs) * 1000:9.2f} {p99 / floor:10.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

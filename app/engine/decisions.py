@@ -54,10 +54,9 @@ def parse_decision(raw: Any) -> Decision:
     if len(raw) != 2:
         raise DecisionRefused(f"run() returned {len(raw)} values instead of 2")
     action, shares = raw
-    if type(action) is not str or action.strip().lower() not in ACTIONS:
+    if type(action) is not str or action not in ACTIONS:  # exactly lowercase, no spaces
         shown = repr(action) if type(action) in (str, int, float) else type(action).__name__
         raise DecisionRefused(f"unknown action {shown[:40]} (expected buy, sell or hold)")
-    action = action.strip().lower()
     if action == "hold":
         return Decision("hold", 0)
     n = _shares(shares)

@@ -139,14 +139,15 @@ class Lifecycle:
 
     # --- create --------------------------------------------------------------------------
     def free_capital(self) -> float:
-        """The account's cash minus what running algorithms hold."""
+        """The account's cash minus what the algorithms hold: every one that is not stopped
+        (running, failing, paused, error) and every stopped one still holding shares."""
         cash = self.io.account().cash
         with self._lock:
             return self._free_from(cash)
 
     def _free_from(self, cash: float) -> float:
         held = sum(max(0.0, a.ledger.cash) for a in self._algos.values()
-                   if a.status == "running")
+                   if a.status != "stopped" or a.ledger.position != 0)
         return max(0.0, cash - held)
 
     def create_algorithm(self, plugin: str, ticker: str, capital: float,

@@ -355,7 +355,10 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
     printer = ConsolePrinter(engine)
     engine.add_listener(printer)
     try:
-        if minutes is not None:
+        report = wait_for_broker(engine, settings, stop, printer)
+        if report is None:  # stopped (a signal) before the broker answered
+            return EXIT_OK
+        if minutes is not None:  # counted from the start of trading
             deadline = engine.clock.now() + timedelta(minutes=minutes)
 
             def stop_at_deadline() -> None:
@@ -364,9 +367,6 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
                     stop.set()
 
             threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
-        report = wait_for_broker(engine, settings, stop, printer)
-        if report is None:  # stopped (signal, --minutes) before the broker answered
-            return EXIT_OK
         if not report.clean:
             print("warning: positions differ from the broker: " + ", ".join(
                 f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"

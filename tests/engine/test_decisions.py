@@ -17,7 +17,6 @@ from app.engine.decisions import Decision, DecisionRefused, check_against_ledger
     (["buy", 2], Decision("buy", 2)),
     (("buy", 4.0), Decision("buy", 4)),          # a whole float, e.g. cash // price
     (("buy", np.int64(7)), Decision("buy", 7)),
-    (("BUY ", 1), Decision("buy", 1)),
     (("buy", 0), Decision("hold", 0)),           # nothing to do
 ])
 def test_accepted(raw, expected):
@@ -35,6 +34,9 @@ def test_accepted(raw, expected):
     (("buy", "5"), "whole number"),
     (("buy", 1, 2), "3 values"),
     (("purchase", 1), "unknown action"),
+    (("BUY", 1), "unknown action 'BUY'"),       # the contract is exactly lowercase
+    (("Sell", 1), "unknown action 'Sell'"),
+    (("hold ", 0), "unknown action"),
     ("buy", "got str"),
     ({"action": "buy"}, "got dict"),
 ])

@@ -144,6 +144,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything AutoTrader creates (data folder, DBs, logs, backups, config) is its owner's
+    # only: folders 0700, files 0600.
+    if hasattr(os, "umask"):
+        os.umask(0o077)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         import importlib

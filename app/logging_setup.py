@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 from pathlib import Path
 
@@ -40,6 +41,19 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log (and each rotated one) is readable by its owner only (0600): it holds the
+    trading history."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        try:
+            os.chmod(self.baseFilename, 0o600)
+        except OSError:
+            pass
+        return stream
+
+
 def setup_logging(level: str = "INFO", log_dir: Path | None = None, console: bool = True) -> Path | None:
     """Configure the root logger; return the log file's path (None if no file)."""
     root = logging.getLogger()
@@ -55,10 +69,11 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None, console: boo
     log_file = None
     if log_dir is not None:
         try:
-            log_dir.mkdir(parents=True, exist_ok=True)
+            if not log_dir.exists():
+                log_dir.mkdir(parents=True, mode=0o700)
             log_file = log_dir / LOG_FILENAME
             handlers.append(
-                logging.handlers.RotatingFileHandler(
+                PrivateRotatingFileHandler(
                     log_file, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
                 )
             )

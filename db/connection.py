@@ -7,6 +7,7 @@ connection (``threading.local``) to the same file.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -25,12 +26,22 @@ class StorageError(RuntimeError):
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     """Open ``path`` with WAL and a busy timeout. ``":memory:"`` is allowed for tests."""
     p = str(path)
+    new = False
     if p != ":memory:":
         parent = Path(p).parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            if not parent.exists():
+                parent.mkdir(parents=True, mode=0o700)  # private: trading history, PIN hash
+                os.chmod(parent, 0o700)
         except OSError as e:
             raise StorageError(f"cannot create data folder {parent}: {e.strerror}") from None
+        new = not readonly and not Path(p).exists()
+        if new:
+            try:  # created 0600 before SQLite opens it (its -wal/-shm copy the mode)
+                os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.chmod(p, 0o600)
+            except OSError as e:
+                raise StorageError(f"cannot create database {p}: {e.strerror}") from None
     try:
         if readonly and p != ":memory:":
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,

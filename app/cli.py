@@ -18,7 +18,14 @@ import sys
 from typing import Any
 
 from app import __version__
-from app.config import ConfigError, Settings, default_config_path, describe, load_settings
+from app.config import (
+    ConfigError,
+    Settings,
+    default_config_path,
+    describe,
+    finite_number,
+    load_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window: log each tick to the console")
     run.add_argument("--kiosk", action="store_true", help="fullscreen window (touchscreen)")
     run.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
-    run.add_argument("--speed", type=float, help="demo clock speed (default 60x)")
-    run.add_argument("--minutes", type=float, help="stop after this many simulated/real minutes")
+    run.add_argument("--speed", type=finite_number(positive=True), help="demo clock speed (default 60x)")
+    run.add_argument("--minutes", type=finite_number(positive=True), help="stop after this many simulated/real minutes")
     cfg = sub.add_parser("config", help="print the effective settings and their sources")
     _common(cfg)
     cfg.add_argument("--init", action="store_true", help="write an example config file if none exists")

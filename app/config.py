@@ -442,3 +442,25 @@ algo_max_orders_per_day = 100
 account_max_daily_loss_pct = 5.0   # all algorithms together down 5 % today: stop all
 on_guard_stop = "keep"             # keep | sell the position of a guard-stopped algorithm
 """
+
+
+def finite_number(minimum: float | None = None, *, positive: bool = False):  # type: ignore[no-untyped-def]
+    """An argparse ``type``: a finite number (not nan/inf), optionally >= ``minimum`` or > 0.
+    argparse turns its ValueError into a one-line usage error with exit code 2."""
+    import argparse
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if positive and v <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+        if minimum is not None and v < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum:g}")
+        return v
+
+    return parse

@@ -20,6 +20,7 @@ from pathlib import Path
 from app.backtest.errors import BacktestError
 from app.backtest.fills import FILL_RULES
 from app.backtest.metrics import CONVENTIONS
+from app.config import finite_number
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the first day of the data")
     p.add_argument("--end", type=_date, help="last day, inclusive; default: the last day of "
                    "the data")
-    p.add_argument("--capital", type=float, default=10_000.0,
+    p.add_argument("--capital", type=finite_number(positive=True), default=10_000.0,
                    help="the algorithm's starting capital (default 10000)")
     p.add_argument("--csv", action="append", type=Path, default=[],
                    help="bars from this CSV instead of the market DB (one per ticker, same "
@@ -65,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", choices=FILL_RULES, default="open",
                    help="fill at the open of the decision minute's bar (default) or at the "
                         "last close")
-    p.add_argument("--slippage-bps", type=float,
+    p.add_argument("--slippage-bps", type=finite_number(0.0),
                    help="slippage against each fill in basis points (default: the config's "
                         "engine.slippage_bps)")
-    p.add_argument("--commission", type=float,
+    p.add_argument("--commission", type=finite_number(0.0),
                    help="commission per share (default: the config's "
                         "engine.commission_per_share)")
     p.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the first day of the data")
     p.add_argument("--end", type=_date, help="last day, inclusive; default: the last day of "
                    "the data")
-    p.add_argument("--capital", type=finite_number(positive=True), default=10_000.0,
+    p.add_argument("--capital", type=finite_number(), default=10_000.0,
                    help="the algorithm's starting capital (default 10000)")
     p.add_argument("--csv", action="append", type=Path, default=[],
                    help="bars from this CSV instead of the market DB (one per ticker, same "

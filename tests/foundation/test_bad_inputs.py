@@ -14,7 +14,6 @@ import pytest
     ["backtest", "sma_crossover", "--slippage-bps", "nan"],
     ["backtest", "sma_crossover", "--commission", "nan"],
     ["backtest", "sma_crossover", "--capital", "inf"],
-    ["backtest", "sma_crossover", "--capital", "0"],
 ])
 def test_bad_number_is_a_one_line_error_with_code_2(argv, capsys):
     from app.cli import main

@@ -106,6 +106,10 @@ class MarketStore:
     def conn(self) -> sqlite3.Connection:
         return self._tl.conn
 
+    def open_connections(self) -> int:
+        """Connections open now (one per live thread that used this store)."""
+        return self._tl.connection_count()
+
     def close(self) -> None:
         self._tl.close()
 

@@ -52,6 +52,10 @@ class SystemStore:
         with self.db.atomic() as d:
             yield d
 
+    def open_connections(self) -> int:
+        """Connections open now (one per live thread that used this store)."""
+        return self._tl.connection_count()
+
     def close(self) -> None:
         self._tl.close()
 

@@ -115,10 +115,12 @@ def test_to_row_shapes():
 def test_each_thread_gets_its_own_connection(market_store):
     market_store.insert_rows(rows("AAPL", OPEN, 10))
     seen, errors = [], []
+    together = threading.Barrier(4)
 
     def reader():
         try:
             seen.append((id(market_store.conn), market_store.count("AAPL")))
+            together.wait(5)  # all four alive at once: none can inherit another's connection
         except Exception as e:  # pragma: no cover - a failure is the assertion below
             errors.append(e)
 
@@ -130,6 +132,17 @@ def test_each_thread_gets_its_own_connection(market_store):
     assert not errors
     assert all(c == 10 for _, c in seen)
     assert len({i for i, _ in seen} | {id(market_store.conn)}) == 5
+
+
+def test_connections_of_ended_threads_are_closed(market_store):
+    """A thread pool that churns (or a Qt thread entering Python afresh for each slot) must
+    not leave a connection per thread behind: that was the window's memory leak."""
+    market_store.insert_rows(rows("AAPL", OPEN, 3))
+    for _ in range(50):
+        t = threading.Thread(target=market_store.count, args=("AAPL",))
+        t.start()
+        t.join()
+    assert market_store.open_connections() <= 3
 
 
 def test_locked_db_write_gives_clear_error(data_dir, calendar, monkeypatch):

@@ -63,3 +63,24 @@ def test_live_mode_trades_only_after_pin(qtbot, data_dir, plugin_dir) -> None:
     for r in (rig, rig2):
         r.engine.system.close()
         r.engine.market.close()
+
+
+def test_worker_thread_keeps_one_connection_per_store(qtbot, data_dir, plugin_dir) -> None:
+    """The engine worker is a QThread running Qt's own event loop: each slot enters Python
+    with a fresh thread state. Its DB reads must reuse one connection, not open one per call
+    (the window leaked 0.25 MB/s that way)."""
+    rig = make_rig(data_dir, clock=SimulatedClock(SESSION_TIME), plugin_dir=plugin_dir)
+    rig.engine.create_algorithm("buy_once", "AAPL", 5000.0)
+    w = open_window(qtbot, rig, run_scheduler=False)
+    qtbot.waitUntil(lambda: w._engine_started, timeout=15000)
+    views = []
+    w.worker.views.connect(lambda v, s: views.append(v))
+    for _ in range(40):
+        w.requestRefresh.emit()
+    qtbot.waitUntil(lambda: len(views) >= 40, timeout=15000)
+    # GUI thread, worker thread, the engine's own threads: a handful, not one per refresh.
+    assert rig.engine.system.open_connections() <= 6
+    assert rig.engine.market.open_connections() <= 6
+    w.shutdown()
+    rig.engine.system.close()
+    rig.engine.market.close()

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
 from app.security import PIN_RE, PinGuard
+from app.ui.inbox import GuiInbox
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ class LockViewModel(QObject):
     confirmed = Signal()
     cancelled = Signal()
     pinChanged = Signal()
-    _hashed = Signal(int, object)  # token, result (from the hashing thread)
 
     def __init__(self, guard: PinGuard, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,7 +53,7 @@ class LockViewModel(QObject):
         self._busy = False
         self._token = 0
         self._then: Callable[[Any], None] | None = None
-        self._hashed.connect(self._finish)
+        self._inbox = GuiInbox(self)  # the hashing thread hands its result back through it
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._update_lock)
@@ -94,7 +94,7 @@ class LockViewModel(QObject):
             except Exception as e:  # noqa: BLE001 - reported on the pad
                 logger.exception("PIN hashing failed")
                 result = e
-            self._hashed.emit(token, result)
+            self._inbox.post(self._finish, token, result)
 
         threading.Thread(target=run, name="pin-hash", daemon=True).start()
 

@@ -412,6 +412,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self.bridge.stop()
         self.idle.arm(False)
         if self._idle_filter_on is not None:
             self._idle_filter_on.removeEventFilter(self.idle)

@@ -20,6 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.ui.inbox import GuiInbox
+
 logger = logging.getLogger(__name__)
 
 CHART_BARS = 100_000
@@ -34,7 +36,16 @@ def _plain(obj: Any) -> Any:
 
 
 class EngineBridge(QObject):
-    """EngineListener -> Qt signals. Lives on the GUI thread; called from any thread."""
+    """EngineListener -> Qt signals, emitted on the GUI thread only.
+
+    The engine calls these methods from its own threads, some of which are plain Python
+    threads (the synthetic feed, websocket-client's reader). Emitting a Qt signal from a
+    thread Qt does not know crashed PySide6 6.8 (PYSIDE-3124, seen as a segfault in
+    ``test_bar_updates_card_and_chart`` 3 runs in 5), so nothing here touches Qt off the GUI
+    thread: the calls only post plain data to a ``GuiInbox``, and the GUI thread emits the
+    signals when it drains it. Every receiver therefore runs on
+    the GUI thread, whatever it is (a slot, a method or a lambda).
+    """
 
     tick = Signal(object)          # TickResult
     fill = Signal(int, object)     # algo_id, transaction dict
@@ -42,22 +53,30 @@ class EngineBridge(QObject):
     bar = Signal(str, int, float)  # ticker, epoch seconds, close
     feedStatus = Signal(str, str)  # state, detail
 
-    # EngineListener protocol -------------------------------------------------------------
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.inbox = GuiInbox(self)
+
+    # EngineListener protocol (any thread) ------------------------------------------------
     def on_tick(self, result: Any) -> None:
-        self.tick.emit(result)
+        self.inbox.post(self.tick.emit, result)
 
     def on_fill(self, algo_id: int, transaction: dict) -> None:
-        self.fill.emit(int(algo_id), dict(transaction))
+        self.inbox.post(self.fill.emit, int(algo_id), dict(transaction))
 
     def on_algorithms_changed(self) -> None:
-        self.algorithmsChanged.emit()
+        self.inbox.post(self.algorithmsChanged.emit)
 
     def on_bar(self, bar: Any) -> None:
-        self.bar.emit(bar.ticker, int(bar.ts), float(bar.c))
+        self.inbox.post(self.bar.emit, str(bar.ticker), int(bar.ts), float(bar.c))
 
-    # Feed status listener ------------------------------------------------------------------
+    # Feed status listener (any thread) ---------------------------------------------------
     def on_feed_status(self, status: Any) -> None:
-        self.feedStatus.emit(str(status.state), str(getattr(status, "detail", "") or ""))
+        self.inbox.post(self.feedStatus.emit, str(status.state),
+                        str(getattr(status, "detail", "") or ""))
+
+    def stop(self) -> None:
+        self.inbox.stop()
 
 
 class EngineWorker(QObject):

@@ -1,0 +1,178 @@
+"""Memory over time of the whole window app (offscreen): does the kiosk run for months?
+
+Each scenario runs in a fresh process: the demo engine at 60x (a tick and a bar per ticker
+every real second) and the window, for ``--seconds`` (default 600). RSS is sampled every
+``--every`` seconds; after ``--warmup`` seconds (caches, fonts, the first history) the slope
+of a least-squares line through the samples is the leak rate.
+
+- floor: a bare QQuickWidget window whose one Text changes every second (what any QML app
+  with a clock costs): the same sampling, so a machine's noise shows in both.
+- lock: the PIN pad up, the engine trading 20 algorithms behind it.
+- dashboard: unlocked, 20 algorithm cards updating every second.
+
+Target: every scenario's slope under 1 MB/hour after warm-up.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_memory.py [--seconds 600]
+     [--only lock] [--python-objects]  (the last one also prints the Python object count
+     and tracemalloc's growth, to tell a Python leak from a C++ one)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+COMMON = r"""
+import gc, json, os, sys, time, tracemalloc
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+SECONDS, EVERY = float(os.environ["BENCH_SECONDS"]), float(os.environ["BENCH_EVERY"])
+PYOBJ = os.environ.get("BENCH_PYOBJ") == "1"
+PAGE = int(os.sysconf("SC_PAGE_SIZE"))
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+samples = []
+t0 = time.monotonic()
+if PYOBJ:
+    tracemalloc.start(1)
+def sample():
+    row = {"t": time.monotonic() - t0, "rss": rss_mb()}
+    if PYOBJ:
+        row["objects"] = len(gc.get_objects())
+        row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
+    samples.append(row)
+    if row["t"] >= SECONDS:
+        finish()
+def finish():
+    extra = {}
+    if PYOBJ:
+        snap = tracemalloc.take_snapshot()
+        top = snap.statistics("lineno")[:8]
+        extra["top"] = [str(s) for s in top]
+    print("SAMPLES " + json.dumps({"samples": samples, **extra}), flush=True)
+    os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
+timer = QTimer()
+timer.timeout.connect(sample)
+"""
+
+FLOOR = COMMON + r"""
+from PySide6.QtCore import QUrl
+from PySide6.QtQuickWidgets import QQuickWidget
+w = QQuickWidget()
+w.setResizeMode(QQuickWidget.SizeRootObjectToView)
+path = os.path.join(os.environ["BENCH_DATA"], "floor.qml")
+open(path, "w").write('import QtQuick\nRectangle { color: "#111"; Text { id: t; color: "white"; '
+                      'text: "0" } Timer { interval: 1000; running: true; repeat: true; '
+                      'onTriggered: t.text = new Date().toLocaleTimeString() } }\n')
+w.setSource(QUrl.fromLocalFile(path))
+w.resize(800, 480)
+w.show()
+timer.start(int(EVERY * 1000))
+sample()
+app.exec()
+"""
+
+APP = COMMON + r"""
+from app.config import load_settings
+from app.engine.runner import build_engine
+from app.ui.window import MainWindow
+s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"], "demo.speed": 60.0})
+engine, scheduler = build_engine(s)
+names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX", "INTC"]
+have = len(engine.algorithm_views())
+for i in range(max(0, 20 - have)):
+    engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
+w = MainWindow(s, engine.system)
+w.guard.set_pin("2468")
+w.attach_engine(engine, scheduler)
+w.resize(800, 480)
+w.show()
+if os.environ["BENCH_PAGE"] == "dashboard":
+    w.lock_vm.start("unlock")
+    for d in "2468":
+        w.lock_vm.digit(d)
+    w.lock_vm.submit()
+else:
+    w.lock("unlock")
+timer.start(int(EVERY * 1000))
+sample()
+app.exec()
+"""
+
+
+def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> float:
+    pts = [(s["t"], s[key]) for s in samples if s["t"] >= warmup]
+    if len(pts) < 3:
+        return float("nan")
+    n = len(pts)
+    mt = sum(t for t, _ in pts) / n
+    mv = sum(v for _, v in pts) / n
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    cov = sum((t - mt) * (v - mv) for t, v in pts)
+    return cov / var * 3600.0
+
+
+def run(script: str, page: str, seconds: float, every: float, pyobj: bool) -> dict:
+    import json
+
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
+                   BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
+                   PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, timeout=seconds + 180, cwd=ROOT)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("SAMPLES ")), None)
+    if line is None:
+        raise SystemExit(f"{page}: no samples (exit {out.returncode})\n{out.stderr[-3000:]}")
+    return json.loads(line[len("SAMPLES "):])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=600.0)
+    ap.add_argument("--every", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=60.0)
+    ap.add_argument("--only", choices=("floor", "lock", "dashboard"))
+    ap.add_argument("--python-objects", action="store_true")
+    a = ap.parse_args()
+    scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP)]
+    floor_slope = None
+    worst = 0.0
+    for page, script in scenarios:
+        if a.only and page != a.only:
+            continue
+        r = run(script, page, a.seconds, a.every, a.python_objects)
+        s = r["samples"]
+        slope = slope_mb_per_hour(s, a.warmup)
+        line = (f"{page:9s}: RSS {s[0]['rss']:.0f} MB at start, "
+                f"{next(x for x in s if x['t'] >= a.warmup)['rss']:.0f} MB after warm-up, "
+                f"{s[-1]['rss']:.0f} MB at {s[-1]['t']:.0f} s; slope {slope:+.2f} MB/h")
+        if page == "floor":
+            floor_slope = slope
+        elif floor_slope is not None:
+            line += f" (floor {floor_slope:+.2f} MB/h)"
+        if a.python_objects:
+            line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
+                     f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")
+        print(line, flush=True)
+        if a.python_objects:
+            for t in r.get("top", []):
+                print("   ", t)
+        if page != "floor":
+            worst = max(worst, slope)
+    print(f"target: under 1 MB/h after warm-up: {'met' if worst < 1.0 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,6 +89,10 @@ def _info_from_module(name: str, module: Any, path: Path | None) -> PluginInfo |
         return PluginInfo(name, _first_line(cls.__doc__), {}, "class Algorithm has no run() method",
                           path)
     desc = _first_line(cls.__doc__) or _first_line(module.__doc__)
+    if path is not None:
+        # Two folders may hold plugins of the same name (one module name in sys.modules):
+        # the class itself says which file it came from, for the worker processes.
+        cls._plugin_file = str(path)
     return PluginInfo(name, desc, plugin_params(cls), None, path, cls)
 
 

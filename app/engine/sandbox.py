@@ -614,7 +614,8 @@ def spec_from_class(cls: type, ticker: str, capital: float) -> Any:
     params = {k: v for k, v in vars(cls).items()
               if not k.startswith("_") and type(v) in PARAM_TYPES}
     if module.startswith(USER_PREFIX + "."):
-        path = getattr(sys.modules.get(module), "__file__", None)
+        path = (getattr(cls, "_plugin_file", None)
+                or getattr(sys.modules.get(module), "__file__", None))
         if not path:
             raise LookupError(f"cannot find the file of plugin {name!r}")
         return PluginSpec(name, str(path), False, params, ticker, float(capital))

@@ -134,3 +134,20 @@ def test_seed_style_plugin_reads_the_dbs_from_its_worker(make_engine, caplog):
     assert engine.algorithm_view(a).position == 1  # bought once, then saw its transaction
     msgs = [r.getMessage() for r in caplog.records if r.name == "plugin.seed_reader"]
     assert msgs[0].endswith("bars 5 txs 0") and msgs[1].endswith("bars 5 txs 1")
+
+
+def test_same_plugin_name_in_two_folders_runs_the_engines_own_file(make_engine, tmp_path):
+    """Two folders with a plugin of the same name (one module name in this process): each
+    engine's worker loads the file its engine listed, not the one imported last."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, shares in ((a, 1), (b, 2)):
+        folder.mkdir()
+        (folder / "twin.py").write_text(
+            "class Algorithm:\n"
+            "    def __init__(self, ticker, initial_capital):\n        pass\n"
+            f"    def run(self, current_time, algo_id):\n        return ('buy', {shares})\n")
+    engine = make_engine(plugin_dirs=[b])
+    make_engine(plugin_dirs=[a])  # imports a's twin.py after b's
+    algo = engine.create_algorithm("twin", "AAA", 10_000)
+    r = engine.run_tick(_minute(0))
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(algo, 2)]

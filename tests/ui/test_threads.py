@@ -84,3 +84,52 @@ def test_worker_thread_keeps_one_connection_per_store(qtbot, data_dir, plugin_di
     w.shutdown()
     rig.engine.system.close()
     rig.engine.market.close()
+
+
+def test_bars_from_plain_threads_while_chart_and_cards_redraw(qtbot, data_dir,
+                                                               plugin_dir) -> None:
+    """The path that segfaulted on PySide6 6.8: bars handed over by plain Python threads (the
+    synthetic feed's, websocket-client's) while the detail chart and the cards redraw. Three
+    threads post 1,500 bars each; every one reaches the chart and the card, in order, on the
+    GUI thread."""
+    import threading
+    from types import SimpleNamespace
+
+    rig = make_rig(data_dir, clock=SimulatedClock(SESSION_TIME), plugin_dir=plugin_dir)
+    algo = rig.engine.create_algorithm("sma_crossover", "AAPL", 5000.0)
+    w = open_window(qtbot, rig, run_scheduler=False)
+    set_up_pin(w)
+    w.schedule_refresh()
+    qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15000)
+    w.dash_vm.open(algo)
+    qtbot.waitUntil(lambda: w.chart.count > 0 and not w._detail_loading, timeout=15000)
+    n0, t0 = w.chart.count, int(w.chart.timestamps()[-1])
+    gui = threading.get_ident()
+    receivers: set[int] = set()
+    w.bridge.bar.connect(lambda *a: receivers.add(threading.get_ident()))
+    per_thread, nthreads = 1500, 3
+
+    def feed(k: int) -> None:  # thread k sends minutes k, k+3, k+6, ... of AAPL
+        for i in range(per_thread):
+            m = 1 + k + nthreads * i
+            w.bridge.on_bar(SimpleNamespace(ticker="AAPL", ts=t0 + 60 * m, c=100.0 + m / 100))
+            if i % 100 == 0:
+                w.bridge.on_bar(SimpleNamespace(ticker="MSFT", ts=t0 + 60 * m, c=1.0))
+
+    threads = [threading.Thread(target=feed, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        w.chart.repaint()  # redraw while bars are arriving, as a screen would
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: w.bridge.inbox.pending() == 0, timeout=15000)
+    w.chart.repaint()
+    assert receivers == {gui}
+    # Bars from three threads interleave: the chart keeps the newest minute and never goes
+    # back, so it holds at least one bar per thread's last minute and ends on the newest.
+    last = nthreads * per_thread
+    assert int(w.chart.timestamps()[-1]) == t0 + 60 * last
+    assert w.chart.count > n0 and w.chart.closes()[-1] == 100.0 + last / 100
+    w.shutdown()
+    rig.engine.system.close()
+    rig.engine.market.close()

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commission", type=finite_number(0.0),
                    help="commission per share (default: the config's "
                         "engine.commission_per_share)")
+    p.add_argument("--strict-cash", action="store_true",
+                   help="refuse a buy whose fill price overdraws the algorithm's cash (by "
+                        "default it fills, as live, where the account pays the difference)")
     p.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--charts", action="store_true",
@@ -137,7 +140,7 @@ def _main(args: argparse.Namespace) -> int:
                       else args.slippage_bps),
         commission_per_share=(settings.engine.commission_per_share if args.commission is None
                               else args.commission),
-        timeout_s=settings.engine.plugin_timeout)
+        timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash)
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
     combos = combinations(grid)

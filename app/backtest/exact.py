@@ -30,12 +30,28 @@ from app.timeutil import from_epoch, iso_z, to_epoch
 logger = logging.getLogger(__name__)
 
 
+def NO_GUARDS(limits: type) -> Any:  # noqa: N802 - reads as a constant
+    """The live risk guards off: they are safety rails for a live account (daily loss,
+    drawdown, orders per day, a minute's order value, the pause after a broker refusal), not
+    part of the strategy, and the fast replay has none; a backtest measures the strategy."""
+    return limits(algo_max_daily_loss_pct=0.0, algo_max_drawdown_pct=0.0,
+                  algo_max_orders_per_day=0, account_max_daily_loss_pct=0.0,
+                  account_max_minute_order_pct=0.0, reject_cooldown_minutes=0,
+                  max_rejections=10**9)
+
+
 def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital: float, *,
               slippage_bps: float = 0.0, commission_per_share: float = 0.0,
               fill: str = "open", timeout_s: float = 2.0, plugin_dirs: tuple[Path, ...] = (),
-              progress: Progress | None = None) -> RunResult:
+              progress: Progress | None = None, strict_cash: bool = False,
+              account_cash: float | None = None) -> RunResult:
+    """``account_cash``: the simulated account's cash; by default the algorithm's capital with
+    ``strict_cash`` (the account holds nothing else, so the broker refuses a buy that overdraws
+    it) and twice that without (as live and in the demo, the account holds more than one
+    algorithm's slice, so a buy the engine accepted fills even if it overdraws the slice)."""
     from app.broker.simulated import SimulatedBroker, last_close, next_open
     from app.engine.facade import Engine, EngineError
+    from app.engine.guards import RiskLimits
     from db.market import MarketStore
     from db.system import SystemStore
 
@@ -55,13 +71,15 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
         minutes = tick_minutes(bars, first, calendar).tolist()
         clock = ManualClock(from_epoch(minutes[0]))
         rule = next_open(market) if fill == "open" else last_close(market)
-        broker = SimulatedBroker(system, market, clock, starting_cash=float(capital),
+        if account_cash is None:
+            account_cash = float(capital) * (1.0 if strict_cash else 2.0)
+        broker = SimulatedBroker(system, market, clock, starting_cash=float(account_cash),
                                  slippage_bps=slippage_bps,
                                  commission_per_share=commission_per_share, price_rule=rule,
                                  symbols={bars.ticker}, calendar=calendar)
         engine = Engine(mode="backtest", system=system, market=market, broker=broker, feed=None,
                         clock=clock, calendar=calendar, plugin_dirs=list(plugin_dirs),
-                        plugin_timeout=timeout_s, workers=1)
+                        plugin_timeout=timeout_s, workers=1, risk=NO_GUARDS(RiskLimits))
         problems: list[dict[str, Any]] = []
         refused = errors = 0
         try:
@@ -90,6 +108,16 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             if progress is not None:
                 progress(len(minutes), len(minutes))
             txs = system.transactions(algo_id)
+            # Orders the broker rejected after the tick sent them (the fast loop counts these
+            # as refusals at their minute too).
+            for ts_, why in system.conn.execute(
+                    "SELECT created_ts, reason FROM sim_orders WHERE status = 'rejected' "
+                    "ORDER BY rowid").fetchall():
+                refused += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append({"timestamp": iso_z(int(ts_)), "kind": "refused",
+                                     "reason": f"rejected by the broker: {why}"})
+            problems.sort(key=lambda p: p["timestamp"])
         finally:
             engine.close()
             system.close()

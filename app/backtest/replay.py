@@ -9,9 +9,12 @@ live scheduler ticks):
    count, sell beyond the position, buy beyond the cash at the last close);
 4. an accepted order fills at the OPEN of bar t (the next bar after the last one the plugin
    saw; the last close if t has no bar) plus slippage against the trade and a commission per
-   share, as the simulated broker's ``next_open`` rule; a buy the broker could not pay is
-   rejected; the fill is applied to the engine's ``Ledger`` and becomes visible to
-   ``get_transactions`` from the next minute.
+   share, as the simulated broker's ``next_open`` rule (the shared fill model,
+   ``app.broker.fill_model``). A buy the engine accepted fills even when the fill price makes
+   it overdraw the algorithm's cash by the move, as live and in the demo, where the account
+   pays (the largest overdraft is reported); ``strict_cash`` refuses it instead. The fill is
+   applied to the engine's ``Ledger`` and becomes visible to ``get_transactions`` from the
+   next minute.
 
 Live trading does the same per tick but runs the plugin on a worker thread, writes orders and
 transactions to SQLite and sends them to a broker; the backtest keeps that state in memory,
@@ -31,7 +34,7 @@ from typing import Any
 from algorithm._api import AlgoContext, set_context
 from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
-from app.backtest.fills import FILL_RULES, fill_price
+from app.backtest.fills import FILL_RULES, fill_price, refusal
 from app.backtest.provider import BacktestProvider
 from app.backtest.result import RunResult, result_from_fills
 from app.backtest.watchdog import PluginTimeout, Watchdog
@@ -54,7 +57,8 @@ Progress = Callable[[int, int], None]
 def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
               capital: float, *, slippage_bps: float = 0.0, commission_per_share: float = 0.0,
               fill: str = "open", timeout_s: float = 2.0, progress: Progress | None = None,
-              other: Callable[[str], Bars | None] | None = None) -> RunResult:
+              other: Callable[[str], Bars | None] | None = None,
+              strict_cash: bool = False) -> RunResult:
     """Replay bars[first:] through the plugin; bars before ``first`` are history only."""
     try:
         cls = make_class(info, params)
@@ -133,11 +137,11 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                         price = fill_price(d.action, opens[i] if fill_at_open and here
                                            else last, slippage_bps)
                         commission = d.shares * commission_per_share
-                        if d.action == "buy" and \
-                                d.shares * price + commission > ledger.cash + 1e-9:
-                            raise DecisionRefused(
-                                f"rejected by the broker: insufficient buying power "
-                                f"({d.shares * price + commission:,.2f} > {ledger.cash:,.2f})")
+                        if strict_cash:
+                            why = refusal(d.action, d.shares, price, commission, ledger.cash,
+                                          ledger.position)
+                            if why:
+                                raise DecisionRefused(f"rejected by the broker: {why}")
                     except DecisionRefused as e:
                         refused += 1
                         problem(t, "refused", str(e))

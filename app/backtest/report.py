@@ -43,6 +43,7 @@ def summary_rows(r: RunResult) -> list[tuple[str, str]]:
         ("win rate", "n/a" if m.win_rate is None else f"{m.win_rate:.1%}"),
         ("exposure", f"{m.exposure:.1%}"),
         ("commission", f"{m.commission:,.2f}"),
+        ("largest overdraft", f"{r.max_overdraft:,.2f}"),
         ("refused / errors", f"{r.refused} / {r.errors}"),
         ("speed", f"{r.bars_per_s:,.0f} bars/s ({r.path} path, {r.elapsed_s:.2f} s)"),
     ]
@@ -93,6 +94,7 @@ def report_dict(r: RunResult) -> dict[str, Any]:
         "end": iso_z(int(r.ts[-1])) if len(r.ts) else None,
         "metrics": m.as_dict(),
         "decisions": r.decisions, "refused": r.refused, "errors": r.errors,
+        "max_overdraft": r.max_overdraft,
         "problems": r.problems[:50],
         "settings": r.settings,
         "elapsed_s": r.elapsed_s, "bars_per_s": r.bars_per_s,

@@ -32,6 +32,11 @@ class RunResult:
     metrics: Metrics | None = None
     trips: list[RoundTrip] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # how it ran (fill, costs, data)
+    max_overdraft: float = 0.0     # the most a fill took the algorithm's cash below zero
+
+    def overdraft_from_fills(self) -> RunResult:
+        self.max_overdraft = round(max([0.0, *(-f["cash"] for f in self.fills)]), 6)
+        return self
 
     @property
     def bars_per_s(self) -> float:
@@ -83,4 +88,4 @@ def result_from_fills(*, plugin: str, ticker: str, ts: np.ndarray, close: np.nda
         path=path, ts=ts, close=close, equity=equity, position=position,
         day_ids=day_ids_for(ts), fills=fills, decisions=decisions, refused=refused,
         errors=errors, problems=problems, elapsed_s=elapsed_s,
-    ).finish()
+    ).finish().overdraft_from_fills()

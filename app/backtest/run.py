@@ -43,6 +43,7 @@ class Spec:
     slippage_bps: float = 0.0
     commission_per_share: float = 0.0
     timeout_s: float = 2.0
+    strict_cash: bool = False       # refuse a buy whose fill overdraws the algorithm's cash
     warmup_days: int = 5            # sessions of DB history loaded before --start
 
 
@@ -195,6 +196,7 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
     result.settings = {
         "capital": spec.capital, "fill": spec.fill, "slippage_bps": spec.slippage_bps,
         "commission_per_share": spec.commission_per_share, "plugin_timeout_s": spec.timeout_s,
+        "strict_cash": spec.strict_cash,
         "data": str(spec.csv) if spec.csv else f"market DB {spec.market_db}",
         "start": spec.start.isoformat() if spec.start else None,
         "end": spec.end.isoformat() if spec.end else None}
@@ -211,7 +213,8 @@ def _run(spec: Spec, bars: tuple[Bars, int] | None,
         full = {**info.params, **params}
         result = run_vector(spec.plugin, full, data, first, spec.capital,
                             slippage_bps=spec.slippage_bps,
-                            commission_per_share=spec.commission_per_share, fill=spec.fill)
+                            commission_per_share=spec.commission_per_share, fill=spec.fill,
+                            strict_cash=spec.strict_cash)
         result.params = params
         return result
     if spec.path == "exact":
@@ -221,7 +224,7 @@ def _run(spec: Spec, bars: tuple[Bars, int] | None,
                          slippage_bps=spec.slippage_bps,
                          commission_per_share=spec.commission_per_share, fill=spec.fill,
                          timeout_s=spec.timeout_s, plugin_dirs=spec.plugin_dirs,
-                         progress=progress)
+                         progress=progress, strict_cash=spec.strict_cash)
     other = None
     if spec.csv is None and spec.market_db is not None:
         other = partial(_other_ticker, Path(spec.market_db), int(data.ts[0]),
@@ -229,4 +232,5 @@ def _run(spec: Spec, bars: tuple[Bars, int] | None,
     return run_event(info, params, data, first, spec.capital, other=other,
                      slippage_bps=spec.slippage_bps,
                      commission_per_share=spec.commission_per_share, fill=spec.fill,
-                     timeout_s=spec.timeout_s, progress=progress)
+                     timeout_s=spec.timeout_s, progress=progress,
+                     strict_cash=spec.strict_cash)

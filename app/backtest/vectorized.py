@@ -3,8 +3,8 @@
 A vectorised version re-implements one plugin's rule with numpy, so it exists per plugin
 (``VECTORISED``) and a test checks it against the event-driven run of the plugin itself, trade
 for trade. Orders go through the same fill rule and the same refusals as the event path
-(``check_against_ledger``'s buy-beyond-cash at the last close, the broker's buying-power
-check at the fill price); only the few minutes where something happens run Python code.
+(``check_against_ledger``'s buy-beyond-cash at the last close; with ``strict_cash`` the
+fill model's buying-power check at the fill price); only the few minutes where something happens run Python code.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
-from app.backtest.fills import fill_price
+from app.backtest.fills import fill_price, refusal
 from app.backtest.result import RunResult, curves_from_fills, day_ids_for
 from app.calendar import nyse
 
@@ -43,7 +43,7 @@ def window_means(c: np.ndarray, w: int) -> np.ndarray:
 
 def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any], *,
                   slippage_bps: float, commission_per_share: float, fill: str,
-                  ledger_cash: bool = False) -> list[dict[str, Any]]:
+                  strict_cash: bool = False, ledger_cash: bool = False) -> list[dict[str, Any]]:
     """``algorithm/sma_crossover.py`` on arrays: hold while SMA short > SMA long.
 
     At each tick minute the plugin sees the k bars before it; with fewer than ``sma_long``
@@ -88,7 +88,7 @@ def sma_crossover(bars: Bars, first: int, capital: float, params: dict[str, Any]
         base = float(opens[i]) if fill == "open" and here[j] else last
         price = fill_price(side, base, slippage_bps)
         comm = qty * commission_per_share
-        if side == "buy" and qty * price + comm > cash + 1e-9:
+        if strict_cash and refusal(side, qty, price, comm, cash, held):
             j += 1                      # the broker rejects it: buying power
             continue
         if side == "buy":
@@ -114,7 +114,7 @@ VECTORISED: dict[str, VectorFn] = {
 
 def run_vector(plugin: str, params: dict[str, Any], bars: Bars, first: int, capital: float, *,
                slippage_bps: float = 0.0, commission_per_share: float = 0.0,
-               fill: str = "open") -> RunResult:
+               fill: str = "open", strict_cash: bool = False) -> RunResult:
     fn = VECTORISED.get(plugin)
     if fn is None:
         raise BacktestError(
@@ -122,7 +122,7 @@ def run_vector(plugin: str, params: dict[str, Any], bars: Bars, first: int, capi
             f"{', '.join(sorted(VECTORISED))}); run it without --vector")
     t0 = time.perf_counter()
     fills = fn(bars, first, capital, params, slippage_bps=slippage_bps,
-               commission_per_share=commission_per_share, fill=fill)
+               commission_per_share=commission_per_share, fill=fill, strict_cash=strict_cash)
     sub = bars.slice(first, len(bars))
     equity, position = curves_from_fills(sub.ts, sub.c, fills, first, float(capital))
     elapsed = time.perf_counter() - t0
@@ -133,4 +133,4 @@ def run_vector(plugin: str, params: dict[str, Any], bars: Bars, first: int, capi
         decisions={"buy": sum(f["type"] == "buy" for f in fills),
                    "sell": sum(f["type"] == "sell" for f in fills)},
         elapsed_s=elapsed,
-    ).finish()
+    ).finish().overdraft_from_fills()

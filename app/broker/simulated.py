@@ -1,8 +1,9 @@
 """The simulated broker (demo mode and backtests).
 
-Fill price: a market order fills at a *base price* moved against the trader by
-``slippage_bps`` (buy: ``base * (1 + bps/10000)``, sell: ``base * (1 - bps/10000)``), rounded
-to 1/10000 of a dollar. The base price is pluggable (``price_rule``):
+Fills follow the shared fill model (``app.broker.fill_model``, also used by backtests): a
+market order fills at a *base price* moved against the trader by ``slippage_bps``, rounded to
+1/10000 of a dollar, plus a commission per share; a sell beyond the position or a buy beyond
+the account's cash is rejected. The base price is pluggable (``price_rule``):
 
 - ``last_close`` (default): the close of the newest bar that *ended* before the order, i.e.
   the last bar whose start is before the current minute — the price the algorithm just saw.
@@ -38,6 +39,7 @@ from app.broker.base import (
     TickerInfo,
     UnknownTickerError,
 )
+from app.broker.fill_model import fill_price, refusal
 from app.calendar import MarketCalendar, nyse
 from app.clock import Clock
 from app.engine.testhooks import pause_point
@@ -160,8 +162,7 @@ class SimulatedBroker:
         base = self.price_rule(ticker, now)
         if base is None or not base > 0:
             return None
-        k = self.slippage_bps / 10_000.0
-        return round(base * (1 + k) if side == "buy" else base * (1 - k), 4)
+        return fill_price(side, base, self.slippage_bps)
 
     def _fill(self, row: dict[str, Any], qty: int, now: datetime) -> str:
         """Fill ``qty`` more shares of an open order; return '' or why it was rejected."""
@@ -173,10 +174,9 @@ class SimulatedBroker:
         pos = self.system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
                                        (row["ticker"],)).fetchone()
         held = int(pos[0]) if pos else 0
-        if row["side"] == "buy" and qty * price + commission > cash + 1e-9:
-            return f"insufficient buying power ({qty * price + commission:,.2f} > {cash:,.2f})"
-        if row["side"] == "sell" and qty > held:
-            return f"insufficient qty: selling {qty}, holding {held} (no short selling)"
+        why = refusal(row["side"], qty, price, commission, cash, held)
+        if why:
+            return why
         signed = qty if row["side"] == "buy" else -qty
         c = self.system.conn
         c.execute("UPDATE sim_account SET cash = cash - ? - ?",

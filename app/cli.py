@@ -7,6 +7,7 @@ Subcommands:
   backtest        replay a plugin over history (see ``autotrader backtest --help``)
   doctor          check the set-up and say what to fix
   backup/restore  consistent copies of both DBs and the config
+  algo            list, show, add, stop, resume, delete, stop-all (goes to the running app)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ DELEGATED = {
     "doctor": "app.ops.doctor",
     "backup": "app.ops.backup",
     "restore": "app.ops.backup",
+    "algo": "app.control.cli",
 }
 
 

@@ -354,6 +354,9 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
             pass
     printer = ConsolePrinter(engine)
     engine.add_listener(printer)
+    from app.control.server import start_control
+
+    start_control(engine, settings.data_path)  # ``autotrader algo ...``; closed with the engine
     try:
         report = wait_for_broker(engine, settings, stop, printer)
         if report is None:  # stopped (a signal) before the broker answered

@@ -17,7 +17,9 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
+from app.calendar import exchange_time
 from app.security import PinGuard
+from app.ui import format as fmt
 from app.ui.dashboard import DashboardViewModel
 from app.ui.detail import DetailPage, DetailViewModel, indicator_windows
 from app.ui.header import HeaderViewModel
@@ -129,7 +131,7 @@ class MainWindow(QMainWindow):
         quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
         quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         quit_shortcut.activated.connect(self.close)
-        self.dash_vm.set_message("Starting the engine\u2026")
+        self.dash_vm.set_message("Starting the engine\u2026", sticky=True)
         self.lock("unlock" if self.guard.is_set else "setup")
 
     def attach_engine(self, engine: Any, scheduler: Any) -> None:
@@ -145,8 +147,12 @@ class MainWindow(QMainWindow):
                 self.lock_vm.start(self.lock_vm.mode if self.lock_vm.mode != "confirm"
                                    else "unlock", LIVE_PURPOSE)
         self.header_vm.set_clock(engine.clock, engine.calendar)
+        self.cards.set_clock(lambda: exchange_time(engine.clock.now()).strftime("%H:%M"))
         self.settings_vm.set_clock(engine.clock)
         engine.add_listener(self.bridge)
+        from app.control.server import start_control
+
+        start_control(engine, self.settings.data_path)  # ``autotrader algo``: closed with it
         feed = getattr(engine, "feed", None)
         if feed is not None:
             feed.add_status_listener(self.bridge.on_feed_status)
@@ -207,7 +213,7 @@ class MainWindow(QMainWindow):
         d.newRequested.connect(self.open_new)
         d.settingsRequested.connect(lambda: self._open_settings())
         d.lockRequested.connect(lambda: self.lock())
-        d.stopAllRequested.connect(lambda liq: self.requestAct.emit("stop_all", -1, liq))
+        d.stopAllRequested.connect(self._on_stop_all)
 
         self.new_vm.createRequested.connect(self.requestCreate)
         self.new_vm.finished.connect(self._on_created)
@@ -343,10 +349,11 @@ class MainWindow(QMainWindow):
                 self.detail_vm.transactions.add(tx)
         self.schedule_refresh()
 
-    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list, params: dict) -> None:
+    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list, params: dict,
+                  indicators: list) -> None:
         if algo_id != self.detail_vm.algo_id:
             return
-        self.chart.set_indicators(indicator_windows(params))
+        self.chart.set_indicators(indicator_windows(indicators, params))
         self.chart.set_series(ts, close)
         for _t, bts, c in self._pending_bars:
             self.chart.append(bts, c)
@@ -358,13 +365,49 @@ class MainWindow(QMainWindow):
         self.chart.set_markers(txs)
         self.detail_vm.transactions.set_transactions(txs)
 
+    def _closed_note(self) -> str:
+        if self.header_vm.market_is_open():
+            return ""
+        return " The market is closed: this sells at the next open."
+
+    def _on_stop_all(self, liquidate: bool) -> None:
+        if not liquidate:
+            self.requestAct.emit("stop_all", -1, False)
+            return
+        held = [s for s in (self.cards.state(i) for i in self.cards.ids())
+                if s and int(s.get("position") or 0) > 0]
+        value = sum(int(s["position"]) * float(s.get("last_price") or s.get("avg_cost") or 0)
+                    for s in held)
+        what = (f"sells {len(held)} position{'s' if len(held) != 1 else ''}, about "
+                f"{fmt.money(value, cents=False)}" if held else "holds no shares to sell")
+        self.ask_pin(f"Stop every algorithm and sell? This {what}.{self._closed_note()}",
+                     self._stop_all_and_sell)
+
+    def _stop_all_and_sell(self) -> None:
+        self.dash_vm.set_message("Stopping all algorithms and selling\u2026", sticky=True)
+        self.requestAct.emit("stop_all", -1, True)
+
     def _on_detail_action(self, action: str, algo_id: int, liquidate: bool) -> None:
+        ticker = self.detail_vm.ticker
         if action == "delete":
-            ticker = self.detail_vm.ticker
             self.ask_pin(f"Delete the {ticker} algorithm? Its history stays in the database.",
                          lambda: self._delete(algo_id))
             return
+        if action == "stop" and liquidate:
+            st = self.cards.state(algo_id) or {}
+            qty = int(st.get("position") or 0)
+            px = st.get("last_price") or st.get("avg_cost")
+            what = (f"sell {qty:,} {ticker}, about {fmt.money(qty * float(px), cents=False)}"
+                    if qty and px else f"sell {qty:,} {ticker}" if qty else "sell nothing (no "
+                    "shares held)")
+            self.ask_pin(f"Stop {ticker} and {what}?{self._closed_note()}",
+                         lambda: self._stop_and_sell(algo_id))
+            return
         self.requestAct.emit(action, algo_id, liquidate)
+
+    def _stop_and_sell(self, algo_id: int) -> None:
+        self.detail_vm.set_busy("Stopping and selling\u2026")
+        self.requestAct.emit("stop", algo_id, True)
 
     def _delete(self, algo_id: int) -> None:
         self.detail_vm.set_busy("Deleting\u2026")
@@ -372,12 +415,12 @@ class MainWindow(QMainWindow):
 
     def _on_action_done(self, action: str, algo_id: int, error: str) -> None:
         words = {"stop": "Stopped", "resume": "Resumed", "delete": "Deleted",
-                 "stop_all": "All algorithms stopped"}
+                 "stop_all": "All algorithms stopped", "accept": "Broker position accepted"}
         if action == "stop_all":
             self.dash_vm.set_message(error or words[action] + ".", error=bool(error))
             return
         if error:
-            self.detail_vm.set_message(error)
+            self.detail_vm.set_message(fmt.human(error))
             return
         if action == "delete":
             self.detail_vm.show(None)

@@ -15,6 +15,8 @@ class Algorithm:
     # algorithm (they are set before __init__ runs).
     sma_short = 20
     sma_long = 50
+    # Lines the app draws on the price chart: (kind, length); a length may name a parameter.
+    indicators = (("sma", "sma_short"), ("sma", "sma_long"))
 
     def __init__(self, ticker, initial_capital):
         self.ticker = ticker

@@ -13,6 +13,8 @@ class Algorithm:
 
     sma_short = 20
     sma_long = 50
+    # Lines the app draws on the price chart: (kind, length); a length may name a parameter.
+    indicators = (("sma", "sma_short"), ("sma", "sma_long"))
 
     def __init__(self, ticker, initial_capital):
         self.ticker = ticker

@@ -21,8 +21,23 @@ SPARK_POINTS = 60
 
 ROLE_NAMES = (
     "algoId", "name", "ticker", "plugin", "status", "statusText", "error", "positionText",
-    "lastPriceText", "valueText", "pnlText", "pnlPctText", "pnlSign", "spark",
+    "lastPriceText", "valueText", "pnlText", "pnlPctText", "pnlSign", "spark", "pluginName",
+    "holdingText", "avgCost",
 )
+
+# What a card says, from the engine's status and error. FAILING: running but its last
+# minutes raised, were refused or timed out (the engine keeps the error on a running
+# algorithm); PAUSED: a guard or a position difference holds it (with the reason); STOPPED
+# keeps its stop reason (a risk guard's, for instance). Failing ones come first.
+STATUS_ORDER = {"failing": 0, "paused": 1, "running": 2, "stopped": 3}
+
+
+def shown_status(status: str, error: str) -> str:
+    if status == "error" or (status == "running" and error):
+        return "failing"
+    if status in STATUS_ORDER:
+        return status
+    return "stopped"
 ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i for i, name in enumerate(ROLE_NAMES)}
 
 
@@ -45,20 +60,28 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
         pnl_pct = pnl / initial * 100 if initial else 0.0
     else:
         value, pnl, pnl_pct = state.get("value"), state.get("pnl"), state.get("pnl_pct")
-    status = state.get("status") or "stopped"
+    error = str(state.get("error") or "")
+    status = shown_status(str(state.get("status") or "stopped"), error)
     avg = state.get("avg_cost")
     if position:
         position_text = f"{position:,} sh" + (f" @ {fmt.price(avg)}" if avg else "")
     else:
         position_text = "no position"
+    # "50 sh · $8,770 of $10,000": what it holds and what it is worth against its capital.
+    worth = fmt.money(value, cents=False) + " of " + fmt.money(initial, cents=False)
+    holding = f"{position:,} sh · {worth}" if position else f"cash · {worth}"
+    status_text = status.upper()
+    since = state.get("_since")
+    if status == "failing" and since:
+        status_text += f" since {since}"
     return {
         "algoId": int(state["id"]),
         "name": state.get("name") or "",
         "ticker": state.get("ticker") or "",
         "plugin": state.get("plugin") or "",
         "status": status,
-        "statusText": status.upper(),
-        "error": state.get("error") or "",
+        "statusText": status_text,
+        "error": error,
         "positionText": position_text,
         "lastPriceText": fmt.price(last),
         "valueText": fmt.money(value),
@@ -66,16 +89,42 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
         "pnlPctText": fmt.signed_pct(pnl_pct),
         "pnlSign": fmt.sign_of(pnl),
         "spark": list(state.get("spark") or []),
+        "pluginName": fmt.readable_name(state.get("plugin") or ""),
+        "holdingText": holding,
+        "avgCost": float(avg) if (avg and position) else 0.0,
     }
 
 
 class CardModel(QAbstractListModel):
     countChanged = Signal()
+    statusChanged = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._states: list[dict[str, Any]] = []
         self._shown: list[dict[str, Any]] = []
+        self._now: Any = None  # () -> "10:42" in New York time, for "FAILING since"
+        self._since: dict[int, str] = {}
+
+    def set_clock(self, now_text: Any) -> None:
+        """``now_text()`` gives the time to show when an algorithm starts failing."""
+        self._now = now_text
+
+    def _note_since(self, d: dict[str, Any]) -> None:
+        algo_id = int(d["id"])
+        if shown_status(str(d.get("status") or ""), str(d.get("error") or "")) != "failing":
+            self._since.pop(algo_id, None)
+        elif algo_id not in self._since and self._now is not None:
+            try:
+                self._since[algo_id] = str(self._now())
+            except Exception:  # noqa: BLE001 - a label, never worth a crash
+                logger.exception("reading the clock failed")
+        d["_since"] = self._since.get(algo_id, "")
+
+    @staticmethod
+    def _order_key(d: dict[str, Any]) -> tuple[int, int]:
+        st = shown_status(str(d.get("status") or ""), str(d.get("error") or ""))
+        return STATUS_ORDER.get(st, 9), int(d["id"])
 
     # --- Qt model API --------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -130,6 +179,7 @@ class CardModel(QAbstractListModel):
         incoming = {}
         for v in views:
             d = as_dict(v)
+            self._note_since(d)
             incoming[int(d["id"])] = d
         # Removals first, from the bottom so indexes stay valid.
         for i in range(len(self._states) - 1, -1, -1):
@@ -155,8 +205,22 @@ class CardModel(QAbstractListModel):
                 self._states.append(d)
                 self._shown.append(derive(d))
                 self.endInsertRows()
+        order = sorted(range(len(self._states)), key=lambda i: self._order_key(self._states[i]))
+        if order != list(range(len(self._states))):
+            # Failing first, then paused, running, stopped: a reset, rare (a status change).
+            self.beginResetModel()
+            self._states = [self._states[i] for i in order]
+            self._shown = [self._shown[i] for i in order]
+            self.endResetModel()
         if len(self._states) != before:
             self.countChanged.emit()
+        self.statusChanged.emit()
+
+    def status_counts(self) -> dict[str, int]:
+        out = {k: 0 for k in STATUS_ORDER}
+        for s in self._shown:
+            out[s["status"]] = out.get(s["status"], 0) + 1
+        return out
 
     @Slot(str, int, float)
     def apply_bar(self, ticker: str, ts: int, close: float) -> None:

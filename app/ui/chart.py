@@ -26,6 +26,21 @@ logger = logging.getLogger(__name__)
 
 MAX_FPS = 10
 DEFAULT_WINDOW = 390  # one regular session of minute bars
+SESSION_GAP = 6 * 3600  # a gap this long between two bars starts a new session
+MAX_SEPARATORS = 40  # session lines drawn (the most recent ones)
+SEPARATOR_PEN = {"color": "#6b7686", "width": 1, "style": Qt.PenStyle.DashLine}
+
+
+def session_starts(ts: np.ndarray) -> np.ndarray:
+    """Indexes of the first bar of each session (bar 0 included)."""
+    if len(ts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(([0], np.flatnonzero(np.diff(ts) > SESSION_GAP) + 1))
+
+
+def right_pad(width: float) -> float:
+    """Room at the right edge so the newest bar and its marker are not clipped."""
+    return max(3.0, width * 0.04)
 # Bar spacings the axis may put ticks at, in bars (minutes within a session).
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
@@ -65,15 +80,26 @@ class ExchangeTimeAxis(pg.AxisItem):
         return [(float(major), 0.0), (float(minor), 0.0)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
+        """New York time of each tick's bar; the date instead when the tick is the first in
+        its session (so a date is never repeated: "Nov 30, 14:40, Dec 01")."""
         ts = self._chart.timestamps()
         out = []
+        prev_day = None
         for v in values:
             i = int(round(v))
             if 0 <= i < len(ts):
                 t = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ)
-                # Whole days, or the first tick of a new session: say which day.
-                new_day = i > 0 and ts[i] - ts[i - spacing_bars(spacing, i)] > 6 * 3600
-                out.append(t.strftime("%b %d" if spacing >= 390 or new_day else "%H:%M"))
+                day = t.date()
+                if prev_day is None:
+                    # The first label says the day if the ticks are days apart or a session
+                    # starts between it and the previous tick position.
+                    back = i - spacing_bars(spacing, i)
+                    new_day = spacing >= 390 or (i > 0 and datetime.fromtimestamp(
+                        int(ts[back]), EXCHANGE_TZ).date() != day)
+                else:
+                    new_day = day != prev_day
+                out.append(t.strftime("%b %d") if new_day else t.strftime("%H:%M"))
+                prev_day = day
             else:
                 out.append("")
         return out
@@ -107,7 +133,24 @@ class PriceChart(pg.PlotWidget):
             ax = item.getAxis(name)
             ax.setPen(pg.mkPen("#0d1117"))
             ax.setTextPen(pg.mkPen("#0d1117"))
-        item.getAxis("left").setWidth(64)
+        # Prices on the right, where the newest bar is; the last price tagged on the axis.
+        item.showAxis("right")
+        item.hideAxis("left")
+        ax = item.getAxis("right")
+        ax.setPen(pg.mkPen("#0d1117"))
+        ax.setTextPen(pg.mkPen("#0d1117"))
+        ax.setWidth(64)
+        self._separators: list[pg.InfiniteLine] = []
+        self._separator_at: tuple[int, ...] = ()
+        self._want_days = 1  # the next draw shows today's session
+        self._width = 0.0  # bars in view while following (0: not chosen yet)
+        self._last_tag = pg.InfiniteLine(
+            angle=0, movable=False, pen=pg.mkPen("#0a2f6b", width=1, style=Qt.PenStyle.DotLine),
+            label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",
+                                             "fill": "#0a2f6b", "anchors": [(1, 0.5), (1, 0.5)]})
+        self._last_tag.setZValue(20)
+        item.addItem(self._last_tag, ignoreBounds=True)
+        self._last_tag.hide()
         self._price = item.plot(pen=pg.mkPen(**PRICE_PEN), skipFiniteCheck=True)
         self._price.setClipToView(True)
         self._price.setDownsampling(auto=True, method="peak")
@@ -185,6 +228,7 @@ class PriceChart(pg.PlotWidget):
         self._ts[: self._n] = ts
         self._close[: self._n] = close
         self._follow = True
+        self._want_days = 1
         self._dirty = True
 
     def append(self, ts: int, close: float) -> None:
@@ -213,6 +257,38 @@ class PriceChart(pg.PlotWidget):
         self._markers.append((to_epoch(transaction["timestamp"]), str(transaction["type"]),
                               float(transaction["price"])))
         self._dirty = True
+
+    def show_days(self, days: int) -> None:
+        """Show the last ``days`` sessions (1 = today's), following the newest bar."""
+        self._want_days = max(1, int(days))
+        self._follow = True
+        self._dirty = True
+
+    def session_starts(self) -> np.ndarray:
+        return session_starts(self.timestamps())
+
+    def separator_count(self) -> int:
+        return len(self._separators)
+
+    def _draw_separators(self) -> None:
+        starts = session_starts(self.timestamps())[1:][-MAX_SEPARATORS:]
+        key = tuple(int(i) for i in starts)
+        if key == self._separator_at:
+            return
+        item = self.getPlotItem()
+        for line in self._separators:
+            item.removeItem(line)
+        self._separators = []
+        ts = self.timestamps()
+        for i in key:
+            day = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ).strftime("%a %b %d")
+            line = pg.InfiniteLine(pos=i - 0.5, angle=90, movable=False,
+                                   pen=pg.mkPen(**SEPARATOR_PEN), label=day,
+                                   labelOpts={"position": 0.97, "color": "#3d4654",
+                                              "anchors": [(0, 0), (0, 0)]})
+            item.addItem(line, ignoreBounds=True)
+            self._separators.append(line)
+        self._separator_at = key
 
     def reset(self) -> None:
         self.set_series([], [])
@@ -247,9 +323,10 @@ class PriceChart(pg.PlotWidget):
         """factor < 1 zooms in; keeps the right edge when following."""
         vb = self.getPlotItem().getViewBox()
         (x0, x1), _ = vb.viewRange()
-        width = max(10.0, (x1 - x0) * factor)
+        width = max(10.0, min((x1 - x0) * factor, self._n + 10.0))
+        self._width = width
         if self._follow:
-            right = self._n + 1
+            right = self._n + right_pad(width)
             vb.setXRange(right - width, right, padding=0)
         else:
             mid = (x0 + x1) / 2
@@ -282,11 +359,31 @@ class PriceChart(pg.PlotWidget):
         for w, c in zip(self._sma_windows, self._indicators, strict=True):
             c.setData(x, sma(y, w), connect="finite", skipFiniteCheck=True)
         self._draw_markers()
+        self._draw_separators()
+        vb = self.getPlotItem().getViewBox()
+        if n:
+            self._last_tag.setValue(float(y[-1]))
+            self._last_tag.show()
+        else:
+            self._last_tag.hide()
         if self._follow and n:
-            vb = self.getPlotItem().getViewBox()
             (x0, x1), _ = vb.viewRange()
-            width = x1 - x0 if 10 < x1 - x0 < n + 50 else min(n, DEFAULT_WINDOW) + 2
-            vb.setXRange(n + 2 - width, n + 2, padding=0)
+            if self._want_days:
+                starts = session_starts(self.timestamps())
+                first = int(starts[max(0, len(starts) - self._want_days)])
+                # A session just begun still shows a sensible width (at least an hour).
+                first = min(first, max(0, n - 60))
+                self._want_days = 0
+                width = n - first + 1
+            else:
+                width = self._width or min(n, DEFAULT_WINDOW) + 2
+            self._width = width
+            pad = right_pad(width)
+            vb.setLimits(xMin=-pad, xMax=n + pad, minXRange=10)
+            vb.setXRange(n - width, n + pad, padding=0)
+        elif n:
+            span = (vb.viewRange()[0][1] - vb.viewRange()[0][0])
+            vb.setLimits(xMin=-right_pad(span), xMax=n + right_pad(span), minXRange=10)
         self._draws += 1
         self._last_draw = time.monotonic()
 

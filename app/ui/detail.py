@@ -35,13 +35,28 @@ TX_ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i
             for i, name in enumerate(("side", "sharesText", "priceText", "timeText"))}
 
 
-def indicator_windows(params: dict[str, Any]) -> list[int]:
-    """Moving-average lengths among a plugin's parameters (``sma_short = 20`` -> 20)."""
+INDICATOR_KINDS = ("sma",)
+
+
+def indicator_windows(declared: Any, params: dict[str, Any]) -> list[int]:
+    """SMA lengths to draw, from the plugin's own ``indicators`` declaration only.
+
+    ``declared`` is the plugin class's ``indicators`` attribute: ``(("sma", "sma_short"),
+    ("sma", 50))``; a length naming a parameter takes the algorithm's value of it. A plugin
+    that declares nothing gets no lines (an RSI's ``period = 14`` is not an SMA)."""
     out = []
-    for k, v in params.items():
-        key = k.lower()
-        if (isinstance(v, int) and not isinstance(v, bool) and 1 < v <= 10_000
-                and any(w in key for w in ("sma", "window", "period", "ma_"))):
+    for item in declared or ():
+        try:
+            kind, length = item
+        except (TypeError, ValueError):
+            logger.warning("ignored chart indicator %r: expected (kind, length)", item)
+            continue
+        if str(kind).lower() not in INDICATOR_KINDS:
+            logger.info("chart indicator kind %r is not drawn (known: %s)", kind,
+                        ", ".join(INDICATOR_KINDS))
+            continue
+        v = params.get(length) if isinstance(length, str) else length
+        if isinstance(v, int) and not isinstance(v, bool) and 1 < v <= 10_000:
             out.append(v)
     return sorted(set(out))
 
@@ -96,6 +111,8 @@ class DetailViewModel(QObject):
     actionRequested = Signal(str, int, bool)   # stop|resume|delete, algo id, liquidate
     zoomRequested = Signal(float)
     followRequested = Signal()
+    daysRequested = Signal(int)
+    opened = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -105,9 +122,12 @@ class DetailViewModel(QObject):
         self.transactions = TransactionModel(self)
 
     def show(self, card: dict[str, Any] | None) -> None:
+        """A page opening: its own card, no leftover busy state or message."""
         self._card = dict(card or {})
         self._message = ""
+        self._busy = ""
         self.changed.emit()
+        self.opened.emit()
 
     def update_card(self, card: dict[str, Any] | None) -> None:
         if card and card.get("algoId") == self.algo_id and card != self._card:
@@ -158,6 +178,18 @@ class DetailViewModel(QObject):
         return self._get("positionText")
 
     @Property(str, notify=changed)
+    def holdingText(self) -> str:
+        return self._get("holdingText")
+
+    @Property(str, notify=changed)
+    def pluginName(self) -> str:
+        return self._get("pluginName")
+
+    @Property(bool, notify=changed)
+    def holds(self) -> bool:
+        return self._get("positionText") not in ("", "no position")
+
+    @Property(str, notify=changed)
     def lastPriceText(self) -> str:
         return self._get("lastPriceText")
 
@@ -187,8 +219,16 @@ class DetailViewModel(QObject):
 
     @Slot(bool)
     def stop(self, liquidate: bool) -> None:
-        self.set_busy("Stopping and selling\u2026" if liquidate else "Stopping\u2026")
+        """Stop; selling asks for the PIN first (the window), so no busy state yet."""
+        if not liquidate:
+            self.set_busy("Stopping\u2026")
         self.actionRequested.emit("stop", self.algo_id, liquidate)
+
+    @Slot()
+    def accept(self) -> None:
+        """A pause over a position difference: take the broker's figure and run again."""
+        self.set_busy("Accepting the broker's position\u2026")
+        self.actionRequested.emit("accept", self.algo_id, False)
 
     @Slot()
     def resume(self) -> None:
@@ -207,6 +247,14 @@ class DetailViewModel(QObject):
     @Slot()
     def follow(self) -> None:
         self.followRequested.emit()
+
+    @Slot(int)
+    def showDays(self, days: int) -> None:
+        self.daysRequested.emit(int(days))
+
+    @Property(int, notify=changed)
+    def algoId(self) -> int:
+        return self.algo_id
 
 
 class DetailPage(QWidget):
@@ -232,6 +280,7 @@ class DetailPage(QWidget):
         row.addWidget(self.side)
         vm.zoomRequested.connect(self.chart.zoom)
         vm.followRequested.connect(self.chart.follow)
+        vm.daysRequested.connect(self.chart.show_days)
         self._theme = theme()
         self._theme.scaleChanged.connect(self._apply_scale)
         self._apply_scale()
@@ -240,9 +289,9 @@ class DetailPage(QWidget):
         t = self._theme
         self.title.setFixedHeight(t.px(64))
         self.side.setFixedWidth(t.px(290))
-        self.chart.getPlotItem().getAxis("left").setWidth(t.px(64))
+        self.chart.getPlotItem().getAxis("right").setWidth(t.px(64))
         self.chart.apply_scale(t.scale)
         font = self.chart.font()
         font.setPixelSize(t.px(13))
-        for name in ("left", "bottom"):
+        for name in ("right", "bottom"):
             self.chart.getPlotItem().getAxis(name).setStyle(tickFont=font)

@@ -53,3 +53,42 @@ def countdown(seconds: float) -> str:
     if h:
         return f"{h}:{m:02d}:{sec:02d}"
     return f"{m}:{sec:02d}"
+
+
+def wait_time(seconds: float) -> str:
+    """A wait a person reads at a glance: ``45 s``, ``7 min``, ``2 h 8 min`` (rounded up)."""
+    s = max(0, int(math.ceil(seconds)))
+    if s < 60:
+        return f"{s} s"
+    m = -(-s // 60)
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    return f"{h} h {m} min" if m else f"{h} h"
+
+
+def readable_name(module: str) -> str:
+    """A plugin's module name for people: ``sma_crossover`` -> ``SMA crossover``."""
+    words = [w for w in str(module).replace("-", "_").split("_") if w]
+    if not words:
+        return str(module)
+    acronyms = {"sma", "ema", "rsi", "macd", "vwap", "atr", "etf"}
+    out = [w.upper() if w.lower() in acronyms else w for w in words]
+    if out[0] == words[0]:
+        out[0] = out[0][:1].upper() + out[0][1:]
+    return " ".join(out)
+
+
+# Words that say a message is a program's internals rather than a sentence for a person.
+_RAW = ("Traceback", "Error(", "Exception(", "<class ", "errno", " object at 0x")
+
+
+def human(text: str, fallback: str = "Something went wrong; the log has the details.") -> str:
+    """A message fit for a banner: short, no exception reprs. Long or raw text is replaced by
+    ``fallback`` (the full text stays in the log)."""
+    t = " ".join(str(text or "").split())
+    if not t:
+        return ""
+    if any(r in t for r in _RAW) or t.startswith(("'", '"')):
+        return fallback
+    return t if len(t) <= 160 else t[:157].rstrip() + "\u2026"

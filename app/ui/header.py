@@ -115,11 +115,27 @@ class HeaderViewModel(QObject):
 
     @Property(bool, notify=changed)
     def marketOpen(self) -> bool:
-        return self._market[0]
+        return self._market[0] and not self.halted
 
     @Property(str, notify=changed)
     def marketText(self) -> str:
+        if self.halted:
+            return "HALTED \u00b7 no orders sent"
         return self._market[1]
+
+    @Property(str, notify=changed)
+    def haltedText(self) -> str:
+        """Why no order leaves (the broker says closed on a day the calendar thinks open)."""
+        h = self._account.get("halted")
+        return str(h) if h else ""
+
+    @property
+    def halted(self) -> bool:
+        return bool(self._account.get("halted"))
+
+    def market_is_open(self) -> bool:
+        """Is the regular session open now (a sale would fill now, not at the next open)?"""
+        return bool(self._market[0]) and not self.halted
 
     @Property(str, notify=changed)
     def streamState(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
 from app.security import PIN_RE, PinGuard
+from app.ui import format as fmt
 from app.ui.inbox import GuiInbox
 
 logger = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class LockViewModel(QObject):
     @Property(str, notify=changed)
     def message(self) -> str:
         if self._locked_for:
-            return f"Too many wrong PINs. Try again in {self._locked_for} s."
+            return f"Too many wrong PINs. Try again in {fmt.wait_time(self._locked_for)}."
         return self._message
 
     @Property(bool, notify=changed)

@@ -89,8 +89,9 @@ class EngineWorker(QObject):
     created = Signal(int, str)             # algo id, ticker
     createFailed = Signal(str, str, float)  # kind ('ticker'|'capital'|'plugin'|'other'), message, free
     actionDone = Signal(str, int, str)     # action, algo id, error ('' = ok)
-    # algo id, ts array, close array, transactions, effective plugin parameters
-    chart = Signal(int, object, object, list, dict)
+    # algo id, ts array, close array, transactions, effective plugin parameters, the
+    # plugin's declared chart indicators
+    chart = Signal(int, object, object, list, dict, list)
     plugins = Signal(list)                 # [dict(name, description, params, error)]
     backtestDone = Signal(int, dict)       # request number, report dict (as report.json)
     backtestFailed = Signal(int, str)      # request number, message
@@ -100,6 +101,16 @@ class EngineWorker(QObject):
         self._engine = engine
         self._settings = settings
         self._plugin_params: dict[str, dict] = {}
+        self._plugin_indicators: dict[str, list] = {}
+
+    def _note_plugin(self, p: Any) -> None:
+        self._plugin_params[p.name] = dict(p.params or {})
+        declared = getattr(p.cls, "indicators", None) if p.cls is not None else None
+        try:
+            self._plugin_indicators[p.name] = [tuple(i) for i in (declared or ())]
+        except TypeError:
+            logger.warning("plugin %s: 'indicators' is not a list of (kind, length)", p.name)
+            self._plugin_indicators[p.name] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     @Slot()
@@ -146,7 +157,7 @@ class EngineWorker(QObject):
         out = []
         try:
             for p in self._engine.plugins():
-                self._plugin_params[p.name] = dict(p.params or {})
+                self._note_plugin(p)
                 out.append({"name": p.name, "description": p.description or "",
                             "params": dict(p.params or {}), "error": p.error or ""})
         except Exception as e:  # noqa: BLE001
@@ -159,12 +170,14 @@ class EngineWorker(QObject):
         import numpy as np
 
         params: dict = {}
+        indicators: list = []
         try:
             view = _plain(self._engine.algorithm_view(algo_id))
             if view["plugin"] not in self._plugin_params:
                 for p in self._engine.plugins():
-                    self._plugin_params[p.name] = dict(p.params or {})
+                    self._note_plugin(p)
             params = {**self._plugin_params.get(view["plugin"], {}), **(view["params"] or {})}
+            indicators = list(self._plugin_indicators.get(view["plugin"], []))
         except Exception:  # noqa: BLE001 - the chart still shows prices
             logger.exception("reading the parameters of algorithm %s failed", algo_id)
         try:
@@ -175,7 +188,7 @@ class EngineWorker(QObject):
         except Exception:  # noqa: BLE001
             logger.exception("loading the chart for %s failed", ticker)
             ts, close, txs = np.zeros(0, dtype=np.int64), np.zeros(0), []
-        self.chart.emit(algo_id, ts, close, txs, params)
+        self.chart.emit(algo_id, ts, close, txs, params, indicators)
 
     # --- actions ---------------------------------------------------------------------------
     @Slot(str, str, float, dict)
@@ -203,8 +216,9 @@ class EngineWorker(QObject):
             self.createFailed.emit("other", str(e), -1.0)
             return
         except Exception as e:  # noqa: BLE001 - never lose the user's input over a bug
-            logger.exception("creating %s on %s failed", plugin, ticker)
-            self.createFailed.emit("other", f"Could not create the algorithm: {e}", -1.0)
+            logger.exception("creating %s on %s failed: %s", plugin, ticker, e)
+            self.createFailed.emit("other", "Could not create the algorithm; the log has the "
+                                   "details.", -1.0)
             return
         logger.info("created algorithm %s (%s on %s, $%.2f) in %.1f s", algo_id, plugin, ticker,
                     capital, time.monotonic() - t0)
@@ -261,22 +275,33 @@ class EngineWorker(QObject):
 
     @Slot(str, int, bool)
     def act(self, action: str, algo_id: int, liquidate: bool) -> None:
-        """stop / resume / delete one algorithm, or stop_all (algo_id ignored)."""
+        """stop / resume / accept (the broker's position) / delete one algorithm, or stop_all
+        (algo_id ignored)."""
+        from app.engine.facade import EngineError
+
         e_ = self._engine
         try:
             if action == "stop":
                 e_.stop_algorithm(algo_id, liquidate=liquidate)
             elif action == "resume":
                 e_.resume_algorithm(algo_id)
+            elif action == "accept":
+                e_.accept_broker_position(e_.algorithm_view(algo_id).ticker)
             elif action == "delete":
                 e_.delete_algorithm(algo_id)
             elif action == "stop_all":
                 e_.stop_all(liquidate=liquidate)
             else:
                 raise ValueError(f"unknown action {action!r}")
-        except Exception as e:  # noqa: BLE001 - the message goes on screen
-            logger.warning("%s of algorithm %s failed: %s", action, algo_id, e)
-            self.actionDone.emit(action, algo_id, str(e) or type(e).__name__)
+        except EngineError as e:  # a refusal worded for the user
+            logger.warning("%s of algorithm %s refused: %s", action, algo_id, e)
+            self.actionDone.emit(action, algo_id, str(e) or "refused")
+            self.refresh()
+            return
+        except Exception:  # noqa: BLE001 - a bug or an outage: a sentence on screen, details logged
+            logger.exception("%s of algorithm %s failed", action, algo_id)
+            self.actionDone.emit(action, algo_id, f"Could not {action.replace('_', ' ')}; "
+                                 "the log has the details.")
             self.refresh()
             return
         self.actionDone.emit(action, algo_id, "")

@@ -5,7 +5,7 @@ import AutoTrader
 Rectangle {
     id: root
     property string text: ""
-    property string kind: "primary"   // primary | secondary | danger | key | ghost
+    property string kind: "primary"   // primary | secondary | danger | sell | key | ghost
     property bool active: true
     property int fontSize: Theme.font
     readonly property real labelWidth: label.implicitWidth
@@ -19,11 +19,12 @@ Rectangle {
         var c = kind === "primary" ? Theme.accent
               : kind === "danger" ? Theme.bad
               : kind === "key" ? Theme.keyBg
-              : kind === "ghost" ? "transparent" : Theme.surface
+              : kind === "ghost" ? "transparent" : kind === "sell" ? "#fde7e6" : Theme.surface
         return tap.pressed ? Qt.darker(c, 1.25) : c
     }
-    border.width: kind === "secondary" || kind === "ghost" ? Math.max(2, Theme.scale * 2) : 0
-    border.color: kind === "ghost" ? Theme.border : Theme.accent
+    border.width: kind === "secondary" || kind === "ghost" || kind === "sell"
+                  ? Math.max(2, Theme.scale * 2) * (kind === "sell" ? 1.5 : 1) : 0
+    border.color: kind === "ghost" ? Theme.border : kind === "sell" ? Theme.bad : Theme.accent
 
     Text {
         id: label
@@ -35,7 +36,8 @@ Rectangle {
         font.pixelSize: root.fontSize
         font.bold: true
         color: root.kind === "primary" || root.kind === "danger" ? Theme.accentText
-             : root.kind === "secondary" ? Theme.accent : Theme.keyText
+             : root.kind === "secondary" ? Theme.accent : root.kind === "sell" ? Theme.bad
+             : Theme.keyText
     }
     TapHandler {
         id: tap

@@ -11,51 +11,64 @@ Rectangle {
     required property string status
     required property string statusText
     required property string error
-    required property string positionText
+    required property string holdingText
     required property string lastPriceText
     required property string pnlText
     required property string pnlPctText
     required property int pnlSign
     required property var spark
+    property real avgCost: 0
     signal clicked()
+
+    // running / failing / paused / stopped: each its own colour and word.
+    readonly property color statusColor: status === "running" ? Theme.good
+        : status === "failing" ? Theme.bad : status === "paused" ? Theme.warn : Theme.muted
 
     radius: Theme.radius
     color: tap.pressed ? Theme.surfaceAlt : Theme.surface
-    border.width: Math.max(2, Theme.scale * 2)
-    border.color: status === "error" || error !== "" ? Theme.bad : Theme.border
+    border.width: Math.max(2, Theme.scale * 2) * (status === "failing" ? 1.5 : 1)
+    border.color: status === "failing" ? Theme.bad : status === "paused" ? Theme.warn : Theme.border
 
     TapHandler { id: tap; onTapped: card.clicked() }
 
     ColumnLayout {
         anchors.fill: parent
-        anchors.margins: Theme.gap * 1.25
+        anchors.margins: Theme.gap
         spacing: Theme.gap * 0.25
 
         RowLayout {
             Layout.fillWidth: true
+            spacing: Theme.gap / 2
             Text {
                 text: card.ticker
                 font.pixelSize: Theme.fontLarge; font.bold: true
                 color: Theme.text
             }
             Text {
+                objectName: "cardPlugin"
                 text: card.plugin
                 font.pixelSize: Theme.fontSmall
                 color: Theme.muted
-                elide: Text.ElideRight
                 Layout.fillWidth: true
+                fontSizeMode: Text.HorizontalFit
+                minimumPixelSize: Math.round(Theme.fontSmall * 0.7)
+                elide: Text.ElideRight
             }
             Rectangle {
+                objectName: "statusPill"
                 implicitWidth: st.implicitWidth + Theme.gap * 1.5
                 implicitHeight: st.implicitHeight + Theme.gap * 0.5
+                Layout.maximumWidth: card.width * 0.55
                 radius: height / 2
-                color: card.status === "running" ? Theme.good
-                     : card.status === "error" ? Theme.bad : Theme.muted
+                color: card.statusColor
                 Text {
                     id: st
                     anchors.centerIn: parent
+                    width: Math.min(implicitWidth, parent.width - Theme.gap)
                     text: card.statusText
                     font.pixelSize: Theme.fontSmall * 0.85; font.bold: true
+                    fontSizeMode: Text.HorizontalFit
+                    minimumPixelSize: Math.round(Theme.fontSmall * 0.6)
                     color: "white"
                 }
             }
@@ -66,44 +79,72 @@ Rectangle {
             ColumnLayout {
                 spacing: 0
                 Layout.fillWidth: true
+                Layout.preferredWidth: card.width * 0.55
                 Text {
                     text: card.lastPriceText
                     font.pixelSize: Theme.font; font.bold: true
                     color: Theme.text
                 }
                 Text {
-                    text: card.positionText
-                    font.pixelSize: Theme.fontSmall
-                    color: Theme.muted
-                    elide: Text.ElideRight
+                    objectName: "cardHolding"
+                    text: card.holdingText
                     Layout.fillWidth: true
+                    font.pixelSize: Theme.fontSmall
+                    fontSizeMode: Text.HorizontalFit
+                    minimumPixelSize: Math.round(Theme.fontSmall * 0.6)
+                    color: Theme.muted
                 }
             }
             Sparkline {
                 points: card.spark
-                lineColor: card.pnlSign < 0 ? Theme.bad : Theme.accent
+                refLevel: card.avgCost
                 Layout.preferredWidth: card.width * 0.38
                 Layout.fillHeight: true
                 Layout.minimumHeight: Theme.font
             }
         }
+        // P&L is never elided: the font shrinks to fit the number.
         Text {
+            objectName: "cardPnl"
             Layout.fillWidth: true
+            Layout.preferredHeight: Theme.font * 1.3
+            verticalAlignment: Text.AlignVCenter
             text: card.pnlText + "   " + card.pnlPctText
             font.pixelSize: Theme.font
             font.bold: true
-            elide: Text.ElideRight
+            fontSizeMode: Text.HorizontalFit
+            minimumPixelSize: Math.round(Theme.font * 0.5)
             color: card.pnlSign > 0 ? Theme.good : card.pnlSign < 0 ? Theme.bad : Theme.text
         }
-        Text {
-            objectName: "cardError"
+        // The reason (failing, paused, a guard's stop): two lines here, the whole text in
+        // Detail ("more" opens it).
+        Item {
             visible: card.error !== ""
             Layout.fillWidth: true
-            text: "\u26a0 " + card.error
-            font.pixelSize: Theme.fontSmall
-            font.bold: true
-            elide: Text.ElideRight
-            color: Theme.bad
+            Layout.preferredHeight: reason.height
+            Text {
+                id: reason
+                objectName: "cardError"
+                width: parent.width
+                text: card.error
+                font.pixelSize: Theme.fontSmall * 0.9
+                font.bold: card.status === "failing"
+                wrapMode: Text.Wrap
+                maximumLineCount: 2
+                elide: Text.ElideRight
+                color: card.status === "failing" ? Theme.bad
+                     : card.status === "paused" ? Theme.warn : Theme.muted
+            }
+            Text {
+                objectName: "cardMore"
+                visible: reason.truncated
+                anchors.right: parent.right
+                anchors.bottom: parent.bottom
+                text: " more \u203a"
+                font.pixelSize: Theme.fontSmall * 0.9; font.bold: true; font.underline: true
+                color: Theme.accent
+                Rectangle { anchors.fill: parent; z: -1; color: card.color }
+            }
         }
     }
 }

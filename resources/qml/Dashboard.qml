@@ -14,27 +14,6 @@ Rectangle {
         anchors.margins: Theme.gap
         spacing: Theme.gap
 
-        Rectangle {
-            visible: page.dash.message !== ""
-            Layout.fillWidth: true
-            implicitHeight: Math.max(Theme.touch * 0.8, msg.implicitHeight + Theme.gap)
-            radius: Theme.radius
-            color: page.dash.messageIsError ? "#fde7e6" : "#e3f1e8"
-            border.color: page.dash.messageIsError ? Theme.bad : Theme.good
-            border.width: 2
-            Text {
-                id: msg
-                anchors.verticalCenter: parent.verticalCenter
-                anchors.left: parent.left; anchors.right: parent.right
-                anchors.margins: Theme.gap
-                text: page.dash.message
-                wrapMode: Text.WordWrap
-                font.pixelSize: Theme.font; font.bold: true
-                color: page.dash.messageIsError ? Theme.bad : Theme.good
-            }
-            TapHandler { onTapped: page.dash.dismissMessage() }
-        }
-
         GridView {
             id: grid
             objectName: "cardGrid"
@@ -42,9 +21,21 @@ Rectangle {
             Layout.fillHeight: true
             clip: true
             model: page.dash.cardModel
-            property int columns: Math.max(1, Math.floor(width / (Theme.scale * 255)))
+            // Cards of a fixed comfortable width: a wider screen shows more columns.
+            property int columns: Math.max(1, Math.floor(width / (Theme.scale * 240)))
             cellWidth: Math.floor(width / columns)
-            cellHeight: Theme.scale * 150
+            cellHeight: Theme.scale * 158
+            boundsBehavior: Flickable.StopAtBounds
+            // A visible scroll bar whenever the cards do not all fit.
+            Rectangle {
+                objectName: "scrollIndicator"
+                visible: grid.contentHeight > grid.height + 1
+                anchors.right: parent.right
+                width: Math.max(4, Theme.gap * 0.6); radius: width / 2
+                color: Theme.muted; opacity: 0.7
+                y: grid.visibleArea.yPosition * grid.height
+                height: Math.max(Theme.touch / 2, grid.visibleArea.heightRatio * grid.height)
+            }
             delegate: Item {
                 id: cell
                 required property int index
@@ -55,16 +46,17 @@ Rectangle {
                     anchors.margins: Theme.gap / 2
                     algoId: cell.model.algoId
                     ticker: cell.model.ticker
-                    plugin: cell.model.plugin
+                    plugin: cell.model.pluginName
+                    holdingText: cell.model.holdingText
                     status: cell.model.status
                     statusText: cell.model.statusText
                     error: cell.model.error
-                    positionText: cell.model.positionText
                     lastPriceText: cell.model.lastPriceText
                     pnlText: cell.model.pnlText
                     pnlPctText: cell.model.pnlPctText
                     pnlSign: cell.model.pnlSign
                     spark: cell.model.spark
+                    avgCost: cell.model.avgCost
                     onClicked: page.dash.open(cell.model.algoId)
                 }
             }
@@ -85,7 +77,25 @@ Rectangle {
             spacing: Theme.gap
             visible: !page.confirmStopAll
             Btn { objectName: "newButton"; text: "+ New algorithm"; onClicked: page.dash.newAlgorithm() }
-            Item { Layout.fillWidth: true }
+            // The banner's reserved slot: a message for a few seconds, else the count and
+            // a hint when the list scrolls. Nothing above moves when it changes.
+            Text {
+                objectName: "dashMessage"
+                Layout.fillWidth: true
+                Layout.preferredHeight: Theme.touch
+                verticalAlignment: Text.AlignVCenter
+                text: page.dash.message !== "" ? page.dash.message
+                      : page.dash.countText
+                        + (grid.contentHeight > grid.height + 1 && !grid.atYEnd ? "  \u2193 more below" : "")
+                wrapMode: Text.WordWrap
+                maximumLineCount: 2
+                elide: Text.ElideRight
+                font.pixelSize: Theme.fontSmall
+                font.bold: page.dash.message !== ""
+                color: page.dash.message === "" ? Theme.muted
+                       : page.dash.messageIsError ? Theme.bad : Theme.good
+                TapHandler { onTapped: page.dash.dismissMessage() }
+            }
             Btn { objectName: "stopAllButton"; text: "Stop all"; kind: "danger"; onClicked: page.confirmStopAll = true }
             Btn { text: "Settings"; kind: "secondary"; onClicked: page.dash.settings() }
             Btn { text: "Lock"; kind: "secondary"; onClicked: page.dash.lock() }
@@ -102,9 +112,10 @@ Rectangle {
             }
             Btn { text: "Stop, keep shares"; kind: "danger"
                   onClicked: { page.confirmStopAll = false; page.dash.stopAll(false) } }
-            Btn { text: "Stop and sell"; kind: "danger"
-                  onClicked: { page.confirmStopAll = false; page.dash.stopAll(true) } }
             Btn { text: "Cancel"; kind: "secondary"; onClicked: page.confirmStopAll = false }
+            // Selling asks for the PIN (and says when it would sell at the next open).
+            Btn { objectName: "stopAllSellButton"; text: "Stop and sell\u2026"; kind: "sell"
+                  onClicked: { page.confirmStopAll = false; page.dash.stopAll(true) } }
         }
     }
 }

@@ -8,6 +8,10 @@ Rectangle {
     required property QtObject detail
     color: Theme.surface
     property bool askStop: false
+    // Another algorithm (or the same one reopened): no confirmation left over.
+    property int shownId: side.detail.algoId
+    onShownIdChanged: askStop = false
+    Connections { target: side.detail; function onOpened() { side.askStop = false } }
 
     Rectangle { width: 2; height: parent.height; color: Theme.border }
 
@@ -20,27 +24,72 @@ Rectangle {
         RowLayout {
             Layout.fillWidth: true
             Rectangle {
+                objectName: "detailStatus"
                 implicitWidth: st.implicitWidth + Theme.gap * 1.5
                 implicitHeight: st.implicitHeight + Theme.gap * 0.5
+                Layout.maximumWidth: side.width * 0.6
                 radius: height / 2
                 color: side.detail.status === "running" ? Theme.good
-                     : side.detail.status === "error" ? Theme.bad : Theme.muted
+                     : side.detail.status === "failing" ? Theme.bad
+                     : side.detail.status === "paused" ? Theme.warn : Theme.muted
                 Text { id: st; anchors.centerIn: parent; text: side.detail.statusText
+                       width: Math.min(implicitWidth, parent.width - Theme.gap)
+                       fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.6)
                        font.pixelSize: Theme.fontSmall; font.bold: true; color: "white" }
             }
             Text { text: side.detail.positionText; font.pixelSize: Theme.fontSmall; color: Theme.text
-                   Layout.fillWidth: true; horizontalAlignment: Text.AlignRight; elide: Text.ElideLeft }
+                   Layout.fillWidth: true; horizontalAlignment: Text.AlignRight
+                   fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.6) }
         }
-        Text { text: side.detail.plugin; font.pixelSize: Theme.fontSmall; color: Theme.muted
-               Layout.fillWidth: true; elide: Text.ElideRight }
+        Text { text: side.detail.pluginName; font.pixelSize: Theme.fontSmall; color: Theme.muted
+               Layout.fillWidth: true; wrapMode: Text.Wrap; maximumLineCount: 2 }
+        // The whole reason (error, pause, a guard's stop): scrollable, selectable, copyable.
+        Rectangle {
+            objectName: "reasonBox"
+            visible: side.detail.error !== ""
+            Layout.fillWidth: true
+            Layout.preferredHeight: Math.min(reasonEdit.contentHeight + Theme.gap,
+                                             Theme.fontSmall * 1.35 * 5 + Theme.gap)
+            color: side.detail.status === "failing" ? "#fde7e6" : "#fff4e0"
+            radius: Theme.radius / 2
+            Flickable {
+                id: reasonFlick
+                objectName: "reasonFlick"
+                anchors.fill: parent
+                anchors.margins: Theme.gap / 2
+                clip: true
+                contentHeight: reasonEdit.contentHeight
+                boundsBehavior: Flickable.StopAtBounds
+                TextEdit {
+                    id: reasonEdit
+                    objectName: "reasonText"
+                    width: reasonFlick.width
+                    text: side.detail.error
+                    readOnly: true
+                    selectByMouse: true
+                    wrapMode: TextEdit.Wrap
+                    font.pixelSize: Theme.fontSmall
+                    color: side.detail.status === "failing" ? Theme.bad : Theme.text
+                }
+            }
+            Rectangle {  // scroll bar when the reason is longer than the box
+                visible: reasonFlick.contentHeight > reasonFlick.height + 1
+                anchors.right: parent.right
+                width: 4; radius: 2; color: Theme.muted
+                y: reasonFlick.visibleArea.yPosition * parent.height
+                height: reasonFlick.visibleArea.heightRatio * parent.height
+            }
+        }
+        // Progress and results in reserved space: nothing below moves when they change.
         Text {
-            visible: text !== ""
-            text: side.detail.error !== "" ? side.detail.error
-                : side.detail.busy !== "" ? side.detail.busy : side.detail.message
-            color: side.detail.error !== "" ? Theme.bad : Theme.accent
+            objectName: "detailMessage"
+            Layout.fillWidth: true
+            Layout.preferredHeight: Theme.fontSmall * 2.6
+            verticalAlignment: Text.AlignVCenter
+            text: side.detail.busy !== "" ? side.detail.busy : side.detail.message
+            color: Theme.accent
             font.pixelSize: Theme.fontSmall; font.bold: true
-            Layout.fillWidth: true; wrapMode: Text.WordWrap
-            maximumLineCount: 3; elide: Text.ElideRight
+            wrapMode: Text.Wrap; maximumLineCount: 2; elide: Text.ElideRight
         }
         RowLayout {
             Layout.fillWidth: true
@@ -49,7 +98,10 @@ Rectangle {
                   onClicked: side.detail.zoom(1.5) }
             Btn { text: "+"; kind: "key"; fontSize: Theme.fontLarge; Layout.fillWidth: true
                   onClicked: side.detail.zoom(1 / 1.5) }
-            Btn { text: "Now"; kind: "key"; Layout.fillWidth: true; onClicked: side.detail.follow() }
+            Btn { objectName: "range1D"; text: "1D"; kind: "key"; Layout.fillWidth: true
+                  onClicked: side.detail.showDays(1) }
+            Btn { objectName: "range5D"; text: "5D"; kind: "key"; Layout.fillWidth: true
+                  onClicked: side.detail.showDays(5) }
         }
         Text { text: "Transactions"; font.pixelSize: Theme.fontSmall; font.bold: true; color: Theme.muted }
         ListView {
@@ -77,7 +129,12 @@ Rectangle {
             Text { anchors.centerIn: parent; visible: txs.count === 0; text: "No trades yet"
                    font.pixelSize: Theme.fontSmall; color: Theme.muted }
         }
-        // Actions
+        // Actions. A pause over a position difference: accept the broker's figure or resume.
+        Btn { objectName: "acceptButton"; text: "Accept broker position"; Layout.fillWidth: true
+              fontSize: Theme.fontSmall
+              visible: side.detail.status === "paused" && !side.askStop
+              active: side.detail.busy === ""
+              onClicked: side.detail.accept() }
         GridLayout {
             Layout.fillWidth: true
             columns: 2
@@ -85,26 +142,36 @@ Rectangle {
             columnSpacing: Theme.gap / 2
             visible: !side.askStop
             Btn { objectName: "stopButton"; text: "Stop"; kind: "danger"; Layout.fillWidth: true
-                  active: side.detail.status === "running" && side.detail.busy === ""
+                  Layout.preferredWidth: 1
+                  active: side.detail.status !== "stopped" && side.detail.busy === ""
                   onClicked: side.askStop = true }
             Btn { objectName: "resumeButton"; text: "Resume"; Layout.fillWidth: true
-                  active: side.detail.status !== "running" && side.detail.busy === ""
+                  Layout.preferredWidth: 1
+                  active: (side.detail.status === "stopped" || side.detail.status === "paused")
+                          && side.detail.busy === ""
                   onClicked: side.detail.resume() }
             Btn { objectName: "deleteButton"; text: "Delete\u2026"; kind: "secondary"
                   Layout.columnSpan: 2; Layout.fillWidth: true
                   active: side.detail.busy === ""
                   onClicked: side.detail.remove() }
         }
-        ColumnLayout {
+        // Same shape as the actions above: Cancel sits exactly where Stop was, so a double tap
+        // on Stop cancels; selling is below, distinct, and asks for the PIN.
+        GridLayout {
             Layout.fillWidth: true
             visible: side.askStop
-            spacing: Theme.gap / 2
-            Btn { text: "Stop, keep shares"; kind: "danger"; Layout.fillWidth: true
-                  onClicked: { side.askStop = false; side.detail.stop(false) } }
-            Btn { text: "Stop and sell"; kind: "danger"; Layout.fillWidth: true
-                  onClicked: { side.askStop = false; side.detail.stop(true) } }
-            Btn { text: "Cancel"; kind: "secondary"; Layout.fillWidth: true
+            columns: 2
+            rowSpacing: Theme.gap / 2
+            columnSpacing: Theme.gap / 2
+            Btn { objectName: "stopCancelButton"; text: "Cancel"; kind: "secondary"
+                  Layout.fillWidth: true; Layout.preferredWidth: 1
                   onClicked: side.askStop = false }
+            Btn { objectName: "stopKeepButton"; text: "Stop, keep shares"; kind: "danger"
+                  fontSize: Theme.fontSmall; Layout.fillWidth: true; Layout.preferredWidth: 1
+                  onClicked: { side.askStop = false; side.detail.stop(false) } }
+            Btn { objectName: "stopSellButton"; text: "Stop and sell\u2026 (PIN)"; kind: "sell"
+                  Layout.columnSpan: 2; Layout.fillWidth: true
+                  onClicked: { side.askStop = false; side.detail.stop(true) } }
         }
     }
 }

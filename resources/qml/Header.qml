@@ -1,4 +1,5 @@
-// The header: mode, account value, free money, market state + countdown, stream state.
+// The header: mode, account value, free money, market state + countdown (or HALTED), and the
+// data-feed state in a slot of its own that large figures never push out.
 import QtQuick
 import QtQuick.Layouts
 import AutoTrader
@@ -12,16 +13,21 @@ Rectangle {
         property string label
         property string value
         property color valueColor: "white"
+        property real maxWidth: Theme.scale * 150
         spacing: 0
         Text { text: label; color: "#c9d3e0"; font.pixelSize: Theme.fontSmall * 0.85 }
-        Text { text: value; color: valueColor; font.pixelSize: Theme.font; font.bold: true }
+        // Numbers shrink to fit their slot, never elided.
+        Text { text: value; color: valueColor; font.pixelSize: Theme.font; font.bold: true
+               width: Math.min(implicitWidth, maxWidth); height: Theme.font * 1.25
+               verticalAlignment: Text.AlignVCenter
+               fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.font * 0.5) }
     }
 
     RowLayout {
         anchors.fill: parent
         anchors.leftMargin: Theme.gap * 1.5
         anchors.rightMargin: Theme.gap * 1.5
-        spacing: Theme.gap * 2
+        spacing: Theme.gap * 1.5
 
         Rectangle {
             objectName: "modeBadge"
@@ -39,16 +45,23 @@ Rectangle {
                 color: bar.header.mode === "demo" ? "#111111" : "white"
             }
         }
-        Figure { label: "Account value"; value: bar.header.valueText }
-        Figure { label: "Free"; value: bar.header.freeText }
+        Figure { objectName: "headerValue"; label: "Account value"; value: bar.header.valueText }
+        Figure { objectName: "headerFree"; label: "Free"; value: bar.header.freeText }
         Item { Layout.fillWidth: true }
         Figure {
-            label: "NYSE"
+            objectName: "headerMarket"
+            label: bar.header.haltedText !== "" ? "NYSE \u00b7 the broker says closed" : "NYSE"
             value: bar.header.marketText
-            valueColor: bar.header.marketOpen ? "#7ee2a0" : "#ffd180"
+            maxWidth: Theme.scale * 230
+            valueColor: bar.header.haltedText !== "" ? "#ff8a80"
+                      : bar.header.marketOpen ? "#7ee2a0" : "#ffd180"
         }
+        // The data feed's own slot: fixed width, always visible.
         Row {
+            objectName: "feedSlot"
             Layout.alignment: Qt.AlignVCenter
+            Layout.preferredWidth: Theme.scale * 118
+            Layout.minimumWidth: Theme.scale * 118
             spacing: Theme.gap / 2
             Rectangle {
                 anchors.verticalCenter: parent.verticalCenter
@@ -58,9 +71,13 @@ Rectangle {
                        ? "#ff5252" : "#ffb300"
             }
             Text {
+                objectName: "feedText"
+                anchors.verticalCenter: parent.verticalCenter
                 text: bar.header.streamText
                 color: "white"; font.pixelSize: Theme.fontSmall
-                width: Math.min(implicitWidth, Theme.scale * 120)
+                width: Theme.scale * 118 - Theme.fontSmall - Theme.gap / 2
+                wrapMode: Text.Wrap; maximumLineCount: 2
+                fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.7)
                 elide: Text.ElideRight
             }
         }

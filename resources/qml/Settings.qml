@@ -95,9 +95,11 @@ Rectangle {
                         objectName: "logText"
                         width: logView.width
                         text: page.prefs.logText
-                        wrapMode: Text.WrapAnywhere
+                        // Word boundaries first (Text.Wrap breaks inside a word only when it
+                        // alone is wider than the line), at a size read from arm's length.
+                        wrapMode: Text.Wrap
                         font.family: "monospace"
-                        font.pixelSize: Math.max(11, Theme.fontSmall * 0.85)
+                        font.pixelSize: Math.max(14, Theme.fontSmall)
                         color: "#e8edf3"
                     }
                 }

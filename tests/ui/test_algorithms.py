@@ -250,6 +250,12 @@ def test_stop_and_sell_liquidates(qtbot, window, rig) -> None:
     w.dash_vm.open(algo)
     qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 1, timeout=15000)
     w.detail_vm.stop(True)
+    # Selling asks for the PIN, saying how many shares at about what value.
+    assert w.current_page() == "lock" and w.lock_vm.mode == "confirm"
+    assert "sell 10 MSFT, about $" in w.lock_vm.subtitle
+    assert rig.engine.system.get_algorithm(algo)["status"] == "running"
+    enter(w.lock_vm, PIN)
+    assert w.current_page() == "detail"
     assert w.detail_vm.busy == "Stopping and selling\u2026"
     qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped"
                     and w.cards.card(algo)["positionText"] == "no position", timeout=15000)

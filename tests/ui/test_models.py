@@ -33,7 +33,8 @@ def test_card_model_announces_only_changed_roles(qtbot) -> None:
     m.apply_bar("AAPL", 1_709_649_000, 101.0)
     assert len(changes) == 1 and changes[0][0] == 0
     names = {n for n, r in ROLES.items() if r in changes[0][1]}
-    assert names == {"lastPriceText", "valueText", "pnlText", "pnlPctText", "pnlSign", "spark"}
+    assert names == {"lastPriceText", "valueText", "pnlText", "pnlPctText", "pnlSign", "spark",
+                     "holdingText"}  # "50 sh · $8,770 of $10,000" shows the value too
     assert m.card(1)["lastPriceText"] == "$101.00" and m.card(2)["lastPriceText"] == "$100.00"
     changes.clear()
     m.set_views([view(status="error", error="plugin raised ValueError")])

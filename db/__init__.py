@@ -43,7 +43,10 @@ class StoreProvider:
         return self.market.last_n_bars(ticker, n, before_ts)
 
     def transactions(self, algo_id: int) -> list[dict[str, Any]]:
-        return self.system.transactions(algo_id)
+        # A split shows as a zero-price buy/sell of the share difference (db/corporate.py).
+        from db.corporate import seed_view
+
+        return seed_view(self.system.conn, algo_id, self.system.transactions(algo_id))
 
     def latest_price(self, ticker: str) -> float | None:
         return self.market.latest_price(ticker)

@@ -131,6 +131,13 @@ class MarketStore:
         db = self._tl.db
         try:
             with db.atomic():
+                # Minutes before a split already applied to the stored bars are scaled the
+                # same way (a backfill of old minutes); read inside the write transaction.
+                from db.corporate import bar_factors, scale_rows
+
+                factors = bar_factors(db.conn)
+                if factors:
+                    kept = scale_rows(kept, factors)
                 db.conn.executemany(
                     "INSERT OR REPLACE INTO bars (ticker, ts, o, h, l, c, v) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -154,3 +154,84 @@ def _system_sim_broker(db: sqlite_utils.Database) -> None:
         "CREATE INDEX sim_orders_status ON sim_orders(status)",
     ):
         db.execute(stmt)
+
+
+# --- corporate actions (splits, dividends, mergers...) -----------------------------------
+@system_migrations(name="m003_corporate_actions")
+def _system_corporate_actions(db: sqlite_utils.Database) -> None:
+    # corporate_actions: what the broker announced for the tickers in use (Alpaca's id), and
+    # when the engine applied it (set in the same transaction as its algo_events rows, so a
+    # kill mid-apply leaves neither). algo_events: what an action did to one algorithm's
+    # sub-account: a split (whole-share change, new average cost), the cash paid in lieu of
+    # a fraction, a cash dividend, or another action that paused it. The seed's buy/sell
+    # transactions table is left as it is (plugins read it).
+    for stmt in (
+        """CREATE TABLE corporate_actions (
+            id TEXT PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ex_date TEXT NOT NULL,
+            record_date TEXT,
+            payable_date TEXT,
+            old_rate REAL,
+            new_rate REAL,
+            rate REAL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            seen_at TEXT NOT NULL,
+            applied_at TEXT
+        )""",
+        "CREATE INDEX corporate_actions_due ON corporate_actions(applied_at, ex_date)",
+        """CREATE TABLE algo_events (
+            id INTEGER PRIMARY KEY,
+            algo_id INTEGER NOT NULL REFERENCES algorithms(id),
+            action_id TEXT NOT NULL REFERENCES corporate_actions(id),
+            ticker TEXT NOT NULL,
+            type TEXT NOT NULL
+                CHECK (type IN ('split', 'cash_in_lieu', 'dividend', 'action')),
+            shares INTEGER NOT NULL DEFAULT 0,
+            fraction REAL NOT NULL DEFAULT 0,
+            cash REAL NOT NULL DEFAULT 0,
+            price REAL,
+            avg_cost REAL,
+            old_rate REAL,
+            new_rate REAL,
+            shares_before INTEGER,
+            shares_after INTEGER,
+            note TEXT NOT NULL DEFAULT '',
+            after_tx_id INTEGER NOT NULL DEFAULT 0,
+            timestamp TEXT NOT NULL,
+            UNIQUE (algo_id, action_id, type)
+        )""",
+        "CREATE INDEX algo_events_algo ON algo_events(algo_id, id)",
+        # The simulated broker's side (demo, tests): splits it was told to schedule, and
+        # whether its own positions were already split.
+        """CREATE TABLE sim_corporate_actions (
+            id TEXT PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ex_date TEXT NOT NULL,
+            old_rate REAL,
+            new_rate REAL,
+            rate REAL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            settled_at TEXT
+        )""",
+    ):
+        db.execute(stmt)
+
+
+@market_migrations(name="m002_applied_splits")
+def _market_applied_splits(db: sqlite_utils.Database) -> None:
+    # A split applied to the stored bars: every bar before ex_ts was scaled by ``factor``
+    # (prices x factor, volume / factor) in the transaction that wrote this row; bars of an
+    # earlier minute stored later (a backfill) are scaled as they are inserted.
+    db.execute(
+        """CREATE TABLE applied_splits (
+            action_id TEXT PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            ex_ts INTEGER NOT NULL,
+            factor REAL NOT NULL CHECK (factor > 0),
+            applied_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX applied_splits_ticker ON applied_splits(ticker, ex_ts)")

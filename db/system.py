@@ -218,4 +218,10 @@ class SystemStore:
             "SELECT ticker, SUM(CASE type WHEN 'buy' THEN shares ELSE -shares END) "
             "FROM transactions GROUP BY ticker"
         ).fetchall()
-        return {t: int(q) for t, q in rows if q}
+        # Splits add (or remove) whole shares outside the transactions (db/corporate.py).
+        held = {t: int(q) for t, q in rows if q}
+        from db.corporate import event_shares_by_ticker
+
+        for t, q in event_shares_by_ticker(self.conn).items():
+            held[t] = held.get(t, 0) + q
+        return {t: q for t, q in held.items() if q}

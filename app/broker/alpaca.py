@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import requests
@@ -31,6 +31,8 @@ from app.broker.alpaca_clients import (
     api_error_code,
     api_error_message,
     api_error_status,
+    corporate_actions_client,
+    corporate_actions_from,
     is_live,
     refusal_text,
     retry_after,
@@ -102,6 +104,8 @@ class AlpacaBroker:
                  request_timeout: float = 15.0, stale_after: float = 30.0) -> None:
         self.live = is_live(settings)
         self.name = "alpaca-live" if self.live else "alpaca-paper"
+        self._settings = settings
+        self._ca_client: Any = None  # alpaca-py CorporateActionsClient, made when first used
         self.client = client or trading_client(settings, timeout=request_timeout)
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
@@ -329,6 +333,24 @@ class AlpacaBroker:
         return OrderUpdate(client_order_id=request.client_order_id, status="rejected",
                            ticker=request.ticker, side=request.side, qty=int(request.qty),
                            reason=reason, timestamp=datetime.now(UTC))
+
+    def get_corporate_actions(self, symbols: list[str], start: date,
+                              end: date) -> list[dict[str, Any]]:
+        """Announced corporate actions for ``symbols`` with dates in [start, end], through
+        alpaca-py's ``CorporateActionsClient`` (``GET /v1/corporate-actions`` on the data
+        API), as plain dicts (see ``corporate_actions_from``)."""
+        from alpaca.data.requests import CorporateActionsRequest
+
+        if self._ca_client is None:
+            self._ca_client = corporate_actions_client(self._settings)
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(symbols), 100):  # keep each query string short
+            req = CorporateActionsRequest(symbols=list(symbols[i:i + 100]), start=start,
+                                          end=end)
+            raw = self._call("read corporate actions",
+                             lambda req=req: self._ca_client.get_corporate_actions(req))
+            out.extend(corporate_actions_from(raw, set(symbols)))
+        return out
 
     def add_order_listener(self, listener: OrderListener) -> None:
         self._listeners.append(listener)

@@ -70,6 +70,74 @@ def data_client(settings: Settings, timeout: float = 30.0) -> Any:
     return harden(client, timeout)
 
 
+def corporate_actions_client(settings: Settings, timeout: float = 30.0) -> Any:
+    """alpaca-py's ``CorporateActionsClient`` (data API ``/v1/corporate-actions``)."""
+    from alpaca.data.historical.corporate_actions import CorporateActionsClient
+
+    a = settings.alpaca
+    client = CorporateActionsClient(str(a.key_id), str(a.secret_key), raw_data=True,
+                                    url_override=a.data_url or None)
+    return harden(client, timeout)
+
+
+# Alpaca's corporate-action groups -> (our kind, the symbol field it concerns, its date field).
+# Splits and cash dividends are applied; the others pause the ticker's algorithms.
+CORPORATE_GROUPS = {
+    "forward_splits": ("forward_split", "symbol", "ex_date"),
+    "reverse_splits": ("reverse_split", "symbol", "ex_date"),
+    "cash_dividends": ("cash_dividend", "symbol", "ex_date"),
+    "stock_dividends": ("stock_dividend", "symbol", "ex_date"),
+    "unit_splits": ("unit_split", "old_symbol", "effective_date"),
+    "spin_offs": ("spin_off", "source_symbol", "ex_date"),
+    "cash_mergers": ("cash_merger", "acquiree_symbol", "effective_date"),
+    "stock_mergers": ("stock_merger", "acquiree_symbol", "effective_date"),
+    "stock_and_cash_mergers": ("stock_and_cash_merger", "acquiree_symbol", "effective_date"),
+    "redemptions": ("redemption", "symbol", "process_date"),
+    "name_changes": ("name_change", "old_symbol", "process_date"),
+    "worthless_removals": ("worthless_removal", "symbol", "process_date"),
+    "rights_distributions": ("rights_distribution", "source_symbol", "ex_date"),
+}
+
+
+def corporate_actions_from(raw: Any, symbols: set[str] | None = None) -> list[dict[str, Any]]:
+    """Alpaca's corporate-actions answer (``{"forward_splits": [...], ...}``, raw dicts or
+    alpaca-py models) -> our dicts ``{id, ticker, kind, ex_date, record_date, payable_date,
+    old_rate, new_rate, rate, detail}``; groups we do not know are skipped (logged)."""
+    data = getattr(raw, "data", raw) or {}
+    out: list[dict[str, Any]] = []
+    for group, items in data.items():
+        spec = CORPORATE_GROUPS.get(group)
+        if spec is None:
+            logger.warning("corporate actions: unknown group %r skipped", group)
+            continue
+        kind, sym_field, date_field = spec
+        for item in items or ():
+            d = item if isinstance(item, dict) else item.model_dump()
+            ticker = d.get(sym_field)
+            day = d.get(date_field) or d.get("ex_date") or d.get("process_date")
+            if not ticker or not day or (symbols is not None and ticker not in symbols):
+                continue
+            rate = d.get("rate", d.get("cash_rate"))
+            out.append({
+                "id": str(d.get("id")), "ticker": ticker, "kind": kind, "ex_date": str(day)[:10],
+                "record_date": _day(d.get("record_date")),
+                "payable_date": _day(d.get("payable_date")),
+                "old_rate": _num(d.get("old_rate")), "new_rate": _num(d.get("new_rate")),
+                "rate": _num(rate),
+                "detail": {k: str(v) for k, v in d.items() if v is not None and k not in (
+                    "id", "corporate_action_type")},
+            })
+    return out
+
+
+def _day(x: Any) -> str | None:
+    return None if x is None else str(x)[:10]
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
 def trading_base_url(settings: Settings) -> str:
     if settings.alpaca.trading_url:
         return settings.alpaca.trading_url

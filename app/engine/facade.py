@@ -29,6 +29,7 @@ from app.broker.base import Broker, ReconcileReport
 from app.calendar import MarketCalendar
 from app.clock import Clock
 from app.engine.brokerio import BrokerIO
+from app.engine.corporate import CorporateDesk
 from app.engine.guards import GuardBook, RiskLimits
 from app.engine.intake import BrokerIntake
 from app.engine.ledger import Ledger
@@ -53,6 +54,7 @@ from app.engine.sandbox import PluginPool
 from app.engine.tick import TICK_BUDGET_SECONDS, TickPlanner
 from app.marketdata.base import Feed
 from app.timeutil import parse_iso
+from db.corporate import events as corporate_events
 from db.market import Bar, MarketStore
 from db.system import SystemStore
 
@@ -65,7 +67,7 @@ __all__ = [
 ]
 
 
-class Engine(TickPlanner, Lifecycle, BrokerIntake):
+class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
     def __init__(self, *, mode: str, system: SystemStore, market: MarketStore, broker: Broker,
                  feed: Feed | None, clock: Clock, calendar: MarketCalendar,
                  plugin_dirs: list[Path] | None = None, plugin_timeout: float = 2.0,
@@ -124,11 +126,15 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake):
         txs_by_algo: dict[int, list[dict[str, Any]]] = {}
         for tx in self.system.all_transactions():
             txs_by_algo.setdefault(tx["algo_id"], []).append(tx)
+        evs_by_algo: dict[int, list[dict[str, Any]]] = {}  # splits, dividends (corporate.py)
+        for ev in corporate_events(self.system):
+            evs_by_algo.setdefault(ev["algo_id"], []).append(ev)
         for row in self.system.list_algorithms():
             self._algos[row["id"]] = AlgoState(
                 row["id"], row["name"], row["plugin"], row["ticker"], row["initial_capital"],
                 row["params"], row["status"], row["error"],
-                Ledger.from_transactions(row["initial_capital"], txs_by_algo.get(row["id"], [])))
+                Ledger.from_transactions(row["initial_capital"], txs_by_algo.get(row["id"], []),
+                                         evs_by_algo.get(row["id"], [])))
 
     def _construct(self, cls: type, ticker: str, capital: float) -> Any:
         """Runs on a pool thread: the plugin's ``__init__`` (it may read data already)."""
@@ -151,6 +157,8 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake):
             for a in running:
                 if a.instance is None:
                     self._instantiate(a)
+            if self.mode != "backtest":  # splits and dividends due today, before the watch
+                self._corporate_at_start()
             self._start_watch(report)
         if self.feed is not None:
             for ticker in sorted({a.ticker for a in running if a.status == "running"}):

@@ -3,6 +3,12 @@
 ``cash = initial - buys + sells - commissions``, ``position = bought - sold``; the average cost
 is the average-cost method (buys move it, sells do not), so ``realised + unrealised == P&L``
 exactly: ``P&L = value - initial`` with ``value = cash + position * last_price``.
+
+Corporate actions (``algo_events``, db/corporate.py) come in between transactions: a split
+sets the whole-share count and the average cost (the cost basis is kept), the cash paid in lieu
+of a fraction sells that fraction at its price, a cash dividend is cash and realised income.
+A split leaves ``value``, ``P&L`` and ``realised + unrealised`` unchanged at the adjusted
+price; an exact split (no fraction) leaves realised and unrealised each unchanged.
 """
 
 from __future__ import annotations
@@ -29,13 +35,46 @@ class Ledger:
         if not self.cash and not self.trades:
             self.cash = float(self.initial_capital)
 
+    last_event_id: int = 0
+
     @classmethod
     def from_transactions(cls, initial_capital: float,
-                          transactions: Iterable[Mapping[str, Any]]) -> Ledger:
+                          transactions: Iterable[Mapping[str, Any]],
+                          events: Iterable[Mapping[str, Any]] = ()) -> Ledger:
+        """Replay transactions (by id) and corporate-action events; an event comes after
+        every transaction with ``id <= after_tx_id`` (it was applied then)."""
         led = cls(float(initial_capital))
+        pending = sorted(events, key=lambda e: (int(e.get("after_tx_id") or 0), int(e["id"])))
+        i = 0
         for tx in transactions:
+            while i < len(pending) and int(tx["id"]) > int(pending[i].get("after_tx_id") or 0):
+                led.apply_event(pending[i])
+                i += 1
             led.apply(tx)
+        for ev in pending[i:]:
+            led.apply_event(ev)
         return led
+
+    def apply_event(self, ev: Mapping[str, Any]) -> None:
+        """Add one corporate-action event (``type``: split, cash_in_lieu, dividend, action)."""
+        ev_id = ev.get("id")
+        if ev_id is not None:
+            self.last_event_id = max(self.last_event_id, int(ev_id))
+        kind = ev["type"]
+        if kind == "split":
+            self.position += int(ev.get("shares") or 0)
+            avg = ev.get("avg_cost")
+            self.avg_cost = (float(avg) if avg is not None else self.avg_cost) \
+                if self.position else None
+        elif kind == "cash_in_lieu":
+            cash = float(ev.get("cash") or 0.0)
+            basis = float(ev.get("avg_cost") or 0.0) * float(ev.get("fraction") or 0.0)
+            self.cash += cash
+            self.realised += cash - basis
+        elif kind == "dividend":
+            cash = float(ev.get("cash") or 0.0)
+            self.cash += cash
+            self.realised += cash
 
     def apply(self, tx: Mapping[str, Any]) -> None:
         """Add one transaction (``type``, ``shares``, ``price``, optional ``commission``)."""

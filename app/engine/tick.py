@@ -108,6 +108,8 @@ class TickPlanner:
 
     # --- the tick ------------------------------------------------------------------------
     def _tick(self, minute: datetime, decisions: list[dict], errors: dict[int, str]) -> None:
+        if self.mode != "backtest":  # splits/dividends: the day's first tick (corporate.py)
+            self._corporate_before_tick(minute)
         if not self._session_open(minute):
             with self._lock, self.system.atomic():
                 self.system.set_setting(LAST_TICK_KEY, iso_z(minute))

@@ -5,7 +5,11 @@ websocket-client talk to it unchanged (``url_override`` / our settings' URL over
 
 - REST ``/v2/account``, ``/v2/clock``, ``/v2/calendar``, ``/v2/assets/{sym}``, ``/v2/orders``
   (submit, list, by id, ``:by_client_order_id``, cancel), ``/v2/positions``,
-  ``/v2/stocks/bars`` (1Min, paginated).
+  ``/v2/stocks/bars`` (1Min, paginated, ``adjustment=raw|split``), and the data API's
+  ``/v1/corporate-actions`` (alpaca-py's CorporateActionsClient; also ``/v1beta1``).
+  ``schedule_split`` / ``schedule_action`` announce one; on its ex-date prices change by the
+  ratio, positions split (whole shares, cash in lieu) and ``adjustment=split`` bars are
+  adjusted, as fixtures/corporate_actions.json describes.
 - Market data websocket ``/v2/{feed}``: JSON by default, msgpack when the handshake carries
   ``Content-Type: application/msgpack`` (alpaca-py's StockDataStream).
 - Trade updates websocket ``/stream`` (JSON in binary frames, like paper).
@@ -155,6 +159,10 @@ class AlpacaEmulator:
         self.order_posts = 0
         self.market_auths = 0  # auth attempts on the market stream (storm detection)
         self.trade_auths = 0
+        # Corporate actions: (group, item) as /v1/corporate-actions lists them; the ids of
+        # splits already applied to the positions.
+        self.corporate: list[tuple[str, dict]] = []
+        self._settled: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._port = port
         self._auto_stop = threading.Event()
@@ -236,7 +244,7 @@ class AlpacaEmulator:
             "attributes": [],
         }
 
-    def bar(self, ticker: str, ts: int) -> dict | None:
+    def bar(self, ticker: str, ts: int, adjusted: bool = False) -> dict | None:
         """The bar Alpaca would report for ``ticker`` at minute ``ts`` (None: no trades).
         An illiquid ticker trades in a fixed pseudo-random share of minutes (IEX: a minute
         without a trade has no bar, on the stream and in REST alike)."""
@@ -246,10 +254,102 @@ class AlpacaEmulator:
         if chance is not None and zlib.crc32(f"{ticker}:{ts}".encode()) % 1000 >= chance * 1000:
             return None
         o, h, low, c, v, n, vw = bar_values(ticker, ts)
+        k = self.split_factor(ticker, ts, adjusted)
+        if k != 1.0:
+            o, h, low, c, vw = (round(x * k, 4) for x in (o, h, low, c, vw))
+            v = int(round(v / k))
         return {"t": iso_min(ts), "o": o, "h": h, "l": low, "c": c, "v": v, "n": n, "vw": vw}
 
     def price(self, symbol: str) -> float:
-        return round(price_at(symbol, int(self.now().timestamp())), 2)
+        ts = int(self.now().timestamp())
+        return round(price_at(symbol, ts) * self.split_factor(symbol, ts), 2)
+
+    # --- corporate actions ------------------------------------------------------------------
+    def schedule_split(self, symbol: str, ex_date: str, new_rate: float,
+                       old_rate: float = 1.0) -> dict:
+        """Announce a split (the fault switch): forward when new_rate > old_rate. From its
+        ex-date prices are x old/new and positions x new/old (whole shares, cash in lieu)."""
+        group = "forward_splits" if new_rate > old_rate else "reverse_splits"
+        item = {"id": str(uuid.uuid4()), "symbol": symbol, "new_rate": new_rate,
+                "old_rate": old_rate, "process_date": ex_date, "ex_date": ex_date,
+                "record_date": ex_date, "payable_date": ex_date}
+        if group == "forward_splits":
+            item["cusip"] = "000000000"
+            item["due_bill_redemption_date"] = ex_date
+        else:
+            item["old_cusip"], item["new_cusip"] = "000000000", "000000001"
+        with self.lock:
+            self.corporate.append((group, item))
+        return item
+
+    def schedule_action(self, group: str, item: dict) -> dict:
+        """Announce any other action (e.g. ``cash_dividends``, ``cash_mergers``)."""
+        item = {"id": str(uuid.uuid4()), **item}
+        with self.lock:
+            self.corporate.append((group, item))
+        return item
+
+    def _splits(self, symbol: str) -> list[tuple[int, float]]:
+        out = []
+        for group, it in self.corporate:
+            if group in ("forward_splits", "reverse_splits") and it["symbol"] == symbol:
+                ex = datetime.fromisoformat(it["ex_date"]).replace(tzinfo=EXCHANGE_TZ)
+                out.append((int(ex.timestamp()), it["old_rate"] / it["new_rate"]))
+        return out
+
+    def split_factor(self, symbol: str, ts: int, adjusted: bool = False) -> float:
+        """Price factor of minute ``ts``: raw data changes on the ex-date; split-adjusted
+        data is on today's basis for every minute."""
+        now = int(self.now().timestamp())
+        k = 1.0
+        for ex_ts, f in self._splits(symbol):
+            if ex_ts <= ts or (adjusted and ex_ts <= now):
+                k *= f
+        return k
+
+    def settle_corporate(self) -> None:
+        """Apply due splits and cash dividends to the account (Alpaca does it before the
+        open of the ex-date / on the payable date)."""
+        today = self.now().astimezone(EXCHANGE_TZ).date().isoformat()
+        with self.lock:
+            for group, it in self.corporate:
+                if it["id"] in self._settled:
+                    continue
+                if group in ("forward_splits", "reverse_splits") and it["ex_date"] <= today:
+                    pos = self.positions.get(it["symbol"])
+                    if pos:
+                        r = it["new_rate"] / it["old_rate"]
+                        exact = pos[0] * r
+                        whole = float(int(exact + 1e-9))
+                        self.cash += (exact - whole) * self.price(it["symbol"])
+                        self.positions[it["symbol"]] = (whole, pos[1] / r)
+                    self._settled.add(it["id"])
+                elif group == "cash_dividends" and (it.get("payable_date") or "9") <= today:
+                    pos = self.positions.get(it["symbol"])
+                    if pos:
+                        self.cash += pos[0] * float(it["rate"])
+                    self._settled.add(it["id"])
+
+    def _corporate_actions(self, q: dict[str, str]) -> tuple[int, Any]:
+        symbols = {s for s in q.get("symbols", "").split(",") if s}
+        types = {t for t in q.get("types", "").split(",") if t}
+        today = self.now().astimezone(EXCHANGE_TZ).date().isoformat()
+        start, end = q.get("start", today), q.get("end", today)
+        out: dict[str, list] = {}
+        with self.lock:
+            for group, it in self.corporate:
+                sym = next((it[k] for k in ("symbol", "old_symbol", "acquiree_symbol",
+                                            "source_symbol") if k in it), None)
+                day = next((it[k] for k in ("ex_date", "effective_date", "process_date")
+                            if k in it), "")
+                if symbols and sym not in symbols:
+                    continue
+                if types and group[:-1] not in types:  # forward_splits -> forward_split
+                    continue
+                if not start <= day <= end:
+                    continue
+                out.setdefault(group, []).append(dict(it))
+        return 200, {"corporate_actions": out, "next_page_token": None}
 
     # --- stream control -------------------------------------------------------------------
     def emit_minute(self, ts: int, tickers: list[str] | None = None) -> int:
@@ -578,7 +678,8 @@ class AlpacaEmulator:
         with self.lock:
             self.requests.append((method, path))
             self.queries.append(path + "?" + "&".join(f"{k}={v}" for k, v in sorted(query.items())))
-        is_data = path.startswith("/v2/stocks")
+        is_data = path.startswith(("/v2/stocks", "/v1/corporate-actions",
+                                   "/v1beta1/corporate-actions"))
         if (headers.get("APCA-API-KEY-ID") != self.key_id
                 or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
             if is_data:  # the data API answers 403 for bad keys (docs: market-data-faq)
@@ -602,6 +703,7 @@ class AlpacaEmulator:
         if f.forbid_reads and method == "GET" and not is_data:
             return 403, {"code": 40310000, "message": f.forbid_reads}
         if path == "/v2/account" and method == "GET":
+            self.settle_corporate()
             return 200, self._account()
         if path == "/v2/clock":
             return 200, self._clock()
@@ -632,7 +734,10 @@ class AlpacaEmulator:
                     return 204, None
                 return 200, dict(o)
         if path == "/v2/positions":
+            self.settle_corporate()
             return 200, self._positions()
+        if path in ("/v1/corporate-actions", "/v1beta1/corporate-actions"):
+            return self._corporate_actions(query)
         if path == "/v2/stocks/bars":
             return self._bars(query)
         return 404, {"code": 40410000, "message": f"no route {method} {path}"}
@@ -725,6 +830,7 @@ class AlpacaEmulator:
         if feed not in ("iex", "sip", "otc", "boats", "overnight"):
             return 400, {"message": f"invalid feed: {feed}"}
         limit = min(int(q.get("limit") or 1000), 10000)
+        adjusted = q.get("adjustment", "raw") in ("split", "all")
         now_ts = int(self.now().timestamp())
         today = self.now().astimezone(EXCHANGE_TZ).replace(hour=0, minute=0, second=0)
         start = _parse_time(q.get("start")) if q.get("start") else int(today.timestamp())
@@ -744,7 +850,7 @@ class AlpacaEmulator:
                 if n >= limit:
                     token = base64.b64encode(f"{si}:{ts}".encode()).decode()
                     break
-                b = self.bar(sym, ts)
+                b = self.bar(sym, ts, adjusted)
                 if b is not None:
                     out.setdefault(sym, []).append(b)
                     n += 1

@@ -289,10 +289,15 @@ class AlpacaStream:
         statuses = self._statuses_ok
         if statuses:
             msg["statuses"] = tickers
+        # The answer can arrive before ``send`` returns: expect it first, so the reader
+        # never sees an answer with no request waiting for it.
+        ack = (action, tuple(tickers), statuses)
+        self._acks.append(ack)
         try:
             self._ws.send(json.dumps(msg))
-            self._acks.append((action, tuple(tickers), statuses))
         except Exception as e:  # the read loop will notice the dead socket and reconnect
+            if ack in self._acks:
+                self._acks.remove(ack)
             logger.info("stream: %s %s not sent (%s); will resend on reconnect", action, tickers, e)
 
     def _backoff(self, attempt: int) -> float:

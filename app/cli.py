@@ -8,6 +8,7 @@ Subcommands:
   doctor          check the set-up and say what to fix
   backup/restore  consistent copies of both DBs and the config
   algo            list, show, add, stop, resume, delete, stop-all (goes to the running app)
+  data            fetch / list minute-bar history for backtests
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ DELEGATED = {
     "backup": "app.ops.backup",
     "restore": "app.ops.backup",
     "algo": "app.control.cli",
+    "data": "app.marketdata.history_fetch",
 }
 
 

@@ -144,6 +144,14 @@ class Backfiller:
             out[t] = self.market.insert_rows(rs)
         return out
 
+    def fetch_rows(self, tickers: list[str], start: datetime,
+                   end: datetime) -> dict[str, list[tuple]]:
+        """(ticker, ts, o, h, l, c, v) rows of several tickers in [start, end), every page, 429s
+        waited out; not stored (``autotrader data fetch`` stores them, or writes CSVs)."""
+        for t in tickers:
+            check_ticker(t)
+        return self._fetch(sorted(set(tickers)), require_aware(start), require_aware(end))
+
     def _clamp_end(self, end: datetime) -> datetime:
         if not self.feed_delay:
             return end

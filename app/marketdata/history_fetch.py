@@ -1,0 +1,330 @@
+"""``autotrader data fetch|list``: years of minute bars for backtests, without a CSV.
+
+``fetch`` downloads Alpaca's minute bars for several tickers at once (one request per chunk of
+sessions, alpaca-py following every page), waits out 429s (``Backfiller``), keeps the regular
+session only, and stores them in the market DB (an upsert keyed by ticker and minute) or in one
+CSV per ticker in the backtest's format. It is resumable: after each chunk the job's state
+(chunks done, and for CSVs each file's length) is written to ``history-fetch.json`` in the data
+folder; running the same command again skips what is done and cuts a CSV back to its last
+recorded length, so every bar is stored exactly once even after Ctrl+C or a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from app.calendar import MarketCalendar, Session, exchange_time
+from app.config import Settings
+from db.market import BadTickerError, MarketStore, check_ticker
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "history-fetch.json"
+CSV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")  # app/backtest/bars.py
+SESSIONS_PER_CHUNK = 5  # ~2,000 bars per ticker per request: a few pages, a small loss on a crash
+
+
+class FetchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Progress:
+    sessions_total: int
+    sessions_done: int = 0
+    bars: int = 0
+    started: float = field(default_factory=time.monotonic)
+    skipped: int = 0  # sessions already done by an earlier run
+
+    @property
+    def rate(self) -> float:
+        el = time.monotonic() - self.started
+        return self.bars / el if el > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        fresh = self.sessions_done - self.skipped
+        left = self.sessions_total - self.sessions_done
+        if fresh <= 0:
+            return None
+        return (time.monotonic() - self.started) / fresh * left
+
+
+def job_key(tickers: list[str], start: date, end: date, feed: str, target: str) -> str:
+    return f"{','.join(sorted(tickers))}|{start}|{end}|{feed}|{target}"
+
+
+class JobState:
+    """The resumable state, one JSON file (0600) in the data folder, rewritten atomically."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.key = path, key
+        try:
+            all_ = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            all_ = {}
+        self._all: dict[str, Any] = all_ if isinstance(all_, dict) else {}
+        job = self._all.get(key) or {}
+        self.done: set[str] = set(job.get("done", []))
+        self.csv_sizes: dict[str, int] = dict(job.get("csv_sizes", {}))
+
+    def save(self) -> None:
+        self._all[self.key] = {"done": sorted(self.done), "csv_sizes": self.csv_sizes,
+                               "updated": datetime.now(UTC).isoformat(timespec="seconds")}
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._all, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def finish(self) -> None:
+        self._all.pop(self.key, None)
+        if self._all:
+            self.save()
+            self._all.pop(self.key, None)
+        with contextlib.suppress(OSError):
+            if not self._all:
+                self.path.unlink()
+
+
+def chunks(sessions: list[Session], size: int) -> list[list[Session]]:
+    return [sessions[i:i + size] for i in range(0, len(sessions), size)]
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class HistoryFetch:
+    """Fetch [start, end] (exchange dates, inclusive) for ``tickers``; into ``market`` or, with
+    ``csv_dir``, into ``csv_dir/TICKER.csv``. ``fetch(tickers, first, last)`` returns
+    {ticker: [(ticker, ts, o, h, l, c, v), ...]} for [first, last) (a ``Backfiller``'s)."""
+
+    def __init__(self, fetch: Callable[[list[str], datetime, datetime], dict[str, list[tuple]]],
+                 calendar: MarketCalendar, state_dir: Path, *, market: MarketStore | None = None,
+                 csv_dir: Path | None = None, feed: str = "iex",
+                 sessions_per_chunk: int = SESSIONS_PER_CHUNK,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        if (market is None) == (csv_dir is None):
+            raise ValueError("either a market DB or a CSV folder")
+        self._fetch, self.calendar, self.market = fetch, calendar, market
+        self.csv_dir = csv_dir
+        self.state_dir = state_dir
+        self.feed = feed
+        self.sessions_per_chunk = max(1, sessions_per_chunk)
+        self.on_progress = on_progress
+
+    def run(self, tickers: list[str], start: date, end: date) -> Progress:
+        tickers = sorted({check_ticker(t.strip().upper()) for t in tickers if t.strip()})
+        if not tickers:
+            raise FetchError("no ticker given")
+        if end < start:
+            raise FetchError(f"--end {end} is before --start {start}")
+        sessions = self.calendar.sessions_between(start, end)
+        target = f"csv:{self.csv_dir.resolve()}" if self.csv_dir else "db"
+        state = JobState(self.state_dir / STATE_FILE,
+                         job_key(tickers, start, end, self.feed, target))
+        prog = Progress(len(sessions))
+        if self.csv_dir is not None:
+            self._prepare_csvs(tickers, state)
+        for chunk in chunks(sessions, self.sessions_per_chunk):
+            name = chunk[0].day.isoformat()
+            if name in state.done:
+                prog.sessions_done += len(chunk)
+                prog.skipped += len(chunk)
+                continue
+            rows = self._fetch(tickers, chunk[0].open, chunk[-1].close)
+            prog.bars += self._store(rows, tickers, state)
+            state.done.add(name)
+            state.save()
+            prog.sessions_done += len(chunk)
+            if self.on_progress is not None:
+                self.on_progress(prog)
+        state.finish()
+        logger.info("data fetch %s %s..%s: %d bars in %.1f s (%d sessions, %d already done)",
+                    ",".join(tickers), start, end, prog.bars, time.monotonic() - prog.started,
+                    len(sessions), prog.skipped)
+        return prog
+
+    def _prepare_csvs(self, tickers: list[str], state: JobState) -> None:
+        assert self.csv_dir is not None
+        self.csv_dir.mkdir(parents=True, exist_ok=True)
+        for t in tickers:
+            path = self.csv_dir / f"{t}.csv"
+            size = state.csv_sizes.get(t)
+            if size is None or not path.exists():
+                with path.open("w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerow(CSV_COLUMNS)
+                state.csv_sizes[t] = path.stat().st_size
+                state.done.clear()  # a file started afresh: its job starts afresh
+            elif path.stat().st_size > size:
+                with path.open("r+b") as f:  # a chunk written after the last saved state
+                    f.truncate(size)
+        state.save()
+
+    def _store(self, rows: dict[str, list[tuple]], tickers: list[str], state: JobState) -> int:
+        if self.market is not None:
+            return sum(self.market.insert_rows(rows.get(t, [])) for t in tickers)
+        assert self.csv_dir is not None
+        n = 0
+        for t in tickers:
+            kept = sorted(r for r in rows.get(t, []) if self.calendar.session_bounds_epoch(
+                int(r[1])) is not None)
+            path = self.csv_dir / f"{t}.csv"
+            with path.open("a", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                for r in kept:
+                    w.writerow((_iso(int(r[1])), repr(float(r[2])), repr(float(r[3])),
+                                repr(float(r[4])), repr(float(r[5])), str(int(r[6]))))
+                f.flush()
+                os.fsync(f.fileno())
+            state.csv_sizes[t] = path.stat().st_size
+            n += len(kept)
+        return n
+
+
+def summary(market: MarketStore, calendar: MarketCalendar) -> list[dict[str, Any]]:
+    """What the market DB holds per ticker: first/last minute, bars, sessions with no bar."""
+    from db.history import bars_in, stored_ranges
+
+    out = []
+    conn = market.conn
+    for ticker, first, last, count in stored_ranges(conn):
+        d0 = exchange_time(datetime.fromtimestamp(first, UTC)).date()
+        d1 = exchange_time(datetime.fromtimestamp(last, UTC)).date()
+        sessions = calendar.sessions_between(d0, d1)
+        gaps = [s.day.isoformat() for s in sessions
+                if bars_in(conn, ticker, int(s.open.timestamp()), int(s.close.timestamp())) == 0]
+        out.append({"ticker": ticker, "first": _iso(first), "last": _iso(last), "bars": count,
+                    "sessions": len(sessions) - len(gaps), "gaps": gaps})
+    return out
+
+
+# --- the command line ----------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autotrader data",
+                                description="Minute-bar history for backtests.")
+    sub = p.add_subparsers(dest="action", required=True)
+
+    def common(c: argparse.ArgumentParser) -> None:
+        c.add_argument("--config", help="config file")
+        c.add_argument("--data-dir", help="folder for the DBs")
+        c.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
+
+    f = sub.add_parser("fetch", help="download minute bars (resumable: run it again)")
+    common(f)
+    f.add_argument("tickers", help="TICKER[,TICKER...]")
+    f.add_argument("--start", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    f.add_argument("--end", required=True, type=date.fromisoformat, help="YYYY-MM-DD (included)")
+    f.add_argument("--csv", metavar="DIR", help="write DIR/TICKER.csv instead of the market DB")
+    f.add_argument("--sessions-per-request", type=int, default=SESSIONS_PER_CHUNK)
+    c = sub.add_parser("list", help="what the market DB holds per ticker")
+    common(c)
+    c.add_argument("--json", action="store_true")
+    return p
+
+
+class ProgressLine:
+    """bars, bars/s and time left: rewritten in place on a terminal, a line every few seconds
+    elsewhere."""
+
+    def __init__(self, out: Any = sys.stderr) -> None:
+        self.out = out
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        final = p.sessions_done >= p.sessions_total
+        if not self.tty and not final and now - self._last < 5:
+            return
+        self._last = now
+        pct = 100 * p.sessions_done / max(1, p.sessions_total)
+        eta = "?" if p.eta is None else f"{p.eta:,.0f} s"
+        text = (f"{pct:5.1f}%  {p.sessions_done}/{p.sessions_total} sessions  {p.bars:,} bars  "
+                f"{p.rate:,.0f} bars/s  left {eta}")
+        print(("\r" + text + ("\n" if final else "")) if self.tty else text, end="" if self.tty
+              else "\n", file=self.out, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    from app.calendar import nyse
+    from app.config import load_settings
+    from app.logging_setup import register_secret, setup_logging
+
+    args = parser().parse_args(argv[1:] if argv and argv[0] == "data" else argv)
+    settings: Settings = load_settings(args.config, overrides={
+        "data_dir": args.data_dir, "mode": args.mode, "_explicit_config": bool(args.config)})
+    register_secret(settings.alpaca.key_id)
+    register_secret(settings.alpaca.secret_key)
+    setup_logging(settings.log_level, settings.log_path, console=False)
+    calendar = nyse()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    market = MarketStore(settings.market_db_path, calendar)
+    try:
+        if args.action == "list":
+            rows = summary(market, calendar)
+            if args.json:
+                print(json.dumps(rows, indent=2))
+                return 0
+            print(f"{'TICKER':<8} {'FIRST':<21} {'LAST':<21} {'BARS':>9} {'SESSIONS':>8} GAPS")
+            for r in rows:
+                gaps = len(r["gaps"])
+                shown = ", ".join(r["gaps"][:3]) + (" ..." if gaps > 3 else "")
+                print(f"{r['ticker']:<8} {r['first']:<21} {r['last']:<21} {r['bars']:>9,} "
+                      f"{r['sessions']:>8} {gaps}{' (' + shown + ')' if gaps else ''}")
+            return 0
+        return _fetch_cmd(args, settings, market, calendar)
+    except (FetchError, BadTickerError) as e:
+        print(f"autotrader data: {e}", file=sys.stderr)
+        return 2
+    finally:
+        market.close()
+
+
+def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore,
+               calendar: MarketCalendar) -> int:
+    from app.marketdata.backfill import Backfiller, BackfillError
+
+    if settings.effective_mode == "demo":
+        raise FetchError("no Alpaca keys configured: set APCA_API_KEY_ID and "
+                         "APCA_API_SECRET_KEY (paper keys are enough) to download history")
+    bf = Backfiller(settings, market, calendar)
+
+    def fetch(tickers: list[str], lo: datetime, hi: datetime) -> dict[str, list[tuple]]:
+        return bf.fetch_rows(tickers, lo, hi)
+
+    csv_dir = Path(args.csv).expanduser() if args.csv else None
+    job = HistoryFetch(fetch, calendar, settings.data_path,
+                       market=None if csv_dir else market, csv_dir=csv_dir,
+                       feed=settings.alpaca.feed, sessions_per_chunk=args.sessions_per_request,
+                       on_progress=ProgressLine())
+    tickers = [t for t in args.tickers.split(",") if t.strip()]
+    try:
+        p = job.run(tickers, args.start, args.end)
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was fetched is kept; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except BackfillError as e:
+        print(f"autotrader data: {e}\n(what was fetched is kept; run the same command again "
+              "to resume)", file=sys.stderr)
+        return 1
+    where = f"{csv_dir}/<TICKER>.csv" if csv_dir else str(settings.market_db_path)
+    print(f"{p.bars:,} bars of {', '.join(sorted({t.upper() for t in tickers}))} stored in "
+          f"{where} ({p.skipped} of {p.sessions_total} sessions were already done)")
+    return 0

@@ -49,7 +49,13 @@ class WallClock:
 
 
 class SimulatedClock:
-    """Accelerated time: ``now = start + (real elapsed) * speed``."""
+    """Accelerated time: ``now = start + (real elapsed) * speed``.
+
+    A *barrier* (``hold_at``) is an instant the clock does not pass until it is released: the
+    scheduler puts one at each tick's wake time and releases it when the tick is done, so
+    the simulated market waits for a slow tick (the clock slows down) instead of running
+    ahead of the orders being sent. ``stalled`` is the real time spent waiting at barriers.
+    """
 
     def __init__(self, start: datetime, speed: float = 60.0) -> None:
         if speed <= 0:
@@ -58,22 +64,71 @@ class SimulatedClock:
         self._origin = require_aware(start)
         self._real0 = time.monotonic()
         self._speed = float(speed)
+        self._barrier: datetime | None = None
+        self._frozen_since: float | None = None
+        self.stalled = 0.0  # real seconds the clock stood still at barriers
 
     @property
     def speed(self) -> float:
         return self._speed
 
+    def _now_locked(self) -> datetime:
+        mono = time.monotonic()
+        t = self._origin + timedelta(seconds=(mono - self._real0) * self._speed)
+        if self._barrier is not None and t >= self._barrier:
+            # Standing at the barrier: restart the count from it when released.
+            self._origin, self._real0 = self._barrier, mono
+            if self._frozen_since is None:
+                self._frozen_since = mono
+            return self._barrier
+        return t
+
     def now(self) -> datetime:
         with self._lock:
-            elapsed = time.monotonic() - self._real0
-            return self._origin + timedelta(seconds=elapsed * self._speed)
+            return self._now_locked()
 
-    def jump_to(self, t: datetime) -> None:
-        """Move the clock forward to ``t`` at once (never backwards)."""
+    def hold_at(self, t: datetime | None) -> bool:
+        """Do not pass ``t`` until ``release()`` (None releases). Refused (False) when the
+        clock is past ``t`` already: a barrier never moves time backwards."""
+        if t is None:
+            self.release()
+            return True
         t = require_aware(t)
         with self._lock:
-            current = self._origin + timedelta(seconds=(time.monotonic() - self._real0) * self._speed)
+            if self._now_locked() > t:
+                return False
+            self._barrier = t
+            return True
+
+    def release(self) -> float:
+        """Let the clock run again from where it stands; return the real seconds it stood."""
+        with self._lock:
+            self._now_locked()
+            self._barrier = None
+            stood = 0.0
+            if self._frozen_since is not None:
+                stood = time.monotonic() - self._frozen_since
+                self._frozen_since = None
+                self.stalled += stood
+            return stood
+
+    @property
+    def held(self) -> bool:
+        """True while the clock stands at a barrier."""
+        with self._lock:
+            self._now_locked()
+            return self._frozen_since is not None
+
+    def jump_to(self, t: datetime) -> None:
+        """Move the clock forward to ``t`` at once (never backwards); a barrier before ``t``
+        is dropped."""
+        t = require_aware(t)
+        with self._lock:
+            current = self._now_locked()
             if t > current:
+                if self._barrier is not None and self._barrier < t:
+                    self._barrier = None
+                    self._frozen_since = None
                 self._origin = t
                 self._real0 = time.monotonic()
 
@@ -81,7 +136,7 @@ class SimulatedClock:
         if speed <= 0:
             raise ValueError(f"clock speed must be positive, got {speed}")
         with self._lock:
-            now = self._origin + timedelta(seconds=(time.monotonic() - self._real0) * self._speed)
+            now = self._now_locked()
             self._origin, self._real0, self._speed = now, time.monotonic(), float(speed)
 
     def sleep_until(self, t: datetime, stop: threading.Event | None = None) -> bool:
@@ -91,7 +146,7 @@ class SimulatedClock:
             remaining = (t - self.now()).total_seconds() / self._speed
             if remaining <= 0:
                 return not stop.is_set()
-            if stop.wait(min(remaining, 1.0)):
+            if stop.wait(min(max(remaining, 0.0005), 1.0)):
                 return False
 
 

@@ -223,7 +223,8 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         with self._lock:
             free = self._free_from(acct.cash)
         return {"cash": acct.cash, "equity": acct.equity, "free": free,
-                "mode": self.mode, "broker": self.broker.name, "halted": self.market_block}
+                "mode": self.mode, "broker": self.broker.name,
+                "halted": self.status_problem, "storage": self.storage_problem}
 
     def plugins(self) -> list[PluginInfo]:
         return self._refresh_plugins()

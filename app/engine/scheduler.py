@@ -7,6 +7,10 @@ UTC opens and closes. While closed the loop sleeps straight to the next open —
 clock ``jump_to``s there instead of waiting. If the loop falls more than 50 s of real time
 behind (a suspended laptop, ticks slower than an accelerated minute) it skips to the newest
 minute rather than replaying stale ones; less than that, it catches up minute by minute.
+
+A simulated clock is held at each tick's wake time until the tick is done (``hold_at``): the
+demo's time slows down for a slow tick instead of running ahead of the orders being sent, so
+an order leaves at its minute's market time, never minutes later.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Scheduler:
         self.offset = timedelta(seconds=offset_seconds)
         self.last_minute: datetime | None = getattr(engine, "last_minute", None)
         self.ticks = 0
+        self.max_ticks: int | None = None  # stop after this many ticks (``--minutes N``)
+        self._slow_logged = False
 
     def _window(self) -> timedelta:
         """How far behind (in clock time) a tick may still run."""
@@ -83,20 +89,39 @@ class Scheduler:
                 jump(minute)
             elif wake - now > MINUTE * 5:
                 logger.info("market closed; next tick at %s", iso_z(wake))
-            if not self.clock.sleep_until(wake, stop):
-                break
-            late = self.clock.now() - wake
-            if late > self._window():
-                logger.warning("tick for %s is %.0f s late; skipping to the current minute",
-                               iso_z(minute), late.total_seconds())
-                self.last_minute = minute
-                continue
+            hold = getattr(self.clock, "hold_at", None)
+            held = bool(hold is not None and hold(wake))
             try:
-                result = self.engine.run_tick(minute)
-            except Exception:
-                logger.exception("tick %s failed", iso_z(minute))
-            else:
-                logger.debug("tick %s done in %.1f ms", iso_z(minute), result.latency_ms)
+                if not self.clock.sleep_until(wake, stop):
+                    break
+                late = self.clock.now() - wake
+                if late > self._window():
+                    logger.warning("tick for %s is %.0f s late; skipping to the current minute",
+                                   iso_z(minute), late.total_seconds())
+                    self.last_minute = minute
+                    continue
+                try:
+                    result = self.engine.run_tick(minute)
+                except Exception:
+                    logger.exception("tick %s failed", iso_z(minute))
+                else:
+                    logger.debug("tick %s done in %.1f ms", iso_z(minute), result.latency_ms)
+            finally:
+                if held:
+                    self._note_stall(self.clock.release())
             self.last_minute = minute
             self.ticks += 1
+            if self.max_ticks is not None and self.ticks >= self.max_ticks:
+                logger.info("%d ticks run, as asked; the scheduler stops", self.ticks)
+                break
         logger.info("scheduler stopped after %d ticks", self.ticks)
+
+    def _note_stall(self, stood: float) -> None:
+        """A tick that took longer than a simulated minute lasts slows the demo's clock."""
+        speed = self.clock.speed
+        minute_real = 60.0 / speed if math.isfinite(speed) and speed > 0 else 0.0
+        if minute_real and stood > minute_real and not self._slow_logged:
+            self._slow_logged = True
+            logger.warning("ticks take longer (%.2f s) than a simulated minute at x%g (%.2f s): "
+                           "the demo's clock slows down to keep orders at their minute",
+                           stood, speed, minute_real)

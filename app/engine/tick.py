@@ -12,11 +12,19 @@ Steps, and which hold the core's lock:
    stopped or paused algorithm, a closed market); an order whose algorithm was stopped while
    it was on the wire is cancelled as soon as the broker has it;
 6. record, lock: problems onto the cards.
+
+Storage faults (storage.py): a write lock held by another process past the busy timeout is
+retried within the tick's budget; a tick whose decisions cannot be recorded sends nothing and
+says so once (not a traceback a minute); a full disk (checked before each tick every few
+minutes, and as soon as a write fails for lack of space) pauses trading with one clear error,
+``storage_problem``, until the space is back. An order found stale when it is about to leave
+(its minute more than ``stale_after`` of market time ago) is cancelled, never sent.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from datetime import datetime, timedelta
 from functools import partial
@@ -27,7 +35,8 @@ from app.broker.base import BrokerError, OrderUpdate
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult
 from app.engine.orders import SUBMIT_ATTEMPTS, PlannedOrder, Wanted
-from app.engine.sandbox import Call
+from app.engine.sandbox import MAX_DEATHS_IN_A_ROW, Call
+from app.engine.storage import DiskWatch, OnceNotice, classify, retry_locked
 from app.timeutil import floor_minute, iso_z, require_aware
 
 logger = logging.getLogger(__name__)
@@ -36,11 +45,30 @@ logger = logging.getLogger(__name__)
 TICK_BUDGET_SECONDS = 40.0
 WATCH_EVERY = timedelta(minutes=5)
 NOT_SENT_STOPPED = "not sent: its algorithm was stopped before the order left"
+STALE_AFTER = timedelta(seconds=30)  # of market (clock) time, from the order's minute
+
+
+def _plugin_missing(error: str | None) -> bool:
+    """An algorithm left in error because its plugin file was missing or broken (retried
+    automatically when the plugin folder changes)."""
+    return bool(error) and error.startswith("plugin '") and (
+        error.endswith("' not found") or "' is broken: " in error)
 
 
 class TickPlanner:
     _lock: Any
     _algos: dict[int, AlgoState]
+    # Set by the runner from the config; None disables (backtests, unit tests' defaults).
+    stale_after: timedelta | None = STALE_AFTER
+    disk: DiskWatch | None = None
+    storage_problem: str | None = None  # why trading is paused/failing for storage, or None
+    _storage_notice: OnceNotice | None = None
+    _plugin_sig: Any = None
+
+    @property
+    def status_problem(self) -> str | None:
+        """The engine-wide problem to show in the header (storage, market closure), or None."""
+        return self.storage_problem or self.market_block
 
     def run_tick(self, minute: datetime) -> TickResult:
         """Run every running algorithm for ``minute`` (a minute boundary) and place orders."""
@@ -57,12 +85,24 @@ class TickPlanner:
             if self.before_tick is not None:
                 try:
                     self.before_tick(minute)
-                except Exception:
-                    logger.exception("before-tick hook failed")
+                except Exception as e:
+                    if classify(e) is None:
+                        logger.exception("before-tick hook failed")
+                    else:  # storing the minute's bars failed: said once, not each minute
+                        self._notice().problem(f"bars-{classify(e)}",
+                                               f"cannot store this minute's bars: {e}")
+            if self._disk_paused(minute, decisions, errors):
+                self._emit("on_tick", TickResult(minute, decisions, [], errors, 0.0))
+                return TickResult(minute, decisions, [], errors,
+                                  (time.perf_counter() - t0) * 1000.0)
             with self._lock:
                 self._collect = fills
             try:
-                self._tick(minute, decisions, errors)
+                self._tick(minute, decisions, errors, time.monotonic() + TICK_BUDGET_SECONDS)
+            except (sqlite3.Error, OSError) as e:
+                self._storage_failed(minute, e, decisions, errors)
+            else:
+                self._storage_ok()
             finally:
                 with self._lock:
                     self._collect = None
@@ -106,15 +146,131 @@ class TickPlanner:
         self.market_block = None
         return True
 
+    # --- storage faults ------------------------------------------------------------------
+    def _notice(self) -> OnceNotice:
+        if self._storage_notice is None:
+            self._storage_notice = OnceNotice(logger)
+        return self._storage_notice
+
+    def _disk_paused(self, minute: datetime, decisions: list[dict],
+                     errors: dict[int, str]) -> bool:
+        """True (and the tick skipped, nothing run or sent) while the disk is full."""
+        if self.disk is None:
+            return False
+        why = self.disk.check()
+        if why is None:
+            if self.storage_problem is not None and self.storage_problem.startswith("the disk"):
+                self.storage_problem = None
+                self._emit("on_algorithms_changed")
+            return False
+        self.storage_problem = why
+        self._notice().problem("full", why)
+        with self._lock:
+            self._last_minute = minute  # in memory: the minute is over, whatever happens
+            for a in self._algos.values():
+                if a.status == "running":
+                    errors[a.id] = "not run: " + why
+                    decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
+                                      "action": None, "shares": 0, "refused": errors[a.id]})
+        return True
+
+    def _storage_failed(self, minute: datetime, e: BaseException, decisions: list[dict],
+                        errors: dict[int, str]) -> None:
+        """A DB step of the tick failed: nothing more of it is sent. Said once while it
+        lasts; a full disk pauses trading until the space is back."""
+        kind = classify(e)
+        if kind is None:
+            raise e
+        if kind == "full" and self.disk is not None:
+            why = self.disk.write_failed(e)
+        elif kind == "full":
+            why = f"the disk is full ({e}): trading is paused; free some space"
+        elif kind == "locked":
+            why = (f"the database stayed locked by another process for the whole tick ({e}): "
+                   "this minute's decisions were not recorded and nothing was sent; close "
+                   "the program holding it (a DB browser, a backup tool)")
+        else:
+            why = f"the database cannot be written ({e}): nothing was sent this minute"
+        self.storage_problem = why
+        self._notice().problem(kind, f"tick {iso_z(minute)}: {why}")
+        with self._lock:
+            self._last_minute = max(self._last_minute or minute, minute)
+            sent = {d["algo_id"] for d in decisions}
+            for a in self._algos.values():
+                if a.status == "running":
+                    errors.setdefault(a.id, "not recorded, not sent: " + why)
+                    if a.id not in sent:
+                        decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
+                                          "action": None, "shares": 0, "refused": errors[a.id]})
+        self._emit("on_algorithms_changed")
+
+    def _storage_ok(self) -> None:
+        if self.storage_problem is not None and (
+                self.disk is None or self.disk.full is None):
+            self.storage_problem = None
+            self._notice().clear("storage works again: trading goes on")
+            self._emit("on_algorithms_changed")
+
+    # --- plugins that come back ----------------------------------------------------------
+    def _plugin_folders_sig(self) -> Any:
+        from pathlib import Path
+
+        sig = []
+        for d in getattr(self, "plugin_dirs", []):
+            d = Path(d).expanduser()
+            try:
+                sig.append((str(d), tuple(sorted((p.name, p.stat().st_mtime_ns)
+                                                 for p in d.glob("*.py")))))
+            except OSError:
+                sig.append((str(d), None))
+        return tuple(sig)
+
+    def _retry_missing_plugins(self) -> None:
+        """Algorithms in error because their plugin was missing or broken start again (in
+        this tick) once the plugin folder has changed and the plugin loads."""
+        with self._lock:
+            waiting = [a for a in self._algos.values()
+                       if a.status == "error" and _plugin_missing(a.error)]
+        if not waiting:
+            return
+        sig = self._plugin_folders_sig()
+        if sig == self._plugin_sig:
+            return
+        self._plugin_sig = sig
+        self._refresh_plugins()
+        for a in waiting:
+            info = self._plugins.get(a.plugin)
+            if info is None or info.error:
+                continue
+            with self._lock:
+                if a.status != "error":
+                    continue
+                a.status, a.instance, a.busy = "running", None, None
+            why = self._instantiate(a)
+            if why is None:
+                with self._lock:
+                    a.error = None
+                    self.system.set_algorithm_status(a.id, "running")
+                    self.system.set_algorithm_error(a.id, None)
+                logger.warning("algorithm %d (%s): plugin %r is back; it runs again", a.id,
+                               a.name, a.plugin)
+                if a.ticker and getattr(self, "feed", None) is not None:
+                    self._subscribe(a)
+        self._emit("on_algorithms_changed")
+
     # --- the tick ------------------------------------------------------------------------
-    def _tick(self, minute: datetime, decisions: list[dict], errors: dict[int, str]) -> None:
+    def _tick(self, minute: datetime, decisions: list[dict], errors: dict[int, str],
+              deadline: float) -> None:
         if self.mode != "backtest":  # splits/dividends: the day's first tick (corporate.py)
             self._corporate_before_tick(minute)
         if not self._session_open(minute):
-            with self._lock, self.system.atomic():
-                self.system.set_setting(LAST_TICK_KEY, iso_z(minute))
-                self._last_minute = minute
+            def mark() -> None:
+                with self._lock, self.system.atomic():
+                    self.system.set_setting(LAST_TICK_KEY, iso_z(minute))
+                    self._last_minute = minute
+            retry_locked(mark, deadline, what=f"tick {iso_z(minute)}")
             return
+        self._retry_missing_plugins()
         _, polled = self.orders.poll_open(minute)
         with self._lock:
             self._apply_txs(polled)
@@ -158,12 +314,25 @@ class TickPlanner:
         # 3. plugins, no lock
         self._pool.run_all(calls, self.plugin_timeout, budget=TICK_BUDGET_SECONDS)
 
-        # 4. decide and write the intents
+        # 4. decide and write the intents (one transaction; tried again while another
+        # process holds the write lock, within the tick's budget)
+        n_stopped = len(stopped)
         with self._lock:
             wanted = self._decide(calls, minute, prices, working, decisions, errors, stopped)
-            planned, crossed, refused = self.orders.write_intents(
-                wanted, minute, prices, mark=(LAST_TICK_KEY, iso_z(minute)),
-                extra_marks=[(GUARDS_KEY, self.guards.dump())])
+        for a in stopped[n_stopped:]:  # stopped for their plugin's deaths, or a guard
+            self._unsubscribe(a)
+        if len(stopped) > n_stopped:
+            self._emit("on_algorithms_changed")
+
+        def write() -> tuple[list[PlannedOrder], list[dict], dict[int, str]]:
+            with self._lock:
+                return self.orders.write_intents(
+                    wanted, minute, prices, mark=(LAST_TICK_KEY, iso_z(minute)),
+                    extra_marks=[(GUARDS_KEY, self.guards.dump())])
+
+        planned, crossed, refused = retry_locked(write, deadline,
+                                                 what=f"tick {iso_z(minute)}")
+        with self._lock:
             self._last_minute = minute
             self._apply_txs(crossed)
             errors.update(refused)
@@ -171,7 +340,8 @@ class TickPlanner:
         # 5. send, each order checked against the halt flags right before it leaves
         unreachable = False
         for order in planned:
-            err = self._send(order, attempts=1 if unreachable else SUBMIT_ATTEMPTS)
+            err = self._send(order, attempts=1 if unreachable else SUBMIT_ATTEMPTS,
+                             minute=minute)
             if err:
                 # Once the broker has failed one order through all its retries, try each of
                 # the others once: a broker outage must not hold the tick for minutes.
@@ -229,7 +399,13 @@ class TickPlanner:
             if not call.timed_out:
                 a.busy = None  # a hung call keeps the algorithm busy until it returns
             why = None
-            if not a.trading:
+            if call.deaths >= MAX_DEATHS_IN_A_ROW and a.status == "running":
+                why = (f"stopped: its plugin process died {call.deaths} times in a row "
+                       f"(last: {(call.died or '?').removeprefix('stopped: ')}); fix the "
+                       "plugin, then resume the algorithm")
+                self._stop_locked(a, why, False)
+                stopped.append(a)
+            elif not a.trading:
                 why = "stopped while its plugin ran; decision ignored"
             elif call.skipped:
                 why = "skipped: other plugins used up this minute's time"
@@ -292,10 +468,22 @@ class TickPlanner:
                 return f"not sent: paused ({a.paused})"
         return None
 
-    def _send(self, order: PlannedOrder, attempts: int) -> str | None:
+    def _stale_reason(self, minute: datetime | None) -> str | None:
+        """Why an order of ``minute`` is too old to send now (market/clock time), or None."""
+        if minute is None or self.stale_after is None:
+            return None
+        age = self.clock.now() - minute
+        if age <= self.stale_after:
+            return None
+        return (f"cancelled as stale, not sent: its minute {iso_z(minute)} was "
+                f"{age.total_seconds():.0f} s ago when it was about to leave (limit "
+                f"{self.stale_after.total_seconds():g} s)")
+
+    def _send(self, order: PlannedOrder, attempts: int,
+              minute: datetime | None = None) -> str | None:
         coid = order.client_order_id
         with self._lock:
-            why = self._halt_reason(order)
+            why = self._halt_reason(order) or self._stale_reason(minute)
             if why:
                 self.orders.apply_update(OrderUpdate(coid, "canceled", order.ticker, order.side,
                                                      order.qty, reason=why))

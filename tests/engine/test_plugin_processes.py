@@ -46,10 +46,15 @@ def test_os_exit_costs_only_that_algorithm_and_three_in_a_row_stop_it(make_engin
     assert good not in r.errors and other not in r.errors
     r = engine.run_tick(_minute(2))
     assert "exited with code 1" in r.errors[bad]
+    # The third death in a row stops it, with the reason on its card.
+    view = engine.algorithm_view(bad)
+    assert view.status == "stopped"
+    assert "died 3 times in a row" in view.error and "exited with code 1" in view.error
+    assert engine.system.get_algorithm(bad)["status"] == "stopped"
     # The fourth minute it is not run any more.
     before = set(_worker_pids(engine))
     r = engine.run_tick(_minute(3))
-    assert "died 3 times in a row" in r.errors[bad]
+    assert bad not in r.errors and bad not in {d["algo_id"] for d in r.decisions}
     assert set(_worker_pids(engine)) == before
     assert good not in r.errors and other not in r.errors
     assert engine.algorithm_view(good).position == 4

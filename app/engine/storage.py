@@ -1,0 +1,188 @@
+"""Storage faults seen by the engine: a DB locked by another process, a full disk.
+
+- ``classify(e)``: ``"locked"``, ``"full"`` or None for an exception from SQLite or the OS;
+- ``retry_locked(fn, deadline)``: run ``fn`` again while the DB stays locked, until
+  ``deadline`` (a ``time.monotonic()`` value; the tick's budget);
+- ``DiskWatch``: free space of the data folder, checked at start and every few minutes; warns
+  below one threshold and pauses trading below another (and after a write failed because the
+  disk was full) until the space is back;
+- ``OnceNotice``: a problem said once (an ERROR line) while it lasts, and once when it clears,
+  instead of a traceback every minute.
+
+No Qt, no SQL: the engine catches what its DB steps raise.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MB = 1024 * 1024
+DEFAULT_WARN_BYTES = 500 * MB
+DEFAULT_PAUSE_BYTES = 20 * MB
+DEFAULT_CHECK_EVERY = 300.0  # seconds of real time
+RESUME_MARGIN = 256 * 1024  # after a failed write, this much more room before trying again
+
+FULL_ADVICE = "free some space on that disk; trading resumes by itself once there is room"
+
+
+def classify(e: BaseException) -> str | None:
+    """``"locked"``, ``"full"`` or None (not a storage fault we know how to wait out)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "full"
+    if isinstance(e, sqlite3.OperationalError | sqlite3.DatabaseError):
+        text = str(e).lower()
+        code = getattr(e, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_FULL,) or "disk is full" in text \
+                or "database or disk is full" in text:
+            return "full"
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text \
+                or "busy" in text:
+            return "locked"
+        if "disk i/o error" in text or code == sqlite3.SQLITE_IOERR:
+            return "io"
+    return None
+
+
+def retry_locked(fn: Callable[[], T], deadline: float, *, pause: float = 0.2,
+                 what: str = "write") -> T:
+    """``fn()``, tried again (after ``pause`` s) while it fails with "database is locked"
+    and ``time.monotonic()`` is before ``deadline``. Each try already waits the connection's
+    busy timeout, so a lock held a little longer than that costs one more try, not the tick.
+    The last failure is raised as it is."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return fn()
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
+            if classify(e) != "locked" or time.monotonic() + pause >= deadline:
+                raise
+            logger.warning("%s: the database is locked by another process (%s); trying "
+                           "again (try %d)", what, e, tries + 1)
+            time.sleep(pause)
+
+
+class OnceNotice:
+    """One ERROR line when a problem of a kind starts, one WARNING line when all clear."""
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.log = log or logger
+        self.active: dict[str, int] = {}  # kind -> times seen since it was said
+
+    @property
+    def current(self) -> str | None:
+        return next(iter(self.active), None)
+
+    def problem(self, kind: str, message: str) -> bool:
+        """Say ``message`` unless a problem of ``kind`` is being reported already; returns
+        True when it was said."""
+        if kind in self.active:
+            self.active[kind] += 1
+            self.log.debug("%s (again, %d times)", message, self.active[kind])
+            return False
+        self.active[kind] = 0
+        self.log.error("%s", message)
+        return True
+
+    def clear(self, message: str) -> None:
+        if self.active:
+            self.log.warning("%s (after %d more minutes with the problem)", message,
+                             max(self.active.values()))
+        self.active.clear()
+
+
+class DiskWatch:
+    """Free space of the folder holding the DBs and the log."""
+
+    def __init__(self, path: str | Path | None, warn_bytes: int = DEFAULT_WARN_BYTES,
+                 pause_bytes: int = DEFAULT_PAUSE_BYTES,
+                 every: float = DEFAULT_CHECK_EVERY,
+                 usage: Callable[[str], Any] = shutil.disk_usage) -> None:
+        self.path = None if path is None else Path(path)
+        self.warn_bytes, self.pause_bytes, self.every = int(warn_bytes), int(pause_bytes), every
+        self._usage = usage
+        self._checked: float | None = None
+        self.free: int | None = None
+        self.full: str | None = None  # why trading is paused for lack of space, or None
+        self._warned = False
+        self._resume_bytes = self.pause_bytes
+
+    def _free_now(self) -> int | None:
+        if self.path is None:
+            return None
+        p = self.path
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        try:
+            return int(self._usage(str(p)).free)
+        except OSError as e:
+            logger.warning("cannot read the free space of %s: %s", self.path, e)
+            return None
+
+    def check(self, force: bool = False) -> str | None:
+        """Look at the free space if due (every ``every`` s; each call while paused); return
+        why trading is paused, or None."""
+        now = time.monotonic()
+        if not force and self.full is None and self._checked is not None \
+                and now - self._checked < self.every:
+            return self.full
+        self._checked = now
+        free = self._free_now()
+        self.free = free
+        if free is None:
+            return self.full
+        floor = self._resume_bytes if self.full is not None else self.pause_bytes
+        if free < floor:
+            if self.full is None:
+                self.full = (f"the disk holding {self.path} is full ({_mb(free)} free, "
+                             f"{_mb(self.pause_bytes)} needed): trading is paused; "
+                             + FULL_ADVICE)
+                logger.error("%s", self.full)
+            return self.full
+        if self.full is not None:
+            logger.warning("disk space is back on %s (%s free): trading resumes", self.path,
+                           _mb(free))
+            self.full = None
+            self._resume_bytes = self.pause_bytes
+        if free < self.warn_bytes:
+            if not self._warned:
+                self._warned = True
+                logger.warning("low disk space on %s: %s free (warning below %s); trading "
+                               "pauses below %s", self.path, _mb(free), _mb(self.warn_bytes),
+                               _mb(self.pause_bytes))
+        else:
+            self._warned = False
+        return None
+
+    def write_failed(self, e: BaseException) -> str:
+        """A write failed because the disk is full: pause until the space is back (checked
+        at every tick from now on)."""
+        free = self._free_now()
+        self.free = free
+        if self.full is None:
+            self.full = (f"the disk holding {self.path} is full "
+                         f"({'?' if free is None else _mb(free)} free; a write failed: {e}): "
+                         "trading is paused; " + FULL_ADVICE)
+            logger.error("%s", self.full)
+        # Space must come back (a little more than there was when the write failed).
+        self._resume_bytes = max(self.pause_bytes, (free or 0) + RESUME_MARGIN)
+        return self.full
+
+    @property
+    def low(self) -> bool:
+        return self.free is not None and self.free < self.warn_bytes
+
+
+def _mb(n: int) -> str:
+    return f"{n / MB:,.1f} MB"

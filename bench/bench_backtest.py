@@ -6,7 +6,11 @@ Prints bars per second for:
   (``get_transactions(algo_id)[seen:]``), to separate the backtest's cost from the plugin's;
 - the vectorised path (``--vector``);
 - the exact path (the live ``Engine.run_tick`` + simulated broker over SQLite), on 10 days;
-- backtrader running the same rule (cheat-on-open), when it is installed.
+- backtrader running the same rule (cheat-on-open), when it is installed;
+- loading the year as a CSV file (``load_csv``: parsing, validation, session filter) against
+  the floor ``pandas.read_csv`` of the same file, and the ratio (target: under 0.2 s);
+- a sweep of ``--sweep-runs`` backtests on the process pool vs a local Dask cluster, when
+  ``distributed`` is installed (the ``research`` extra).
 "replay" counts the per-minute loop; "end to end" adds preparing the in-memory data and the
 metrics. The fast paths run ``--repeat`` times and the fastest run counts (the machine is
 shared). Targets: seed-style >= 200k bars/s (10x backtrader), vectorised >= 1M bars/s.
@@ -25,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.backtest.bars import load_csv, write_csv  # noqa: E402
 from app.backtest.exact import run_exact  # noqa: E402
 from app.backtest.replay import run_event  # noqa: E402
 from app.backtest.run import resolve_plugin  # noqa: E402
@@ -116,6 +121,26 @@ def explain_difference(bars, ours, theirs) -> None:  # noqa: ANN001
              f"different by {abs(5 * s - 2 * lg) / 1e5:.6f} $ (not a tie)"))
 
 
+def bench_csv(bars, cal, repeat: int) -> None:  # noqa: ANN001
+    """CSV load time (wall, best of ``repeat``) vs the floor: pandas.read_csv alone."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "year.csv"
+        write_csv(bars, path)
+        size = path.stat().st_size
+        ours = min(_wall(lambda: load_csv(path, bars.ticker, cal)) for _ in range(repeat))
+        floor = min(_wall(lambda: pd.read_csv(path)) for _ in range(repeat))
+    print(f"CSV load, {len(bars):,} rows ({size / 1e6:.1f} MB): load_csv {ours:.3f} s, floor "
+          f"pandas.read_csv {floor:.3f} s, ratio {ours / floor:.2f}x (target: under 0.2 s)")
+
+
+def _wall(fn) -> float:  # noqa: ANN001
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365, help="calendar days of bars (default 365)")
@@ -131,6 +156,7 @@ def main() -> int:
     print(f"{n:,} one-minute bars of BENCH ({bars.first_day()} .. {bars.last_day()}), "
           f"seeded random walk, capital {CAPITAL:,.0f}, no costs, fill at the next open\n")
     rows: list[tuple[str, int, float, float, int, float]] = []
+    bench_csv(bars, cal, args.repeat)
 
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "sma_incremental.py").write_text(INCREMENTAL, encoding="utf-8")

@@ -1,22 +1,27 @@
 """Minute bars for a backtest as numpy arrays, loaded from a CSV file or the market DB.
 
-CSV format (one ticker per file, header required, extra columns ignored)::
+CSV files (one ticker per file, header required, extra columns ignored, read with pandas)::
 
     timestamp,open,high,low,close,volume
     2024-01-02T14:30:00Z,187.15,187.44,186.9,187.0,1203311
 
-``timestamp`` is the minute's start: ISO-8601 with ``Z`` or an offset, or epoch seconds.
-Rows must be sorted oldest first, one per minute, inside NYSE regular sessions.
+Headers recognised (any case, any order): ``timestamp``/``datetime``/``date``/``time``/``t``
+for the minute's start (or separate ``date`` and ``time`` columns), ``open``/``o``,
+``high``/``h``, ``low``/``l``, ``close``/``c``, ``volume``/``vol``/``v``. Times: ISO-8601
+with ``Z`` or an offset, epoch seconds (or milliseconds), or local times without a zone when
+the zone is given (``tz="America/New_York"``, the CLI's ``--tz``). Rows must be sorted oldest
+first, one per minute; rows outside NYSE regular sessions (pre/after-hours, the afternoon of
+an early-close day) are dropped and counted in ``Bars.notes``.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -27,9 +32,14 @@ from app.timeutil import iso_z
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+ALIASES = {
+    "timestamp": ("timestamp", "datetime", "date_time", "time_stamp", "t"),
+    "open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"),
+    "close": ("close", "c"), "volume": ("volume", "vol", "v"),
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Bars:
     """One ticker's minute bars; ``ts`` are minute starts in epoch seconds, ascending."""
 
@@ -40,13 +50,14 @@ class Bars:
     l: np.ndarray  # noqa: E741 - OHLC naming
     c: np.ndarray
     v: np.ndarray  # float64 (volumes can be fractional in some sources)
+    notes: tuple[str, ...] = ()  # what loading changed (rows dropped), for the report
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
     def slice(self, lo: int, hi: int) -> Bars:
         return Bars(self.ticker, self.ts[lo:hi], self.o[lo:hi], self.h[lo:hi], self.l[lo:hi],
-                    self.c[lo:hi], self.v[lo:hi])
+                    self.c[lo:hi], self.v[lo:hi], self.notes)
 
     def first_day(self) -> date:
         return exchange_day(int(self.ts[0]))
@@ -65,91 +76,183 @@ def exchange_day(ts: int) -> date:
     return datetime.fromtimestamp(ts, UTC).astimezone(EXCHANGE_TZ).date()
 
 
-def _parse_ts(text: str, where: str) -> int:
-    s = text.strip()
-    if not s:
-        raise BacktestError(f"{where}: the timestamp is empty")
-    if s.lstrip("-").isdigit():
-        return int(s)
-    try:
-        t = datetime.fromisoformat(s)
-    except ValueError:
+def _columns(names: list[str], path: Path) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Map our column names to the file's; (date, time) when the time is split in two."""
+    low = {n.strip().lower(): n for n in names}
+    found: dict[str, str] = {}
+    for ours, options in ALIASES.items():
+        for o in options:
+            if o in low:
+                found[ours] = low[o]
+                break
+    split = None
+    if "timestamp" not in found:
+        if "date" in low and "time" in low:
+            split = (low["date"], low["time"])
+        elif "date" in low or "time" in low:
+            found["timestamp"] = low.get("date") or low["time"]
+    missing = [c for c in CSV_COLUMNS if c not in found and not (c == "timestamp" and split)]
+    if missing:
         raise BacktestError(
-            f"{where}: timestamp {s!r} is not ISO-8601 (e.g. 2024-01-02T14:30:00Z) "
-            "or epoch seconds") from None
-    if t.tzinfo is None:
-        raise BacktestError(
-            f"{where}: timestamp {s!r} has no timezone; write it in UTC with a 'Z' "
-            "(2024-01-02T14:30:00Z) or with an offset (2024-01-02T09:30:00-05:00)")
-    return int(t.timestamp())
+            f"CSV file {path} lacks column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}; the header must name {','.join(CSV_COLUMNS)} (or "
+            "t,o,h,l,c,v; Datetime,Open,High,Low,Close,Volume; date and time columns) "
+            f"(found: {','.join(n.strip() for n in names) or 'nothing'})")
+    return found, split
 
 
-def _parse_num(text: str, column: str, where: str) -> float:
+def _zone(tz: str | None) -> ZoneInfo | None:
+    if tz is None:
+        return None
     try:
-        x = float(text)
-    except ValueError:
-        raise BacktestError(f"{where}: {column} {text.strip()!r} is not a number") from None
-    if not math.isfinite(x):
-        raise BacktestError(f"{where}: {column} is {text.strip()!r}; it must be a finite number")
-    return x
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BacktestError(f"--tz {tz!r} is not a time zone (e.g. America/New_York, UTC)"
+                            ) from None
 
 
-def load_csv(path: str | Path, ticker: str, calendar: MarketCalendar) -> Bars:
-    """Read and validate a bars CSV; raise ``BacktestError`` naming the first problem."""
+def _epoch_seconds(stamps, tz: ZoneInfo | None, lines: np.ndarray,  # noqa: ANN001, C901
+                   path: Path) -> np.ndarray:
+    """Epoch seconds of a column of times (pandas Series), vectorised; errors name the line."""
+    import pandas as pd
+
+    def fail(k: int, why: str) -> BacktestError:
+        return BacktestError(f"{path.name} line {int(lines[k])}: {why}")
+
+    if stamps.isna().any():
+        raise fail(int(np.flatnonzero(stamps.isna().to_numpy())[0]), "the timestamp is empty")
+    if pd.api.types.is_integer_dtype(stamps.dtype):
+        out = stamps.to_numpy(dtype=np.int64)
+        return out // 1000 if out.size and np.abs(out).max() > 10**11 else out  # milliseconds
+    text = stamps.astype(str).str.strip()
+    digits = text.str.fullmatch(r"-?\d+").to_numpy()
+    out = np.zeros(len(text), dtype=np.int64)
+    if digits.any():
+        ep = text[digits].astype(np.int64).to_numpy()
+        out[digits] = ep // 1000 if np.abs(ep).max() > 10**11 else ep
+    rest = text[~digits]
+    if rest.empty:
+        return out
+    parsed = None
+    try:  # one zone for every row: the fast path
+        parsed = pd.to_datetime(rest, format="ISO8601", errors="coerce")
+        aware = np.full(len(rest), parsed.dt.tz is not None)
+    except ValueError:  # mixed offsets (a DST change) or aware and naive rows together
+        last, sign = rest.str[-1], rest.str[-6]
+        aware = ((last == "Z") | sign.isin(("+", "-"))).to_numpy()
+    idx = np.flatnonzero(~digits)
+    if aware.all():
+        if parsed is None or parsed.dt.tz is None:
+            parsed = pd.to_datetime(rest, format="ISO8601", utc=True, errors="coerce")
+    elif not aware.any() and tz is not None:
+        parsed = pd.to_datetime(rest, format="ISO8601", errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():  # other notations (01/02/2024 09:30): slower, row by row
+            parsed[bad] = pd.to_datetime(rest[bad], format="mixed", errors="coerce")
+        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    else:
+        k = int(np.flatnonzero(~aware)[0])
+        if parsed is not None and parsed.isna().iloc[k]:
+            raise fail(int(idx[k]), f"timestamp {rest.iloc[k]!r} is not ISO-8601 (e.g. "
+                       "2024-01-02T14:30:00Z) or epoch seconds")
+        raise fail(int(idx[k]), f"timestamp {rest.iloc[k]!r} has no timezone; write it in UTC "
+                   "with a 'Z' (2024-01-02T14:30:00Z) or with an offset "
+                   "(2024-01-02T09:30:00-05:00), or give the file's zone with --tz "
+                   "(e.g. --tz America/New_York)")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise fail(int(idx[k]), f"timestamp {rest.iloc[k]!r} is not ISO-8601 (e.g. "
+                   "2024-01-02T14:30:00Z) or epoch seconds")
+    secs = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[s]").astype(np.int64)
+    out[idx] = secs
+    return out
+
+
+def _numbers(col, name: str, lines: np.ndarray, path: Path) -> np.ndarray:  # noqa: ANN001
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        arr = col.to_numpy(dtype=np.float64)
+        raw = None
+    else:
+        raw = col.astype(str).str.strip()
+        arr = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        where = f"{path.name} line {int(lines[k])}"
+        if col.isna().iloc[k]:
+            raise BacktestError(f"{where}: {name} is empty or missing")
+        text = str(col.iloc[k]).strip() if raw is None else raw.iloc[k]
+        if raw is not None and np.isnan(arr[k]) and text.lower() not in ("nan", "-nan", "+nan"):
+            raise BacktestError(f"{where}: {name} {text!r} is not a number")
+        raise BacktestError(f"{where}: {name} is {text!r}; it must be a finite number")
+    return arr
+
+
+def load_csv(path: str | Path, ticker: str, calendar: MarketCalendar, *,
+             tz: str | None = None) -> Bars:
+    """Read and validate a bars CSV; raise ``BacktestError`` naming the first problem.
+
+    Rows outside regular sessions are dropped; ``Bars.notes`` says how many."""
+    import pandas as pd
+
     path = Path(path)
+    zone = _zone(tz)
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as e:
+        frame = pd.read_csv(path, skip_blank_lines=False, encoding="utf-8-sig",
+                            keep_default_na=False, na_values=[""],
+                            skipinitialspace=True, dtype={"date": str, "time": str,
+                                                          "Date": str, "Time": str})
+    except FileNotFoundError as e:
         raise BacktestError(f"cannot read CSV file {path}: {e.strerror}") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise BacktestError(f"CSV file {path} is empty; it needs a header line "
-                                f"{','.join(CSV_COLUMNS)} and one row per minute") from None
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise BacktestError(f"CSV file {path} cannot be read as CSV: {e}") from None
-        names = [h.strip().lower() for h in header]
-        missing = [c for c in CSV_COLUMNS if c not in names]
-        if missing:
-            raise BacktestError(
-                f"CSV file {path} lacks column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(missing)}; the header must name {','.join(CSV_COLUMNS)} "
-                f"(found: {','.join(names) or 'nothing'})")
-        idx = [names.index(c) for c in CSV_COLUMNS]
-        width = max(idx) + 1
-        ts: list[int] = []
-        cols: list[list[float]] = [[], [], [], [], []]
-        try:
-            for line_no, row in enumerate(reader, start=2):
-                if not row or all(not x.strip() for x in row):
-                    continue
-                where = f"{path.name} line {line_no}"
-                if len(row) < width:
-                    raise BacktestError(f"{where}: has {len(row)} fields, expected at least {width}")
-                ts.append(_parse_ts(row[idx[0]], where))
-                for k, column in enumerate(CSV_COLUMNS[1:]):
-                    cols[k].append(_parse_num(row[idx[k + 1]], column, where))
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise BacktestError(f"CSV file {path} cannot be read as CSV: {e}") from None
-    if not ts:
+    except OSError as e:
+        raise BacktestError(f"cannot read CSV file {path}: {e.strerror or e}") from None
+    except pd.errors.EmptyDataError:
+        raise BacktestError(f"CSV file {path} is empty; it needs a header line "
+                            f"{','.join(CSV_COLUMNS)} and one row per minute") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise BacktestError(f"CSV file {path} cannot be read as CSV: {e}") from None
+    cols, split = _columns([str(c) for c in frame.columns], path)
+    frame = frame.dropna(how="all")  # blank lines (kept above so line numbers stay right)
+    if frame.empty:
         raise BacktestError(f"CSV file {path} has a header but no rows")
-    bars = Bars.from_arrays(ticker, ts, *cols)
-    validate(bars, calendar, source=f"CSV file {path}", line_offset=2)
+    lines = frame.index.to_numpy(dtype=np.int64) + 2
+    if split is not None:
+        stamps = frame[split[0]].astype(str).str.strip() + " " + \
+            frame[split[1]].astype(str).str.strip()
+    else:
+        stamps = frame[cols["timestamp"]]
+    ts = _epoch_seconds(stamps, zone, lines, path)
+    arrays = [_numbers(frame[cols[c]], c, lines, path) for c in CSV_COLUMNS[1:]]
+    bars = Bars.from_arrays(ticker, ts, *arrays)
+    source = f"CSV file {path}"
+    _check_order(bars, source, lambda i: f"line {int(lines[i])}")
+    inside = session_mask(bars.ts, calendar)
+    notes: tuple[str, ...] = ()
+    if not inside.all():
+        out = np.flatnonzero(~inside)
+        i = int(out[0])
+        local = datetime.fromtimestamp(int(ts[i]), UTC).astimezone(EXCHANGE_TZ)
+        what = (f"{out.size} row{'s' if out.size > 1 else ''} outside NYSE regular sessions "
+                f"(pre/after-hours, closed days, the afternoon of early closes), first line "
+                f"{int(lines[i])} ({iso_z(int(ts[i]))} = {local:%a %Y-%m-%d %H:%M} New York)")
+        if not inside.any():
+            raise BacktestError(f"{source}: every row is outside NYSE regular sessions: {what}")
+        notes = (f"{path.name}: dropped {what}",)
+        logger.warning("%s", notes[0])
+        keep = np.flatnonzero(inside)
+        bars = Bars.from_arrays(ticker, bars.ts[keep], bars.o[keep], bars.h[keep],
+                                bars.l[keep], bars.c[keep], bars.v[keep])
+        lines = lines[keep]
+    validate(bars, calendar, source=source, lines=lines)
     logger.info("loaded %d bars for %s from %s", len(bars), ticker, path)
-    return bars
+    return Bars(bars.ticker, bars.ts, bars.o, bars.h, bars.l, bars.c, bars.v, notes)
 
 
-def validate(bars: Bars, calendar: MarketCalendar, source: str, line_offset: int = 0) -> None:
-    """Check order, uniqueness, whole minutes, prices and session membership.
-
-    ``line_offset`` turns a row index into a file line number in messages (2 for a CSV with
-    a header); 0 names rows by index.
-    """
-    def where(i: int) -> str:
-        return f"line {i + line_offset}" if line_offset else f"row {i}"
-
+def _check_order(bars: Bars, source: str, where) -> None:  # noqa: ANN001
     ts = bars.ts
     d = np.diff(ts)
     bad = np.flatnonzero(d < 0)
@@ -164,6 +267,22 @@ def validate(bars: Bars, calendar: MarketCalendar, source: str, line_offset: int
         raise BacktestError(
             f"{source} has duplicate rows: {where(i)} repeats {iso_z(int(ts[i]))} "
             f"({dup.size} duplicate{'s' if dup.size > 1 else ''} in all); keep one row per minute")
+
+
+def validate(bars: Bars, calendar: MarketCalendar, source: str, line_offset: int = 0,
+             lines: np.ndarray | None = None) -> None:
+    """Check order, uniqueness, whole minutes, prices and session membership.
+
+    ``lines`` (each row's file line) or ``line_offset`` (2 for a CSV with a header) turn a row
+    index into a file line number in messages; neither names rows by index.
+    """
+    def where(i: int) -> str:
+        if lines is not None:
+            return f"line {int(lines[i])}"
+        return f"line {i + line_offset}" if line_offset else f"row {i}"
+
+    ts = bars.ts
+    _check_order(bars, source, where)
     odd = np.flatnonzero(ts % 60)
     if odd.size:
         i = int(odd[0])

@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autotrader backtest",
         description="Run an algorithm plugin, unchanged, over minute bars from the market DB "
                     "or a CSV file, and report how it would have done.",
-        epilog="CSV columns: timestamp,open,high,low,close,volume (timestamp = the minute's "
-               "start, ISO-8601 with Z or an offset, or epoch seconds; sorted; regular NYSE "
-               "session minutes only). A decision made at minute t sees the bars before t and "
-               "fills at the open of bar t (--fill close: at the last close).")
+        epilog="CSV columns: timestamp,open,high,low,close,volume (or t,o,h,l,c,v; "
+               "Datetime,Open,...; separate date and time columns); timestamp = the minute's "
+               "start, ISO-8601 with Z or an offset, epoch seconds, or local times with --tz; "
+               "sorted; rows outside regular NYSE sessions are dropped and counted. A "
+               "decision made at minute t sees the bars before t and fills at the open of "
+               "bar t (--fill close: at the last close).")
     p.add_argument("plugin", help="plugin name (see 'autotrader plugins')")
     p.add_argument("tickers", nargs="+", metavar="TICKER",
                    help="ticker symbol(s); several (or AAPL,MSFT) make a sweep")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commission", type=finite_number(0.0),
                    help="commission per share (default: the config's "
                         "engine.commission_per_share)")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="time zone of CSV times written without one (e.g. America/New_York)")
     p.add_argument("--strict-cash", action="store_true",
                    help="refuse a buy whose fill price overdraws the algorithm's cash (by "
                         "default it fills, as live, where the account pays the difference)")
@@ -140,7 +144,8 @@ def _main(args: argparse.Namespace) -> int:
                       else args.slippage_bps),
         commission_per_share=(settings.engine.commission_per_share if args.commission is None
                               else args.commission),
-        timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash)
+        timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash,
+        tz=args.tz)
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
     combos = combinations(grid)

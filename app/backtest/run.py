@@ -19,7 +19,7 @@ from app.backtest.replay import Progress, run_event
 from app.backtest.result import RunResult
 from app.backtest.vectorized import VECTORISED, run_vector
 from app.calendar import MarketCalendar, nyse
-from app.timeutil import from_epoch
+from app.timeutil import from_epoch, iso_z
 from db.market import BadTickerError, check_ticker
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Spec:
     commission_per_share: float = 0.0
     timeout_s: float = 2.0
     strict_cash: bool = False       # refuse a buy whose fill overdraws the algorithm's cash
+    tz: str | None = None           # the zone of a CSV's times that carry none
     warmup_days: int = 5            # sessions of DB history loaded before --start
 
 
@@ -119,7 +120,7 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
     except BadTickerError as e:
         raise BacktestError(str(e)) from None
     if spec.csv is not None:
-        bars = load_csv(spec.csv, spec.ticker, calendar)
+        bars = load_csv(spec.csv, spec.ticker, calendar, tz=spec.tz)
         return select(bars, spec.start, spec.end, calendar, f"{Path(spec.csv).name}")
     if spec.market_db is None or not Path(spec.market_db).exists():
         raise BacktestError(
@@ -196,7 +197,7 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
     result.settings = {
         "capital": spec.capital, "fill": spec.fill, "slippage_bps": spec.slippage_bps,
         "commission_per_share": spec.commission_per_share, "plugin_timeout_s": spec.timeout_s,
-        "strict_cash": spec.strict_cash,
+        "strict_cash": spec.strict_cash, "tz": spec.tz,
         "data": str(spec.csv) if spec.csv else f"market DB {spec.market_db}",
         "start": spec.start.isoformat() if spec.start else None,
         "end": spec.end.isoformat() if spec.end else None}
@@ -209,6 +210,16 @@ def _run(spec: Spec, bars: tuple[Bars, int] | None,
     info = resolve_plugin(spec.plugin, spec.plugin_dirs)
     params = check_params(info, spec.params)
     data, first = bars if bars is not None else load_bars(spec)
+    result = _run_path(spec, info, params, data, first, progress)
+    if data.notes:  # what loading the data changed (rows dropped), first in the report
+        when = iso_z(int(result.ts[0])) if len(result.ts) else None
+        result.problems[:0] = [{"timestamp": when, "kind": "warning", "reason": n}
+                               for n in data.notes]
+    return result
+
+
+def _run_path(spec: Spec, info: Any, params: dict[str, Any], data: Bars, first: int,
+              progress: Progress | None) -> RunResult:
     if spec.path == "vector":
         full = {**info.params, **params}
         result = run_vector(spec.plugin, full, data, first, spec.capital,

@@ -54,7 +54,7 @@ def test_write_and_read_back(tmp_path, calendar):
     ("", "is empty"),
     (HEADER, "has a header but no rows"),
     ("timestamp,open,high,low,close\n" + GOOD[0], "lacks column volume"),
-    ("time,open,high,low,close,volume\n" + GOOD[0], "lacks column timestamp"),
+    ("when,open,high,low,close,volume\n" + GOOD[0], "lacks column timestamp"),
     (HEADER + GOOD[1] + GOOD[0], "is not sorted: line 3 (2024-03-04T14:30:00Z)"),
     (HEADER + GOOD[0] + GOOD[0] + GOOD[1], "duplicate rows: line 3 repeats 2024-03-04T14:30:00Z"),
     (HEADER + "2024-03-04T14:30:00,10,10.5,9.5,10.2,100\n", "has no timezone"),
@@ -65,12 +65,18 @@ def test_write_and_read_back(tmp_path, calendar):
     (HEADER + "2024-03-04T14:30:00Z,10,10.5,9.5,0,100\n", "has close 0.0; prices must be > 0"),
     (HEADER + "2024-03-04T14:30:00Z,10,9.0,9.5,10.2,100\n", "do not contain"),
     (HEADER + "2024-03-04T14:30:00Z,10,10.5,9.5,10.2,-1\n", "negative volume"),
-    (HEADER + "2024-03-04T14:30:00Z,10,10.5,9.5\n", "has 4 fields"),
+    (HEADER + "2024-03-04T14:30:00Z,10,10.5,9.5\n", "line 2: close is empty or missing"),
     (HEADER + "2024-03-02T15:00:00Z,10,10.5,9.5,10.2,100\n",
-     "1 row is outside NYSE regular sessions, first line 2 (2024-03-02T15:00:00Z = Sat "
-     "2024-03-02 10:00 New York)"),
-    (HEADER + GOOD[0] + "2024-03-04T21:00:00Z,10,10.5,9.5,10.2,100\n",
-     "first line 3 (2024-03-04T21:00:00Z = Mon 2024-03-04 16:00 New York)"),
+     "every row is outside NYSE regular sessions: 1 row outside NYSE regular sessions "
+     "(pre/after-hours, closed days, the afternoon of early closes), first line 2 "
+     "(2024-03-02T15:00:00Z = Sat 2024-03-02 10:00 New York)"),
+    (HEADER + "2024-03-04T14:30:00,10,10.5,9.5,10.2,100\n"
+     "2024-03-04T14:31:00Z,10,10.5,9.5,10.2,100\n", "line 2: timestamp '2024-03-04T14:30:00' "
+     "has no timezone"),
+    (HEADER + GOOD[0] + "2024-03-04T14:31:00Z,10,10.5,9.5,10.2,1e999\n",
+     "line 3: volume is 'inf'; it must be a finite number"),
+    (HEADER + GOOD[0] + "\n" + "2024-03-04T14:32:00Z,10,10.5,9.5,x,1\n",
+     "line 4: close 'x' is not a number"),
 ])
 def test_bad_csv_is_refused_with_a_clear_message(tmp_path, calendar, text, message):
     with pytest.raises(BacktestError) as e:

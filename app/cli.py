@@ -39,6 +39,7 @@ DELEGATED = {
     "restore": "app.ops.backup",
     "algo": "app.control.cli",
     "data": "app.marketdata.history_fetch",
+    "notify": "app.ops.notify",
 }
 
 

@@ -1,0 +1,208 @@
+"""Notifications to the owner's phone through apprise (ntfy, Telegram, Pushover, e-mail, ...).
+
+``Notifier.send`` never blocks its caller (an engine thread, the UI): it puts the message on a
+bounded queue and returns. One worker thread takes them, merges what arrives within
+``batch_seconds`` into one message (100 fills in a minute are one notification), spaces
+messages at least ``min_interval`` seconds apart, retries a failed send a few times, and drops
+(and logs) what overflows the queue. Target URLs carry tokens: they are registered as secrets
+(scrubbed from the logs) and shown masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+QUEUE_SIZE = 200
+
+
+def mask_url(url: str) -> str:
+    """``ntfys://user:pass@host/topic`` -> ``ntfys://****@host/****``: scheme and host only."""
+    m = re.match(r"^([A-Za-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
+    if not m:
+        return "****"
+    creds = "****@" if "@" in url.split("://", 1)[1].split("/", 1)[0] else ""
+    return f"{m.group(1)}://{creds}{m.group(2)}/****"
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    kind: str = "info"  # info | warning | failure
+
+
+class Notifier:
+    def __init__(self, urls: list[str] | tuple[str, ...], *, batch_seconds: float = 5.0,
+                 min_interval: float = 30.0, retries: int = 3, retry_wait: float = 5.0,
+                 timeout: float = 15.0) -> None:
+        import apprise
+
+        from app.logging_setup import register_secret
+
+        self.urls = [u for u in urls if u]
+        for u in self.urls:
+            register_secret(u)
+        self._apprise = apprise.Apprise()
+        for u in self.urls:
+            if not self._apprise.add(u):
+                logger.error("notification target %s is not a valid apprise URL", mask_url(u))
+        self.batch_seconds, self.min_interval = batch_seconds, min_interval
+        self.retries, self.retry_wait, self.timeout = retries, retry_wait, timeout
+        self._q: queue.Queue[Message | None] = queue.Queue(QUEUE_SIZE)
+        self._last_sent = 0.0
+        self.sent = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._work, name="notify", daemon=True)
+        self._thread.start()
+
+    @property
+    def enabled(self) -> bool:
+        return len(self._apprise) > 0
+
+    def send(self, title: str, body: str, kind: str = "info") -> bool:
+        """Queue a message; False if it was dropped (queue full, no target). Never blocks."""
+        if not self.enabled:
+            return False
+        try:
+            self._q.put_nowait(Message(title, body, kind))
+            return True
+        except queue.Full:
+            self.dropped += 1
+            logger.warning("notification dropped (queue full): %s", title)
+            return False
+
+    def _work(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is None:
+                return
+            batch = [first]
+            wait = max(self.batch_seconds, self._last_sent + self.min_interval - time.monotonic())
+            deadline = time.monotonic() + wait
+            stop = False
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    m = self._q.get(timeout=left)
+                except queue.Empty:
+                    break
+                if m is None:
+                    stop = True
+                    break
+                batch.append(m)
+            self._deliver(batch)
+            if stop:
+                return
+
+    def _deliver(self, batch: list[Message]) -> None:
+        import apprise
+
+        if len(batch) == 1:
+            title, body = batch[0].title, batch[0].body
+        else:
+            title = f"AutoTrader: {len(batch)} events"
+            body = "\n".join(f"- {m.title}: {m.body}" for m in batch)
+        kinds = {m.kind for m in batch}
+        ntype = (apprise.NotifyType.FAILURE if "failure" in kinds else
+                 apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)
+        for attempt in range(1, self.retries + 1):
+            try:
+                ok = self._apprise.notify(title=title, body=body, notify_type=ntype)
+            except Exception as e:  # noqa: BLE001 - a target plugin's bug must not kill us
+                logger.warning("notification failed: %s", e)
+                ok = False
+            if ok:
+                self._last_sent = time.monotonic()
+                self.sent += 1
+                logger.info("notification sent: %s (%d events)", title, len(batch))
+                return
+            if attempt < self.retries:
+                time.sleep(self.retry_wait * attempt)
+        logger.error("notification not delivered after %d tries: %s", self.retries, title)
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self._q.put(None, timeout=1)
+        except queue.Full:
+            pass
+        self._thread.join(timeout)
+
+
+class EngineNotifications:
+    """An engine listener turning what happens into messages: an algorithm failing, stopped by
+    a guard or paused; an order refused; the stream down for more than ``stream_minutes``."""
+
+    def __init__(self, engine: Any, notifier: Notifier, stream_minutes: float = 5.0) -> None:
+        self.engine, self.notifier = engine, notifier
+        self.stream_minutes = stream_minutes
+        self._seen: dict[int, tuple[str, str | None]] = {}
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._down_told = False
+        for v in engine.algorithm_views():
+            self._seen[v.id] = (v.status, v.error)
+
+    def on_algorithms_changed(self) -> None:
+        try:
+            views = self.engine.algorithm_views()
+        except Exception:  # noqa: BLE001
+            return
+        with self._lock:
+            for v in views:
+                before = self._seen.get(v.id)
+                now = (v.status, v.error)
+                self._seen[v.id] = now
+                if before == now or before is None:
+                    continue
+                if v.status in ("error", "paused") or (v.status == "stopped" and v.error):
+                    self.notifier.send(f"{v.name} ({v.ticker}) {v.status}",
+                                       v.error or "no reason given", "failure")
+                elif v.error and v.error != (before[1] if before else None):
+                    self.notifier.send(f"{v.name} ({v.ticker})", v.error, "warning")
+
+    def on_stream_status(self, up: bool, text: str = "") -> None:
+        now = time.monotonic()
+        if up:
+            if self._down_told:
+                self.notifier.send("Market data stream back", text or "connected", "info")
+            self._down_since, self._down_told = None, False
+            return
+        if self._down_since is None:
+            self._down_since = now
+        elif not self._down_told and now - self._down_since >= self.stream_minutes * 60:
+            self._down_told = True
+            self.notifier.send("Market data stream down",
+                               f"for more than {self.stream_minutes:g} min: {text}", "failure")
+
+
+def main(argv: list[str]) -> int:
+    """``autotrader notify --test --url URL``: send a test message now and wait for it."""
+    p = argparse.ArgumentParser(prog="autotrader notify")
+    p.add_argument("--test", action="store_true", required=True)
+    p.add_argument("--url", action="append", required=True,
+                   help="an apprise URL (repeat for several)")
+    args = p.parse_args(argv[1:] if argv and argv[0] == "notify" else argv)
+    n = Notifier(args.url, batch_seconds=0, min_interval=0, retries=1)
+    if not n.enabled:
+        print("no valid notification URL", file=sys.stderr)
+        return 2
+    n.send("AutoTrader test", "If you read this, notifications work.")
+    n.close(timeout=30)
+    shown = ", ".join(mask_url(u) for u in n.urls)
+    if n.sent:
+        print(f"test message sent to {shown}")
+        return 0
+    print(f"the test message could not be delivered to {shown} (see the log)", file=sys.stderr)
+    return 1

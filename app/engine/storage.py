@@ -5,7 +5,7 @@
   ``deadline`` (a ``time.monotonic()`` value; the tick's budget);
 - ``DiskWatch``: free space of the data folder, checked at start and every few minutes; warns
   below one threshold and pauses trading below another (and after a write failed because the
-  disk was full) until the space is back;
+  disk was full) until the space is back (the pause itself is said by its caller, once);
 - ``OnceNotice``: a problem said once (an ERROR line) while it lasts, and once when it clears,
   instead of a traceback every minute.
 
@@ -148,7 +148,6 @@ class DiskWatch:
                 self.full = (f"the disk holding {self.path} is full ({_mb(free)} free, "
                              f"{_mb(self.pause_bytes)} needed): trading is paused; "
                              + FULL_ADVICE)
-                logger.error("%s", self.full)
             return self.full
         if self.full is not None:
             logger.warning("disk space is back on %s (%s free): trading resumes", self.path,
@@ -174,7 +173,6 @@ class DiskWatch:
             self.full = (f"the disk holding {self.path} is full "
                          f"({'?' if free is None else _mb(free)} free; a write failed: {e}): "
                          "trading is paused; " + FULL_ADVICE)
-            logger.error("%s", self.full)
         # Space must come back (a little more than there was when the write failed).
         self._resume_bytes = max(self.pause_bytes, (free or 0) + RESUME_MARGIN)
         return self.full

@@ -1,0 +1,317 @@
+"""Storage faults, stale orders and plugins that come back (issue 17), with real parts: real
+SQLite files, a second process holding the write lock, a real small filesystem (a tmpfs
+mounted for the test when we are root; else a simulated ENOSPC, said in the skip/test)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.engine.storage import DiskWatch, OnceNotice, classify
+
+from .conftest import PLUGINS, T0
+
+HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO settings (key, value) VALUES ('holder', 'x') "
+             "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the system DB's write lock for ``seconds``."""
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+    return p
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_write_lock_held_7s_by_another_process_is_retried_within_the_tick(
+        make_engine, system_store, caplog):
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 3})
+    holder = _hold_lock(Path(system_store.path), 7.0)
+    try:
+        r = engine.run_tick(T0)
+    finally:
+        holder.wait(timeout=30)
+    # The busy timeout (5 s) ran out once; the tick tried again and recorded its decisions.
+    assert r.errors == {}
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 3)]
+    assert engine.algorithm_view(a).position == 3
+    assert engine.storage_problem is None
+    assert any("locked by another process" in m for m in caplog.messages)
+    assert system_store.get_setting("holder") == "x"  # the other process's write stands too
+
+
+def test_decisions_not_recorded_send_nothing_and_are_reported_once(
+        make_engine, system_store, monkeypatch, caplog):
+    import app.engine.tick as tick
+
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    # Shorter waits than production so the test takes seconds: the tick's budget and this
+    # thread's busy timeout (the tick runs on the test's thread, so on this connection).
+    monkeypatch.setattr(tick, "TICK_BUDGET_SECONDS", 0.5)
+    system_store.conn.execute("PRAGMA busy_timeout = 200")
+    holder = _hold_lock(Path(system_store.path), 6.0)
+    caplog.set_level(logging.INFO)
+    try:
+        results = [engine.run_tick(T0 + timedelta(minutes=i)) for i in range(3)]
+    finally:
+        holder.wait(timeout=30)
+    for r in results:
+        assert r.fills == []
+        assert "not recorded, not sent" in r.errors[a]
+    assert system_store.orders_for(a) == []  # nothing written, nothing sent
+    locked = [m for m in _errors(caplog) if "stayed locked" in m]
+    assert len(locked) == 1, _errors(caplog)  # said once, not once a minute
+    assert not any(r.exc_info for r in caplog.records)  # and no traceback
+    assert "stayed locked" in engine.account_summary()["storage"]
+
+    system_store.conn.execute("PRAGMA busy_timeout = 5000")
+    r = engine.run_tick(T0 + timedelta(minutes=3))
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 1)]
+    assert engine.storage_problem is None and engine.account_summary()["storage"] is None
+    assert any("storage works again" in m for m in caplog.messages)
+
+
+# --- a full disk ---------------------------------------------------------------------------
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 16 MB tmpfs mounted for the test (needs root); skipped where it cannot be made."""
+    d = tmp_path / "small"
+    d.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("cannot mount a small filesystem here (not root); "
+                    "test_full_disk_simulated covers the logic with a simulated ENOSPC")
+    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(d)],
+                        capture_output=True).returncode
+    if rc != 0:
+        pytest.skip("mount -t tmpfs refused here; see test_full_disk_simulated")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_disk_filling_mid_run_pauses_trading_once_and_resumes_when_space_is_back(
+        small_fs, calendar, caplog):
+    from datetime import UTC, datetime
+
+    from app.broker.simulated import SimulatedBroker
+    from app.clock import ManualClock
+    from app.engine.facade import Engine
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+    from .conftest import put_bars
+
+    system = SystemStore(small_fs / "system.db")
+    market = MarketStore(small_fs / "market.db", calendar)
+    put_bars(market, "AAA", 100.0, datetime(2024, 6, 4, 13, 30, tzinfo=UTC), T0, calendar)
+    clock = ManualClock(T0)
+    broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
+    engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
+                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS])
+    # No free-space floor: the pause must come from the failed write itself.
+    engine.disk = DiskWatch(small_fs, warn_bytes=1024 * 1024, pause_bytes=0)
+    try:
+        engine.start()
+        a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+        assert engine.run_tick(T0).fills  # trades while there is room
+        filler = _fill(small_fs)
+        caplog.set_level(logging.INFO)
+        minutes = [T0 + timedelta(minutes=i) for i in range(1, 8)]
+        results = []
+        for m in minutes[:5]:
+            clock.set(m)
+            results.append(engine.run_tick(m))
+        assert all(not r.fills for r in results)
+        assert engine.algorithm_view(a).position == 1  # nothing more bought
+        problem = engine.account_summary()["storage"]
+        assert problem and "full" in problem and "free some space" in problem
+        assert engine.status_problem == problem
+        full = [m for m in _errors(caplog) if "full" in m]
+        assert len(full) == 1, _errors(caplog)  # one clear error, not one a minute
+        assert not any(r.exc_info for r in caplog.records)
+
+        filler.unlink()
+        clock.set(minutes[5])
+        r = engine.run_tick(minutes[5])
+        assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 1)]
+        assert engine.storage_problem is None
+        assert engine.algorithm_view(a).position == 2
+    finally:
+        engine.close()
+        system.close()
+        market.close()
+
+
+def test_full_disk_simulated_by_the_free_space_check(make_engine, system_store, caplog):
+    """The free-space floor without filling a disk: ``shutil.disk_usage`` is replaced by a
+    function reporting the free bytes we set (simulated; the tmpfs test above is the real
+    one)."""
+    from types import SimpleNamespace
+
+    free = {"bytes": 10 * 1024 * 1024}
+    engine = make_engine()
+    engine.disk = DiskWatch(Path(system_store.path).parent, warn_bytes=5_000_000,
+                            pause_bytes=1_000_000, every=0.0,
+                            usage=lambda _p: SimpleNamespace(free=free["bytes"]))
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    caplog.set_level(logging.INFO)
+    assert engine.run_tick(T0).fills
+    free["bytes"] = 3_000_000
+    assert engine.run_tick(T0 + timedelta(minutes=1)).fills
+    assert any("low disk space" in m for m in caplog.messages)
+    free["bytes"] = 500_000
+    for i in (2, 3, 4):
+        r = engine.run_tick(T0 + timedelta(minutes=i))
+        assert not r.fills and "the disk holding" in r.errors[a]
+    assert len([m for m in _errors(caplog) if "full" in m]) == 1
+    assert "trading is paused" in engine.account_summary()["halted"]
+    free["bytes"] = 2_000_000
+    assert engine.run_tick(T0 + timedelta(minutes=5)).fills
+    assert engine.account_summary()["storage"] is None
+
+
+def test_classify_and_once_notice():
+    import errno
+    import sqlite3
+
+    assert classify(sqlite3.OperationalError("database is locked")) == "locked"
+    assert classify(sqlite3.OperationalError("database or disk is full")) == "full"
+    assert classify(OSError(errno.ENOSPC, "No space left on device")) == "full"
+    assert classify(ValueError("x")) is None
+    said = []
+    n = OnceNotice(logging.getLogger("t"))
+    n.log = type("L", (), {"error": lambda self, *a: said.append(a),
+                           "debug": lambda self, *a: None,
+                           "warning": lambda self, *a: said.append(a)})()
+    assert n.problem("full", "x") and not n.problem("full", "x") and n.problem("locked", "y")
+    assert not n.problem("full", "x")
+    n.clear("ok")
+    assert len(said) == 3
+
+
+# --- stale orders --------------------------------------------------------------------------
+def test_an_order_older_than_30s_of_market_time_is_cancelled_not_sent(make_engine, clock,
+                                                                      system_store):
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 2})
+    clock.set(T0 + timedelta(seconds=31))  # the tick of T0 reached the send step 31 s late
+    r = engine.run_tick(T0)
+    assert r.fills == []
+    assert "cancelled as stale, not sent" in r.errors[a] and "limit 30 s" in r.errors[a]
+    row = system_store.orders_for(a)[0]
+    assert row["status"] == "canceled" and "stale" in row["reason"]
+    assert "stale" in engine.algorithm_view(a).error  # shown on the card
+    assert engine.algorithm_view(a).position == 0
+    assert engine.broker.get_order(row["client_order_id"]) is None  # never reached it
+
+    m = T0 + timedelta(minutes=1)
+    clock.set(m + timedelta(seconds=29))
+    r = engine.run_tick(m)
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 2)]
+
+
+def test_the_stale_limit_is_configurable(make_engine, clock):
+    engine = make_engine()
+    engine.stale_after = timedelta(seconds=5)
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    clock.set(T0 + timedelta(seconds=6))
+    assert "limit 5 s" in engine.run_tick(T0).errors[a]
+
+
+# --- a plugin folder that comes back -------------------------------------------------------
+def test_algorithm_left_in_error_by_a_missing_plugin_folder_runs_when_it_is_back(
+        make_engine, tmp_path, system_store, caplog):
+    folder = tmp_path / "myplugins"
+    folder.mkdir()
+    shutil.copy(PLUGINS / "scripted.py", folder / "mine.py")
+    engine = make_engine(plugin_dirs=[folder])
+    a = engine.create_algorithm("mine", "AAA", 5000, {"action": "buy", "shares": 1})
+    assert engine.run_tick(T0).fills
+    engine.close()
+
+    away = tmp_path / "elsewhere"
+    folder.rename(away)  # the folder is gone at the next start (an unmounted USB stick)
+    engine = make_engine(plugin_dirs=[folder])
+    view = engine.algorithm_view(a)
+    assert view.status == "error" and "not found" in view.error
+    r = engine.run_tick(T0 + timedelta(minutes=1))
+    assert not r.fills
+    away.rename(folder)  # it is back
+    r = engine.run_tick(T0 + timedelta(minutes=2))  # the next tick runs the algorithm
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 1)]
+    assert engine.algorithm_view(a).status == "running"
+    assert engine.algorithm_view(a).error is None
+    assert system_store.get_algorithm(a)["status"] == "running"
+    assert any("is back" in m for m in caplog.messages)
+
+
+def test_demo_clock_stands_still_while_a_slow_tick_runs():
+    """The scheduler holds a simulated clock at each tick's wake time until the tick is
+    done: at x600 a simulated minute lasts 0.1 s, the ticks here take 0.3 s, yet every tick
+    sees its own minute + 2 s from start to end (the engine is a recorder: the real one is
+    covered by the demo tests; this is the clock/scheduler contract)."""
+    import threading
+
+    from app.calendar import nyse
+    from app.clock import SimulatedClock
+    from app.engine.scheduler import Scheduler
+
+    clock = SimulatedClock(T0, speed=600)
+    seen: list[tuple] = []
+
+    class SlowEngine:
+        last_minute = None
+
+        def run_tick(self, minute):
+            t0 = clock.now()
+            time.sleep(0.3)
+            seen.append((minute, t0, clock.now()))
+            return type("R", (), {"latency_ms": 300.0})()
+
+    sched = Scheduler(SlowEngine(), clock, nyse(), offset_seconds=2.0)
+    sched.last_minute = T0 - timedelta(minutes=1)
+    sched.max_ticks = 4
+    stop = threading.Event()
+    started = time.monotonic()
+    sched.run(stop)
+    assert sched.ticks == 4
+    assert [m for m, _, _ in seen] == [T0 + timedelta(minutes=i) for i in range(4)]
+    for m, t_start, t_end in seen:
+        assert t_start == t_end == m + timedelta(seconds=2)
+    assert clock.stalled >= 4 * 0.25
+    assert time.monotonic() - started >= 1.2  # the clock waited for the ticks

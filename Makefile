@@ -28,8 +28,20 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
+# Every benchmark prints its figures beside floors measured in the same run (BENCH_RESULT
+# lines); the cheap ones run again pinned to one core (the Pi-like figure); one table at the end.
+BENCH_LOG ?= $(VENV)/bench-results.log
+BENCH_PINNED ?= "bench/bench_tick.py --ticks 30 --bars 200000" \
+	"bench/bench_marketdb.py --bars 20000 --queries 5000" \
+	"bench/bench_stream.py --bars 50000" "bench/bench_ui.py --first-frame-only"
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
 bench: $(VENV)/.installed-dev
-	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@rm -f $(BENCH_LOG)
+	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f 2>&1 | tee -a $(BENCH_LOG) || exit 1; done
+	for c in $(BENCH_PINNED); do echo "== taskset -c 0 $$c"; \
+		taskset -c 0 $(PY) $$c 2>&1 | tee -a $(BENCH_LOG) || exit 1; done
+	@echo; echo "== summary"; $(PY) bench/summary.py $(BENCH_LOG)
 
 bundle: $(VENV)/.installed-dev
 	bash packaging/build-bundle.sh --smoke

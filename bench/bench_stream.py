@@ -7,6 +7,11 @@
    stores in a real market DB file and hands each bar to a listener. Target >= 20,000 bars/s.
 2. Backfill: one year of minute bars for one ticker through alpaca-py's paging (extended
    hours served, regular session kept), reported in seconds and bars/s.
+
+Floors, measured in the same run (issue 15): ingest against parse + store of the same JSON
+frames without the websocket (``floor_ingest``: json.loads, tuples, one plain sqlite3
+executemany per frame into the same schema), target >= 0.7x; backfill against the emulator's
+pages fetched with a plain HTTP client (``floor_backfill``: urllib + json), target >= 0.8x.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +35,7 @@ from app.clock import ManualClock  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.marketdata.backfill import Backfiller  # noqa: E402
 from app.marketdata.stream import AlpacaStream  # noqa: E402
+from bench.benchlib import report  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from tests.fakes.alpaca_emulator import AlpacaEmulator  # noqa: E402
 from tests.fakes.bars import bar_values  # noqa: E402
@@ -61,6 +70,53 @@ def frames_for(n_bars: int, batch: int, calendar) -> list[bytes]:
     msgs = msgs[:n_bars]
     return [json.dumps(msgs[i:i + batch], separators=(",", ":")).encode()
             for i in range(0, len(msgs), batch)]
+
+
+def floor_ingest(frames: list[bytes], schema: list[str], path: Path) -> tuple[int, float]:
+    """Parse + store the same frames without a websocket: (bars, seconds)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    for sql in schema:
+        conn.execute(sql)
+    n = 0
+    t0 = time.perf_counter()
+    for f in frames:
+        rows = [(m["S"], int(datetime.strptime(m["t"], "%Y-%m-%dT%H:%M:%SZ")
+                             .replace(tzinfo=UTC).timestamp()),
+                 m["o"], m["h"], m["l"], m["c"], m["v"]) for m in json.loads(f) if m["T"] == "b"]
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR REPLACE INTO bars (ticker, ts, o, h, l, c, v) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        n += len(rows)
+    dt = time.perf_counter() - t0
+    conn.close()
+    return n, dt
+
+
+def floor_backfill(url: str, headers: dict[str, str], symbol: str, start: datetime,
+                   end: datetime, feed: str) -> tuple[int, int, float]:
+    """The emulator's pages fetched with urllib and parsed: (bars, pages, seconds)."""
+    n = pages = 0
+    token = None
+    t0 = time.perf_counter()
+    while True:
+        q = {"symbols": symbol, "timeframe": "1Min", "limit": "10000", "feed": feed,
+             "adjustment": "raw", "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "end": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if token:
+            q["page_token"] = token
+        req = urllib.request.Request(f"{url}/v2/stocks/bars?{urllib.parse.urlencode(q)}",
+                                     headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = json.loads(r.read())
+        pages += 1
+        n += sum(len(v) for v in (body.get("bars") or {}).values())
+        token = body.get("next_page_token")
+        if not token:
+            break
+    return n, pages, time.perf_counter() - t0
 
 
 def bench_ingest(n_bars: int, batch: int, tmp: Path) -> None:
@@ -101,7 +157,13 @@ def bench_ingest(n_bars: int, batch: int, tmp: Path) -> None:
     print(f"  emulator send time {sent:.2f} s; end to end {dt:.2f} s -> {n / dt:,.0f} bars/s "
           f"(target >= 20,000 bars/s)")
     print(f"  market DB rows: {market.count():,}")
+    schema = [r[0] for r in market.conn.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'bars' AND sql IS NOT NULL "
+        "ORDER BY type DESC")]
     market.close()
+    fn, fdt = floor_ingest(frames, schema, tmp / "floor.db")
+    report("stream", f"ingest, frames of {batch}", n / dt, fn / fdt, "bars/s", 0.7, "higher",
+           "json.loads + plain executemany per frame")
 
 
 def bench_backfill(tmp: Path) -> None:
@@ -120,11 +182,17 @@ def bench_backfill(tmp: Path) -> None:
         stored = bf.backfill_range("AAPL", start, NOW,
                                    progress=lambda t, f, k: chunks.append((f, k)))
         dt = time.perf_counter() - t0
+        pages = sum(1 for r in emu.requests if r[1] == "/v2/stocks/bars")
+        served, fpages, fdt = floor_backfill(
+            emu.url, {"APCA-API-KEY-ID": emu.key_id, "APCA-API-SECRET-KEY": emu.secret_key},
+            "AAPL", start, NOW, bf.feed)
     finally:
         emu.stop()
-    pages = sum(1 for r in emu.requests if r[1] == "/v2/stocks/bars")
     print(f"backfill 1 year AAPL: {stored:,} regular-session bars stored in {dt:.2f} s "
           f"-> {stored / dt:,.0f} bars/s ({pages} pages, {len(chunks)} progress reports)")
+    print(f"  floor: {served:,} bars served in {fpages} pages fetched with urllib in {fdt:.2f} s")
+    report("stream", "backfill 1 year", stored / dt, stored / fdt, "bars/s", 0.8, "higher",
+           "urllib pages + json")
     market.close()
 
 

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a buy whose fill price overdraws the algorithm's cash (by "
                         "default it fills, as live, where the account pays the difference)")
     p.add_argument("--workers", type=int, help="processes for a sweep (default: all cores)")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="run a sweep's backtests on a Dask cluster: its scheduler's address "
+                        "(tcp://HOST:8786) or 'local' (a local cluster); needs the 'research' "
+                        "extra")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--charts", action="store_true",
                    help="draw the PNG charts of every run of a sweep too (off by default)")
@@ -166,9 +170,9 @@ def _conventions(spec) -> str:  # noqa: ANN001
 
 
 def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
-    from app.backtest.progress import ProgressBar
-    from app.backtest.report import format_table, write_report
-    from app.backtest.run import load_bars, run
+    from app.backtest.pool import run_isolated
+    from app.backtest.run import load_bars
+    from app.backtest.sweep import Job, job_death, job_fn, plugin_source
 
     data = load_bars(spec)
     out = args.out or Path("backtest-out") / f"{spec.plugin}-{spec.ticker}"
@@ -177,11 +181,23 @@ def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
             "exact": "the live engine's tick, minute by minute",
             "event": "the plugin's own code, minute by minute"}[spec.path]
     print(f"Backtest {spec.plugin} on {spec.ticker} ({what})")
-    result = run(spec, data, progress=ProgressBar(f"{spec.plugin} {spec.ticker}"))
-    paths = write_report(result, out, charts=not args.no_charts)
-    print(format_table(result))
+    # In a child process: a plugin that exits, crashes or hangs ends this run with a report
+    # of what it did up to then, not the command with a traceback (or nothing).
+    job = Job(spec, data, out, not args.no_charts, plugin_source(spec), flat=True,
+              progress=True)
+    r = run_isolated(job_fn, [job], job_death, workers=1)[0]
+    if not r.get("ok"):
+        raise BacktestError(r["error"])
+    print(r["table"])
     print(_conventions(spec))
-    print(f"Report: {out}/ ({', '.join(p.name for p in paths.values())})")
+    print(f"Report: {out}/ ({', '.join(r['files'])})")
+    if r["all_failed"]:
+        print("autotrader backtest: every call of the plugin failed (see the problems "
+              "above); nothing was traded", file=sys.stderr)
+        return 2
+    if r["stopped"]:
+        print(f"autotrader backtest: {r['stopped']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -197,13 +213,22 @@ def _sweep(specs: list, args: argparse.Namespace) -> int:
         status = row[2] if isinstance(row, tuple) else f"failed: {row}"
         print(f"  [{n}/{total}] {spec.ticker} {tag}: {status}", file=sys.stderr)
 
-    results = run_sweep(specs, out, workers=args.workers,
+    results = run_sweep(specs, out, workers=args.workers, dask=args.dask,
                         charts=args.charts and not args.no_charts, on_done=done)
     rows = [r[1] for r in results if r[1] is not None]
     failed = [(r[0], r[2]) for r in results if r[1] is None]
+    for spec, _row, rep in results:
+        if isinstance(rep, dict) and rep.get("stopped"):
+            failed.append((spec, rep["stopped"]))
+        elif isinstance(rep, dict) and rep.get("errors") and not rep.get("refused") and \
+                not sum(rep.get("decisions", {}).values()):
+            failed.append((spec, "every call of the plugin failed"))
     print(format_sweep(rows))
     for spec, why in failed:
         print(f"  failed: {spec.ticker} {spec.params}: {why}", file=sys.stderr)
+    if len(failed) == len(results):
+        _write_summary(out, results)
+        return 2
     _write_summary(out, results)
     print(_conventions(specs[0]))
     print(f"Reports: {out}/ (summary.csv, one folder per run)")

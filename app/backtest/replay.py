@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 ALGO_ID = 1
 MAX_PROBLEMS = 50
+MAX_TIMEOUTS_IN_A_ROW = 5
 _HOLD = ("hold", 0)
 PROGRESS_EVERY = 4096
 Progress = Callable[[int, int], None]
@@ -58,8 +59,15 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
               capital: float, *, slippage_bps: float = 0.0, commission_per_share: float = 0.0,
               fill: str = "open", timeout_s: float = 2.0, progress: Progress | None = None,
               other: Callable[[str], Bars | None] | None = None,
-              strict_cash: bool = False) -> RunResult:
-    """Replay bars[first:] through the plugin; bars before ``first`` are history only."""
+              strict_cash: bool = False, beacon: Any = None,
+              on_fill: Callable[[dict[str, Any]], None] | None = None,
+              max_timeouts: int = MAX_TIMEOUTS_IN_A_ROW) -> RunResult:
+    """Replay bars[first:] through the plugin; bars before ``first`` are history only.
+
+    ``beacon`` (an object with ``.value``, e.g. a shared ``RawValue``) gets the minute of each
+    call, for a parent process watching this one; ``on_fill`` sees each fill as it happens.
+    The run stops early, with the reason in ``stopped`` and the problems, when the plugin
+    calls ``sys.exit`` or overruns the time limit ``max_timeouts`` calls in a row."""
     try:
         cls = make_class(info, params)
     except ValueError as e:
@@ -80,6 +88,8 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
     problems: list[dict[str, Any]] = []
     counts = {"buy": 0, "sell": 0, "hold": 0}
     refused = errors = 0
+    timeouts_in_a_row = 0
+    stopped: str | None = None
 
     def problem(t: int, kind: str, reason: str) -> None:
         if len(problems) < MAX_PROBLEMS:
@@ -94,7 +104,7 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         provider.advance(bar_index[0], datetime.fromtimestamp(minutes[0], UTC), minutes[0])
         try:
             algo = cls(bars.ticker, float(capital))
-        except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin may raise anything
             raise BacktestError(f"plugin {info.name!r} failed to start: "
                                 f"{type(e).__name__}: {e}") from None
         run = algo.run
@@ -118,12 +128,15 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                     last = closes[i - 1] if i else None
                     cd["current_time"] = now
                     cd["last_price"] = last
+                    if beacon is not None:
+                        beacon.value = t
                     try:
                         dog.started = t0 = perf()
                         raw = run(now, ALGO_ID)
                         dog.started = 0.0
                         if perf() - t0 > timeout_s:
                             raise PluginTimeout(f"run() took longer than {timeout_s:g} s")
+                        timeouts_in_a_row = 0
                         if raw.__class__ is tuple and raw == _HOLD:  # as parse_decision would
                             counts["hold"] += 1
                             continue
@@ -150,7 +163,19 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                         dog.started = 0.0
                         errors += 1
                         problem(t, "error", str(e))
+                        timeouts_in_a_row += 1
+                        if max_timeouts and timeouts_in_a_row >= max_timeouts:
+                            stopped = (f"stopped early: run() overran the {timeout_s:g} s time "
+                                       f"limit {timeouts_in_a_row} times in a row (last at "
+                                       f"{iso_z(t)})")
+                            break
                         continue
+                    except SystemExit as e:
+                        dog.started = 0.0
+                        errors += 1
+                        stopped = (f"stopped: run() called sys.exit({e.code!r}) at {iso_z(t)}; "
+                                   "the run ended there")
+                        break
                     except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
                         dog.started = 0.0
                         errors += 1
@@ -165,9 +190,13 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                     fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
                                   "price": price, "commission": commission,
                                   "cash": ledger.cash, "position": ledger.position})
+                    if on_fill is not None:
+                        on_fill(fills[-1])
                     ctx = _context(ledger, bars.ticker, capital, last, now)
                     cd = ctx.__dict__
                     set_context(ctx)
+                if stopped:
+                    break
             if progress is not None:
                 progress(total, total)
         finally:
@@ -188,11 +217,17 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
                             "reason": f"the plugin modified the {what} it was given; live "
                                       "trading hands out fresh copies, so results may differ"})
         errors += 1
-    sub = bars.slice(first, n)
-    return result_from_fills(
+    end = n
+    if stopped:  # the report covers what was run: up to the bar of the last call
+        problems.append({"timestamp": iso_z(t), "kind": "stopped", "reason": stopped})
+        end = max(first + 1, min(n, i + 1))
+    sub = bars.slice(first, end)
+    result = result_from_fills(
         plugin=info.name, ticker=bars.ticker, ts=sub.ts, close=sub.c, first_index=first,
         params=params, capital=capital, path="event", fills=fills, decisions=counts,
         refused=refused, errors=errors, problems=problems, elapsed_s=elapsed)
+    result.stopped = stopped
+    return result
 
 
 @contextmanager

@@ -53,6 +53,8 @@ def format_table(r: RunResult) -> str:
     rows = summary_rows(r)
     w = max(len(k) for k, _ in rows)
     lines = [f"  {k:<{w}}  {v}" for k, v in rows]
+    if r.stopped:
+        lines.append(f"  STOPPED: {r.stopped}")
     if r.problems:
         lines.append("  first problems:")
         lines += [f"    {p['timestamp']}  {p['kind']}: {p['reason']}" for p in r.problems[:5]]
@@ -94,7 +96,7 @@ def report_dict(r: RunResult) -> dict[str, Any]:
         "end": iso_z(int(r.ts[-1])) if len(r.ts) else None,
         "metrics": m.as_dict(),
         "decisions": r.decisions, "refused": r.refused, "errors": r.errors,
-        "max_overdraft": r.max_overdraft,
+        "max_overdraft": r.max_overdraft, "stopped": r.stopped,
         "problems": r.problems[:50],
         "settings": r.settings,
         "elapsed_s": r.elapsed_s, "bars_per_s": r.bars_per_s,

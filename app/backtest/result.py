@@ -33,6 +33,16 @@ class RunResult:
     trips: list[RoundTrip] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # how it ran (fill, costs, data)
     max_overdraft: float = 0.0     # the most a fill took the algorithm's cash below zero
+    stopped: str | None = None     # why the run ended before the last bar (None: it did not)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.decisions.values()) + self.refused + self.errors
+
+    @property
+    def all_failed(self) -> bool:
+        """Every call of the plugin raised, overran or was cut short."""
+        return self.errors > 0 and not sum(self.decisions.values()) and not self.refused
 
     def overdraft_from_fills(self) -> RunResult:
         self.max_overdraft = round(max([0.0, *(-f["cash"] for f in self.fills)]), 6)

@@ -45,6 +45,7 @@ class Spec:
     timeout_s: float = 2.0
     strict_cash: bool = False       # refuse a buy whose fill overdraws the algorithm's cash
     tz: str | None = None           # the zone of a CSV's times that carry none
+    max_timeouts: int = 5           # stop after this many time-limit overruns in a row (0: never)
     warmup_days: int = 5            # sessions of DB history loaded before --start
 
 
@@ -191,9 +192,10 @@ def check_spec(spec: Spec) -> None:
 
 
 def run(spec: Spec, bars: tuple[Bars, int] | None = None,
-        progress: Progress | None = None) -> RunResult:
-    """Run one backtest. ``bars`` (from ``load_bars``) may be passed in to load data once."""
-    result = _run(spec, bars, progress)
+        progress: Progress | None = None, **watch: Any) -> RunResult:
+    """Run one backtest. ``bars`` (from ``load_bars``) may be passed in to load data once.
+    ``watch``: ``beacon`` and ``on_fill`` for the event path (see ``run_event``)."""
+    result = _run(spec, bars, progress, watch)
     result.settings = {
         "capital": spec.capital, "fill": spec.fill, "slippage_bps": spec.slippage_bps,
         "commission_per_share": spec.commission_per_share, "plugin_timeout_s": spec.timeout_s,
@@ -205,12 +207,12 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
 
 
 def _run(spec: Spec, bars: tuple[Bars, int] | None,
-         progress: Progress | None) -> RunResult:
+         progress: Progress | None, watch: dict[str, Any]) -> RunResult:
     check_spec(spec)
     info = resolve_plugin(spec.plugin, spec.plugin_dirs)
     params = check_params(info, spec.params)
     data, first = bars if bars is not None else load_bars(spec)
-    result = _run_path(spec, info, params, data, first, progress)
+    result = _run_path(spec, info, params, data, first, progress, watch)
     if data.notes:  # what loading the data changed (rows dropped), first in the report
         when = iso_z(int(result.ts[0])) if len(result.ts) else None
         result.problems[:0] = [{"timestamp": when, "kind": "warning", "reason": n}
@@ -219,7 +221,7 @@ def _run(spec: Spec, bars: tuple[Bars, int] | None,
 
 
 def _run_path(spec: Spec, info: Any, params: dict[str, Any], data: Bars, first: int,
-              progress: Progress | None) -> RunResult:
+              progress: Progress | None, watch: dict[str, Any]) -> RunResult:
     if spec.path == "vector":
         full = {**info.params, **params}
         result = run_vector(spec.plugin, full, data, first, spec.capital,
@@ -244,4 +246,4 @@ def _run_path(spec: Spec, info: Any, params: dict[str, Any], data: Bars, first: 
                      slippage_bps=spec.slippage_bps,
                      commission_per_share=spec.commission_per_share, fill=spec.fill,
                      timeout_s=spec.timeout_s, progress=progress,
-                     strict_cash=spec.strict_cash)
+                     strict_cash=spec.strict_cash, max_timeouts=spec.max_timeouts, **watch)

@@ -1,0 +1,213 @@
+"""Running many backtests: each in a child process of its own, a few at a time, locally or on
+a Dask cluster, with the same function and so the same results.
+
+A plugin can end its process (``os._exit``), crash in native code or hang where the watchdog
+cannot interrupt it. Each task therefore runs in a child process; the child sends what
+happens as it goes (each fill, and a *beacon*: the minute being run, in shared memory, one
+store per call) and its result at the end. A child that dies, or whose beacon stops moving
+for ``stall_s``, is killed and its task still gets a result: ``on_death(item, why, messages,
+minute)`` builds one from what the child had sent (a partial report), and the other tasks go
+on.
+
+``dask``: the address of a ``dask.distributed`` scheduler (``tcp://HOST:8786``) or
+``"local"`` (a local cluster on 127.0.0.1); each task then runs in a child process of a Dask
+worker, isolated the same way. Everything a task needs travels with it (its spec, the bars
+and the plugin's source), so workers need AutoTrader installed but not the data or the plugin
+folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable
+from ctypes import c_int64
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+TaskFn = Callable[[Any, Emit, Any], Any]     # fn(item, emit, beacon) -> result
+DeathFn = Callable[[Any, str, list, int], Any]  # on_death(item, why, messages, minute)
+
+
+def describe_exit(code: int | None) -> str:
+    import signal
+
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with code {code}"
+
+
+def _context() -> mp.context.BaseContext:
+    # fork starts at once with everything imported; a process running other threads (a Dask
+    # worker, the app) forks badly, so it uses forkserver (or spawn where there is none).
+    methods = mp.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
+        return mp.get_context("fork")
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["app.backtest.replay", "app.backtest.run"])
+    return ctx
+
+
+def _child(conn: Connection, fn: TaskFn, item: Any, beacon: Any) -> None:
+    try:
+        result = fn(item, lambda msg: conn.send(("msg", msg)), beacon)
+        conn.send(("done", result))
+    except SystemExit as e:  # a plugin's sys.exit outside the guarded calls
+        conn.send(("died", f"the plugin called sys.exit({e.code!r})"))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent as this task's error
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+class _Running:
+    def __init__(self, k: int, proc: Any, conn: Connection, beacon: Any) -> None:
+        self.k, self.proc, self.conn, self.beacon = k, proc, conn, beacon
+        self.messages: list[Any] = []
+        self.result: Any = None
+        self.finished = False
+        self.last_minute, self.last_move = 0, time.monotonic()
+
+
+def run_isolated(fn: TaskFn, items: list[Any], on_death: DeathFn, *, workers: int = 1,
+                 stall_s: float = 60.0,
+                 on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """``fn(item, emit, beacon)`` for each item, each in its own child process, at most
+    ``workers`` at once; results in the order of ``items``."""
+    ctx = _context()
+    results: list[Any] = [None] * len(items)
+    todo = list(range(len(items)))[::-1]
+    running: dict[Any, _Running] = {}
+
+    def finish(r: _Running, result: Any) -> None:
+        results[r.k] = result
+        r.conn.close()
+        if r.proc.is_alive():
+            r.proc.kill()
+        r.proc.join(5)
+        if on_done is not None:
+            on_done(r.k, result)
+
+    while todo or running:
+        while todo and len(running) < max(1, workers):
+            k = todo.pop()
+            parent, child = ctx.Pipe(duplex=False)
+            beacon = ctx.RawValue(c_int64, 0)
+            # Not a daemon: the exact path starts the engine's own plugin processes.
+            proc = ctx.Process(target=_child, args=(child, fn, items[k], beacon), daemon=False,
+                               name=f"autotrader-backtest-{k}")
+            proc.start()
+            child.close()
+            r = _Running(k, proc, parent, beacon)
+            running[parent] = r
+        ready = wait([*running, *(r.proc.sentinel for r in running.values())], timeout=0.5)
+        now = time.monotonic()
+        for obj in ready:
+            r = running.get(obj) if isinstance(obj, Connection) else next(
+                (x for x in running.values() if x.proc.sentinel == obj), None)
+            if r is None or r.conn not in running:
+                continue
+            try:
+                while r.conn.poll():
+                    kind, payload = r.conn.recv()
+                    if kind == "msg":
+                        r.messages.append(payload)
+                    elif kind == "done":
+                        del running[r.conn]
+                        finish(r, payload)
+                        break
+                    else:  # "died" (sys.exit) or "error"
+                        del running[r.conn]
+                        why = payload if kind == "died" else f"the run failed: {payload}"
+                        finish(r, on_death(items[r.k], why, r.messages, r.beacon.value))
+                        break
+                else:
+                    if not r.proc.is_alive():
+                        raise EOFError
+            except (EOFError, OSError):
+                r.proc.join(1)
+                del running[r.conn]
+                why = f"the plugin process {describe_exit(r.proc.exitcode)}"
+                finish(r, on_death(items[r.k], why, r.messages, r.beacon.value))
+        for r in list(running.values()):
+            minute = r.beacon.value
+            if minute != r.last_minute:
+                r.last_minute, r.last_move = minute, now
+            elif now - r.last_move > stall_s:
+                r.proc.kill()
+                r.proc.join(5)
+                del running[r.conn]
+                finish(r, on_death(items[r.k], f"the plugin process stopped responding for "
+                                   f"{stall_s:g} s and was killed", r.messages, minute))
+    return results
+
+
+# --- Dask -------------------------------------------------------------------------------------
+
+def dask_client(address: str) -> Any:
+    """A ``distributed.Client`` for ``address`` (``local``: a cluster on 127.0.0.1)."""
+    from app.backtest.errors import BacktestError
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BacktestError("--dask needs the 'distributed' package: pip install "
+                            "'autotrader[research]'") from None
+    if address == "local":
+        cluster = LocalCluster(n_workers=min(2, os.cpu_count() or 1), threads_per_worker=1,
+                               host="127.0.0.1", dashboard_address=None, processes=True)
+        client = Client(cluster)
+        client._autotrader_cluster = cluster  # closed with the client (close_client)
+        return client
+    try:
+        return Client(address, timeout="10s")
+    except OSError as e:
+        raise BacktestError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+
+
+def close_client(client: Any) -> None:
+    cluster = getattr(client, "_autotrader_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _one_isolated(fn: TaskFn, on_death: DeathFn, stall_s: float, item: Any) -> Any:
+    return run_isolated(fn, [item], on_death, workers=1, stall_s=stall_s)[0]
+
+
+def run_dask(client: Any, fn: TaskFn, items: list[Any], on_death: DeathFn, *,
+             stall_s: float = 60.0, on_done: Callable[[int, Any], None] | None = None,
+             ) -> list[Any]:
+    """The same tasks on a Dask cluster, each isolated in a child of its worker."""
+    from functools import partial
+
+    from distributed import as_completed
+
+    task = partial(_one_isolated, fn, on_death, stall_s)
+    futures = client.map(task, items, pure=False)
+    index = {f.key: k for k, f in enumerate(futures)}
+    results: list[Any] = [None] * len(items)
+    for fut in as_completed(futures):
+        k = index[fut.key]
+        try:
+            results[k] = fut.result()
+        except Exception as e:  # noqa: BLE001 - a worker lost: this task fails, others go on
+            results[k] = on_death(items[k], f"the Dask worker failed: {type(e).__name__}: {e}",
+                                  [], 0)
+        if on_done is not None:
+            on_done(k, results[k])
+    return results

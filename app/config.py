@@ -17,6 +17,7 @@ import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,14 @@ class EngineSettings:
     slippage_bps: float = 1.0
     commission_per_share: float = 0.0
     plugin_dir: str = ""
+    # An order whose minute is older than this (market time) when it is about to be sent is
+    # cancelled as stale, never sent.
+    stale_order_seconds: float = 30.0
+    # Free space of the data folder's disk, checked at start and every few minutes: a warning
+    # below ``disk_warn_mb``, trading paused below ``disk_pause_mb`` until space is back.
+    disk_warn_mb: float = 500.0
+    disk_pause_mb: float = 20.0
+    disk_check_minutes: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,10 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
         "engine.tick_offset_seconds": lambda v: 0 <= v < 50,
         "engine.slippage_bps": lambda v: 0 <= v <= 1000,
         "engine.commission_per_share": lambda v: 0 <= v <= 10,
+        "engine.stale_order_seconds": lambda v: 5 <= v <= 600,
+        "engine.disk_warn_mb": lambda v: 0 <= v <= 1e7,
+        "engine.disk_pause_mb": lambda v: 0 <= v <= 1e7,
+        "engine.disk_check_minutes": lambda v: 0 < v <= 1440,
         "demo.starting_cash": lambda v: 0 < v <= 1e12,
         "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
         "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
@@ -268,8 +281,51 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
         if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
             raise bad("demo.tickers", f"{t!r} is not a ticker symbol")
     start = values.get("demo.start_date")
-    if start and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
-        raise bad("demo.start_date", "must be YYYY-MM-DD")
+    if start:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
+            raise bad("demo.start_date", f"must be a date YYYY-MM-DD, got {start!r}")
+        try:
+            day = datetime.strptime(start, "%Y-%m-%d").date()
+        except ValueError as e:
+            raise bad("demo.start_date", f"{start!r} is not a real date ({e})") from None
+        today = datetime.now(UTC).date()
+        if day > today:
+            raise bad("demo.start_date", f"{start} is in the future")
+        if day.year < 2000:
+            raise bad("demo.start_date", f"{start} is before 2000 (the market calendar's range)")
+    offset = values.get("engine.tick_offset_seconds", EngineSettings.tick_offset_seconds)
+    stale = values.get("engine.stale_order_seconds", EngineSettings.stale_order_seconds)
+    if stale <= offset:
+        raise bad("engine.stale_order_seconds",
+                  f"{stale:g} s must be more than engine.tick_offset_seconds ({offset:g} s), "
+                  "or every order would be stale")
+    warn = values.get("engine.disk_warn_mb", EngineSettings.disk_warn_mb)
+    pause = values.get("engine.disk_pause_mb", EngineSettings.disk_pause_mb)
+    if pause > warn:
+        raise bad("engine.disk_pause_mb", f"{pause:g} must not be more than "
+                  f"engine.disk_warn_mb ({warn:g})")
+    if values.get("data_dir"):
+        why = data_dir_problem(Path(str(values["data_dir"])).expanduser())
+        if why:
+            raise bad("data_dir", why)
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be the data folder (without creating anything), or None."""
+    if path.exists():
+        if not path.is_dir():
+            return f"{path} exists and is not a folder; choose another data folder"
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            return f"{path} is not writable by this user; fix its owner or choose another"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{path} cannot be created: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path} cannot be created: {parent} is not writable by this user"
+    return None
 
 
 def _line_of(text: str, section: str | None, key: str) -> int | None:
@@ -431,6 +487,9 @@ tickers = ["AAPL", "MSFT", "NVDA"]
 [engine]
 plugin_timeout = 2.0
 # plugin_dir = "~/autotrader-plugins"
+# stale_order_seconds = 30.0   # an order older than this when about to leave is cancelled
+# disk_warn_mb = 500.0         # warn below this much free disk; trading pauses below
+# disk_pause_mb = 20.0         # ... this, until space is back (checked every few minutes)
 
 [ui]
 idle_lock_seconds = 300

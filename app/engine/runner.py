@@ -8,6 +8,7 @@ paper/live  WallClock + AlpacaStream + AlpacaBroker (imported lazily: no alpaca-
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
 from app.engine.guards import RiskLimits
 from app.engine.scheduler import MINUTE, Scheduler
+from app.engine.storage import MB, DiskWatch, classify
 from app.timeutil import parse_iso, utcnow
 from db.market import MarketStore
 from db.system import SystemStore
@@ -88,8 +90,35 @@ def hold_instance_lock(data_path: Path) -> Callable[[], None]:
     return release
 
 
+def disk_watch(settings: Settings) -> DiskWatch:
+    e = settings.engine
+    return DiskWatch(settings.data_path, warn_bytes=int(e.disk_warn_mb * MB),
+                     pause_bytes=int(e.disk_pause_mb * MB), every=e.disk_check_minutes * 60.0)
+
+
+def missing_plugin_folders(settings: Settings) -> list[str]:
+    """One line (what happens, what to do) per configured plugin folder that is missing."""
+    out = []
+    for d in settings.plugin_dirs:
+        if not d.is_dir():
+            out.append(f"the plugin folder {d} is missing: algorithms using its plugins wait "
+                       "(status error) and start by themselves once it is back; create it, "
+                       f"mount it, or fix [engine] plugin_dir in {settings.config_path}")
+    return out
+
+
 def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Engine, Scheduler]:
-    """Build the engine for ``settings.effective_mode`` (not started: call ``engine.start()``)."""
+    """Build the engine for ``settings.effective_mode`` (not started: call ``engine.start()``).
+
+    The free disk is checked first: a full disk is logged with what to do and becomes the
+    engine's ``storage_problem`` (trading waits until space is back); a missing plugin
+    folder is logged with what to do."""
+    disk = disk_watch(settings)
+    full = disk.check(force=True)
+    if full:
+        logger.error("%s", full)
+    for line in missing_plugin_folders(settings):
+        logger.error("%s", line)
     release = hold_instance_lock(settings.data_path)
     try:
         engine, scheduler = _build(settings, clock)
@@ -97,6 +126,9 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Eng
         release()
         raise
     engine.call_on_close(release)
+    engine.disk = disk
+    engine.storage_problem = full
+    engine.stale_after = timedelta(seconds=settings.engine.stale_order_seconds)
     return engine, scheduler
 
 
@@ -138,7 +170,12 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
         from app.marketdata.synthetic import SyntheticFeed
 
         start = demo_start_time(settings, system, calendar)
-        clock = clock or SimulatedClock(start, settings.demo.speed)
+        if clock is None:
+            clock = SimulatedClock(start, settings.demo.speed)
+            # The simulated day waits for the start-up (however long it takes) at its first
+            # tick's time, so the first minutes' orders are not stale on arrival.
+            clock.hold_at(start.replace(second=0, microsecond=0)
+                          + timedelta(seconds=settings.engine.tick_offset_seconds))
         feed: Any = SyntheticFeed(market, clock, calendar, seed=settings.demo.seed)
         broker: Any = SimulatedBroker(system, market, clock,
                                       starting_cash=settings.demo.starting_cash,
@@ -324,15 +361,59 @@ def wait_for_broker(engine: Engine, settings: Settings, stop: threading.Event,
     return None
 
 
+DISK_RETRY_FIRST_S = 5.0
+DISK_RETRY_MAX_S = 300.0
+
+
+def build_when_disk_allows(settings: Settings,
+                           sleep: Callable[[float], Any] | None = None) -> Any:
+    """``build_engine``, or an exit code: EXIT_CONFIG (one line on stderr, what to do) for
+    an unusable data folder or config; a full disk is waited out, retried with backoff."""
+    import sqlite3
+    import time
+
+    from db.connection import StorageError
+
+    sleep = sleep or time.sleep
+    delay, shown = DISK_RETRY_FIRST_S, False
+    while True:
+        try:
+            return build_engine(settings)
+        except EngineError as e:
+            print(f"autotrader: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+        except (StorageError, sqlite3.Error, OSError) as e:
+            full = classify(e) == "full" or "disk is full" in str(e) or (
+                disk_watch(settings).check(force=True) is not None)
+            if not full:
+                msg = (f"the data folder {settings.data_path} cannot be used: {e}; fix it or "
+                       "choose another with --data-dir (or data_dir in the config)")
+                logger.error("%s", msg)
+                print(f"autotrader: {msg}", file=sys.stderr)
+                return EXIT_CONFIG
+            if not shown:
+                shown = True
+                msg = (f"the disk holding {settings.data_path} is full ({e}); free some "
+                       "space: AutoTrader starts by itself once there is room")
+                logger.error("%s", msg)
+                print(f"WAITING: {msg}", file=sys.stderr)
+            sleep(delay)
+            delay = min(delay * 2, DISK_RETRY_MAX_S)
+
+
 def run_headless(settings: Settings, minutes: float | None = None) -> int:
-    """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` of clock time)."""
+    """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` ticks: exactly that
+    many in the demo; on a wall clock at most that many, within that many minutes)."""
     if settings.effective_mode == "live" and not confirm_live(settings):
         return EXIT_CONFIG
-    try:
-        engine, scheduler = build_engine(settings)
-    except EngineError as e:
-        print(f"autotrader: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+    built = build_when_disk_allows(settings)
+    if isinstance(built, int):
+        return built
+    engine, scheduler = built
+    for line in missing_plugin_folders(settings):
+        print(f"warning: {line}", file=sys.stderr)
+    if engine.storage_problem:
+        print(f"WAITING: {engine.storage_problem}", file=sys.stderr)
     stop = threading.Event()
 
     def request_stop(signum: int) -> None:
@@ -362,6 +443,9 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
         if report is None:  # stopped (a signal) before the broker answered
             return EXIT_OK
         if minutes is not None:  # counted from the start of trading
+            # Exactly N ticks; on a wall clock also at most N minutes (a closed market).
+            scheduler.max_ticks = max(1, math.ceil(minutes))
+        if minutes is not None and engine.mode != "demo":
             deadline = engine.clock.now() + timedelta(minutes=minutes)
 
             def stop_at_deadline() -> None:

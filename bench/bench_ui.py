@@ -7,7 +7,12 @@
 3. Live chart: 100,000 points, one new bar every 100 ms (10 updates a second) for 10 s;
    CPU time of this process / wall time = share of one core.
 
-Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py
+Floors, measured in the same run (issue 15): start to first frame against a bare
+QQuickWidget window with one Text (``FLOOR_CHILD``, a fresh process the same way), target
+<= 1.5x; the live chart against pyqtgraph alone plotting the same array with the same updates
+(``floor_chart``), target <= 1.2x CPU.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--first-frame-only]
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.benchlib import report  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 CHILD = r"""
@@ -94,6 +101,45 @@ w.shutdown()
 """
 
 
+FLOOR_CHILD = r"""
+import os, sys, time
+t0 = float(os.environ["BENCH_T0"])
+from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtQuickWidgets import QQuickWidget
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+t_qt = time.time()
+w = QQuickWidget()
+w.setResizeMode(QQuickWidget.SizeRootObjectToView)
+path = os.path.join(os.environ["BENCH_DATA"], "floor.qml")
+with open(path, "w") as f:
+    f.write('import QtQuick\nRectangle { color: "black"; Text { text: "AutoTrader"; color: "white" } }\n')
+w.setSource(QUrl.fromLocalFile(path))
+w.resize(800, 480)
+done = {}
+def frame():
+    if "frame" not in done:
+        done["frame"] = time.time()
+        QTimer.singleShot(0, app.quit)
+w.quickWindow().afterRendering.connect(frame)
+w.show()
+app.exec()
+print(f"{(t_qt - t0) * 1000:.0f} {(done['frame'] - t0) * 1000:.0f}")
+"""
+
+
+def floor_first_frame() -> tuple[float, float]:
+    """A bare QQuickWidget with one Text, started the same way: (Qt up, first frame) ms."""
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, BENCH_T0=repr(time.time()), BENCH_DATA=d, PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", FLOOR_CHILD], env=env, capture_output=True,
+                             text=True, timeout=120, cwd=ROOT)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        qt, frame = (float(x) for x in out.stdout.split()[-2:])
+        return qt, frame
+
+
 def dashboard_cpu() -> tuple[float, int, int, str]:
     """The whole app on the dashboard: demo at 60x (a tick a second), three algorithms."""
     with tempfile.TemporaryDirectory() as d:
@@ -118,7 +164,47 @@ def start_to_first_frame() -> tuple[float, float, float]:
         return qt, engine, frame
 
 
-def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) -> dict:
+class FloorChart:
+    """pyqtgraph alone: one PlotWidget, one curve of the same array, setData per update."""
+
+    def __init__(self) -> None:
+        import numpy as np
+        import pyqtgraph as pg
+
+        self.np = np
+        self.widget = pg.PlotWidget()
+        self.curve = self.widget.plot()
+        self.curve.setClipToView(True)
+        self.curve.setDownsampling(auto=True, method="peak")
+        self.x = np.empty(0)
+        self.y = np.empty(0)
+        self.draws = 0
+
+    def set_series(self, ts, close) -> None:
+        self.x = self.np.asarray(ts, dtype=float)
+        self.y = self.np.asarray(close, dtype=float)
+        self.curve.setData(self.x, self.y, skipFiniteCheck=True)
+
+    def append(self, ts: int, close: float) -> None:
+        self.x = self.np.append(self.x, float(ts))
+        self.y = self.np.append(self.y, close)
+        self.curve.setData(self.x, self.y, skipFiniteCheck=True)
+        self.draws += 1
+
+    @property
+    def count(self) -> int:
+        return len(self.x)
+
+    def __getattr__(self, name: str):
+        return getattr(self.widget, name)
+
+
+def floor_chart(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) -> dict:
+    return live_chart_cpu(points, hz, seconds, factory=FloorChart)
+
+
+def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0,
+                   factory=None) -> dict:
     import numpy as np
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -126,7 +212,7 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
     from app.ui.chart import PriceChart
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    chart = PriceChart(sma_windows=(20, 50))
+    chart = factory() if factory else PriceChart(sma_windows=(20, 50))
     chart.resize(800, 400)
     chart.show()
     ts = 1_709_649_000 + 60 * np.arange(points, dtype=np.int64)
@@ -158,15 +244,28 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
 
 
 def main() -> int:
+    first_only = "--first-frame-only" in sys.argv[1:]
+    fqt, fframe = floor_first_frame()
     qt, engine, frame = start_to_first_frame()
     print(f"start to first frame: {frame:.0f} ms (Qt up at {qt:.0f} ms; the demo engine, built "
           f"beside it on a thread, ready at {engine:.0f} ms; empty data folder)")
+    print(f"  floor: bare QQuickWidget with one Text: first frame {fframe:.0f} ms "
+          f"(Qt up at {fqt:.0f} ms)")
+    report("ui", "start to first frame", frame, fframe, "ms", 1.5, "lower",
+           "bare QQuickWidget + one Text")
+    if first_only:
+        return 0
     cpu, ticks, cards, page = dashboard_cpu()
     print(f"whole app on the {page}: {cpu:.1f}% of one core over 20 s (demo 60x: {ticks} ticks, "
           f"{cards} cards updating)")
     r = live_chart_cpu()
     print(f"live chart: {r['points']:,} points, {r['updates']} updates in {r['wall_s']:.1f} s, "
           f"{r['draws']} redraws, CPU {r['cpu_pct']:.1f}% of one core")
+    f = floor_chart()
+    print(f"  floor: pyqtgraph alone, {f['points']:,} points, {f['updates']} updates, "
+          f"CPU {f['cpu_pct']:.1f}% of one core")
+    report("ui", "live chart 100k points at 10 Hz, CPU", r["cpu_pct"], f["cpu_pct"],
+           "% core", 1.2, "lower", "pyqtgraph alone, same array")
     return 0
 
 

@@ -30,6 +30,10 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# Before its first call a child is loading data and starting the plugin (a spawned one is
+# importing too): it gets this much longer.
+STARTUP_GRACE_S = 30.0
+
 Emit = Callable[[Any], None]
 TaskFn = Callable[[Any, Emit, Any], Any]     # fn(item, emit, beacon) -> result
 DeathFn = Callable[[Any, str, list, int], Any]  # on_death(item, why, messages, minute)
@@ -146,7 +150,7 @@ def run_isolated(fn: TaskFn, items: list[Any], on_death: DeathFn, *, workers: in
             minute = r.beacon.value
             if minute != r.last_minute:
                 r.last_minute, r.last_move = minute, now
-            elif now - r.last_move > stall_s:
+            elif now - r.last_move > (stall_s if minute else stall_s + STARTUP_GRACE_S):
                 r.proc.kill()
                 r.proc.join(5)
                 del running[r.conn]

@@ -13,10 +13,29 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
-import sqlite_utils
+
+def _import_sqlite_utils():  # noqa: ANN202
+    """sqlite-utils imports pandas at import time when it is installed (0.3-0.5 s and ~40 MB
+    at every start, a kiosk included) only to map ``pd.Timestamp`` columns, which AutoTrader
+    never inserts. Pandas is hidden while sqlite-utils loads, unless something already loaded
+    it; a later ``import pandas`` (backtests) works as usual."""
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+    try:
+        import sqlite_utils
+    finally:
+        if "pandas" in sys.modules and sys.modules["pandas"] is None:
+            del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.broker.base import TERMINAL_STATUSES, BrokerError
 from app.engine.model import EXTERNAL_KEY, AlgoState, EngineError
 
 logger = logging.getLogger(__name__)
+
+# A tick whose newest bar is this many session minutes old says so on the card; from
+# STALE_HOLD_MINUTES on its algorithms hold (see _feed_hold and README "Halts and gaps").
+STALE_BAR_MINUTES = 2
+STALE_HOLD_MINUTES = 5
 
 
 class BrokerIntake:
@@ -42,8 +47,17 @@ class BrokerIntake:
         return out
 
     def _on_order_update(self, update: Any) -> None:
-        """Broker listener (any thread). The lock is only ever held for short steps."""
+        """Broker listener (any thread). The lock is only ever held for short steps.
+
+        An account may be shared by installs (a Pi and a desktop): an update whose client
+        order id lacks this install's prefix (and the pre-prefix ``at-``) is another
+        install's order and is ignored here, before any lock or DB read."""
         if self._closed:
+            return
+        cid = str(getattr(update, "client_order_id", "") or "")
+        prefix = getattr(getattr(self, "orders", None), "prefix", "at")
+        if not (cid.startswith(f"{prefix}-") or cid.startswith("at-")):
+            logger.debug("update for another install's order ignored: %s", cid)
             return
         self._record_update(update)
 
@@ -53,6 +67,60 @@ class BrokerIntake:
                 self._apply_txs(self.orders.apply_update(update))
         except Exception:
             logger.exception("cannot record update for %s", update.client_order_id)
+
+    # --- the market-data feed's view of a ticker ------------------------------------------
+    def _feed_hold(self, ticker: str, minute: datetime,
+                   seen: dict[str, str | None]) -> str | None:
+        """Under the lock, while planning: the card's note for ``ticker`` this minute, or None.
+        A note starting "holding" means its algorithms hold (plugins not run, no order):
+        the stream refused the symbol, a trading halt or LULD pause, no bar at all, or no bar
+        for ``STALE_HOLD_MINUTES`` session minutes (a market order would fill far from the
+        last price the plugin saw). ``STALE_BAR_MINUTES`` to that: "no bar for N min" on the
+        card, and it trades (one or two empty IEX minutes are normal for a thin ticker).
+        Asked of a live feed only (one with ``ticker_status``). ``seen`` caches per tick."""
+        if ticker in seen:
+            return seen[ticker]
+        why = None
+        status_of = getattr(self.feed, "ticker_status", None)
+        if status_of is not None:
+            st = status_of(ticker)
+            if st.state == "refused":
+                why = f"holding: the market data stream refused {ticker}" + (
+                    f" ({st.detail})" if st.detail else "")
+            elif st.halted:
+                why = f"holding: {ticker} halted ({st.halt_reason or 'trading halt'})"
+            else:
+                age = self._bar_age(ticker, minute)
+                if age is None:
+                    why = f"holding: no bar for {ticker} yet"
+                elif age >= STALE_HOLD_MINUTES:
+                    why = f"holding: no bar for {age} min"
+                elif age >= STALE_BAR_MINUTES:
+                    why = f"no bar for {age} min"
+        seen[ticker] = why
+        return why
+
+    def _bar_age(self, ticker: str, minute: datetime) -> int | None:
+        """Session minutes from the newest stored bar before ``minute`` to ``minute`` (1 when
+        the bar of the minute before is there; the night between sessions does not count)."""
+        ts = int(minute.timestamp())
+        rows = self.market.last_n_rows(ticker, 1, ts)
+        if not rows:
+            return None
+        newest = int(rows[0][0])
+        if ts - newest < 60 * STALE_BAR_MINUTES:
+            return max(1, (ts - newest) // 60)
+        gap = self.calendar.minutes_between(datetime.fromtimestamp(newest + 60, UTC), minute)
+        return len(gap) + 1
+
+    def _halted_reason(self, ticker: str) -> str | None:
+        """Right before an order leaves: ``not sent: NVDA halted (...)`` during a halt."""
+        halted = getattr(self.feed, "is_halted", None)
+        if halted is None or not halted(ticker):
+            return None
+        status_of = getattr(self.feed, "ticker_status", None)
+        reason = status_of(ticker).halt_reason if status_of is not None else ""
+        return f"not sent: {ticker} halted ({reason or 'trading halt'})"
 
     # --- positions -----------------------------------------------------------------------
     def _save_external(self) -> None:

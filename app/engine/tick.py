@@ -288,14 +288,22 @@ class TickPlanner:
             self._apply_guards(minute, prices, stopped)
             running = [a for a in self._algos.values() if a.status == "running"]
             calls: list[Call] = []
+            feed_seen: dict[str, str | None] = {}
             for a in running:
                 skip = None
+                # The feed's view (intake.py): refused, halted or no bar for 5+ min holds;
+                # no bar for 2-4 min only goes on the card.
+                note = self._feed_hold(a.ticker, minute, feed_seen)
                 if a.paused:
                     skip = a.paused
+                elif note and note.startswith("holding"):
+                    skip = note
                 elif a.instance is None:
                     skip = a.error or "plugin not loaded"
                 elif a.busy is not None and not a.busy.done.is_set():
                     skip = "skipped: its previous run() has not returned yet"
+                if note and not skip:
+                    errors[a.id] = note
                 if skip:
                     errors[a.id] = skip
                     decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
@@ -466,7 +474,7 @@ class TickPlanner:
                 return NOT_SENT_STOPPED
             if a.paused:
                 return f"not sent: paused ({a.paused})"
-        return None
+        return self._halted_reason(order.ticker)
 
     def _stale_reason(self, minute: datetime | None) -> str | None:
         """Why an order of ``minute`` is too old to send now (market/clock time), or None."""

@@ -190,6 +190,11 @@ def close_client(client: Any) -> None:
 
 
 def _one_isolated(fn: TaskFn, on_death: DeathFn, stall_s: float, item: Any) -> Any:
+    me = mp.current_process()
+    if me.daemon:
+        # Dask's worker processes are daemonic, and multiprocessing refuses children to a
+        # daemon (so none is orphaned at its exit); run_isolated always reaps its child.
+        me._config["daemon"] = False  # type: ignore[attr-defined]
     return run_isolated(fn, [item], on_death, workers=1, stall_s=stall_s)[0]
 
 

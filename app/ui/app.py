@@ -47,6 +47,36 @@ def apply_stored_settings(settings: Any) -> Any:
     return dataclasses.replace(settings, demo=dataclasses.replace(settings.demo, speed=speed))
 
 
+def start_after_first_frame(window: Any, start: Any, fallback_ms: int = 2000) -> None:
+    """Call ``start()`` once, just after any page of ``window`` has rendered its first frame
+    (or after ``fallback_ms`` if none renders, e.g. a hidden window)."""
+    from PySide6.QtCore import QTimer
+
+    state: dict[str, Any] = {"done": False, "links": []}
+
+    def go() -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        for sig, slot in state["links"]:
+            try:
+                sig.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        start()
+
+    def rendered() -> None:
+        QTimer.singleShot(0, go)  # after the frame is handed to the screen
+
+    for page in getattr(window, "pages", {}).values():
+        if not hasattr(page, "quickWindow"):
+            continue  # a widget page (charts)
+        sig = page.quickWindow().afterRendering
+        sig.connect(rendered)
+        state["links"].append((sig, rendered))
+    QTimer.singleShot(fallback_ms, go)
+
+
 def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) -> int:
     """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code."""
     os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
@@ -70,11 +100,12 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
         return 2
     window = MainWindow(settings, system)
     # The engine (plugins, DBs, the demo's first history) is built off the GUI thread while
-    # the PIN pad is already on screen.
+    # the PIN pad is already on screen: started once the first frame is drawn, so its
+    # imports and the demo history (Python, one GIL) do not hold that frame back.
     builder = EngineBuilder(settings, window)
     builder.built.connect(window.attach_engine)
     builder.failed.connect(window.engine_failed)
-    builder.start()
+    start_after_first_frame(window, builder.start)
     platform = app.platformName()
     if kiosk or platform in FULLSCREEN_PLATFORMS:
         window.showFullScreen()

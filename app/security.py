@@ -5,6 +5,15 @@ never stored or logged; only ``scrypt$N$r$p$salt$hash`` is. Wrong PINs count up;
 5th wrong try in a row the pad locks for 30 s, doubling with every further miss (capped at a
 day). The count and the lock's end are stored, so restarting the app does not reset them.
 Time comes from an injected function so tests do not sleep.
+
+Strength (README, "Security"): a NEW PIN is 6 to 8 digits. The scrypt cost (N=2**15, r=8:
+32 MiB and ~0.1 s a try on a desktop core, ~0.4 s on a Raspberry Pi 4) is what a PIN pad on a
+Pi can afford; with 10**6 six-digit PINs an offline search of a stolen hash costs ~28
+core-hours, memory-hard (32 MiB a guess), against ~17 core-minutes for 10**4 four-digit
+ones. Raising the cost instead until 4 digits took days would make each unlock on the Pi
+take minutes. PINs of 4 or 5 digits set before this rule keep working; a successful unlock
+with one says so (``PinCheck.upgrade``) so the UI can offer a longer one. A hash made with a
+lower cost than today's is re-made at the next successful unlock.
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ PIN_HASH_KEY = "security.pin_hash"
 FAILURES_KEY = "security.pin_failures"
 LOCKED_UNTIL_KEY = "security.pin_locked_until"
 
-PIN_RE = re.compile(r"^[0-9]{4,8}$")
+PIN_RE = re.compile(r"^[0-9]{4,8}$")  # what an unlock accepts (older PINs had 4 or 5 digits)
+NEW_PIN_RE = re.compile(r"^[0-9]{6,8}$")  # what a new PIN must be
+MIN_NEW_DIGITS = 6
 FREE_TRIES = 5
 FIRST_LOCK_SECONDS = 30.0
 MAX_LOCK_SECONDS = 86_400.0
@@ -40,7 +51,7 @@ SCRYPT_P = 1
 
 
 class PinFormatError(ValueError):
-    """The PIN is not 4 to 8 digits."""
+    """A new PIN is not 6 to 8 digits."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +62,23 @@ class PinCheck:
     locked_for: float = 0.0  # seconds until the pad accepts a try again (0 = not locked)
     tries_left: int = FREE_TRIES  # wrong tries left before the next lock
     message: str = ""
+    upgrade: bool = False  # right, but shorter than a new PIN may be: offer to change it
 
 
 def check_format(pin: str) -> str:
-    if not isinstance(pin, str) or not PIN_RE.match(pin):
-        raise PinFormatError("A PIN is 4 to 8 digits.")
+    """``pin`` if it can be a NEW PIN (6 to 8 digits), else ``PinFormatError``."""
+    if not isinstance(pin, str) or not NEW_PIN_RE.match(pin):
+        raise PinFormatError(f"A PIN is {MIN_NEW_DIGITS} to 8 digits.")
     return pin
+
+
+def hash_is_current(stored: str) -> bool:
+    """True when ``stored`` was made with today's scrypt cost (or more)."""
+    try:
+        kind, n, r, p, _, _ = stored.split("$")
+        return kind == "scrypt" and int(n) >= SCRYPT_N and int(r) >= SCRYPT_R
+    except ValueError:
+        return False
 
 
 def hash_pin(pin: str, salt: bytes | None = None, n: int = SCRYPT_N, r: int = SCRYPT_R,
@@ -142,6 +164,13 @@ class PinGuard:
                 with self._system.atomic():
                     self._system.set_setting(FAILURES_KEY, "0")
                     self._system.set_setting(LOCKED_UNTIL_KEY, "0")
+            if not hash_is_current(stored):
+                self._system.set_setting(PIN_HASH_KEY, hash_pin(pin))
+                logger.info("PIN hash re-made with the current cost")
+            if len(pin) < MIN_NEW_DIGITS:
+                return PinCheck(True, upgrade=True,
+                                message=f"Your PIN has {len(pin)} digits: choose one of "
+                                        f"{MIN_NEW_DIGITS} to 8 in Settings (Change PIN).")
             return PinCheck(True, message="")
         failures = self.failures + 1
         lock = lock_seconds(failures)

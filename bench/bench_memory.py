@@ -93,13 +93,13 @@ have = len(engine.algorithm_views())
 for i in range(max(0, 20 - have)):
     engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
 w = MainWindow(s, engine.system)
-w.guard.set_pin("2468")
+w.guard.set_pin("246813")
 w.attach_engine(engine, scheduler)
 w.resize(800, 480)
 w.show()
 if os.environ["BENCH_PAGE"] == "dashboard":
     w.lock_vm.start("unlock")
-    for d in "2468":
+    for d in "246813":
         w.lock_vm.digit(d)
     w.lock_vm.submit()
 else:

@@ -281,13 +281,79 @@ class Doctor:
             self.add("log folder", WARN, f"{d} is not writable: the app logs to the console only",
                      f"sudo chown -R $USER {d}")
 
+    def private_paths(self) -> list[tuple[Path, int]]:
+        """What must be its owner's only, with the mode each should have: the data folder,
+        the DBs (and their WAL/SHM), the log folder and logs, backups, the config file."""
+        out: list[tuple[Path, int]] = []
+        d = self.s.data_path
+        if d.is_dir():
+            out.append((d, 0o700))
+            for f in sorted(d.iterdir()):
+                if f.is_file() and (".db" in f.name or f.suffix in (".log", ".lock", ".json")):
+                    out.append((f, 0o600))
+            backups = d / "backups"
+            if backups.is_dir():
+                for root, _dirs, files in os.walk(backups):
+                    out.append((Path(root), 0o700))
+                    out += [(Path(root) / f, 0o600) for f in sorted(files)]
+        logs = self.s.log_path
+        if logs.is_dir() and logs != d:
+            out.append((logs, 0o700))
+            out += [(f, 0o600) for f in sorted(logs.iterdir()) if f.is_file()]
+        cfg = Path(self.s.config_path) if self.s.config_path else None
+        if cfg is not None and cfg.is_file():
+            out.append((cfg, 0o600))
+        return out
+
+    def check_file_modes(self) -> None:
+        """Trading history, the PIN hash, logs and the config's keys: nobody else may read
+        them. One finding listing what is too open, with the chmod that fixes it."""
+        if os.name != "posix":
+            return
+        import shlex
+        import stat as st
+
+        loose: list[tuple[Path, int, int]] = []
+        for path, want in self.private_paths():
+            try:
+                mode = st.S_IMODE(path.lstat().st_mode)
+            except OSError:
+                continue
+            if path.is_symlink():
+                continue
+            if mode & 0o077:
+                loose.append((path, mode, want))
+        if not loose:
+            self.add("file modes", OK, "the data folder, DBs, logs, backups and config are "
+                     "private (0700 folders, 0600 files)")
+            return
+        cmds = []
+        for want in (0o700, 0o600):
+            paths = [shlex.quote(str(p)) for p, _, w in loose if w == want]
+            if paths:
+                cmds.append(f"chmod {want:o} " + " ".join(paths))
+        shown = ", ".join(f"{p} ({m:04o})" for p, m, _ in loose[:6]) + (
+            f" and {len(loose) - 6} more" if len(loose) > 6 else "")
+        secret = any(p == Path(self.s.config_path) for p, _, _ in loose) and bool(
+            self.s.alpaca.key_id or self.s.alpaca.secret_key)
+        self.add("file modes", FAIL if secret else WARN,
+                 f"readable by other users of this computer: {shown}; they hold the trading "
+                 "history, the PIN hash" + (" and the API keys" if secret else ""),
+                 " && ".join(cmds))
+
     def check_disk(self) -> None:
         d = self.s.data_path
         target = d if d.exists() else next((p for p in d.parents if p.exists()), None)
         if target is None:
             return
         free = shutil.disk_usage(target).free
-        if free < MIN_FREE_BYTES:
+        warn = max(MIN_FREE_BYTES, int(self.s.engine.disk_warn_mb * 1024 * 1024))
+        pause = int(self.s.engine.disk_pause_mb * 1024 * 1024)
+        if free < pause:
+            self.add("disk", FAIL, f"only {free / 1e6:.0f} MB free where the data lives: "
+                     f"trading pauses below {self.s.engine.disk_pause_mb:g} MB",
+                     "free some space (old logs, backups, other files on that disk)")
+        elif free < warn:
             self.add("disk", WARN, f"only {free / 1e6:.0f} MB free where the data lives",
                      "free some space: the market DB grows with every trading day")
         else:
@@ -424,6 +490,7 @@ class Doctor:
             self.check_dbs()
             self.check_running()
         self.check_logs()
+        self.check_file_modes()
         self.check_kiosk_display()
         self.check_wall_clock()
         self.check_disk()

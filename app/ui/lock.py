@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
-from app.security import PIN_RE, PinGuard
+from app.security import NEW_PIN_RE, PinGuard
 from app.ui import format as fmt
 from app.ui.inbox import GuiInbox
 
@@ -24,12 +24,12 @@ MAX_DIGITS = 8
 
 # mode -> (title, subtitle)
 TEXTS = {
-    "setup": ("Choose a PIN", "4 to 8 digits. It unlocks the screen and confirms risky actions."),
+    "setup": ("Choose a PIN", "6 to 8 digits. It unlocks the screen and confirms risky actions."),
     "setup_repeat": ("Repeat the new PIN", "Type the same PIN again."),
     "unlock": ("Enter PIN", "AutoTrader is locked."),
     "confirm": ("Confirm with PIN", ""),
     "change_old": ("Change PIN", "Enter the current PIN."),
-    "change_new": ("Change PIN", "Enter the new PIN (4 to 8 digits)."),
+    "change_new": ("Change PIN", "Enter the new PIN (6 to 8 digits)."),
     "change_repeat": ("Change PIN", "Repeat the new PIN."),
 }
 
@@ -140,8 +140,8 @@ class LockViewModel(QObject):
         pin, self._digits = self._digits, ""
         m = self._mode
         if m in ("setup", "change_new"):
-            if not PIN_RE.match(pin):
-                self._fail("A PIN is 4 to 8 digits.")
+            if not NEW_PIN_RE.match(pin):
+                self._fail("A PIN is 6 to 8 digits.")
                 return
             self._first = pin
             self._mode = "setup_repeat" if m == "setup" else "change_repeat"

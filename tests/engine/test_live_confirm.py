@@ -26,26 +26,26 @@ def set_pin(data_dir: Path, pin: str) -> None:
 
 
 def test_no_terminal_refuses(data_dir, capsys):
-    set_pin(data_dir, "2468")
-    assert not confirm_live(live_settings(data_dir), interactive=False, ask=lambda _: "2468")
+    set_pin(data_dir, "246813")
+    assert not confirm_live(live_settings(data_dir), interactive=False, ask=lambda _: "246813")
     assert "no terminal" in capsys.readouterr().err
 
 
 def test_no_pin_set_refuses(data_dir, capsys):
-    assert not confirm_live(live_settings(data_dir), interactive=True, ask=lambda _: "2468")
+    assert not confirm_live(live_settings(data_dir), interactive=True, ask=lambda _: "246813")
     assert "none is set yet" in capsys.readouterr().err
 
 
 def test_wrong_then_right_pin(data_dir, capsys):
-    set_pin(data_dir, "2468")
-    answers = iter(["1111", "2468"])
+    set_pin(data_dir, "246813")
+    answers = iter(["111111", "246813"])
     assert confirm_live(live_settings(data_dir), interactive=True, ask=lambda _: next(answers))
     out = capsys.readouterr()
     assert "Wrong PIN. 4 tries left." in out.err and "LIVE mode confirmed." in out.out
 
 
 def test_five_wrong_pins_lock_and_refuse(data_dir, capsys):
-    set_pin(data_dir, "2468")
+    set_pin(data_dir, "246813")
     assert not confirm_live(live_settings(data_dir), interactive=True, ask=lambda _: "0000")
     assert "Locked for 30 s" in capsys.readouterr().err
     system = SystemStore(data_dir / "system.db")
@@ -54,7 +54,7 @@ def test_five_wrong_pins_lock_and_refuse(data_dir, capsys):
 
 
 def test_headless_live_without_terminal_exits_before_connecting(data_dir):
-    set_pin(data_dir, "2468")
+    set_pin(data_dir, "246813")
     # Port 9 on loopback refuses connections: if the guard failed, nothing leaves the machine.
     env = dict(os.environ, APCA_API_KEY_ID="PK" "TESTTESTTESTTEST00",
                APCA_API_SECRET_KEY="not-a-real-secret", AUTOTRADER_MODE="live",

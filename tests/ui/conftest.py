@@ -24,7 +24,7 @@ os.environ.setdefault("QSG_RENDER_LOOP", "basic")
 KNOWN_SYMBOLS = {"AAPL", "MSFT", "NVDA", "TSLA", "AMZN"}
 # 10:30 New York time on an ordinary Tuesday.
 SESSION_TIME = datetime(2024, 3, 5, 15, 30, tzinfo=UTC)
-PIN = "2468"
+PIN = "246813"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 BUY_ONCE = '''

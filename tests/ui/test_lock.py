@@ -100,11 +100,11 @@ def test_change_pin(qtbot, window) -> None:
     enter(w.lock_vm, "9999")
     assert w.lock_vm.mode == "change_old" and "Wrong PIN" in w.lock_vm.message
     enter(w.lock_vm, PIN)
-    enter(w.lock_vm, "13579")
-    enter(w.lock_vm, "13579")
+    enter(w.lock_vm, "135790")
+    enter(w.lock_vm, "135790")
     assert w.current_page() == "settings"
     assert qml_text(w.pages["settings"], "settingsMessage") == "PIN changed."
-    assert w.guard.check("13579").ok and not w.guard.check(PIN).ok
+    assert w.guard.check("135790").ok and not w.guard.check(PIN).ok
 
 
 def test_desktop_keyboard_types_the_pin(qtbot, window) -> None:

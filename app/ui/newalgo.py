@@ -2,8 +2,10 @@
 
 On the confirm step each of the plugin's parameters can be changed (numbers on the number
 pad, true/false by a tap); the engine checks them again when it creates the algorithm.
-"Try it first" backtests the choice on the last few sessions (on the worker thread); the key
-figures are formatted here, and any change to the choice drops them.
+"Try it first" backtests the choice on the last few sessions in a process of its own (the
+window's ``BacktestJob``; Cancel kills it); the key figures are formatted here, and any change
+to the choice drops them. The ticker step asks the broker before Next (the worker thread):
+an unknown symbol is refused there, a known one shows its name and last price.
 
 Typed input stays here across steps, so a refusal (unknown ticker, too much capital) sends
 the user back to the step to fix with the input kept and the reason shown. The engine is the
@@ -105,6 +107,8 @@ class NewAlgoViewModel(QObject):
     createRequested = Signal(str, str, float, dict)
     # request number, plugin, ticker, capital, params: a backtest on the worker thread.
     backtestRequested = Signal(int, str, str, float, dict)
+    backtestCancelRequested = Signal()
+    tickerCheckRequested = Signal(int, str)  # request number, ticker
     finished = Signal(int)   # the new algorithm's id
     closed = Signal()
 
@@ -113,6 +117,7 @@ class NewAlgoViewModel(QObject):
         self._plugins: list[dict[str, Any]] = []
         self._free: float | None = None
         self._bt_seq = 0
+        self._check_seq = 0
         self.reset()
 
     def reset(self) -> None:
@@ -124,11 +129,17 @@ class NewAlgoViewModel(QObject):
         self._params: dict[str, Any] = {}
         self._edit_name = ""
         self._edit_text = ""
+        self._checking = False
+        self._ticker_info = ""
+        self._check_seq += 1
         self._clear_backtest()
         self.changed.emit()
 
     def _clear_backtest(self) -> None:
-        """Forget the backtest: a result still coming for the old choice is then ignored."""
+        """Forget the backtest: a result still coming for the old choice is then ignored (a
+        running one is cancelled)."""
+        if getattr(self, "_bt_state", "") == "running":
+            self.backtestCancelRequested.emit()
         self._bt_seq += 1
         self._bt_state = ""  # "" | running | done | failed
         self._bt_message = ""
@@ -202,6 +213,16 @@ class NewAlgoViewModel(QObject):
     def ticker(self) -> str:
         return self._ticker
 
+    @Property(bool, notify=changed)
+    def checking(self) -> bool:
+        """The ticker is being checked with the broker."""
+        return self._checking
+
+    @Property(str, notify=changed)
+    def tickerInfo(self) -> str:
+        """"AMZN · Amazon.com · $184.38" once the broker knows the ticker."""
+        return self._ticker_info
+
     @Property(str, notify=changed)
     def capitalText(self) -> str:
         return self._capital
@@ -240,7 +261,7 @@ class NewAlgoViewModel(QObject):
 
     @Property(str, notify=changed)
     def backtestButtonText(self) -> str:
-        return ("Running\u2026" if self._bt_state == "running"
+        return ("Cancel backtest" if self._bt_state == "running"
                 else f"Backtest last {BACKTEST_DAYS} days")
 
     def _plugin_info(self) -> dict[str, Any] | None:
@@ -267,10 +288,15 @@ class NewAlgoViewModel(QObject):
         self._params = dict(p.get("params") or {})
         self.changed.emit()
 
+    def _forget_ticker_check(self) -> None:
+        self._check_seq += 1
+        self._checking, self._ticker_info = False, ""
+
     @Slot(str)
     def key(self, ch: str) -> None:
         """A key on the current step's keypad."""
         if self._step == "ticker":
+            self._forget_ticker_check()
             ch = ch.upper()
             if len(self._ticker) < MAX_TICKER and (ch.isalnum() or ch == "."):
                 self._ticker += ch
@@ -304,6 +330,7 @@ class NewAlgoViewModel(QObject):
     @Slot()
     def backspace(self) -> None:
         if self._step == "ticker":
+            self._forget_ticker_check()
             self._ticker = self._ticker[:-1]
         elif self._step == "capital":
             self._capital = self._capital[:-1]
@@ -317,8 +344,14 @@ class NewAlgoViewModel(QObject):
             if not TICKER_RE.match(self._ticker):
                 self._message = ("A ticker is 1 to 10 letters, digits or '.', starting with a "
                                  "letter (e.g. AAPL, BRK.B).")
-            else:
-                self._step, self._message = "capital", ""
+            elif self._ticker_info:
+                self._step, self._message = "capital", ""  # already checked
+            elif not self._checking:
+                self._check_seq += 1
+                self._checking, self._message = True, ""
+                self.changed.emit()
+                self.tickerCheckRequested.emit(self._check_seq, self._ticker)
+                return
         elif self._step == PARAM_STEP:
             default = ((self._plugin_info() or {}).get("params") or {}).get(self._edit_name)
             try:
@@ -359,9 +392,36 @@ class NewAlgoViewModel(QObject):
 
     @Slot()
     def cancel(self) -> None:
+        """Cancel while changing a parameter goes back one step; elsewhere it leaves."""
+        if self._step == PARAM_STEP:
+            self.back()
+            return
         if self._step != "working":
             self.reset()
             self.closed.emit()
+
+    @Property(bool, notify=changed)
+    def hasFree(self) -> bool:
+        return self._free is not None and self._free > 0
+
+    @Slot(float)
+    def capitalShare(self, share: float) -> None:
+        """A capital chip: 25 %, 50 % or all of the money free for new algorithms."""
+        if self._step != "capital" or self._free is None or self._free <= 0:
+            return
+        v = math.floor(self._free * max(0.0, min(1.0, share)) * 100) / 100
+        self._capital = f"{v:.2f}".rstrip("0").rstrip(".")
+        self._message = ""
+        self.changed.emit()
+
+    @Slot()
+    def cancelBacktest(self) -> None:
+        if self._bt_state != "running":
+            return
+        self.backtestCancelRequested.emit()
+        self._bt_seq += 1
+        self._bt_state, self._bt_message, self._bt_figures = "", "Backtest cancelled.", []
+        self.changed.emit()
 
     @Slot()
     def confirm(self) -> None:
@@ -377,7 +437,10 @@ class NewAlgoViewModel(QObject):
     def backtest(self) -> None:
         """Try the choice on the last sessions first; the worker thread runs it."""
         v = self._capital_value()
-        if self._step != "confirm" or v is None or self._bt_state == "running":
+        if self._step != "confirm" or v is None:
+            return
+        if self._bt_state == "running":  # the same button cancels
+            self.cancelBacktest()
             return
         self._clear_backtest()
         self._bt_state = "running"
@@ -388,6 +451,17 @@ class NewAlgoViewModel(QObject):
                                     dict(self._params))
 
     # --- results from the worker ---------------------------------------------------------
+    @Slot(int, str, bool, str)
+    def on_ticker_checked(self, seq: int, ticker: str, ok: bool, text: str) -> None:
+        if seq != self._check_seq or self._step != "ticker" or ticker != self._ticker:
+            return  # typed on since: this answer is for another ticker
+        self._checking = False
+        if ok:
+            self._ticker_info, self._step, self._message = text, "capital", ""
+        else:
+            self._ticker_info, self._message = "", text
+        self.changed.emit()
+
     @Slot(int, str)
     def on_created(self, algo_id: int, ticker: str) -> None:
         if self._step != "working":
@@ -406,6 +480,7 @@ class NewAlgoViewModel(QObject):
             self._step = "capital"
         elif kind == "ticker":
             self._step = "ticker"
+            self._forget_ticker_check()
         elif kind == "plugin":
             self._step = "plugin"
         else:  # e.g. a parameter the plugin refuses: fix it on the confirm step

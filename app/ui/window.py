@@ -20,12 +20,13 @@ from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 from app.calendar import exchange_time
 from app.security import PinGuard
 from app.ui import format as fmt
+from app.ui.backtest_job import BacktestJob
 from app.ui.dashboard import DashboardViewModel
 from app.ui.detail import DetailPage, DetailViewModel, indicator_windows
 from app.ui.header import HeaderViewModel
 from app.ui.idle import IdleWatcher
 from app.ui.lock import LockViewModel
-from app.ui.newalgo import NewAlgoViewModel
+from app.ui.newalgo import BACKTEST_DAYS, NewAlgoViewModel
 from app.ui.qml import load_page, shared_engine
 from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
@@ -86,6 +87,14 @@ class MainWindow(QMainWindow):
         self.header_vm.set_live_armed(self._live_armed)
         self.dash_vm = DashboardViewModel(self)
         self.new_vm = NewAlgoViewModel(self)
+        # "Backtest last 5 days": a process of its own, never the engine worker's thread.
+        self.backtest_job = BacktestJob(settings, self)
+        self.new_vm.backtestRequested.connect(
+            lambda seq, plugin, ticker, capital, params: self.backtest_job.start(
+                seq, plugin, ticker, BACKTEST_DAYS, capital, params))
+        self.new_vm.backtestCancelRequested.connect(self.backtest_job.cancel)
+        self.backtest_job.done.connect(self.new_vm.on_backtest_done)
+        self.backtest_job.failed.connect(self.new_vm.on_backtest_failed)
         self.detail_vm = DetailViewModel(self)
         self.settings_vm = SettingsViewModel(settings, system, None, self.mode, self)
         self.cards = self.dash_vm.cards
@@ -181,7 +190,7 @@ class MainWindow(QMainWindow):
         self.requestCreate.connect(w.create)
         self.requestAct.connect(w.act)
         self.requestChart.connect(w.load_chart)
-        self.new_vm.backtestRequested.connect(w.backtest)  # queued: w is on its thread
+        self.new_vm.tickerCheckRequested.connect(w.check_ticker)  # queued: w is on its thread
 
         w.started.connect(self._on_engine_started)
         w.startFailed.connect(self.engine_failed)
@@ -190,8 +199,7 @@ class MainWindow(QMainWindow):
         w.plugins.connect(self.new_vm.set_plugins)
         w.created.connect(self.new_vm.on_created)
         w.createFailed.connect(self.new_vm.on_failed)
-        w.backtestDone.connect(self.new_vm.on_backtest_done)
-        w.backtestFailed.connect(self.new_vm.on_backtest_failed)
+        w.tickerChecked.connect(self.new_vm.on_ticker_checked)
         w.actionDone.connect(self._on_action_done)
         w.chart.connect(self._on_chart)
 
@@ -456,6 +464,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.bridge.stop()
+        self.backtest_job.shutdown()  # killed, never waited for
         self.idle.arm(False)
         if self._idle_filter_on is not None:
             self._idle_filter_on.removeEventFilter(self.idle)

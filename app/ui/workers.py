@@ -93,8 +93,7 @@ class EngineWorker(QObject):
     # plugin's declared chart indicators
     chart = Signal(int, object, object, list, dict, list)
     plugins = Signal(list)                 # [dict(name, description, params, error)]
-    backtestDone = Signal(int, dict)       # request number, report dict (as report.json)
-    backtestFailed = Signal(int, str)      # request number, message
+    tickerChecked = Signal(int, str, bool, str)  # request number, ticker, known?, text
 
     def __init__(self, engine: Any, settings: Any = None) -> None:
         super().__init__()
@@ -225,53 +224,50 @@ class EngineWorker(QObject):
         self.created.emit(int(algo_id), ticker)
         self.refresh()
 
-    @Slot(int, str, str, float, dict)
-    def backtest(self, seq: int, plugin: str, ticker: str, capital: float,
-                 params: dict) -> None:
-        """Backtest the new algorithm's choice on the last sessions of the market DB."""
-        from app.backtest.api import backtest_recent
-        from app.backtest.errors import BacktestError
-        from app.ui.newalgo import BACKTEST_DAYS
-
-        t0 = time.monotonic()
-        try:
-            if self._settings is None:
-                raise BacktestError("backtests are not available here")
-            self._ensure_history(ticker)
-            _, report = backtest_recent(self._settings, plugin, ticker, days=BACKTEST_DAYS,
-                                        capital=capital, params=params or None)
-        except BacktestError as e:
-            logger.info("backtest of %s on %s refused: %s", plugin, ticker, e)
-            self.backtestFailed.emit(seq, str(e))
-            return
-        except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
-            logger.exception("backtest of %s on %s failed", plugin, ticker)
-            self.backtestFailed.emit(seq, str(e) or type(e).__name__)
-            return
-        logger.info("backtest of %s on %s in %.1f s", plugin, ticker, time.monotonic() - t0)
-        self.backtestDone.emit(seq, report)
-
-    def _ensure_history(self, ticker: str) -> None:
-        """A ticker not traded yet has no bars: check it with the broker and load its history
-        as creating the algorithm would (the feed's ``prepare``)."""
-        from app.backtest.errors import BacktestError
+    @Slot(int, str)
+    def check_ticker(self, seq: int, ticker: str) -> None:
+        """The ticker step asks the broker before Next: a known, tradable symbol comes back
+        as "AMZN · Amazon.com · $184.38" (its history loaded, as creating it would), anything
+        else as the refusal."""
         from app.broker.base import BrokerError, UnknownTickerError
 
-        if self._engine.market.latest_ts(ticker) is not None:
+        try:
+            info = self._engine.broker.get_ticker(ticker)
+        except UnknownTickerError:
+            self.tickerChecked.emit(seq, ticker, False,
+                                    f"{ticker} is unknown to the broker. Check the symbol.")
+            return
+        except BrokerError as e:
+            logger.warning("cannot check %s with the broker: %s", ticker, e)
+            self.tickerChecked.emit(seq, ticker, False, f"Cannot reach the broker to check "
+                                    f"{ticker} now; try again in a moment.")
+            return
+        except Exception:  # noqa: BLE001
+            logger.exception("checking %s failed", ticker)
+            self.tickerChecked.emit(seq, ticker, False, f"Could not check {ticker}; the log "
+                                    "has the details.")
+            return
+        if not getattr(info, "tradable", True) or not getattr(info, "active", True):
+            self.tickerChecked.emit(seq, ticker, False, f"{ticker} is not tradable at this "
+                                    "broker.")
             return
         feed = getattr(self._engine, "feed", None)
-        if feed is None:
-            return  # the backtest says there is no data
+        if feed is not None and self._engine.market.latest_ts(ticker) is None:
+            try:
+                feed.prepare(ticker)
+            except Exception as e:  # noqa: BLE001 - the create step tries again
+                logger.warning("cannot load history for %s yet: %s", ticker, e)
+        price = None
         try:
-            self._engine.broker.get_ticker(ticker)
-        except UnknownTickerError as e:
-            raise BacktestError(f"{ticker}: unknown to the broker ({e})") from None
-        except BrokerError as e:
-            raise BacktestError(f"cannot check {ticker} with the broker: {e}") from None
-        try:
-            feed.prepare(ticker)
-        except Exception as e:  # noqa: BLE001
-            raise BacktestError(f"cannot load history for {ticker}: {e}") from None
+            price = self._engine.market.latest_price(ticker)
+        except Exception:  # noqa: BLE001
+            logger.exception("reading the last price of %s failed", ticker)
+        from app.ui import format as fmt
+
+        name = str(getattr(info, "name", "") or "")
+        parts = [ticker] + ([name] if name and name != ticker else []) + (
+            [fmt.price(price)] if price is not None else [])
+        self.tickerChecked.emit(seq, ticker, True, " \u00b7 ".join(parts))
 
     @Slot(str, int, bool)
     def act(self, action: str, algo_id: int, liquidate: bool) -> None:

@@ -51,17 +51,27 @@ Rectangle {
                   onClicked: page.flow.cancel() }
             Btn { objectName: "nextButton"; text: "Next \u2192"
                   visible: ["ticker", "capital", "param"].indexOf(page.flow.step) >= 0
+                  active: !page.flow.checking
                   onClicked: page.flow.next() }
         }
 
+        // Messages take reserved space on the steps with a keypad: nothing moves under the
+        // finger when one appears.
         Text {
             objectName: "flowMessage"
-            visible: page.flow.message !== "" && page.flow.step !== "working"
-            text: page.flow.message
+            visible: page.flow.step !== "working" && page.flow.step !== "confirm"
+                     && page.flow.step !== "plugin" || (page.flow.message !== "" && page.flow.step !== "working")
+            text: page.flow.message !== "" ? page.flow.message
+                  : page.flow.step === "ticker" && page.flow.checking
+                    ? "Checking " + page.flow.ticker + " with the broker\u2026" : ""
             Layout.fillWidth: true
+            Layout.preferredHeight: Theme.font * 2.6
+            verticalAlignment: Text.AlignVCenter
             wrapMode: Text.WordWrap
+            maximumLineCount: 2
+            elide: Text.ElideRight
             font.pixelSize: Theme.font; font.bold: true
-            color: Theme.bad
+            color: page.flow.message !== "" ? Theme.bad : Theme.accent
         }
 
         // --- step 1: plugins ---------------------------------------------------------------
@@ -152,6 +162,10 @@ Rectangle {
                 Layout.fillWidth: true
                 Layout.alignment: Qt.AlignTop
                 spacing: Theme.gap
+                Text { objectName: "tickerInfo"; text: page.flow.tickerInfo
+                       visible: text !== ""
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
                 Text { text: "How much money may " + page.flow.ticker + " use?"
                        font.pixelSize: Theme.font; color: Theme.text
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
@@ -169,6 +183,13 @@ Rectangle {
                 }
                 Text { text: page.flow.freeText; font.pixelSize: Theme.font; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                RowLayout {
+                    visible: page.flow.hasFree
+                    spacing: Theme.gap / 2
+                    Btn { objectName: "chip25"; text: "25%"; kind: "secondary"; onClicked: page.flow.capitalShare(0.25) }
+                    Btn { objectName: "chip50"; text: "50%"; kind: "secondary"; onClicked: page.flow.capitalShare(0.5) }
+                    Btn { objectName: "chipAll"; text: "All free"; kind: "secondary"; onClicked: page.flow.capitalShare(1.0) }
+                }
             }
             NumberKeys {
                 Layout.fillHeight: true
@@ -179,12 +200,35 @@ Rectangle {
         }
 
         // --- step 4: confirm ---------------------------------------------------------------
+        // The content scrolls; its two buttons stay pinned at the bottom, always reachable.
         ColumnLayout {
             visible: page.flow.step === "confirm"
             Layout.fillWidth: true
             Layout.fillHeight: true
-            spacing: Theme.gap * 1.5
-            Item { Layout.fillHeight: true }
+            spacing: Theme.gap
+        Flickable {
+            id: confirmFlick
+            objectName: "confirmFlick"
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            clip: true
+            contentHeight: confirmCol.implicitHeight
+            boundsBehavior: Flickable.StopAtBounds
+            Rectangle {  // scroll bar when the content is taller than the room
+                visible: confirmFlick.contentHeight > confirmFlick.height + 1
+                x: confirmFlick.width - width; z: 2
+                y: confirmFlick.contentY + confirmFlick.visibleArea.yPosition * confirmFlick.height
+                width: Math.max(4, Theme.gap * 0.6); radius: width / 2
+                height: confirmFlick.visibleArea.heightRatio * confirmFlick.height
+                color: Theme.muted; opacity: 0.7
+            }
+        ColumnLayout {
+            id: confirmCol
+            width: confirmFlick.width - Theme.gap
+            spacing: Theme.gap
+            Text { text: page.flow.tickerInfo; visible: text !== ""; font.pixelSize: Theme.fontSmall
+                   color: Theme.muted; Layout.fillWidth: true; horizontalAlignment: Text.AlignHCenter
+                   wrapMode: Text.WordWrap }
             Text { text: page.flow.summary; font.pixelSize: Theme.fontHuge * 0.7; font.bold: true
                    color: Theme.text; Layout.fillWidth: true; wrapMode: Text.WordWrap
                    horizontalAlignment: Text.AlignHCenter }
@@ -249,16 +293,17 @@ Rectangle {
                     }
                 }
             }
+        }
+        }
             RowLayout {
                 Layout.alignment: Qt.AlignHCenter
                 spacing: Theme.gap * 2
                 Btn { objectName: "backtestButton"; text: page.flow.backtestButtonText
-                      kind: "secondary"; active: page.flow.backtestState !== "running"
+                      kind: page.flow.backtestState === "running" ? "ghost" : "secondary"
                       Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.backtest() }
                 Btn { objectName: "createButton"; text: "Create and start"
                       Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
             }
-            Item { Layout.fillHeight: true }
         }
 
         // --- a parameter ------------------------------------------------------------------

@@ -20,7 +20,8 @@ def create_via_ui(qtbot, w, plugin: str, ticker: str, capital: str) -> None:
     assert w.new_vm.step == "ticker"
     for ch in ticker:
         w.new_vm.key(ch)
-    w.new_vm.next()
+    w.new_vm.next()  # the broker is asked first (worker thread)
+    qtbot.waitUntil(lambda: not w.new_vm.checking, timeout=15000)
     for ch in capital:
         w.new_vm.key(ch)
     w.new_vm.next()
@@ -61,12 +62,27 @@ def test_invalid_ticker_says_so_and_keeps_input(qtbot, window, rig) -> None:
     w.new_vm.next()
     assert w.new_vm.step == "ticker" and "starting with a letter" in w.new_vm.message
     w.new_vm.cancel()
-    # Well-formed but unknown to the broker: the engine refuses, the flow goes back.
-    create_via_ui(qtbot, w, "sma_crossover", "ZZZZ", "1000")
-    w.new_vm.confirm()
-    qtbot.waitUntil(lambda: w.new_vm.step == "ticker", timeout=10_000)
+    # Well-formed but unknown to the broker: refused at the ticker step, before Next.
+    w.dash_vm.newAlgorithm()
+    qtbot.waitUntil(lambda: any(p["name"] == "sma_crossover" for p in w.new_vm.plugins),
+                    timeout=15000)
+    w.new_vm.choosePlugin("sma_crossover")
+    for ch in "ZZZZ":
+        w.new_vm.key(ch)
+    w.new_vm.next()
+    assert w.new_vm.checking  # the GUI did not wait for the broker
+    qtbot.waitUntil(lambda: not w.new_vm.checking, timeout=15000)
+    assert w.new_vm.step == "ticker"
     assert "ZZZZ" in w.new_vm.message and "unknown" in w.new_vm.message
-    assert w.new_vm.ticker == "ZZZZ" and w.new_vm.capitalText == "1000"
+    assert w.new_vm.ticker == "ZZZZ"
+    # Fixed: the known ticker shows its name and last price, and Next goes on.
+    for _ in range(4):
+        w.new_vm.backspace()
+    for ch in "AMZN":
+        w.new_vm.key(ch)
+    w.new_vm.next()
+    qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15000)
+    assert w.new_vm.tickerInfo.startswith("AMZN \u00b7 ") and "$" in w.new_vm.tickerInfo
     assert rig.engine.system.list_algorithms() == []
     assert "ZZZZ" not in rig.feed.subscribed()
 

@@ -65,12 +65,9 @@ def test_paper_header_stream_and_ticker_checks(qtbot, paper) -> None:
     w.new_vm.choosePlugin("sma_crossover")
     for ch in "NOTRD":
         w.new_vm.key(ch)
-    w.new_vm.next()
-    for ch in "1000":
-        w.new_vm.key(ch)
-    w.new_vm.next()
-    w.new_vm.confirm()
-    qtbot.waitUntil(lambda: w.new_vm.step == "ticker", timeout=10_000)
+    w.new_vm.next()  # checked with the broker at the ticker step, before Next
+    qtbot.waitUntil(lambda: not w.new_vm.checking, timeout=10_000)
+    assert w.new_vm.step == "ticker"
     assert "not tradable" in w.new_vm.message
 
     # A real one: backfilled over REST, subscribed on the websocket, its card appears.
@@ -79,6 +76,9 @@ def test_paper_header_stream_and_ticker_checks(qtbot, paper) -> None:
     for ch in "AAPL":
         w.new_vm.key(ch)
     w.new_vm.next()
+    qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15_000)
+    for ch in "1000":
+        w.new_vm.key(ch)
     w.new_vm.next()
     w.new_vm.confirm()
     qtbot.waitUntil(lambda: w.cards.count() == 1, timeout=15_000)

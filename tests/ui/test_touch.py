@@ -49,8 +49,8 @@ def test_touch_and_mouse_taps(qtbot, window) -> None:
     new = w.pages["new"]
     qtbot.waitUntil(lambda: bool(w.new_vm.plugins), timeout=15000)
     w.new_vm.choosePlugin("sma_crossover")
-    qtbot.keyClicks(new, "ab")
-    assert w.new_vm.ticker == "AB"
+    qtbot.keyClicks(new, "aapl")
+    assert w.new_vm.ticker == "AAPL"
     qtbot.wait(50)
     tap(qtbot, new, "nextButton")
     qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15000)

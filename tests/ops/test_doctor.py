@@ -154,3 +154,38 @@ def test_kiosk_screen_device(tmp_path: Path, populated: Path) -> None:
     assert screen().level == "ok"
     (kiosk / "eglfs.json").write_text('{"device": ')
     assert screen().level == "FAIL"
+
+
+def test_file_modes_of_private_files_are_checked_with_the_chmod_fix(populated: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys) -> None:
+    import os
+
+    cfg = tmp_path / "autotrader.toml"
+    cfg.write_text('mode = "demo"\n')
+    backups = populated / "backups" / "autotrader-backup-x"
+    backups.mkdir(parents=True)
+    (backups / "system.db").write_bytes(b"")
+    for p, mode in [(populated, 0o700), (cfg, 0o600), (populated / "backups", 0o700),
+                    (backups, 0o700), (backups / "system.db", 0o600)]:
+        os.chmod(p, mode)
+    for db in populated.glob("*.db*"):
+        os.chmod(db, 0o600)
+    args = ("--config", str(cfg), "--data-dir", str(populated))
+    _, _, findings = doctor(capsys, *args)
+    assert by_check(findings)["file modes"]["level"] == "ok"
+
+    os.chmod(populated, 0o755)
+    os.chmod(populated / "system.db", 0o644)
+    os.chmod(backups / "system.db", 0o640)
+    os.chmod(cfg, 0o644)
+    rc, text, findings = doctor(capsys, *args)
+    f = by_check(findings)["file modes"]
+    assert f["level"] == "warn", f
+    assert "system.db (0644)" in f["message"] and "readable by other users" in f["message"]
+    assert f["fix"].startswith(f"chmod 700 {populated}")
+    for p in (populated / "system.db", backups / "system.db", cfg):
+        assert str(p) in f["fix"]
+    os.system(f["fix"])  # the printed fix works
+    _, _, findings = doctor(capsys, *args)
+    assert by_check(findings)["file modes"]["level"] == "ok"

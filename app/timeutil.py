@@ -47,7 +47,9 @@ def from_epoch(ts: int | float) -> datetime:
     return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
-@functools.lru_cache(maxsize=1 << 18)
+# Bounded to what ticks and backtests reuse (a few sessions of minutes, ~0.5 MB); 2**18
+# entries reached ~53 MB in a long-running app.
+@functools.lru_cache(maxsize=4096)
 def _iso_epoch(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 

@@ -235,3 +235,14 @@ def _market_applied_splits(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX applied_splits_ticker ON applied_splits(ticker, ex_ts)")
+
+
+@system_migrations(name="m004_open_orders_index")
+def _system_open_orders_index(db: sqlite_utils.Database) -> None:
+    # Open orders are read twice a tick; without this, every read scans all of ``orders``
+    # (a month of trading is tens of thousands of rows). The query in ``SystemStore`` names
+    # the same literal statuses, which lets SQLite use this partial index.
+    db.execute(
+        "CREATE INDEX orders_open ON orders(id) WHERE status NOT IN "
+        "('canceled', 'done_for_day', 'expired', 'filled', 'rejected')"
+    )

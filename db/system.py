@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 ALGO_STATUSES = ("running", "stopped", "error", "deleted")
 # Order statuses after which nothing more happens to an order.
 TERMINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_ORDER_STATUSES))
 
 
 class SystemStore:
@@ -178,9 +179,9 @@ class SystemStore:
         return rows[0] if rows else None
 
     def open_orders(self) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(TERMINAL_ORDER_STATUSES))
-        return self._rows(f"SELECT * FROM orders WHERE status NOT IN ({marks}) ORDER BY id",
-                          tuple(TERMINAL_ORDER_STATUSES))
+        # Literal statuses (not parameters), so SQLite can use the partial index orders_open.
+        return self._rows(f"SELECT * FROM orders WHERE status NOT IN ({_TERMINAL_SQL}) "
+                          "ORDER BY id")
 
     def orders_for(self, algo_id: int) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM orders WHERE algo_id = ? ORDER BY id", (algo_id,))

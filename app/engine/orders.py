@@ -372,15 +372,25 @@ class OrderBook:
         limit = iso_z(before) if before is not None else None
         with self.lock:
             rows = self.system.open_orders()
-        for row in rows:
-            if row["parent"] is not None or (limit is not None and row["minute"] >= limit):
-                continue
-            coid = row["client_order_id"]
+        rows = [r for r in rows
+                if r["parent"] is None and (limit is None or r["minute"] < limit)]
+        # One list call answers every order still open at the broker; only those missing
+        # from it (filled, canceled or never sent since) are asked about one by one.
+        listed: dict[str, OrderUpdate] = {}
+        if len(rows) > 1:
             try:
-                u = self.broker.get_order(coid)
+                listed = {u.client_order_id: u for u in self.broker.list_open_orders()}
             except BrokerError as e:
-                logger.warning("cannot ask the broker about order %s: %s", coid, e)
-                continue
+                logger.warning("cannot list the broker's open orders: %s", e)
+        for row in rows:
+            coid = row["client_order_id"]
+            u = listed.get(coid)
+            if u is None:
+                try:
+                    u = self.broker.get_order(coid)
+                except BrokerError as e:
+                    logger.warning("cannot ask the broker about order %s: %s", coid, e)
+                    continue
             if u is None:
                 if row["status"] in ("intent", "submitted"):
                     logger.warning("order %s was never sent; marking it canceled", coid)

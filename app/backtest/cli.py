@@ -106,8 +106,31 @@ def parse_params(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def build_optimize_parser() -> argparse.ArgumentParser:
+    from app.backtest.optimize import OBJECTIVES
+
+    p = build_parser()
+    p.prog = "autotrader backtest optimize"
+    p.description = ("Walk-forward optimisation: on each fold, search the parameters on "
+                     "--train sessions, run the best on the next --test sessions, and report "
+                     "in-sample vs out-of-sample.")
+    p.add_argument("--train", type=int, required=True, help="training sessions per fold")
+    p.add_argument("--test", type=int, required=True, help="test sessions per fold")
+    p.add_argument("--objective", choices=OBJECTIVES, default="sharpe",
+                   help="what the search maximises (default sharpe)")
+    p.add_argument("--search", choices=("grid", "random"), default="grid",
+                   help="every point of the grid (default) or --trials random ones")
+    p.add_argument("--trials", type=int, help="random search: points tried (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="random search: seed (default 0)")
+    return p
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv[1:] if argv and argv[0] == "backtest" else argv)
+    argv = argv[1:] if argv and argv[0] == "backtest" else argv
+    optimizing = bool(argv) and argv[0] == "optimize"
+    args = (build_optimize_parser() if optimizing else build_parser()).parse_args(
+        argv[1:] if optimizing else argv)
+    args.optimizing = optimizing
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         # Other plugins that fail to import do not matter here; the chosen one is checked.
@@ -152,6 +175,8 @@ def _main(args: argparse.Namespace) -> int:
         tz=args.tz)
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
+    if args.optimizing:
+        return _optimize(replace(base, csv=args.csv[0] if args.csv else None), args)
     combos = combinations(grid)
     for c in combos:  # unknown names and bad values fail before anything runs
         check_params(info, c)
@@ -160,6 +185,31 @@ def _main(args: argparse.Namespace) -> int:
     if len(specs) == 1:
         return _single(specs[0], args)
     return _sweep(specs, args)
+
+
+def _optimize(base, args: argparse.Namespace) -> int:  # noqa: ANN001
+    from app.backtest.optimize import format_report, optimize, parse_space, write_report
+    from app.backtest.run import check_params, load_bars, resolve_plugin
+    from app.backtest.sweep import combinations
+
+    space = parse_space(args.param)
+    if not space:
+        raise BacktestError("give the parameters to search with --param name=start:stop:step")
+    info = resolve_plugin(base.plugin, base.plugin_dirs)
+    for c in combinations(space):  # unknown names and bad values fail before anything runs
+        check_params(info, c)
+    data = load_bars(base)
+    out = args.out or Path("backtest-out") / f"{base.plugin}-{base.ticker}-optimize"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Walk-forward optimisation of {base.plugin} on {base.ticker}: train "
+          f"{args.train} sessions, test {args.test}, objective {args.objective}")
+    rep = optimize(base, data, space, train=args.train, test=args.test,
+                   objective=args.objective, search=args.search, trials=args.trials,
+                   seed=args.seed, workers=args.workers, dask=args.dask)
+    paths = write_report(rep, out, charts=not args.no_charts)
+    print(format_report(rep))
+    print(f"Report: {out}/ ({', '.join(p.name for p in paths)})")
+    return 0
 
 
 def _conventions(spec) -> str:  # noqa: ANN001

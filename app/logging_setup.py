@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import os
 import re
+import sys
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s - %(message)s"
@@ -45,6 +46,9 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """The log (and each rotated one) is readable by its owner only (0600): it holds the
     trading history."""
 
+    _failing = False
+    _ok = True
+
     def _open(self):  # type: ignore[no-untyped-def]
         stream = super()._open()
         try:
@@ -52,6 +56,28 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         except OSError:
             pass
         return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        was, self._ok = self._failing, True
+        super().emit(record)  # handleError clears ``_ok``
+        if was and self._ok:
+            self._failing = False  # writing works again (space is back)
+            sys.stderr.write(f"autotrader: the log file {self.baseFilename} is written "
+                             "again\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log line that cannot be written (a full disk) is said once on stderr, not as a
+        traceback per line."""
+        self._ok = False
+        if self._failing:
+            return
+        self._failing = True
+        e = sys.exc_info()[1]
+        try:
+            sys.stderr.write(f"autotrader: cannot write the log file {self.baseFilename} "
+                             f"({e}); log lines go to the console only until it works\n")
+        except Exception:
+            pass
 
 
 def setup_logging(level: str = "INFO", log_dir: Path | None = None, console: bool = True) -> Path | None:

@@ -315,3 +315,24 @@ def test_demo_clock_stands_still_while_a_slow_tick_runs():
         assert t_start == t_end == m + timedelta(seconds=2)
     assert clock.stalled >= 4 * 0.25
     assert time.monotonic() - started >= 1.2  # the clock waited for the ticks
+
+
+def test_log_file_on_a_full_disk_is_said_once_not_a_traceback_per_line(small_fs, capsys):
+    from app.logging_setup import PrivateRotatingFileHandler
+
+    h = PrivateRotatingFileHandler(small_fs / "autotrader.log", maxBytes=10**9, backupCount=1)
+    log = logging.getLogger("fulltest")
+    log.addHandler(h)
+    log.propagate = False
+    try:
+        filler = _fill(small_fs)
+        for i in range(200):
+            log.error("line %d %s", i, "x" * 2000)
+        err = capsys.readouterr().err
+        assert err.count("cannot write the log file") == 1 and "Traceback" not in err
+        filler.unlink()
+        log.error("back")
+        assert "is written again" in capsys.readouterr().err
+    finally:
+        log.removeHandler(h)
+        h.close()

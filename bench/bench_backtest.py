@@ -8,9 +8,7 @@ Prints bars per second for:
 - the exact path (the live ``Engine.run_tick`` + simulated broker over SQLite), on 10 days;
 - backtrader running the same rule (cheat-on-open), when it is installed;
 - loading the year as a CSV file (``load_csv``: parsing, validation, session filter) against
-  the floor ``pandas.read_csv`` of the same file, and the ratio (target: under 0.2 s);
-- a sweep of ``--sweep-runs`` backtests on the process pool vs a local Dask cluster, when
-  ``distributed`` is installed (the ``research`` extra).
+  the floor ``pandas.read_csv`` of the same file, and the ratio (target: under 0.2 s).
 "replay" counts the per-minute loop; "end to end" adds preparing the in-memory data and the
 metrics. The fast paths run ``--repeat`` times and the fastest run counts (the machine is
 shared). Targets: seed-style >= 200k bars/s (10x backtrader), vectorised >= 1M bars/s.

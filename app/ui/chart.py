@@ -362,7 +362,9 @@ class PriceChart(pg.PlotWidget):
         self._draw_separators()
         vb = self.getPlotItem().getViewBox()
         if n:
-            self._last_tag.setValue(float(y[-1]))
+            last = float(y[-1])
+            self._last_tag.setValue(last)
+            self._last_tag.label.setFormat(f"{last:,.2f}")  # the text itself, no placeholder
             self._last_tag.show()
         else:
             self._last_tag.hide()

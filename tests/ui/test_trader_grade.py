@@ -118,8 +118,9 @@ def test_failing_status_reason_and_guarded_sell(qtbot, window, rig, size) -> Non
     # Tapping the card opens Detail with the whole reason, scrollable and selectable.
     dash = w.pages["dashboard"]
     grid = item(dash, "cardGrid")
-    first = grid.property("contentItem").childItems()[0]
-    p = first.mapToScene(QPointF(first.width() / 2, first.height() / 3)).toPoint()
+    # The first cell (failing first) is at the grid's top-left corner.
+    p = grid.mapToScene(QPointF(grid.property("cellWidth") / 2,
+                                grid.property("cellHeight") / 3)).toPoint()
     qtbot.mouseClick(dash, Qt.MouseButton.LeftButton, pos=p)
     qtbot.waitUntil(lambda: w.current_page() == "detail" and w.detail_vm.algo_id == crash,
                     timeout=5000)

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from app.timeutil import require_aware, utcnow
+from db.timeutil import require_aware, utcnow
 
 
 class Clock(Protocol):

@@ -108,6 +108,35 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """Notifications through apprise (README "Operating it from anywhere"). ``urls`` hold
+    tokens: secrets, masked everywhere."""
+
+    urls: tuple[str, ...] = ()
+    fills: bool = False
+    failures: bool = True  # an algorithm failing, paused or stopped by a guard
+    rejected: bool = True
+    stop_all: bool = True
+    crash: bool = True  # started after an unclean shutdown
+    daily_summary: bool = True
+    stream_down_minutes: float = 5.0  # 0: never
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """The read-only status page (off by default; loopback unless ``bind`` says otherwise)."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 8765
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    keep_days: int = 0  # minute bars older than this many days are pruned daily; 0: keep all
+
+
+@dataclass(frozen=True)
 class Settings:
     mode: str = "auto"
     data_dir: str = ""
@@ -118,6 +147,9 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
+    market: MarketSettings = field(default_factory=MarketSettings)
     # Where each dotted key's value came from: "default", "file <path> line N", "env X", "cli".
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     config_path: str = ""
@@ -164,8 +196,11 @@ SECTIONS: dict[str, type] = {
     "engine": EngineSettings,
     "ui": UiSettings,
     "risk": RiskSettings,
+    "notify": NotifySettings,
+    "status": StatusSettings,
+    "market": MarketSettings,
 }
-SECRET_KEYS = {"alpaca.key_id", "alpaca.secret_key"}
+SECRET_KEYS = {"alpaca.key_id", "alpaca.secret_key", "notify.urls"}
 ENV_ALIASES = {"APCA_API_KEY_ID": "alpaca.key_id", "APCA_API_SECRET_KEY": "alpaca.secret_key"}
 
 
@@ -261,10 +296,19 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
            if f.type in ("float", "int")},
         "risk.max_rejections": lambda v: v >= 1,
         "risk.on_guard_stop": lambda v: v in ("keep", "sell"),
+        "notify.stream_down_minutes": lambda v: 0 <= v <= 1440,
+        "status.port": lambda v: 1 <= v <= 65535,
+        "market.keep_days": lambda v: v == 0 or 7 <= v <= 36_500,
     }
     for key, ok in checks.items():
         if key in values and not ok(values[key]):
             raise bad(key, f"value {values[key]!r} is out of range")
+    bind = str(values.get("status.bind", StatusSettings.bind))
+    if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", bind):
+        raise bad("status.bind", "must be an IP address or host name (e.g. 192.168.1.20)")
+    for u in values.get("notify.urls", ()):
+        if "://" not in u:
+            raise bad("notify.urls", "each entry must be an apprise URL (scheme://...)")
     if values.get("alpaca.feed", "iex") not in ("iex", "sip", "delayed_sip"):
         # The stream's v2 feeds; history for delayed_sip is fetched as sip minus 15 minutes.
         raise bad("alpaca.feed", "must be iex, sip or delayed_sip")
@@ -454,7 +498,9 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             v = getattr(getattr(settings, s), k)
         else:
             v = getattr(settings, key)
-        if key in SECRET_KEYS:
+        if key in SECRET_KEYS and isinstance(v, tuple):
+            shown = f"({len(v)} set) ****" if v else "(not set)"
+        elif key in SECRET_KEYS:
             shown = "(set) " + Secret(v).masked() if v else "(not set)"
         elif isinstance(v, tuple):
             shown = ", ".join(v)
@@ -500,6 +546,19 @@ algo_max_drawdown_pct = 25.0       # ... or 25 % below its peak value
 algo_max_orders_per_day = 100
 account_max_daily_loss_pct = 5.0   # all algorithms together down 5 % today: stop all
 on_guard_stop = "keep"             # keep | sell the position of a guard-stopped algorithm
+
+[notify]               # apprise URLs hold tokens: chmod 600 this file
+# urls = ["ntfys://topic", "tgram://bottoken/chatid"]
+# fills = false
+# stream_down_minutes = 5.0
+
+[status]               # read-only status page; a token is needed beyond 127.0.0.1
+enabled = false
+bind = "127.0.0.1"
+port = 8765
+
+[market]
+keep_days = 0          # prune minute bars older than this (daily); 0 keeps everything
 """
 
 

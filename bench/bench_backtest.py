@@ -33,8 +33,8 @@ from app.backtest.replay import run_event  # noqa: E402
 from app.backtest.run import resolve_plugin  # noqa: E402
 from app.backtest.synthetic import random_walk  # noqa: E402
 from app.backtest.vectorized import run_vector  # noqa: E402
-from app.calendar import nyse  # noqa: E402
-from app.timeutil import iso_z  # noqa: E402
+from db.calendar import nyse  # noqa: E402
+from db.timeutil import iso_z  # noqa: E402
 
 CAPITAL = 10_000.0
 

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.calendar import nyse  # noqa: E402
 from bench.benchlib import report  # noqa: E402
+from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 
 

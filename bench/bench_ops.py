@@ -22,11 +22,11 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.calendar import nyse  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.ops.backup import create_backup  # noqa: E402
 from app.ops.dbcheck import inspect_db, migration_sets  # noqa: E402
 from app.ops.restore import check_backup  # noqa: E402
+from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from db.system import SystemStore  # noqa: E402
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.broker.base import BrokerError  # noqa: E402
 from app.broker.simulated import SimulatedBroker  # noqa: E402
-from app.calendar import nyse  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.engine.facade import Engine  # noqa: E402
+from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from db.system import SystemStore  # noqa: E402
 

@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.calendar import nyse  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.marketdata.backfill import Backfiller  # noqa: E402
 from app.marketdata.stream import AlpacaStream  # noqa: E402
 from bench.benchlib import report  # noqa: E402
+from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from tests.fakes.alpaca_emulator import AlpacaEmulator  # noqa: E402
 from tests.fakes.bars import bar_values  # noqa: E402

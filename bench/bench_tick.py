@@ -29,14 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.broker.simulated import SimulatedBroker  # noqa: E402
-from app.calendar import nyse  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.engine.facade import Engine  # noqa: E402
 from app.marketdata.synthetic import SyntheticFeed  # noqa: E402
-from app.timeutil import iso_z  # noqa: E402
 from bench.benchlib import percentile, report  # noqa: E402
+from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from db.system import SystemStore  # noqa: E402
+from db.timeutil import iso_z  # noqa: E402
 
 
 def build_market(path: Path, tickers: list[str], total_bars: int) -> tuple[MarketStore, list]:

@@ -44,7 +44,7 @@ START_DAY = date(2024, 3, 4)  # the 22 sessions from here include the DST change
 
 
 def sessions(days: int) -> list:
-    from app.calendar import nyse
+    from db.calendar import nyse
 
     cal = nyse()
     return cal.sessions_between(START_DAY - timedelta(days=10), START_DAY + timedelta(days=60))
@@ -52,9 +52,9 @@ def sessions(days: int) -> list:
 
 def build(folder: Path, days: int, n_tickers: int) -> None:
     """Market DB: the history before START_DAY plus every session the soak trades."""
-    from app.calendar import nyse
     from app.clock import ManualClock
     from app.marketdata.synthetic import SyntheticFeed
+    from db.calendar import nyse
     from db.market import MarketStore
 
     cal = nyse()
@@ -90,9 +90,9 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
     from datetime import UTC, datetime
 
     from app.broker.simulated import SimulatedBroker
-    from app.calendar import nyse
     from app.clock import ManualClock
     from app.engine.facade import Engine
+    from db.calendar import nyse
     from db.market import MarketStore
     from db.system import SystemStore
 

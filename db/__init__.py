@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from app.timeutil import parse_iso, require_aware
 from db.connection import StorageError
 from db.market import BadTickerError, Bar, MarketStore, check_ticker, to_row
 from db.system import SystemStore
+from db.timeutil import parse_iso, require_aware
 
 REQUEST_KINDS = ("last_n_bars",)
 
@@ -98,16 +98,27 @@ def provider_scope(provider: DataProvider) -> Iterator[DataProvider]:
 
 
 def current_provider() -> DataProvider:
+    """The provider the seed functions read: this thread's, else the global one.
+
+    Nothing is opened implicitly: a plugin run by hand outside the app first calls
+    ``open_provider(system_db, market_db)`` (or ``app.engine.plugins.use_configured_dbs()``,
+    which reads the paths from the config)."""
     p = _thread.provider
     if p is None:
         p = _provider
     if p is None:
-        # A plugin run by hand (python -c ...) outside the app: open the configured DBs.
-        from app.config import load_settings
+        raise NoDataProviderError(
+            "no data provider: outside the app call db.open_provider(system_db, market_db) "
+            "or app.engine.plugins.use_configured_dbs() first"
+        )
+    return p
 
-        s = load_settings()
-        p = StoreProvider(SystemStore(s.system_db_path), MarketStore(s.market_db_path))
-        use_provider(p)
+
+def open_provider(system_db_path: Any, market_db_path: Any) -> StoreProvider:
+    """Open the system and market DBs at these paths and make them the global provider (the
+    "run a plugin by hand" case); returns the provider."""
+    p = StoreProvider(SystemStore(system_db_path), MarketStore(market_db_path))
+    use_provider(p)
     return p
 
 
@@ -172,5 +183,5 @@ __all__ = [
     "Bar", "BadTickerError", "DataProvider", "MarketStore", "NoDataProviderError",
     "StorageError", "StoreProvider", "SystemStore", "check_ticker", "current_provider",
     "get_data_for_algorithm", "get_latest_price", "get_transactions", "insert_minute_data",
-    "provider_scope", "use_provider", "use_thread_provider",
+    "open_provider", "provider_scope", "use_provider", "use_thread_provider",
 ]

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any
 
-from app.calendar import EXCHANGE_TZ
-from app.timeutil import iso_z, utcnow
+from db.calendar import EXCHANGE_TZ
 from db.market import MarketStore
 from db.system import SystemStore
+from db.timeutil import iso_z, utcnow
 
 EVENT_TYPES = ("split", "cash_in_lieu", "dividend", "action")
 SPLIT_KINDS = ("forward_split", "reverse_split")

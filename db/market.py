@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.calendar import MarketCalendar, nyse
-from app.timeutil import iso_z, require_aware, to_epoch
+from db.calendar import MarketCalendar, nyse
 from db.connection import StorageError, ThreadLocalDB
 from db.migrations import apply, market_migrations
+from db.timeutil import iso_z, require_aware, to_epoch
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlite_utils
 
-from app.timeutil import iso_z, utcnow
 from db.connection import StorageError, ThreadLocalDB
 from db.migrations import apply, system_migrations
+from db.timeutil import iso_z, utcnow
 
 logger = logging.getLogger(__name__)
 

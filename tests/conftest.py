@@ -36,7 +36,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def calendar():
-    from app.calendar import nyse
+    from db.calendar import nyse
 
     return nyse()
 

@@ -17,7 +17,7 @@ from app.backtest.replay import Progress
 from app.backtest.report import report_dict
 from app.backtest.result import RunResult
 from app.backtest.run import Spec, load_bars, open_market, run
-from app.calendar import nyse
+from db.calendar import nyse
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def recent_spec(settings: Any, plugin: str, ticker: str, *, days: int, capital: 
         store.close()
     if last is None:
         raise BacktestError(f"the market DB has no bars for {ticker} yet")
-    from app.timeutil import from_epoch
+    from db.timeutil import from_epoch
 
     cal = nyse()
     end_session = cal.session_at(from_epoch(last))

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from app.backtest.errors import BacktestError
-from app.calendar import EXCHANGE_TZ, MarketCalendar
-from app.timeutil import iso_z
+from db.calendar import EXCHANGE_TZ, MarketCalendar
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

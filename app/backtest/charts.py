@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from app.backtest.result import RunResult  # noqa: E402
-from app.calendar import EXCHANGE_TZ  # noqa: E402
+from db.calendar import EXCHANGE_TZ  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

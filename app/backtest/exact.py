@@ -23,9 +23,9 @@ from app.backtest.bars import Bars, tick_minutes
 from app.backtest.errors import BacktestError
 from app.backtest.replay import MAX_PROBLEMS, Progress
 from app.backtest.result import RunResult, result_from_fills
-from app.calendar import nyse
 from app.clock import ManualClock
-from app.timeutil import from_epoch, iso_z, to_epoch
+from db.calendar import nyse
+from db.timeutil import from_epoch, iso_z, to_epoch
 
 logger = logging.getLogger(__name__)
 

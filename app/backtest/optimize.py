@@ -30,7 +30,7 @@ from app.backtest.bars import Bars
 from app.backtest.errors import BacktestError
 from app.backtest.run import Spec
 from app.backtest.sweep import Job, combinations, plugin_source, run_jobs
-from app.timeutil import iso_z
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

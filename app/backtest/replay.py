@@ -38,12 +38,12 @@ from app.backtest.fills import FILL_RULES, fill_price, refusal
 from app.backtest.provider import BacktestProvider
 from app.backtest.result import RunResult, result_from_fills
 from app.backtest.watchdog import PluginTimeout, Watchdog
-from app.calendar import nyse
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.ledger import Ledger
 from app.engine.plugins import PluginInfo, make_class
-from app.timeutil import iso_z
 from db import use_thread_provider
+from db.calendar import nyse
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.backtest.metrics import CONVENTIONS
 from app.backtest.result import RunResult
-from app.timeutil import iso_z
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

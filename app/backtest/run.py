@@ -18,9 +18,9 @@ from app.backtest.fills import FILL_RULES
 from app.backtest.replay import Progress, run_event
 from app.backtest.result import RunResult
 from app.backtest.vectorized import VECTORISED, run_vector
-from app.calendar import MarketCalendar, nyse
-from app.timeutil import from_epoch, iso_z
+from db.calendar import MarketCalendar, nyse
 from db.market import BadTickerError, check_ticker
+from db.timeutil import from_epoch, iso_z
 
 logger = logging.getLogger(__name__)
 

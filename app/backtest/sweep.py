@@ -27,7 +27,7 @@ from app.backtest.pool import dask_client, run_dask, run_isolated
 from app.backtest.report import report_dict, sweep_row, write_report
 from app.backtest.result import result_from_fills
 from app.backtest.run import Spec, load_bars, resolve_plugin, run
-from app.timeutil import iso_z
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

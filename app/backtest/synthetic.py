@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 
 from app.backtest.bars import Bars
-from app.calendar import MarketCalendar
+from db.calendar import MarketCalendar
 
 
 def session_minutes(calendar: MarketCalendar, first: date, last: date) -> np.ndarray:

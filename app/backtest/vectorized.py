@@ -22,7 +22,7 @@ from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
 from app.backtest.fills import fill_price, refusal
 from app.backtest.result import RunResult, curves_from_fills, day_ids_for
-from app.calendar import nyse
+from db.calendar import nyse
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from app.broker.base import (
     UnknownTickerError,
 )
 from app.config import Settings
-from app.timeutil import parse_iso
+from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
 

@@ -40,12 +40,12 @@ from app.broker.base import (
     UnknownTickerError,
 )
 from app.broker.fill_model import fill_price, refusal
-from app.calendar import MarketCalendar, nyse
 from app.clock import Clock
 from app.engine.testhooks import pause_point
-from app.timeutil import floor_minute, iso_z
+from db.calendar import MarketCalendar, nyse
 from db.market import TICKER_RE, MarketStore
 from db.system import SystemStore
+from db.timeutil import floor_minute, iso_z
 
 logger = logging.getLogger(__name__)
 

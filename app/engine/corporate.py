@@ -34,11 +34,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import db.corporate as dbc
-from app.calendar import EXCHANGE_TZ
 from app.engine.ledger import Ledger
 from app.engine.model import EXTERNAL_KEY, AlgoState
-from app.timeutil import iso_z
+from db.calendar import EXCHANGE_TZ
 from db.corporate import SPLIT_KINDS, ex_epoch
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import db
 from app.broker.base import Broker, ReconcileReport
-from app.calendar import MarketCalendar
 from app.clock import Clock
 from app.engine.brokerio import BrokerIO
 from app.engine.corporate import CorporateDesk
@@ -53,10 +52,11 @@ from app.engine.plugins import PluginInfo, discover_plugins
 from app.engine.sandbox import PluginPool
 from app.engine.tick import TICK_BUDGET_SECONDS, TickPlanner
 from app.marketdata.base import Feed
-from app.timeutil import parse_iso
+from db.calendar import MarketCalendar
 from db.corporate import events as corporate_events
 from db.market import Bar, MarketStore
 from db.system import SystemStore
+from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from app.engine.model import (
 )
 from app.engine.orders import liquidation_order_id
 from app.engine.plugins import coerce_params, make_class
-from app.timeutil import floor_minute, iso_z
 from db.market import BadTickerError, check_ticker
+from db.timeutil import floor_minute, iso_z
 
 logger = logging.getLogger(__name__)
 

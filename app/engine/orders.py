@@ -34,8 +34,8 @@ from app.broker.base import (
 )
 from app.engine.decisions import Decision
 from app.engine.testhooks import pause_point
-from app.timeutil import iso_z
 from db.system import SystemStore
+from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
 

@@ -238,3 +238,14 @@ def make_class(info: PluginInfo, params: dict[str, Any] | None) -> type:
     if not values:
         return info.cls
     return type(info.cls.__name__, (info.cls,), {**values, "__module__": info.cls.__module__})
+
+
+def use_configured_dbs(settings: Any = None) -> Any:
+    """For a plugin run by hand outside the app (``python -c ...``): make the seed functions
+    read the configured system and market DBs. The app and backtests set their own provider;
+    nothing opens the user's DBs unless this is called."""
+    import db
+    from app.config import load_settings
+
+    s = settings if settings is not None else load_settings()
+    return db.open_provider(s.system_db_path, s.market_db_path)

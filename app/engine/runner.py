@@ -18,16 +18,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.calendar import MarketCalendar, exchange_time, nyse
 from app.clock import Clock, SimulatedClock, WallClock
 from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
 from app.engine.guards import RiskLimits
 from app.engine.scheduler import MINUTE, Scheduler
 from app.engine.storage import MB, DiskWatch, classify
-from app.timeutil import parse_iso, utcnow
+from db.calendar import MarketCalendar, exchange_time, nyse
 from db.market import MarketStore
 from db.system import SystemStore
+from db.timeutil import parse_iso, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.calendar import MarketCalendar
 from app.clock import Clock
 from app.clocksane import wait_for_sane_clock
-from app.timeutil import floor_minute, iso_z, require_aware
+from db.calendar import MarketCalendar
+from db.timeutil import floor_minute, iso_z, require_aware
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult
 from app.engine.orders import SUBMIT_ATTEMPTS, PlannedOrder, Wanted
 from app.engine.sandbox import MAX_DEATHS_IN_A_ROW, Call
 from app.engine.storage import DiskWatch, OnceNotice, classify, retry_locked
-from app.timeutil import floor_minute, iso_z, require_aware
+from db.timeutil import floor_minute, iso_z, require_aware
 
 logger = logging.getLogger(__name__)
 

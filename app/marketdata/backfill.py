@@ -24,11 +24,11 @@ from app.broker.alpaca_clients import (
     refusal_text,
     retry_after,
 )
-from app.calendar import MarketCalendar
 from app.clock import Clock, WallClock
 from app.config import Settings
-from app.timeutil import from_epoch, require_aware
+from db.calendar import MarketCalendar
 from db.market import MarketStore, check_ticker
+from db.timeutil import from_epoch, require_aware
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from app.calendar import MarketCalendar, Session, exchange_time
 from app.config import Settings
+from db.calendar import MarketCalendar, Session, exchange_time
 from db.market import BadTickerError, MarketStore, check_ticker
 
 logger = logging.getLogger(__name__)
@@ -262,9 +262,9 @@ class ProgressLine:
 
 
 def main(argv: list[str]) -> int:
-    from app.calendar import nyse
     from app.config import load_settings
     from app.logging_setup import register_secret, setup_logging
+    from db.calendar import nyse
 
     args = parser().parse_args(argv[1:] if argv and argv[0] == "data" else argv)
     settings: Settings = load_settings(args.config, overrides={

@@ -41,7 +41,6 @@ from datetime import datetime
 import websocket
 
 from app.broker.alpaca_clients import data_stream_url
-from app.calendar import MarketCalendar
 from app.clock import Clock, WallClock
 from app.config import Settings
 from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
@@ -53,8 +52,9 @@ from app.marketdata.base import (
     TickerStatusListener,
 )
 from app.marketdata.subscriptions import SubscriptionSet
-from app.timeutil import from_epoch
+from db.calendar import MarketCalendar
 from db.market import Bar, MarketStore, check_ticker
+from db.timeutil import from_epoch
 
 logger = logging.getLogger(__name__)
 

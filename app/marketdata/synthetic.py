@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from app.calendar import MarketCalendar, Session
 from app.clock import Clock
 from app.marketdata.base import BarListener, FeedStatus, StatusListener
 from app.marketdata.subscriptions import SubscriptionSet
-from app.timeutil import floor_minute
+from db.calendar import MarketCalendar, Session
 from db.market import Bar, MarketStore, check_ticker
+from db.timeutil import floor_minute
 
 logger = logging.getLogger(__name__)
 

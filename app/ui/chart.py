@@ -19,8 +19,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
-from app.calendar import EXCHANGE_TZ
-from app.timeutil import to_epoch
+from db.calendar import EXCHANGE_TZ
+from db.timeutil import to_epoch
 
 logger = logging.getLogger(__name__)
 

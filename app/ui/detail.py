@@ -22,12 +22,12 @@ from PySide6.QtCore import (
 from PySide6.QtQml import QQmlEngine
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
-from app.calendar import exchange_time
-from app.timeutil import parse_iso
 from app.ui import format as fmt
 from app.ui.chart import PriceChart
 from app.ui.qml import load_page
 from app.ui.theme import theme
+from db.calendar import exchange_time
+from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
-from app.calendar import MarketCalendar
 from app.ui import format as fmt
+from db.calendar import MarketCalendar
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
-from app.calendar import exchange_time
 from app.security import PinGuard
 from app.ui import format as fmt
 from app.ui.backtest_job import BacktestJob
@@ -31,6 +30,7 @@ from app.ui.qml import load_page, shared_engine
 from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
 from app.ui.workers import EngineBridge, EngineWorker, SchedulerThread, WorkerThread
+from db.calendar import exchange_time
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import pytest
 from app.marketdata.backfill import Backfiller
 from app.marketdata.base import FeedStatus
 from app.marketdata.stream import AlpacaStream
-from app.timeutil import from_epoch
 from db.market import Bar
+from db.timeutil import from_epoch
 from tests.alpaca.conftest import SESSION_NOW, wait_for
 from tests.fakes.alpaca_emulator import AlpacaEmulator
 

@@ -15,7 +15,7 @@ from app.backtest.bars import load_csv, write_csv
 from app.backtest.errors import BacktestError
 from app.backtest.run import Spec, run
 from app.backtest.synthetic import random_walk
-from app.calendar import EXCHANGE_TZ
+from db.calendar import EXCHANGE_TZ
 
 
 def _full_days(calendar, first: date, last: date, seed: int = 5):

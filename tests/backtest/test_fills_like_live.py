@@ -17,7 +17,7 @@ from app.broker.base import OrderRequest
 from app.broker.fill_model import FillModel, fill_price, refusal
 from app.broker.simulated import SimulatedBroker, last_close
 from app.clock import ManualClock
-from app.timeutil import from_epoch
+from db.timeutil import from_epoch
 from tests.backtest.conftest import PLUGINS
 
 CAPITAL = 10_000.0

@@ -9,7 +9,7 @@ import pytest
 
 import db
 from app.backtest.provider import BacktestProvider
-from app.timeutil import from_epoch
+from db.timeutil import from_epoch
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from app.backtest.exact import run_exact
 from app.backtest.replay import run_event
 from app.backtest.run import resolve_plugin
 from app.backtest.vectorized import run_vector
-from app.timeutil import from_epoch
+from db.timeutil import from_epoch
 from tests.backtest.reference_bt import run_reference
 
 CAPITAL = 10_000.0

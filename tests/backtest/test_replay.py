@@ -12,7 +12,7 @@ import db
 from app.backtest.errors import BacktestError
 from app.backtest.replay import run_event
 from app.backtest.run import resolve_plugin
-from app.timeutil import iso_z
+from db.timeutil import iso_z
 from tests.backtest.conftest import PLUGINS
 
 

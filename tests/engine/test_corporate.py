@@ -136,7 +136,7 @@ def test_kill_9_mid_apply_then_restart_applies_once(make_engine, system_store, m
         from datetime import date, datetime, timezone
         import db.corporate as dbc
         from app.broker.simulated import SimulatedBroker
-        from app.calendar import nyse
+        from db.calendar import nyse
         from app.clock import ManualClock
         from app.engine.facade import Engine
         from db.market import MarketStore

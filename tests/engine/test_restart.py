@@ -16,7 +16,7 @@ from app.broker.simulated import SimulatedBroker
 from app.engine.decisions import Decision
 from app.engine.facade import LAST_TICK_KEY
 from app.engine.orders import NOT_SENT_REASON, Wanted, algo_order_id
-from app.timeutil import iso_z
+from db.timeutil import iso_z
 from tests.engine.conftest import T0
 
 

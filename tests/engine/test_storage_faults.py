@@ -287,9 +287,9 @@ def test_demo_clock_stands_still_while_a_slow_tick_runs():
     covered by the demo tests; this is the clock/scheduler contract)."""
     import threading
 
-    from app.calendar import nyse
     from app.clock import SimulatedClock
     from app.engine.scheduler import Scheduler
+    from db.calendar import nyse
 
     clock = SimulatedClock(T0, speed=600)
     seen: list[tuple] = []

@@ -38,8 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app.calendar import EXCHANGE_TZ, MarketCalendar, nyse
-from app.timeutil import parse_iso
+from db.calendar import EXCHANGE_TZ, MarketCalendar, nyse
+from db.timeutil import parse_iso
 from tests.fakes.bars import bar_values, extended_minutes, has_bar_minute, price_at
 from tests.fakes.wsserver import (
     OP_BINARY,

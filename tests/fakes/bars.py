@@ -12,7 +12,7 @@ import math
 import zlib
 from datetime import date, datetime, time, timedelta
 
-from app.calendar import EXCHANGE_TZ, MarketCalendar
+from db.calendar import EXCHANGE_TZ, MarketCalendar
 
 EXT_OPEN = time(4, 0)
 EXT_CLOSE = time(20, 0)

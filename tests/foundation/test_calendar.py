@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.calendar import exchange_time
+from db.calendar import exchange_time
 
 
 def utc(*a):

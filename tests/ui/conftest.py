@@ -138,11 +138,11 @@ class Rig:
 
 def make_rig(data_dir: Path, clock: Any = None, plugin_dir: Path | None = None) -> Rig:
     from app.broker.simulated import SimulatedBroker
-    from app.calendar import nyse
     from app.config import load_settings
     from app.engine.facade import Engine
     from app.engine.scheduler import Scheduler
     from app.marketdata.synthetic import SyntheticFeed
+    from db.calendar import nyse
     from db.market import MarketStore
     from db.system import SystemStore
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 QT_FREE = ["app/engine", "app/broker", "app/marketdata", "app/backtest", "db", "algorithm"]
-EXTRA = ["app.security", "app.config", "app.calendar", "app.clock", "app.timeutil",
+EXTRA = ["app.security", "app.config", "db.calendar", "app.clock", "db.timeutil",
          "app.logging_setup"]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.timeutil import from_epoch, require_aware
+from db.timeutil import from_epoch, require_aware
 
 logger = logging.getLogger(__name__)
 

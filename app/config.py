@@ -112,7 +112,7 @@ class NotifySettings:
     """Notifications through apprise (README "Operating it from anywhere"). ``urls`` hold
     tokens: secrets, masked everywhere."""
 
-    urls: tuple[str, ...] = ()
+    urls: tuple[str, ...] = field(default=(), repr=False)
     fills: bool = False
     failures: bool = True  # an algorithm failing, paused or stopped by a guard
     rejected: bool = True

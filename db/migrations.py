@@ -246,3 +246,28 @@ def _system_open_orders_index(db: sqlite_utils.Database) -> None:
         "CREATE INDEX orders_open ON orders(id) WHERE status NOT IN "
         "('canceled', 'done_for_day', 'expired', 'filled', 'rejected')"
     )
+
+
+@system_migrations(name="m005_performance")
+def _system_performance(db: sqlite_utils.Database) -> None:
+    # One row per session day and algorithm (algo_id 0: the whole account), written after the
+    # close (or at the next start for a missed day: taken = 'startup'). Names are copied so
+    # the history reads the same after an algorithm is deleted.
+    db.execute(
+        """CREATE TABLE performance (
+            day TEXT NOT NULL,
+            algo_id INTEGER NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            ticker TEXT NOT NULL DEFAULT '',
+            value REAL NOT NULL,
+            pnl REAL NOT NULL,
+            position REAL NOT NULL DEFAULT 0,
+            cash REAL NOT NULL,
+            trades INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT '',
+            taken TEXT NOT NULL CHECK (taken IN ('close', 'startup')),
+            taken_at TEXT NOT NULL,
+            PRIMARY KEY (algo_id, day)
+        )"""
+    )
+    db.execute("CREATE INDEX performance_day ON performance(day)")

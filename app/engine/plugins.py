@@ -14,6 +14,8 @@ plugin's ``__init__`` already sees them.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import inspect
 import logging
@@ -29,6 +31,52 @@ logger = logging.getLogger(__name__)
 
 PARAM_TYPES = (bool, int, float, str)
 USER_PREFIX = "autotrader_user_plugins"
+
+# The original design's module names for the seed's data functions (``system_databse`` is
+# spelt as it was). A plugin copied from it imports them unchanged; they resolve to ``db``'s
+# own functions, so they read the current provider: the live DBs, or a backtest's data.
+LEGACY_MODULES: dict[str, tuple[str, ...]] = {
+    "database": (),
+    "database.db_manager": ("get_data_for_algorithm", "get_latest_price",
+                            "insert_minute_data", "get_transactions"),
+    "system_databse": (),
+    "system_databse.system_db_manager": ("get_transactions",),
+    "system_database": (),
+    "system_database.system_db_manager": ("get_transactions",),
+}
+
+
+class _LegacyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the legacy names only (no folders, nothing on disk): each is a small module whose
+    attributes are ``db``'s functions. Installed once per process by this module's import,
+    which every plugin load goes through (app, plugin workers, backtest children)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in LEGACY_MODULES:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package="." not in fullname)
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: Any) -> None:
+        import db
+
+        name = module.__name__
+        if "." not in name:
+            module.__path__ = []  # a package: its one submodule is found by this finder too
+        for attr in LEGACY_MODULES[name]:
+            setattr(module, attr, getattr(db, attr))
+        module.__doc__ = f"Alias of the seed functions in db (original design's {name})."
+
+
+def install_legacy_aliases() -> None:
+    """Make ``database.db_manager`` and ``system_databse.system_db_manager`` importable."""
+    if not any(isinstance(f, _LegacyAliases) for f in sys.meta_path):
+        sys.meta_path.append(_LegacyAliases())
+
+
+install_legacy_aliases()
 
 
 @dataclass(frozen=True)

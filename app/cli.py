@@ -36,7 +36,7 @@ DELEGATED = {
     "backtest": "app.backtest.cli",
     "doctor": "app.ops.doctor",
     "backup": "app.ops.backup",
-    "restore": "app.ops.backup",
+    "restore": "app.ops.restore",
     "algo": "app.control.cli",
     "data": "app.marketdata.history_fetch",
     "notify": "app.ops.notify",

@@ -41,7 +41,7 @@ from app.broker.base import (
 )
 from app.broker.fill_model import fill_price, refusal
 from app.clock import Clock
-from app.engine.testhooks import pause_point
+from app.testhooks import pause_point
 from db.calendar import MarketCalendar, nyse
 from db.market import TICKER_RE, MarketStore
 from db.system import SystemStore

@@ -33,7 +33,7 @@ from app.broker.base import (
     fill_delta,
 )
 from app.engine.decisions import Decision
-from app.engine.testhooks import pause_point
+from app.testhooks import pause_point
 from db.system import SystemStore
 from db.timeutil import iso_z
 

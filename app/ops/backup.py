@@ -179,29 +179,9 @@ def backup_parser() -> argparse.ArgumentParser:
     return p
 
 
-def restore_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="autotrader restore",
-        description="Put a backup's DBs (and config) back. The backup is checked first; the "
-                    "current files are backed up before they are replaced.")
-    _common(p)
-    p.add_argument("source", help="a backup folder or .tar.gz made by 'autotrader backup'")
-    p.add_argument("--force", action="store_true",
-                   help="restore even though a running AutoTrader has the DBs open")
-    p.add_argument("--no-config", action="store_true", help="keep the current config file")
-    p.add_argument("--check", action="store_true", help="only check the backup, change nothing")
-    return p
-
-
 def main(argv: list[str]) -> int:
-    """``argv[0]`` is ``backup`` or ``restore``."""
-    command, rest = (argv[0], argv[1:]) if argv else ("backup", [])
-    if command == "restore":
-        from app.ops.restore import run_restore
-
-        args = restore_parser().parse_args(rest)
-        return run_restore(args)
-    args = backup_parser().parse_args(rest)
+    """``argv[0]`` is ``backup``."""
+    args = backup_parser().parse_args(argv[1:])
     try:
         try:
             settings = load(args)

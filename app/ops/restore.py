@@ -28,6 +28,7 @@ from app.ops.backup import (
     FORMAT,
     MANIFEST,
     BackupError,
+    _common,
     create_backup,
     load,
     sha256,
@@ -232,3 +233,22 @@ def run_restore(args: argparse.Namespace) -> int:
         print("AutoTrader was running during the restore: restart it now.")
     print("restore complete")
     return 0
+
+
+def restore_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autotrader restore",
+        description="Put a backup's DBs (and config) back. The backup is checked first; the "
+                    "current files are backed up before they are replaced.")
+    _common(p)
+    p.add_argument("source", help="a backup folder or .tar.gz made by 'autotrader backup'")
+    p.add_argument("--force", action="store_true",
+                   help="restore even though a running AutoTrader has the DBs open")
+    p.add_argument("--no-config", action="store_true", help="keep the current config file")
+    p.add_argument("--check", action="store_true", help="only check the backup, change nothing")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is ``restore``."""
+    return run_restore(restore_parser().parse_args(argv[1:]))

@@ -32,6 +32,15 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _split(text: str) -> tuple[str, str, float, float]:
+    from app.broker.sim_corporate import parse_split
+
+    try:
+        return parse_split(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autotrader backtest",
@@ -76,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "engine.commission_per_share)")
     p.add_argument("--tz", metavar="ZONE",
                    help="time zone of CSV times written without one (e.g. America/New_York)")
+    p.add_argument("--split", action="append", type=_split, default=[],
+                   metavar="TICKER:DATE:RATIO",
+                   help="a split in the data (e.g. NVDA:2024-06-10:10, or 1:10 for a reverse "
+                        "split): prices before DATE are adjusted, as the app does at ingest")
+    p.add_argument("--adjusted", action="store_true",
+                   help="the CSV's prices are split-adjusted already (no split warning)")
     p.add_argument("--strict-cash", action="store_true",
                    help="refuse a buy whose fill price overdraws the algorithm's cash (by "
                         "default it fills, as live, where the account pays the difference)")
@@ -172,7 +187,7 @@ def _main(args: argparse.Namespace) -> int:
         commission_per_share=(settings.engine.commission_per_share if args.commission is None
                               else args.commission),
         timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash,
-        tz=args.tz)
+        tz=args.tz, splits=tuple(args.split), adjusted=args.adjusted)
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
     if args.optimizing:

@@ -4,7 +4,7 @@ run the chosen path. Everything a user can get wrong becomes a ``BacktestError``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -47,6 +47,8 @@ class Spec:
     tz: str | None = None           # the zone of a CSV's times that carry none
     max_timeouts: int = 5           # stop after this many time-limit overruns in a row (0: never)
     warmup_days: int = 5            # sessions of DB history loaded before --start
+    splits: tuple[tuple[str, str, float, float], ...] = ()  # --split: (ticker, ex, new, old)
+    adjusted: bool = False          # the CSV says its prices are split-adjusted already
 
 
 def resolve_plugin(name: str, dirs: tuple[Path, ...] = ()):  # noqa: ANN201 - PluginInfo
@@ -122,6 +124,7 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         raise BacktestError(str(e)) from None
     if spec.csv is not None:
         bars = load_csv(spec.csv, spec.ticker, calendar, tz=spec.tz)
+        bars = _csv_splits(bars, spec)
         return select(bars, spec.start, spec.end, calendar, f"{Path(spec.csv).name}")
     if spec.market_db is None or not Path(spec.market_db).exists():
         raise BacktestError(
@@ -144,9 +147,29 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
         warm = calendar.sessions_before(from_epoch(lo_ts), spec.warmup_days)
         from_ts = int(warm[0].open.timestamp()) if warm else lo_ts
         bars = load_store(store, spec.ticker, from_ts, hi_ts)
+        if spec.splits:  # the DB's bars are adjusted already for the splits it applied
+            from app.backtest.splits import adjust
+            from db.corporate import bar_factors
+
+            bars = adjust(bars, spec.splits, bar_factors(store.conn).get(spec.ticker, ()))
         return select(bars, start, end, calendar, source)
     finally:
         store.close()
+
+
+def _csv_splits(bars: Bars, spec: Spec) -> Bars:
+    """A CSV's splits (``--split``) applied; without them or ``--adjusted``, a warning for
+    each overnight gap that looks like a split (app/backtest/splits.py)."""
+    from app.backtest.splits import adjust, suspected
+
+    if spec.splits:
+        return adjust(bars, spec.splits)
+    if spec.adjusted:
+        return bars
+    warn = suspected(bars)
+    for w in warn:
+        logger.warning("%s: %s", spec.ticker, w)
+    return replace(bars, notes=(*bars.notes, *warn)) if warn else bars
 
 
 def open_market(path: Path, calendar: MarketCalendar | None = None) -> Any:
@@ -177,6 +200,9 @@ def _other_ticker(market_db: Path, lo_ts: int, hi_ts: int, ticker: str) -> Bars 
 
 
 def check_spec(spec: Spec) -> None:
+    if spec.adjusted and spec.splits:
+        raise BacktestError("--adjusted says the prices need no split adjustment; give it or "
+                            "--split, not both")
     if not spec.capital > 0:
         raise BacktestError(f"--capital must be positive, got {spec.capital:g}")
     if spec.path not in PATHS:
@@ -200,6 +226,8 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
         "capital": spec.capital, "fill": spec.fill, "slippage_bps": spec.slippage_bps,
         "commission_per_share": spec.commission_per_share, "plugin_timeout_s": spec.timeout_s,
         "strict_cash": spec.strict_cash, "tz": spec.tz,
+        "splits": [f"{t}:{d}:{n:g}:{o:g}" for t, d, n, o in spec.splits],
+        "adjusted": spec.adjusted,
         "data": str(spec.csv) if spec.csv else f"market DB {spec.market_db}",
         "start": spec.start.isoformat() if spec.start else None,
         "end": spec.end.isoformat() if spec.end else None}

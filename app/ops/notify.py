@@ -140,13 +140,23 @@ class Notifier:
         self._thread.join(timeout)
 
 
+EVENTS = ("fills", "failures", "rejected", "stop_all", "crash", "daily_summary")
+DEFAULT_EVENTS = frozenset(EVENTS) - {"fills"}
+REJECTED_PREFIX = "the broker refused"
+
+
 class EngineNotifications:
     """An engine listener turning what happens into messages: an algorithm failing, stopped by
-    a guard or paused; an order refused; the stream down for more than ``stream_minutes``."""
+    a guard or paused; an order refused; stop-all; fills (off by default); the stream down for
+    more than ``stream_minutes`` (0: never). ``events``: the switched-on names of ``EVENTS``."""
 
-    def __init__(self, engine: Any, notifier: Notifier, stream_minutes: float = 5.0) -> None:
+    def __init__(self, engine: Any, notifier: Notifier, stream_minutes: float = 5.0,
+                 events: frozenset[str] | set[str] = DEFAULT_EVENTS) -> None:
         self.engine, self.notifier = engine, notifier
         self.stream_minutes = stream_minutes
+        self.events = frozenset(events)
+        self._stop_all_reason: str | None = None
+        self._stop_all_pending = False
         self._seen: dict[int, tuple[str, str | None]] = {}
         self._lock = threading.Lock()
         self._down_since: float | None = None
@@ -166,13 +176,50 @@ class EngineNotifications:
                 self._seen[v.id] = now
                 if before == now or before is None:
                     continue
+                if self._stop_all_pending and v.status == "stopped" and (
+                        v.error is None or v.error == self._stop_all_reason):
+                    continue  # said once by on_stop_all
+                rejected = bool(v.error and v.error.startswith(REJECTED_PREFIX))
+                if ("rejected" if rejected else "failures") not in self.events:
+                    continue
                 if v.status in ("error", "paused") or (v.status == "stopped" and v.error):
                     self.notifier.send(f"{v.name} ({v.ticker}) {v.status}",
                                        v.error or "no reason given", "failure")
                 elif v.error and v.error != (before[1] if before else None):
                     self.notifier.send(f"{v.name} ({v.ticker})", v.error, "warning")
+            self._stop_all_pending = False
+
+    def on_stop_all(self, count: int, liquidate: bool, reason: str | None) -> None:
+        with self._lock:
+            self._stop_all_pending, self._stop_all_reason = True, reason
+        if "stop_all" in self.events:
+            self.notifier.send("Stop all" + (" and sell" if liquidate else ""),
+                               f"{count} algorithms stopped" + (f" ({reason})" if reason else ""),
+                               "warning")
+
+    def on_fill(self, algo_id: int, tx: dict) -> None:
+        if "fills" not in self.events:
+            return
+        try:
+            name = self.engine.algorithm_view(algo_id).name
+        except Exception:  # noqa: BLE001
+            name = f"algorithm {algo_id}"
+        self.notifier.send(f"Fill: {name}",
+                           f"{str(tx.get('type', '')).upper()} {tx.get('shares')} "
+                           f"{tx.get('ticker')} @ {float(tx.get('price') or 0):.2f}")
+
+    def on_feed_status(self, status: Any) -> None:
+        """The feed's status listener (``FeedStatus``): connected/simulated is up; stopped
+        (the app closing) says nothing; the rest is down."""
+        state = getattr(status, "state", str(status))
+        if state == "stopped":
+            return
+        self.on_stream_status(state in ("connected", "simulated"),
+                              f"{state}: {getattr(status, 'detail', '')}".rstrip(": "))
 
     def on_stream_status(self, up: bool, text: str = "") -> None:
+        if self.stream_minutes <= 0:
+            return
         now = time.monotonic()
         if up:
             if self._down_told:

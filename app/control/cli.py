@@ -29,7 +29,7 @@ BROKER_JOBS_WAIT = 30.0  # seconds the offline command waits for its cancels / s
 
 
 def parser() -> argparse.ArgumentParser:
-    from app.cli import _common
+    from app.cliargs import add_common_options as _common
 
     p = argparse.ArgumentParser(prog="autotrader algo",
                                 description="Inspect and change algorithms (the running app "
@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     c = cmd("resume", "run a stopped algorithm again, or lift its pause")
     c.add_argument("id", type=int)
     c = cmd("delete", "stop (keeping the position) and hide; its history stays")
+    c.add_argument("id", type=int)
+    c = cmd("history", "daily snapshots after each close (ID 0: the account)")
     c.add_argument("id", type=int)
     c = cmd("stop-all", "the panic button: stop every algorithm")
     c.add_argument("--sell", action="store_true", help="and sell every position at market")
@@ -199,10 +201,15 @@ def print_answer(req: dict[str, Any], ans: dict[str, Any], out: Any = sys.stdout
 
 
 def main(argv: list[str]) -> int:
-    from app.cli import settings_from_args
+    from app.cliargs import settings_from_args
     from app.logging_setup import register_secret, setup_logging
 
     args = parser().parse_args(argv[1:] if argv and argv[0] == "algo" else argv)
+    if args.action == "history":  # the system DB's snapshots: no engine, no channel
+        from app.cli import settings_from_args as _settings
+        from app.ops.performance import history_main
+
+        return history_main(_settings(args), args.id, args.json)
     try:
         req = request_of(args)
     except ValueError as e:

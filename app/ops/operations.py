@@ -197,3 +197,15 @@ def start_operations(engine: Any, settings: Any) -> Operations:
             logger.error("status page not started: %s", e)
     engine.call_on_close(ops.close)
     return ops
+
+
+def with_operations(start_control: Any, settings: Any) -> Any:
+    """For ``run_headless(start_control=...)``: the control channel, then ``start_operations``
+    (the engine does not import the layers above it; the entry point hands both down)."""
+
+    def start(engine: Any, data_path: Path) -> Any:
+        server = start_control(engine, data_path) if start_control is not None else None
+        start_operations(engine, settings)
+        return server
+
+    return start

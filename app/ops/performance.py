@@ -169,7 +169,8 @@ def _open_system(settings: Any) -> Any:
 
 def main(argv: list[str]) -> int:
     """``autotrader report --since DATE``."""
-    from app.cli import _common, settings_from_args
+    from app.cliargs import add_common_options as _common
+    from app.cliargs import settings_from_args
 
     p = argparse.ArgumentParser(prog="autotrader report",
                                 description="Returns, drawdowns and trades per week or month, "

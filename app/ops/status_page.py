@@ -311,7 +311,8 @@ def status_url(settings: Any) -> str:
 
 def main(argv: list[str]) -> int:
     """``autotrader status-url``: the page's address with its token (it is made if needed)."""
-    from app.cli import _common, settings_from_args
+    from app.cliargs import add_common_options as _common
+    from app.cliargs import settings_from_args
 
     p = argparse.ArgumentParser(prog="autotrader status-url",
                                 description="Print the status page's address (with its token).")

@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         from app.control.server import start_control
 
         start_control(engine, self.settings.data_path)  # ``autotrader algo``: closed with it
+        from app.ops.operations import start_operations
+
+        start_operations(engine, self.settings)  # notifications, snapshots, status page
         feed = getattr(engine, "feed", None)
         if feed is not None:
             feed.add_status_listener(self.bridge.on_feed_status)

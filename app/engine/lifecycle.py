@@ -364,6 +364,7 @@ class Lifecycle:
         sales = self._wait_sales(jobs)
         if liquidate:
             failures += sales
+        self._emit("on_stop_all", len(targets), liquidate, reason)  # notifications
         self._emit("on_algorithms_changed")
         if failures:
             raise EngineError("; ".join(failures))

@@ -235,6 +235,15 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("list", help="what the market DB holds per ticker")
     common(c)
     c.add_argument("--json", action="store_true")
+    c = sub.add_parser("prune", help="delete the bars before a date (bounds the DB's size)")
+    common(c)
+    c.add_argument("--before", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    c = sub.add_parser("export", help="one ticker's bars as CSV (the backtest's format)")
+    common(c)
+    c.add_argument("ticker")
+    c.add_argument("--csv", metavar="FILE", default="-", help="FILE (default: - for stdout)")
+    c.add_argument("--start", type=date.fromisoformat, help="YYYY-MM-DD")
+    c.add_argument("--end", type=date.fromisoformat, help="YYYY-MM-DD (included)")
     return p
 
 
@@ -288,6 +297,21 @@ def main(argv: list[str]) -> int:
                 print(f"{r['ticker']:<8} {r['first']:<21} {r['last']:<21} {r['bars']:>9,} "
                       f"{r['sessions']:>8} {gaps}{' (' + shown + ')' if gaps else ''}")
             return 0
+        if args.action in ("prune", "export"):
+            from app.marketdata import retention
+
+            if args.action == "prune":
+                gone = retention.prune_before(market, args.before)
+                print(f"{sum(gone.values()):,} bars before {args.before} deleted"
+                      + (f" ({', '.join(f'{t} {n:,}' for t, n in gone.items())})" if gone
+                         else ""))
+                return 0
+            n = retention.export_to(market, check_ticker(args.ticker.upper()),
+                                    None if args.csv == "-" else Path(args.csv).expanduser(),
+                                    args.start, args.end)
+            if args.csv != "-":
+                print(f"{n:,} bars of {args.ticker.upper()} written to {args.csv}")
+            return 0 if n else 1
         return _fetch_cmd(args, settings, market, calendar)
     except (FetchError, BadTickerError) as e:
         print(f"autotrader data: {e}", file=sys.stderr)

@@ -150,7 +150,8 @@ def render(data: dict[str, Any]) -> str:
               f'</td></tr>' for o in data["orders"]]
     days = data["performance"]["account"][-21:]
     hist = []
-    for prev, r in zip([None, *days[:-1]], days, strict=True):
+    for i, r in enumerate(days):
+        prev = days[i - 1] if i else None
         change = r["value"] - prev["value"] if prev else None
         hist.insert(0, f'<tr><td>{e(r["day"])}</td><td>{_m(r["value"])}</td>'
                        f'<td class="{_cls(change)}">{_m(change, True)}</td>'
@@ -179,11 +180,12 @@ Market {market} &middot; stream {e(stream["state"])} {e(stream["detail"] or "")}
 
 class StatusServer:
     def __init__(self, engine: Any, settings: Any, *, port: int | None = None,
-                 bind: str | None = None) -> None:
+                 bind: str | None = None, require_token: bool | None = None) -> None:
         self.engine = engine
         self.bind = bind or settings.status.bind
         self.port = settings.status.port if port is None else port
-        self.need_token = not is_loopback(self.bind)
+        self.need_token = (not is_loopback(self.bind) if require_token is None
+                           else require_token)
         self.token = load_token(settings.data_path) if self.need_token else None
         self._bad: dict[str, list[float]] = {}
         self._lock = threading.Lock()

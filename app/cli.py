@@ -8,7 +8,10 @@ Subcommands:
   doctor          check the set-up and say what to fix
   backup/restore  consistent copies of both DBs and the config
   algo            list, show, add, stop, resume, delete, stop-all (goes to the running app)
-  data            fetch / list minute-bar history for backtests
+  data            fetch / list / prune / export minute-bar history
+  notify          send a test notification
+  report          weekly / monthly returns, drawdowns and trades from the daily snapshots
+  status-url      the read-only status page's address (with its token)
 """
 
 from __future__ import annotations
@@ -17,16 +20,15 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
 
 from app import __version__
+from app.cliargs import add_common_options as _common
+from app.cliargs import settings_from_args
 from app.config import (
     ConfigError,
-    Settings,
     default_config_path,
     describe,
     finite_number,
-    load_settings,
 )
 
 logger = logging.getLogger(__name__)
@@ -40,13 +42,9 @@ DELEGATED = {
     "algo": "app.control.cli",
     "data": "app.marketdata.history_fetch",
     "notify": "app.ops.notify",
+    "report": "app.ops.performance",
+    "status-url": "app.ops.status_page",
 }
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help=f"config file (default: {default_config_path()})")
-    p.add_argument("--data-dir", help="folder for the DBs (default: the platform's data folder)")
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,20 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in DELEGATED:
         sub.add_parser(name, help=f"see 'autotrader {name} --help'", add_help=False)
     return p
-
-
-def settings_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Settings:
-    overrides: dict[str, Any] = {
-        "data_dir": getattr(args, "data_dir", None),
-        "log_level": getattr(args, "log_level", None),
-        "mode": getattr(args, "mode", None),
-        "demo.speed": getattr(args, "speed", None),
-        "_explicit_config": bool(getattr(args, "config", None)),
-    }
-    if getattr(args, "kiosk", False):
-        overrides["ui.kiosk"] = True
-    overrides.update(extra or {})
-    return load_settings(getattr(args, "config", None), overrides=overrides)
 
 
 def has_display() -> bool:
@@ -149,9 +133,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.headless:
             print("No display found: running headless. For the window, run on a desktop "
                   "(DISPLAY set), or on the Pi with QT_QPA_PLATFORM=eglfs.", file=sys.stderr)
+        from app.control.server import start_control
         from app.engine.runner import run_headless
+        from app.ops.operations import with_operations
 
-        return run_headless(s, minutes=args.minutes)
+        # the control channel, then notifications, snapshots, status page (app/ops)
+        return run_headless(s, minutes=args.minutes,
+                            start_control=with_operations(start_control, s))
     return run_gui(s, kiosk=s.ui.kiosk, minutes=args.minutes)
 
 

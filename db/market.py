@@ -163,6 +163,13 @@ class MarketStore:
         rows.reverse()
         return rows
 
+    def last_n_closes(self, ticker: str, n: int, before_ts: int) -> list[float]:
+        """Closes of the last ``n`` bars strictly before ``before_ts``, oldest first."""
+        rows = self.conn.execute(
+            "SELECT c FROM bars WHERE ticker = ? AND ts < ? ORDER BY ts DESC LIMIT ?",
+            (ticker, before_ts, n)).fetchall()
+        return [r[0] for r in reversed(rows)]
+
     def last_n_bars(self, ticker: str, n: int, before: datetime | int) -> list[dict[str, Any]]:
         """Seed shape: ``[{'timestamp': ..Z, 'ohlcv': {o,h,l,c,v}}]`` oldest first."""
         check_ticker(ticker)

@@ -174,6 +174,14 @@ class SystemStore:
         self.conn.execute(f"UPDATE orders SET {sets} WHERE client_order_id = ?",
                           (*fields.values(), client_order_id))
 
+    def update_child_order(self, order_id: int, status: str, filled_qty: int,
+                           reason: str | None, updated_at: str) -> None:
+        """A netted child order's share of its parent's fill (by row id; the reason is kept
+        when ``reason`` is empty)."""
+        self.conn.execute(
+            "UPDATE orders SET status = ?, filled_qty = ?, reason = COALESCE(?, reason), "
+            "updated_at = ? WHERE id = ?", (status, filled_qty, reason or None, updated_at, order_id))
+
     def get_order(self, client_order_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
         return rows[0] if rows else None

@@ -86,10 +86,8 @@ class EngineProvider(db.StoreProvider):
 
     def last_n_closes(self, ticker: str, n: int, before: datetime | None) -> np.ndarray:
         before_ts = 2**62 if before is None else int(before.timestamp())
-        rows = self.market.conn.execute(
-            "SELECT c FROM bars WHERE ticker = ? AND ts < ? ORDER BY ts DESC LIMIT ?",
-            (ticker, before_ts, n)).fetchall()
-        return np.fromiter((r[0] for r in reversed(rows)), dtype=np.float64, count=len(rows))
+        return np.asarray(self.market.last_n_closes(ticker, before_ts=before_ts, n=n),
+                          dtype=np.float64)
 
 
 @dataclass

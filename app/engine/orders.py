@@ -341,11 +341,8 @@ class OrderBook:
         status = u.status if u.is_terminal else ("partially_filled" if new_qty else "netted")
         for ch in children:
             filled = ch["crossed_qty"] + after[ch["id"]]
-            self.system.conn.execute(
-                "UPDATE orders SET status = ?, filled_qty = ?, reason = COALESCE(?, reason), "
-                "updated_at = ? WHERE id = ?",
-                ("filled" if filled >= ch["qty"] else status, filled, u.reason or None, ts,
-                 ch["id"]))
+            self.system.update_child_order(ch["id"], "filled" if filled >= ch["qty"] else status,
+                                           filled, u.reason, ts)
         return txs
 
     def working_by_algo(self) -> dict[int, tuple[int, int]]:

@@ -401,9 +401,13 @@ def build_when_disk_allows(settings: Settings,
             delay = min(delay * 2, DISK_RETRY_MAX_S)
 
 
-def run_headless(settings: Settings, minutes: float | None = None) -> int:
+def run_headless(settings: Settings, minutes: float | None = None,
+                 start_control: Callable[[Engine, Path], Any] | None = None) -> int:
     """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` ticks: exactly that
-    many in the demo; on a wall clock at most that many, within that many minutes)."""
+    many in the demo; on a wall clock at most that many, within that many minutes).
+
+    ``start_control(engine, data_path)`` opens the ``autotrader algo`` channel; the caller
+    passes it because app/control sits above the engine (tests/layers)."""
     if settings.effective_mode == "live" and not confirm_live(settings):
         return EXIT_CONFIG
     built = build_when_disk_allows(settings)
@@ -435,9 +439,8 @@ def run_headless(settings: Settings, minutes: float | None = None) -> int:
             pass
     printer = ConsolePrinter(engine)
     engine.add_listener(printer)
-    from app.control.server import start_control
-
-    start_control(engine, settings.data_path)  # ``autotrader algo ...``; closed with the engine
+    if start_control is not None:  # ``autotrader algo ...``; closed with the engine
+        start_control(engine, settings.data_path)
     try:
         report = wait_for_broker(engine, settings, stop, printer)
         if report is None:  # stopped (a signal) before the broker answered

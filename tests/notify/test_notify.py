@@ -127,7 +127,7 @@ def test_engine_events_reach_the_phone(receiver: Receiver, tmp_path: Path) -> No
     try:
         engine.start()
         n = Notifier([receiver.url], batch_seconds=0.2, min_interval=0)
-        events = EngineNotifications(engine, n, stream_minutes=0)
+        events = EngineNotifications(engine, n, stream_minutes=0.0001)  # 6 ms; 0 is never
         engine.add_listener(events)
         engine.stop_algorithm(1, reason="risk guard: daily loss over 10 %")
         assert receiver.wait(1)
@@ -136,6 +136,7 @@ def test_engine_events_reach_the_phone(receiver: Receiver, tmp_path: Path) -> No
         assert "risk guard" in msg["message"] and msg["type"] == "failure"
         engine.stop_algorithm(2)  # a plain stop by the owner: no message
         events.on_stream_status(False, "connection refused")
+        time.sleep(0.05)
         events.on_stream_status(False, "connection refused")
         assert receiver.wait(2)
         assert receiver.posts[1]["title"] == "Market data stream down"

@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench bundle clean
+.PHONY: run test lint typecheck bench bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	bash packaging/install-system-deps.sh
@@ -27,6 +27,10 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+
+# mypy over app/ and db/ ([tool.mypy] in pyproject.toml: strict on the money path).
+typecheck: $(VENV)/.installed-dev
+	$(VENV)/bin/mypy
 
 # Every benchmark prints its figures beside floors measured in the same run (BENCH_RESULT
 # lines); the cheap ones run again pinned to one core (the Pi-like figure); one table at the end.

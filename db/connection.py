@@ -16,6 +16,10 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _import_sqlite_utils():  # noqa: ANN202
@@ -35,11 +39,18 @@ def _import_sqlite_utils():  # noqa: ANN202
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()
+sqlite_utils = _import_sqlite_utils()  # noqa: F811  # the same module, loaded without pandas
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def last_rowid(cur: sqlite3.Cursor) -> int:
+    """The row id an INSERT just made (sqlite3 types it ``int | None``: None before any)."""
+    if cur.lastrowid is None:
+        raise StorageError("the INSERT made no row")
+    return cur.lastrowid
 
 
 class StorageError(RuntimeError):
@@ -95,7 +106,7 @@ class ThreadLocalDB:
         self._lock = threading.Lock()
         if self.path == ":memory:":
             # An in-memory DB exists per connection: share one (tests only, single thread).
-            self._shared = sqlite_utils.Database(connect(":memory:"))
+            self._shared: sqlite_utils.Database | None = sqlite_utils.Database(connect(":memory:"))
         else:
             self._shared = None
 

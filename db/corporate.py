@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from db.calendar import EXCHANGE_TZ
+from db.connection import last_rowid
 from db.market import MarketStore
 from db.system import SystemStore
 from db.timeutil import iso_z, utcnow
@@ -111,7 +112,7 @@ def add_event(system: SystemStore, **ev: Any) -> int | None:
     cur = system.conn.execute(
         f"INSERT OR IGNORE INTO algo_events ({', '.join(cols)}) "
         f"VALUES ({', '.join('?' * len(cols))})", tuple(vals.get(c) for c in cols))
-    return int(cur.lastrowid) if cur.rowcount else None
+    return last_rowid(cur) if cur.rowcount else None
 
 
 def events(system: SystemStore, algo_id: int | None = None) -> list[dict[str, Any]]:

@@ -228,7 +228,7 @@ def to_row(ticker: str, bar: Any) -> BarRow:
             x = bar["ohlcv"]
             return (ticker, to_epoch(bar["timestamp"]), float(x["o"]), float(x["h"]),
                     float(x["l"]), float(x["c"]), int(x.get("v", 0) or 0))
-        t = bar.get("t", bar.get("timestamp"))
+        t: Any = bar.get("t", bar.get("timestamp"))
         return (ticker, to_epoch(t), float(bar["o"]), float(bar["h"]), float(bar["l"]),
                 float(bar["c"]), int(bar.get("v", 0) or 0))
     ts, o, h, low, c, v = bar

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from db.connection import StorageError, ThreadLocalDB
+from db.connection import StorageError, ThreadLocalDB, last_rowid
 from db.migrations import apply, system_migrations
 from db.timeutil import iso_z, utcnow
 
@@ -92,7 +92,7 @@ class SystemStore:
             (name, plugin, ticker, float(initial_capital), json.dumps(params or {}), status,
              iso_z(utcnow())),
         )
-        return int(cur.lastrowid)
+        return last_rowid(cur)
 
     def _algo(self, row: dict[str, Any]) -> dict[str, Any]:
         row["params"] = json.loads(row["params"] or "{}")
@@ -151,7 +151,7 @@ class SystemStore:
             (algo_id, order_id, fill_id, ticker, type_, int(shares), float(price),
              float(commission), timestamp),
         )
-        return int(cur.lastrowid) if cur.rowcount else None
+        return last_rowid(cur) if cur.rowcount else None
 
     # --- orders --------------------------------------------------------------------------
     def insert_order(self, client_order_id: str, algo_id: int | None, ticker: str, side: str,
@@ -162,7 +162,7 @@ class SystemStore:
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (client_order_id, algo_id, ticker, side, int(qty), status, minute, now, now),
         )
-        return int(cur.lastrowid)
+        return last_rowid(cur)
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
         allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "reason"}
@@ -211,7 +211,7 @@ class SystemStore:
             (client_order_id, algo_id, ticker, side, int(qty), status, minute, now, now, parent,
              int(crossed_qty), int(filled_qty), filled_avg_price, reason),
         )
-        return int(cur.lastrowid)
+        return last_rowid(cur)
 
     def child_orders(self, parent: str) -> list[dict[str, Any]]:
         """The algorithms' own order rows behind one netted broker order, oldest first."""

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -348,7 +349,7 @@ class AlpacaBroker:
             req = CorporateActionsRequest(symbols=list(symbols[i:i + 100]), start=start,
                                           end=end)
             raw = self._call("read corporate actions",
-                             lambda req=req: self._ca_client.get_corporate_actions(req))
+                             partial(self._ca_client.get_corporate_actions, req))
             out.extend(corporate_actions_from(raw, set(symbols)))
         return out
 

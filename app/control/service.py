@@ -93,7 +93,7 @@ class ControlService:
             raise RequestError("a plugin name is needed")
         if not isinstance(ticker, str) or not ticker:
             raise RequestError("a ticker is needed")
-        capital = req.get("capital")
+        capital: Any = req.get("capital")
         if isinstance(capital, str):
             try:
                 capital = float(capital)

@@ -34,8 +34,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import db.corporate as dbc
+from app.engine.core import EngineCore
 from app.engine.ledger import Ledger
-from app.engine.model import EXTERNAL_KEY, AlgoState
+from app.engine.model import EXTERNAL_KEY
 from db.calendar import EXCHANGE_TZ
 from db.corporate import SPLIT_KINDS, ex_epoch
 from db.timeutil import iso_z
@@ -64,12 +65,9 @@ def _rate(x: float) -> str:
     return f"{x:g}"
 
 
-class CorporateDesk:
+class CorporateDesk(EngineCore):
     """Engine mixin (shares the core's lock and stores, see facade.py)."""
 
-    _lock: Any
-    _algos: dict[int, AlgoState]
-    _external: dict[str, float] | None
     _ca_day: str | None = None
     _ca_source: Any = None
 

@@ -37,7 +37,7 @@ def _shares(value: Any) -> int:
         if f != int(f):
             raise DecisionRefused(f"share count {f!r} is not a whole number")
         n = int(f)
-    elif isinstance(value, np.integer) and type(value) is not bool:
+    elif isinstance(value, np.integer):  # numpy integers (a bool is neither)
         n = int(value)
     else:
         raise DecisionRefused(f"share count must be a whole number, got {type(value).__name__}")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.broker.base import TERMINAL_STATUSES, BrokerError
+from app.engine.core import EngineCore
 from app.engine.model import EXTERNAL_KEY, AlgoState, EngineError
 
 logger = logging.getLogger(__name__)
@@ -25,9 +26,7 @@ STALE_BAR_MINUTES = 2
 STALE_HOLD_MINUTES = 5
 
 
-class BrokerIntake:
-    _lock: Any
-    _algos: dict[int, AlgoState]
+class BrokerIntake(EngineCore):
 
     # --- order updates -------------------------------------------------------------------
     def _apply_txs(self, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:

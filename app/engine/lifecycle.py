@@ -20,6 +20,7 @@ from typing import Any
 
 from app.broker.base import TERMINAL_STATUSES, BrokerError, OrderRequest, UnknownTickerError
 from app.engine.brokerio import spawn
+from app.engine.core import EngineCore
 from app.engine.ledger import Ledger
 from app.engine.model import (
     AlgoState,
@@ -43,11 +44,9 @@ LIQUIDATION_WAIT = 0.6
 PLUGIN_WAIT = 0.6
 
 
-class Lifecycle:
+class Lifecycle(EngineCore):
     """Mixed into ``Engine``; uses the core's attributes (``_lock``, ``_algos``, ``io``...)."""
 
-    _lock: Any
-    _algos: dict[int, AlgoState]
 
     # --- plugins -------------------------------------------------------------------------
     def _new_instance(self, plugin: str, params: dict, ticker: str,

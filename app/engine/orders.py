@@ -30,6 +30,7 @@ from app.broker.base import (
     OrderUpdate,
     PositionDiff,
     ReconcileReport,
+    Side,
     fill_delta,
 )
 from app.engine.decisions import Decision
@@ -82,7 +83,7 @@ class PlannedOrder:
 
     client_order_id: str
     ticker: str
-    side: str
+    side: Side
     qty: int
     algo_ids: tuple[int, ...]
 
@@ -163,8 +164,9 @@ class OrderBook:
                         except sqlite3.IntegrityError:
                             refused[w.algo_id] = f"an order for this minute exists already ({coid})"
                             continue
-                        to_send.append(PlannedOrder(coid, ticker, w.decision.action,
-                                                    w.decision.shares, (w.algo_id,)))
+                        side: Side = "buy" if w.decision.action == "buy" else "sell"
+                        to_send.append(PlannedOrder(coid, ticker, side, w.decision.shares,
+                                                    (w.algo_id,)))
                     continue
                 crossed += self._net(ticker, buys, sells, minute, minute_iso, now_iso,
                                      prices.get(ticker), to_send)
@@ -179,7 +181,7 @@ class OrderBook:
         s = sum(w.decision.shares for w in sells)
         matched = min(b, s)
         majority, minority = (buys, sells) if b >= s else (sells, buys)
-        net_side = "buy" if b > s else "sell" if s > b else None
+        net_side: Side | None = "buy" if b > s else "sell" if s > b else None
         parent = net_order_id(ticker, minute, self.prefix) if net_side else None
         txs: list[dict[str, Any]] = []
         others = ", ".join(str(w.algo_id) for w in buys + sells)

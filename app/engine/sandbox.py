@@ -313,7 +313,7 @@ class ProcessPluginPool:
         self.size = max(1, workers)
         self.config = config
         methods = mp.get_all_start_methods()
-        self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if self._ctx.get_start_method() == "forkserver":
             self._ctx.set_forkserver_preload(["app.engine.plugin_worker"])
         self._slots = [_Slot(i) for i in range(self.size)]
@@ -411,6 +411,7 @@ class ProcessPluginPool:
         """(call, op, is_rebuild) for ``call`` on ``slot``: a run whose object was lost with
         an earlier worker is preceded by its re-creation."""
         inst: RemoteInstance = call.instance
+        assert call.op is not None  # set when the call was queued
         if call.op[0] == "construct":
             return [(call, ("construct", inst.iid, inst.spec), False)]
         out = []

@@ -108,7 +108,7 @@ class Scheduler:
                     logger.debug("tick %s done in %.1f ms", iso_z(minute), result.latency_ms)
             finally:
                 if held:
-                    self._note_stall(self.clock.release())
+                    self._note_stall(self.clock.release())  # type: ignore[attr-defined]  # held: a SimulatedClock
             self.last_minute = minute
             self.ticks += 1
             if self.max_ticks is not None and self.ticks >= self.max_ticks:

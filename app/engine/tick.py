@@ -32,6 +32,7 @@ from typing import Any
 
 from algorithm._api import AlgoContext, set_context
 from app.broker.base import BrokerError, OrderUpdate
+from app.engine.core import EngineCore
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult
 from app.engine.orders import SUBMIT_ATTEMPTS, PlannedOrder, Wanted
@@ -51,13 +52,11 @@ STALE_AFTER = timedelta(seconds=30)  # of market (clock) time, from the order's 
 def _plugin_missing(error: str | None) -> bool:
     """An algorithm left in error because its plugin file was missing or broken (retried
     automatically when the plugin folder changes)."""
-    return bool(error) and error.startswith("plugin '") and (
+    return error is not None and error.startswith("plugin '") and (
         error.endswith("' not found") or "' is broken: " in error)
 
 
-class TickPlanner:
-    _lock: Any
-    _algos: dict[int, AlgoState]
+class TickPlanner(EngineCore):
     # Set by the runner from the config; None disables (backtests, unit tests' defaults).
     stale_after: timedelta | None = STALE_AFTER
     disk: DiskWatch | None = None
@@ -215,7 +214,7 @@ class TickPlanner:
     def _plugin_folders_sig(self) -> Any:
         from pathlib import Path
 
-        sig = []
+        sig: list[tuple[str, Any]] = []
         for d in getattr(self, "plugin_dirs", []):
             d = Path(d).expanduser()
             try:
@@ -360,12 +359,12 @@ class TickPlanner:
         # 6. problems onto the cards (a stopped algorithm keeps its stop reason)
         with self._lock:
             for algo_id, why in errors.items():
-                a = self._algos.get(algo_id)
-                if a is None or a.status != "running" or a.paused:
+                shown = self._algos.get(algo_id)
+                if shown is None or shown.status != "running" or shown.paused:
                     continue
-                a.error = why
+                shown.error = why
                 self.system.set_algorithm_error(algo_id, why)
-                logger.warning("algorithm %d (%s) at %s: %s", algo_id, a.name,
+                logger.warning("algorithm %d (%s) at %s: %s", algo_id, shown.name,
                                iso_z(minute), why)
 
     def _apply_guards(self, minute: datetime, prices: dict[str, float | None],

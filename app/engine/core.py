@@ -1,0 +1,94 @@
+"""The engine core's shared state, declared once for the mixins that make up ``Engine``.
+
+``Engine`` (facade.py) is ``TickPlanner + Lifecycle + BrokerIntake + CorporateDesk``; each
+mixin reads attributes set in ``Engine.__init__`` and calls methods another mixin defines.
+``EngineCore`` declares them with their types so the type checker reads every mixin on its
+own. The method declarations exist for the checker only (``TYPE_CHECKING``): at run time the
+real ones come from the mixins and the facade, earlier in the MRO.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import db
+    from app.broker.base import Broker
+    from app.clock import Clock
+    from app.engine.brokerio import BrokerIO
+    from app.engine.guards import GuardBook
+    from app.engine.model import AlgoState
+    from app.engine.orders import OrderBook
+    from app.engine.plugins import PluginInfo
+    from app.engine.sandbox import PluginPool
+    from app.marketdata.base import Feed
+    from db.calendar import MarketCalendar
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+
+class EngineCore:
+    """Attributes ``Engine.__init__`` sets; see facade.py for what each one holds."""
+
+    mode: str
+    system: SystemStore
+    market: MarketStore
+    broker: Broker
+    feed: Feed | None
+    clock: Clock
+    calendar: MarketCalendar
+    plugin_dirs: list[Path]
+    plugin_timeout: float
+    provider: db.DataProvider
+    before_tick: Callable[[datetime], Any] | None
+    market_block: str | None
+    orders: OrderBook
+    io: BrokerIO
+    guards: GuardBook
+    _lock: threading.RLock
+    _tick_lock: threading.Lock
+    _external: dict[str, float] | None
+    _acked: dict[str, float]
+    _broker_positions: dict[str, float]
+    _last_watch: datetime | None
+    _clock_day: str | None
+    _clock_checked: datetime | None
+    _inflight: dict[str, tuple[int, ...]]
+    _pool: PluginPool
+    _listeners: list[Any]
+    _plugins: dict[str, PluginInfo]
+    _algos: dict[int, AlgoState]
+    _started: bool
+    _closed: bool
+    _collect: list[dict[str, Any]] | None
+    _subscribed: set[int]
+    _closers: list[Callable[[], Any]]
+    _last_minute: datetime | None
+
+    if TYPE_CHECKING:
+        # facade.py
+        def _emit(self, method: str, *args: Any) -> None: ...
+        def _refresh_plugins(self) -> list[PluginInfo]: ...
+        def _construct(self, cls: type, ticker: str, capital: float) -> Any: ...
+        # lifecycle.py
+        def _instantiate(self, a: AlgoState) -> str | None: ...
+        def _adopt_started(self, timeout: float) -> None: ...
+        def _subscribe(self, a: AlgoState) -> None: ...
+        def _unsubscribe(self, a: AlgoState) -> None: ...
+        def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future: ...
+        def _cancel(self, coid: str) -> None: ...
+        # intake.py
+        def _apply_txs(self, txs: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+        def _record_update(self, update: Any) -> None: ...
+        def _feed_hold(self, ticker: str, minute: datetime,
+                       seen: dict[str, str | None]) -> str | None: ...
+        def _halted_reason(self, ticker: str) -> str | None: ...
+        def _acknowledge_difference(self, ticker: str) -> None: ...
+        def watch_positions(self, minute: datetime | None = None) -> list[int]: ...
+        # corporate.py
+        def _corporate_before_tick(self, minute: datetime) -> None: ...

@@ -16,12 +16,15 @@ import os
 import re
 import stat
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from app.typedvalue import ValueTypeError, parse_typed, unwrap_optional
 
 APP_NAME = "autotrader"
 CONFIG_FILENAME = "autotrader.toml"
@@ -225,47 +228,35 @@ def _field_types() -> dict[str, Any]:
 FIELDS = _field_types()
 
 
+def _resolved_types() -> dict[str, Any]:
+    """Dotted key -> the field's type as an object (annotations are text here: ``from
+    __future__ import annotations``), so ``float | None`` reads as a float."""
+    hints = typing.get_type_hints(Settings)
+    out: dict[str, Any] = {}
+    for key in FIELDS:
+        section, _, name = key.partition(".")
+        out[key] = typing.get_type_hints(SECTIONS[section])[name] if name else hints[key]
+    return out
+
+
+TYPES = _resolved_types()
+
+
 def _coerce(key: str, value: Any, origin: str) -> Any:
     """Convert a raw value (TOML value or env string) to the field's type or say why not."""
-    f = FIELDS[key]
-    typ = str(f.type)
-    from_text = isinstance(value, str)
+    typ = unwrap_optional(TYPES[key])
     try:
-        if typ == "Secret":
+        if typ is Secret:
             if not isinstance(value, str):
-                raise TypeError("expected a string")
+                raise ValueTypeError("a string", value)
             return Secret(value.strip())
-        if typ == "str":
-            if not isinstance(value, str):
-                raise TypeError("expected a string")
-            return value
-        if typ == "bool":
-            if isinstance(value, bool):
-                return value
-            if from_text and value.strip().lower() in ("1", "true", "yes", "on"):
-                return True
-            if from_text and value.strip().lower() in ("0", "false", "no", "off"):
-                return False
-            raise TypeError("expected true or false")
-        if typ == "int":
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise TypeError("expected a whole number")
-            return int(value)
-        if typ == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise TypeError("expected a number")
-            v = float(value)
-            if v != v:
-                raise TypeError("expected a number, got NaN")
-            return v
-        if typ.startswith("tuple"):
-            if from_text:
-                value = [p for p in re.split(r"[,\s]+", value) if p]
-            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-                raise TypeError("expected a list of strings")
-            return tuple(value)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{origin}: key '{key}': {e} (got {value!r})") from None
+        if typ is str and not isinstance(value, str):
+            raise ValueTypeError("a string", value)
+        if typ in (bool, int, float, str) or typ is tuple or typing.get_origin(typ) is tuple:
+            return parse_typed(typ, value)
+    except ValueTypeError as e:
+        raise ConfigError(f"{origin}: key '{key}': expected {e.expected} (got {value!r})") \
+            from None
     raise ConfigError(f"{origin}: key '{key}': unsupported type {typ}")
 
 
@@ -292,8 +283,8 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
         "demo.starting_cash": lambda v: 0 < v <= 1e12,
         "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
         "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
-        **{f"risk.{f.name}": (lambda v: v >= 0) for f in dataclasses.fields(RiskSettings)
-           if f.type in ("float", "int")},
+        **{key: (lambda v: v >= 0) for key, typ in TYPES.items()
+           if key.startswith("risk.") and unwrap_optional(typ) in (float, int)},
         "risk.max_rejections": lambda v: v >= 1,
         "risk.on_guard_stop": lambda v: v in ("keep", "sell"),
         "notify.stream_down_minutes": lambda v: 0 <= v <= 1440,

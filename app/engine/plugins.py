@@ -19,13 +19,14 @@ import importlib.machinery
 import importlib.util
 import inspect
 import logging
-import math
 import pkgutil
 import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.typedvalue import ValueTypeError, parse_typed
 
 logger = logging.getLogger(__name__)
 
@@ -252,29 +253,10 @@ def coerce_params(info: PluginInfo, params: dict[str, Any] | None) -> dict[str, 
         if k not in info.params:
             known = ", ".join(info.params) or "none"
             raise ValueError(f"plugin {info.name!r} has no parameter {k!r} (known: {known})")
-        default = info.params[k]
-        typ = type(default)
         try:
-            if typ is bool:
-                if isinstance(v, str):
-                    if v.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError
-                    v = v.strip().lower() in ("true", "1", "yes")
-                out[k] = bool(v)
-            elif typ is int:
-                f = float(v)
-                if not math.isfinite(f) or f != int(f):
-                    raise ValueError
-                out[k] = int(f)
-            elif typ is float:
-                f = float(v)
-                if not math.isfinite(f):
-                    raise ValueError
-                out[k] = f
-            else:
-                out[k] = str(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"parameter {k!r} must be a {typ.__name__}, got {v!r}") from None
+            out[k] = parse_typed(type(info.params[k]), v)
+        except ValueTypeError as e:
+            raise ValueError(f"parameter {k!r} must be {e.expected}, got {v!r}") from None
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, Signal, Slot
 
+from app.typedvalue import ValueTypeError, parse_typed
 from app.ui import format as fmt
 from db.market import TICKER_RE
 
@@ -39,27 +40,14 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def parse_param(default: Any, text: str) -> Any:
-    """``text`` as the type of the parameter's default; ValueError with a clear message."""
-    if isinstance(default, bool):
-        if text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        raise ValueError("Enter true or false.")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("Enter a whole number.") from None
-    if isinstance(default, float):
-        try:
-            v = float(text)
-        except ValueError:
-            raise ValueError("Enter a number.") from None
-        if not math.isfinite(v):
-            raise ValueError("Enter a number.")
-        return v
-    if not text:
+    """``text`` as the type of the parameter's default (the engine's rules, app/typedvalue.py);
+    ValueError with what to enter."""
+    if not isinstance(default, bool | int | float) and not text:
         raise ValueError("Enter a value.")
-    return text
+    try:
+        return parse_typed(type(default), text)
+    except ValueTypeError as e:
+        raise ValueError(f"Enter {e.expected}.") from None
 
 
 def _pct(x: Any) -> str:

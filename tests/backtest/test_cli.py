@@ -103,7 +103,7 @@ def test_bars_from_the_market_db(capsys, tmp_path, data_dir, market_store, ref_b
     (["nope", "REF"], "no algorithm plugin named 'nope' (available: "),
     (["sma_crossover", "REF", "--param", "fast=3"],
      "plugin 'sma_crossover' has no parameter 'fast' (known: sma_short, sma_long)"),
-    (["sma_crossover", "REF", "--param", "sma_short=ten"], "parameter 'sma_short' must be a int"),
+    (["sma_crossover", "REF", "--param", "sma_short=ten"], "parameter 'sma_short' must be a whole number"),
     (["sma_crossover", "REF", "--param", "sma_short"], "write it as name=value"),
     (["sma_crossover", "REF", "--start", "2023-01-03"], "--start 2023-01-03 is before the data"),
     (["sma_crossover", "REF", "--end", "2025-01-03"], "--end 2025-01-03 is after the data"),

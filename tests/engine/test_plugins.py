@@ -74,9 +74,9 @@ def test_parameters_are_checked_converted_and_seen_by_init():
         "sma_short": 10, "sma_long": 30}
     with pytest.raises(ValueError, match="no parameter 'smaa'"):
         coerce_params(info, {"smaa": 3})
-    with pytest.raises(ValueError, match="must be a int"):
+    with pytest.raises(ValueError, match="must be a whole number"):
         coerce_params(info, {"sma_short": 2.5})
-    with pytest.raises(ValueError, match="must be a int"):
+    with pytest.raises(ValueError, match="must be a whole number"):
         coerce_params(info, {"sma_short": "ten"})
     cls = make_class(info, {"sma_short": 5})
     obj = cls("AAPL", 1000.0)

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from db.system import TERMINAL_ORDER_STATUSES
+
 Side = Literal["buy", "sell"]
 
 # Alpaca's order statuses; the engine treats these as final.
-TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
+TERMINAL_STATUSES = TERMINAL_ORDER_STATUSES  # one list: db/system.py (its SQL uses it too)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from app.clock import Clock, WallClock
 from app.config import Settings
 from db.calendar import MarketCalendar
 from db.market import MarketStore, check_ticker
-from db.timeutil import from_epoch, require_aware
+from db.timeutil import from_epoch, require_aware, to_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ ProgressCallback = Callable[[str, float, int], None]
 
 class BackfillError(RuntimeError):
     """History could not be fetched; the message says why (keys, plan, network)."""
-
-
-def _epoch(t: str) -> int:
-    return int(datetime.fromisoformat(t).timestamp())
 
 
 class Backfiller:
@@ -209,6 +205,6 @@ class Backfiller:
             return out
         for t in names:
             bars = raw.get(t) or []
-            out[t] = [(t, _epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
+            out[t] = [(t, to_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
                        float(b["c"]), int(b.get("v") or 0)) for b in bars]
         return out

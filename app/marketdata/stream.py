@@ -36,7 +36,6 @@ import random
 import select
 import threading
 import time
-from datetime import datetime
 
 import websocket
 
@@ -54,7 +53,7 @@ from app.marketdata.base import (
 from app.marketdata.subscriptions import SubscriptionSet
 from db.calendar import MarketCalendar
 from db.market import Bar, MarketStore, check_ticker
-from db.timeutil import from_epoch
+from db.timeutil import from_epoch, to_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +68,6 @@ class _Refused(Exception):
     def __init__(self, code: int, why: str, wait: float) -> None:
         super().__init__(why)
         self.code, self.why, self.wait = code, why, wait
-
-
-def _epoch(t: str) -> int:
-    return int(datetime.fromisoformat(t).timestamp())
 
 
 def _more_waiting(ws: websocket.WebSocket) -> bool:
@@ -489,7 +484,7 @@ class AlpacaStream:
             kind = m.get("T")
             if kind == "b" or kind == "u":
                 try:
-                    rows.append((m["S"], _epoch(m["t"]), float(m["o"]), float(m["h"]),
+                    rows.append((m["S"], to_epoch(m["t"]), float(m["o"]), float(m["h"]),
                                  float(m["l"]), float(m["c"]), int(m.get("v") or 0)))
                 except (KeyError, TypeError, ValueError):
                     logger.warning("stream: malformed bar %r skipped", m)

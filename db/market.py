@@ -60,6 +60,18 @@ class Bar:
                 "ohlcv": {"o": self.o, "h": self.h, "l": self.l, "c": self.c, "v": self.v}}
 
 
+_ISO_BY_TS: dict[int, str] = {}
+_ISO_CACHE_MAX = 8192  # ~20 sessions of minutes, ~1 MB; emptied when full
+
+
+def _iso_cached(ts: int) -> str:
+    """``iso_z(ts)`` kept in a small bounded dict (a dict hit costs less than a call)."""
+    if len(_ISO_BY_TS) >= _ISO_CACHE_MAX:
+        _ISO_BY_TS.clear()
+    s = _ISO_BY_TS[ts] = iso_z(ts)
+    return s
+
+
 MAX_PRICE = 1e9  # above any real share price; also rejects inf (NaN fails every comparison)
 
 
@@ -174,8 +186,12 @@ class MarketStore:
         """Seed shape: ``[{'timestamp': ..Z, 'ohlcv': {o,h,l,c,v}}]`` oldest first."""
         check_ticker(ticker)
         before_ts = before if isinstance(before, int) else int(require_aware(before).timestamp())
+        # The hot path of every seed-style plugin call: ISO strings from a per-minute cache
+        # (every ticker asks for the same minutes), dicts built from constant key layouts.
+        get = _ISO_BY_TS.get
         return [
-            {"timestamp": iso_z(ts), "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
+            {"timestamp": get(ts) or _iso_cached(ts),
+             "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
             for ts, o, h, lo, c, v in self.last_n_rows(ticker, n, before_ts)
         ]
 

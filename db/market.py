@@ -175,6 +175,17 @@ class MarketStore:
         rows.reverse()
         return rows
 
+    def warm_up(self) -> None:
+        """Open this thread's connection and read the schema and the index's first page now,
+        so a later first query does not pay for it (plugin workers at start)."""
+        self.conn.execute("SELECT ts FROM bars ORDER BY ticker, ts LIMIT 1").fetchall()
+
+    def bar_span(self, ticker: str) -> tuple[int, int, int] | None:
+        """(first ts, last ts, bar count) of ``ticker``'s bars, None if it has none."""
+        row = self.conn.execute("SELECT min(ts), max(ts), count(*) FROM bars WHERE ticker = ?",
+                                (ticker,)).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row and row[2] else None
+
     def last_n_closes(self, ticker: str, n: int, before_ts: int) -> list[float]:
         """Closes of the last ``n`` bars strictly before ``before_ts``, oldest first."""
         rows = self.conn.execute(

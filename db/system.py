@@ -182,6 +182,10 @@ class SystemStore:
             "UPDATE orders SET status = ?, filled_qty = ?, reason = COALESCE(?, reason), "
             "updated_at = ? WHERE id = ?", (status, filled_qty, reason or None, updated_at, order_id))
 
+    def warm_up(self) -> None:
+        """Open this thread's connection and read the schema now (plugin workers at start)."""
+        self.conn.execute("SELECT id FROM transactions LIMIT 1").fetchall()
+
     def get_order(self, client_order_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
         return rows[0] if rows else None

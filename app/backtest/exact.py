@@ -25,6 +25,7 @@ from app.backtest.replay import MAX_PROBLEMS, Progress
 from app.backtest.result import RunResult, result_from_fills
 from app.clock import ManualClock
 from db.calendar import nyse
+from db.simbroker import SimBrokerStore
 from db.timeutil import from_epoch, iso_z, to_epoch
 
 logger = logging.getLogger(__name__)
@@ -110,9 +111,7 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             txs = system.transactions(algo_id)
             # Orders the broker rejected after the tick sent them (the fast loop counts these
             # as refusals at their minute too).
-            for ts_, why in system.conn.execute(
-                    "SELECT created_ts, reason FROM sim_orders WHERE status = 'rejected' "
-                    "ORDER BY rowid").fetchall():
+            for ts_, why in SimBrokerStore(system).rejected_orders():
                 refused += 1
                 if len(problems) < MAX_PROBLEMS:
                     problems.append({"timestamp": iso_z(int(ts_)), "kind": "refused",

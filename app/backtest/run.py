@@ -132,14 +132,13 @@ def load_bars(spec: Spec, calendar: MarketCalendar | None = None) -> tuple[Bars,
             "store some first (demo or paper mode fills it)")
     store = open_market(Path(spec.market_db), calendar)
     try:
-        row = store.conn.execute("SELECT min(ts), max(ts), count(*) FROM bars WHERE ticker = ?",
-                                 (spec.ticker,)).fetchone()
-        if not row or not row[2]:
+        span = store.bar_span(spec.ticker)
+        if span is None:
             known = store.tickers()
             raise BacktestError(
                 f"the market DB {spec.market_db} has no bars for {spec.ticker} (it has: "
                 f"{', '.join(known[:20]) or 'none'}); use --csv FILE for other data")
-        db_first, db_last = exchange_day(int(row[0])), exchange_day(int(row[1]))
+        db_first, db_last = exchange_day(span[0]), exchange_day(span[1])
         source = f"the market DB ({spec.ticker})"
         start, end = spec.start or db_first, spec.end or db_last
         lo_ts, hi_ts = _checked_range(calendar, start, end, db_first, db_last, source)

@@ -44,6 +44,7 @@ from app.clock import Clock
 from app.testhooks import pause_point
 from db.calendar import MarketCalendar, nyse
 from db.market import TICKER_RE, MarketStore
+from db.simbroker import OPEN_STATUSES, SimBrokerStore
 from db.system import SystemStore
 from db.timeutil import floor_minute, iso_z
 
@@ -51,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 NEW_YORK = ZoneInfo("America/New_York")
 PriceRule = Callable[[str, datetime], float | None]
-OPEN_STATUSES = ("new", "accepted", "partially_filled")
 
 
 def last_close(market: MarketStore) -> PriceRule:
@@ -102,19 +102,16 @@ class SimulatedBroker:
         self.closed_days: set[str] = set()
         self._listeners: list[OrderListener] = []
         self._lock = threading.RLock()
+        self.store = SimBrokerStore(system)
         with self.system.atomic():
-            self.system.conn.execute(
-                "INSERT OR IGNORE INTO sim_account (id, cash, starting_cash, created_at) "
-                "VALUES (1, ?, ?, ?)", (float(starting_cash), float(starting_cash),
-                                         iso_z(clock.now())))
+            self.store.open_account(float(starting_cash), iso_z(clock.now()))
 
     # --- account -------------------------------------------------------------------------
     def _cash(self) -> float:
-        return float(self.system.conn.execute("SELECT cash FROM sim_account").fetchone()[0])
+        return self.store.cash()
 
     def get_positions(self) -> dict[str, float]:
-        rows = self.system.conn.execute("SELECT ticker, qty FROM sim_positions WHERE qty != 0")
-        return {t: float(q) for t, q in rows}
+        return self.store.positions()
 
     def get_account(self) -> Account:
         cash = self._cash()
@@ -143,12 +140,7 @@ class SimulatedBroker:
 
     # --- orders --------------------------------------------------------------------------
     def _row(self, coid: str) -> dict[str, Any] | None:
-        cur = self.system.conn.execute("SELECT * FROM sim_orders WHERE client_order_id = ?",
-                                       (coid,))
-        r = cur.fetchone()
-        if r is None:
-            return None
-        return dict(zip([c[0] for c in cur.description], r, strict=True))
+        return self.store.order(coid)
 
     def _update(self, row: dict[str, Any]) -> OrderUpdate:
         return OrderUpdate(
@@ -171,19 +163,12 @@ class SimulatedBroker:
             return f"no market price for {row['ticker']}"
         commission = qty * self.commission_per_share
         cash = self._cash()
-        pos = self.system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
-                                       (row["ticker"],)).fetchone()
-        held = int(pos[0]) if pos else 0
+        held = self.store.position(row["ticker"])
         why = refusal(row["side"], qty, price, commission, cash, held)
         if why:
             return why
         signed = qty if row["side"] == "buy" else -qty
-        c = self.system.conn
-        c.execute("UPDATE sim_account SET cash = cash - ? - ?",
-                  (signed * price, commission))
-        c.execute("INSERT INTO sim_positions (ticker, qty) VALUES (?, ?) "
-                  "ON CONFLICT(ticker) DO UPDATE SET qty = qty + excluded.qty",
-                  (row["ticker"], signed))
+        self.store.apply_fill(row["ticker"], signed, price, commission)
         prev_q, prev_avg = row["filled_qty"], row["filled_avg_price"] or 0.0
         new_q = prev_q + qty
         row["filled_avg_price"] = round((prev_avg * prev_q + price * qty) / new_q, 6)
@@ -192,11 +177,7 @@ class SimulatedBroker:
         return ""
 
     def _save(self, row: dict[str, Any]) -> None:
-        self.system.conn.execute(
-            "UPDATE sim_orders SET status = ?, filled_qty = ?, filled_avg_price = ?, reason = ?, "
-            "updated_at = ? WHERE client_order_id = ?",
-            (row["status"], row["filled_qty"], row["filled_avg_price"], row["reason"],
-             iso_z(self.clock.now()), row["client_order_id"]))
+        self.store.save_order(row, iso_z(self.clock.now()))
 
     def submit_order(self, request: OrderRequest) -> OrderUpdate:
         if request.side not in ("buy", "sell"):
@@ -220,11 +201,7 @@ class SimulatedBroker:
                    "filled_avg_price": None, "reason": "",
                    "created_ts": int(floor_minute(now).timestamp())}
             with self.system.atomic():
-                self.system.conn.execute(
-                    "INSERT INTO sim_orders (client_order_id, broker_order_id, ticker, side, qty, "
-                    "status, created_ts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (row["client_order_id"], row["broker_order_id"], row["ticker"], row["side"],
-                     row["qty"], "new", row["created_ts"], iso_z(now)))
+                self.store.insert_order(row, iso_z(now))
                 qty = request.qty
                 if self.partial_fill_ratio is not None and qty > 1:
                     qty = max(1, int(qty * self.partial_fill_ratio))
@@ -271,11 +248,7 @@ class SimulatedBroker:
         return out
 
     def _open_rows(self) -> list[dict[str, Any]]:
-        cur = self.system.conn.execute(
-            f"SELECT * FROM sim_orders WHERE status IN ({','.join('?' * len(OPEN_STATUSES))}) "
-            "ORDER BY rowid", OPEN_STATUSES)
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return self.store.open_orders(OPEN_STATUSES)
 
     def get_order(self, client_order_id: str) -> OrderUpdate | None:
         self._progress()

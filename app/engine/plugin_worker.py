@@ -81,6 +81,8 @@ class _Capture(io.TextIOBase):
 
 
 def _where(e: BaseException) -> str:
+    """The innermost frame of a plugin exception, as ``file:line`` (the thread pool in
+    sandbox.py says it the same way)."""
     tb = traceback.extract_tb(e.__traceback__)
     if not tb:
         return ""
@@ -196,8 +198,8 @@ def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
     # Open both read connections now (schema read, first pages) so the first minute's calls
     # do not pay for it.
     with contextlib.suppress(Exception):
-        provider.market.conn.execute("SELECT ts FROM bars ORDER BY ticker, ts LIMIT 1").fetchall()
-        provider.system.conn.execute("SELECT id FROM transactions LIMIT 1").fetchall()
+        provider.market.warm_up()
+        provider.system.warm_up()
     for d in cfg.plugin_dirs:
         if d not in sys.path:
             sys.path.append(d)

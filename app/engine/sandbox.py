@@ -18,12 +18,13 @@ import queue
 import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+
+from app.engine.plugin_worker import _where
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,6 @@ class Call:
         if self.started is None:
             return None
         return (self.finished or time.monotonic()) - self.started
-
-
-def _where(e: BaseException) -> str:
-    """The innermost frame of a plugin exception, as ``file:line``."""
-    tb = traceback.extract_tb(e.__traceback__)
-    if not tb:
-        return ""
-    fr = tb[-1]
-    return f"{fr.filename.rsplit('/', 1)[-1]}:{fr.lineno}"
 
 
 class _Worker(threading.Thread):

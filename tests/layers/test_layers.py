@@ -74,9 +74,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # Modules outside db/ that still hold SQL -> why. Only shrinks.
 SQL_OUTSIDE_DB: dict[str, str] = {
-    "app.broker.simulated": "the simulated broker's sim_* tables: to move into a db store",
-    "app.backtest.exact": "reads the backtest's sim_orders rejections: moves with the sim store",
-    "app.backtest.run": "the bar range of a ticker: to move into db.market",
     "app.ops.backup": "SQLite's online backup of whole files (PRAGMAs on a copy), not a store",
     "app.ops.restore": "checks and swaps whole DB files before any store opens them",
     "app.ops.dbcheck": "integrity_check / table counts of a file, read-only, not a store",

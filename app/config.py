@@ -17,6 +17,7 @@ import re
 import stat
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,6 +261,30 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     raise ConfigError(f"{origin}: key '{key}': unsupported type {typ}")
 
 
+# Key -> is the value in range (after its type was checked).
+RANGE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "demo.speed": lambda v: 0 < v <= 10_000,
+    "engine.plugin_timeout": lambda v: 0 < v <= 60,
+    "engine.tick_offset_seconds": lambda v: 0 <= v < 50,
+    "engine.slippage_bps": lambda v: 0 <= v <= 1000,
+    "engine.commission_per_share": lambda v: 0 <= v <= 10,
+    "engine.stale_order_seconds": lambda v: 5 <= v <= 600,
+    "engine.disk_warn_mb": lambda v: 0 <= v <= 1e7,
+    "engine.disk_pause_mb": lambda v: 0 <= v <= 1e7,
+    "engine.disk_check_minutes": lambda v: 0 < v <= 1440,
+    "demo.starting_cash": lambda v: 0 < v <= 1e12,
+    "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
+    "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
+    **{key: (lambda v: v >= 0) for key, typ in TYPES.items()
+       if key.startswith("risk.") and unwrap_optional(typ) in (float, int)},
+    "risk.max_rejections": lambda v: v >= 1,
+    "risk.on_guard_stop": lambda v: v in ("keep", "sell"),
+    "notify.stream_down_minutes": lambda v: 0 <= v <= 1440,
+    "status.port": lambda v: 1 <= v <= 65535,
+    "market.keep_days": lambda v: v == 0 or 7 <= v <= 36_500,
+}
+
+
 def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{origins.get(key, 'default')}: key '{key}': {why}")
@@ -270,30 +295,19 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
     if level not in LOG_LEVELS:
         raise bad("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     values["log_level"] = level
-    checks = {
-        "demo.speed": lambda v: 0 < v <= 10_000,
-        "engine.plugin_timeout": lambda v: 0 < v <= 60,
-        "engine.tick_offset_seconds": lambda v: 0 <= v < 50,
-        "engine.slippage_bps": lambda v: 0 <= v <= 1000,
-        "engine.commission_per_share": lambda v: 0 <= v <= 10,
-        "engine.stale_order_seconds": lambda v: 5 <= v <= 600,
-        "engine.disk_warn_mb": lambda v: 0 <= v <= 1e7,
-        "engine.disk_pause_mb": lambda v: 0 <= v <= 1e7,
-        "engine.disk_check_minutes": lambda v: 0 < v <= 1440,
-        "demo.starting_cash": lambda v: 0 < v <= 1e12,
-        "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
-        "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
-        **{key: (lambda v: v >= 0) for key, typ in TYPES.items()
-           if key.startswith("risk.") and unwrap_optional(typ) in (float, int)},
-        "risk.max_rejections": lambda v: v >= 1,
-        "risk.on_guard_stop": lambda v: v in ("keep", "sell"),
-        "notify.stream_down_minutes": lambda v: 0 <= v <= 1440,
-        "status.port": lambda v: 1 <= v <= 65535,
-        "market.keep_days": lambda v: v == 0 or 7 <= v <= 36_500,
-    }
-    for key, ok in checks.items():
+    for key, ok in RANGE_CHECKS.items():
         if key in values and not ok(values[key]):
             raise bad(key, f"value {values[key]!r} is out of range")
+    _check_addresses(values, bad)
+    _check_demo(values, bad)
+    _check_engine_pairs(values, bad)
+    if values.get("data_dir"):
+        why = data_dir_problem(Path(str(values["data_dir"])).expanduser())
+        if why:
+            raise bad("data_dir", why)
+
+
+def _check_addresses(values: dict[str, Any], bad: Callable[[str, str], ConfigError]) -> None:
     bind = str(values.get("status.bind", StatusSettings.bind))
     if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", bind):
         raise bad("status.bind", "must be an IP address or host name (e.g. 192.168.1.20)")
@@ -312,6 +326,9 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
             raise bad(key, f"must be a {' or '.join(schemes)} URL without credentials in it")
         if key in ("alpaca.trading_url", "alpaca.data_url") and url.rstrip("/").endswith("/v2"):
             raise bad(key, "must not end in /v2 (alpaca-py adds it)")
+
+
+def _check_demo(values: dict[str, Any], bad: Callable[[str, str], ConfigError]) -> None:
     for t in values.get("demo.tickers", ()):
         if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
             raise bad("demo.tickers", f"{t!r} is not a ticker symbol")
@@ -328,6 +345,9 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
             raise bad("demo.start_date", f"{start} is in the future")
         if day.year < 2000:
             raise bad("demo.start_date", f"{start} is before 2000 (the market calendar's range)")
+
+
+def _check_engine_pairs(values: dict[str, Any], bad: Callable[[str, str], ConfigError]) -> None:
     offset = values.get("engine.tick_offset_seconds", EngineSettings.tick_offset_seconds)
     stale = values.get("engine.stale_order_seconds", EngineSettings.stale_order_seconds)
     if stale <= offset:
@@ -339,10 +359,6 @@ def _validate(values: dict[str, Any], origins: dict[str, str]) -> None:
     if pause > warn:
         raise bad("engine.disk_pause_mb", f"{pause:g} must not be more than "
                   f"engine.disk_warn_mb ({warn:g})")
-    if values.get("data_dir"):
-        why = data_dir_problem(Path(str(values["data_dir"])).expanduser())
-        if why:
-            raise bad("data_dir", why)
 
 
 def data_dir_problem(path: Path) -> str | None:

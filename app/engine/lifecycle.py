@@ -30,7 +30,7 @@ from app.engine.model import (
     UnknownPluginError,
 )
 from app.engine.orders import liquidation_order_id
-from app.engine.plugins import coerce_params, make_class
+from app.engine.plugins import PluginInfo, coerce_params, make_class
 from db.market import BadTickerError, check_ticker
 from db.timeutil import floor_minute, iso_z
 
@@ -151,14 +151,7 @@ class Lifecycle(EngineCore):
 
     def create_algorithm(self, plugin: str, ticker: str, capital: float,
                          params: dict | None = None, name: str = "") -> int:
-        info = self._plugins.get(plugin)
-        if info is None:
-            self._refresh_plugins()
-            info = self._plugins.get(plugin)
-        if info is None:
-            raise UnknownPluginError(f"no algorithm plugin named {plugin!r}")
-        if info.error:
-            raise UnknownPluginError(f"plugin {plugin!r} is broken: {info.error}")
+        info = self._usable_plugin(plugin)
         ticker = (ticker or "").strip().upper()
         try:
             check_ticker(ticker)
@@ -171,17 +164,7 @@ class Lifecycle(EngineCore):
             values = coerce_params(info, params)
         except ValueError as e:
             raise EngineError(str(e)) from None
-        try:
-            t = self.io.ask(f"check {ticker}", partial(self.broker.get_ticker, ticker))
-        except EngineError as e:
-            if isinstance(e.__cause__, UnknownTickerError):
-                raise TickerRejectedError(
-                    f"{ticker}: unknown to the broker ({e.__cause__})") from None
-            raise
-        if not t.active:
-            raise TickerRejectedError(f"{ticker} is not active")
-        if not t.tradable:
-            raise TickerRejectedError(f"{ticker} is not tradable")
+        self._check_tradable(ticker)
         cash = self.io.account().cash
         with self._lock:
             free = self._free_from(cash)
@@ -219,6 +202,32 @@ class Lifecycle(EngineCore):
                     capital)
         self._emit("on_algorithms_changed")
         return algo_id
+
+    def _usable_plugin(self, plugin: str) -> PluginInfo:
+        """The plugin's info (the folder read again if it is not known yet), or why not."""
+        info = self._plugins.get(plugin)
+        if info is None:
+            self._refresh_plugins()
+            info = self._plugins.get(plugin)
+        if info is None:
+            raise UnknownPluginError(f"no algorithm plugin named {plugin!r}")
+        if info.error:
+            raise UnknownPluginError(f"plugin {plugin!r} is broken: {info.error}")
+        return info
+
+    def _check_tradable(self, ticker: str) -> None:
+        """Ask the broker: a ticker it does not know, or cannot trade, is refused."""
+        try:
+            t = self.io.ask(f"check {ticker}", partial(self.broker.get_ticker, ticker))
+        except EngineError as e:
+            if isinstance(e.__cause__, UnknownTickerError):
+                raise TickerRejectedError(
+                    f"{ticker}: unknown to the broker ({e.__cause__})") from None
+            raise
+        if not t.active:
+            raise TickerRejectedError(f"{ticker} is not active")
+        if not t.tradable:
+            raise TickerRejectedError(f"{ticker} is not tradable")
 
     def _get(self, algo_id: int) -> AlgoState:
         a = self._algos.get(algo_id)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.broker.base import ReconcileReport
 from app.clock import Clock, SimulatedClock, WallClock
 from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
@@ -401,6 +402,45 @@ def build_when_disk_allows(settings: Settings,
             delay = min(delay * 2, DISK_RETRY_MAX_S)
 
 
+def _limit_run(engine: Engine, scheduler: Scheduler, minutes: float,
+               stop: threading.Event) -> None:
+    """``--minutes``: exactly N ticks; on a wall clock also at most N minutes (a closed
+    market)."""
+    scheduler.max_ticks = max(1, math.ceil(minutes))
+    if engine.mode == "demo":
+        return
+    deadline = engine.clock.now() + timedelta(minutes=minutes)
+
+    def stop_at_deadline() -> None:
+        if engine.clock.sleep_until(deadline, stop):
+            logger.info("--minutes %g reached", minutes)
+            stop.set()
+
+    threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
+
+
+def _print_start(engine: Engine, report: ReconcileReport, printer: ConsolePrinter) -> None:
+    """The console's first lines: reconcile differences, LIVE warning, account, algorithms."""
+    if not report.clean:
+        print("warning: positions differ from the broker: " + ", ".join(
+            f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
+            for d in report.position_diffs), file=sys.stderr)
+    mode = engine.mode.upper()
+    if engine.mode == "live":
+        logger.warning("LIVE trading: orders go to your real Alpaca account")
+        printer._print("*** LIVE MODE: these algorithms trade REAL MONEY. Ctrl+C stops them "
+                       "(positions are kept). ***")
+    acct = engine.account_summary()
+    printer._print(
+        f"AutoTrader {mode} ({engine.broker.name} broker"
+        + (", SIMULATED MONEY" if engine.mode == "demo" else "")
+        + f"): cash {acct['cash']:,.2f}, free {acct['free']:,.2f}; clock "
+        f"{exchange_time(engine.clock.now()):%Y-%m-%d %H:%M:%S ET} x{engine.clock.speed:g}")
+    for v in engine.algorithm_views():
+        printer._print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
+                       f"{v.value:,.2f}, position {v.position}")
+
+
 def run_headless(settings: Settings, minutes: float | None = None,
                  start_control: Callable[[Engine, Path], Any] | None = None) -> int:
     """Run the engine without a window until Ctrl+C/SIGTERM (or ``minutes`` ticks: exactly that
@@ -446,35 +486,8 @@ def run_headless(settings: Settings, minutes: float | None = None,
         if report is None:  # stopped (a signal) before the broker answered
             return EXIT_OK
         if minutes is not None:  # counted from the start of trading
-            # Exactly N ticks; on a wall clock also at most N minutes (a closed market).
-            scheduler.max_ticks = max(1, math.ceil(minutes))
-        if minutes is not None and engine.mode != "demo":
-            deadline = engine.clock.now() + timedelta(minutes=minutes)
-
-            def stop_at_deadline() -> None:
-                if engine.clock.sleep_until(deadline, stop):
-                    logger.info("--minutes %g reached", minutes)
-                    stop.set()
-
-            threading.Thread(target=stop_at_deadline, name="deadline", daemon=True).start()
-        if not report.clean:
-            print("warning: positions differ from the broker: " + ", ".join(
-                f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
-                for d in report.position_diffs), file=sys.stderr)
-        mode = engine.mode.upper()
-        if engine.mode == "live":
-            logger.warning("LIVE trading: orders go to your real Alpaca account")
-            printer._print("*** LIVE MODE: these algorithms trade REAL MONEY. Ctrl+C stops them "
-                           "(positions are kept). ***")
-        acct = engine.account_summary()
-        printer._print(
-            f"AutoTrader {mode} ({engine.broker.name} broker"
-            + (", SIMULATED MONEY" if engine.mode == "demo" else "")
-            + f"): cash {acct['cash']:,.2f}, free {acct['free']:,.2f}; clock "
-            f"{exchange_time(engine.clock.now()):%Y-%m-%d %H:%M:%S ET} x{engine.clock.speed:g}")
-        for v in engine.algorithm_views():
-            printer._print(f"  #{v.id} {v.name}: {v.plugin} on {v.ticker}, {v.status}, value "
-                           f"{v.value:,.2f}, position {v.position}")
+            _limit_run(engine, scheduler, minutes, stop)
+        _print_start(engine, report, printer)
         scheduler.run(stop)
         for v in engine.algorithm_views():
             printer._print(f"  #{v.id} {v.name}: position {v.position}, cash {v.cash:,.2f}, "

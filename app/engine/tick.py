@@ -49,6 +49,20 @@ NOT_SENT_STOPPED = "not sent: its algorithm was stopped before the order left"
 STALE_AFTER = timedelta(seconds=30)  # of market (clock) time, from the order's minute
 
 
+def _skip_reason(a: AlgoState, note: str | None) -> str | None:
+    """Why ``a`` does not run this minute (paused, the feed holds it, no plugin instance, its
+    previous run still going), or None."""
+    if a.paused:
+        return a.paused
+    if note and note.startswith("holding"):
+        return note
+    if a.instance is None:
+        return a.error or "plugin not loaded"
+    if a.busy is not None and not a.busy.done.is_set():
+        return "skipped: its previous run() has not returned yet"
+    return None
+
+
 def _plugin_missing(error: str | None) -> bool:
     """An algorithm left in error because its plugin file was missing or broken (retried
     automatically when the plugin folder changes)."""
@@ -289,18 +303,10 @@ class TickPlanner(EngineCore):
             calls: list[Call] = []
             feed_seen: dict[str, str | None] = {}
             for a in running:
-                skip = None
                 # The feed's view (intake.py): refused, halted or no bar for 5+ min holds;
                 # no bar for 2-4 min only goes on the card.
                 note = self._feed_hold(a.ticker, minute, feed_seen)
-                if a.paused:
-                    skip = a.paused
-                elif note and note.startswith("holding"):
-                    skip = note
-                elif a.instance is None:
-                    skip = a.error or "plugin not loaded"
-                elif a.busy is not None and not a.busy.done.is_set():
-                    skip = "skipped: its previous run() has not returned yet"
+                skip = _skip_reason(a, note)
                 if note and not skip:
                     errors[a.id] = note
                 if skip:
@@ -344,7 +350,12 @@ class TickPlanner(EngineCore):
             self._apply_txs(crossed)
             errors.update(refused)
 
-        # 5. send, each order checked against the halt flags right before it leaves
+        self._send_planned(planned, minute, errors)
+        self._show_problems(errors, minute)
+
+    def _send_planned(self, planned: list[PlannedOrder], minute: datetime,
+                      errors: dict[int, str]) -> None:
+        """5. send, each order checked against the halt flags right before it leaves."""
         unreachable = False
         for order in planned:
             err = self._send(order, attempts=1 if unreachable else SUBMIT_ATTEMPTS,
@@ -356,7 +367,8 @@ class TickPlanner(EngineCore):
                 for algo_id in order.algo_ids:
                     errors[algo_id] = err
 
-        # 6. problems onto the cards (a stopped algorithm keeps its stop reason)
+    def _show_problems(self, errors: dict[int, str], minute: datetime) -> None:
+        """6. problems onto the cards (a stopped algorithm keeps its stop reason)."""
         with self._lock:
             for algo_id, why in errors.items():
                 shown = self._algos.get(algo_id)
@@ -405,24 +417,8 @@ class TickPlanner(EngineCore):
                 continue
             if not call.timed_out:
                 a.busy = None  # a hung call keeps the algorithm busy until it returns
-            why = None
-            if call.deaths >= MAX_DEATHS_IN_A_ROW and a.status == "running":
-                why = (f"stopped: its plugin process died {call.deaths} times in a row "
-                       f"(last: {(call.died or '?').removeprefix('stopped: ')}); fix the "
-                       "plugin, then resume the algorithm")
-                self._stop_locked(a, why, False)
-                stopped.append(a)
-            elif not a.trading:
-                why = "stopped while its plugin ran; decision ignored"
-            elif call.skipped:
-                why = "skipped: other plugins used up this minute's time"
-            elif call.timed_out:
-                why = f"run() took longer than {self.plugin_timeout:g} s; decision ignored"
-            elif call.error is not None:
-                e = call.error
-                why = f"run() raised {type(e).__name__}: {str(e)[:200]}" + (
-                    f" ({call.where})" if call.where else "")
-            else:
+            why = self._call_failure(a, call, stopped)
+            if why is None:
                 try:
                     d = parse_decision(call.result)
                     # Orders still working at the broker have claims on cash and shares.
@@ -460,6 +456,28 @@ class TickPlanner(EngineCore):
             decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
                               "action": None, "shares": 0, "refused": why})
         return wanted
+
+    def _call_failure(self, a: AlgoState, call: Call, stopped: list[AlgoState]) -> str | None:
+        """Under the lock: why the plugin call gave no decision to look at (its process kept
+        dying: the algorithm stops; stopped meanwhile; skipped; too slow; raised), or None."""
+        if call.deaths >= MAX_DEATHS_IN_A_ROW and a.status == "running":
+            why = (f"stopped: its plugin process died {call.deaths} times in a row "
+                   f"(last: {(call.died or '?').removeprefix('stopped: ')}); fix the "
+                   "plugin, then resume the algorithm")
+            self._stop_locked(a, why, False)
+            stopped.append(a)
+            return why
+        if not a.trading:
+            return "stopped while its plugin ran; decision ignored"
+        if call.skipped:
+            return "skipped: other plugins used up this minute's time"
+        if call.timed_out:
+            return f"run() took longer than {self.plugin_timeout:g} s; decision ignored"
+        if call.error is not None:
+            e = call.error
+            return f"run() raised {type(e).__name__}: {str(e)[:200]}" + (
+                f" ({call.where})" if call.where else "")
+        return None
 
     def _halt_reason(self, order: PlannedOrder) -> str | None:
         """Under the lock: why ``order`` must not leave the machine now, or None."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.config import ConfigError
+from app.config import ConfigError, Settings
 from app.ops.backup import (
     CONFIG_NAME,
     DB_FILES,
@@ -162,27 +162,35 @@ def _backup_mode(folder: Path) -> str | None:
     return mode if mode in ("demo", "paper", "live") else None
 
 
-def run_restore(args: argparse.Namespace) -> int:
-    def fail(msg: str) -> int:
-        print(f"autotrader restore: {msg}", file=sys.stderr)
-        return 1
-
+def _settings_for_restore(args: argparse.Namespace) -> Settings:
     try:
-        settings = load(args)
+        return load(args)
     except ConfigError as e:
         # A broken config must not stop a restore that brings a good one back, but where the
         # data goes must then be said explicitly (the broken file may have named a folder).
         if args.no_config:
             raise
         if not args.data_dir:
-            return fail(f"the config cannot be read ({e}); pass --data-dir to say where the "
-                        "data goes, and the backup's config replaces the broken one")
-        from app.config import Settings, default_config_path
+            raise BackupError(f"the config cannot be read ({e}); pass --data-dir to say where "
+                              "the data goes, and the backup's config replaces the broken one") \
+                from None
+        from app.config import default_config_path
 
-        settings = Settings(data_dir=args.data_dir,
-                            config_path=str(Path(args.config).expanduser() if args.config
-                                            else default_config_path()))
         print(f"the config cannot be read ({e}); it is replaced by the backup's")
+        return Settings(data_dir=args.data_dir,
+                        config_path=str(Path(args.config).expanduser() if args.config
+                                        else default_config_path()))
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    def fail(msg: str) -> int:
+        print(f"autotrader restore: {msg}", file=sys.stderr)
+        return 1
+
+    try:
+        settings = _settings_for_restore(args)
+    except BackupError as e:
+        return fail(str(e))
     source = Path(args.source).expanduser()
     if not source.exists():
         return fail(f"{source} does not exist")

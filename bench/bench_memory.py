@@ -157,6 +157,10 @@ def main() -> int:
         line = (f"{page:9s}: RSS {s[0]['rss']:.0f} MB at start, "
                 f"{next(x for x in s if x['t'] >= a.warmup)['rss']:.0f} MB after warm-up, "
                 f"{s[-1]['rss']:.0f} MB at {s[-1]['t']:.0f} s; slope {slope:+.2f} MB/h")
+        end = s[-1]["t"]
+        mid = a.warmup + (end - a.warmup) / 2
+        late = slope_mb_per_hour([x for x in s if x["t"] >= mid], mid)
+        line += f" (second half {late:+.2f} MB/h)"
         if page == "floor":
             floor_slope = slope
         elif floor_slope is not None:

@@ -51,6 +51,14 @@ class TickResult:
     latency_ms: float
 
 
+def decision_row(a: AlgoState, action: str | None = None, shares: int = 0,
+                 refused: str | None = None) -> dict[str, Any]:
+    """One entry of ``TickResult.decisions``: what ``a`` decided this minute (``action`` and
+    ``shares``), or why it has no decision (``refused``; action None, 0 shares)."""
+    return {"algo_id": a.id, "name": a.name, "ticker": a.ticker, "action": action,
+            "shares": shares, "refused": refused}
+
+
 class EngineError(Exception):
     """A request the engine refuses; the message is for the user."""
 

@@ -34,7 +34,7 @@ from algorithm._api import AlgoContext, set_context
 from app.broker.base import BrokerError, OrderUpdate
 from app.engine.core import EngineCore
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
-from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult
+from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult, decision_row
 from app.engine.orders import SUBMIT_ATTEMPTS, PlannedOrder, Wanted
 from app.engine.sandbox import MAX_DEATHS_IN_A_ROW, Call
 from app.engine.storage import DiskWatch, OnceNotice, classify, retry_locked
@@ -183,8 +183,7 @@ class TickPlanner(EngineCore):
             for a in self._algos.values():
                 if a.status == "running":
                     errors[a.id] = "not run: " + why
-                    decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
-                                      "action": None, "shares": 0, "refused": errors[a.id]})
+                    decisions.append(decision_row(a, refused=errors[a.id]))
         return True
 
     def _storage_failed(self, minute: datetime, e: BaseException, decisions: list[dict],
@@ -213,8 +212,7 @@ class TickPlanner(EngineCore):
                 if a.status == "running":
                     errors.setdefault(a.id, "not recorded, not sent: " + why)
                     if a.id not in sent:
-                        decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
-                                          "action": None, "shares": 0, "refused": errors[a.id]})
+                        decisions.append(decision_row(a, refused=errors[a.id]))
         self._emit("on_algorithms_changed")
 
     def _storage_ok(self) -> None:
@@ -311,8 +309,7 @@ class TickPlanner(EngineCore):
                     errors[a.id] = note
                 if skip:
                     errors[a.id] = skip
-                    decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
-                                      "action": None, "shares": 0, "refused": skip})
+                    decisions.append(decision_row(a, refused=skip))
                     continue
                 led = a.ledger
                 ctx = AlgoContext(a.id, a.ticker, a.initial_capital, led.cash, led.position,
@@ -446,15 +443,12 @@ class TickPlanner(EngineCore):
                 except DecisionRefused as e:
                     why = str(e)
                 else:
-                    decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
-                                      "action": d.action, "shares": d.shares,
-                                      "refused": None})
+                    decisions.append(decision_row(a, d.action, d.shares))
                     if d.action != "hold":
                         wanted.append(Wanted(a.id, a.ticker, d))
                     continue
             errors[a.id] = why
-            decisions.append({"algo_id": a.id, "name": a.name, "ticker": a.ticker,
-                              "action": None, "shares": 0, "refused": why})
+            decisions.append(decision_row(a, refused=why))
         return wanted
 
     def _call_failure(self, a: AlgoState, call: Call, stopped: list[AlgoState]) -> str | None:

@@ -244,42 +244,53 @@ def sim_actions(system: SystemStore, start: str, end: str,
     return rows
 
 
+def _sim_unsettled_qty(system: SystemStore, action_id: str, ticker: str) -> int | None:
+    """Inside ``system.atomic()``: the simulated position in ``ticker`` if the action is still
+    to settle, None if it is unknown or settled already."""
+    row = system.conn.execute("SELECT settled_at FROM sim_corporate_actions WHERE id = ?",
+                              (action_id,)).fetchone()
+    if row is None or row[0]:
+        return None
+    q = system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
+                            (ticker,)).fetchone()
+    return int(q[0]) if q and q[0] else 0
+
+
+def _sim_mark_settled(system: SystemStore, action_id: str) -> None:
+    system.conn.execute("UPDATE sim_corporate_actions SET settled_at = ? WHERE id = ?",
+                        (iso_z(utcnow()), action_id))
+
+
 def sim_settle_split(system: SystemStore, action_id: str, ticker: str, ratio: float,
                      price: float | None) -> bool:
     """The simulated broker splits its own position (whole shares; cash in lieu of the
     fraction at ``price`` per post-split share), once. Returns True if it did now."""
     with system.atomic():
-        row = system.conn.execute("SELECT settled_at FROM sim_corporate_actions WHERE id = ?",
-                                  (action_id,)).fetchone()
-        if row is None or row[0]:
+        held = _sim_unsettled_qty(system, action_id, ticker)
+        if held is None:
             return False
-        q = system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
-                                (ticker,)).fetchone()
-        if q and q[0]:
-            exact = q[0] * ratio
+        if held:
+            exact = held * ratio
             whole = int(exact + 1e-9)
             system.conn.execute("UPDATE sim_positions SET qty = ? WHERE ticker = ?",
                                 (whole, ticker))
             if exact - whole > 1e-9 and price:
                 system.conn.execute("UPDATE sim_account SET cash = cash + ? WHERE id = 1",
                                     ((exact - whole) * price,))
-        system.conn.execute("UPDATE sim_corporate_actions SET settled_at = ? WHERE id = ?",
-                            (iso_z(utcnow()), action_id))
+        _sim_mark_settled(system, action_id)
         return True
 
 
 def sim_settle_dividend(system: SystemStore, action_id: str, ticker: str,
                         rate: float) -> bool:
+    """The simulated broker pays a cash dividend on its own long position, once. Returns True
+    if it did now."""
     with system.atomic():
-        row = system.conn.execute("SELECT settled_at FROM sim_corporate_actions WHERE id = ?",
-                                  (action_id,)).fetchone()
-        if row is None or row[0]:
+        held = _sim_unsettled_qty(system, action_id, ticker)
+        if held is None:
             return False
-        q = system.conn.execute("SELECT qty FROM sim_positions WHERE ticker = ?",
-                                (ticker,)).fetchone()
-        if q and q[0] > 0:
+        if held > 0:
             system.conn.execute("UPDATE sim_account SET cash = cash + ? WHERE id = 1",
-                                (q[0] * rate,))
-        system.conn.execute("UPDATE sim_corporate_actions SET settled_at = ? WHERE id = ?",
-                            (iso_z(utcnow()), action_id))
+                                (held * rate,))
+        _sim_mark_settled(system, action_id)
         return True

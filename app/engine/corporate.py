@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -267,28 +268,34 @@ class CorporateDesk(EngineCore):
         self._last_watch = None
 
     # --- dividends ----------------------------------------------------------------------
-    def _apply_dividend(self, act: dict) -> None:
-        ticker, rate = act["ticker"], float(act["rate"] or 0.0)
-        ex_iso = iso_z(ex_epoch(act["ex_date"]))
-        with self._lock:
-            with self.system.atomic():
-                if dbc.is_applied(self.system, act["id"]):
-                    return
-                after = dbc.max_transaction_id(self.system)
-                for row, held, _later in self._holders(ticker, ex_iso):
-                    if held <= 0 or rate <= 0:
-                        continue
-                    dbc.add_event(
-                        self.system, algo_id=row["id"], action_id=act["id"], ticker=ticker,
-                        type="dividend", cash=round(held * rate, 2), price=rate,
-                        shares_before=held, shares_after=held, after_tx_id=after,
-                        timestamp=ex_iso, note=f"cash dividend ${rate:g} x {held} shares"
-                        + (f" (paid {act['payable_date']})" if act.get("payable_date") else ""))
-                dbc.mark_applied(self.system, act["id"])
-            self._take_events(act["id"])
+    def _apply_dividend(self, act: dict[str, Any]) -> None:
+        rate = float(act["rate"] or 0.0)
+        paid = f" (paid {act['payable_date']})" if act.get("payable_date") else ""
+
+        def event(row: dict[str, Any], held: int) -> dict[str, Any] | None:
+            if held <= 0 or rate <= 0:
+                return None
+            return {"type": "dividend", "cash": round(held * rate, 2), "price": rate,
+                    "note": f"cash dividend ${rate:g} x {held} shares{paid}"}
+
+        self._apply_once(act, event)
 
     # --- everything else pauses ---------------------------------------------------------
-    def _apply_other(self, act: dict) -> None:
+    def _apply_other(self, act: dict[str, Any]) -> None:
+        note = self._pause_note(act, "check the position at the broker, then resume or stop "
+                                     "the algorithm")
+
+        def event(row: dict[str, Any], held: int) -> dict[str, Any] | None:
+            if row["status"] != "running" and held <= 0:
+                return None
+            return {"type": "action", "note": note}
+
+        self._apply_once(act, event)
+
+    def _apply_once(self, act: dict[str, Any],
+                    event: Callable[[dict[str, Any], int], dict[str, Any] | None]) -> None:
+        """Record ``act`` once: for each algorithm that held ``act``'s ticker before the
+        ex-date, the event ``event(row, held)`` gives (None: nothing for that one)."""
         ticker = act["ticker"]
         ex_iso = iso_z(ex_epoch(act["ex_date"]))
         with self._lock:
@@ -297,14 +304,11 @@ class CorporateDesk(EngineCore):
                     return
                 after = dbc.max_transaction_id(self.system)
                 for row, held, _later in self._holders(ticker, ex_iso):
-                    if row["status"] != "running" and held <= 0:
-                        continue
-                    dbc.add_event(self.system, algo_id=row["id"], action_id=act["id"],
-                                  ticker=ticker, type="action", after_tx_id=after,
-                                  shares_before=held, shares_after=held, timestamp=ex_iso,
-                                  note=self._pause_note(
-                                      act, "check the position at the broker, then resume "
-                                      "or stop the algorithm"))
+                    ev = event(row, held)
+                    if ev is not None:
+                        dbc.add_event(self.system, algo_id=row["id"], action_id=act["id"],
+                                      ticker=ticker, after_tx_id=after, shares_before=held,
+                                      shares_after=held, timestamp=ex_iso, **ev)
                 dbc.mark_applied(self.system, act["id"])
             self._take_events(act["id"])
 

@@ -223,3 +223,13 @@ def test_the_table_itself(importer: str, imported: str, ok: bool) -> None:
         theirs == "base" and mine != "base" or theirs in MAY_IMPORT[mine]
         or package(importer) == package(imported) and mine != "base")
     assert allowed is ok
+
+
+def test_lazy_and_relative_imports_are_read(tmp_path: Path) -> None:
+    src = tmp_path / "fake.py"
+    src.write_text("import os\n\n\ndef later():\n    from app.ui import app\n"
+                   "    from .orders import OrderBook\n    import PySide6.QtCore\n")
+    found = imports("app.engine.fake", src)
+    assert ("app.ui", 5) in found and ("app.ui.app", 5) in found
+    assert ("app.engine.orders", 6) in found and ("PySide6.QtCore", 7) in found
+    assert layer("app.ui.app") == "top" and "top" not in MAY_IMPORT["engine"]

@@ -119,7 +119,8 @@ class Notifier:
                  apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)
         for attempt in range(1, self.retries + 1):
             try:
-                ok = self._apprise.notify(title=title, body=body, notify_type=ntype)
+                # bool(): apprise 1.x returns a bool, 2.x a result that is truthy on success.
+                ok = bool(self._apprise.notify(title=title, body=body, notify_type=ntype))
             except Exception as e:  # noqa: BLE001 - a target plugin's bug must not kill us
                 logger.warning("notification failed: %s", e)
                 ok = False

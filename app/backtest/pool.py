@@ -28,6 +28,8 @@ from ctypes import c_int64
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from app.engine.sandbox import describe_exit
+
 logger = logging.getLogger(__name__)
 
 # Before its first call a child is loading data and starting the plugin (a spawned one is
@@ -37,20 +39,6 @@ STARTUP_GRACE_S = 30.0
 Emit = Callable[[Any], None]
 TaskFn = Callable[[Any, Emit, Any], Any]     # fn(item, emit, beacon) -> result
 DeathFn = Callable[[Any, str, list, int], Any]  # on_death(item, why, messages, minute)
-
-
-def describe_exit(code: int | None) -> str:
-    import signal
-
-    if code is None:
-        return "stopped responding"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"was killed by {name}"
-    return f"exited with code {code}"
 
 
 def _context() -> mp.context.BaseContext:

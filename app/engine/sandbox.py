@@ -279,9 +279,10 @@ class _Slot:
         self.drops: list[int] = []
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
+    """How a plugin process ended, for messages: 'exited with code 1', 'was killed by ...'."""
     if code is None:
-        return "stopped answering"
+        return "stopped responding"
     if code < 0:
         import signal as _signal
 
@@ -523,7 +524,7 @@ class ProcessPluginPool:
                 culprit, op, rebuild = ops[pos]
                 phase = "__init__" if op[0] == "construct" else "run()"
                 if not was_ready:
-                    why = f"the plugin process {_describe_exit(code)} while starting"
+                    why = f"the plugin process {describe_exit(code)} while starting"
                     logger.error("plugin worker %d %s", idx, why)
                     for c, _, _ in ops:
                         c.died = c.died or why
@@ -534,7 +535,7 @@ class ProcessPluginPool:
                            if phase == "run()" else
                            f"__init__ took longer than {timeout:g} s; its process was stopped")
                 else:
-                    why = f"the plugin process {_describe_exit(code)} during {phase}"
+                    why = f"the plugin process {describe_exit(code)} during {phase}"
                     culprit.died = why
                 culprit.instance.deaths += 1
                 n = culprit.deaths = culprit.instance.deaths

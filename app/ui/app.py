@@ -47,9 +47,9 @@ def apply_stored_settings(settings: Any) -> Any:
     return dataclasses.replace(settings, demo=dataclasses.replace(settings.demo, speed=speed))
 
 
-def start_after_first_frame(window: Any, start: Any, fallback_ms: int = 2000) -> None:
+def start_after_first_frame(window: Any, start: Any, fallback_ms: int | None = 2000) -> None:
     """Call ``start()`` once, just after any page of ``window`` has rendered its first frame
-    (or after ``fallback_ms`` if none renders, e.g. a hidden window)."""
+    (or after ``fallback_ms`` if none renders, e.g. a hidden window; None: only a frame)."""
     from PySide6.QtCore import QTimer
 
     state: dict[str, Any] = {"done": False, "links": []}
@@ -74,7 +74,8 @@ def start_after_first_frame(window: Any, start: Any, fallback_ms: int = 2000) ->
         sig = page.quickWindow().afterRendering
         sig.connect(rendered)
         state["links"].append((sig, rendered))
-    QTimer.singleShot(fallback_ms, go)
+    if fallback_ms is not None:
+        QTimer.singleShot(fallback_ms, go)
 
 
 def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) -> int:
@@ -106,6 +107,11 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
     builder.built.connect(window.attach_engine)
     builder.failed.connect(window.engine_failed)
     start_after_first_frame(window, builder.start)
+    ready_file = os.environ.get("AUTOTRADER_READY_FILE")
+    if ready_file:  # the kiosk unit: pi-upgrade.sh waits for this marker (app/ops/kioskready)
+        from app.ops.kioskready import write_ready
+
+        start_after_first_frame(window, lambda: write_ready(ready_file), fallback_ms=None)
     platform = app.platformName()
     if kiosk or platform in FULLSCREEN_PLATFORMS:
         window.showFullScreen()

@@ -24,7 +24,7 @@ from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
 from app.engine.guards import RiskLimits
 from app.engine.scheduler import MINUTE, Scheduler
-from app.engine.storage import MB, DiskWatch, classify
+from app.engine.storage import MB, DiskWatch, classify, start_wait_message
 from db.calendar import MarketCalendar, exchange_time, nyse
 from db.market import MarketStore
 from db.system import SystemStore
@@ -369,7 +369,8 @@ DISK_RETRY_MAX_S = 300.0
 def build_when_disk_allows(settings: Settings,
                            sleep: Callable[[float], Any] | None = None) -> Any:
     """``build_engine``, or an exit code: EXIT_CONFIG (one line on stderr, what to do) for
-    an unusable data folder or config; a full disk is waited out, retried with backoff."""
+    an unusable data folder or config; a full disk or a DB locked by another process is waited
+    out, retried with backoff."""
     import sqlite3
     import time
 
@@ -384,18 +385,19 @@ def build_when_disk_allows(settings: Settings,
             print(f"autotrader: {e}", file=sys.stderr)
             return EXIT_CONFIG
         except (StorageError, sqlite3.Error, OSError) as e:
-            full = classify(e) == "full" or "disk is full" in str(e) or (
-                disk_watch(settings).check(force=True) is not None)
-            if not full:
+            kind = classify(e)
+            if kind != "locked" and (kind == "full" or "disk is full" in str(e)
+                                     or disk_watch(settings).check(force=True) is not None):
+                kind = "full"
+            if kind not in ("full", "locked"):
                 msg = (f"the data folder {settings.data_path} cannot be used: {e}; fix it or "
                        "choose another with --data-dir (or data_dir in the config)")
                 logger.error("%s", msg)
                 print(f"autotrader: {msg}", file=sys.stderr)
                 return EXIT_CONFIG
-            if not shown:
+            if not shown:  # a DB locked by another process is waited out like a full disk
                 shown = True
-                msg = (f"the disk holding {settings.data_path} is full ({e}); free some "
-                       "space: AutoTrader starts by itself once there is room")
+                msg = start_wait_message(kind, settings.data_path, e)
                 logger.error("%s", msg)
                 print(f"WAITING: {msg}", file=sys.stderr)
             sleep(delay)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from db.connection import StorageError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -34,13 +36,26 @@ DEFAULT_CHECK_EVERY = 300.0  # seconds of real time
 RESUME_MARGIN = 256 * 1024  # after a failed write, this much more room before trying again
 
 FULL_ADVICE = "free some space on that disk; trading resumes by itself once there is room"
+LOCKED_ADVICE = ("close the other program holding it (an sqlite3 shell, a DB browser, a "
+                 "backup tool)")
+
+
+def start_wait_message(kind: str, folder: Path | str, e: BaseException) -> str:
+    """What to show while start-up waits out a storage fault of ``kind`` (full, locked)."""
+    if kind == "locked":
+        return (f"a database in {folder} is locked by another process ({e}); "
+                f"{LOCKED_ADVICE}: AutoTrader starts by itself once it is free")
+    return (f"the disk holding {folder} is full ({e}); free some space: AutoTrader starts "
+            "by itself once there is room")
 
 
 def classify(e: BaseException) -> str | None:
-    """``"locked"``, ``"full"`` or None (not a storage fault we know how to wait out)."""
+    """``"locked"``, ``"full"``, ``"io"`` or None (not a storage fault we know how to wait
+    out). A ``StorageError`` (a DB that could not be opened) is read by its text: it carries
+    SQLite's message, not its code."""
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         return "full"
-    if isinstance(e, sqlite3.OperationalError | sqlite3.DatabaseError):
+    if isinstance(e, sqlite3.OperationalError | sqlite3.DatabaseError | StorageError):
         text = str(e).lower()
         code = getattr(e, "sqlite_errorcode", None)
         if code in (sqlite3.SQLITE_FULL,) or "disk is full" in text \

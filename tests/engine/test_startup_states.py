@@ -125,3 +125,54 @@ def test_full_disk_at_start_waits_with_what_to_do_and_starts_when_space_is_back(
         engine.close()
         engine.system.close()
         engine.market.close()
+
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_db_locked_by_another_process_at_start_waits_then_starts(tmp_path, capsys):
+    """Someone's sqlite3 shell holds the write lock when the service starts: WAITING with
+    what to do, then the start goes on (not exit 2, which systemd would never restart)."""
+    import time
+
+    from app.config import load_settings
+    from app.engine.runner import build_when_disk_allows
+    from db.system import SystemStore
+
+    data = tmp_path / "data"
+    SystemStore(data / "system.db").close()  # an existing install's DB (WAL)
+    settings = load_settings(tmp_path / "none.toml", env={
+        "AUTOTRADER_DATA_DIR": str(data), "AUTOTRADER_LOG_DIR": str(tmp_path / "log"),
+        "AUTOTRADER_DEMO_START_DATE": "2024-06-04"})
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(data / "system.db"),
+                               "7"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    waits: list[float] = []
+
+    def sleep(s: float) -> None:  # a short real wait instead of the 5 s backoff
+        waits.append(s)
+        time.sleep(0.2)
+
+    try:
+        built = build_when_disk_allows(settings, sleep=sleep)
+    finally:
+        holder.wait(timeout=30)
+    assert not isinstance(built, int), capsys.readouterr().err
+    engine, _ = built
+    try:
+        err = capsys.readouterr().err
+        assert err.count("WAITING:") == 1, err
+        assert "locked by another process" in err and "close the other program" in err
+        assert "choose another with --data-dir" not in err
+        assert waits and waits[0] == 5.0
+    finally:
+        engine.close()
+        engine.system.close()
+        engine.market.close()

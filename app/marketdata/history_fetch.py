@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,58 @@ def summary(market: MarketStore, calendar: MarketCalendar) -> list[dict[str, Any
     return out
 
 
+# The engine's "last minute run" setting (app.engine.model.LAST_TICK_KEY; this layer may not
+# import the engine).
+DEMO_LAST_TICK_KEY = "engine.last_tick"
+
+
+def demo_horizon(settings: Settings, calendar: MarketCalendar) -> datetime:
+    """The demo's "now": after the last minute the demo ran, else the open it starts at
+    (``demo.start_date``, else the last completed session). Bars from then on are its future."""
+    from db.system import SystemStore
+    from db.timeutil import parse_iso
+
+    system = SystemStore(settings.system_db_path)
+    try:
+        last = system.get_setting(DEMO_LAST_TICK_KEY)
+    finally:
+        system.close()
+    if last:
+        return parse_iso(last) + timedelta(minutes=1)
+    now = datetime.now(UTC)
+    if settings.demo.start_date:
+        day = date.fromisoformat(settings.demo.start_date)
+        return calendar.current_or_next_session(datetime(day.year, day.month, day.day,
+                                                         tzinfo=UTC)).open
+    return calendar.previous_session(now).open
+
+
+def demo_fetch(settings: Settings, market: MarketStore, calendar: MarketCalendar
+               ) -> Callable[[list[str], datetime, datetime], dict[str, list[tuple]]]:
+    """``data fetch`` in the demo: the synthetic market's bars (the same ones the demo shows:
+    same seed), up to the demo's "now", so the whole flow can be tried without keys."""
+    from app.clock import WallClock
+    from app.marketdata.synthetic import SyntheticFeed
+
+    gen = SyntheticFeed(market, WallClock(), calendar, seed=settings.demo.seed)
+    horizon = int(demo_horizon(settings, calendar).timestamp())
+
+    def fetch(tickers: list[str], lo: datetime, hi: datetime) -> dict[str, list[tuple]]:
+        lo_ts, hi_ts = int(lo.timestamp()), min(int(hi.timestamp()), horizon)
+        out: dict[str, list[tuple]] = {}
+        for t in tickers:
+            rows: list[tuple] = []
+            for s in calendar.sessions_between(lo.date(), hi.date()):
+                arr = gen.session_bars(t, s)
+                sel = arr[(arr[:, 0] >= lo_ts) & (arr[:, 0] < hi_ts)]
+                rows.extend((t, int(r[0]), float(r[1]), float(r[2]), float(r[3]),
+                             float(r[4]), int(r[5])) for r in sel)
+            out[t] = rows
+        return out
+
+    return fetch
+
+
 # --- the command line ----------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autotrader data",
@@ -309,7 +361,11 @@ def main(argv: list[str]) -> int:
             n = retention.export_to(market, check_ticker(args.ticker.upper()),
                                     None if args.csv == "-" else Path(args.csv).expanduser(),
                                     args.start, args.end)
-            if args.csv != "-":
+            if not n:
+                print(f"autotrader data: no bars of {args.ticker.upper()} stored"
+                      + (" in that range" if args.start or args.end else "")
+                      + " (see 'autotrader data list')", file=sys.stderr)
+            elif args.csv != "-":
                 print(f"{n:,} bars of {args.ticker.upper()} written to {args.csv}")
             return 0 if n else 1
         return _fetch_cmd(args, settings, market, calendar)
@@ -324,13 +380,13 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
                calendar: MarketCalendar) -> int:
     from app.marketdata.backfill import Backfiller, BackfillError
 
-    if settings.effective_mode == "demo":
-        raise FetchError("no Alpaca keys configured: set APCA_API_KEY_ID and "
-                         "APCA_API_SECRET_KEY (paper keys are enough) to download history")
-    bf = Backfiller(settings, market, calendar)
+    if settings.effective_mode == "demo":  # no keys: the demo's own synthetic market
+        fetch = demo_fetch(settings, market, calendar)
+    else:
+        bf = Backfiller(settings, market, calendar)
 
-    def fetch(tickers: list[str], lo: datetime, hi: datetime) -> dict[str, list[tuple]]:
-        return bf.fetch_rows(tickers, lo, hi)
+        def fetch(tickers: list[str], lo: datetime, hi: datetime) -> dict[str, list[tuple]]:
+            return bf.fetch_rows(tickers, lo, hi)
 
     csv_dir = Path(args.csv).expanduser() if args.csv else None
     job = HistoryFetch(fetch, calendar, settings.data_path,
@@ -351,4 +407,6 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
     where = f"{csv_dir}/<TICKER>.csv" if csv_dir else str(settings.market_db_path)
     print(f"{p.bars:,} bars of {', '.join(sorted({t.upper() for t in tickers}))} stored in "
           f"{where} ({p.skipped} of {p.sessions_total} sessions were already done)")
+    if settings.effective_mode == "demo":
+        print("(demo: the synthetic market's bars, up to the demo's clock)")
     return 0

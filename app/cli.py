@@ -12,6 +12,7 @@ Subcommands:
   notify          send a test notification
   report          weekly / monthly returns, drawdowns and trades from the daily snapshots
   status-url      the read-only status page's address (with its token)
+  export          every fill of a year with its realised P&L (CSV), for the owner's records
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ DELEGATED = {
     "notify": "app.ops.notify",
     "report": "app.ops.performance",
     "status-url": "app.ops.status_page",
+    "export": "app.ops.tx_export",
 }
 
 
@@ -158,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as e:
             print(f"autotrader: configuration error: {e}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # ``| head`` left early: what was asked is done, stay quiet
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["run", *argv]
     args = build_parser().parse_args(argv)

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                "start, ISO-8601 with Z or an offset, epoch seconds, or local times with --tz; "
                "sorted; rows outside regular NYSE sessions are dropped and counted. A "
                "decision made at minute t sees the bars before t and fills at the open of "
-               "bar t (--fill close: at the last close).")
+               "bar t (--fill close: at the last close). Walk-forward optimisation: "
+               "'autotrader backtest optimize --help'.")
     p.add_argument("plugin", help="plugin name (see 'autotrader plugins')")
     p.add_argument("tickers", nargs="+", metavar="TICKER",
                    help="ticker symbol(s); several (or AAPL,MSFT) make a sweep")
@@ -126,6 +127,12 @@ def build_optimize_parser() -> argparse.ArgumentParser:
 
     p = build_parser()
     p.prog = "autotrader backtest optimize"
+    for action in p._actions:  # the same option, read differently here
+        if action.dest == "param":
+            action.help = ("a parameter to search: name=start:stop:step (or start..stop:step; "
+                           "both ends included) or name=v1,v2,...; repeat for each parameter")
+        elif action.dest == "tickers":
+            action.help = "the ticker symbol (one)"
     p.description = ("Walk-forward optimisation: on each fold, search the parameters on "
                      "--train sessions, run the best on the next --test sessions, and report "
                      "in-sample vs out-of-sample.")
@@ -191,6 +198,9 @@ def _main(args: argparse.Namespace) -> int:
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
     if args.optimizing:
+        if len(tickers) > 1:
+            raise BacktestError(f"optimize works on one ticker at a time; got {len(tickers)} "
+                                f"({', '.join(tickers)}): run it once per ticker")
         return _optimize(replace(base, csv=args.csv[0] if args.csv else None), args)
     combos = combinations(grid)
     for c in combos:  # unknown names and bad values fail before anything runs

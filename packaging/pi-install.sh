@@ -234,6 +234,11 @@ if [ -n "$ROTATE" ]; then
   say "rotation $ROTATE: $(grep -E '^QT_QPA_(EGLFS_ROTATION|LIBINPUT_TOUCH_MATRIX)=' "$ETC/autotrader.env" | tr '\n' ' ')"
 fi
 
+# A unit from before the per-start screen step goes with that install's venv (venvs/legacy):
+# kept, so that pi-upgrade.sh can put it back if it has to roll back to that venv.
+if [ -f "$UNIT" ] && ! grep -q 'app.ops.display' "$UNIT" && [ ! -f "$PREFIX/legacy/autotrader.service" ]; then
+  install -D -m 0644 "$UNIT" "$PREFIX/legacy/autotrader.service"
+fi
 render_unit "$RUN_USER" "$RUN_GROUP" "$RUN_HOME" "$UNIT.new"
 mv "$UNIT.new" "$UNIT"
 for t in autotrader-backup.service autotrader-backup.timer; do

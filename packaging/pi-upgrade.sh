@@ -13,8 +13,11 @@
 # 4. installs it into a new versioned venv ($PREFIX/venvs/<version>-<commit>-<time>) with the
 #    pinned versions of packaging/pi-constraints.txt (Qt and pyqtgraph come from Debian);
 # 5. switches the $PREFIX/venv symlink to it (one rename), runs `autotrader doctor`, starts the
-#    service again and checks it stays up; when one of these fails it switches back to the
-#    previous venv and starts that. The newest --keep venvs (default 3) are kept.
+#    service again, waits for the new version's first frame on the screen (the marker the
+#    window writes, app/ops/kioskready.py) and checks it stays up without a restart; when one
+#    of these fails it switches back to the previous venv and starts that. Going back to an
+#    install from before the per-start screen step (venvs/legacy) also puts back the unit it
+#    ran with (saved by pi-install.sh). The newest --keep venvs (default 3) are kept.
 #
 #   --start   start the service afterwards even if it was not running
 #   --dest DIR  also write the pre-upgrade backup there (autotrader backup --dest)
@@ -29,6 +32,9 @@ START=0
 KEEP=3
 SERVICE=autotrader.service
 SETTLE=${AUTOTRADER_UPGRADE_SETTLE:-15}   # seconds the started service must stay up
+FIRST_FRAME=${AUTOTRADER_UPGRADE_FIRST_FRAME:-120}  # seconds to wait for the first frame
+UNIT_FILE=${AUTOTRADER_UNIT_FILE:-/etc/systemd/system/$SERVICE}
+ETC=${AUTOTRADER_ETC:-/etc/autotrader}
 
 die() { echo "pi-upgrade: $*" >&2; exit 1; }
 indent() { local line; while IFS= read -r line; do echo "    $line"; done <<<"$1"; }
@@ -156,10 +162,25 @@ switch_to() {  # switch_to DIR: point $LINK at DIR in one rename
   ln -sfn "venvs/$(basename "$1")" "$PREFIX/venv.new"
   mv -T "$PREFIX/venv.new" "$LINK"
 }
+# restore_legacy_unit: the previous venv predates app.ops.display (the unit's per-start screen
+# step): the current unit would fail in it at every start, so the unit pi-install.sh saved
+# from that install goes back, with the eglfs.json it read.
+restore_legacy_unit() {
+  local saved=$PREFIX/legacy/$SERVICE
+  [ -f "$saved" ] || return 0
+  compgen -G "$OLD/lib/python3*/site-packages/app/ops/display.py" >/dev/null && return 0
+  install -m 0644 "$saved" "$UNIT_FILE"
+  if [ ! -e "$ETC/eglfs.json" ] && [ -f "$ETC/eglfs.json.old" ]; then
+    cp -p "$ETC/eglfs.json.old" "$ETC/eglfs.json"
+  fi
+  echo "pi-upgrade: $(basename "$OLD") predates the screen step: its own unit is back in $UNIT_FILE" >&2
+  if have_systemd; then systemctl daemon-reload || true; fi
+}
 rollback() {
   echo "pi-upgrade: $*" >&2
   if [ -n "$OLD" ]; then
     switch_to "$OLD"
+    restore_legacy_unit
     echo "pi-upgrade: rolled back to $(basename "$OLD"); $(basename "$NEW") is kept for a look" >&2
     echo "pi-upgrade: if the old version now reports a newer DB schema, restore the backup" \
          "taken above: autotrader restore <backup>" >&2
@@ -169,6 +190,32 @@ rollback() {
     echo "pi-upgrade: no previous version to go back to" >&2
   fi
   exit 1
+}
+# first_frame_file: where the installed unit has the window write its first-frame marker
+# (empty: a unit from before the marker; then the first frame is not waited for).
+first_frame_file() {
+  [ -f "$UNIT_FILE" ] && sed -n 's/^Environment=AUTOTRADER_READY_FILE=//p' "$UNIT_FILE" | tail -n 1
+}
+# wait_first_frame FILE: the new venv's window has drawn its first frame (the marker names
+# the venv it ran from) within $FIRST_FRAME seconds.
+wait_first_frame() {
+  local want prefix waited=0
+  want=$(readlink -f "$NEW")
+  while :; do
+    prefix=$(sed -n 's/^prefix=//p' "$1" 2>/dev/null || true)
+    if [ -n "$prefix" ] && [ "$(readlink -f "$prefix")" = "$want" ]; then
+      return 0
+    fi
+    [ "$waited" -lt "$FIRST_FRAME" ] || return 1
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+# restarts: the unit's automatic restarts since the last manual start (0 when not told).
+restarts() {
+  local n
+  n=$(systemctl show -p NRestarts --value "$SERVICE" 2>/dev/null || true)
+  [[ $n =~ ^[0-9]+$ ]] && echo "$n" || echo 0
 }
 switch_to "$NEW"
 SWITCHED=1
@@ -181,11 +228,24 @@ if [ "$WAS_ACTIVE_OR_START" = 1 ] && have_systemd; then
     say "no screen connected now: $SERVICE starts when one is (not checked here)"
     systemctl start --no-block "$SERVICE" || true
   else
+    ready=$(first_frame_file)
+    [ -z "$ready" ] || rm -f "$ready"
     say "starting $SERVICE"
     systemctl start "$SERVICE" || rollback "$SERVICE did not start"
+    if [ -n "$ready" ]; then
+      say "waiting for the new version's first frame on the screen (up to $FIRST_FRAME s)"
+      wait_first_frame "$ready" || rollback "the new version showed no first frame within" \
+        "$FIRST_FRAME s (journalctl -u autotrader -b)"
+      say "first frame shown ($(sed -n 's/^time=//p' "$ready" 2>/dev/null))"
+    else
+      echo "    the installed unit predates the first-frame marker: not waited for" \
+           "(sudo bash packaging/pi-install.sh updates the unit)"
+    fi
     sleep "$SETTLE"
     systemctl is-active --quiet "$SERVICE" \
       || rollback "$SERVICE stopped within $SETTLE s (journalctl -u autotrader -b)"
+    n=$(restarts)
+    [ "$n" = 0 ] || rollback "$SERVICE restarted $n times since the start (journalctl -u autotrader -b)"
   fi
 fi
 

@@ -30,7 +30,7 @@ def marker_text(version: str, *, pid: int | None = None, prefix: str | None = No
                 now: float | None = None) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
     return (f"pid={os.getpid() if pid is None else pid}\n"
-            f"prefix={sys.prefix if prefix is None else prefix}\n"
+            f"prefix={os.path.realpath(sys.prefix) if prefix is None else prefix}\n"
             f"version={version}\ntime={stamp}\n")
 
 

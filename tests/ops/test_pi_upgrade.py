@@ -65,17 +65,30 @@ esac
 """
 
 FAKE_SYSTEMCTL = r"""#!/bin/bash
-# systemctl stand-in: "active" is a file; a start of a version in crash-<v> dies at once.
+# systemctl stand-in: "active" is a file; a start of a version in crash-<v> dies at once; the
+# window of a version draws its first frame (the marker of app/ops/kioskready.py, naming the
+# venv) unless no-frame-<v>; restarts-<v> holds the NRestarts a started version reports.
 echo "systemctl $*" >> "$FAKE_STATE/calls"
 case "$1" in
   is-active) [ -e "$FAKE_STATE/active" ] ;;
-  stop) rm -f "$FAKE_STATE/active" ;;
+  stop) rm -f "$FAKE_STATE/active" "$FAKE_READY" ;;
+  show) v=$(cat "$FAKE_PREFIX/venv/version"); cat "$FAKE_STATE/restarts-$v" 2>/dev/null || echo 0 ;;
   start)
     v=$(cat "$FAKE_PREFIX/venv/version")
     [ "$2" = --no-block ] && { echo "queued $v" >> "$FAKE_STATE/calls"; exit 0; }
     echo "started $v" >> "$FAKE_STATE/calls"
-    [ -e "$FAKE_STATE/crash-$v" ] || touch "$FAKE_STATE/active" ;;
+    [ -e "$FAKE_STATE/crash-$v" ] || touch "$FAKE_STATE/active"
+    if [ -e "$FAKE_STATE/crash-$v" ] || [ -e "$FAKE_STATE/no-frame-$v" ]; then exit 0; fi
+    mkdir -p "$(dirname "$FAKE_READY")"
+    printf 'pid=1\nprefix=%s\nversion=%s\ntime=T\n' "$(readlink -f "$FAKE_PREFIX/venv")" "$v" \
+      > "$FAKE_READY" ;;
+  daemon-reload) ;;
 esac
+"""
+
+UNIT = """[Service]
+Environment=AUTOTRADER_READY_FILE={ready}
+ExecStartPre=+{prefix}/venv/bin/python -I -m app.ops.display prepare --out /run/autotrader/x
 """
 
 
@@ -86,9 +99,13 @@ class Rig:
         self.prefix = tmp / "opt"
         self.state = tmp / "state"
         self.bin = tmp / "bin"
+        self.unit = tmp / "systemd" / "autotrader.service"
+        self.ready = tmp / "run-autotrader" / "ready"
+        self.etc = tmp / "etc"
         for d in (self.src / "app", self.src / "packaging", self.src / "algorithm",
-                  self.state, self.bin, tmp / "run-systemd"):
+                  self.state, self.bin, tmp / "run-systemd", self.unit.parent, self.etc):
             d.mkdir(parents=True)
+        self.unit.write_text(UNIT.format(ready=self.ready, prefix=self.prefix))
         for name in ("pi-upgrade.sh", "requirements_without_qt.py", "pi-constraints.txt"):
             shutil.copy2(PACKAGING / name, self.src / "packaging" / name)
         shutil.copy2(ROOT / "pyproject.toml", self.src / "pyproject.toml")
@@ -116,7 +133,9 @@ class Rig:
     def run(self, *args: str, systemd: bool = True) -> subprocess.CompletedProcess:
         env = dict(os.environ, PATH=f"{self.bin}:{os.environ['PATH']}", FAKE_STATE=str(self.state),
                    FAKE_PREFIX=str(self.prefix), REAL_PYTHON=sys.executable,
-                   AUTOTRADER_UPGRADE_SETTLE="0",
+                   AUTOTRADER_UPGRADE_SETTLE="0", AUTOTRADER_UPGRADE_FIRST_FRAME="2",
+                   AUTOTRADER_UNIT_FILE=str(self.unit), AUTOTRADER_ETC=str(self.etc),
+                   FAKE_READY=str(self.ready),
                    AUTOTRADER_SYSTEMD_RUN=str(self.tmp / ("run-systemd" if systemd else "none")))
         return subprocess.run(["bash", str(self.src / "packaging/pi-upgrade.sh"), "--prefix",
                                str(self.prefix), "--user", subprocess.run(
@@ -272,3 +291,97 @@ def test_no_screen_now_is_no_reason_to_roll_back(rig: Rig) -> None:
     assert r.returncode == 0, r.stderr
     assert rig.current == "1.1.0" and "no screen connected now" in r.stdout
     assert rig.calls()[-1] == "queued 1.1.0"
+
+
+def test_no_first_frame_from_the_new_version_rolls_back(rig: Rig) -> None:
+    """The service runs but the new version's window never draws (a QML error, a GL problem):
+    the marker never names the new venv, and the previous version is put back and started."""
+    link = os.readlink(rig.prefix / "venv")
+    (rig.state / "no-frame-1.1.0").touch()
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 1 and "no first frame within 2 s" in r.stderr, r.stdout + r.stderr
+    assert os.readlink(rig.prefix / "venv") == link and rig.current == "1.0.0"
+    assert rig.calls()[-1] == "started 1.0.0"
+
+
+def test_the_first_frame_is_waited_for_and_said(rig: Rig) -> None:
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "first frame shown" in r.stdout
+    # The marker names the venv in use (the link resolved), not merely "a" venv.
+    marker = dict(line.split("=", 1) for line in rig.ready.read_text().splitlines())
+    assert marker["prefix"] == str((rig.prefix / "venv").resolve())
+
+
+def test_a_stale_marker_of_the_old_version_is_no_first_frame(rig: Rig) -> None:
+    """A marker left by the version before (same path) must not pass for the new one."""
+    (rig.state / "no-frame-1.1.0").touch()
+    rig.ready.parent.mkdir(parents=True, exist_ok=True)
+    old = (rig.prefix / "venv").resolve()
+    rig.release("1.1.0", plugins=("sma.py",))
+    rig.ready.write_text(f"pid=9\nprefix={old}\nversion=1.0.0\ntime=T\n")
+    r = rig.run()
+    assert r.returncode == 1 and "no first frame" in r.stderr
+    assert rig.current == "1.0.0"
+
+
+def test_a_service_that_restarted_during_the_settle_time_rolls_back(rig: Rig) -> None:
+    """Up again by the check, but systemd restarted it: it crashed after its first frame."""
+    (rig.state / "restarts-1.1.0").write_text("2\n")
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 1 and "restarted 2 times" in r.stderr
+    assert rig.current == "1.0.0"
+
+
+def test_a_unit_from_before_the_marker_is_not_waited_for(rig: Rig) -> None:
+    rig.unit.write_text("[Service]\nExecStart=/opt/autotrader/venv/bin/autotrader run\n")
+    (rig.state / "no-frame-1.1.0").touch()
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 0, r.stderr
+    assert "predates the first-frame marker" in r.stdout and rig.current == "1.1.0"
+
+
+def test_rollback_to_a_legacy_install_puts_its_unit_back(tmp_path: Path) -> None:
+    """An install from before versioned venvs, upgraded by the new pi-install.sh (which saved
+    the old unit and moved eglfs.json aside): when the new version fails, the legacy venv is
+    used again with the unit it ran with, not the new one whose screen step it lacks."""
+    r = Rig(tmp_path)
+    legacy = r.prefix / "venv"
+    (legacy / "bin").mkdir(parents=True)
+    (legacy / "lib/python3.13/site-packages/app").mkdir(parents=True)  # no app/ops/display.py
+    (legacy / "version").write_text("0.9.0\n")
+    (legacy / "bin/autotrader").write_text(FAKE_AUTOTRADER.replace("@VENV@", str(legacy)))
+    (legacy / "bin/autotrader").chmod(0o755)
+    legacy_unit = "[Service]\nExecStart=/opt/autotrader/venv/bin/autotrader run --kiosk\n"
+    (r.prefix / "legacy").mkdir()
+    (r.prefix / "legacy/autotrader.service").write_text(legacy_unit)
+    (r.etc / "eglfs.json.old").write_text('{"device": "/dev/dri/card1"}\n')
+    (r.state / "active").touch()
+    (r.state / "doctor-fails-1.0.0").touch()
+    res = r.run()
+    assert res.returncode == 1 and "rolled back to legacy" in res.stderr, res.stdout + res.stderr
+    assert "its own unit is back" in res.stderr
+    assert r.unit.read_text() == legacy_unit
+    assert (r.etc / "eglfs.json").read_text() == '{"device": "/dev/dri/card1"}\n'
+    assert r.current == "0.9.0" and os.readlink(r.prefix / "venv") == "venvs/legacy"
+    calls = r.calls()
+    assert calls.index("systemctl daemon-reload") < calls.index("started 0.9.0")
+
+
+def test_rollback_between_versioned_venvs_keeps_the_unit(rig: Rig) -> None:
+    """A saved legacy unit is only for the legacy venv: a newer previous venv keeps the unit."""
+    (rig.prefix / "legacy").mkdir()
+    (rig.prefix / "legacy/autotrader.service").write_text("[Service]\nExecStart=old\n")
+    site = (rig.prefix / "venv").resolve() / "lib/python3.13/site-packages/app/ops"
+    site.mkdir(parents=True)
+    (site / "display.py").write_text("")
+    before = rig.unit.read_text()
+    (rig.state / "doctor-fails-1.1.0").touch()
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 1 and "rolled back" in r.stderr
+    assert rig.unit.read_text() == before and "its own unit" not in r.stderr

@@ -74,77 +74,110 @@ class _Running:
         self.last_minute, self.last_move = 0, time.monotonic()
 
 
+class _Isolated:
+    """The state of one ``run_isolated`` call: the tasks to start, the children running and
+    the results so far; each step of its loop is one method."""
+
+    def __init__(self, fn: TaskFn, items: list[Any], on_death: DeathFn, workers: int,
+                 stall_s: float, on_done: Callable[[int, Any], None] | None) -> None:
+        self.fn, self.items, self.on_death = fn, items, on_death
+        self.workers, self.stall_s, self.on_done = max(1, workers), stall_s, on_done
+        self.ctx = _context()
+        self.results: list[Any] = [None] * len(items)
+        self.todo = list(range(len(items)))[::-1]
+        self.running: dict[Any, _Running] = {}
+
+    def run(self) -> list[Any]:
+        while self.todo or self.running:
+            self._start_more()
+            ready = wait([*self.running, *(r.proc.sentinel for r in self.running.values())],
+                         timeout=0.5)
+            now = time.monotonic()
+            for obj in ready:
+                r = self._owner(obj)
+                if r is not None:
+                    self._read(r)
+            self._kill_stalled(now)
+        return self.results
+
+    def _start_more(self) -> None:
+        while self.todo and len(self.running) < self.workers:
+            k = self.todo.pop()
+            parent, child = self.ctx.Pipe(duplex=False)
+            beacon = self.ctx.RawValue(c_int64, 0)
+            # Not a daemon: the exact path starts the engine's own plugin processes.
+            proc = self.ctx.Process(target=_child, args=(child, self.fn, self.items[k], beacon),
+                                    daemon=False, name=f"autotrader-backtest-{k}")
+            proc.start()
+            child.close()
+            self.running[parent] = _Running(k, proc, parent, beacon)
+
+    def _owner(self, obj: Any) -> _Running | None:
+        """The running task a ready connection or process sentinel belongs to (None when it
+        has finished meanwhile)."""
+        r = self.running.get(obj) if isinstance(obj, Connection) else next(
+            (x for x in self.running.values() if x.proc.sentinel == obj), None)
+        if r is None or r.conn not in self.running:
+            return None
+        return r
+
+    def _read(self, r: _Running) -> None:
+        """Take what the child sent; finish its task when it is done, failed or died."""
+        try:
+            while r.conn.poll():
+                kind, payload = r.conn.recv()
+                if kind == "msg":
+                    r.messages.append(payload)
+                elif kind == "done":
+                    del self.running[r.conn]
+                    self._finish(r, payload)
+                    return
+                else:  # "died" (sys.exit) or "error"
+                    del self.running[r.conn]
+                    why = payload if kind == "died" else f"the run failed: {payload}"
+                    self._finish(r, self.on_death(self.items[r.k], why, r.messages,
+                                                  r.beacon.value))
+                    return
+            if not r.proc.is_alive():
+                raise EOFError
+        except (EOFError, OSError):
+            r.proc.join(1)
+            del self.running[r.conn]
+            why = f"the plugin process {describe_exit(r.proc.exitcode)}"
+            self._finish(r, self.on_death(self.items[r.k], why, r.messages, r.beacon.value))
+
+    def _kill_stalled(self, now: float) -> None:
+        """A child whose beacon has not moved for ``stall_s`` (plus the start-up grace before
+        its first call) is killed; its task gets a report of what it did."""
+        for r in list(self.running.values()):
+            minute = r.beacon.value
+            if minute != r.last_minute:
+                r.last_minute, r.last_move = minute, now
+            elif now - r.last_move > (self.stall_s if minute
+                                      else self.stall_s + STARTUP_GRACE_S):
+                r.proc.kill()
+                r.proc.join(5)
+                del self.running[r.conn]
+                self._finish(r, self.on_death(
+                    self.items[r.k], f"the plugin process stopped responding for "
+                    f"{self.stall_s:g} s and was killed", r.messages, minute))
+
+    def _finish(self, r: _Running, result: Any) -> None:
+        self.results[r.k] = result
+        r.conn.close()
+        if r.proc.is_alive():
+            r.proc.kill()
+        r.proc.join(5)
+        if self.on_done is not None:
+            self.on_done(r.k, result)
+
+
 def run_isolated(fn: TaskFn, items: list[Any], on_death: DeathFn, *, workers: int = 1,
                  stall_s: float = 60.0,
                  on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``fn(item, emit, beacon)`` for each item, each in its own child process, at most
     ``workers`` at once; results in the order of ``items``."""
-    ctx = _context()
-    results: list[Any] = [None] * len(items)
-    todo = list(range(len(items)))[::-1]
-    running: dict[Any, _Running] = {}
-
-    def finish(r: _Running, result: Any) -> None:
-        results[r.k] = result
-        r.conn.close()
-        if r.proc.is_alive():
-            r.proc.kill()
-        r.proc.join(5)
-        if on_done is not None:
-            on_done(r.k, result)
-
-    while todo or running:
-        while todo and len(running) < max(1, workers):
-            k = todo.pop()
-            parent, child = ctx.Pipe(duplex=False)
-            beacon = ctx.RawValue(c_int64, 0)
-            # Not a daemon: the exact path starts the engine's own plugin processes.
-            proc = ctx.Process(target=_child, args=(child, fn, items[k], beacon), daemon=False,
-                               name=f"autotrader-backtest-{k}")
-            proc.start()
-            child.close()
-            r = _Running(k, proc, parent, beacon)
-            running[parent] = r
-        ready = wait([*running, *(r.proc.sentinel for r in running.values())], timeout=0.5)
-        now = time.monotonic()
-        for obj in ready:
-            r = running.get(obj) if isinstance(obj, Connection) else next(
-                (x for x in running.values() if x.proc.sentinel == obj), None)
-            if r is None or r.conn not in running:
-                continue
-            try:
-                while r.conn.poll():
-                    kind, payload = r.conn.recv()
-                    if kind == "msg":
-                        r.messages.append(payload)
-                    elif kind == "done":
-                        del running[r.conn]
-                        finish(r, payload)
-                        break
-                    else:  # "died" (sys.exit) or "error"
-                        del running[r.conn]
-                        why = payload if kind == "died" else f"the run failed: {payload}"
-                        finish(r, on_death(items[r.k], why, r.messages, r.beacon.value))
-                        break
-                else:
-                    if not r.proc.is_alive():
-                        raise EOFError
-            except (EOFError, OSError):
-                r.proc.join(1)
-                del running[r.conn]
-                why = f"the plugin process {describe_exit(r.proc.exitcode)}"
-                finish(r, on_death(items[r.k], why, r.messages, r.beacon.value))
-        for r in list(running.values()):
-            minute = r.beacon.value
-            if minute != r.last_minute:
-                r.last_minute, r.last_move = minute, now
-            elif now - r.last_move > (stall_s if minute else stall_s + STARTUP_GRACE_S):
-                r.proc.kill()
-                r.proc.join(5)
-                del running[r.conn]
-                finish(r, on_death(items[r.k], f"the plugin process stopped responding for "
-                                   f"{stall_s:g} s and was killed", r.messages, minute))
-    return results
+    return _Isolated(fn, items, on_death, workers, stall_s, on_done).run()
 
 
 # --- Dask -------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ import base64
 import json
 import logging
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -61,6 +63,9 @@ def iso_min(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+RESET = -1  # a handler's "status" for: drop the connection without answering
+
+
 @dataclass
 class Faults:
     """Switches a test flips to make the emulator misbehave."""
@@ -76,6 +81,8 @@ class Faults:
     hang_seconds: float = 0.0  # every trading REST request answers this late (a dead gateway)
     clock_closed: bool = False  # /v2/clock says closed (an unscheduled closure)
     fail_after_accept: int = 0  # next N order submits are stored, then answered with 504
+    accept_fail_status: int = 504  # what ``fail_after_accept`` answers (500, 503, 504)
+    reset_after_accept: int = 0  # next N order submits are stored, then the connection drops
     slow_after_accept: float = 0.0  # next order submit is stored, then answered this late
     reject_next: str = ""  # next order submit: 403 with this message
     fill_mode: str = "fill"  # fill | partial | hold | reject_async | cancel
@@ -117,9 +124,9 @@ class _MarketSession:
             return OP_BINARY, msgpack.packb(out)
         return 0x1, json.dumps(msgs, separators=(",", ":")).encode()
 
-    def send(self, msgs: list[dict]) -> None:
+    def send(self, msgs: list[dict], ping_after: bool = False) -> None:
         op, data = self.encode(msgs)
-        self.conn.send(op, data)
+        self.conn.send(op, data, ping_after=ping_after)
 
 
 class AlpacaEmulator:
@@ -413,13 +420,14 @@ class AlpacaEmulator:
                 pass
         return len(sessions)
 
-    def emit_raw(self, msgs: list[dict]) -> None:
-        """Send prepared data messages as one frame to every authenticated market session."""
+    def emit_raw(self, msgs: list[dict], ping_after: bool = False) -> None:
+        """Send prepared data messages as one frame to every authenticated market session
+        (``ping_after``: a websocket ping right behind it, in the same TCP write)."""
         with self.lock:
             sessions = [s for s in self.market_sessions if s.authed]
         for s in sessions:
             try:
-                s.send(msgs)
+                s.send(msgs, ping_after=ping_after)
             except ConnectionClosed:
                 pass
 
@@ -665,7 +673,12 @@ class AlpacaEmulator:
                 self._schedule_fills(o)
             if f.fail_after_accept > 0:
                 f.fail_after_accept -= 1
-                return 504, {"code": 50400000, "message": "gateway timeout"}
+                st = f.accept_fail_status
+                return st, {"code": st * 100000, "message": "gateway timeout" if st == 504
+                            else "internal server error"}
+            if f.reset_after_accept > 0:
+                f.reset_after_accept -= 1
+                return RESET, None
             slow, f.slow_after_accept = f.slow_after_accept, 0.0
             out = dict(o)
         if slow:
@@ -1085,6 +1098,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # an emulator bug must show up as a 500, not a hang
             logger.exception("emulator error")
             status, obj = 500, {"code": 50000000, "message": f"emulator error: {e}"}
+        if status == RESET:  # no answer: linger 0 makes the close a TCP reset
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self._send(status, obj, headers)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name

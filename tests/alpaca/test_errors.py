@@ -50,11 +50,13 @@ def test_40010001_for_an_invalid_order_is_a_rejection_after_a_lookup(broker, emu
 
 
 def test_any_422_after_an_uncertain_send_looks_the_order_up(broker, emulator) -> None:
-    """504 after Alpaca stored the order, the lookup fails too, the resubmit gets a 422 with a
-    code we have never seen: the order is found by its id, never placed twice."""
+    """504 after Alpaca stored the order, the lookup before the resend wrongly says "not
+    found" (a stale read), the resubmit gets a 422 with a code we have never seen: the order
+    is found by its id, never placed twice. (A lookup that fails outright sends nothing
+    again: app/broker/retry.py, tests/engine/test_send_failures_alpaca.py.)"""
     f = emulator.faults
     f.fail_after_accept = 1
-    f.fail_status, f.fail_count, f.fail_prefix = 500, 5, "/v2/orders:by"
+    f.fail_status, f.fail_count, f.fail_prefix = 404, 1, "/v2/orders:by"
     f.duplicate_code, f.duplicate_message = 42210099, "something else"
     u = broker.submit_order(order("atx-2-1"))
     assert u.broker_order_id and u.status != "rejected"

@@ -1,9 +1,11 @@
 """The Alpaca broker (paper or live) behind the engine's ``Broker`` protocol, via alpaca-py.
 
 Orders are market/day for whole shares with the engine's ``client_order_id``. The rule that
-matters most: an order is never placed twice. A 429 was not processed, so it is simply
-retried after a wait (``X-RateLimit-Reset``, never less than a minimum); after a 5xx or a
-network error the order may exist, so we look the client order id up before resubmitting.
+matters most: an order is never placed twice. Retries follow the one policy in retry.py (at
+most 3 POSTs per order, 5 tries per read, never nested, a budget in seconds). A 429 was not
+processed, so it is simply retried after a wait (``X-RateLimit-Reset``, never less than a
+minimum); after a 5xx, a timeout or a reset connection the order may exist, so we look the
+client order id up before resubmitting.
 Alpaca answers a duplicate client order id with HTTP 422 and code 40010001, a code it also
 uses for other invalid requests: so a 40010001, and any 422 after an uncertain send, is
 settled by looking the client order id up (found: that is our order; not found: a refusal),
@@ -21,12 +23,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
 
+from app.broker import retry
 from app.broker.alpaca_clients import (
     INVALID_REQUEST_CODE,
     api_error_code,
@@ -98,7 +102,9 @@ class AlpacaBroker:
     shared_account = True
 
     def __init__(self, settings: Settings, *, client: Any = None, stream: bool = True,
-                 max_attempts: int = 5, backoff_base: float = 0.5, backoff_max: float = 8.0,
+                 max_attempts: int = retry.READ_POLICY.attempts,
+                 order_attempts: int = retry.ORDER_POLICY.attempts,
+                 backoff_base: float = 0.5, backoff_max: float = 8.0,
                  rate_limit_wait: float = 5.0, rate_limit_min: float = 1.0,
                  poll_interval: float = 5.0,
                  stream_backoff: float = 1.0, stream_auth_retry: float = 300.0,
@@ -108,8 +114,11 @@ class AlpacaBroker:
         self._settings = settings
         self._ca_client: Any = None  # alpaca-py CorporateActionsClient, made when first used
         self.client = client or trading_client(settings, timeout=request_timeout)
-        self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        # One retry policy (retry.py) for reads and one for orders; the pauses come from
+        # ``_pause`` (backoff_base/backoff_max, a 429's reset time).
+        self.read_policy = replace(retry.READ_POLICY, attempts=max_attempts)
+        self.order_policy = replace(retry.ORDER_POLICY, attempts=order_attempts)
         self.rate_limit_wait = rate_limit_wait
         self.rate_limit_min = rate_limit_min
         # Poll an open order every ``poll_interval`` while the trade stream is down, and only
@@ -141,37 +150,33 @@ class AlpacaBroker:
         return cls(settings, **kwargs)
 
     # --- calling Alpaca -------------------------------------------------------------------
-    def _wait(self, attempt: int, e: BaseException | None = None) -> None:
-        if e is not None and api_error_status(e) == 429:
-            delay = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
-        else:
-            delay = min(self.backoff_max, self.backoff_base * 2 ** attempt)
-        logger.info("Alpaca: retrying in %.2f s", delay)
-        self._stop.wait(delay)
+    def _pause(self, attempt: int, e: BaseException) -> float:
+        """Seconds before the next try: a 429 waits for Alpaca's reset time, the rest back off."""
+        if api_error_status(e) == 429:
+            return retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
+        return min(self.backoff_max, self.backoff_base * 2 ** attempt)
 
     @staticmethod
     def _transient(e: BaseException) -> bool:
+        if isinstance(e, BrokerError):  # a nested call that already gave up (a lookup)
+            return e.retryable
         if isinstance(e, requests.RequestException):
             return True
         status = api_error_status(e)
         return status == 429 or (status is not None and status >= 500)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Call ``fn`` with retries on 429/5xx/network errors; map failures to BrokerError."""
-        last: BaseException | None = None
-        for attempt in range(self.max_attempts):
-            try:
-                return fn()
-            except Exception as e:
-                if not self._transient(e):
-                    raise self._error(what, e) from None
-                last = e
-                logger.warning("Alpaca %s failed (%s)", what, self._describe(e))
-                if attempt + 1 < self.max_attempts:
-                    self._wait(attempt, e)
-        raise BrokerError(f"Alpaca {what} failed after {self.max_attempts} attempts: "
-                          f"{self._describe(last)}", retryable=True,
-                          status=api_error_status(last) if last else None)
+        """``fn`` under the read policy (retried on 429/5xx/network errors, see retry.py);
+        failures mapped to BrokerError."""
+        try:
+            return retry.call(fn, self.read_policy, transient=self._transient,
+                              pause_for=self._pause, wait=self._stop.wait, what=f"Alpaca {what}")
+        except retry.Exhausted as x:
+            raise BrokerError(f"Alpaca {what} failed after {x.tries} attempts: "
+                              f"{self._describe(x.last)}", retryable=True,
+                              status=api_error_status(x.last)) from None
+        except Exception as e:
+            raise self._error(what, e) from None
 
     @staticmethod
     def _describe(e: BaseException | None) -> str:
@@ -261,6 +266,12 @@ class AlpacaBroker:
     def submit_order(self, request: OrderRequest) -> OrderUpdate:
         """Place a market day order, idempotent on ``client_order_id`` (see module doc).
 
+        Tried under ``order_policy`` (retry.py): at most ``order_policy.attempts`` POSTs, and
+        after an answer that leaves the outcome unknown (5xx, timeout, connection reset) the
+        order is looked up by client order id before any resend. Alpaca keeps the id unique
+        per account and answers a lookup by it (docs.alpaca.markets/docs/working-with-orders,
+        "client_order_id"; /reference/getorderbyclientorderid: "Retrieves a single order
+        specified by the client order ID"), so a resend can never make a second order.
         A refusal (403/422: buying power, not tradable, ...) comes back as a ``rejected``
         update with Alpaca's reason; only failures that may be transient raise BrokerError."""
         from alpaca.trading.enums import OrderSide, TimeInForce
@@ -273,53 +284,64 @@ class AlpacaBroker:
             symbol=request.ticker, qty=int(request.qty),
             side=OrderSide.BUY if request.side == "buy" else OrderSide.SELL,
             time_in_force=TimeInForce.DAY, client_order_id=cid)
-        last: BaseException | None = None
-        uncertain = False  # an earlier attempt may have placed the order
-        for attempt in range(self.max_attempts):
-            try:
-                u = update_from_order(self.client.submit_order(order_req))
-                logger.info("order %s: %s %d %s -> %s", cid, request.side, request.qty,
-                            request.ticker, u.status)
-                self._note(u)
-                return u
-            except Exception as e:
-                last = e
-                status = api_error_status(e)
-                code = api_error_code(e)
-                msg = api_error_message(e)
-                if status == 422 and (code == INVALID_REQUEST_CODE or uncertain):
-                    # A duplicate id (ours, placed by an earlier attempt or before a restart)
-                    # or an invalid order: only a lookup tells which.
-                    existing = self._lookup_after(cid, f"HTTP 422, code {code}")
-                    if existing is not None:
-                        logger.info("order %s already exists at Alpaca (%s)", cid, existing.status)
-                        return existing
-                    logger.warning("order %s rejected by Alpaca: %s", cid, msg)
-                    return self._rejected(request, msg)
-                if status == 429:
-                    logger.warning("order %s: rate limited, waiting", cid)
-                elif isinstance(e, requests.RequestException) or (status or 0) >= 500:
-                    # The order may have been placed before the error: look before resubmitting.
-                    uncertain = True
-                    logger.warning("order %s: %s; checking whether it was placed", cid,
-                                   self._describe(e))
-                    try:
-                        existing = self.get_order(cid)
-                    except BrokerError:
-                        existing = None
-                    if existing is not None:
-                        logger.info("order %s was placed (%s)", cid, existing.status)
-                        return existing
-                elif status in (403, 404, 422):
-                    logger.warning("order %s rejected by Alpaca: %s", cid, msg)
-                    return self._rejected(request, msg)
-                else:
-                    raise self._error(f"order {cid}", e) from None
-                if attempt + 1 < self.max_attempts:
-                    self._wait(attempt, e)
-        raise BrokerError(f"order {cid} not placed after {self.max_attempts} attempts: "
-                          f"{self._describe(last)}", retryable=True,
-                          status=api_error_status(last) if last else None)
+        uncertain = [False]  # an earlier try may have placed the order
+
+        def once() -> OrderUpdate:
+            if uncertain[0]:
+                existing = self.get_order(cid)  # nested: one GET (retry.py rule 2)
+                if existing is not None:
+                    logger.info("order %s was placed (%s)", cid, existing.status)
+                    return existing
+            return self._post_once(request, order_req, uncertain)
+
+        try:
+            return retry.call(once, self.order_policy, transient=self._transient,
+                              pause_for=self._pause, wait=self._stop.wait, what=f"order {cid}")
+        except retry.Stopped as x:
+            raise BrokerError(f"order {cid} not sent again: {x.reason} (after {x.tries} "
+                              f"attempts: {self._describe(x.last)})", retryable=True,
+                              status=api_error_status(x.last)) from None
+        except retry.Exhausted as x:
+            raise BrokerError(f"order {cid} not placed after {x.tries} attempts: "
+                              f"{self._describe(x.last)}", retryable=True,
+                              status=api_error_status(x.last)) from None
+
+    def _post_once(self, request: OrderRequest, order_req: Any,
+                   uncertain: list[bool]) -> OrderUpdate:
+        """One ``POST /v2/orders``. Raises what may be transient (for the retry loop), after
+        noting in ``uncertain`` whether the order may exist now."""
+        cid = request.client_order_id
+        try:
+            u = update_from_order(self.client.submit_order(order_req))
+        except Exception as e:
+            status = api_error_status(e)
+            code = api_error_code(e)
+            msg = api_error_message(e)
+            if status == 422 and (code == INVALID_REQUEST_CODE or uncertain[0]):
+                # A duplicate id (ours, placed by an earlier attempt or before a restart)
+                # or an invalid order: only a lookup tells which.
+                existing = self._lookup_after(cid, f"HTTP 422, code {code}")
+                if existing is not None:
+                    logger.info("order %s already exists at Alpaca (%s)", cid, existing.status)
+                    return existing
+                logger.warning("order %s rejected by Alpaca: %s", cid, msg)
+                return self._rejected(request, msg)
+            if status == 429:
+                logger.warning("order %s: rate limited, waiting", cid)
+                raise
+            if isinstance(e, requests.RequestException) or (status or 0) >= 500:
+                uncertain[0] = True  # it may have been placed before the error
+                logger.warning("order %s: %s; it will be looked up before any resend", cid,
+                               self._describe(e))
+                raise
+            if status in (403, 404, 422):
+                logger.warning("order %s rejected by Alpaca: %s", cid, msg)
+                return self._rejected(request, msg)
+            raise self._error(f"order {cid}", e) from None
+        logger.info("order %s: %s %d %s -> %s", cid, request.side, request.qty, request.ticker,
+                    u.status)
+        self._note(u)
+        return u
 
     def _lookup_after(self, cid: str, why: str) -> OrderUpdate | None:
         """Look ``cid`` up after an ambiguous refusal; a failed lookup leaves the order unknown

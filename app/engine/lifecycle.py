@@ -306,10 +306,14 @@ class Lifecycle(EngineCore):
         for coid in coids:
             self._cancel(coid)
 
-    def _cancel(self, coid: str) -> None:
+    def _cancel(self, coid: str, unconfirmed: bool = False) -> None:
+        """Cancel ``coid`` at the broker. An intent is skipped (never sent) unless
+        ``unconfirmed``: its send failed in a way that may have placed it (the broker
+        looks it up first and cancels only what it has)."""
         with self._lock:
             row = self.system.get_order(coid)
-            if row is None or row["status"] in TERMINAL_STATUSES or row["status"] == "intent":
+            if row is None or row["status"] in TERMINAL_STATUSES or (
+                    row["status"] == "intent" and not unconfirmed):
                 return
         try:
             self.broker.cancel_order(coid)

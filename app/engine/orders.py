@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.broker import retry
 from app.broker.base import (
     TERMINAL_STATUSES,
     Broker,
@@ -41,7 +41,6 @@ from db.timeutil import iso_z
 logger = logging.getLogger(__name__)
 
 NOT_SENT_REASON = "never reached the broker (found unsent after a restart or a failed send)"
-SUBMIT_ATTEMPTS = 3
 
 
 def stamp(minute: datetime) -> str:
@@ -228,35 +227,35 @@ class OrderBook:
                 "fill_id": fill_id}
 
     # --- sending -------------------------------------------------------------------------
-    def send(self, order: PlannedOrder,
-             attempts: int = SUBMIT_ATTEMPTS) -> tuple[list[dict[str, Any]], str | None]:
-        """Send one intent; return (transactions recorded, error or None)."""
+    def send(self, order: PlannedOrder, attempts: int | None = None,
+             check: Callable[[], str | None] | None = None,
+             ) -> tuple[list[dict[str, Any]], str | None]:
+        """Send one intent; return (transactions recorded, error or None).
+
+        The broker retries under the one policy in ``app/broker/retry.py`` (no loop here, so
+        tries never multiply): ``attempts`` caps its tries, ``check`` runs before each retry
+        and a reason from it (the algorithm was stopped, the minute went stale) means the
+        order is not sent again."""
         pause_point("before_submit")
         req = OrderRequest(order.client_order_id, order.ticker, order.side, order.qty)
-        last: BrokerError | None = None
-        for attempt in range(max(1, attempts)):
-            if attempt:
-                time.sleep(0.25 * attempt)  # the same client order id: a retry is safe
-            try:
+        last: BrokerError
+        try:
+            with retry.scope(check=check, attempts=attempts):
                 update = self.broker.submit_order(req)
-            except BrokerError as e:
-                last = e
-                if not e.retryable:
-                    break
-                logger.warning("order %s: %s (attempt %d)", req.client_order_id, e, attempt + 1)
-                continue
-            except Exception as e:
-                # A bug or an unwrapped network error: we cannot tell whether the order
-                # arrived, so treat it like a retryable failure and let the broker say later.
-                logger.exception("order %s: sending failed", req.client_order_id)
-                last = BrokerError(f"{type(e).__name__}: {e}", retryable=True)
-                break
+        except BrokerError as e:
+            last = e
+            logger.warning("order %s: %s", req.client_order_id, e)
+        except Exception as e:
+            # A bug or an unwrapped network error: we cannot tell whether the order
+            # arrived, so treat it like a retryable failure and let the broker say later.
+            logger.exception("order %s: sending failed", req.client_order_id)
+            last = BrokerError(f"{type(e).__name__}: {e}", retryable=True)
+        else:
             txs = self.apply_update(update)
             err = None
             if update.status == "rejected":
                 err = f"order rejected by the broker: {update.reason or 'no reason given'}"
             return txs, err
-        assert last is not None
         with self.lock:
             row = self.system.get_order(req.client_order_id)
             if row is not None and row["status"] != "intent":

@@ -35,7 +35,7 @@ from app.broker.base import BrokerError, OrderUpdate
 from app.engine.core import EngineCore
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
 from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult, decision_row
-from app.engine.orders import SUBMIT_ATTEMPTS, PlannedOrder, Wanted
+from app.engine.orders import PlannedOrder, Wanted
 from app.engine.sandbox import MAX_DEATHS_IN_A_ROW, Call
 from app.engine.storage import DiskWatch, OnceNotice, classify, retry_locked
 from db.timeutil import floor_minute, iso_z, require_aware
@@ -355,8 +355,7 @@ class TickPlanner(EngineCore):
         """5. send, each order checked against the halt flags right before it leaves."""
         unreachable = False
         for order in planned:
-            err = self._send(order, attempts=1 if unreachable else SUBMIT_ATTEMPTS,
-                             minute=minute)
+            err = self._send(order, attempts=1 if unreachable else None, minute=minute)
             if err:
                 # Once the broker has failed one order through all its retries, try each of
                 # the others once: a broker outage must not hold the tick for minutes.
@@ -498,9 +497,16 @@ class TickPlanner(EngineCore):
                 f"{age.total_seconds():.0f} s ago when it was about to leave (limit "
                 f"{self.stale_after.total_seconds():g} s)")
 
-    def _send(self, order: PlannedOrder, attempts: int,
+    def _send(self, order: PlannedOrder, attempts: int | None,
               minute: datetime | None = None) -> str | None:
+        """Send ``order`` unless a halt flag says no; the same check runs before each of the
+        broker's retries (retry.py), so a stop during a 5xx spell stops the resends too."""
         coid = order.client_order_id
+
+        def still_wanted() -> str | None:
+            with self._lock:
+                return self._halt_reason(order) or self._stale_reason(minute)
+
         with self._lock:
             why = self._halt_reason(order) or self._stale_reason(minute)
             if why:
@@ -510,7 +516,7 @@ class TickPlanner(EngineCore):
                 return why
             self._inflight[coid] = order.algo_ids
         try:
-            txs, err = self.orders.send(order, attempts=attempts)
+            txs, err = self.orders.send(order, attempts=attempts, check=still_wanted)
         finally:
             with self._lock:
                 self._inflight.pop(coid, None)
@@ -518,8 +524,9 @@ class TickPlanner(EngineCore):
             self._apply_txs(txs)
             late = self._halt_reason(order) is not None
         if late:
-            # Stopped while the order was on the wire: take it back at once.
-            self.io.submit(self._cancel, coid)
+            # Stopped while the order was on the wire (or between the broker's retries):
+            # take it back at once, also when the send's outcome is unknown.
+            self.io.submit(self._cancel, coid, True)
         return err
 
     def _invoke(self, instance: Any, ctx: AlgoContext, minute: datetime, algo_id: int) -> Any:

@@ -109,6 +109,9 @@ class RiskSettings:
 class UiSettings:
     idle_lock_seconds: int = 300
     kiosk: bool = False
+    # The Pi kiosk's picture and touch, degrees clockwise (0, 90, 180, 270); when set it wins
+    # over the rotation lines of /etc/autotrader/autotrader.env (app/ops/display.py guard).
+    rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,7 @@ RANGE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "demo.starting_cash": lambda v: 0 < v <= 1e12,
     "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
     "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
+    "ui.rotation": lambda v: v in (0, 90, 180, 270),
     **{key: (lambda v: v >= 0) for key, typ in TYPES.items()
        if key.startswith("risk.") and unwrap_optional(typ) in (float, int)},
     "risk.max_rejections": lambda v: v >= 1,

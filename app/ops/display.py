@@ -29,7 +29,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,6 +277,38 @@ def rotation_env(degrees: int) -> dict[str, str]:
             "QT_QPA_LIBINPUT_TOUCH_MATRIX": format_matrix(touch_matrix(degrees))}
 
 
+def configured_rotation(env: dict[str, str] | None = None) -> tuple[int, str] | None:
+    """``[ui] rotation`` when the config file or ``AUTOTRADER_UI_ROTATION`` sets it: (degrees,
+    where it was set); None when it is left at its default or the config cannot be read (the
+    app itself reports a broken config, with its line, when it starts)."""
+    from app.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(env=env)
+    except (ConfigError, OSError, ValueError):
+        return None
+    where = settings.sources.get("ui.rotation", "default")
+    return None if where == "default" else (settings.ui.rotation, where)
+
+
+def apply_configured_rotation(env: MutableMapping[str, str]) -> str | None:
+    """Set the picture's and the touch's rotation in ``env`` (the app's environment) from the
+    config when it names one, replacing those of autotrader.env; a line for the journal."""
+    found = configured_rotation(dict(env))
+    if found is None:
+        return None
+    degrees, where = found
+    wanted = rotation_env(degrees)
+    before = {k: env.get(k) for k in wanted}
+    env.update(wanted)
+    note = ""
+    if any(v is not None and v.split() != wanted[k].split() for k, v in before.items()):
+        note = " (instead of autotrader.env's " + ", ".join(
+            f"{k}={v}" for k, v in before.items() if v is not None) + ")"
+    return f"rotation {degrees} from {where}: " + ", ".join(
+        f"{k}={v}" for k, v in wanted.items()) + note
+
+
 def suggested_rotation(size: tuple[int, int] | None) -> int:
     """A portrait panel (Touch Display 2 is 720x1280) is turned to landscape, which the app's
     layout is made for; anything else stays as it is."""
@@ -355,6 +387,9 @@ def cmd_guard(args: argparse.Namespace) -> int:
                   "Boot to the console (pi-install.sh --console-boot) or stop the other "
                   "program, then: sudo systemctl restart autotrader", file=sys.stderr, flush=True)
             return EXIT_DISPLAY_BUSY
+    said = apply_configured_rotation(os.environ)
+    if said:
+        print(f"autotrader-display: {said}", flush=True)
     os.execvp(command[0], command)
     return 0  # not reached
 

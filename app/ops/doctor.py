@@ -158,7 +158,12 @@ class Doctor:
         self._check_outputs(display, env.get("AUTOTRADER_DISPLAY_OUTPUT", ""))
         if cfg is not None:
             self._check_device(cfg)
-        self._check_rotation(display, env)
+        where = self.s.sources.get("ui.rotation", "default")
+        if where != "default":  # [ui] rotation: the kiosk's guard applies it over the env file
+            self.add("rotation", OK, f"{self.s.ui.rotation} degrees from {where} ([ui] rotation), "
+                     "touch turned with it (autotrader.env's rotation lines are not used)")
+        else:
+            self._check_rotation(display, env)
 
     def _check_outputs(self, display: Any, named: str) -> None:
         connectors = display.scan(self.drm_root)

@@ -354,3 +354,74 @@ def test_touch_matrix_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert d.main(["touch-matrix", "180"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "QT_QPA_EGLFS_ROTATION=180", "QT_QPA_LIBINPUT_TOUCH_MATRIX=-1 0 1 0 -1 1"]
+
+
+# --- rotation from the config ([ui] rotation) -----------------------------------------------
+def _guard_env(tmp_path: Path, config: str | None, **extra: str) -> dict[str, str]:
+    cfg = tmp_path / "eglfs.json"
+    dev = tmp_path / "card1"
+    dev.write_text("")
+    cfg.write_text(json.dumps({"device": str(dev)}))
+    conf = tmp_path / "autotrader.toml"
+    conf.write_text(config or "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOTRADER_", "QT_"))}
+    env.update(QT_QPA_PLATFORM="eglfs", PYTHONPATH=str(ROOT), AUTOTRADER_CONFIG=str(conf),
+               QT_QPA_EGLFS_KMS_CONFIG=str(cfg), **extra)
+    return env
+
+
+def _run_guard(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The guard as the unit runs it; the 'app' prints the rotation settings it was given."""
+    show = 'echo "R=$QT_QPA_EGLFS_ROTATION M=$QT_QPA_LIBINPUT_TOUCH_MATRIX"'
+    return subprocess.run([sys.executable, "-m", "app.ops.display", "guard", "--", "sh", "-c",
+                           show], capture_output=True, text=True, env=env, timeout=30, cwd=ROOT)
+
+
+def test_rotation_from_the_config_file_wins_over_autotrader_env(tmp_path: Path) -> None:
+    """The installer wrote 90 (a portrait panel); the owner set 270 in the config: both the
+    picture (Qt's -90) and the touch turn to 270, and the journal says what was replaced."""
+    env = _guard_env(tmp_path, "[ui]\nrotation = 270\n", QT_QPA_EGLFS_ROTATION="90",
+                     QT_QPA_LIBINPUT_TOUCH_MATRIX="0 -1 1 1 0 0")
+    r = _run_guard(env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == f"R=-90 M={d.format_matrix(d.touch_matrix(270))}"
+    assert f"rotation 270 from {tmp_path / 'autotrader.toml'}" in lines[0]
+    assert "instead of autotrader.env's" in lines[0]
+    assert "QT_QPA_EGLFS_ROTATION=90" in lines[0]
+
+
+def test_rotation_from_the_environment(tmp_path: Path) -> None:
+    r = _run_guard(_guard_env(tmp_path, None, AUTOTRADER_UI_ROTATION="180"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "R=180 M=-1 0 1 0 -1 1"
+    assert "rotation 180 from env AUTOTRADER_UI_ROTATION" in r.stdout
+
+
+def test_no_rotation_in_the_config_leaves_autotrader_env_alone(tmp_path: Path) -> None:
+    env = _guard_env(tmp_path, "[ui]\nidle_lock_seconds = 60\n", QT_QPA_EGLFS_ROTATION="90",
+                     QT_QPA_LIBINPUT_TOUCH_MATRIX="0 -1 1 1 0 0")
+    r = _run_guard(env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "R=90 M=0 -1 1 1 0 0"
+
+
+@pytest.mark.parametrize("config", ["[ui]\nrotation = 45\n", "[ui\nrotation = 90\n"])
+def test_a_bad_config_does_not_stop_the_guard(tmp_path: Path, config: str) -> None:
+    """A rotation Qt cannot do, or a broken file: the app starts (and reports the config
+    error itself, with its line); nothing is rotated by the guard."""
+    r = _run_guard(_guard_env(tmp_path, config))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "R= M="
+    assert d.configured_rotation({"AUTOTRADER_CONFIG": str(tmp_path / "autotrader.toml")}) \
+        is None
+
+
+def test_rotation_zero_in_the_config_turns_a_rotated_install_back(tmp_path: Path) -> None:
+    (tmp_path / "autotrader.toml").write_text("")
+    env = {"AUTOTRADER_UI_ROTATION": "0", "QT_QPA_EGLFS_ROTATION": "90",
+           "AUTOTRADER_CONFIG": str(tmp_path / "autotrader.toml")}
+    said = d.apply_configured_rotation(env)
+    assert env["QT_QPA_EGLFS_ROTATION"] == "0"
+    assert env["QT_QPA_LIBINPUT_TOUCH_MATRIX"] == "1 0 0 0 1 0"
+    assert said is not None and said.startswith("rotation 0 from env")

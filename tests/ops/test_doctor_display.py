@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.config import Settings, UiSettings
 from app.ops.doctor import Doctor, render
 from tests.ops.test_display import FakeDrm, pi4, pi5
 
@@ -129,3 +129,17 @@ def test_rotation_and_touch(tmp_path: Path, lines: tuple[str, ...], level: str,
 def test_no_rotation_set_is_not_reported(tmp_path: Path) -> None:
     k = Kiosk(tmp_path, pi4(tmp_path / "hw", hdmi=True))
     assert "rotation" not in k.findings()
+
+
+def test_rotation_from_the_config_is_reported_over_the_env_file(tmp_path: Path) -> None:
+    """[ui] rotation wins (the kiosk's guard applies it): doctor says so instead of judging the
+    env file's lines, which are not used then."""
+    k = Kiosk(tmp_path, pi4(tmp_path / "hw", dsi=True))
+    k.write_env("QT_QPA_EGLFS_ROTATION=270")  # Qt would reject it, but it is not used
+    d = Doctor(Settings(data_dir=str(k.data), sources={"ui.rotation": "env AUTOTRADER_UI_ROTATION"},
+                        ui=UiSettings(rotation=180)), offline=True, kiosk_dir=k.etc,
+               kiosk_run_dir=k.run, drm_root=k.drm.sys, dev_root=k.drm.dev)
+    d.check_kiosk_display()
+    rot = [f for f in d.findings if f.check == "rotation"]
+    assert len(rot) == 1 and rot[0].level == "ok", rot
+    assert "180 degrees from env AUTOTRADER_UI_ROTATION" in rot[0].message

@@ -58,8 +58,17 @@ case "$1" in
     [ -e "$FAKE_STATE/no-data" ] && { echo "nothing to back up: no DB in x"; exit 1; }
     echo "backup written" ;;
   doctor)
-    echo "doctor by $v" >> "$FAKE_STATE/calls"
-    [ -e "$FAKE_STATE/doctor-fails-$v" ] && { echo "FAIL  system DB"; exit 1; }
+    json=0; [[ " $* " == *" --json "* ]] && json=1
+    [ "$json" = 1 ] || echo "doctor by $v" >> "$FAKE_STATE/calls"
+    if [ -e "$FAKE_STATE/doctor-fails-$v" ]; then
+      [ "$json" = 1 ] && { echo '[{"check": "system DB", "level": "FAIL"}]'; exit 1; }
+      echo "FAIL  system DB"; exit 1
+    fi
+    if [ -e "$FAKE_STATE/no-kms" ]; then
+      [ "$json" = 1 ] && { echo '[{"check": "config", "level": "ok"},
+                                  {"check": "screen output", "level": "FAIL"}]'; exit 1; }
+      echo "FAIL  screen output  no display connector at all"; exit 1
+    fi
     echo "everything looks right" ;;
 esac
 """
@@ -385,3 +394,13 @@ def test_rollback_between_versioned_venvs_keeps_the_unit(rig: Rig) -> None:
     r = rig.run()
     assert r.returncode == 1 and "rolled back" in r.stderr
     assert rig.unit.read_text() == before and "its own unit" not in r.stderr
+
+
+def test_screen_only_doctor_failures_do_not_roll_back(tmp_path: Path) -> None:
+    """No KMS driver (an image built in a chroot, a Pi without dtoverlay=vc4-kms-v3d): doctor
+    fails on the screen, which no version can fix; the first install stays and says so."""
+    r = Rig(tmp_path)
+    (r.state / "no-kms").touch()
+    res = r.run(systemd=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "only the screen checks failed" in res.stdout and r.current == "1.0.0"

@@ -53,10 +53,14 @@ class WSConnection:
             head += bytes([127]) + struct.pack("!Q", n)
         return head + payload
 
-    def send(self, opcode: int, payload: bytes) -> None:
+    def send(self, opcode: int, payload: bytes, ping_after: bool = False) -> None:
+        """One frame; ``ping_after`` adds a ping frame in the same write, so the client finds
+        a control frame waiting right behind the data (as a server's keep-alive ping can)."""
         if self.closed:
             raise ConnectionClosed()
         data = self._frame(opcode, payload)
+        if ping_after:
+            data += self._frame(OP_PING, b"keepalive")
         try:
             with self._send_lock:
                 self.sock.sendall(data)

@@ -36,6 +36,7 @@ import random
 import select
 import threading
 import time
+from dataclasses import dataclass
 
 import websocket
 
@@ -68,6 +69,18 @@ class _Refused(Exception):
     def __init__(self, code: int, why: str, wait: float) -> None:
         super().__init__(why)
         self.code, self.why, self.wait = code, why, wait
+
+
+@dataclass
+class _Heartbeat:
+    """Monotonic times of the read loop's last ping sent, pong seen and silence check."""
+
+    ping: float
+    pong: float = 0.0
+    check: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.pong = self.check = self.ping
 
 
 def _more_waiting(ws: websocket.WebSocket) -> bool:
@@ -402,58 +415,73 @@ class AlpacaStream:
         return _Refused(code, f"stream error {code} {msg}", self.limit_retry)
 
     def _read_loop(self, ws: websocket.WebSocket) -> None:
-        """Read until the connection drops or goes silent. Bars of frames that arrive back to
-        back are stored in one transaction (one commit per frame caps ingest near 10k bars/s);
-        they are flushed as soon as nothing more is waiting, so no bar waits on the next."""
+        """Read until the connection drops or goes silent. Bars of data frames that arrive
+        back to back are stored in one transaction (one commit per frame caps ingest near 10k
+        bars/s). Rows are held only while the next frame waiting is data: a control frame
+        (ping, pong) or a quiet socket flushes them at once. (Holding them until the next
+        DATA frame once kept a minute's bars back until the next minute, issue 11.)"""
         ws.settimeout(self.recv_timeout)
-        last_check = time.monotonic()
-        last_ping = last_pong = time.monotonic()
+        beat = _Heartbeat(time.monotonic())
         pending: list[tuple] = []
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                if self.ping_interval and now - last_ping >= self.ping_interval:
-                    if last_pong < last_ping and now - last_ping >= self.pong_timeout:
-                        raise _Dropped(f"no pong for {now - last_ping:.0f} s")
-                    if last_pong >= last_ping or now - last_ping >= self.pong_timeout:
-                        with self._ws_lock:
-                            ws.ping(b"at")
-                        self.pings_sent += 1
-                        last_ping = now
-                if now - last_check > 1.0:
-                    last_check = now
-                    self._check_silence()
-                try:
-                    opcode, frame = ws.recv_data_frame(True)
-                except websocket.WebSocketTimeoutException:
-                    self._check_silence()
-                    continue
-                except (websocket.WebSocketConnectionClosedException, OSError) as e:
-                    raise _Dropped(f"{type(e).__name__}: {e}") from None
-                if opcode == websocket.ABNF.OPCODE_PONG:
-                    last_pong = time.monotonic()
-                    continue
-                if opcode == websocket.ABNF.OPCODE_PING:
-                    continue
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    raise _Dropped("closed by server")
-                data = frame.data
-                if not data:
-                    continue
-                try:
-                    msgs = json.loads(data)
-                except ValueError:
-                    logger.warning("stream: unreadable message skipped: %.200r", data)
-                    continue
-                pending.extend(self._handle(msgs))
-                if len(pending) < self.max_batch and _more_waiting(ws):
-                    continue
+                self._keep_alive(ws, beat)
+                data = self._recv_data(ws, beat)
+                if data is not None:
+                    pending.extend(self._decode(data))
+                    if len(pending) < self.max_batch and _more_waiting(ws):
+                        continue
                 if pending:
                     rows, pending = pending, []
                     self._ingest(rows)
         finally:
             if pending:
                 self._ingest(pending)
+
+    def _keep_alive(self, ws: websocket.WebSocket, beat: _Heartbeat) -> None:
+        """Ping every ``ping_interval``; no pong ``pong_timeout`` after a ping: dropped. Also
+        the once-a-second silence check (a busy socket never reaches the timeout branch)."""
+        now = time.monotonic()
+        if self.ping_interval and now - beat.ping >= self.ping_interval:
+            late = now - beat.ping >= self.pong_timeout
+            if beat.pong < beat.ping and late:
+                raise _Dropped(f"no pong for {now - beat.ping:.0f} s")
+            if beat.pong >= beat.ping or late:
+                with self._ws_lock:
+                    ws.ping(b"at")
+                self.pings_sent += 1
+                beat.ping = now
+        if now - beat.check > 1.0:
+            beat.check = now
+            self._check_silence()
+
+    def _recv_data(self, ws: websocket.WebSocket, beat: _Heartbeat) -> bytes | str | None:
+        """The next data frame's payload; None for a control frame or a quiet
+        ``recv_timeout``. Raises ``_Dropped`` when the connection ends."""
+        try:
+            opcode, frame = ws.recv_data_frame(True)
+        except websocket.WebSocketTimeoutException:
+            self._check_silence()
+            return None
+        except (websocket.WebSocketConnectionClosedException, OSError) as e:
+            raise _Dropped(f"{type(e).__name__}: {e}") from None
+        if opcode == websocket.ABNF.OPCODE_PONG:
+            beat.pong = time.monotonic()
+            return None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise _Dropped("closed by server")
+        if opcode == websocket.ABNF.OPCODE_PING:  # websocket-client has answered it
+            return None
+        return frame.data or None
+
+    def _decode(self, data: bytes | str) -> list[tuple]:
+        """Bar rows of one data frame (control messages are acted on); [] if unreadable."""
+        try:
+            msgs = json.loads(data)
+        except ValueError:
+            logger.warning("stream: unreadable message skipped: %.200r", data)
+            return []
+        return self._handle(msgs)
 
     def _check_silence(self) -> None:
         """Silence = no bar for ANY subscribed ticker: one illiquid IEX ticker alone would

@@ -213,6 +213,23 @@ def test_updated_bar_replaces_the_stored_one(stream, emulator, market_store) -> 
     assert market_store.count("AAPL") == 1
 
 
+def test_bar_followed_by_a_control_frame_is_stored_without_waiting(stream, emulator,
+                                                                   market_store) -> None:
+    """A ping (or pong) right behind a bar frame: the reader, seeing more bytes waiting, holds
+    the bar to batch it with the next frame; that frame is control, not data, so the bar must
+    be stored then and not sit until the next minute's frame (it used to: the last minute of
+    a run was missing, issue 11's flaky thin-ticker test)."""
+    started(stream)
+    stream.subscribe("AAPL")
+    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    for i, ts in enumerate((NOW - 180, NOW - 120, NOW - 60)):
+        b = emulator.bar("AAPL", ts)
+        assert b is not None
+        emulator.emit_raw([dict(b, T="b", S="AAPL")], ping_after=True)
+        assert wait_for(lambda ts=ts: market_store.latest_ts("AAPL") == ts, timeout=2.0), i
+    assert stream.connects == 1 and market_store.count("AAPL") == 3
+
+
 def test_garbage_on_the_wire_is_skipped_not_fatal(stream, emulator, market_store) -> None:
     started(stream)
     stream.subscribe("AAPL")

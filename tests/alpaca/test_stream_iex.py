@@ -31,11 +31,6 @@ def subscribe_all(stream, emulator, tickers) -> None:
     assert wait_for(lambda: all(stream.ticker_status(t).state == "subscribed" for t in tickers))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, open in issue 11: about 1 run in 3 some thin tickers miss every bar after "
-    "one minute (suspect: a gap batch marks [min start, max end) as answered for all its "
-    "tickers); "
-    "kept running so a fix shows as XPASS"))
 def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, market_store,
                                                                   calendar, clock,
                                                                   emulator) -> None:

@@ -40,7 +40,9 @@ def write_ready(path: str | Path, version: str | None = None) -> bool:
     import logging
 
     if version is None:
-        from app import __version__ as version
+        from app import __version__
+
+        version = __version__
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     try:

@@ -39,6 +39,7 @@ class Message:
     title: str
     body: str
     kind: str = "info"  # info | warning | failure
+    attach: str | None = None  # a file (a chart) for the targets that take one
 
 
 class Notifier:
@@ -69,12 +70,13 @@ class Notifier:
     def enabled(self) -> bool:
         return len(self._apprise) > 0
 
-    def send(self, title: str, body: str, kind: str = "info") -> bool:
-        """Queue a message; False if it was dropped (queue full, no target). Never blocks."""
+    def send(self, title: str, body: str, kind: str = "info", attach: str | None = None) -> bool:
+        """Queue a message (``attach``: a file such as a chart, sent to the targets that take
+        one); False if it was dropped (queue full, no target). Never blocks."""
         if not self.enabled:
             return False
         try:
-            self._q.put_nowait(Message(title, body, kind))
+            self._q.put_nowait(Message(title, body, kind, attach))
             return True
         except queue.Full:
             self.dropped += 1
@@ -117,10 +119,13 @@ class Notifier:
         kinds = {m.kind for m in batch}
         ntype = (apprise.NotifyType.FAILURE if "failure" in kinds else
                  apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)
+        attach = [m.attach for m in batch if m.attach] or None
         for attempt in range(1, self.retries + 1):
             try:
                 # bool(): apprise 1.x returns a bool, 2.x a result that is truthy on success.
-                ok = bool(self._apprise.notify(title=title, body=body, notify_type=ntype))
+                # Targets that take no attachment get the text alone (apprise's own rule).
+                ok = bool(self._apprise.notify(title=title, body=body, notify_type=ntype,
+                                               attach=attach))
             except Exception as e:  # noqa: BLE001 - a target plugin's bug must not kill us
                 logger.warning("notification failed: %s", e)
                 ok = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MARKER = "running"
 STREAM_CHECK_SECONDS = 30.0
+CLOSE_WAIT_SECONDS = 20.0  # for the last close's snapshot and summary at shutdown
 MINUTE = timedelta(minutes=1)
 
 
@@ -121,9 +123,31 @@ class Operations:
         rows = take_snapshot(self.engine, day, taken="close")
         n = self.settings.notify
         if self.notifier is not None and n.daily_summary:
-            self.notifier.send(f"AutoTrader {self.engine.mode}: day {day.isoformat()}",
-                               day_summary(rows, previous), "info")
+            title = f"AutoTrader {self.engine.mode}: day {day.isoformat()}"
+            self.notifier.send(title, day_summary(rows, previous), "info",
+                               attach=self._summary_chart(day, rows, previous, title))
         self._retention()
+
+    def _summary_chart(self, day: Any, rows: list[dict[str, Any]],
+                       previous: dict[int, dict[str, Any]], title: str) -> str | None:
+        """``<data>/charts/day-YYYY-MM-DD.png`` (the last 10 kept); None if it cannot be drawn
+        (the text goes alone)."""
+        from app.ops.charts import day_png
+
+        folder = Path(self.settings.data_path) / "charts"
+        try:
+            day_pnl = {r["name"]: r["pnl"] - (previous[r["algo_id"]]["pnl"]
+                                              if r["algo_id"] in previous else 0.0)
+                       for r in rows if r["algo_id"] != perf.ACCOUNT}
+            account = [(r["day"], r["value"])
+                       for r in perf.history(self.engine.system.conn, perf.ACCOUNT, limit=30)]
+            path = day_png(folder / f"day-{day.isoformat()}.png", title, day_pnl, account)
+            for old in sorted(folder.glob("day-*.png"))[:-10]:
+                old.unlink(missing_ok=True)
+            return str(path)
+        except Exception:  # noqa: BLE001 - the summary's text still goes
+            logger.exception("daily summary chart not drawn")
+            return None
 
     def _retention(self) -> None:
         from app.marketdata.retention import apply_keep_days
@@ -152,6 +176,9 @@ class Operations:
 
     def close(self) -> None:
         self._stop.set()
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        for t in list(self._threads):  # a close's snapshot and summary still being written
+            t.join(max(0.0, deadline - time.monotonic()))
         if self.status_server is not None:
             self.status_server.close()
         if self.notifier is not None:

@@ -123,6 +123,17 @@ def max_drawdown(values: list[float]) -> float:
     return worst
 
 
+def series_base(conn: Any, algo_id: int, since: str, first: dict[str, Any]) -> float:
+    """What a series' return counts from: its last value before ``since``; with none, the
+    value it started with (value - P&L of its first snapshot: an algorithm's capital, the
+    account's equity before the algorithms' gains), so the first day's result counts too."""
+    row = perf.before(conn, algo_id, since)
+    if row is not None:
+        return float(row["value"])
+    start = float(first["value"]) - float(first["pnl"] or 0.0)
+    return start if start > 0 else float(first["value"])
+
+
 def report_rows(conn: Any, since: str, period: str = "week") -> list[dict[str, Any]]:
     """Per series and period: start and end value, return %, max drawdown %, trades."""
     by_algo: dict[int, list[dict[str, Any]]] = {}
@@ -131,14 +142,13 @@ def report_rows(conn: Any, since: str, period: str = "week") -> list[dict[str, A
     out = []
     for algo_id in sorted(by_algo):
         rows = by_algo[algo_id]
-        start_row = perf.before(conn, algo_id, since)
-        start = start_row["value"] if start_row else None
+        start = series_base(conn, algo_id, since, rows[0])
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             groups.setdefault(period_key(r["day"], period), []).append(r)
         for key in sorted(groups):
             g = groups[key]
-            base = start if start is not None else g[0]["value"]
+            base = start
             end = g[-1]["value"]
             values = [base] + [r["value"] for r in g]
             out.append({"period": key, "algo_id": algo_id, "name": g[-1]["name"],
@@ -149,6 +159,73 @@ def report_rows(conn: Any, since: str, period: str = "week") -> list[dict[str, A
                         "trades": sum(int(r["trades"]) for r in g)})
             start = end
     return out
+
+
+def benchmark_series(market: Any, calendar: Any, ticker: str,
+                     days: list[str]) -> list[tuple[str, float]]:
+    """The reference ticker's close on each of ``days`` (its last bar of that session) from the
+    market DB; days it has no bar for are left out (``autotrader data fetch SPY`` fills them)."""
+    out = []
+    for d in days:
+        s = calendar.session_on(date.fromisoformat(d))
+        if s is None:
+            continue
+        rows = market.bars_between(ticker, int(s.open.timestamp()), int(s.close.timestamp()))
+        if rows:
+            out.append((d, float(rows[-1][4])))
+    return out
+
+
+def write_report_files(conn: Any, since: str, out_dir: Any, period: str = "week",
+                       market: Any = None, calendar: Any = None,
+                       benchmark: str = "SPY") -> dict[str, Any]:
+    """``report --out DIR``: periods.csv (the table), equity.csv (each day's values of the
+    account, the reference ticker and each algorithm), account.png (the account against buy
+    and hold of ``benchmark``) and algorithms.png (each algorithm, in % since its first day).
+    Returns what was written and how many benchmark days were found."""
+    from pathlib import Path
+
+    from app.ops.charts import equity_png
+
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = perf.all_since(conn, since)
+    series: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        series.setdefault(r["algo_id"], []).append(r)
+    account = series.get(perf.ACCOUNT, [])
+    days = sorted({r["day"] for r in rows})
+    bench = (benchmark_series(market, calendar, benchmark, days)
+             if market is not None and benchmark else [])
+    names = {a: g[-1]["name"] for a, g in series.items() if a != perf.ACCOUNT}
+    by_day = {(r["algo_id"], r["day"]): r["value"] for r in rows}
+    bench_of = dict(bench)
+    with (out / "equity.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["day", "account", benchmark or "benchmark",
+                    *(f"#{a} {names[a]}" for a in sorted(names))])
+        for d in days:
+            w.writerow([d, by_day.get((perf.ACCOUNT, d), ""), bench_of.get(d, ""),
+                        *(by_day.get((a, d), "") for a in sorted(names))])
+    table = report_rows(conn, since, period)
+    with (out / "periods.csv").open("w", newline="", encoding="utf-8") as f:
+        dw = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["period"])
+        dw.writeheader()
+        dw.writerows(table)
+
+    def pts(g: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        return [(r["day"], float(r["value"])) for r in g]
+
+    acct_base = series_base(conn, perf.ACCOUNT, since, account[0]) if account else None
+    equity_png(out / "account.png", f"Account since {since}", pts(account),
+               benchmark=bench, benchmark_name=benchmark, account_base=acct_base)
+    equity_png(out / "algorithms.png", f"Algorithms since {since}", None,
+               {f"#{a} {names[a]}": pts(series[a]) for a in names},
+               bases={f"#{a} {names[a]}": series_base(conn, a, since, series[a][0])
+                      for a in names})
+    return {"dir": str(out), "files": ["periods.csv", "equity.csv", "account.png",
+                                       "algorithms.png"],
+            "days": len(days), "benchmark_days": len(bench)}
 
 
 def _table(rows: list[list[str]], head: list[str], out: Any) -> None:
@@ -181,21 +258,38 @@ def main(argv: list[str]) -> int:
     p.add_argument("--period", choices=["week", "month"], default="week")
     p.add_argument("--json", action="store_true")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--out", metavar="DIR", help="also write charts (account.png: the account "
+                   "against buy and hold of --benchmark; algorithms.png) and CSVs into DIR")
+    p.add_argument("--benchmark", default="SPY", metavar="TICKER",
+                   help="the buy-and-hold reference in account.png (default SPY; its bars "
+                        "come from the market DB: 'autotrader data fetch SPY ...')")
     args = p.parse_args(argv[1:] if argv and argv[0] == "report" else argv)
     settings = settings_from_args(args)
     system = _open_system(settings)
     rows = [] if system is None else report_rows(system.conn, args.since.isoformat(),
                                                  args.period)
+    written = None
     if system is not None:
-        system.close()
+        try:
+            if args.out:
+                written = _write_files(settings, system, args)
+        finally:
+            system.close()
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["period"])
             w.writeheader()
             w.writerows(rows)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows if written is None else {"periods": rows, "files": written},
+                         indent=2))
         return 0
+    if written is not None:
+        print(f"charts and CSVs in {written['dir']}: {', '.join(written['files'])}")
+        if not written["benchmark_days"] and written["days"]:
+            print(f"note: no {args.benchmark.upper()} bars for those days in the market DB; "
+                  f"'autotrader data fetch {args.benchmark.upper()} --start {args.since} --end "
+                  "...' adds the buy-and-hold line", file=sys.stderr)
     if not rows:
         print(f"no performance snapshots since {args.since} (they are taken after each close)")
         return 0
@@ -204,6 +298,22 @@ def main(argv: list[str]) -> int:
              str(r["days"])] for r in rows],
            ["PERIOD", "ID", "NAME", "VALUE", "RETURN", "MAX DD", "TRADES", "DAYS"], sys.stdout)
     return 0
+
+
+def _write_files(settings: Any, system: Any, args: Any) -> dict[str, Any]:
+    from db.calendar import nyse
+    from db.market import MarketStore, check_ticker
+
+    bench = check_ticker(args.benchmark.strip().upper()) if args.benchmark else ""
+    calendar = nyse()
+    market = (MarketStore(settings.market_db_path, calendar)
+              if settings.market_db_path.exists() else None)
+    try:
+        return write_report_files(system.conn, args.since.isoformat(), args.out, args.period,
+                                  market, calendar, bench)
+    finally:
+        if market is not None:
+            market.close()
 
 
 def history_main(settings: Any, algo_id: int, as_json: bool, out: Any = sys.stdout) -> int:

@@ -12,6 +12,7 @@ data; text from plugins (names, errors) is HTML-escaped.
 from __future__ import annotations
 
 import argparse
+import collections
 import hmac
 import html
 import ipaddress
@@ -74,11 +75,34 @@ def load_token(data_path: Path, create: bool = True) -> str | None:
     return tok
 
 
+class RecentWarnings(logging.Handler):
+    """The last ``size`` log records at WARNING and above, secrets scrubbed (the page's "last
+    warnings"); attached to the root logger while the page runs."""
+
+    def __init__(self, size: int = 10) -> None:
+        super().__init__(logging.WARNING)
+        self._items: collections.deque[dict[str, str]] = collections.deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from app.logging_setup import scrub
+
+        try:
+            text = scrub(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad log call must not break the page
+            return
+        self._items.append({"time": iso_z(utcnow()), "level": record.levelname,
+                            "text": text[:300]})
+
+    def items(self) -> list[dict[str, str]]:
+        return list(self._items)
+
+
 def _num(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def collect(engine: Any, account: dict[str, Any] | None) -> dict[str, Any]:
+def collect(engine: Any, account: dict[str, Any] | None,
+            warnings: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """Everything the page shows (no secrets: only these fields are copied)."""
     algos = []
     for v in engine.algorithm_views():
@@ -113,6 +137,7 @@ def collect(engine: Any, account: dict[str, Any] | None) -> dict[str, Any]:
                       if acct and acct.get("equity") is not None and history else None),
         "algorithms": algos,
         "orders": perf.recent_orders(conn, 20),
+        "warnings": list(warnings or []),
         "performance": {"account": history,
                         "algorithms": {a["id"]: perf.history(conn, a["id"], limit=10)
                                        for a in algos}},
@@ -136,6 +161,8 @@ def _cls(v: Any) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
+    from app.ops.charts import sparkline_svg
+
     e = html.escape
     acct = data["account"] or {}
     rows = []
@@ -156,6 +183,10 @@ def render(data: dict[str, Any]) -> str:
         hist.insert(0, f'<tr><td>{e(r["day"])}</td><td>{_m(r["value"])}</td>'
                        f'<td class="{_cls(change)}">{_m(change, True)}</td>'
                        f'<td>{r["trades"]}</td></tr>')
+    warned = "".join(f'<tr><td>{e(w["time"][11:16])}</td><td class="err">{e(w["level"])}'
+                     f'</td><td>{e(w["text"])}</td></tr>' for w in reversed(data["warnings"]))
+    spark = sparkline_svg([r["value"] for r in data["performance"]["account"]],
+                          label="account value, daily")
     stream = data["stream"]
     market = {True: "open", False: "closed", None: "?"}[data["market_open"]]
     warn = "".join(f'<p class="err">{e(str(acct[k]))}</p>' for k in ("halted", "storage")
@@ -173,7 +204,8 @@ Market {market} &middot; stream {e(stream["state"])} {e(stream["detail"] or "")}
 <th>Value</th><th>P&amp;L</th></tr>{"".join(rows)}</table>
 <h2>Recent orders</h2><table><tr><th>Minute</th><th>Algorithm</th><th>Order</th>
 <th>Status</th></tr>{"".join(orders)}</table>
-<h2>Performance (daily, after the close)</h2><table><tr><th>Day</th><th>Account</th>
+<h2>Last warnings</h2><table>{warned or "<tr><td>none</td></tr>"}</table>
+<h2>Performance (daily, after the close)</h2>{spark}<table><tr><th>Day</th><th>Account</th>
 <th>Change</th><th>Trades</th></tr>{"".join(hist)}</table>
 </body></html>"""
 
@@ -192,6 +224,7 @@ class StatusServer:
         self._account: tuple[float, dict[str, Any] | None] = (0.0, None)
         self.httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.warnings = RecentWarnings()
 
     # --- access ------------------------------------------------------------------------
     def allowed(self, client: str, given: str | None) -> int:
@@ -265,7 +298,7 @@ class StatusServer:
                     self._send(404, b"not found\n", "text/plain; charset=utf-8")
                     return
                 try:
-                    data = collect(outer.engine, outer.account())
+                    data = collect(outer.engine, outer.account(), outer.warnings.items())
                 except Exception:  # noqa: BLE001
                     logger.exception("status page failed")
                     self._send(500, b"internal error (see the log)\n", "text/plain")
@@ -291,11 +324,13 @@ class StatusServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="status-page",
                                         daemon=True)
         self._thread.start()
+        logging.getLogger().addHandler(self.warnings)
         logger.info("status page on http://%s:%d/ (%s)", self.bind, self.port,
                     "token needed" if self.need_token else "loopback only")
         return self
 
     def close(self) -> None:
+        logging.getLogger().removeHandler(self.warnings)
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()

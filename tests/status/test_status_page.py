@@ -4,6 +4,7 @@ loopback apprise ``json://`` receiver, the daily snapshot, ``algo history`` and 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,35 @@ def test_loopback_needs_no_token_and_nothing_changes(engine) -> None:
         srv.close()
 
 
+def test_last_warnings_scrubbed_escaped_and_the_account_sparkline(engine) -> None:
+    import logging
+
+    from app.logging_setup import register_secret
+    from app.ops.performance import take_snapshot
+
+    eng, settings = engine
+    for day in ("2024-05-30", "2024-05-31", "2024-06-03"):  # three closes: a line to draw
+        take_snapshot(eng, date.fromisoformat(day))
+    register_secret("sekrit-value-123")
+    srv = StatusServer(eng, settings, bind="127.0.0.1", port=0).start()
+    try:
+        logging.getLogger("app.engine.tick").warning("order refused for %s: key sekrit-value-123",
+                                                     EVIL)
+        logging.getLogger("app.engine.tick").info("an info line is not a warning")
+        base = f"http://127.0.0.1:{srv.port}"
+        code, body = get(base + "/")
+        assert code == 200
+        assert "order refused for &lt;script&gt;" in body and EVIL not in body
+        assert "sekrit-value-123" not in body and "an info line" not in body
+        assert "<svg" in body and "<polyline" in body and "<script" not in body
+        data = json.loads(get(base + "/api/status")[1])
+        assert [w["level"] for w in data["warnings"]] == ["WARNING"]
+    finally:
+        srv.close()
+    logging.getLogger("x").warning("after close")
+    assert all("after close" not in w["text"] for w in srv.warnings.items())
+
+
 def _run(base: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
@@ -147,6 +178,9 @@ def test_running_app_page_summary_history_report_crash_and_data(short_dir: Path)
         assert receiver.wait(1, timeout=20)
         summary = [m for m in receiver.posts if "day 2024-06-04" in m["title"]]
         assert summary and "Account" in summary[0]["message"]
+        chart = summary[0]["attachments"][0]  # the small chart (json:// takes attachments)
+        assert chart["mimetype"] == "image/png" and chart["filename"] == "day-2024-06-04.png"
+        assert base64.b64decode(chart["base64"])[:8] == b"\x89PNG\r\n\x1a\n"
         logs = "".join(f.read_text() for f in (short_dir / "log").glob("*.log*"))
         assert "hook-secret-token" not in logs + (short_dir / "app.out").read_text()
 

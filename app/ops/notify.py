@@ -241,15 +241,28 @@ class EngineNotifications:
 
 
 def main(argv: list[str]) -> int:
-    """``autotrader notify --test --url URL``: send a test message now and wait for it."""
-    p = argparse.ArgumentParser(prog="autotrader notify")
+    """``autotrader notify --test [--url URL]``: send a test message now, to URL or to the
+    configured targets (``[notify] urls``), and wait for it."""
+    from app.cliargs import add_common_options, settings_from_args
+
+    p = argparse.ArgumentParser(prog="autotrader notify",
+                                description="Send a test message to the configured targets "
+                                            "([notify] urls) or to --url.")
+    add_common_options(p)
+    p.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
     p.add_argument("--test", action="store_true", required=True)
-    p.add_argument("--url", action="append", required=True,
-                   help="an apprise URL (repeat for several)")
+    p.add_argument("--url", action="append",
+                   help="an apprise URL (repeat for several; default: the config's)")
     args = p.parse_args(argv[1:] if argv and argv[0] == "notify" else argv)
-    n = Notifier(args.url, batch_seconds=0, min_interval=0, retries=1)
+    urls = args.url or list(settings_from_args(args).notify.urls)
+    if not urls:
+        print("no notification target: set [notify] urls in the config, or give --url URL",
+              file=sys.stderr)
+        return 2
+    n = Notifier(urls, batch_seconds=0, min_interval=0, retries=1)
     if not n.enabled:
-        print("no valid notification URL", file=sys.stderr)
+        print("no valid notification URL (apprise did not recognise "
+              f"{', '.join(mask_url(u) for u in urls)})", file=sys.stderr)
         return 2
     n.send("AutoTrader test", "If you read this, notifications work.")
     n.close(timeout=30)

@@ -156,3 +156,21 @@ def test_notify_test_command(receiver: Receiver, tmp_path: Path) -> None:
     assert "test message sent to json://127.0.0.1" in r.stdout
     assert "hook-secret-token" not in r.stdout + r.stderr
     assert receiver.posts[0]["title"] == "AutoTrader test"
+
+
+def test_notify_test_uses_the_configured_targets(receiver: Receiver, tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "main.py", "notify", "--test"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and "no notification target" in r.stderr
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[notify]\nurls = ["{receiver.url}"]\n')
+    cfg.chmod(0o600)
+    r = subprocess.run([sys.executable, "main.py", "notify", "--test", "--config", str(cfg)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert receiver.posts[0]["title"] == "AutoTrader test"
+    assert "hook-secret-token" not in r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "main.py", "notify", "--test", "--url", "nope://x"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and "did not recognise nope://" in r.stderr

@@ -185,27 +185,98 @@ def _load_class(spec: PluginSpec) -> type:
     return plugins.make_class(info, spec.params)
 
 
-def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
-    """``progress`` (shared memory, two doubles): the index in its batch of the op running
-    and its ``time.monotonic()`` start, so the engine knows which call to blame and time
-    without a message per call."""
-    _harden()
+def _start(cfg: WorkerConfig) -> None:
+    """Serve the seed functions from read-only connections opened now (schema read, first
+    pages) so the first minute's calls do not pay for it; plugin folders on the path."""
     import db
-    from algorithm._api import set_context
 
     provider = _provider(cfg)
     db.use_provider(provider)
-    # Open both read connections now (schema read, first pages) so the first minute's calls
-    # do not pay for it.
     with contextlib.suppress(Exception):
         provider.market.warm_up()
         provider.system.warm_up()
     for d in cfg.plugin_dirs:
         if d not in sys.path:
             sys.path.append(d)
+
+
+def _call(op: tuple, instances: dict[int, Any], set_context: Any) -> Any:
+    """Do one op: create a plugin object or run one; the result as a ``_portable`` value."""
+    if op[0] == "construct":
+        spec: PluginSpec = op[2]
+        cls = _load_class(spec)
+        instances[op[1]] = cls(spec.ticker, spec.capital)
+        return None
+    _, iid, ctx, minute, algo_id = op
+    inst = instances.get(iid)
+    if inst is None:
+        raise LookupError("the plugin object was not created")
+    set_context(ctx)
+    try:
+        return _portable(inst.run(minute, algo_id))
+    finally:
+        set_context(None)
+
+
+def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context: Any) -> tuple:
+    """``_call`` with the plugin's output captured and anything it raises (sys.exit()
+    included) turned into an error reply; always a reply the pipe can carry."""
+    status, value, where = "ok", None, ""
+    real_out, real_err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = capture
+    try:
+        value = _call(op, instances, set_context)
+    except BaseException as e:  # noqa: BLE001 - sys.exit() in a plugin included
+        status = "error"
+        try:
+            text = str(e)[:500]
+        except Exception:  # noqa: BLE001 - a hostile __str__
+            text = "<unprintable>"
+        value, where = (type(e).__name__, text), _where(e)
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+    reply = (status, value, where, capture.take())
+    if not (status == "ok" and _plain(value)):
+        try:
+            pickle.dumps(reply)
+        except Exception:  # noqa: BLE001 - whatever a plugin's exception text holds
+            reply = ("error", ("TypeError", "result cannot be passed back"), "", ("", 0))
+    return reply
+
+
+def _run_batch(conn: Any, ops: list, give_up: float | None, instances: dict[int, Any],
+               capture: _Capture, progress: Any, set_context: Any) -> None:
+    """One message's ops in order. Replies go back in small bundles (every few ms and at the
+    end): one pipe write per call would cost more than a fast plugin's run(). ``progress``
+    tells the engine which call is running and since when."""
+    replies: list[tuple] = []
+    flushed = time.monotonic()
+    for n, op in enumerate(ops):
+        last_op = n == len(ops) - 1
+        if give_up is not None and time.monotonic() > give_up:
+            replies.append(("skipped", None, "", ("", 0)))
+            if last_op:
+                conn.send(replies)
+            continue
+        if progress is not None:
+            progress[0], progress[1] = float(n), time.monotonic()
+        replies.append(_reply(op, instances, capture, set_context))
+        now = time.monotonic()
+        if last_op or now - flushed > FLUSH_SECONDS:
+            conn.send(replies)
+            replies, flushed = [], now
+
+
+def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
+    """``progress`` (shared memory, two doubles): the index in its batch of the op running
+    and its ``time.monotonic()`` start, so the engine knows which call to blame and time
+    without a message per call."""
+    _harden()
+    from algorithm._api import set_context
+
+    _start(cfg)
     instances: dict[int, Any] = {}
     capture = _Capture()
-    real_out, real_err = sys.stdout, sys.stderr
     # What is loaded now lives as long as the process: out of the collector's full passes,
     # which otherwise came every ~20 minutes and cost ~20 ms inside a tick.
     gc.collect()
@@ -221,56 +292,4 @@ def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
         drops, ops, give_up = msg
         for iid in drops:
             instances.pop(iid, None)
-        # Replies go back in small bundles (every few ms and at the end): one pipe write per
-        # call would cost more than a fast plugin's run(). ``progress`` tells the engine which
-        # call is running and since when.
-        replies: list[tuple] = []
-        flushed = time.monotonic()
-        for n, op in enumerate(ops):
-            last_op = n == len(ops) - 1
-            if give_up is not None and time.monotonic() > give_up:
-                replies.append(("skipped", None, "", ("", 0)))
-                if last_op:
-                    conn.send(replies)
-                continue
-            if progress is not None:
-                progress[0], progress[1] = float(n), time.monotonic()
-            kind, iid = op[0], op[1]
-            status, value, where = "ok", None, ""
-            sys.stdout = sys.stderr = capture
-            try:
-                if kind == "construct":
-                    spec: PluginSpec = op[2]
-                    cls = _load_class(spec)
-                    instances[iid] = cls(spec.ticker, spec.capital)
-                else:
-                    _, _, ctx, minute, algo_id = op
-                    inst = instances.get(iid)
-                    if inst is None:
-                        raise LookupError("the plugin object was not created")
-                    set_context(ctx)
-                    try:
-                        value = _portable(inst.run(minute, algo_id))
-                    finally:
-                        set_context(None)
-            except BaseException as e:  # noqa: BLE001 - sys.exit() in a plugin included
-                status = "error"
-                try:
-                    text = str(e)[:500]
-                except Exception:  # noqa: BLE001 - a hostile __str__
-                    text = "<unprintable>"
-                value, where = (type(e).__name__, text), _where(e)
-            finally:
-                sys.stdout, sys.stderr = real_out, real_err
-            reply = (status, value, where, capture.take())
-            if not (status == "ok" and _plain(value)):
-                try:
-                    pickle.dumps(reply)
-                except Exception:  # noqa: BLE001 - whatever a plugin's exception text holds
-                    reply = ("error", ("TypeError", "result cannot be passed back"), "",
-                             ("", 0))
-            replies.append(reply)
-            now = time.monotonic()
-            if last_op or now - flushed > FLUSH_SECONDS:
-                conn.send(replies)
-                replies, flushed = [], now
+        _run_batch(conn, ops, give_up, instances, capture, progress, set_context)

@@ -444,115 +444,7 @@ class ProcessPluginPool:
         return out
 
     def _run_all(self, calls: list[Call], timeout: float, budget: float | None) -> None:
-        from multiprocessing.connection import wait
-
-        now = time.monotonic()
-        give_up = None if budget is None else now + budget
-        queues: dict[int, list[tuple[Call, tuple, bool]]] = {}
-        for c in calls:
-            if not isinstance(c.instance, RemoteInstance):
-                c.error = RuntimeError("the plugin object was not created in a worker")
-                continue
-            if c.instance.deaths >= MAX_DEATHS_IN_A_ROW:
-                c.deaths = c.instance.deaths
-                c.died = (f"stopped: its plugin process died {c.deaths} times in a row "
-                          "(fix the plugin, then stop and resume the algorithm)")
-                continue
-            queues.setdefault(c.instance.slot, []).append(c)  # type: ignore[arg-type]
-        inflight: dict[int, list[tuple[Call, tuple, bool]]] = {}
-        last: dict[int, float] = {}
-
-        def send(slot: _Slot, items: list[Call]) -> None:
-            if not self._alive(slot):
-                if slot.proc is not None:
-                    self._kill(slot)
-                self._start(slot)
-            ops: list[tuple[Call, tuple, bool]] = []
-            for c in items:
-                ops.extend(self._ops_for(slot, c))
-            drops, slot.drops = slot.drops, []
-            slot.sent_at = time.monotonic()
-            slot.batch_len = len(ops)
-            slot.conn.send((drops, [op for _, op, _ in ops], give_up))
-            inflight[slot.index] = ops
-            last[slot.index] = slot.sent_at
-
-        def deadline(slot: _Slot) -> float:
-            if not slot.ready:
-                return last[slot.index] + STARTUP_SECONDS
-            started = slot.progress[1]
-            if started >= slot.sent_at:
-                return started + timeout
-            return last[slot.index] + timeout
-
-        for idx, items in queues.items():
-            send(self._slots[idx], items)  # type: ignore[arg-type]
-
-        while inflight:
-            now = time.monotonic()
-            waits = [deadline(self._slots[idx]) - now for idx in inflight]
-            try:
-                ready = wait([self._slots[i].conn for i in inflight]
-                             + [self._slots[i].proc.sentinel for i in inflight],
-                             timeout=max(0.0, min(waits)) + 0.001)
-            except OSError:
-                ready = []
-            for idx in list(inflight):
-                slot = self._slots[idx]
-                if slot.conn in ready or slot.proc.sentinel in ready:
-                    self._drain(slot, inflight, last)
-            now = time.monotonic()
-            for idx in list(inflight):
-                slot = self._slots[idx]
-                dead = slot.eof or not slot.proc.is_alive()
-                overdue = now > deadline(slot)
-                if not dead and not overdue:
-                    continue
-                if dead:
-                    self._drain(slot, inflight, last)
-                    if idx not in inflight:
-                        continue
-                ops = inflight.pop(idx)
-                was_ready = slot.ready
-                # The op running when it died: replies of the ones before it may be lost
-                # with the process (they run again in the replacement).
-                pos = 0
-                if slot.progress[1] >= slot.sent_at:
-                    pos = int(slot.progress[0]) - (slot.batch_len - len(ops))
-                    pos = min(max(pos, 0), len(ops) - 1)
-                code = self._kill(slot)
-                culprit, op, rebuild = ops[pos]
-                phase = "__init__" if op[0] == "construct" else "run()"
-                if not was_ready:
-                    why = f"the plugin process {describe_exit(code)} while starting"
-                    logger.error("plugin worker %d %s", idx, why)
-                    for c, _, _ in ops:
-                        c.died = c.died or why
-                    continue
-                if overdue and not dead:
-                    culprit.timed_out = True
-                    why = (f"run() took longer than {timeout:g} s; its process was stopped"
-                           if phase == "run()" else
-                           f"__init__ took longer than {timeout:g} s; its process was stopped")
-                else:
-                    why = f"the plugin process {describe_exit(code)} during {phase}"
-                    culprit.died = why
-                culprit.instance.deaths += 1
-                n = culprit.deaths = culprit.instance.deaths
-                logger.error("plugin %s (%s): %s; worker %d replaced (%d in a row)",
-                             culprit.instance.spec.name, culprit.key, why, idx, n)
-                rest: list[Call] = []
-                for c, _, _ in ops:
-                    if c is not culprit and c not in rest:
-                        rest.append(c)
-                if rest:
-                    if give_up is not None and time.monotonic() > give_up:
-                        for c in rest:
-                            c.skipped = True
-                    else:
-                        send(slot, rest)
-                else:
-                    self._start(slot)  # be ready for the next minute
+        _Batch(self, timeout, budget).run(calls)
 
     def _drain(self, slot: _Slot, inflight: dict, last: dict) -> None:
         idx = slot.index
@@ -621,6 +513,147 @@ class ProcessPluginPool:
                     continue
                 slot.proc.join(timeout=max(0.0, deadline - time.monotonic()))
                 self._kill(slot)
+
+
+Op = tuple[Call, tuple, bool]  # (call, op sent to the worker, is a re-creation)
+
+
+class _Batch:
+    """One ``ProcessPluginPool.run_all``: the ops sent to each worker, waited for until each
+    worker has answered them all, died or overrun its time limit (then it is replaced and the
+    calls after the culprit go to the new one)."""
+
+    def __init__(self, pool: ProcessPluginPool, timeout: float, budget: float | None) -> None:
+        self.pool, self.timeout = pool, timeout
+        self.give_up = None if budget is None else time.monotonic() + budget
+        self.inflight: dict[int, list[Op]] = {}
+        self.last: dict[int, float] = {}
+
+    def run(self, calls: list[Call]) -> None:
+        for idx, items in self._queues(calls).items():
+            self._send(self.pool._slots[idx], items)
+        while self.inflight:
+            self._wait_and_drain()
+            now = time.monotonic()
+            for idx in list(self.inflight):
+                self._check(self.pool._slots[idx], now)
+
+    def _queues(self, calls: list[Call]) -> dict[int, list[Call]]:
+        """The calls to send, by worker slot; the others get their error now."""
+        queues: dict[int, list[Call]] = {}
+        for c in calls:
+            if not isinstance(c.instance, RemoteInstance):
+                c.error = RuntimeError("the plugin object was not created in a worker")
+                continue
+            if c.instance.deaths >= MAX_DEATHS_IN_A_ROW:
+                c.deaths = c.instance.deaths
+                c.died = (f"stopped: its plugin process died {c.deaths} times in a row "
+                          "(fix the plugin, then stop and resume the algorithm)")
+                continue
+            queues.setdefault(c.instance.slot, []).append(c)
+        return queues
+
+    def _send(self, slot: _Slot, items: list[Call]) -> None:
+        pool = self.pool
+        if not pool._alive(slot):
+            if slot.proc is not None:
+                pool._kill(slot)
+            pool._start(slot)
+        ops: list[Op] = []
+        for c in items:
+            ops.extend(pool._ops_for(slot, c))
+        drops, slot.drops = slot.drops, []
+        slot.sent_at = time.monotonic()
+        slot.batch_len = len(ops)
+        slot.conn.send((drops, [op for _, op, _ in ops], self.give_up))
+        self.inflight[slot.index] = ops
+        self.last[slot.index] = slot.sent_at
+
+    def _deadline(self, slot: _Slot) -> float:
+        if not slot.ready:
+            return self.last[slot.index] + STARTUP_SECONDS
+        started = slot.progress[1]
+        if started >= slot.sent_at:
+            return started + self.timeout
+        return self.last[slot.index] + self.timeout
+
+    def _wait_and_drain(self) -> None:
+        """Wait for a reply, a worker's end or the nearest deadline; take the replies."""
+        from multiprocessing.connection import wait
+
+        slots = self.pool._slots
+        now = time.monotonic()
+        waits = [self._deadline(slots[idx]) - now for idx in self.inflight]
+        try:
+            ready = wait([slots[i].conn for i in self.inflight]
+                         + [slots[i].proc.sentinel for i in self.inflight],
+                         timeout=max(0.0, min(waits)) + 0.001)
+        except OSError:
+            ready = []
+        for idx in list(self.inflight):
+            slot = slots[idx]
+            if slot.conn in ready or slot.proc.sentinel in ready:
+                self.pool._drain(slot, self.inflight, self.last)
+
+    def _check(self, slot: _Slot, now: float) -> None:
+        """A worker that died or overran: kill it, blame the op it was running, send the
+        calls after it to a new worker (or skip them when the minute's budget is spent)."""
+        idx = slot.index
+        dead = slot.eof or not slot.proc.is_alive()
+        overdue = now > self._deadline(slot)
+        if not dead and not overdue:
+            return
+        if dead:
+            self.pool._drain(slot, self.inflight, self.last)
+            if idx not in self.inflight:
+                return
+        ops = self.inflight.pop(idx)
+        was_ready = slot.ready
+        pos = self._running_op(slot, ops)
+        code = self.pool._kill(slot)
+        if not was_ready:
+            why = f"the plugin process {describe_exit(code)} while starting"
+            logger.error("plugin worker %d %s", idx, why)
+            for c, _, _ in ops:
+                c.died = c.died or why
+            return
+        culprit = self._blame(ops[pos], idx, code, timed_out=overdue and not dead)
+        rest: list[Call] = []
+        for c, _, _ in ops:
+            if c is not culprit and c not in rest:
+                rest.append(c)
+        if not rest:
+            self.pool._start(slot)  # be ready for the next minute
+        elif self.give_up is not None and time.monotonic() > self.give_up:
+            for c in rest:
+                c.skipped = True
+        else:
+            self._send(slot, rest)
+
+    @staticmethod
+    def _running_op(slot: _Slot, ops: list[Op]) -> int:
+        """The op running when the worker ended: replies of the ones before it may be lost
+        with the process (they run again in the replacement)."""
+        if slot.progress[1] < slot.sent_at:
+            return 0
+        pos = int(slot.progress[0]) - (slot.batch_len - len(ops))
+        return min(max(pos, 0), len(ops) - 1)
+
+    def _blame(self, running: Op, idx: int, code: int | None, timed_out: bool) -> Call:
+        """Charge the worker's end to the call running then; one more death in a row."""
+        culprit, op, _ = running
+        phase = "__init__" if op[0] == "construct" else "run()"
+        if timed_out:
+            culprit.timed_out = True
+            why = f"{phase} took longer than {self.timeout:g} s; its process was stopped"
+        else:
+            why = f"the plugin process {describe_exit(code)} during {phase}"
+            culprit.died = why
+        culprit.instance.deaths += 1
+        n = culprit.deaths = culprit.instance.deaths
+        logger.error("plugin %s (%s): %s; worker %d replaced (%d in a row)",
+                     culprit.instance.spec.name, culprit.key, why, idx, n)
+        return culprit
 
 
 class PluginDied(Exception):

@@ -32,6 +32,49 @@ if TYPE_CHECKING:
     from db.system import SystemStore
 
 
+class CoreLock:
+    """The core's re-entrant lock. Work handed to ``later`` while the calling thread holds it
+    runs on that thread right after its outermost release: listeners (fills, ticks, status
+    changes) are never called under the lock, so a listener that waits for another thread
+    which needs the core cannot deadlock it, and a slow listener never holds the panic button.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    def __enter__(self) -> CoreLock:
+        self._lock.acquire()
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        depth = self._local.depth - 1
+        self._local.depth = depth
+        pending: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        if depth == 0:
+            pending = getattr(self._local, "pending", None) or []
+            self._local.pending = []
+        self._lock.release()
+        for fn, args in pending:
+            fn(*args)
+
+    def held(self) -> bool:
+        """Does the calling thread hold the lock?"""
+        return getattr(self._local, "depth", 0) > 0
+
+    def later(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` once this thread has released the lock (now if it does not hold
+        it)."""
+        if not self.held():
+            fn(*args)
+            return
+        pending = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = []
+        pending.append((fn, args))
+
+
 class EngineCore:
     """Attributes ``Engine.__init__`` sets; see facade.py for what each one holds."""
 
@@ -50,7 +93,7 @@ class EngineCore:
     orders: OrderBook
     io: BrokerIO
     guards: GuardBook
-    _lock: threading.RLock
+    _lock: CoreLock
     _tick_lock: threading.Lock
     _external: dict[str, float] | None
     _acked: dict[str, float]

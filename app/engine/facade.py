@@ -11,7 +11,8 @@ The engine is split by job, each in its own module, all sharing one core:
 The core owns the money state (ledgers, orders, algorithm states) and guards it with one lock
 held only for short steps (memory and SQLite); broker and network I/O never run while it is
 held, so stop, stop all, resume, create and delete answer within a second whatever the
-broker or a plugin does. Listeners are called from engine threads and must not block.
+broker or a plugin does. Listeners are called from engine threads, never under that lock
+(CoreLock in core.py), and should hand over rather than block.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import db
 from app.broker.base import Broker, ReconcileReport
 from app.clock import Clock
 from app.engine.brokerio import BrokerIO
+from app.engine.core import CoreLock
 from app.engine.corporate import CorporateDesk
 from app.engine.guards import GuardBook, RiskLimits
 from app.engine.intake import BrokerIntake
@@ -82,8 +84,9 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self.plugin_timeout = float(plugin_timeout)
         self.provider = provider or EngineProvider(system, market)
         self.before_tick = before_tick
-        # The core's lock: the money state, in short steps only (never around broker I/O).
-        self._lock = threading.RLock()
+        # The core's lock: the money state, in short steps only (never around broker I/O);
+        # listeners are called after it is released (CoreLock.later).
+        self._lock = CoreLock()
         self._tick_lock = threading.Lock()  # one tick (or start) at a time
         self.orders = OrderBook(system, broker, clock, lock=self._lock)
         self.orders.on_rejected = self._on_rejected
@@ -253,6 +256,11 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._listeners.append(listener)
 
     def _emit(self, method: str, *args: Any) -> None:
+        """Call ``method`` on every listener, never under the core's lock: from inside a
+        locked step the calls wait until that step's outermost release (same thread)."""
+        self._lock.later(self._emit_now, method, *args)
+
+    def _emit_now(self, method: str, *args: Any) -> None:
         for lst in list(self._listeners):
             fn = getattr(lst, method, None)
             if fn is None:

@@ -13,8 +13,12 @@ is stopped within a day:
 - an algorithm that placed 100 orders in a day stops;
 - no per-order dollar cap (0 = off): a buy is already limited to the algorithm's cash;
 - the whole account (the sum of all algorithms' values) down 5 % on the day: stop all;
-- orders of one minute worth more than 100 % of the capital of all running algorithms are
+- buys of one minute worth more than 100 % of the capital of all running algorithms are
   refused (a loop bug cannot spend the account twice in a minute);
+- sells are never refused by the minute budget or the per-order value cap, and a sell never
+  trips the orders-per-day limit (only a buy past it stops the algorithm): those limits cap
+  buying; a sale only lowers the risk, and a stop-loss or a guard's sale must always leave.
+  A sale is still bounded by the shares the algorithm holds.
 - a broker refusal: that algorithm's orders wait 5 minutes; 3 refusals in a row stop it;
 - a guard stop keeps the position (``on_guard_stop = "keep"``; "sell" sells it at market).
 """
@@ -151,8 +155,11 @@ class GuardBook:
                     "all stopped")
         return None
 
-    def check_order(self, algo_id: int, order_value: float) -> str | None:
-        """Why this algorithm must stop instead of placing an order of ``order_value``."""
+    def check_order(self, algo_id: int, order_value: float, side: str = "buy") -> str | None:
+        """Why this algorithm must stop instead of placing an order of ``order_value``.
+        Sells are never stopped here (module doc)."""
+        if side == "sell":
+            return None
         lim = self.limits
         if lim.algo_max_order_value and order_value > lim.algo_max_order_value + 1e-9:
             return (f"risk guard: an order worth {_money(order_value)} is above the limit "
@@ -164,7 +171,8 @@ class GuardBook:
         return None
 
     def minute_budget(self, running_capital: float) -> float | None:
-        """The most this minute's orders may be worth together (None = no limit)."""
+        """The most this minute's buys may be worth together (None = no limit); sells do
+        not count against it."""
         lim = self.limits
         caps = []
         if lim.account_max_minute_order_value:

@@ -428,16 +428,17 @@ class TickPlanner(EngineCore):
                             raise DecisionRefused(
                                 f"cool-down after a broker refusal: no orders before "
                                 f"{iso_z(a.cooldown_until)}")
-                        stop_why = self.guards.check_order(a.id, value)
+                        stop_why = self.guards.check_order(a.id, value, d.action)
                         if stop_why:
                             self._stop_locked(a, stop_why, False)
                             stopped.append(a)
                             raise DecisionRefused(stop_why)
-                        if budget is not None and spent + value > budget + 1e-6:
-                            raise DecisionRefused(
-                                f"account guard: this minute's orders would exceed "
-                                f"${budget:,.2f}; order refused")
-                        spent += value
+                        if d.action == "buy":  # the budget caps buying; sells always go
+                            if budget is not None and spent + value > budget + 1e-6:
+                                raise DecisionRefused(
+                                    f"account guard: this minute's buys would exceed "
+                                    f"${budget:,.2f}; order refused")
+                            spent += value
                         self.guards.count_order(a.id)
                 except DecisionRefused as e:
                     why = str(e)

@@ -312,7 +312,32 @@ def test_minute_budget_refuses_the_excess(rig, clock, system_store):
     clock.set(T0 + timedelta(seconds=2))
     r = engine.run_tick(T0)
     assert [engine.algorithm_view(i).position for i in ids] == [10, 0, 0]
-    assert "exceed $1,500.00" in r.errors[ids[1]]
+    assert "buys would exceed $1,500.00" in r.errors[ids[1]]
+
+
+def test_sells_are_never_refused_by_limits_meant_for_buying(rig, clock, market_store,
+                                                             calendar):
+    """A winning position worth more than the minute budget and the per-order cap is sold,
+    and the orders-per-day limit does not stop a sale (README Safety: the budget decision).
+    seesaw buys 4 when flat and sells everything when holding."""
+    engine, broker = rig(risk=RiskLimits(account_max_minute_order_value=500,
+                                         algo_max_order_value=500, algo_max_orders_per_day=1,
+                                         algo_max_drawdown_pct=0))
+    a = engine.create_algorithm("seesaw", "AAA", 5000)
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert engine.algorithm_view(a).position == 4  # 4 x $100 = $400: within every limit
+    put_bars(market_store, "AAA", 400.0, T0, T0 + timedelta(minutes=2), calendar)
+    clock.set(T0 + timedelta(minutes=1, seconds=2))
+    r = engine.run_tick(T0 + timedelta(minutes=1))  # sell 4 x $400 = $1,600
+    v = engine.algorithm_view(a)
+    assert a not in r.errors and v.position == 0 and v.status == "running"
+    assert v.pnl == pytest.approx(1200.0)
+    clock.set(T0 + timedelta(minutes=2, seconds=2))
+    engine.run_tick(T0 + timedelta(minutes=2))  # the next buy meets the buying limits
+    v = engine.algorithm_view(a)
+    assert v.status == "stopped" and "risk guard" in v.error and v.position == 0
+    assert engine.guards.orders_today[a] == 2  # the sale was counted, not refused
 
 
 def test_broker_refusals_cool_down_then_stop(rig, clock, system_store):

@@ -1,0 +1,64 @@
+"""Engine listeners are called outside the core's lock (CoreLock in app/engine/core.py).
+
+A listener that hands a fill to another thread and waits for it (what a UI bridge or a
+notifier might do) must not deadlock the engine: the other thread reads the engine, which
+takes the core's lock. Before this was fixed, ``on_fill`` ran under the lock and the other
+thread waited for it forever (here: for the 2 s the test allows).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from tests.engine.conftest import T0
+
+
+class WaitingListener:
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.seen: list[tuple[int, int]] = []
+        self.held_lock: list[bool] = []
+        self.timeouts = 0
+
+    def on_fill(self, algo_id: int, tx: dict) -> None:
+        self.held_lock.append(self.engine._lock.held())
+        done = threading.Event()
+
+        def read() -> None:  # another thread asks the engine for the card
+            view = self.engine.algorithm_view(algo_id)
+            self.seen.append((algo_id, view.position))
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not done.wait(2.0):
+            self.timeouts += 1
+
+
+def test_fill_listener_may_wait_for_a_thread_that_reads_the_engine(make_engine, clock):
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 5})
+    lst = WaitingListener(engine)
+    engine.add_listener(lst)
+    clock.set(T0 + timedelta(seconds=2))
+    r = engine.run_tick(T0)
+    assert [f["shares"] for f in r.fills] == [5]
+    assert lst.timeouts == 0 and lst.held_lock == [False]
+    assert lst.seen == [(a, 5)]  # the card already shows the fill the listener was told of
+
+
+def test_listeners_run_after_the_outermost_release_in_order(make_engine):
+    engine = make_engine()
+    calls: list[tuple[str, bool]] = []
+
+    class Spy:
+        def on_algorithms_changed(self) -> None:
+            calls.append(("changed", engine._lock.held()))
+
+    engine.add_listener(Spy())
+    with engine._lock:
+        with engine._lock:
+            engine._emit("on_algorithms_changed")
+        assert calls == []  # still inside the outer step
+        engine._emit("on_algorithms_changed")
+    assert calls == [("changed", False), ("changed", False)]

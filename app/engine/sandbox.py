@@ -358,8 +358,7 @@ class ProcessPluginPool:
         child.close()
         slot.proc, slot.conn, slot.ready, slot.eof = proc, parent, False, False
         slot.started_at = time.monotonic()
-        slot.gen += 1
-        slot.instances = 0
+        slot.gen += 1  # objects it held are re-created on their next call (instances stay)
         slot.drops.clear()
         logger.info("plugin worker %d started (pid %s)", slot.index, proc.pid)
 
@@ -402,6 +401,8 @@ class ProcessPluginPool:
                 and not call.skipped:
             call.result = inst
             weakref.finalize(inst, self._forget, inst.slot, inst.iid)
+        else:  # a failed object holds no place in its worker (one that half-exists is dropped)
+            self._forget(inst.slot, inst.iid)
         return call
 
     def make_call(self, key: Any, instance: RemoteInstance, ctx: Any, minute: Any,
@@ -412,9 +413,12 @@ class ProcessPluginPool:
         return call
 
     def _forget(self, slot_index: int, iid: int) -> None:
-        # A finaliser may run on any thread: a list append is atomic. Ids are never reused,
-        # so dropping one a restarted worker never had is harmless.
-        self._slots[slot_index].drops.append(iid)
+        # A finaliser may run on any thread: a list append is atomic (the count is only the
+        # balance of the next construct). Ids are never reused, so dropping one a restarted
+        # worker never had is harmless.
+        slot = self._slots[slot_index]
+        slot.drops.append(iid)
+        slot.instances = max(0, slot.instances - 1)
 
     def run_all(self, calls: list[Call], timeout: float,
                 budget: float | None = None) -> list[Call]:

@@ -63,16 +63,40 @@ def test_os_exit_costs_only_that_algorithm_and_three_in_a_row_stop_it(make_engin
 def test_exit_in_init_refuses_the_algorithm_with_the_reason(make_engine):
     from app.engine.facade import EngineError
 
-    engine = make_engine(plugin_dirs=DIRS)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)  # the first tick waits for them
+    # Every worker started first (one algorithm each): a cold start (the forkserver, imports)
+    # on a loaded machine takes longer than create_algorithm waits, and the refusal would come
+    # as an error state a moment later instead (test_exit_in_init_later_is_an_error_state).
+    ok = [engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})]
+    procs = engine._pool.processes
+    ok += [engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
+           for _ in range(procs.size - 1)]
+    assert engine.run_tick(_minute(0)).errors == {}
+    assert len(procs.pids()) == procs.size
     try:
         engine.create_algorithm("init_exits", "AAA", 1000)
     except EngineError as e:
         assert "exited with code 4 during __init__" in str(e)
     else:
         raise AssertionError("a plugin that exits in __init__ must be refused")
-    ok = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
-    assert engine.run_tick(_minute(0)).errors == {}
-    assert engine.algorithm_view(ok).position == 1
+    assert engine.run_tick(_minute(1)).errors == {}
+    assert [engine.algorithm_view(a).position for a in ok] == [2] * len(ok)
+
+
+def test_exit_in_init_later_is_an_error_state(make_engine):
+    """A plugin whose worker was still starting when create_algorithm stopped waiting: the
+    algorithm exists and shows the reason as its error; the others are not touched."""
+    engine = make_engine(plugin_dirs=DIRS, timeout=30.0)
+    from app.engine.facade import EngineError
+
+    try:
+        bad = engine.create_algorithm("init_exits", "AAA", 1000)
+    except EngineError as e:  # the worker was quick enough: refused at once
+        assert "exited with code 4 during __init__" in str(e)
+        return
+    engine.run_tick(_minute(0))
+    view = engine.algorithm_view(bad)
+    assert view.status == "error" and "exited with code 4 during __init__" in view.error
 
 
 def test_endless_loop_is_killed_at_the_time_limit_and_others_trade(make_engine):
@@ -118,14 +142,15 @@ def test_print_flood_goes_to_the_log_rate_limited(make_engine, caplog):
 
 
 def test_sys_exit_in_run_is_an_error_of_that_call_only(make_engine):
-    engine = make_engine(plugin_dirs=DIRS)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
     bad = engine.create_algorithm("sysexit", "AAA", 1000)
     good = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
-    pids = _worker_pids(engine)
+    pids: list[int] = []
     for i in range(4):
         r = engine.run_tick(_minute(i))
         assert "run() raised SystemExit: 3" in r.errors[bad]
         assert good not in r.errors
+        pids = pids or _worker_pids(engine)  # both workers up after the first tick
     assert _worker_pids(engine) == pids  # no worker died for it
     assert engine.algorithm_view(bad).status == "running"
 
@@ -156,3 +181,21 @@ def test_same_plugin_name_in_two_folders_runs_the_engines_own_file(make_engine, 
     algo = engine.create_algorithm("twin", "AAA", 10_000)
     r = engine.run_tick(_minute(0))
     assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(algo, 2)]
+
+
+def test_plugin_objects_are_spread_over_the_workers(make_engine):
+    """Each new object goes to the worker holding the fewest; a worker's start or restart
+    does not forget the objects it holds (they were all piling into the first worker)."""
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
+    first = engine.create_algorithm("scripted", "AAA", 1000)
+    procs = engine._pool.processes
+    ids = [first] + [engine.create_algorithm("scripted", "AAA", 1000)
+                     for _ in range(2 * procs.size - 1)]
+    engine.run_tick(_minute(0))
+    assert len(procs.pids()) == procs.size
+    assert sorted(s.instances for s in procs._slots) == [2] * procs.size
+    engine.delete_algorithm(ids[0])
+    import gc
+
+    gc.collect()  # the deleted algorithm's handle is gone: its place is free again
+    assert sorted(s.instances for s in procs._slots) == [1] + [2] * (procs.size - 1)

@@ -6,7 +6,6 @@ the seed's data functions speak ISO-8601 strings with a ``Z`` suffix at whole mi
 
 from __future__ import annotations
 
-import functools
 import time
 from datetime import UTC, datetime
 
@@ -47,17 +46,37 @@ def from_epoch(ts: int | float) -> datetime:
     return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
-# Bounded to what ticks and backtests reuse (a few sessions of minutes, ~0.5 MB); 2**18
-# entries reached ~53 MB in a long-running app.
-@functools.lru_cache(maxsize=4096)
+# ISO strings of epoch seconds at a whole minute are a day's prefix ("2024-01-31T", one per
+# day, bounded) plus one of the 1,440 minute-of-day suffixes ("19:59:00Z"): a dict hit, a list
+# index and a concatenation, with no per-timestamp cache to thrash (an lru_cache of 2**18
+# entries once reached ~53 MB in a long-running app; a smaller one missed on every
+# historical read). The market DB's hot read (``last_n_bars``) inlines the same two lookups.
+_DAY_PREFIX: dict[int, str] = {}
+_DAY_PREFIX_MAX = 8192  # 22 years of days, ~0.8 MB; emptied when full
+MINUTE_SUFFIX: tuple[str, ...] = tuple(f"{h:02d}:{m:02d}:00Z" for h in range(24) for m in range(60))
+day_prefix_get = _DAY_PREFIX.get
+
+
+def day_prefix(day: int) -> str:
+    """``"YYYY-MM-DDT"`` of the UTC day ``day`` (epoch seconds // 86400), cached."""
+    p = _DAY_PREFIX.get(day)
+    if p is None:
+        if len(_DAY_PREFIX) >= _DAY_PREFIX_MAX:
+            _DAY_PREFIX.clear()
+        p = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    return p
+
+
 def _iso_epoch(ts: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    day, sec = divmod(ts, 86400)
+    if sec % 60:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return day_prefix(day) + MINUTE_SUFFIX[sec // 60]
 
 
 def iso_z(t: datetime | int | float) -> str:
     """``2024-01-31T19:59:00Z`` for an aware datetime or epoch seconds."""
     if isinstance(t, int | float):
-        # Cached: the same minutes are formatted for every ticker and every tick.
         return _iso_epoch(int(t))
     return require_aware(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -31,6 +31,39 @@ def test_insert_and_last_n_before_strictly(market_store):
     assert [g["timestamp"] for g in got] == sorted(g["timestamp"] for g in got)
 
 
+def test_last_n_bars_timestamps_over_years_and_days(market_store):
+    """The seed timestamps are built from a per-day prefix and a minute suffix: every stored
+    minute, across day, month, year and DST boundaries and far back in history, reads back
+    as the same string strftime gives."""
+    import time
+
+    days = [ts(2001, 3, 9, 14, 30), ts(2023, 12, 29, 14, 30), ts(2024, 1, 2, 14, 30),
+            ts(2024, 3, 8, 14, 30), ts(2024, 3, 11, 13, 30), ts(2024, 11, 1, 13, 30),
+            ts(2024, 11, 4, 14, 30)]
+    for start in days:
+        market_store.insert_rows(rows("AAPL", start, 390))
+    got = market_store.last_n_bars("AAPL", 390 * len(days), days[-1] + 390 * 60)
+    assert len(got) == 390 * len(days)
+    want = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60 * i))
+            for start in days for i in range(390)]
+    assert [g["timestamp"] for g in got] == want
+    assert market_store.last_n_bars("AAPL", 0, days[-1]) == []
+    with pytest.raises(ValueError, match="zero or more"):
+        market_store.last_n_bars("AAPL", -1, days[-1])
+
+
+def test_iso_z_matches_strftime_for_any_epoch_second():
+    import random
+    import time
+
+    from db.timeutil import iso_z
+
+    rnd = random.Random(5)
+    for t in [0, 59, 60, 86_399, 86_400, -60, -1, 1_706_731_140, 1_706_731_141, 4_102_444_800,
+              1.5e9 + 60.7] + [rnd.randint(-10**9, 4 * 10**9) for _ in range(20_000)]:
+        assert iso_z(t) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(t))), t
+
+
 def test_bars_outside_regular_session_are_not_stored(market_store):
     pre = rows("AAPL", OPEN - 60 * 30, 30)  # 09:00-09:29 ET
     post = rows("AAPL", ts(2024, 1, 31, 21, 0), 10)  # 16:00 ET onwards

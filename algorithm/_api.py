@@ -32,20 +32,37 @@ class AlgoContext:
     current_time: datetime
 
 
+@dataclass(slots=True)
+class RunningContext:
+    """The same fields, for a backtest that runs one algorithm minute after minute: one object
+    moved forward through its public fields (``current_time`` and ``last_price`` each
+    minute) instead of a new frozen snapshot per call, which would cost more than the plugin
+    call itself. The backtest builds a new one after each fill."""
+
+    algo_id: int
+    ticker: str
+    initial_capital: float
+    cash: float
+    position: int
+    avg_cost: float | None
+    last_price: float | None
+    current_time: datetime | None
+
+
 _local = threading.local()
 
 
-def set_context(ctx: AlgoContext | None) -> None:
+def set_context(ctx: AlgoContext | RunningContext | None) -> None:
     """Engine use only: the context for plugin calls on this thread."""
     _local.ctx = ctx
 
 
-def context() -> AlgoContext | None:
+def context() -> AlgoContext | RunningContext | None:
     """The running algorithm's context, or None outside the engine."""
     return getattr(_local, "ctx", None)
 
 
-def _own(algo_id: int) -> AlgoContext | None:
+def _own(algo_id: int) -> AlgoContext | RunningContext | None:
     ctx = context()
     return ctx if ctx is not None and ctx.algo_id == int(algo_id) else None
 

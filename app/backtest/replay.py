@@ -28,17 +28,23 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from algorithm._api import AlgoContext, set_context
+from algorithm._api import RunningContext, set_context
 from app.backtest.bars import Bars, tick_minutes, tick_schedule
 from app.backtest.errors import BacktestError
 from app.backtest.fills import FILL_RULES, fill_price, refusal
 from app.backtest.provider import BacktestProvider
 from app.backtest.result import RunResult, result_from_fills
 from app.backtest.watchdog import PluginTimeout, Watchdog
-from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
+from app.engine.decisions import (
+    Decision,
+    DecisionRefused,
+    check_against_ledger,
+    parse_decision,
+)
 from app.engine.ledger import Ledger
 from app.engine.plugins import PluginInfo, make_class
 from db import use_thread_provider
@@ -53,6 +59,16 @@ MAX_TIMEOUTS_IN_A_ROW = 5
 _HOLD = ("hold", 0)
 PROGRESS_EVERY = 4096
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Costs:
+    """How an accepted decision fills (the shared fill model's inputs)."""
+
+    slippage_bps: float = 0.0
+    commission_per_share: float = 0.0
+    fill: str = "open"
+    strict_cash: bool = False
 
 
 def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
@@ -74,160 +90,231 @@ def run_event(info: PluginInfo, params: dict[str, Any], bars: Bars, first: int,
         raise BacktestError(str(e)) from None
     if fill not in FILL_RULES:
         raise BacktestError(f"unknown fill rule {fill!r} (use {' or '.join(FILL_RULES)})")
-    fill_at_open = fill == "open"
-    n = len(bars)
-    if not 0 <= first < n:
+    if not 0 <= first < len(bars):
         raise BacktestError("no bars to replay in the chosen period")
-    minutes, bar_index, bar_here = tick_schedule(bars, tick_minutes(bars, first, nyse()))
-    provider = BacktestProvider(bars, other)
-    ledger = Ledger(float(capital))
-    opens = bars.o.tolist()
-    closes = provider.main.close
-    total = len(minutes)
-    fills: list[dict[str, Any]] = []
-    problems: list[dict[str, Any]] = []
-    counts = {"buy": 0, "sell": 0, "hold": 0}
-    refused = errors = 0
-    timeouts_in_a_row = 0
-    stopped: str | None = None
-
-    def problem(t: int, kind: str, reason: str) -> None:
-        if len(problems) < MAX_PROBLEMS:
-            problems.append({"timestamp": iso_z(t), "kind": kind, "reason": reason})
-        if len(problems) <= 3:
-            logger.info("%s %s at %s: %s", info.name, kind, iso_z(t), reason)
-
-    started_all = time.perf_counter()
+    loop = EventLoop(info.name, bars, first, capital,
+                     Costs(slippage_bps, commission_per_share, fill, strict_cash),
+                     BacktestProvider(bars, other), timeout_s=timeout_s,
+                     max_timeouts=max_timeouts, beacon=beacon, on_fill=on_fill)
+    started = time.perf_counter()
     # This thread's own provider: a backtest run from the app never changes what the live
     # engine's threads read.
-    with thread_provider(provider), Watchdog(timeout_s) as dog:
-        provider.advance(bar_index[0], datetime.fromtimestamp(minutes[0], UTC), minutes[0])
+    with thread_provider(loop.provider), Watchdog(timeout_s) as dog:
+        loop.start(cls)
         try:
-            algo = cls(bars.ticker, float(capital))
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin may raise anything
-            raise BacktestError(f"plugin {info.name!r} failed to start: "
-                                f"{type(e).__name__}: {e}") from None
-        run = algo.run
-        # The fast-path API (algorithm.position()/cash()) reads this context. It is rebuilt
-        # after each fill; the two per-minute fields are written straight into its __dict__
-        # (a new frozen dataclass every minute would cost more than the seed functions).
-        ctx = _context(ledger, bars.ticker, capital, None, provider._now_dt)
-        cd = ctx.__dict__
-        set_context(ctx)
-        perf = time.perf_counter
-        try:
-            for lo in range(0, total, PROGRESS_EVERY):
-                if progress is not None:
-                    progress(lo, total)
-                hi = min(total, lo + PROGRESS_EVERY)
-                for t, i, here in zip(minutes[lo:hi], bar_index[lo:hi], bar_here[lo:hi],
-                                      strict=True):
-                    now = datetime.fromtimestamp(t, UTC)
-                    # provider.advance(), inlined: this runs once per minute of history.
-                    provider._i, provider._now_dt, provider._now_ts = i, now, t
-                    last = closes[i - 1] if i else None
-                    cd["current_time"] = now
-                    cd["last_price"] = last
-                    if beacon is not None:
-                        beacon.value = t
-                    try:
-                        dog.started = t0 = perf()
-                        raw = run(now, ALGO_ID)
-                        dog.started = 0.0
-                        if perf() - t0 > timeout_s:
-                            raise PluginTimeout(f"run() took longer than {timeout_s:g} s")
-                        timeouts_in_a_row = 0
-                        if raw.__class__ is tuple and raw == _HOLD:  # as parse_decision would
-                            counts["hold"] += 1
-                            continue
-                        d = parse_decision(raw)
-                        if d.action == "hold":
-                            counts["hold"] += 1
-                            continue
-                        check_against_ledger(d, ledger.cash, ledger.position, last)
-                        # No bar at this minute: the broker's next_open rule falls back
-                        # to the last close.
-                        price = fill_price(d.action, opens[i] if fill_at_open and here
-                                           else last, slippage_bps)
-                        commission = d.shares * commission_per_share
-                        if strict_cash:
-                            why = refusal(d.action, d.shares, price, commission, ledger.cash,
-                                          ledger.position)
-                            if why:
-                                raise DecisionRefused(f"rejected by the broker: {why}")
-                    except DecisionRefused as e:
-                        refused += 1
-                        problem(t, "refused", str(e))
-                        continue
-                    except PluginTimeout as e:
-                        dog.started = 0.0
-                        errors += 1
-                        problem(t, "error", str(e))
-                        timeouts_in_a_row += 1
-                        if max_timeouts and timeouts_in_a_row >= max_timeouts:
-                            stopped = (f"stopped early: run() overran the {timeout_s:g} s time "
-                                       f"limit {timeouts_in_a_row} times in a row (last at "
-                                       f"{iso_z(t)})")
-                            break
-                        continue
-                    except SystemExit as e:
-                        dog.started = 0.0
-                        errors += 1
-                        stopped = (f"stopped: run() called sys.exit({e.code!r}) at {iso_z(t)}; "
-                                   "the run ended there")
-                        break
-                    except Exception as e:  # noqa: BLE001 - the plugin's exception is its error
-                        dog.started = 0.0
-                        errors += 1
-                        problem(t, "error", f"run() raised {type(e).__name__}: {str(e)[:200]}")
-                        continue
-                    counts[d.action] += 1
-                    tx = {"id": len(fills) + 1, "algo_id": ALGO_ID, "ticker": bars.ticker,
-                          "type": d.action, "shares": d.shares, "price": price,
-                          "commission": commission, "timestamp": iso_z(t)}
-                    ledger.apply(tx)
-                    provider.record(ALGO_ID, tx)
-                    fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
-                                  "price": price, "commission": commission,
-                                  "cash": ledger.cash, "position": ledger.position})
-                    if on_fill is not None:
-                        on_fill(fills[-1])
-                    ctx = _context(ledger, bars.ticker, capital, last, now)
-                    cd = ctx.__dict__
-                    set_context(ctx)
-                if stopped:
-                    break
-            if progress is not None:
-                progress(total, total)
+            loop.run(dog, progress)
         finally:
             set_context(None)
-    elapsed = time.perf_counter() - started_all
-    for ticker in sorted(provider.missing):
-        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
-                            "reason": f"the plugin asked for {ticker} bars, which this backtest "
-                                      "does not have (it got none)"})
-    if provider.refused_writes:
-        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
-                            "reason": f"the plugin tried to store bars {provider.refused_writes} "
-                                      "times; a backtest's history is fixed, so they were "
-                                      "ignored"})
-    for what in provider.tampered():
-        what = what if what == "transactions" else f"{what} bars"
-        problems.insert(0, {"timestamp": iso_z(minutes[0]), "kind": "warning",
-                            "reason": f"the plugin modified the {what} it was given; live "
-                                      "trading hands out fresh copies, so results may differ"})
-        errors += 1
-    end = n
-    if stopped:  # the report covers what was run: up to the bar of the last call
-        problems.append({"timestamp": iso_z(t), "kind": "stopped", "reason": stopped})
-        end = max(first + 1, min(n, i + 1))
-    sub = bars.slice(first, end)
-    result = result_from_fills(
-        plugin=info.name, ticker=bars.ticker, ts=sub.ts, close=sub.c, first_index=first,
-        params=params, capital=capital, path="event", fills=fills, decisions=counts,
-        refused=refused, errors=errors, problems=problems, elapsed_s=elapsed)
-    result.stopped = stopped
-    return result
+    return loop.result(params, time.perf_counter() - started)
+
+
+class EventLoop:
+    """One event run's state: the schedule, the ledger, the fills and what went wrong.
+
+    ``run`` walks the minutes a chunk at a time (``_chunk``: the per-minute loop, kept to
+    locals because it runs a few hundred thousand times a second); a decision other than
+    hold goes to ``_decided`` (checks and the fill price), a fill to ``_fill`` and a failed
+    call to ``_failed``."""
+
+    def __init__(self, name: str, bars: Bars, first: int, capital: float, costs: Costs,
+                 provider: BacktestProvider, *, timeout_s: float, max_timeouts: int,
+                 beacon: Any, on_fill: Callable[[dict[str, Any]], None] | None) -> None:
+        self.name, self.bars, self.first, self.capital = name, bars, first, float(capital)
+        self.costs, self.provider = costs, provider
+        self.timeout_s, self.max_timeouts = timeout_s, max_timeouts
+        self.beacon, self.on_fill = beacon, on_fill
+        self.minutes, self.bar_index, self.bar_here = tick_schedule(
+            bars, tick_minutes(bars, first, nyse()))
+        self.ledger = Ledger(self.capital)
+        self.opens: list[float] = bars.o.tolist()
+        self.closes: list[float] = provider.main.close
+        self.fills: list[dict[str, Any]] = []
+        self.problems: list[dict[str, Any]] = []
+        self.counts = {"buy": 0, "sell": 0, "hold": 0}
+        self.refused = self.errors = self.timeouts_in_a_row = 0
+        self.stopped: str | None = None
+        self.last_t, self.last_i = self.minutes[0], self.bar_index[0]
+        self.ctx = self._context(None, None)
+        self.algo: Any = None
+
+    # --- set-up ----------------------------------------------------------------------------
+    def start(self, cls: type) -> None:
+        """Create the plugin's instance at the first minute (it may read bars already)."""
+        t0 = self.minutes[0]
+        now = datetime.fromtimestamp(t0, UTC)
+        self.provider.advance(self.bar_index[0], now, t0)
+        try:
+            self.algo = cls(self.bars.ticker, self.capital)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin may raise anything
+            raise BacktestError(f"plugin {self.name!r} failed to start: "
+                                f"{type(e).__name__}: {e}") from None
+        self.ctx = self._context(None, now)
+        set_context(self.ctx)
+
+    def _context(self, last: float | None, now: datetime | None) -> RunningContext:
+        led = self.ledger
+        return RunningContext(ALGO_ID, self.bars.ticker, self.capital, led.cash, led.position,
+                              led.avg_cost, last, now)
+
+    # --- the minutes -----------------------------------------------------------------------
+    def run(self, dog: Watchdog, progress: Progress | None) -> None:
+        total = len(self.minutes)
+        for lo in range(0, total, PROGRESS_EVERY):
+            if progress is not None:
+                progress(lo, total)
+            hi = min(total, lo + PROGRESS_EVERY)
+            if not self._chunk(dog, self.minutes[lo:hi], self.bar_index[lo:hi],
+                               self.bar_here[lo:hi]):
+                return
+        if progress is not None:
+            progress(total, total)
+
+    def _chunk(self, dog: Watchdog, minutes: list[int], index: list[int],
+               here: list[bool]) -> bool:
+        """Call the plugin at each minute; False when the run was stopped."""
+        advance, closes, beacon = self.provider.advance, self.closes, self.beacon
+        run, limit, perf = self.algo.run, self.timeout_s, time.perf_counter
+        ctx = self.ctx
+        holds = 0
+        try:
+            for t, i, h in zip(minutes, index, here, strict=True):
+                now = datetime.fromtimestamp(t, UTC)
+                advance(i, now, t)
+                last = closes[i - 1] if i else None
+                ctx.current_time, ctx.last_price = now, last
+                if beacon is not None:
+                    beacon.value = t
+                try:
+                    dog.started = t0 = perf()
+                    raw = run(now, ALGO_ID)
+                    dog.started = 0.0
+                    if perf() - t0 > limit:
+                        raise PluginTimeout(f"run() took longer than {limit:g} s")
+                    if self.timeouts_in_a_row:  # this call answered in time
+                        self.timeouts_in_a_row = 0
+                    if raw.__class__ is tuple and raw == _HOLD:  # as parse_decision would
+                        holds += 1
+                        continue
+                except (Exception, SystemExit) as e:  # noqa: BLE001 - the plugin's own error
+                    dog.started = 0.0
+                    if self._failed(t, i, e):
+                        return False
+                    continue
+                if self._decided(t, i, h, raw, last):
+                    ctx = self.ctx
+        finally:
+            self.counts["hold"] += holds
+        return True
+
+    def _failed(self, t: int, i: int, e: BaseException) -> bool:
+        """Count a call that raised or overran; True when the run must stop here."""
+        self.errors += 1
+        self.last_t, self.last_i = t, i
+        if isinstance(e, SystemExit):
+            self.stopped = (f"stopped: run() called sys.exit({e.code!r}) at {iso_z(t)}; "
+                            "the run ended there")
+            return True
+        if not isinstance(e, PluginTimeout):
+            self._problem(t, "error", f"run() raised {type(e).__name__}: {str(e)[:200]}")
+            return False
+        self._problem(t, "error", str(e))
+        self.timeouts_in_a_row += 1
+        if self.max_timeouts and self.timeouts_in_a_row >= self.max_timeouts:
+            self.stopped = (f"stopped early: run() overran the {self.timeout_s:g} s time limit "
+                            f"{self.timeouts_in_a_row} times in a row (last at {iso_z(t)})")
+            return True
+        return False
+
+    def _decided(self, t: int, i: int, here: bool, raw: Any, last: float | None) -> bool:
+        """Check a decision as the engine would and fill it; True when it filled."""
+        led, costs = self.ledger, self.costs
+        try:
+            d = parse_decision(raw)
+            if d.action == "hold":
+                self.counts["hold"] += 1
+                return False
+            check_against_ledger(d, led.cash, led.position, last)
+            # No bar at this minute: the broker's next_open rule falls back to the last close.
+            price = fill_price(d.action, self.opens[i] if costs.fill == "open" and here
+                               else last, costs.slippage_bps)
+            commission = d.shares * costs.commission_per_share
+            if costs.strict_cash:
+                why = refusal(d.action, d.shares, price, commission, led.cash, led.position)
+                if why:
+                    raise DecisionRefused(f"rejected by the broker: {why}")
+        except DecisionRefused as e:
+            self.refused += 1
+            self._problem(t, "refused", str(e))
+            return False
+        except Exception as e:  # noqa: BLE001 - an answer that breaks comparison or parsing
+            self.errors += 1
+            self._problem(t, "error", f"run() returned an answer that could not be read: "
+                          f"{type(e).__name__}: {str(e)[:200]}")
+            return False
+        self._fill(t, i, d, price, commission, last)
+        return True
+
+    def _fill(self, t: int, i: int, d: Decision, price: float, commission: float,
+              last: float | None) -> None:
+        self.counts[d.action] += 1
+        tx = {"id": len(self.fills) + 1, "algo_id": ALGO_ID, "ticker": self.bars.ticker,
+              "type": d.action, "shares": d.shares, "price": price, "commission": commission,
+              "timestamp": iso_z(t)}
+        self.ledger.apply(tx)
+        self.provider.record(ALGO_ID, tx)
+        self.fills.append({"i": i, "ts": t, "type": d.action, "shares": d.shares,
+                           "price": price, "commission": commission,
+                           "cash": self.ledger.cash, "position": self.ledger.position})
+        if self.on_fill is not None:
+            self.on_fill(self.fills[-1])
+        # The fast-path API (algorithm.position()/cash()) reads the new ledger from now on.
+        self.ctx = self._context(last, datetime.fromtimestamp(t, UTC))
+        set_context(self.ctx)
+
+    def _problem(self, t: int, kind: str, reason: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"timestamp": iso_z(t), "kind": kind, "reason": reason})
+        if len(self.problems) <= 3:
+            logger.info("%s %s at %s: %s", self.name, kind, iso_z(t), reason)
+
+    # --- the end ---------------------------------------------------------------------------
+    def _warnings(self) -> list[dict[str, Any]]:
+        """What the plugin did to its data, said at the top of the problems."""
+        at = iso_z(self.minutes[0])
+        out: list[dict[str, Any]] = []
+        prov = self.provider
+        for ticker in sorted(prov.missing):
+            out.insert(0, {"timestamp": at, "kind": "warning",
+                           "reason": f"the plugin asked for {ticker} bars, which this "
+                                     "backtest does not have (it got none)"})
+        if prov.refused_writes:
+            out.insert(0, {"timestamp": at, "kind": "warning",
+                           "reason": f"the plugin tried to store bars {prov.refused_writes} "
+                                     "times; a backtest's history is fixed, so they were "
+                                     "ignored"})
+        for what in prov.tampered():
+            what = what if what == "transactions" else f"{what} bars"
+            out.insert(0, {"timestamp": at, "kind": "warning",
+                           "reason": f"the plugin modified the {what} it was given; live "
+                                     "trading hands out fresh copies, so results may differ"})
+            self.errors += 1
+        return out
+
+    def result(self, params: dict[str, Any], elapsed: float) -> RunResult:
+        problems = self._warnings() + self.problems
+        end = n = len(self.bars)
+        if self.stopped:  # the report covers what was run: up to the bar of the last call
+            problems.append({"timestamp": iso_z(self.last_t), "kind": "stopped",
+                             "reason": self.stopped})
+            end = max(self.first + 1, min(n, self.last_i + 1))
+        sub = self.bars.slice(self.first, end)
+        result = result_from_fills(
+            plugin=self.name, ticker=self.bars.ticker, ts=sub.ts, close=sub.c,
+            first_index=self.first, params=params, capital=self.capital, path="event",
+            fills=self.fills, decisions=self.counts, refused=self.refused, errors=self.errors,
+            problems=problems, elapsed_s=elapsed)
+        result.stopped = self.stopped
+        return result
 
 
 @contextmanager
@@ -237,10 +324,3 @@ def thread_provider(provider: BacktestProvider) -> Iterator[None]:
         yield
     finally:
         use_thread_provider(previous)
-
-
-def _context(ledger: Ledger, ticker: str, capital: float, last: float | None,
-             now: datetime | None) -> AlgoContext:
-    return AlgoContext(algo_id=ALGO_ID, ticker=ticker, initial_capital=float(capital),
-                       cash=ledger.cash, position=ledger.position, avg_cost=ledger.avg_cost,
-                       last_price=last, current_time=now)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ class RunResult:
     fills: list[dict[str, Any]]    # i (first bar at/after the fill), ts (the minute), type,
                                    # shares, price, commission, cash, position
     decisions: dict[str, int] = field(default_factory=dict)
-    refused: int = 0
+    refused: int = 0               # decisions refused (counted; the first ones are in problems)
     errors: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)  # first refusals/errors
     elapsed_s: float = 0.0
@@ -90,7 +90,8 @@ def curves_from_fills(ts: np.ndarray, close: np.ndarray, fills: list[dict[str, A
 def result_from_fills(*, plugin: str, ticker: str, ts: np.ndarray, close: np.ndarray,
                       first_index: int, params: dict[str, Any], capital: float, path: str,
                       fills: list[dict[str, Any]], decisions: dict[str, int],
-                      refused: list, errors: int, problems: list, elapsed_s: float) -> RunResult:
+                      refused: int, errors: int, problems: list[dict[str, Any]],
+                      elapsed_s: float) -> RunResult:
     """The finished result of a run over ``ts``/``close`` (bars from ``first_index`` on)."""
     equity, position = curves_from_fills(ts, close, fills, first_index, float(capital))
     return RunResult(

@@ -116,6 +116,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._last_minute: datetime | None = parse_iso(last) if last else None
         self._refresh_plugins()
         self._load_algorithms()
+        self._restore_holds()  # refusal counts, cool-downs, pauses (intake.py)
         broker.add_order_listener(self._on_order_update)
         if feed is not None:
             feed.add_bar_listener(self._on_bar)

@@ -84,11 +84,17 @@ class GuardBook:
     peak: dict[int, float] = field(default_factory=dict)
     orders_today: dict[int, int] = field(default_factory=dict)
     account_stopped: str = ""  # the day the account guard fired ("" = not today)
+    # What holds an algorithm back, kept across restarts (the engine's ``_persist_holds``):
+    # algo id -> {"rejections": n, "cooldown_until": ISO minute, "paused": why}, and the
+    # position differences the user accepted by resuming (ticker -> shares).
+    holds: dict[int, dict[str, Any]] = field(default_factory=dict)
+    acked: dict[str, float] = field(default_factory=dict)
 
     def dump(self) -> str:
         return json.dumps({"day": self.day, "day_start": self.day_start, "peak": self.peak,
                            "orders_today": self.orders_today,
-                           "account_stopped": self.account_stopped})
+                           "account_stopped": self.account_stopped,
+                           "holds": self.holds, "acked": self.acked})
 
     def load(self, text: str | None) -> None:
         if not text:
@@ -100,6 +106,9 @@ class GuardBook:
             self.peak = {int(k): float(v) for k, v in d.get("peak", {}).items()}
             self.orders_today = {int(k): int(v) for k, v in d.get("orders_today", {}).items()}
             self.account_stopped = str(d.get("account_stopped", ""))
+            self.holds = {int(k): dict(v) for k, v in d.get("holds", {}).items()
+                          if isinstance(v, dict)}
+            self.acked = {str(k): float(v) for k, v in d.get("acked", {}).items()}
         except (ValueError, TypeError, AttributeError):
             pass  # a damaged record only resets today's baselines
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from app.broker.base import TERMINAL_STATUSES, BrokerError
 from app.engine.core import EngineCore
-from app.engine.model import EXTERNAL_KEY, AlgoState, EngineError
+from app.engine.model import EXTERNAL_KEY, GUARDS_KEY, AlgoState, EngineError
+from db.timeutil import iso_z, parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ class BrokerIntake(EngineCore):
             a = self._algos.get(tx["algo_id"])
             if a is not None and tx["id"] > a.ledger.last_tx_id:
                 a.ledger.apply(tx)
-                a.rejections = 0
+                if a.rejections:  # a fill ends a run of refusals
+                    a.rejections = 0
+                    self._persist_holds()
             out.append(tx)
             if self._collect is not None:
                 self._collect.append(tx)
@@ -66,6 +69,41 @@ class BrokerIntake(EngineCore):
                 self._apply_txs(self.orders.apply_update(update))
         except Exception:
             logger.exception("cannot record update for %s", update.client_order_id)
+
+    # --- holds that survive a restart ------------------------------------------------------
+    def _persist_holds(self) -> None:
+        """Under the lock: write what holds algorithms back (refusals in a row, cool-downs,
+        pauses, accepted differences) with the day's guard baselines, at once: a restart
+        (or a kill -9) must not lift a pause or reset a refusal count."""
+        holds: dict[int, dict[str, Any]] = {}
+        for a in self._algos.values():
+            if a.status != "running":
+                continue
+            h: dict[str, Any] = {}
+            if a.rejections:
+                h["rejections"] = a.rejections
+            if a.cooldown_until is not None:
+                h["cooldown_until"] = iso_z(a.cooldown_until)
+            if a.paused:
+                h["paused"] = a.paused
+            if h:
+                holds[a.id] = h
+        self.guards.holds = holds
+        self.guards.acked = dict(self._acked)
+        self.system.set_setting(GUARDS_KEY, self.guards.dump())
+
+    def _restore_holds(self) -> None:
+        """At construction: put the persisted holds back on the running algorithms."""
+        self._acked = dict(self.guards.acked)
+        for algo_id, h in self.guards.holds.items():
+            a = self._algos.get(algo_id)
+            if a is None or a.status != "running":
+                continue
+            a.rejections = int(h.get("rejections", 0))
+            until = h.get("cooldown_until")
+            a.cooldown_until = parse_iso(until) if until else None
+            if h.get("paused"):
+                a.paused = a.error = str(h["paused"])
 
     # --- the market-data feed's view of a ticker ------------------------------------------
     def _feed_hold(self, ticker: str, minute: datetime,
@@ -165,6 +203,8 @@ class BrokerIntake(EngineCore):
                     self.system.set_algorithm_error(a.id, why)
                     paused.append(a)
             logger.error("positions differ: %s; its algorithms are paused", why)
+        if paused:
+            self._persist_holds()
         return paused
 
     def watch_positions(self, minute: datetime | None = None) -> list[int]:
@@ -210,6 +250,7 @@ class BrokerIntake(EngineCore):
                     a.paused = a.error = None
                     self.system.set_algorithm_error(a.id, None)
                     found = True
+            self._persist_holds()
         if not found and ticker not in pos and ticker not in ext:
             raise EngineError(f"nothing to accept for {ticker}")
         logger.warning("accepted the broker's position for %s: %g external shares", ticker,

@@ -392,6 +392,7 @@ class Lifecycle(EngineCore):
                     self._acknowledge_difference(a.ticker)
                     a.paused, a.error = None, None
                     self.system.set_algorithm_error(a.id, None)
+                    self._persist_holds()
                     logger.info("algorithm %d (%s) resumed from its pause", a.id, a.name)
                     self._emit("on_algorithms_changed")
                 return
@@ -401,6 +402,7 @@ class Lifecycle(EngineCore):
             self.system.set_algorithm_error(algo_id, None)
             price = self.market.latest_price(a.ticker)
             self.guards.reset(a.id, a.ledger.value(price))
+            self._persist_holds()  # the new baselines too, before the next tick writes them
         self._refresh_plugins()
         self._instantiate_soon(a)
         if a.status == "running" and self.feed is not None:

@@ -561,6 +561,7 @@ class TickPlanner(EngineCore):
                        f"{iso_z(a.cooldown_until)}")
             self.system.set_algorithm_error(a.id, a.error)
             logger.warning("algorithm %d (%s): %s", a.id, a.name, a.error)
+        self._persist_holds()  # a restart keeps the count and the cool-down
 
 
 __all__ = ["TickPlanner", "TICK_BUDGET_SECONDS", "BrokerError"]

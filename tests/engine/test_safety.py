@@ -82,7 +82,7 @@ def rig(system_store, market_store, calendar, clock):
     made: list[Engine] = []
 
     def make(*, risk: RiskLimits | None = None, timeout: float = 1.0, cash: float = 1e6,
-             price: float = 100.0):
+             price: float = 100.0, start: bool = True):
         for t in ("AAA", "BBB"):
             put_bars(market_store, t, price, datetime(2024, 6, 3, tzinfo=UTC), T0, calendar)
         broker = StallingBroker(system_store, market_store, clock, starting_cash=cash,
@@ -90,7 +90,8 @@ def rig(system_store, market_store, calendar, clock):
         e = Engine(mode="demo", system=system_store, market=market_store, broker=broker,
                    feed=None, clock=clock, calendar=calendar, plugin_dirs=[PLUGINS],
                    plugin_timeout=timeout, risk=risk or RiskLimits())
-        e.start()
+        if start:
+            e.start()
         made.append(e)
         return e, broker
 
@@ -395,6 +396,38 @@ def test_resume_lifts_a_pause(rig, clock, system_store):
     engine.resume_algorithm(a)
     assert engine.algorithm_view(a).status == "running"
     assert engine.watch_positions(T0) == []  # the same difference, acknowledged
+
+
+def test_a_pause_and_refusals_survive_a_restart_with_the_broker_down(rig, clock,
+                                                                     system_store):
+    """Before: pauses, refusal counts and cool-downs lived in memory only, so a restart while
+    the broker could not be read lifted the pause and forgot the refusals."""
+    engine, broker = rig(risk=RiskLimits(reject_cooldown_minutes=10))
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    b = engine.create_algorithm("scripted", "BBB", 5000, {"action": "buy", "shares": 1})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    system_store.conn.execute("UPDATE sim_positions SET qty = 3 WHERE ticker = 'AAA'")
+    assert engine.watch_positions(T0) == [a]
+    with engine._lock:
+        engine._on_rejected((b,), "insufficient buying power")  # the order book's hook
+    engine.close()
+
+    engine2, broker2 = rig(risk=RiskLimits(reject_cooldown_minutes=10), start=False)
+    broker2.fail = True  # positions unreadable at start: the watch cannot re-derive it
+    engine2.start()
+    assert engine2._broker_positions == {}  # the positions were not read
+    assert engine2.algorithm_view(a).status == "paused"
+    assert engine2.algorithm_view(a).error == "broker holds 3 AAA, the algorithms 1"
+    broker2.fail = False
+    clock.set(T0 + timedelta(minutes=1, seconds=2))
+    r = engine2.run_tick(T0 + timedelta(minutes=1))
+    assert "cool-down" in r.errors[b] and engine2._algos[b].rejections == 1
+    assert engine2.algorithm_view(a).position == 1  # nothing traded while paused
+    engine2.resume_algorithm(a)  # lifting it is persisted too
+    engine2.close()
+    engine3, _ = rig()
+    assert engine3.algorithm_view(a).status == "running"
 
 
 def test_unscheduled_closure_sends_nothing(rig, clock, system_store, caplog):

@@ -85,6 +85,9 @@ class EngineSettings:
     disk_warn_mb: float = 500.0
     disk_pause_mb: float = 20.0
     disk_check_minutes: float = 5.0
+    # Memory a plugin worker process may allocate (MB, its data segment); past it a plugin's
+    # allocation fails with MemoryError in that call. 0: no limit.
+    plugin_memory_mb: float = 1024.0
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,7 @@ RANGE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "engine.disk_warn_mb": lambda v: 0 <= v <= 1e7,
     "engine.disk_pause_mb": lambda v: 0 <= v <= 1e7,
     "engine.disk_check_minutes": lambda v: 0 < v <= 1440,
+    "engine.plugin_memory_mb": lambda v: v == 0 or 64 <= v <= 1_000_000,
     "demo.starting_cash": lambda v: 0 < v <= 1e12,
     "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
     "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,

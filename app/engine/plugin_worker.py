@@ -20,6 +20,7 @@ import importlib
 import io
 import os
 import pickle
+import re
 import signal
 import sys
 import time
@@ -49,6 +50,7 @@ class WorkerConfig:
     system_path: str
     market_path: str
     plugin_dirs: tuple[str, ...]
+    memory_mb: float = 0.0  # the worker's data memory limit (RLIMIT_DATA); 0: none
 
 
 class _Capture(io.TextIOBase):
@@ -125,6 +127,39 @@ def _plain(value: Any) -> bool:
     if kind == "pair":
         return type(value[2]) is str and type(value[3]) in _OK_SHARES
     return kind == "none" or kind == "len"
+
+
+# Environment variables a plugin has no business reading: the broker keys (APCA_*, the
+# AUTOTRADER_ALPACA_* overrides), notification URLs, and anything named like a credential.
+_SECRET_ENV = re.compile(r"APCA_|ALPACA|SECRET|TOKEN|PASSW|API_?KEY|KEY_ID|CREDENTIAL|"
+                         r"NOTIFY_URLS|AUTH", re.IGNORECASE)
+
+
+def _contain(memory_mb: float) -> None:
+    """What a plugin can reach beyond its own calls, made small:
+
+    - its own process group, so the engine kills whatever it forks along with it (a child
+      spinning on after its worker was replaced, found by a hostile test);
+    - a data memory limit (``RLIMIT_DATA``): an allocation past it is a ``MemoryError`` in
+      that call, not the whole machine swapping or the OOM killer picking the engine;
+    - first in line for the OOM killer all the same (``oom_score_adj`` 1000);
+    - no secrets in its environment (the config file is the user's own, readable by any
+      process of that user: keys there are out of reach only for another user, README)."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    if memory_mb > 0:
+        import resource
+
+        with contextlib.suppress(ValueError, OSError):
+            limit = int(memory_mb * 1024 * 1024)
+            _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
+    for name in [n for n in os.environ if _SECRET_ENV.search(n)]:
+        del os.environ[name]
 
 
 def _harden() -> None:
@@ -272,6 +307,7 @@ def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
     and its ``time.monotonic()`` start, so the engine knows which call to blame and time
     without a message per call."""
     _harden()
+    _contain(cfg.memory_mb)
     from algorithm._api import set_context
 
     _start(cfg)

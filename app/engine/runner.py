@@ -23,6 +23,7 @@ from app.clock import Clock, SimulatedClock, WallClock
 from app.config import Settings
 from app.engine.facade import LAST_TICK_KEY, Engine, EngineError, TickResult
 from app.engine.guards import RiskLimits
+from app.engine.sandbox import set_plugin_memory_mb
 from app.engine.scheduler import MINUTE, Scheduler
 from app.engine.storage import MB, DiskWatch, classify, start_wait_message
 from db.calendar import MarketCalendar, exchange_time, nyse
@@ -121,6 +122,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> tuple[Eng
     for line in missing_plugin_folders(settings):
         logger.error("%s", line)
     release = hold_instance_lock(settings.data_path)
+    set_plugin_memory_mb(settings.engine.plugin_memory_mb)
     try:
         engine, scheduler = _build(settings, clock)
     except BaseException:

@@ -213,6 +213,15 @@ class ThreadPluginPool:
 # --- worker processes -------------------------------------------------------------------------
 
 MAX_DEATHS_IN_A_ROW = 3   # an algorithm whose calls kill their worker this often is stopped
+# The data memory a worker may allocate (MB; 0: no limit); ``[engine] plugin_memory_mb``,
+# set by the runner before the first worker starts (set_plugin_memory_mb).
+_memory_mb = 1024.0
+
+
+def set_plugin_memory_mb(mb: float) -> None:
+    global _memory_mb
+    _memory_mb = float(mb)
+
 STARTUP_SECONDS = 30.0    # a new worker this slow to start is replaced
 OUTPUT_LINES_PER_MINUTE = 20  # plugin print()/stderr lines logged per plugin per minute
 
@@ -294,6 +303,23 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def kill_group(pid: int | None) -> None:
+    """SIGKILL the process group led by ``pid`` (a plugin process that made its own group;
+    nothing happens when it did not). Called before the process is reaped, so the group id
+    cannot belong to anyone else yet."""
+    import os
+    import signal as _signal
+
+    if pid is None or pid == os.getpid():
+        return
+    try:
+        if os.getpgid(pid) != pid:
+            return
+        os.killpg(pid, _signal.SIGKILL)
+    except OSError:  # gone already, or not ours
+        pass
+
+
 class _OutputLimiter:
     """Plugin output to the log, at most OUTPUT_LINES_PER_MINUTE lines per plugin a minute."""
 
@@ -366,6 +392,7 @@ class ProcessPluginPool:
         proc = slot.proc
         if proc is None:
             return None
+        kill_group(proc.pid)  # the worker and whatever its plugins forked
         if proc.is_alive():
             proc.kill()
         proc.join(timeout=5)
@@ -511,11 +538,16 @@ class ProcessPluginPool:
                     slot.conn.send(None)
                 except OSError:
                     pass
+            # Wait for them to end (not reaped yet: the group of each is still its own, so
+            # _kill takes what its plugins forked along with it).
+            from multiprocessing.connection import wait
+
+            live = [s.proc.sentinel for s in self._slots if s.proc is not None]
             deadline = time.monotonic() + 1.0
+            while live and time.monotonic() < deadline:
+                for done in wait(live, timeout=max(0.0, deadline - time.monotonic())):
+                    live.remove(done)
             for slot in self._slots:
-                if slot.proc is None:
-                    continue
-                slot.proc.join(timeout=max(0.0, deadline - time.monotonic()))
                 self._kill(slot)
 
 
@@ -702,7 +734,7 @@ def _worker_config(engine: Any) -> Any:
             or getattr(provider, "market", None) is not market:
         return None
     return WorkerConfig(paths[0], paths[1],
-                        tuple(str(d) for d in getattr(engine, "plugin_dirs", [])))
+                        tuple(str(d) for d in getattr(engine, "plugin_dirs", [])), _memory_mb)
 
 
 class PluginPool:

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from tests.engine.conftest import HERE, PLUGINS, T0
 
@@ -199,3 +200,84 @@ def test_plugin_objects_are_spread_over_the_workers(make_engine):
 
     gc.collect()  # the deleted algorithm's handle is gone: its place is free again
     assert sorted(s.instances for s in procs._slots) == [1] + [2] * (procs.size - 1)
+
+
+def _gone(pid: int, wait_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a child of ours would stay a zombie until reaped
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_what_a_plugin_forks_dies_with_its_worker(make_engine, tmp_path):
+    """A plugin that forks a spinning child and then hangs: the worker is killed at the time
+    limit and the child with it (it used to spin on, a core lost until reboot)."""
+    pid_file = tmp_path / "child.pid"
+    engine = make_engine(plugin_dirs=DIRS, timeout=1.0)
+    bad = engine.create_algorithm("forks", "AAA", 1000, {"pid_file": str(pid_file)})
+    good = engine.create_algorithm("scripted", "BBB", 1000, {"action": "buy", "shares": 1})
+    r = engine.run_tick(_minute(0))
+    assert "longer than 1 s" in r.errors[bad] and good not in r.errors
+    child = int(pid_file.read_text())
+    assert _gone(child), f"the plugin's child {child} still runs"
+    # And at close, a worker's leftovers go too.
+    pid_file.unlink()
+    engine.run_tick(_minute(1))
+    child = int(pid_file.read_text())
+    engine.close()
+    assert _gone(child), f"the plugin's child {child} outlived the engine's close"
+
+
+def test_a_plugin_asking_for_10_gb_gets_memory_error_in_its_call(make_engine, monkeypatch):
+    from app.engine import sandbox
+
+    monkeypatch.setattr(sandbox, "_memory_mb", 512.0)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
+    hog = engine.create_algorithm("hogs", "AAA", 1000)
+    good = engine.create_algorithm("scripted", "BBB", 1000, {"action": "buy", "shares": 1})
+    t0 = time.monotonic()
+    r = engine.run_tick(_minute(0))
+    assert "MemoryError" in r.errors[hog], r.errors
+    assert time.monotonic() - t0 < 8.0  # refused at once, not after paging 10 GB in
+    assert good not in r.errors and [f["algo_id"] for f in r.fills] == [good]
+    for pid in _worker_pids(engine):
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss_kb = int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1])
+        assert rss_kb < 512 * 1024
+        assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "1000"
+
+
+def test_plugins_do_not_see_the_broker_keys_in_their_environment(make_engine, caplog):
+    """The keys may be in the engine's environment (systemd EnvironmentFile, a shell export),
+    which worker processes inherit; a worker drops them before any plugin code runs."""
+    import subprocess
+    import sys
+
+    from .test_demo_process import ROOT
+
+    env = {**os.environ, "APCA_API_SECRET_KEY": "x1", "AUTOTRADER_ALPACA_KEY_ID": "x2",
+           "AUTOTRADER_NOTIFY_URLS": "mailto://x", "GITHUB_TOKEN": "x3", "KEEP_ME": "1"}
+    code = ("import os; from app.engine.plugin_worker import _contain; _contain(0); "
+            "print(sorted(k for k in os.environ if k in {'APCA_API_SECRET_KEY', "
+            "'AUTOTRADER_ALPACA_KEY_ID', 'AUTOTRADER_NOTIFY_URLS', 'GITHUB_TOKEN', 'KEEP_ME'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == "['KEEP_ME']", out.stderr
+    # End to end: what a plugin prints of its environment reaches the log without them.
+    engine = make_engine(plugin_dirs=DIRS)
+    with caplog.at_level(logging.INFO, logger="plugin"):
+        engine.create_algorithm("snoops", "AAA", 1000)
+        engine.run_tick(_minute(0))
+        engine.run_tick(_minute(1))
+    lines = [r.getMessage() for r in caplog.records if r.name == "plugin.snoops"]
+    assert lines and all("env:" in ln for ln in lines)
+    assert not any("APCA_" in ln or "ALPACA" in ln or "SECRET" in ln for ln in lines)

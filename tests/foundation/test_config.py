@@ -94,3 +94,12 @@ def test_paper_without_keys_is_an_error(tmp_path):
 
 def test_secret_repr_is_masked():
     assert "hunter2" not in repr(Secret("hunter2"))
+
+
+def test_plugin_memory_limit_default_range_and_off(tmp_path: Path):
+    none = tmp_path / "none.toml"
+    assert load_settings(none, env={}).engine.plugin_memory_mb == 1024.0
+    assert load_settings(none, env={"AUTOTRADER_ENGINE_PLUGIN_MEMORY_MB": "0"}
+                         ).engine.plugin_memory_mb == 0  # no limit
+    with pytest.raises(ConfigError, match="engine.plugin_memory_mb.*out of range"):
+        load_settings(none, env={"AUTOTRADER_ENGINE_PLUGIN_MEMORY_MB": "10"})

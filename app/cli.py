@@ -94,24 +94,30 @@ def cmd_config(args: argparse.Namespace) -> int:
             path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
             path.chmod(0o600)
             print(f"wrote {path}")
+    from app.term import table
+
     s = settings_from_args(args)
     print(f"config file: {s.config_path}{'' if os.path.exists(s.config_path) else ' (not present)'}")
-    width = max(len(k) for k, _, _ in describe(s))
-    for key, value, source in describe(s):
-        print(f"  {key:<{width}}  {value:<30}  [{source}]")
+    table(["SETTING", "VALUE", "FROM"], [list(row) for row in describe(s)], status_col=None,
+          shrink=("FROM", "VALUE"), wrap=("VALUE", "FROM"), plain_wrap=True)
     return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     from app.engine.plugins import discover_plugins
+    from app.term import notes, table
 
     s = settings_from_args(args)
-    for p in discover_plugins(s.plugin_dirs):
-        if p.error:
-            print(f"  BROKEN  {p.name:<20} {p.error}")
-        else:
-            params = ", ".join(f"{k}={v!r}" for k, v in p.params.items())
-            print(f"  ok      {p.name:<20} {p.description}" + (f"  [{params}]" if params else ""))
+    found = discover_plugins(s.plugin_dirs)
+    table(["STATUS", "PLUGIN", "DESCRIPTION"],
+          [["BROKEN" if p.error else "ok", p.name, p.error or p.description] for p in found],
+          shrink=("DESCRIPTION", "PLUGIN"), wrap=("DESCRIPTION",), plain_wrap=True)
+    params = [f"{p.name}: " + ", ".join(f"{k}={v!r}" for k, v in p.params.items())
+              for p in found if not p.error and p.params]
+    if params:
+        notes("Parameters (defaults; --param NAME=VALUE to change)", params, style="")
+    if not found:
+        print("no plugins found in " + ", ".join(str(d) for d in s.plugin_dirs))
     return 0
 
 

@@ -145,24 +145,31 @@ def _money(v: Any) -> str:
     return "-" if v is None else f"{v:,.2f}"
 
 
-def print_table(rows: list[list[str]], head: list[str], out: Any = sys.stdout) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(), file=out)
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+def print_table(rows: list[list[str]], head: list[str], out: Any = None) -> None:
+    from app.term import table
+
+    table(head, rows, file=out, shrink=("REASON", "NAME", "PLUGIN", "TIME"), wrap=("REASON",))
 
 
-def print_answer(req: dict[str, Any], ans: dict[str, Any], out: Any = sys.stdout) -> None:
+def print_answer(req: dict[str, Any], ans: dict[str, Any], out: Any = None) -> None:
+    out = sys.stdout if out is None else out
     cmd = req["cmd"]
     if cmd == "list":
         where = "the running app" if ans.get("running") else "the database (app not running)"
         print(f"{str(ans.get('mode', '')).upper()} mode, from {where}", file=out)
         rows = [[str(a["id"]), a["name"], a["plugin"], a["ticker"], a["status"],
                  f"{a['position']:g}", _money(a["value"]), f"{a['pnl']:+,.2f}",
-                 (a["error"] or "")[:60]] for a in ans["algorithms"]]
-        print_table(rows, ["ID", "NAME", "PLUGIN", "TICKER", "STATUS", "POSITION", "VALUE",
-                           "P&L", "LAST ERROR"], out)
+                 "yes" if a["error"] else ""] for a in ans["algorithms"]]  # in full below
+        print_table(rows, ["ID", "NAME", "PLUGIN", "TICKER", "STATUS", "POS", "VALUE",
+                           "P&L", "ERR"], out)
+        if not rows:
+            print("no algorithms: 'autotrader algo add PLUGIN TICKER --capital X'", file=out)
+        errors = [a for a in ans["algorithms"] if a["error"]]
+        if errors:  # in full below the table (a table cell would cut them)
+            from app.term import notes
+
+            notes("Last errors", [f"#{a['id']} {a['name']}: {a['error']}" for a in errors],
+                  file=out)
         return
     if cmd == "show":
         a = ans["algorithm"]

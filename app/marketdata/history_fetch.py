@@ -300,26 +300,33 @@ def parser() -> argparse.ArgumentParser:
 
 
 class ProgressLine:
-    """bars, bars/s and time left: rewritten in place on a terminal, a line every few seconds
-    elsewhere."""
+    """bars, bars/s and time left: a progress bar on a terminal, a plain line every few
+    seconds elsewhere (app/term.py)."""
 
-    def __init__(self, out: Any = sys.stderr) -> None:
-        self.out = out
-        self.tty = bool(getattr(out, "isatty", lambda: False)())
-        self._last = 0.0
+    def __init__(self, out: Any = None) -> None:
+        from app.term import Progress as Bar
+
+        self._bar = Bar(self._describe, out)
+        self._open = False
+
+    @staticmethod
+    def _describe(done: int, total: int, f: dict[str, Any]) -> str:
+        eta = "?" if f["eta"] is None else f"{f['eta']:,.0f} s"
+        return f"{done}/{total} sessions, {f['bars']:,} bars, {f['rate']:,.0f} bars/s, {eta} left"
 
     def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        final = p.sessions_done >= p.sessions_total
-        if not self.tty and not final and now - self._last < 5:
-            return
-        self._last = now
-        pct = 100 * p.sessions_done / max(1, p.sessions_total)
-        eta = "?" if p.eta is None else f"{p.eta:,.0f} s"
-        text = (f"{pct:5.1f}%  {p.sessions_done}/{p.sessions_total} sessions  {p.bars:,} bars  "
-                f"{p.rate:,.0f} bars/s  left {eta}")
-        print(("\r" + text + ("\n" if final else "")) if self.tty else text, end="" if self.tty
-              else "\n", file=self.out, flush=True)
+        if not self._open:
+            self._bar.__enter__()
+            self._open = True
+        self._bar.update(p.sessions_done, p.sessions_total, bars=p.bars, rate=p.rate,
+                         eta=p.eta)
+        if p.sessions_done >= p.sessions_total:
+            self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._bar.__exit__(None, None, None)
 
 
 def main(argv: list[str]) -> int:
@@ -342,12 +349,20 @@ def main(argv: list[str]) -> int:
             if args.json:
                 print(json.dumps(rows, indent=2))
                 return 0
-            print(f"{'TICKER':<8} {'FIRST':<21} {'LAST':<21} {'BARS':>9} {'SESSIONS':>8} GAPS")
-            for r in rows:
-                gaps = len(r["gaps"])
-                shown = ", ".join(r["gaps"][:3]) + (" ..." if gaps > 3 else "")
-                print(f"{r['ticker']:<8} {r['first']:<21} {r['last']:<21} {r['bars']:>9,} "
-                      f"{r['sessions']:>8} {gaps}{' (' + shown + ')' if gaps else ''}")
+            from app.term import notes, table
+
+            table(["TICKER", "FIRST", "LAST", "BARS", "SESSIONS", "GAPS"],
+                  [[r["ticker"], r["first"][:16].replace("T", " "),
+                    r["last"][:16].replace("T", " "), f"{r['bars']:,}", str(r["sessions"]),
+                    str(len(r["gaps"]))] for r in rows], status_col=None)
+            if not rows:
+                print("no bars stored yet ('autotrader data fetch TICKER --start ... --end ...')")
+            gapped = [f"{r['ticker']}: {', '.join(r['gaps'][:5])}"
+                      + (f" and {len(r['gaps']) - 5} more" if len(r["gaps"]) > 5 else "")
+                      for r in rows if r["gaps"]]
+            if gapped:
+                notes("Sessions with no bar (UTC minutes above; gaps by exchange day)", gapped,
+                      style="yellow")
             return 0
         if args.action in ("prune", "export"):
             from app.marketdata import retention
@@ -389,18 +404,21 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
             return bf.fetch_rows(tickers, lo, hi)
 
     csv_dir = Path(args.csv).expanduser() if args.csv else None
+    line = ProgressLine()
     job = HistoryFetch(fetch, calendar, settings.data_path,
                        market=None if csv_dir else market, csv_dir=csv_dir,
                        feed=settings.alpaca.feed, sessions_per_chunk=args.sessions_per_request,
-                       on_progress=ProgressLine())
+                       on_progress=line)
     tickers = [t for t in args.tickers.split(",") if t.strip()]
     try:
         p = job.run(tickers, args.start, args.end)
     except KeyboardInterrupt:
+        line.close()
         print("\ninterrupted: what was fetched is kept; run the same command again to resume",
               file=sys.stderr)
         return 130
     except BackfillError as e:
+        line.close()
         print(f"autotrader data: {e}\n(what was fetched is kept; run the same command again "
               "to resume)", file=sys.stderr)
         return 1

@@ -229,11 +229,9 @@ def write_report_files(conn: Any, since: str, out_dir: Any, period: str = "week"
 
 
 def _table(rows: list[list[str]], head: list[str], out: Any) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(), file=out)
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+    from app.term import table
+
+    table(head, rows, file=out, shrink=("NAME",))
 
 
 def _open_system(settings: Any) -> Any:

@@ -104,6 +104,7 @@ class EngineCore:
     _inflight: dict[str, tuple[int, ...]]
     _pool: PluginPool
     _listeners: list[Any]
+    _snap_pending: set[int]
     _plugins: dict[str, PluginInfo]
     _algos: dict[int, AlgoState]
     _started: bool
@@ -116,6 +117,7 @@ class EngineCore:
     if TYPE_CHECKING:
         # facade.py
         def _emit(self, method: str, *args: Any) -> None: ...
+        def _snapshot_later(self, algo_id: int) -> None: ...
         def _refresh_plugins(self) -> list[PluginInfo]: ...
         def _construct(self, cls: type, ticker: str, capital: float) -> Any: ...
         # lifecycle.py

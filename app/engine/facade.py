@@ -105,6 +105,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._inflight: dict[str, tuple[int, ...]] = {}
         self._pool = PluginPool(workers)
         self._listeners: list[Any] = []
+        self._snap_pending: set[int] = set()  # algorithms whose snapshot is queued
         self._plugins: dict[str, PluginInfo] = {}
         self._algos: dict[int, AlgoState] = {}
         self._started = False
@@ -270,6 +271,32 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
                 fn(*args)
             except Exception:
                 logger.exception("engine listener %s.%s failed", type(lst).__name__, method)
+
+    def _snapshot_later(self, algo_id: int) -> None:
+        """Push ``on_snapshot`` for ``algo_id`` once the current locked step is over (one per
+        algorithm per step, however many fills it recorded)."""
+        if not any(hasattr(lst, "on_snapshot") for lst in self._listeners):
+            return
+        with self._lock:
+            if algo_id in self._snap_pending:
+                return
+            self._snap_pending.add(algo_id)
+            self._lock.later(self._push_snapshot, algo_id)
+
+    def _push_snapshot(self, algo_id: int) -> None:
+        with self._lock:
+            self._snap_pending.discard(algo_id)
+            a = self._algos.get(algo_id)
+            ticker = a.ticker if a is not None else None
+        if ticker is None:
+            return
+        price = self.market.latest_price(ticker)
+        with self._lock:
+            a = self._algos.get(algo_id)
+            if a is None:
+                return
+            view = self._view(a, price)
+        self._emit("on_snapshot", view, self.io.cached_account())
 
     def call_on_close(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` when the engine closes (the runner's single-instance lock)."""

@@ -42,6 +42,7 @@ class BrokerIntake(EngineCore):
                 if a.rejections:  # a fill ends a run of refusals
                     a.rejections = 0
                     self._persist_holds()
+                self._snapshot_later(a.id)
             out.append(tx)
             if self._collect is not None:
                 self._collect.append(tx)

@@ -88,6 +88,12 @@ class EngineListener(Protocol):
 
     def on_bar(self, bar: Bar) -> None: ...
 
+    def on_snapshot(self, view: AlgoView, account: Any) -> None:
+        """After a fill: the changed algorithm as its card shows it (value and P&L from the
+        engine's ledger) and the last account read (``Account`` or None), pushed so the UI
+        need not ask the engine again."""
+        ...
+
 
 class EngineProvider(db.StoreProvider):
     """The seed functions' data source over the live DBs, plus a numpy fast path."""

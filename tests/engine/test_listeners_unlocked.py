@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+
 from tests.engine.conftest import T0
 
 
@@ -62,3 +64,34 @@ def test_listeners_run_after_the_outermost_release_in_order(make_engine):
         assert calls == []  # still inside the outer step
         engine._emit("on_algorithms_changed")
     assert calls == [("changed", False), ("changed", False)]
+
+
+def test_a_fill_pushes_a_snapshot_of_the_algorithm_from_the_ledger(make_engine, clock,
+                                                                   market_store, calendar):
+    """The card's figures come with the event (value and P&L from the engine's ledger), one
+    snapshot per algorithm per step, outside the lock."""
+    from tests.engine.conftest import put_bars
+
+    engine = make_engine(commission=0.01)
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 5})
+    got: list = []
+
+    class Cards:
+        def on_snapshot(self, view, account) -> None:
+            got.append((view, account, engine._lock.held()))
+
+    engine.add_listener(Cards())
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert len(got) == 1
+    view, account, held = got[0]
+    assert not held and view.id == a and view.position == 5
+    assert view.cash == pytest.approx(5000 - 5 * 100.0 - 0.05)  # the commission is in it
+    assert view.pnl == pytest.approx(-0.05) and view.value == pytest.approx(4999.95)
+    assert account is None or account.cash > 0
+    put_bars(market_store, "AAA", 120.0, T0, T0 + timedelta(minutes=2), calendar)
+    clock.set(T0 + timedelta(minutes=1, seconds=2))
+    engine.run_tick(T0 + timedelta(minutes=1))
+    view = got[-1][0]
+    assert view.position == 10 and view.last_price == 120.0
+    assert view.pnl == pytest.approx(engine.algorithm_view(a).pnl)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,7 +92,13 @@ class BrokerIntake(EngineCore):
                 holds[a.id] = h
         self.guards.holds = holds
         self.guards.acked = dict(self._acked)
-        self.system.set_setting(GUARDS_KEY, self.guards.dump())
+        try:
+            self.system.set_setting(GUARDS_KEY, self.guards.dump())
+        except (sqlite3.Error, OSError) as e:
+            # Never worth breaking the step that called it (a fill being recorded): the
+            # holds stay in memory and go out with the next tick's intents (same key).
+            logger.warning("cannot write the algorithms' holds now (%s); they are kept in "
+                           "memory and written with the next tick", e)
 
     def _restore_holds(self) -> None:
         """At construction: put the persisted holds back on the running algorithms."""

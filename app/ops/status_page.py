@@ -355,9 +355,29 @@ def main(argv: list[str]) -> int:
                                 description="Print the status page's address (with its token).")
     _common(p)
     p.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
+    p.add_argument("--qr", action="store_true",
+                   help="also draw it as a QR code to scan with the phone (dark terminal)")
+    p.add_argument("--qr-png", metavar="FILE", help="write the QR code as a PNG (0600)")
     args = p.parse_args(argv[1:] if argv and argv[0] == "status-url" else argv)
     settings = settings_from_args(args)
-    print(status_url(settings))
+    url = status_url(settings)
+    print(url)
+    if args.qr or args.qr_png:
+        from app.ops import qr
+
+        if args.qr:
+            sys.stdout.write(qr.terminal_qr(url))
+        if args.qr_png:
+            out = Path(args.qr_png).expanduser()
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the token
+            with os.fdopen(fd, "wb") as f:
+                f.write(qr.png_bytes(url))
+            print(f"QR code written to {out} (it holds the token: delete it once scanned)",
+                  file=sys.stderr)
+    if is_loopback(settings.status.bind):
+        print("note: the page listens on this machine only (127.0.0.1): from the phone, set "
+              "[status] bind to this machine's LAN address, or use an SSH tunnel",
+              file=sys.stderr)
     if not settings.status.enabled:
         print("note: the status page is off; set [status] enabled = true and restart",
               file=sys.stderr)

@@ -172,9 +172,15 @@ def main(argv: list[str]) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from app.backtest.report import charts_unavailable
     from app.backtest.run import Spec, check_params, check_spec, resolve_plugin
     from app.backtest.sweep import combinations
     from app.config import load_settings
+
+    missing = None if args.no_charts else charts_unavailable()
+    if missing:
+        print(f"autotrader backtest: {missing}", file=sys.stderr)
+        args.no_charts = True
 
     settings = load_settings(args.config, overrides={"data_dir": args.data_dir,
                                                      "_explicit_config": bool(args.config)})

@@ -28,6 +28,7 @@ import numpy as np
 
 from app.backtest.bars import Bars
 from app.backtest.errors import BacktestError
+from app.backtest.report import charts_unavailable
 from app.backtest.run import Spec
 from app.backtest.sweep import Job, combinations, plugin_source, run_jobs
 from db.timeutil import iso_z, to_epoch
@@ -282,7 +283,7 @@ def write_report(rep: dict[str, Any], out: Path, charts: bool = True) -> list[Pa
                         " ".join(f"{k}={v}" for k, v in r["params"].items()),
                         r["in_sample"][obj], r["out_of_sample"][obj],
                         r["in_sample"]["total_return"], r["out_of_sample"]["total_return"]))
-    if charts:
+    if charts and charts_unavailable() is None:
         paths += _charts(rep, out)
     return paths
 

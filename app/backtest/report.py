@@ -108,6 +108,17 @@ def report_dict(r: RunResult) -> dict[str, Any]:
     return d
 
 
+def charts_unavailable() -> str | None:
+    """Why the PNG charts cannot be drawn here (matplotlib missing, as on a kiosk that never
+    runs research), or None when they can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return ("no PNG charts: matplotlib is not installed (pip install 'matplotlib>=3.8'); "
+                "the figures, trades and fills are written as usual")
+    return None
+
+
 def write_report(r: RunResult, out_dir: str | Path, charts: bool = True) -> dict[str, Path]:
     """Write report.json, trades.csv, fills.csv and (optionally) price.png / equity.png."""
     out = Path(out_dir)
@@ -131,7 +142,7 @@ def write_report(r: RunResult, out_dir: str | Path, charts: bool = True) -> dict
         for f in r.fills:
             w.writerow((iso_z(f["ts"]), f["type"], f["shares"], f"{f['price']:.6f}",
                         f"{f.get('commission', 0.0):.4f}", f"{f['cash']:.2f}", f["position"]))
-    if charts and len(r.ts):
+    if charts and len(r.ts) and charts_unavailable() is None:
         from app.backtest.charts import equity_chart, price_chart
 
         paths["price_png"] = price_chart(r, out / "price.png")

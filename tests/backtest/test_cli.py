@@ -198,3 +198,17 @@ def test_a_report_folder_that_cannot_be_written(capsys, tmp_path, ref_csv):
     rc, out, err = run_cli(capsys, "sma_crossover", "REF", "--csv", ref_csv, "--out",
                            blocker / "sub", "--no-charts")
     assert rc == 2 and "Traceback" not in err and str(blocker) in err
+
+
+def test_without_matplotlib_the_report_is_written_without_charts(capsys, tmp_path, ref_csv,
+                                                                monkeypatch):
+    """matplotlib is only needed for the PNGs: without it (``import matplotlib`` fails, as on
+    an install without it) the run says so once and writes everything else."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises ImportError
+    out_dir = tmp_path / "nocharts"
+    rc, out, err = run_cli(capsys, "sma_crossover", "REF", "--csv", ref_csv, "--out", out_dir,
+                           "--end", "2024-03-04")
+    assert rc == 0, err
+    assert "no PNG charts: matplotlib is not installed" in err
+    assert {p.name for p in out_dir.iterdir()} == {"report.json", "trades.csv", "fills.csv"}
+    assert "total return" in out and "price.png" not in out

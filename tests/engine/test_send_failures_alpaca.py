@@ -219,3 +219,19 @@ def test_stop_all_answers_while_alpaca_does_not(rig, emulator, clock, fault):
     # on the wire when stop was pressed (first minute), never a second one.
     assert posts(emulator) <= 1 + (ORDER_POLICY.attempts - 1 if fault == "503" else 0)
     assert len(emulator.orders) <= 1
+
+
+def test_a_read_is_tried_at_most_the_read_policy_attempts(emulator, tmp_path):
+    from app.broker.base import BrokerError
+    from app.broker.retry import READ_POLICY
+
+    b = AlpacaBroker.from_settings(make_settings(emulator, tmp_path), stream=False, **FAST)
+    try:
+        emulator.faults.fail_status, emulator.faults.fail_count = 503, 100
+        with pytest.raises(BrokerError, match="after 5 attempts") as ei:
+            b.get_account()
+        assert ei.value.retryable
+        assert sum(1 for r in emulator.requests if r == ("GET", "/v2/account")) == \
+            READ_POLICY.attempts == 5
+    finally:
+        b.close()

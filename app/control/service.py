@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "from the command line"
 CHANGES = ("add", "stop", "resume", "delete", "stop_all")
 READS = ("ping", "list", "show", "account")
+MAX_NAME = 60  # characters: a card's title, a table's cell
 
 
 class RequestError(ValueError):
@@ -105,6 +106,10 @@ class ControlService:
         name = req.get("name") or ""
         if not isinstance(name, str):
             raise RequestError("name must be a string")
+        if len(name.strip()) > MAX_NAME:
+            raise RequestError(f"a name is at most {MAX_NAME} characters (it shows on a card)")
+        if any(not ch.isprintable() for ch in name):
+            raise RequestError("a name cannot hold control characters (line breaks, tabs)")
         algo_id = self.engine.create_algorithm(plugin, ticker, capital, params=params,
                                                name=name)
         view = self.engine.algorithm_view(algo_id)

@@ -158,3 +158,26 @@ def test_control_imports_no_qt() -> None:
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_malformed_requests_are_refused_and_change_nothing(engine) -> None:
+    svc = ControlService(engine)
+    before = [(v.id, v.status) for v in engine.algorithm_views()]
+    add = {"cmd": "add", "plugin": "sma_crossover", "ticker": "AAPL", "capital": 100}
+    for req, says in [
+        ({**add, "name": "x" * 61}, "at most 60 characters"),
+        ({**add, "name": "two\nlines"}, "control characters"),
+        ({**add, "capital": float("nan")}, "positive amount"),
+        ({**add, "capital": True}, "positive amount"),
+        ({**add, "params": {"sma_short": "abc"}}, "whole number"),
+        ({**add, "plugin": "../../etc/passwd"}, "no algorithm plugin"),
+        ({**add, "ticker": "aapl; drop"}, "not a ticker symbol"),
+        ({"cmd": "stop", "id": True}, "an algorithm id is needed"),
+        ({"cmd": "delete", "id": -1}, "no algorithm with id -1"),
+        (["list"], "a JSON object"),
+    ]:
+        ans = svc.handle(req)
+        assert ans["ok"] is False and says in ans["error"], (req, ans)
+    assert [(v.id, v.status) for v in engine.algorithm_views()] == before
+    ok = svc.handle({**add, "name": "n" * 60})
+    assert ok["ok"] and ok["algorithm"]["name"] == "n" * 60

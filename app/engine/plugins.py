@@ -246,8 +246,44 @@ def load_plugin(name: str, extra_dirs: list[Path] | None = None) -> PluginInfo:
     raise PluginNotFoundError(f"no algorithm plugin named {name!r}")
 
 
+def param_range(cls: Any, name: str) -> tuple[float | None, float | None, float | None]:
+    """The (min, max, step) a plugin declares for a number parameter in its class attribute
+    ``param_ranges = {"sma_short": (2, 200), "threshold": (0.0, 5.0, 0.5)}`` (None: no
+    bound; plain class attributes stay the parameters themselves)."""
+    ranges = getattr(cls, "param_ranges", None) if cls is not None else None
+    spec = ranges.get(name) if isinstance(ranges, dict) else None
+    if not isinstance(spec, tuple | list) or len(spec) not in (2, 3):
+        return None, None, None
+    vals = [float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+            for x in spec]
+    return vals[0], vals[1], vals[2] if len(vals) == 3 and vals[2] and vals[2] > 0 else None
+
+
+def range_problem(cls: Any, name: str, value: Any) -> str | None:
+    """Why ``value`` is outside the parameter's declared range or step, or None."""
+    return check_range(param_range(cls, name), name, value)
+
+
+def check_range(spec: tuple[float | None, float | None, float | None], name: str,
+                value: Any) -> str | None:
+    """``range_problem`` for a (min, max, step) already read (the UI's pad has no class)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    lo, hi, step = spec
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        span = (f"between {lo:g} and {hi:g}" if lo is not None and hi is not None
+                else f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+        return f"parameter {name!r} must be {span}, got {value:g}"
+    if step and lo is not None:
+        k = (value - lo) / step
+        if abs(k - round(k)) > 1e-6:
+            return f"parameter {name!r} goes in steps of {step:g} from {lo:g}, got {value:g}"
+    return None
+
+
 def coerce_params(info: PluginInfo, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Check ``params`` against the plugin's declared ones; convert to their types."""
+    """Check ``params`` against the plugin's declared ones (type, and range when declared);
+    convert to their types."""
     out: dict[str, Any] = {}
     for k, v in (params or {}).items():
         if k not in info.params:
@@ -257,6 +293,9 @@ def coerce_params(info: PluginInfo, params: dict[str, Any] | None) -> dict[str, 
             out[k] = parse_typed(type(info.params[k]), v)
         except ValueTypeError as e:
             raise ValueError(f"parameter {k!r} must be {e.expected}, got {v!r}") from None
+        problem = range_problem(info.cls, k, out[k])
+        if problem:
+            raise ValueError(problem)
     return out
 
 

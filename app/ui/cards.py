@@ -22,7 +22,7 @@ SPARK_POINTS = 60
 ROLE_NAMES = (
     "algoId", "name", "ticker", "plugin", "status", "statusText", "error", "positionText",
     "lastPriceText", "valueText", "pnlText", "pnlPctText", "pnlSign", "spark", "pluginName",
-    "holdingText", "avgCost",
+    "holdingText", "avgCost", "pillText", "sinceText",
 )
 
 # What a card says, from the engine's status and error. FAILING: running but its last
@@ -71,8 +71,8 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
     worth = fmt.money(value, cents=False) + " of " + fmt.money(initial, cents=False)
     holding = f"{position:,} sh · {worth}" if position else f"cash · {worth}"
     status_text = status.upper()
-    since = state.get("_since")
-    if status == "failing" and since:
+    since = str(state.get("_since") or "") if status == "failing" else ""
+    if since:
         status_text += f" since {since}"
     return {
         "algoId": int(state["id"]),
@@ -92,6 +92,10 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
         "pluginName": fmt.readable_name(state.get("plugin") or ""),
         "holdingText": holding,
         "avgCost": float(avg) if (avg and position) else 0.0,
+        # The card's pill holds the word only, so the plugin's name beside it keeps its room;
+        # "since 10:42" leads the card's reason line instead.
+        "pillText": status.upper(),
+        "sinceText": since,
     }
 
 

@@ -1,22 +1,30 @@
-"""The live price chart: price line, indicator lines, buy/sell markers, exchange-time axis.
+"""The live price chart: price line or candlesticks, a volume pane, indicator lines, buy/sell
+markers, session separators with the date, an exchange-time axis and a press-and-hold crosshair.
 
 x is the bar's position in the series (one step per minute bar) so nights and weekends take no
 room; the axis labels each tick with that bar's New York time. Appends are buffered and drawn
 by a timer at most ``MAX_FPS`` times a second; clip-to-view and peak downsampling keep 100,000
-points smooth. One finger pans, a pinch or the wheel zooms; panning away stops following the
-newest bar until ``follow()``.
+points smooth, and candles and volume bars are drawn for the visible bars only, merged into
+wider buckets when there are more bars than pixels to show them. One finger pans, a pinch or
+the wheel zooms; panning away stops following the newest bar until ``follow()``. Holding a
+finger still for ``HOLD_MS`` shows the crosshair with the bar's time, OHLC, volume and the
+indicators' values in the legend row above the plot (the legend lives outside the plot, so it
+never covers the newest bars or a separator's date).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPicture
 from PySide6.QtWidgets import QWidget
 
 from db.calendar import EXCHANGE_TZ
@@ -45,6 +53,15 @@ def right_pad(width: float) -> float:
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
 PRICE_PEN = {"color": "#0a2f6b", "width": 2}
+UP_COLOR = "#0b6b2f"
+DOWN_COLOR = "#b0201a"
+VOLUME_UP = "#8fc9a3"
+VOLUME_DOWN = "#e6a3a0"
+HOLD_MS = 450  # a finger held this long without moving shows the crosshair
+HOLD_SLOP = 10  # pixels a finger may drift while held
+MIN_BUCKET_PX = 3.0  # a candle or volume bar is at least this wide; more bars are merged
+TWO_LINE_WIDTH = 640  # a chart narrower than this (design px) shows the crosshair's values on
+#                       two lines
 INDICATOR_COLORS = ("#c25e00", "#6a1b9a", "#00796b", "#5d4037")
 BUY_BRUSH = "#0b6b2f"
 SELL_BRUSH = "#b0201a"
@@ -105,17 +122,110 @@ class ExchangeTimeAxis(pg.AxisItem):
         return out
 
 
-class PriceChart(pg.PlotWidget):
-    """A chart of one ticker's closes with optional SMA lines and fill markers."""
+
+def buckets(n: int, x0: float, x1: float, max_count: int) -> tuple[int, int, int]:
+    """The visible bars [i0, i1) and how many bars each drawn bucket merges (k >= 1).
+
+    Buckets start at multiples of k, so panning does not make merged candles shimmer."""
+    i0 = max(0, int(math.floor(x0)))
+    i1 = min(n, int(math.ceil(x1)) + 1)
+    if i1 <= i0:
+        return 0, 0, 1
+    k = max(1, int(math.ceil((i1 - i0) / max(1, max_count))))
+    return (i0 // k) * k, i1, k
+
+
+def merge_ohlcv(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray,
+                i0: int, i1: int, k: int) -> tuple[np.ndarray, ...]:
+    """Bars [i0, i1) merged k at a time: (x centre, open, high, low, close, volume)."""
+    starts = np.arange(i0, i1, k)
+    if k == 1:
+        return (starts.astype(float), o[i0:i1], h[i0:i1], lo[i0:i1], c[i0:i1], v[i0:i1])
+    rel = starts - i0
+    ends = np.minimum(starts + k, i1) - 1
+    return ((starts + ends) / 2.0, o[starts], np.maximum.reduceat(h[i0:i1], rel),
+            np.minimum.reduceat(lo[i0:i1], rel), c[ends], np.add.reduceat(v[i0:i1], rel))
+
+
+class _BarsItem(pg.GraphicsObject):
+    """Candles or volume bars of the visible range, painted from a cached QPicture that is
+    rebuilt only when the data or the visible range changes (a crosshair move repaints the
+    picture as it is). One item for the chart's life: nothing is allocated per bar."""
+
+    def __init__(self, chart: PriceChart, volume: bool) -> None:
+        super().__init__()
+        self._chart = chart
+        self._volume = volume
+        self._picture = QPicture()
+        self._key: tuple = ()
+        self._bounds = QRectF()
+
+    def data_changed(self) -> None:
+        self.prepareGeometryChange()
+        self._bounds = self._chart.data_rect(self._volume)
+        self._key = ()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return QRectF(self._bounds)
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802, N803
+        return self._chart.visible_bounds(ax, orthoRange, self._volume)
+
+    def _rebuild(self, key: tuple, i0: int, i1: int, k: int) -> None:
+        x, o, h, lo, c, v = self._chart.merged(i0, i1, k)
+        pic = QPicture()
+        p = QPainter(pic)
+        width = 0.7 * k
+        up = c >= o
+        for rising in (True, False):
+            sel = up if rising else ~up
+            if not sel.any():
+                continue
+            colour = UP_COLOR if rising else DOWN_COLOR
+            if self._volume:
+                p.setPen(pg.mkPen(None))
+                p.setBrush(pg.mkBrush(VOLUME_UP if rising else VOLUME_DOWN))
+                p.drawRects([QRectF(xi - width / 2, 0.0, width, vi)
+                             for xi, vi in zip(x[sel], v[sel], strict=True) if vi > 0])
+                continue
+            p.setPen(pg.mkPen(colour, width=1))
+            p.drawLines([QLineF(xi, li, xi, hi)
+                         for xi, li, hi in zip(x[sel], lo[sel], h[sel], strict=True)])
+            p.setBrush(pg.mkBrush(colour))
+            p.drawRects([QRectF(xi - width / 2, min(oi, ci), width, abs(ci - oi))
+                         for xi, oi, ci in zip(x[sel], o[sel], c[sel], strict=True)])
+        p.end()
+        self._picture, self._key = pic, key
+
+    def paint(self, p: QPainter, *args) -> None:
+        vb = self.getViewBox()
+        n = self._chart.count
+        if vb is None or n == 0:
+            return
+        (x0, x1), _ = vb.viewRange()
+        max_count = max(1, int(vb.width() / MIN_BUCKET_PX))
+        i0, i1, k = buckets(n, x0, x1, max_count)
+        if i1 <= i0:
+            return
+        key = (self._chart.version, i0, i1, k)
+        if key != self._key:
+            self._rebuild(key, i0, i1, k)
+        self._picture.play(p)
+
+
+class PriceChart(pg.GraphicsLayoutWidget):
+    """One ticker's bars: the price (line or candles) with optional SMA lines and fill markers
+    above a volume pane sharing its x axis; a legend row above both."""
 
     userMoved = Signal()
 
     def __init__(self, parent: QWidget | None = None, sma_windows: Iterable[int] = ()) -> None:
-        self._ts = np.zeros(1024, dtype=np.int64)
-        self._close = np.zeros(1024, dtype=float)
+        self._alloc(1024)
         self._n = 0
-        axis = ExchangeTimeAxis(self)
-        super().__init__(parent, background="w", axisItems={"bottom": axis})
+        self._version = 0
+        super().__init__(parent)
+        self.setBackground("w")
         self.setObjectName("priceChart")
         self._follow = True
         self._dirty = False
@@ -123,23 +233,43 @@ class PriceChart(pg.PlotWidget):
         self._last_draw = 0.0
         self._markers: list[tuple[int, str, float]] = []  # (epoch, side, price)
         self._sma_windows: tuple[int, ...] = ()
+        self._sma_values: list[np.ndarray] = []
         self._scale = 1.0
         self._marker_size = 16
-        item = self.getPlotItem()
+        self._candles = False
+        self._cross_at: int | None = None  # bar index under the crosshair, None = hidden
+        self._hold_pos: QPointF | None = None
+        self.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self.ci.layout.setVerticalSpacing(0)
+
+        # Row 0: the legend (or the crosshair's readout), outside the plot.
+        self._legend = pg.LabelItem(justify="left")
+        self.addItem(self._legend, row=0, col=0)
+        # Row 1: prices. Row 2: volume, with the New York time axis at the very bottom.
+        self._plot = self.addPlot(row=1, col=0)
+        axis = ExchangeTimeAxis(self)
+        self._vol = self.addPlot(row=2, col=0, axisItems={"bottom": axis})
+        self.ci.layout.setRowStretchFactor(1, 4)
+        self.ci.layout.setRowStretchFactor(2, 1)
+        self._vol.setXLink(self._plot)
+        item = self._plot
+        for plot in (self._plot, self._vol):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.showAxis("right")
+            plot.hideAxis("left")
+            for name in ("right", "bottom"):
+                ax = plot.getAxis(name)
+                ax.setPen(pg.mkPen("#0d1117"))
+                ax.setTextPen(pg.mkPen("#0d1117"))
+            plot.getAxis("right").setWidth(64)
+        item.hideAxis("bottom")
         item.showGrid(x=True, y=True, alpha=0.25)
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        for name in ("left", "bottom"):
-            ax = item.getAxis(name)
-            ax.setPen(pg.mkPen("#0d1117"))
-            ax.setTextPen(pg.mkPen("#0d1117"))
-        # Prices on the right, where the newest bar is; the last price tagged on the axis.
-        item.showAxis("right")
-        item.hideAxis("left")
-        ax = item.getAxis("right")
-        ax.setPen(pg.mkPen("#0d1117"))
-        ax.setTextPen(pg.mkPen("#0d1117"))
-        ax.setWidth(64)
+        self._vol.showGrid(x=True, y=False, alpha=0.25)
+        self._vol.getAxis("right").setStyle(showValues=False)
+        self._vol.getViewBox().setMouseEnabled(x=True, y=False)
+        self._vol.getViewBox().setAutoVisible(y=True)
+        self._vol.getViewBox().enableAutoRange(axis="y")
         self._separators: list[pg.InfiniteLine] = []
         self._separator_at: tuple[int, ...] = ()
         self._want_days = 1  # the next draw shows today's session
@@ -154,19 +284,38 @@ class PriceChart(pg.PlotWidget):
         self._price = item.plot(pen=pg.mkPen(**PRICE_PEN), skipFiniteCheck=True)
         self._price.setClipToView(True)
         self._price.setDownsampling(auto=True, method="peak")
+        self._candle_item = _BarsItem(self, volume=False)
+        self._candle_item.hide()
+        item.addItem(self._candle_item)
+        self._volume_item = _BarsItem(self, volume=True)
+        self._vol.addItem(self._volume_item)
         self._indicators: list[pg.PlotDataItem] = []
         self._buys = pg.ScatterPlotItem(symbol="t1", size=16, brush=BUY_BRUSH, pen=pg.mkPen("w"))
         self._sells = pg.ScatterPlotItem(symbol="t", size=16, brush=SELL_BRUSH, pen=pg.mkPen("w"))
+        self._buys.setZValue(10)
+        self._sells.setZValue(10)
         item.addItem(self._buys)
         item.addItem(self._sells)
-        self._legend = item.addLegend(offset=(8, 8), labelTextColor="#0d1117",
-                                      brush=pg.mkBrush(255, 255, 255, 220))
-        self._legend.addItem(self._price, "price")
+        # The crosshair: two lines made once, shown while a finger is held on the chart.
+        cross_pen = pg.mkPen("#3d4654", width=1, style=Qt.PenStyle.DashLine)
+        self._cross_v = pg.InfiniteLine(angle=90, movable=False, pen=cross_pen)
+        self._cross_h = pg.InfiniteLine(angle=0, movable=False, pen=cross_pen)
+        self._cross_v2 = pg.InfiniteLine(angle=90, movable=False, pen=cross_pen)
+        for line, plot in ((self._cross_v, item), (self._cross_h, item),
+                           (self._cross_v2, self._vol)):
+            line.setZValue(30)
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+        self._hold_timer = QTimer(self)
+        self._hold_timer.setSingleShot(True)
+        self._hold_timer.setInterval(HOLD_MS)
+        self._hold_timer.timeout.connect(self._start_crosshair)
         vb = item.getViewBox()
         vb.setMouseEnabled(x=True, y=False)
         vb.setAutoVisible(y=True)
         vb.enableAutoRange(axis="y")
         vb.sigRangeChangedManually.connect(self._on_manual)
+        self._vol.getViewBox().sigRangeChangedManually.connect(self._on_manual)
         self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / MAX_FPS))
@@ -174,12 +323,43 @@ class PriceChart(pg.PlotWidget):
         self._timer.start()
         self.set_indicators(sma_windows)
 
+    # --- storage -------------------------------------------------------------------------
+    def _alloc(self, cap: int) -> None:
+        self._ts = np.zeros(cap, dtype=np.int64)
+        self._close = np.zeros(cap, dtype=float)
+        # Open, high, low, volume: float32 is plenty for a picture and halves the memory.
+        self._o = np.zeros(cap, dtype=np.float32)
+        self._h = np.zeros(cap, dtype=np.float32)
+        self._l = np.zeros(cap, dtype=np.float32)
+        self._v = np.zeros(cap, dtype=np.float32)
+
+    def _grow(self) -> None:
+        cap = len(self._ts) * 2
+        for name in ("_ts", "_close", "_o", "_h", "_l", "_v"):
+            setattr(self, name, np.resize(getattr(self, name), cap))
+
     # --- data ----------------------------------------------------------------------------
+    def getPlotItem(self) -> pg.PlotItem:  # noqa: N802 - pyqtgraph's name, as PlotWidget
+        """The price plot (the volume pane is ``volume_plot``)."""
+        return self._plot
+
+    @property
+    def volume_plot(self) -> pg.PlotItem:
+        return self._vol
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the bars change (the candle and volume items' cache key)."""
+        return self._version
+
     def timestamps(self) -> np.ndarray:
         return self._ts[: self._n]
 
     def closes(self) -> np.ndarray:
         return self._close[: self._n]
+
+    def volumes(self) -> np.ndarray:
+        return self._v[: self._n]
 
     @property
     def count(self) -> int:
@@ -199,52 +379,96 @@ class PriceChart(pg.PlotWidget):
     def marker_count(self) -> int:
         return len(self._markers)
 
+    def merged(self, i0: int, i1: int, k: int) -> tuple[np.ndarray, ...]:
+        return merge_ohlcv(self._o, self._h, self._l, self._close, self._v, i0, i1, k)
+
+    def data_rect(self, volume: bool) -> QRectF:
+        """Everything the candles (or volume bars) could cover, in data coordinates."""
+        n = self._n
+        if n == 0:
+            return QRectF()
+        if volume:
+            top = float(self._v[:n].max())
+            return QRectF(-1.0, 0.0, n + 1.0, max(top, 1.0))
+        lo, hi = float(self._l[:n].min()), float(self._h[:n].max())
+        return QRectF(-1.0, lo, n + 1.0, max(hi - lo, 1e-6))
+
+    def visible_bounds(self, ax: int, ortho: tuple[float, float] | None,
+                       volume: bool) -> tuple[float, float] | None:
+        """Data bounds for auto-range: x over all bars; y over the bars in ``ortho``."""
+        n = self._n
+        if n == 0:
+            return None
+        if ax == 0:
+            return (0.0, float(n - 1))
+        i0, i1 = 0, n
+        if ortho is not None and ortho[0] is not None:
+            i0 = max(0, int(math.floor(ortho[0])))
+            i1 = min(n, int(math.ceil(ortho[1])) + 1)
+        if i1 <= i0:
+            return None
+        if volume:
+            return (0.0, max(1.0, float(self._v[i0:i1].max())))
+        return (float(self._l[i0:i1].min()), float(self._h[i0:i1].max()))
+
     def set_indicators(self, windows: Iterable[int]) -> None:
         """SMA lines to draw, e.g. (20, 50) for the SMA crossover plugin."""
-        item = self.getPlotItem()
+        item = self._plot
         for c in self._indicators:
             item.removeItem(c)
-            self._legend.removeItem(c)
         self._indicators = []
         self._sma_windows = tuple(int(w) for w in windows if int(w) > 1)
-        for i, w in enumerate(self._sma_windows):
+        for i in range(len(self._sma_windows)):
             c = item.plot(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
                                        width=max(1.5, 2 * self._scale)),
                           skipFiniteCheck=True, connect="finite")
             c.setClipToView(True)
             c.setDownsampling(auto=True, method="peak")
             self._indicators.append(c)
-            self._legend.addItem(c, f"SMA {w}")
+        self._show_legend()
         self._dirty = True
 
-    def set_series(self, ts: np.ndarray | list[int], close: np.ndarray | list[float]) -> None:
-        """Replace the whole series (oldest first)."""
+    def set_series(self, ts: np.ndarray | list[int], close: np.ndarray | list[float],
+                   ohlv: np.ndarray | None = None) -> None:
+        """Replace the whole series (oldest first). ``ohlv``: an (n, 4) array of open, high,
+        low and volume; without it each bar is flat at its close with no volume."""
         ts = np.asarray(ts, dtype=np.int64)
         close = np.asarray(close, dtype=float)
-        cap = max(1024, int(len(ts) * 1.5))
-        self._ts = np.zeros(cap, dtype=np.int64)
-        self._close = np.zeros(cap, dtype=float)
-        self._n = len(ts)
-        self._ts[: self._n] = ts
-        self._close[: self._n] = close
+        n = len(ts)
+        self._alloc(max(1024, int(n * 1.5)))
+        self._n = n
+        self._ts[:n] = ts
+        self._close[:n] = close
+        if ohlv is not None and len(ohlv) == n and n:
+            ohlv = np.asarray(ohlv, dtype=float)
+            self._o[:n], self._h[:n], self._l[:n], self._v[:n] = ohlv.T
+        else:
+            self._o[:n] = self._h[:n] = self._l[:n] = close
         self._follow = True
         self._want_days = 1
-        self._dirty = True
+        self._touch()
 
-    def append(self, ts: int, close: float) -> None:
+    def append(self, ts: int, close: float, o: float | None = None, h: float | None = None,
+               lo: float | None = None, v: float = 0.0) -> None:
         """Add one bar (or correct the newest one if ``ts`` repeats); older bars are ignored."""
         n = self._n
         if n and ts < self._ts[n - 1]:
             return
-        if n and ts == self._ts[n - 1]:
-            self._close[n - 1] = close
-        else:
+        if not (n and ts == self._ts[n - 1]):
             if n == len(self._ts):
-                self._ts = np.resize(self._ts, n * 2)
-                self._close = np.resize(self._close, n * 2)
+                self._grow()
             self._ts[n] = ts
-            self._close[n] = close
-            self._n = n + 1
+            self._n = n = n + 1
+        i = n - 1
+        self._close[i] = close
+        self._o[i] = close if o is None else o
+        self._h[i] = max(close, self._o[i]) if h is None else h
+        self._l[i] = min(close, self._o[i]) if lo is None else lo
+        self._v[i] = v or 0.0
+        self._touch()
+
+    def _touch(self) -> None:
+        self._version += 1
         self._dirty = True
 
     def set_markers(self, transactions: Iterable[dict]) -> None:
@@ -264,27 +488,45 @@ class PriceChart(pg.PlotWidget):
         self._follow = True
         self._dirty = True
 
+    def set_candles(self, on: bool) -> None:
+        """Candlesticks (True) or the closing-price line (False)."""
+        self._candles = bool(on)
+        self._candle_item.setVisible(self._candles)
+        self._price.setVisible(not self._candles)
+        self._show_legend()
+        self._dirty = True
+
+    @property
+    def candles(self) -> bool:
+        return self._candles
+
     def session_starts(self) -> np.ndarray:
         return session_starts(self.timestamps())
 
     def separator_count(self) -> int:
         return len(self._separators)
 
+    def separator_labels(self) -> list[str]:
+        return [line.label.toPlainText() for line in self._separators]
+
     def _draw_separators(self) -> None:
         starts = session_starts(self.timestamps())[1:][-MAX_SEPARATORS:]
         key = tuple(int(i) for i in starts)
         if key == self._separator_at:
             return
-        item = self.getPlotItem()
+        item = self._plot
         for line in self._separators:
             item.removeItem(line)
         self._separators = []
         ts = self.timestamps()
         for i in key:
             day = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ).strftime("%a %b %d")
+            # The date sits just right of its line, at the top of the plot, on a light
+            # background so the grid does not cross it; the legend is outside the plot.
             line = pg.InfiniteLine(pos=i - 0.5, angle=90, movable=False,
                                    pen=pg.mkPen(**SEPARATOR_PEN), label=day,
-                                   labelOpts={"position": 0.97, "color": "#3d4654",
+                                   labelOpts={"position": 0.96, "color": "#1b2330",
+                                              "fill": (238, 241, 245, 230),
                                               "anchors": [(0, 0), (0, 0)]})
             item.addItem(line, ignoreBounds=True)
             self._separators.append(line)
@@ -293,9 +535,10 @@ class PriceChart(pg.PlotWidget):
     def reset(self) -> None:
         self.set_series([], [])
         self._markers = []
+        self._hide_crosshair()
 
     def apply_scale(self, scale: float) -> None:
-        """Line widths, markers and legend text for the screen's scale (1.0 at 800x480)."""
+        """Line widths, markers, axis and legend text for the screen's scale (1.0 at 800x480)."""
         self._price.setPen(pg.mkPen(PRICE_PEN["color"], width=max(1.5, 2 * scale)))
         for i, c in enumerate(self._indicators):
             c.setPen(pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
@@ -303,11 +546,131 @@ class PriceChart(pg.PlotWidget):
         self._marker_size = int(16 * scale)
         self._buys.setSize(self._marker_size)
         self._sells.setSize(self._marker_size)
-        size = f"{max(8, round(9 * scale))}pt"
-        self._legend.setLabelTextSize(size)
-        for _sample, label in self._legend.items:
-            label.setText(label.text, size=size)
         self._scale = scale
+        font = self.font()
+        font.setPixelSize(int(round(13 * scale)))
+        for plot in (self._plot, self._vol):
+            plot.getAxis("right").setWidth(int(round(64 * scale)))
+            for name in ("right", "bottom"):
+                plot.getAxis(name).setStyle(tickFont=font)
+        self._vol.getAxis("bottom").setHeight(int(round(26 * scale)))
+        self._fit_legend_row()
+        self._show_legend()
+
+    # --- legend and crosshair -----------------------------------------------------------
+    def _legend_size(self) -> str:
+        return f"{max(9, round(10 * self._scale))}pt"
+
+    def _two_line_legend(self) -> bool:
+        return self.width() < TWO_LINE_WIDTH * self._scale
+
+    def _fit_legend_row(self) -> None:
+        """One line of legend on a wide chart, two on a narrow one, whatever it shows."""
+        line = QFontMetrics(self.font()).height() * 1.45 * max(1.0, self._scale)
+        h = line * (2 if self._two_line_legend() else 1) + 4
+        self._legend.setMinimumHeight(h)
+        self._legend.setMaximumHeight(h)
+
+    def resizeEvent(self, ev: Any) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._fit_legend_row()
+
+    @staticmethod
+    def _swatch(colour: str, text: str) -> str:
+        return f'<span style="color:{colour}">\u2501</span>&nbsp;{text}'
+
+    def _show_legend(self) -> None:
+        parts = [self._swatch(PRICE_PEN["color"], "candles" if self._candles else "price")]
+        parts += [self._swatch(INDICATOR_COLORS[i % len(INDICATOR_COLORS)], f"SMA {w}")
+                  for i, w in enumerate(self._sma_windows)]
+        parts.append(f'<span style="color:{BUY_BRUSH}">\u25b2</span>&nbsp;buy '
+                     f'<span style="color:{SELL_BRUSH}">\u25bc</span>&nbsp;sell')
+        parts.append('<span style="color:#3d4654">hold a finger for values</span>')
+        self._legend.setText("&nbsp;&nbsp; ".join(parts), color="#0d1117",
+                             size=self._legend_size())
+
+    def legend_text(self) -> str:
+        return str(self._legend.text)
+
+    def crosshair_index(self) -> int | None:
+        """The bar under the crosshair, None when it is hidden."""
+        return self._cross_at
+
+    def crosshair_at(self, x: float, y: float | None = None) -> None:
+        """Show the crosshair on the bar nearest ``x`` (data coordinates) and its values in
+        the legend row: time, open/high/low/close, volume and each indicator."""
+        n = self._n
+        if n == 0:
+            return
+        i = min(n - 1, max(0, int(round(x))))
+        self._cross_at = i
+        self._cross_v.setValue(i)
+        self._cross_v2.setValue(i)
+        self._cross_h.setValue(float(self._close[i]) if y is None else y)
+        for line in (self._cross_v, self._cross_h, self._cross_v2):
+            line.show()
+        when = datetime.fromtimestamp(int(self._ts[i]), EXCHANGE_TZ).strftime("%a %b %d %H:%M")
+        vol = float(self._v[i])
+        first = [f"<b>{when}</b>", f"<b>C {self._close[i]:,.2f}</b>", f"Vol {vol:,.0f}"]
+        second = [f"O {self._o[i]:,.2f}", f"H {self._h[i]:,.2f}", f"L {self._l[i]:,.2f}"]
+        for k, (w, values) in enumerate(zip(self._sma_windows, self._sma_values, strict=False)):
+            if i < len(values) and math.isfinite(values[i]):
+                colour = INDICATOR_COLORS[k % len(INDICATOR_COLORS)]
+                second.append(f'<span style="color:{colour}">SMA {w} {values[i]:,.2f}</span>')
+        # A narrow chart (portrait) reads the values on two lines; the legend row keeps
+        # the same height either way, so the plot never moves under the finger.
+        sep = "<br>" if self._two_line_legend() else "&nbsp;&nbsp; "
+        self._legend.setText("&nbsp;&nbsp; ".join(first) + sep + "&nbsp;&nbsp; ".join(second),
+                             color="#0d1117", size=self._legend_size())
+
+    def _hide_crosshair(self) -> None:
+        if self._cross_at is None:
+            return
+        self._cross_at = None
+        for line in (self._cross_v, self._cross_h, self._cross_v2):
+            line.hide()
+        self._show_legend()
+
+    def _data_x(self, pos: QPointF) -> tuple[float, float] | None:
+        vb = self._plot.getViewBox()
+        scene = self.mapToScene(pos.toPoint())
+        if not (vb.sceneBoundingRect().contains(scene)
+                or self._vol.getViewBox().sceneBoundingRect().contains(scene)):
+            return None
+        p = vb.mapSceneToView(scene)
+        return p.x(), p.y()
+
+    def _start_crosshair(self) -> None:
+        if self._hold_pos is None:
+            return
+        at = self._data_x(self._hold_pos)
+        if at is not None:
+            self.crosshair_at(*at)
+
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton:
+            self._hold_pos = ev.position()
+            self._hold_timer.start()
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if self._cross_at is not None:
+            at = self._data_x(ev.position())
+            if at is not None:
+                self.crosshair_at(*at)
+            ev.accept()
+            return  # while the crosshair shows, a moving finger moves it, not the chart
+        if self._hold_pos is not None and (ev.position() - self._hold_pos).manhattanLength() \
+                > HOLD_SLOP:
+            self._hold_timer.stop()
+            self._hold_pos = None
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self._hold_timer.stop()
+        self._hold_pos = None
+        self._hide_crosshair()
+        super().mouseReleaseEvent(ev)
 
     # --- view ----------------------------------------------------------------------------
     def follow(self) -> None:
@@ -321,7 +684,7 @@ class PriceChart(pg.PlotWidget):
 
     def zoom(self, factor: float) -> None:
         """factor < 1 zooms in; keeps the right edge when following."""
-        vb = self.getPlotItem().getViewBox()
+        vb = self._plot.getViewBox()
         (x0, x1), _ = vb.viewRange()
         width = max(10.0, min((x1 - x0) * factor, self._n + 10.0))
         self._width = width
@@ -356,20 +719,23 @@ class PriceChart(pg.PlotWidget):
         x = np.arange(n, dtype=float)
         y = self._close[:n]
         self._price.setData(x, y, skipFiniteCheck=True)
-        for w, c in zip(self._sma_windows, self._indicators, strict=True):
-            c.setData(x, sma(y, w), connect="finite", skipFiniteCheck=True)
+        self._sma_values = [sma(y, w) for w in self._sma_windows]
+        for values, c in zip(self._sma_values, self._indicators, strict=True):
+            c.setData(x, values, connect="finite", skipFiniteCheck=True)
+        self._candle_item.data_changed()
+        self._volume_item.data_changed()
         self._draw_markers()
         self._draw_separators()
-        vb = self.getPlotItem().getViewBox()
+        vb = self._plot.getViewBox()
         if n:
             last = float(y[-1])
+            # Shown before its value is set: a hidden line's label does not update its text.
+            self._last_tag.show()
             self._last_tag.setValue(last)
             self._last_tag.label.setFormat(f"{last:,.2f}")  # the text itself, no placeholder
-            self._last_tag.show()
         else:
             self._last_tag.hide()
         if self._follow and n:
-            (x0, x1), _ = vb.viewRange()
             if self._want_days:
                 starts = session_starts(self.timestamps())
                 first = int(starts[max(0, len(starts) - self._want_days)])

@@ -32,6 +32,7 @@ class DashboardViewModel(QObject):
     openRequested = Signal(int)
     newRequested = Signal()
     settingsRequested = Signal()
+    performanceRequested = Signal()
     lockRequested = Signal()
     stopAllRequested = Signal(bool)  # liquidate
 
@@ -41,6 +42,7 @@ class DashboardViewModel(QObject):
         self._message = ""
         self._message_error = False
         self._sticky = False
+        self._selected = -1
         self.cards.countChanged.connect(self.changed)
         self.cards.statusChanged.connect(self.changed)
         self._message_timer = QTimer(self)
@@ -87,6 +89,20 @@ class DashboardViewModel(QObject):
     @Slot()
     def newAlgorithm(self) -> None:
         self.newRequested.emit()
+
+    @Property(int, notify=changed)
+    def selectedId(self) -> int:
+        """The algorithm shown beside the cards on a wide screen (-1: none)."""
+        return self._selected
+
+    def set_selected(self, algo_id: int) -> None:
+        if algo_id != self._selected:
+            self._selected = algo_id
+            self.changed.emit()
+
+    @Slot()
+    def performance(self) -> None:
+        self.performanceRequested.emit()
 
     @Slot()
     def settings(self) -> None:

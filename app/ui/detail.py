@@ -20,7 +20,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtQml import QQmlEngine
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
 
 from app.ui import format as fmt
 from app.ui.chart import PriceChart
@@ -112,6 +112,7 @@ class DetailViewModel(QObject):
     zoomRequested = Signal(float)
     followRequested = Signal()
     daysRequested = Signal(int)
+    candlesRequested = Signal(bool)
     opened = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -119,6 +120,8 @@ class DetailViewModel(QObject):
         self._card: dict[str, Any] = {}
         self._busy = ""
         self._message = ""
+        self._candles = False
+        self._docked = False
         self.transactions = TransactionModel(self)
 
     def show(self, card: dict[str, Any] | None) -> None:
@@ -256,6 +259,27 @@ class DetailViewModel(QObject):
     def algoId(self) -> int:
         return self.algo_id
 
+    @Property(bool, notify=changed)
+    def candles(self) -> bool:
+        return self._candles
+
+    @Slot()
+    def toggleCandles(self) -> None:
+        """Candlesticks <-> closing-price line (kept while the app runs)."""
+        self._candles = not self._candles
+        self.candlesRequested.emit(self._candles)
+        self.changed.emit()
+
+    @Property(bool, notify=changed)
+    def docked(self) -> bool:
+        """Shown beside the dashboard (wide screens): no Back button."""
+        return self._docked
+
+    def set_docked(self, docked: bool) -> None:
+        if docked != self._docked:
+            self._docked = docked
+            self.changed.emit()
+
 
 class DetailPage(QWidget):
     """[QML title bar over the chart] beside [QML side panel: figures, transactions, actions]."""
@@ -273,7 +297,7 @@ class DetailPage(QWidget):
         left.setSpacing(0)
         left.addWidget(self.title)
         left.addWidget(self.chart, 1)
-        row = QHBoxLayout(self)
+        self._row = row = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addLayout(left, 1)
@@ -281,6 +305,7 @@ class DetailPage(QWidget):
         vm.zoomRequested.connect(self.chart.zoom)
         vm.followRequested.connect(self.chart.follow)
         vm.daysRequested.connect(self.chart.show_days)
+        vm.candlesRequested.connect(self.chart.set_candles)
         self._theme = theme()
         self._theme.scaleChanged.connect(self._apply_scale)
         self._apply_scale()
@@ -288,10 +313,14 @@ class DetailPage(QWidget):
     def _apply_scale(self) -> None:
         t = self._theme
         self.title.setFixedHeight(t.px(64))
-        self.side.setFixedWidth(t.px(290))
-        self.chart.getPlotItem().getAxis("right").setWidth(t.px(64))
+        if t.portrait:  # upright screen: the chart on top, the panel under it, full width
+            self._row.setDirection(QBoxLayout.Direction.TopToBottom)
+            self.side.setMinimumWidth(0)
+            self.side.setMaximumWidth(16_777_215)
+            self.side.setFixedHeight(t.px(340))
+        else:
+            self._row.setDirection(QBoxLayout.Direction.LeftToRight)
+            self.side.setMinimumHeight(0)
+            self.side.setMaximumHeight(16_777_215)
+            self.side.setFixedWidth(t.px(290))
         self.chart.apply_scale(t.scale)
-        font = self.chart.font()
-        font.setPixelSize(t.px(13))
-        for name in ("right", "bottom"):
-            self.chart.getPlotItem().getAxis(name).setStyle(tickFont=font)

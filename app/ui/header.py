@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
 from app.ui import format as fmt
-from db.calendar import MarketCalendar
+from db.calendar import MarketCalendar, exchange_time
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ STREAM_TEXT = {
     "stopped": "data stopped",
     "simulated": "simulated",
 }
+
+
+def ny_time_text(now: datetime) -> str:
+    """'NYSE · 10:31 ET' (the engine's clock: the demo's own time in the demo)."""
+    return f"NYSE \u00b7 {exchange_time(now).strftime('%H:%M')} ET"
 
 
 def market_text(now: datetime, calendar: MarketCalendar) -> tuple[bool, str]:
@@ -53,6 +58,9 @@ class HeaderViewModel(QObject):
         self._account: dict[str, Any] = {}
         self._stream = ("connecting", "")
         self._market = (False, "starting\u2026")
+        self._ny = "NYSE"
+        self._today: tuple[float, float] | None = None  # (P&L, value at the day's start)
+        self._counts = ""
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.update_market)
@@ -68,15 +76,30 @@ class HeaderViewModel(QObject):
     def update_market(self) -> None:
         if self._clock is None or self._calendar is None:
             return
-        m = market_text(self._clock.now(), self._calendar)
-        if m != self._market:
-            self._market = m
+        now = self._clock.now()
+        m = market_text(now, self._calendar)
+        ny = ny_time_text(now)
+        if m != self._market or ny != self._ny:
+            self._market, self._ny = m, ny
             self.changed.emit()
 
     @Slot(dict)
     def set_account(self, account: dict) -> None:
         self._account = dict(account)
         self.changed.emit()
+
+    @Slot(float, float)
+    def set_today(self, pnl: float, base: float) -> None:
+        """Today's P&L of the algorithms and their value at the day's start."""
+        if self._today != (pnl, base):
+            self._today = (pnl, base)
+            self.changed.emit()
+
+    def set_counts(self, text: str) -> None:
+        """'13 algorithms · 1 failing' (the lock screen's strip shows it)."""
+        if text != self._counts:
+            self._counts = text
+            self.changed.emit()
 
     @Slot(str, str)
     def set_stream(self, state: str, detail: str) -> None:
@@ -112,6 +135,27 @@ class HeaderViewModel(QObject):
         if "error" in self._account:
             return "\u2014"
         return fmt.money(self._account.get("free"))
+
+    @Property(str, notify=changed)
+    def todayText(self) -> str:
+        """'+$1,234.56 · +1.23%' (the algorithms' P&L since the last close)."""
+        if self._today is None:
+            return "\u2014"
+        pnl, base = self._today
+        pct = pnl / base * 100 if base else 0.0
+        return f"{fmt.signed_money(pnl)} \u00b7 {fmt.signed_pct(pct)}"
+
+    @Property(int, notify=changed)
+    def todaySign(self) -> int:
+        return fmt.sign_of(self._today[0]) if self._today is not None else 0
+
+    @Property(str, notify=changed)
+    def countText(self) -> str:
+        return self._counts
+
+    @Property(str, notify=changed)
+    def nyText(self) -> str:
+        return self._ny
 
     @Property(bool, notify=changed)
     def marketOpen(self) -> bool:

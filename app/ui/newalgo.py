@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, Signal, Slot
 
+from app.engine.plugins import check_range
 from app.typedvalue import ValueTypeError, parse_typed
 from app.ui import format as fmt
 from db.market import TICKER_RE
@@ -48,6 +49,15 @@ def parse_param(default: Any, text: str) -> Any:
         return parse_typed(type(default), text)
     except ValueTypeError as e:
         raise ValueError(f"Enter {e.expected}.") from None
+
+
+def range_text(spec: Any) -> str:
+    """'2 to 200' / 'at least 2' / '' for a declared (min, max, step)."""
+    lo, hi, step = spec if spec else (None, None, None)
+    text = (f"{lo:g} to {hi:g}" if lo is not None and hi is not None
+            else f"at least {lo:g}" if lo is not None else f"at most {hi:g}" if hi is not None
+            else "")
+    return text + (f", steps of {step:g}" if text and step else "")
 
 
 def _pct(x: Any) -> str:
@@ -165,7 +175,8 @@ class NewAlgoViewModel(QObject):
             kind = ("bool" if isinstance(default, bool) else "int" if isinstance(default, int)
                     else "float" if isinstance(default, float) else "text")
             out.append({"name": k, "valueText": str(v).lower() if kind == "bool" else str(v),
-                        "kind": kind, "changed": v != default})
+                        "kind": kind, "changed": v != default,
+                        "rangeText": range_text(self._range_of(k))})
         return out
 
     @Property(str, notify=changed)
@@ -254,6 +265,10 @@ class NewAlgoViewModel(QObject):
 
     def _plugin_info(self) -> dict[str, Any] | None:
         return next((p for p in self._plugins if p["name"] == self._plugin), None)
+
+    def _range_of(self, name: str) -> Any:
+        """The plugin's declared (min, max, step) for a parameter, or None."""
+        return ((self._plugin_info() or {}).get("ranges") or {}).get(name)
 
     def _capital_value(self) -> float | None:
         try:
@@ -344,6 +359,10 @@ class NewAlgoViewModel(QObject):
             default = ((self._plugin_info() or {}).get("params") or {}).get(self._edit_name)
             try:
                 value = parse_param(default, self._edit_text)
+                problem = check_range(self._range_of(self._edit_name), self._edit_name, value)
+                if problem:  # the plugin's declared range: refused here, as the engine would
+                    raise ValueError(problem.removeprefix(f"parameter {self._edit_name!r} ")
+                                     + ".")
             except ValueError as e:
                 self._message = f"{self._edit_name}: {e}"
             else:

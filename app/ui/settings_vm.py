@@ -34,6 +34,38 @@ def compact_log_line(line: str) -> str:
     return line
 
 
+def guard_rows(limits: Any) -> list[dict[str, str]]:
+    """The risk guards as a person reads them: [{"name", "value"}] ("off" for 0)."""
+    if limits is None:
+        return []
+
+    def money(v: float) -> str:
+        return f"${v:,.0f}" if v else "off"
+
+    def pct(v: float, of: str) -> str:
+        return f"{v:g}% {of}" if v else "off"
+
+    g = limits
+    return [
+        {"name": "Algorithm: daily loss", "value": pct(g.algo_max_daily_loss_pct, "of capital")
+         + (f" or {money(g.algo_max_daily_loss)}" if g.algo_max_daily_loss else "")},
+        {"name": "Algorithm: below its peak", "value": pct(g.algo_max_drawdown_pct, "")},
+        {"name": "Algorithm: orders a day", "value": str(g.algo_max_orders_per_day or "off")},
+        {"name": "Algorithm: one order's value", "value": money(g.algo_max_order_value)},
+        {"name": "Account: daily loss (stops all)",
+         "value": pct(g.account_max_daily_loss_pct, "")
+         + (f" or {money(g.account_max_daily_loss)}" if g.account_max_daily_loss else "")},
+        {"name": "Account: orders in one minute",
+         "value": pct(g.account_max_minute_order_pct, "of running capital")
+         + (f" or {money(g.account_max_minute_order_value)}"
+            if g.account_max_minute_order_value else "")},
+        {"name": "Broker refusals", "value": f"wait {g.reject_cooldown_minutes} min, stop "
+                                             f"after {g.max_rejections}"},
+        {"name": "On a guard stop", "value": "sell the shares" if g.on_guard_stop == "sell"
+                                             else "keep the shares"},
+    ]
+
+
 def idle_label(seconds: int) -> str:
     if seconds <= 0:
         return "never"
@@ -72,6 +104,7 @@ class SettingsViewModel(QObject):
         self._idle = stored_idle_seconds(system, settings.ui.idle_lock_seconds)
         self._log: list[str] = []
         self._message = ""
+        self._guards: list[dict[str, str]] = []
 
     # --- shown ---------------------------------------------------------------------------
     @Property(int, notify=changed)
@@ -93,6 +126,21 @@ class SettingsViewModel(QObject):
     def set_clock(self, clock: Any) -> None:
         self._clock = clock
         self.changed.emit()
+
+    def set_guards(self, limits: Any) -> None:
+        """The engine's risk limits (``engine.guards.limits``), shown read-only."""
+        self._guards = guard_rows(limits)
+        self.changed.emit()
+
+    @Property(list, notify=changed)
+    def guards(self) -> list:
+        return list(self._guards)
+
+    @Property(str, constant=True)
+    def guardsHint(self) -> str:
+        return (f"Set in [risk] of {self._settings.config_path}; they apply at the next start."
+                if getattr(self._settings, "config_path", None)
+                else "Set in the [risk] section of the config file; they apply at the next start.")
 
     @Property(bool, notify=changed)
     def isDemo(self) -> bool:

@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 DESIGN_WIDTH = 800
 DESIGN_HEIGHT = 480
 MIN_TOUCH = 48
+# From this size on, the dashboard and the selected algorithm's chart share the screen.
+WIDE_WIDTH = 1600
+WIDE_HEIGHT = 800
 
 
 def scale_for(width: int, height: int) -> float:
@@ -56,12 +59,26 @@ class Theme(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._scale = 1.0
+        self._portrait = False
+        self._wide = False
 
     def set_size(self, width: int, height: int) -> None:
         s = round(scale_for(width, height), 3)
-        if s != self._scale:
-            self._scale = s
+        portrait = height > width
+        wide = width >= WIDE_WIDTH and height >= WIDE_HEIGHT
+        if (s, portrait, wide) != (self._scale, self._portrait, self._wide):
+            self._scale, self._portrait, self._wide = s, portrait, wide
             self.scaleChanged.emit()
+
+    @Property(bool, notify=scaleChanged)
+    def portrait(self) -> bool:
+        """Taller than wide (the Touch Display mounted upright): one column, stacked panels."""
+        return self._portrait
+
+    @Property(bool, notify=scaleChanged)
+    def wide(self) -> bool:
+        """Room for the dashboard and an algorithm's chart side by side (1920x1080)."""
+        return self._wide
 
     def px(self, design: float) -> int:
         return int(round(design * self._scale))
@@ -102,7 +119,8 @@ class Theme(QObject):
 
     @Property(int, notify=scaleChanged)
     def headerHeight(self) -> int:
-        return self.px(52)
+        """Two rows in portrait (figures, then market and feed), one otherwise."""
+        return self.px(96) if self._portrait else self.px(52)
 
 
 _theme: Theme | None = None

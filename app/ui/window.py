@@ -8,6 +8,7 @@ thread; their results arrive here as queued signals and go into the view models.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtQuickWidgets import QQuickWidget
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from app.security import PinGuard
 from app.ui import format as fmt
@@ -26,6 +27,7 @@ from app.ui.header import HeaderViewModel
 from app.ui.idle import IdleWatcher
 from app.ui.lock import LockViewModel
 from app.ui.newalgo import BACKTEST_DAYS, NewAlgoViewModel
+from app.ui.performance import PerformancePage, PerformanceViewModel
 from app.ui.qml import load_page, shared_engine
 from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
@@ -34,7 +36,7 @@ from db.calendar import exchange_time
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("lock", "dashboard", "new", "detail", "settings")
+PAGES = ("lock", "dashboard", "new", "detail", "settings", "performance")
 REFRESH_DEBOUNCE_MS = 150
 LIVE_PURPOSE = "LIVE mode: the PIN starts trading with real money."
 ACCOUNT_REFRESH_MS = 30_000
@@ -49,6 +51,7 @@ class MainWindow(QMainWindow):
     requestCreate = Signal(str, str, float, dict)
     requestAct = Signal(str, int, bool)
     requestChart = Signal(int, str)
+    requestPerformance = Signal()
 
     def __init__(self, settings: Any, system: Any, *,
                  pin_now: Callable[[], float] = time.time,
@@ -70,7 +73,7 @@ class MainWindow(QMainWindow):
         self._return_page = "dashboard"
         self._pending_pin_action: Callable[[], None] | None = None
         self._detail_loading = False
-        self._pending_bars: list[tuple[str, int, float]] = []
+        self._pending_bars: list[tuple[int, float, float, float, float, float]] = []
         self._pending_fills: list[dict] = []
         self._engine_started = False
         self._live_armed = self.mode != "live"
@@ -97,6 +100,7 @@ class MainWindow(QMainWindow):
         self.backtest_job.failed.connect(self.new_vm.on_backtest_failed)
         self.detail_vm = DetailViewModel(self)
         self.settings_vm = SettingsViewModel(settings, system, None, self.mode, self)
+        self.perf_vm = PerformanceViewModel(parent=self)
         self.cards = self.dash_vm.cards
         self.bridge = EngineBridge(self)
 
@@ -107,18 +111,38 @@ class MainWindow(QMainWindow):
         col.setSpacing(0)
         self.header = load_page(self.qml, "Header.qml", {"header": self.header_vm}, central)
         self.stack = QStackedWidget(central)
+        self._page = "lock"
+        self._docked = False
         col.addWidget(self.header)
         col.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        # Pages change their layout with the window's shape (portrait, wide); their landscape
+        # minimums must not stop the window from becoming 480 px wide.
+        self.setMinimumSize(320, 320)
         self.pages: dict[str, QWidget] = {
-            "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm}),
+            "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm,
+                                                         "header": self.header_vm}),
             "dashboard": load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm}),
             "new": load_page(self.qml, "NewAlgorithm.qml", {"flow": self.new_vm}),
             "detail": DetailPage(self.qml, self.detail_vm),
             "settings": load_page(self.qml, "Settings.qml", {"prefs": self.settings_vm}),
+            "performance": PerformancePage(self.qml, self.perf_vm),
         }
+        # The dashboard and Detail sit in holders: on a wide screen Detail moves beside the
+        # cards (``_dock``), and both names show the dashboard's holder.
+        self._holders: dict[str, QWidget] = {}
+        self._holder_rows: dict[str, QHBoxLayout] = {}
+        for name in ("dashboard", "detail"):
+            holder = QWidget()
+            holder.setObjectName(f"{name}Holder")
+            box = QHBoxLayout(holder)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.setSpacing(0)
+            box.addWidget(self.pages[name], 1)
+            self._holders[name] = holder
+            self._holder_rows[name] = box
         for name in PAGES:
-            self.stack.addWidget(self.pages[name])
+            self.stack.addWidget(self._holders.get(name, self.pages[name]))
         self.chart = self.pages["detail"].chart
 
         # --- idle lock ---------------------------------------------------------------------
@@ -158,6 +182,9 @@ class MainWindow(QMainWindow):
         self.header_vm.set_clock(engine.clock, engine.calendar)
         self.cards.set_clock(lambda: exchange_time(engine.clock.now()).strftime("%H:%M"))
         self.settings_vm.set_clock(engine.clock)
+        guards = getattr(engine, "guards", None)
+        self.settings_vm.set_guards(getattr(guards, "limits", None))
+        self.perf_vm.set_today(lambda: exchange_time(engine.clock.now()).date())
         engine.add_listener(self.bridge)
         from app.control.server import start_control
 
@@ -178,6 +205,8 @@ class MainWindow(QMainWindow):
         self.requestStart.emit()
         if self.current_page() == "new" or self._return_page == "new":
             self.requestPlugins.emit()
+        if self.current_page() == "performance":
+            self.requestPerformance.emit()
 
     def engine_failed(self, message: str) -> None:
         self.dash_vm.set_message(f"The engine could not start: {message}", error=True)
@@ -193,18 +222,21 @@ class MainWindow(QMainWindow):
         self.requestCreate.connect(w.create)
         self.requestAct.connect(w.act)
         self.requestChart.connect(w.load_chart)
+        self.requestPerformance.connect(w.load_performance)
         self.new_vm.tickerCheckRequested.connect(w.check_ticker)  # queued: w is on its thread
 
         w.started.connect(self._on_engine_started)
         w.startFailed.connect(self.engine_failed)
         w.views.connect(self._on_views)
         w.account.connect(self._on_account)
+        w.today.connect(self.header_vm.set_today)
         w.plugins.connect(self.new_vm.set_plugins)
         w.created.connect(self.new_vm.on_created)
         w.createFailed.connect(self.new_vm.on_failed)
         w.tickerChecked.connect(self.new_vm.on_ticker_checked)
         w.actionDone.connect(self._on_action_done)
         w.chart.connect(self._on_chart)
+        w.performance.connect(self.perf_vm.set_data)
 
     def _connect_views(self) -> None:
         b = self.bridge
@@ -220,9 +252,13 @@ class MainWindow(QMainWindow):
         self.lock_vm.pinChanged.connect(self._on_pin_changed)
 
         d = self.dash_vm
+        d.changed.connect(lambda: self.header_vm.set_counts(self.dash_vm.countText))
         d.openRequested.connect(self.open_detail)
         d.newRequested.connect(self.open_new)
         d.settingsRequested.connect(lambda: self._open_settings())
+        d.performanceRequested.connect(self.open_performance)
+        self.perf_vm.backRequested.connect(lambda: self.show_page("dashboard"))
+        self.perf_vm.reloadRequested.connect(self.requestPerformance)
         d.lockRequested.connect(lambda: self.lock())
         d.stopAllRequested.connect(self._on_stop_all)
 
@@ -238,12 +274,49 @@ class MainWindow(QMainWindow):
 
     # --- navigation ------------------------------------------------------------------------
     def current_page(self) -> str:
-        return PAGES[self.stack.currentIndex()]
+        """The page in use ('detail' also when it is shown beside the dashboard)."""
+        return self._page
 
     def show_page(self, name: str) -> None:
-        self.stack.setCurrentWidget(self.pages[name])
+        self._page = name
+        holder = "dashboard" if self._docked and name in ("dashboard", "detail") else name
+        self.stack.setCurrentWidget(self._holders.get(holder, self.pages[name]))
         self.header.setVisible(name != "lock")
         self.pages[name].setFocus()
+
+    @property
+    def docked(self) -> bool:
+        """Is Detail shown beside the dashboard (a wide screen)?"""
+        return self._docked
+
+    def _dock(self, wide: bool) -> None:
+        """Wide screens: Detail beside the cards (two card columns); else a page of its own."""
+        if wide == self._docked:
+            return
+        self._docked = wide
+        detail, dash = self.pages["detail"], self.pages["dashboard"]
+        if wide:
+            dash.setFixedWidth(self._docked_dash_width())
+            self._holder_rows["dashboard"].addWidget(detail, 1)
+        else:
+            dash.setMinimumWidth(0)
+            dash.setMaximumWidth(16_777_215)
+            self._holder_rows["detail"].addWidget(detail, 1)
+        detail.show()
+        self.detail_vm.set_docked(wide)
+        self.dash_vm.set_selected(self.detail_vm.algo_id if wide else -1)
+        self.show_page(self._page)
+        if wide:
+            self._select_first()
+
+    def _docked_dash_width(self) -> int:
+        """Two card columns (the grid's cards are 240 design px wide) and the margins."""
+        return self._theme.px(240) * 2 + self._theme.px(8) * 2 + 4
+
+    def _select_first(self) -> None:
+        """Beside the dashboard, Detail always shows an algorithm: the first card's."""
+        if self._docked and self.detail_vm.algo_id < 0 and self.cards.count():
+            self.open_detail(self.cards.ids()[0], show=False)
 
     def lock(self, mode: str = "unlock") -> None:
         """Show the PIN pad; the page in use comes back after unlocking."""
@@ -297,16 +370,22 @@ class MainWindow(QMainWindow):
         self.settings_vm.refreshLog()
         self.show_page("settings")
 
+    def open_performance(self) -> None:
+        """The Performance screen, its snapshots read again on the worker thread."""
+        self.perf_vm.open()
+        self.show_page("performance")
+
     def open_new(self) -> None:
         self.new_vm.reset()
         self.new_vm.set_free(self.header_vm.free())
         self.requestPlugins.emit()
         self.show_page("new")
 
-    def open_detail(self, algo_id: int) -> None:
+    def open_detail(self, algo_id: int, show: bool = True) -> None:
         card = self.cards.card(algo_id)
         if card is None:
             return
+        self.dash_vm.set_selected(algo_id if self._docked else -1)
         self.detail_vm.show(card)
         self.detail_vm.transactions.set_transactions([])
         self.chart.reset()
@@ -314,7 +393,8 @@ class MainWindow(QMainWindow):
         self._pending_bars = []
         self._pending_fills = []
         self.requestChart.emit(algo_id, card["ticker"])
-        self.show_page("detail")
+        if show:
+            self.show_page("detail")
 
     # --- engine results --------------------------------------------------------------------
     def schedule_refresh(self, *args: Any) -> None:
@@ -337,18 +417,23 @@ class MainWindow(QMainWindow):
         self.cards.set_views(views, sparks)
         if self.detail_vm.algo_id >= 0:
             self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
+        else:
+            self._select_first()
 
     def _on_account(self, account: dict) -> None:
         self.header_vm.set_account(account)
         self.new_vm.set_free(self.header_vm.free())
 
-    def _on_bar(self, ticker: str, ts: int, close: float) -> None:
+    def _on_bar(self, ticker: str, ts: int, close: float, o: float = math.nan,
+                h: float = math.nan, lo: float = math.nan, v: float = 0.0) -> None:
         self.cards.apply_bar(ticker, ts, close)
         if self.detail_vm.algo_id >= 0 and ticker == self.detail_vm.ticker:
+            bar = (ts, close, close if math.isnan(o) else o, close if math.isnan(h) else h,
+                   close if math.isnan(lo) else lo, v)
             if self._detail_loading:
-                self._pending_bars.append((ticker, ts, close))
+                self._pending_bars.append(bar)
             else:
-                self.chart.append(ts, close)
+                self.chart.append(*bar)
             self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
 
     def _on_fill(self, algo_id: int, tx: dict) -> None:
@@ -360,14 +445,15 @@ class MainWindow(QMainWindow):
                 self.detail_vm.transactions.add(tx)
         self.schedule_refresh()
 
-    def _on_chart(self, algo_id: int, ts: Any, close: Any, txs: list, params: dict,
+    def _on_chart(self, algo_id: int, ts: Any, bars: Any, txs: list, params: dict,
                   indicators: list) -> None:
         if algo_id != self.detail_vm.algo_id:
             return
         self.chart.set_indicators(indicator_windows(indicators, params))
-        self.chart.set_series(ts, close)
-        for _t, bts, c in self._pending_bars:
-            self.chart.append(bts, c)
+        # bars: open, high, low, close, volume per row
+        self.chart.set_series(ts, bars[:, 3], bars[:, [0, 1, 2, 4]])
+        for bar in self._pending_bars:
+            self.chart.append(*bar)
         self._pending_bars = []
         seen = {t.get("id") for t in txs}
         txs = txs + [t for t in self._pending_fills if t.get("id") not in seen]
@@ -435,6 +521,7 @@ class MainWindow(QMainWindow):
             return
         if action == "delete":
             self.detail_vm.show(None)
+            self.dash_vm.set_selected(-1)
             self.show_page("dashboard")
             self.dash_vm.set_message("Algorithm deleted; its history is kept.")
         else:
@@ -459,6 +546,9 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         self._theme.set_size(event.size().width(), event.size().height())
         self.header.setFixedHeight(self._theme.headerHeight)
+        if self._docked and self._theme.wide:  # the scale may have changed
+            self.pages["dashboard"].setFixedWidth(self._docked_dash_width())
+        self._dock(self._theme.wide)
         super().resizeEvent(event)
 
     def shutdown(self) -> None:

@@ -20,13 +20,34 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.engine.plugins import param_range
 from app.ui.inbox import GuiInbox
+from app.ui.portfolio import DayBase, today_figures
+from db.calendar import exchange_time
 
 logger = logging.getLogger(__name__)
 
 CHART_BARS = 100_000
 SPARK_BARS = 60
+REFERENCE = "SPY"  # the Performance screen's buy-and-hold reference
 FAR_FUTURE = 2**62
+
+
+def reference_closes(market: Any, calendar: Any, ticker: str,
+                     days: list[str]) -> list[tuple[str, float]]:
+    """The reference ticker's last close of each session in ``days`` from the market DB;
+    days with no stored bar are left out (``autotrader data fetch SPY`` fills them)."""
+    from datetime import date
+
+    out = []
+    for d in days:
+        s = calendar.session_on(date.fromisoformat(d))
+        if s is None:
+            continue
+        rows = market.bars_between(ticker, int(s.open.timestamp()), int(s.close.timestamp()))
+        if rows:
+            out.append((d, float(rows[-1][4])))
+    return out
 
 
 def _plain(obj: Any) -> Any:
@@ -50,7 +71,8 @@ class EngineBridge(QObject):
     tick = Signal(object)          # TickResult
     fill = Signal(int, object)     # algo_id, transaction dict
     algorithmsChanged = Signal()
-    bar = Signal(str, int, float)  # ticker, epoch seconds, close
+    # ticker, epoch seconds, close, open, high, low, volume
+    bar = Signal(str, int, float, float, float, float, float)
     feedStatus = Signal(str, str)  # state, detail
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -68,7 +90,10 @@ class EngineBridge(QObject):
         self.inbox.post(self.algorithmsChanged.emit)
 
     def on_bar(self, bar: Any) -> None:
-        self.inbox.post(self.bar.emit, str(bar.ticker), int(bar.ts), float(bar.c))
+        c = float(bar.c)
+        self.inbox.post(self.bar.emit, str(bar.ticker), int(bar.ts), c,
+                        float(getattr(bar, "o", c)), float(getattr(bar, "h", c)),
+                        float(getattr(bar, "l", c)), float(getattr(bar, "v", 0.0) or 0.0))
 
     # Feed status listener (any thread) ---------------------------------------------------
     def on_feed_status(self, status: Any) -> None:
@@ -85,15 +110,17 @@ class EngineWorker(QObject):
     started = Signal(str)                  # '' or a note about reconciliation
     startFailed = Signal(str)
     views = Signal(list, dict)             # [AlgoView as dict], {ticker: [closes]}
+    today = Signal(float, float)           # today's P&L, the algorithms' value at the day's start
     account = Signal(dict)
     created = Signal(int, str)             # algo id, ticker
     createFailed = Signal(str, str, float)  # kind ('ticker'|'capital'|'plugin'|'other'), message, free
     actionDone = Signal(str, int, str)     # action, algo id, error ('' = ok)
-    # algo id, ts array, close array, transactions, effective plugin parameters, the
-    # plugin's declared chart indicators
+    # algo id, ts array, (n, 5) array of open/high/low/close/volume, transactions, effective
+    # plugin parameters, the plugin's declared chart indicators
     chart = Signal(int, object, object, list, dict, list)
     plugins = Signal(list)                 # [dict(name, description, params, error)]
     tickerChecked = Signal(int, str, bool, str)  # request number, ticker, known?, text
+    performance = Signal(list, list, str)  # snapshot rows, [(day, reference close)], reference
 
     def __init__(self, engine: Any, settings: Any = None) -> None:
         super().__init__()
@@ -101,6 +128,7 @@ class EngineWorker(QObject):
         self._settings = settings
         self._plugin_params: dict[str, dict] = {}
         self._plugin_indicators: dict[str, list] = {}
+        self._day_base = DayBase()
 
     def _note_plugin(self, p: Any) -> None:
         self._plugin_params[p.name] = dict(p.params or {})
@@ -141,6 +169,14 @@ class EngineWorker(QObject):
             self.views.emit(views, sparks)
         except Exception:  # noqa: BLE001
             logger.exception("reading the algorithms failed")
+            views = None
+        if views is not None:
+            try:
+                day = exchange_time(self._engine.clock.now()).date()
+                base = self._day_base.get(self._engine.system.conn, day)
+                self.today.emit(*today_figures(views, base))
+            except Exception:  # noqa: BLE001 - a header figure, never worth more than a log line
+                logger.exception("reading today's P&L failed")
         self.refresh_account()
 
     @Slot()
@@ -158,7 +194,8 @@ class EngineWorker(QObject):
             for p in self._engine.plugins():
                 self._note_plugin(p)
                 out.append({"name": p.name, "description": p.description or "",
-                            "params": dict(p.params or {}), "error": p.error or ""})
+                            "params": dict(p.params or {}), "error": p.error or "",
+                            "ranges": {k: param_range(p.cls, k) for k in (p.params or {})}})
         except Exception as e:  # noqa: BLE001
             logger.exception("listing plugins failed")
             out.append({"name": "", "description": "", "params": {}, "error": str(e)})
@@ -182,12 +219,28 @@ class EngineWorker(QObject):
         try:
             rows = self._engine.market.last_n_rows(ticker, CHART_BARS, FAR_FUTURE)
             ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            close = np.fromiter((r[4] for r in rows), dtype=float, count=len(rows))
+            bars = np.array([r[1:6] for r in rows], dtype=float).reshape(len(rows), 5)
             txs = list(self._engine.system.transactions(algo_id))
         except Exception:  # noqa: BLE001
             logger.exception("loading the chart for %s failed", ticker)
-            ts, close, txs = np.zeros(0, dtype=np.int64), np.zeros(0), []
-        self.chart.emit(algo_id, ts, close, txs, params, indicators)
+            ts, bars, txs = np.zeros(0, dtype=np.int64), np.zeros((0, 5)), []
+        self.chart.emit(algo_id, ts, bars, txs, params, indicators)
+
+    @Slot()
+    def load_performance(self) -> None:
+        """Every daily snapshot, and the reference ticker's close on each of their days."""
+        from db import performance as perf
+
+        rows: list = []
+        bench: list = []
+        try:
+            rows = perf.all_since(self._engine.system.conn, "")
+            days = sorted({str(r["day"]) for r in rows})
+            bench = reference_closes(self._engine.market, self._engine.calendar, REFERENCE,
+                                     days)
+        except Exception:  # noqa: BLE001 - the page says what it could not read
+            logger.exception("reading the performance snapshots failed")
+        self.performance.emit(rows, bench, REFERENCE)
 
     # --- actions ---------------------------------------------------------------------------
     @Slot(str, str, float, dict)

@@ -10,6 +10,9 @@ Rectangle {
     required property string plugin
     required property string status
     required property string statusText
+    property string pillText: statusText
+    property string sinceText: ""
+    property bool selected: false
     required property string error
     required property string holdingText
     required property string lastPriceText
@@ -26,8 +29,9 @@ Rectangle {
 
     radius: Theme.radius
     color: tap.pressed ? Theme.surfaceAlt : Theme.surface
-    border.width: Math.max(2, Theme.scale * 2) * (status === "failing" ? 1.5 : 1)
-    border.color: status === "failing" ? Theme.bad : status === "paused" ? Theme.warn : Theme.border
+    border.width: Math.max(2, Theme.scale * 2) * (status === "failing" || selected ? 1.5 : 1)
+    border.color: selected ? Theme.accent : status === "failing" ? Theme.bad
+                : status === "paused" ? Theme.warn : Theme.border
 
     TapHandler { id: tap; onTapped: card.clicked() }
 
@@ -40,35 +44,38 @@ Rectangle {
             Layout.fillWidth: true
             spacing: Theme.gap / 2
             Text {
+                id: tickerText
                 text: card.ticker
                 font.pixelSize: Theme.fontLarge; font.bold: true
                 color: Theme.text
             }
+            // The plugin's name takes every pixel the pill leaves: two lines and a smaller
+            // font before any eliding ("Opening range / breakout").
             Text {
                 objectName: "cardPlugin"
                 text: card.plugin
                 font.pixelSize: Theme.fontSmall
                 color: Theme.muted
                 Layout.fillWidth: true
-                fontSizeMode: Text.HorizontalFit
-                minimumPixelSize: Math.round(Theme.fontSmall * 0.7)
+                Layout.preferredHeight: tickerText.height
+                verticalAlignment: Text.AlignVCenter
+                wrapMode: Text.WordWrap
+                maximumLineCount: 2
+                fontSizeMode: Text.Fit
+                minimumPixelSize: Math.round(Theme.fontSmall * 0.65)
                 elide: Text.ElideRight
             }
             Rectangle {
                 objectName: "statusPill"
                 implicitWidth: st.implicitWidth + Theme.gap * 1.5
                 implicitHeight: st.implicitHeight + Theme.gap * 0.5
-                Layout.maximumWidth: card.width * 0.55
                 radius: height / 2
                 color: card.statusColor
                 Text {
                     id: st
                     anchors.centerIn: parent
-                    width: Math.min(implicitWidth, parent.width - Theme.gap)
-                    text: card.statusText
+                    text: card.pillText
                     font.pixelSize: Theme.fontSmall * 0.85; font.bold: true
-                    fontSizeMode: Text.HorizontalFit
-                    minimumPixelSize: Math.round(Theme.fontSmall * 0.6)
                     color: "white"
                 }
             }
@@ -125,8 +132,10 @@ Rectangle {
             Text {
                 id: reason
                 objectName: "cardError"
+                property bool prose: true  // two lines of a sentence; "more" shows the rest
                 width: parent.width
-                text: card.error
+                text: card.sinceText !== "" ? "Since " + card.sinceText + " \u00b7 " + card.error
+                                            : card.error
                 font.pixelSize: Theme.fontSmall * 0.9
                 font.bold: card.status === "failing"
                 wrapMode: Text.Wrap

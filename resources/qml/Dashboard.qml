@@ -50,6 +50,9 @@ Rectangle {
                     holdingText: cell.model.holdingText
                     status: cell.model.status
                     statusText: cell.model.statusText
+                    pillText: cell.model.pillText
+                    sinceText: cell.model.sinceText
+                    selected: page.dash.selectedId === cell.model.algoId
                     error: cell.model.error
                     lastPriceText: cell.model.lastPriceText
                     pnlText: cell.model.pnlText
@@ -72,17 +75,29 @@ Rectangle {
             }
         }
 
-        RowLayout {
+        // The action row. Narrow (portrait, or beside Detail on a wide screen): the message
+        // on its own line, then the buttons on two rows, each at least 48 px.
+        GridLayout {
             Layout.fillWidth: true
-            spacing: Theme.gap
             visible: !page.confirmStopAll
-            Btn { objectName: "newButton"; text: "+ New algorithm"; onClicked: page.dash.newAlgorithm() }
+            columns: 6
+            columnSpacing: Theme.gap
+            rowSpacing: Theme.gap / 2
+            readonly property bool tall: page.width < Theme.scale * 700
+            uniformCellWidths: tall
+            Btn { objectName: "newButton"
+                  text: page.width < 1000 ? "+ New" : "+ New algorithm"
+                  Layout.row: parent.tall ? 1 : 0; Layout.column: 0
+                  Layout.columnSpan: parent.tall ? 4 : 1; Layout.fillWidth: parent.tall
+                  onClicked: page.dash.newAlgorithm() }
             // The banner's reserved slot: a message for a few seconds, else the count and
             // a hint when the list scrolls. Nothing above moves when it changes.
             Text {
                 objectName: "dashMessage"
+                Layout.row: 0; Layout.column: parent.tall ? 0 : 1
+                Layout.columnSpan: parent.tall ? 6 : 1
                 Layout.fillWidth: true
-                Layout.preferredHeight: Theme.touch
+                Layout.preferredHeight: parent.tall ? Theme.fontSmall * 2.8 : Theme.touch
                 verticalAlignment: Text.AlignVCenter
                 text: page.dash.message !== "" ? page.dash.message
                       : page.dash.countText
@@ -96,25 +111,51 @@ Rectangle {
                        : page.dash.messageIsError ? Theme.bad : Theme.good
                 TapHandler { onTapped: page.dash.dismissMessage() }
             }
-            Btn { objectName: "stopAllButton"; text: "Stop all"; kind: "danger"; onClicked: page.confirmStopAll = true }
-            Btn { text: "Settings"; kind: "secondary"; onClicked: page.dash.settings() }
-            Btn { text: "Lock"; kind: "secondary"; onClicked: page.dash.lock() }
+            Btn { objectName: "stopAllButton"; text: "Stop all"; kind: "danger"
+                  Layout.row: parent.tall ? 1 : 0; Layout.column: parent.tall ? 4 : 2
+                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
+                  onClicked: page.confirmStopAll = true }
+            Btn { objectName: "performanceButton"; text: "Performance"; kind: "secondary"
+                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 0 : 3
+                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
+                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  onClicked: page.dash.performance() }
+            Btn { objectName: "settingsButton"; text: "Settings"; kind: "secondary"
+                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 2 : 4
+                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
+                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  onClicked: page.dash.settings() }
+            Btn { objectName: "lockButton"; text: "Lock"; kind: "secondary"
+                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 4 : 5
+                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
+                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  onClicked: page.dash.lock() }
         }
-        RowLayout {
+        GridLayout {
             Layout.fillWidth: true
-            spacing: Theme.gap
             visible: page.confirmStopAll
+            columns: page.width < Theme.scale * 700 ? 3 : 4
+            columnSpacing: Theme.gap
+            rowSpacing: Theme.gap / 2
             Text {
                 text: "Stop every algorithm?"
                 font.pixelSize: Theme.font; font.bold: true; color: Theme.bad
                 Layout.fillWidth: true
+                Layout.columnSpan: page.width < Theme.scale * 700 ? 3 : 1
                 wrapMode: Text.WordWrap
             }
             Btn { text: "Stop, keep shares"; kind: "danger"
+                  fontSize: page.width < Theme.scale * 700 ? Theme.fontSmall : Theme.font
+                  Layout.fillWidth: page.width < Theme.scale * 700
                   onClicked: { page.confirmStopAll = false; page.dash.stopAll(false) } }
-            Btn { text: "Cancel"; kind: "secondary"; onClicked: page.confirmStopAll = false }
+            Btn { text: "Cancel"; kind: "secondary"
+                  fontSize: page.width < Theme.scale * 700 ? Theme.fontSmall : Theme.font
+                  Layout.fillWidth: page.width < Theme.scale * 700
+                  onClicked: page.confirmStopAll = false }
             // Selling asks for the PIN (and says when it would sell at the next open).
             Btn { objectName: "stopAllSellButton"; text: "Stop and sell\u2026"; kind: "sell"
+                  fontSize: page.width < Theme.scale * 700 ? Theme.fontSmall : Theme.font
+                  Layout.fillWidth: page.width < Theme.scale * 700
                   onClicked: { page.confirmStopAll = false; page.dash.stopAll(true) } }
         }
     }

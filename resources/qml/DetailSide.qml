@@ -94,14 +94,20 @@ Rectangle {
         RowLayout {
             Layout.fillWidth: true
             spacing: Theme.gap / 2
-            Btn { text: "\u2212"; kind: "key"; fontSize: Theme.fontLarge; Layout.fillWidth: true
+            Btn { text: "\u2212"; kind: "key"; fontSize: Theme.fontLarge; Layout.preferredWidth: Math.max(48, Theme.scale * 44)
                   onClicked: side.detail.zoom(1.5) }
-            Btn { text: "+"; kind: "key"; fontSize: Theme.fontLarge; Layout.fillWidth: true
+            Btn { text: "+"; kind: "key"; fontSize: Theme.fontLarge; Layout.preferredWidth: Math.max(48, Theme.scale * 44)
                   onClicked: side.detail.zoom(1 / 1.5) }
-            Btn { objectName: "range1D"; text: "1D"; kind: "key"; Layout.fillWidth: true
+            Btn { objectName: "range1D"; text: "1D"; kind: "key"; Layout.preferredWidth: Math.max(48, Theme.scale * 44)
                   onClicked: side.detail.showDays(1) }
-            Btn { objectName: "range5D"; text: "5D"; kind: "key"; Layout.fillWidth: true
+            Btn { objectName: "range5D"; text: "5D"; kind: "key"; Layout.preferredWidth: Math.max(48, Theme.scale * 44)
                   onClicked: side.detail.showDays(5) }
+            // Candlesticks or the closing-price line; the label names what a tap shows.
+            Btn { objectName: "candlesButton"; kind: "key"; Layout.fillWidth: true
+                  Layout.minimumWidth: Theme.touch
+                  text: side.detail.candles ? "Line" : "Candles"
+                  fontSize: Theme.fontSmall * 0.85
+                  onClicked: side.detail.toggleCandles() }
         }
         Text { text: "Transactions"; font.pixelSize: Theme.fontSmall; font.bold: true; color: Theme.muted }
         ListView {

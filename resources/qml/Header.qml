@@ -1,5 +1,6 @@
-// The header: mode, account value, free money, market state + countdown (or HALTED), and the
-// data-feed state in a slot of its own that large figures never push out.
+// The header: mode, account value, today's P&L, free money, New York time and market state
+// (or HALTED), and the data-feed state in a slot of its own that large figures never push
+// out. Portrait (480 px wide): the figures on the first row, market and feed on the second.
 import QtQuick
 import QtQuick.Layouts
 import AutoTrader
@@ -8,6 +9,7 @@ Rectangle {
     id: bar
     required property QtObject header
     color: Theme.dark
+    readonly property bool two: Theme.portrait
 
     component Figure: Column {
         property string label
@@ -23,14 +25,19 @@ Rectangle {
                fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.font * 0.5) }
     }
 
-    RowLayout {
+    GridLayout {
         anchors.fill: parent
         anchors.leftMargin: Theme.gap * 1.5
         anchors.rightMargin: Theme.gap * 1.5
-        spacing: Theme.gap * 1.5
+        anchors.topMargin: bar.two ? Theme.gap / 2 : 0
+        anchors.bottomMargin: bar.two ? Theme.gap / 2 : 0
+        rows: bar.two ? 2 : 1
+        columnSpacing: Theme.gap
+        rowSpacing: 0
 
         Rectangle {
             objectName: "modeBadge"
+            Layout.row: 0; Layout.column: 0
             Layout.alignment: Qt.AlignVCenter
             implicitWidth: modeLabel.implicitWidth + Theme.gap * 2
             implicitHeight: modeLabel.implicitHeight + Theme.gap
@@ -45,23 +52,38 @@ Rectangle {
                 color: bar.header.mode === "demo" ? "#111111" : "white"
             }
         }
-        Figure { objectName: "headerValue"; label: "Account value"; value: bar.header.valueText }
-        Figure { objectName: "headerFree"; label: "Free"; value: bar.header.freeText }
-        Item { Layout.fillWidth: true }
+        Figure { objectName: "headerValue"; Layout.row: 0; Layout.column: 1
+                 label: "Account value"; value: bar.header.valueText
+                 maxWidth: Theme.scale * (bar.two ? 120 : 122) }
+        Figure { objectName: "headerToday"; Layout.row: 0; Layout.column: 2
+                 label: "Today"; value: bar.header.todayText
+                 maxWidth: Theme.scale * (bar.two ? 130 : 132)
+                 valueColor: bar.header.todaySign > 0 ? "#7ee2a0"
+                           : bar.header.todaySign < 0 ? "#ff8a80" : "white" }
+        Figure { objectName: "headerFree"; Layout.row: 0; Layout.column: 3
+                 label: "Free"; value: bar.header.freeText
+                 maxWidth: Theme.scale * (bar.two ? 110 : 100) }
+        Item { Layout.row: 0; Layout.column: 4; Layout.fillWidth: true; visible: !bar.two }
         Figure {
             objectName: "headerMarket"
-            label: bar.header.haltedText !== "" ? "NYSE \u00b7 the broker says closed" : "NYSE"
+            Layout.row: bar.two ? 1 : 0
+            Layout.column: bar.two ? 0 : 5
+            Layout.columnSpan: bar.two ? 3 : 1
+            label: bar.header.haltedText !== "" ? bar.header.nyText + " \u00b7 the broker says closed"
+                                                : bar.header.nyText
             value: bar.header.marketText
-            maxWidth: Theme.scale * 230
+            maxWidth: Theme.scale * (bar.two ? 300 : 196)
             valueColor: bar.header.haltedText !== "" ? "#ff8a80"
                       : bar.header.marketOpen ? "#7ee2a0" : "#ffd180"
         }
         // The data feed's own slot: fixed width, always visible.
         Row {
             objectName: "feedSlot"
+            Layout.row: bar.two ? 1 : 0
+            Layout.column: bar.two ? 3 : 6
             Layout.alignment: Qt.AlignVCenter
-            Layout.preferredWidth: Theme.scale * 118
-            Layout.minimumWidth: Theme.scale * 118
+            Layout.preferredWidth: Theme.scale * 104
+            Layout.minimumWidth: Theme.scale * 104
             spacing: Theme.gap / 2
             Rectangle {
                 anchors.verticalCenter: parent.verticalCenter
@@ -75,7 +97,7 @@ Rectangle {
                 anchors.verticalCenter: parent.verticalCenter
                 text: bar.header.streamText
                 color: "white"; font.pixelSize: Theme.fontSmall
-                width: Theme.scale * 118 - Theme.fontSmall - Theme.gap / 2
+                width: Theme.scale * 104 - Theme.fontSmall - Theme.gap / 2
                 wrapMode: Text.Wrap; maximumLineCount: 2
                 fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.7)
                 elide: Text.ElideRight

@@ -6,6 +6,7 @@ import AutoTrader
 Rectangle {
     id: page
     required property QtObject lock
+    required property QtObject header
     color: Theme.bg
     focus: true
     // A desktop keyboard works too: digits, Backspace, Enter, Escape.
@@ -18,16 +19,27 @@ Rectangle {
         event.accepted = true
     }
 
-    RowLayout {
-        anchors.fill: parent
-        anchors.margins: Theme.gap * 3
-        spacing: Theme.gap * 3
+    // Read-only: a glance says whether everything is fine without unlocking.
+    PortfolioStrip {
+        id: strip
+        objectName: "lockStrip"
+        header: page.header
+        anchors { left: parent.left; right: parent.right; top: parent.top }
+    }
+
+    GridLayout {
+        id: body
+        anchors { left: parent.left; right: parent.right; top: strip.bottom; bottom: parent.bottom }
+        anchors.margins: Theme.gap * (Theme.portrait ? 2 : 3)
+        columns: Theme.portrait ? 1 : 2
+        columnSpacing: Theme.gap * 3
+        rowSpacing: Theme.gap
 
         ColumnLayout {
             Layout.fillWidth: true
-            Layout.fillHeight: true
-            spacing: Theme.gap * 2
-            Item { Layout.fillHeight: true }
+            Layout.fillHeight: !Theme.portrait
+            spacing: Theme.gap * (Theme.portrait ? 1 : 2)
+            Item { Layout.fillHeight: true; visible: !Theme.portrait }
             Text {
                 text: "AutoTrader"
                 font.pixelSize: Theme.fontSmall; font.bold: true
@@ -70,7 +82,7 @@ Rectangle {
                 wrapMode: Text.WordWrap
                 Layout.preferredHeight: Theme.font * 3
             }
-            Item { Layout.fillHeight: true }
+            Item { Layout.fillHeight: true; visible: !Theme.portrait }
         }
 
         GridLayout {
@@ -78,9 +90,10 @@ Rectangle {
             columns: 3
             rowSpacing: Theme.gap
             columnSpacing: Theme.gap
-            Layout.alignment: Qt.AlignVCenter
+            Layout.alignment: Theme.portrait ? Qt.AlignHCenter | Qt.AlignBottom : Qt.AlignVCenter
             property int keyW: Theme.touch * 1.5
-            property int keyH: Math.min(Theme.touch * 1.25, (page.height - Theme.gap * 10) / 5)
+            property int keyH: Math.max(Theme.touch, Math.min(Theme.touch * 1.25,
+                                                              (body.height - Theme.gap * 6) / 5))
             Repeater {
                 model: ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
                 Btn {

@@ -35,21 +35,30 @@ Rectangle {
         anchors.margins: Theme.gap
         spacing: Theme.gap
 
-        RowLayout {
+        // Portrait: the step's title on a line of its own, under the buttons.
+        GridLayout {
             Layout.fillWidth: true
-            spacing: Theme.gap
+            columns: 4
+            columnSpacing: Theme.gap
+            rowSpacing: Theme.gap / 2
             Btn { text: "\u2190 Back"; kind: "secondary"; visible: page.flow.step !== "working"
+                  Layout.row: 0; Layout.column: 0
                   onClicked: page.flow.back() }
             Text {
                 objectName: "stepTitle"
                 text: page.titles[page.flow.step]
                 font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text
+                Layout.row: Theme.portrait ? 1 : 0; Layout.column: Theme.portrait ? 0 : 1
+                Layout.columnSpan: Theme.portrait ? 4 : 1
                 Layout.fillWidth: true
                 elide: Text.ElideRight
             }
+            Item { Layout.row: 0; Layout.column: 1; Layout.fillWidth: true; visible: Theme.portrait }
             Btn { objectName: "cancelButton"; text: "Cancel"; kind: "ghost"; visible: page.flow.step !== "working"
+                  Layout.row: 0; Layout.column: 2
                   onClicked: page.flow.cancel() }
             Btn { objectName: "nextButton"; text: "Next \u2192"
+                  Layout.row: 0; Layout.column: 3
                   visible: ["ticker", "capital", "param"].indexOf(page.flow.step) >= 0
                   active: !page.flow.checking
                   onClicked: page.flow.next() }
@@ -153,11 +162,13 @@ Rectangle {
         }
 
         // --- step 3: capital ---------------------------------------------------------------
-        RowLayout {
+        GridLayout {
             visible: page.flow.step === "capital"
             Layout.fillWidth: true
             Layout.fillHeight: true
-            spacing: Theme.gap * 2
+            columns: Theme.portrait ? 1 : 2
+            columnSpacing: Theme.gap * 2
+            rowSpacing: Theme.gap
             ColumnLayout {
                 Layout.fillWidth: true
                 Layout.alignment: Qt.AlignTop
@@ -193,6 +204,7 @@ Rectangle {
             }
             NumberKeys {
                 Layout.fillHeight: true
+                Layout.fillWidth: Theme.portrait
                 Layout.preferredWidth: Theme.touch * 5
                 onKey: (ch) => page.flow.key(ch)
                 onBackspace: page.flow.backspace()
@@ -263,11 +275,13 @@ Rectangle {
                    font.pixelSize: Theme.fontSmall; font.bold: page.flow.backtestState === "failed"
                    color: page.flow.backtestState === "failed" ? Theme.bad : Theme.muted
                    Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
-            RowLayout {
+            GridLayout {
                 objectName: "backtestFigures"
                 visible: page.flow.backtestFigures.length > 0
                 Layout.fillWidth: true
-                spacing: Theme.gap
+                columns: Theme.portrait ? 3 : 5
+                columnSpacing: Theme.gap
+                rowSpacing: Theme.gap
                 Repeater {
                     model: page.flow.backtestFigures
                     Rectangle {
@@ -297,21 +311,28 @@ Rectangle {
         }
             RowLayout {
                 Layout.alignment: Qt.AlignHCenter
-                spacing: Theme.gap * 2
+                Layout.fillWidth: Theme.portrait
+                spacing: Theme.gap * (Theme.portrait ? 1 : 2)
                 Btn { objectName: "backtestButton"; text: page.flow.backtestButtonText
                       kind: page.flow.backtestState === "running" ? "ghost" : "secondary"
+                      fontSize: Theme.portrait ? Theme.fontSmall : Theme.font
+                      Layout.fillWidth: Theme.portrait
                       Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.backtest() }
                 Btn { objectName: "createButton"; text: "Create and start"
+                      fontSize: Theme.portrait ? Theme.fontSmall : Theme.font
+                      Layout.fillWidth: Theme.portrait
                       Layout.preferredWidth: Theme.scale * 300; onClicked: page.flow.confirm() }
             }
         }
 
         // --- a parameter ------------------------------------------------------------------
-        RowLayout {
+        GridLayout {
             visible: page.flow.step === "param"
             Layout.fillWidth: true
             Layout.fillHeight: true
-            spacing: Theme.gap * 2
+            columns: Theme.portrait ? 1 : 2
+            columnSpacing: Theme.gap * 2
+            rowSpacing: Theme.gap
             ColumnLayout {
                 Layout.fillWidth: true
                 Layout.alignment: Qt.AlignTop
@@ -330,6 +351,13 @@ Rectangle {
                         font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
                     }
                 }
+                // The plugin's declared range, before the value is typed.
+                Text { objectName: "paramRange"
+                       readonly property var info: page.flow.paramList.filter(p => p.name === page.flow.editName)[0]
+                       visible: !!info && info.rangeText !== ""
+                       text: info ? "Valid: " + info.rangeText : ""
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
                 Text { text: "Tap Next to keep it, Back to leave it unchanged."
                        font.pixelSize: Theme.fontSmall; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
@@ -339,6 +367,7 @@ Rectangle {
                 visible: !info || info.kind !== "text"
                 allowMinus: !!info && info.kind === "int"
                 Layout.fillHeight: true
+                Layout.fillWidth: Theme.portrait
                 Layout.preferredWidth: Theme.touch * 5
                 onKey: (ch) => page.flow.key(ch)
                 onBackspace: page.flow.backspace()
@@ -347,7 +376,8 @@ Rectangle {
                 readonly property var info: page.flow.paramList.filter(p => p.name === page.flow.editName)[0]
                 visible: !!info && info.kind === "text"
                 Layout.fillHeight: true
-                Layout.preferredWidth: page.width * 0.6
+                Layout.fillWidth: Theme.portrait
+                Layout.preferredWidth: Theme.portrait ? -1 : page.width * 0.6
                 onKey: (ch) => page.flow.key(ch)
                 onBackspace: page.flow.backspace()
             }

@@ -14,19 +14,35 @@ Rectangle {
         implicitWidth: Math.max(Theme.touch, labelWidth + Theme.gap * 2)
     }
 
-    RowLayout {
+    // Portrait: the settings above, the log below.
+    GridLayout {
         anchors.fill: parent
         anchors.margins: Theme.gap
-        spacing: Theme.gap * 2
+        columns: Theme.portrait ? 1 : 2
+        columnSpacing: Theme.gap * 2
+        rowSpacing: Theme.gap
 
         Flickable {
-            Layout.fillHeight: true
-            Layout.preferredWidth: page.width * 0.6
+            id: leftFlick
+            objectName: "settingsFlick"
+            Layout.fillHeight: !Theme.portrait
+            Layout.fillWidth: Theme.portrait
+            Layout.preferredHeight: Theme.portrait ? page.height * 0.6 : -1
+            Layout.preferredWidth: Theme.portrait ? -1 : page.width * 0.6
             contentHeight: left.implicitHeight
+            boundsBehavior: Flickable.StopAtBounds
             clip: true
+            Rectangle {  // a scroll bar when the settings do not all fit
+                visible: leftFlick.contentHeight > leftFlick.height + 1
+                parent: leftFlick
+                anchors.right: parent.right
+                width: 4; radius: 2; color: Theme.muted; z: 5
+                y: leftFlick.visibleArea.yPosition * leftFlick.height
+                height: leftFlick.visibleArea.heightRatio * leftFlick.height
+            }
             ColumnLayout {
                 id: left
-                width: parent.width
+                width: leftFlick.width - Theme.gap  // room for the scroll bar
                 spacing: Theme.gap
                 RowLayout {
                     Btn { text: "\u2190 Back"; kind: "secondary"; onClicked: page.prefs.back() }
@@ -63,6 +79,25 @@ Rectangle {
                 Text { text: "Mode: " + page.prefs.modeText + "   \u00b7   Alpaca API keys: " + page.prefs.keysText
                        font.pixelSize: Theme.font; color: Theme.text
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                // The risk guards the engine runs with (read-only here).
+                Text { text: "Risk guards"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text
+                       Layout.topMargin: Theme.gap }
+                Repeater {
+                    model: page.prefs.guards
+                    RowLayout {
+                        required property var modelData
+                        Layout.fillWidth: true
+                        spacing: Theme.gap
+                        Text { text: modelData.name; font.pixelSize: Theme.fontSmall; color: Theme.muted
+                               Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                        Text { objectName: "guardValue"; text: modelData.value; font.pixelSize: Theme.fontSmall
+                               font.bold: true; color: Theme.text
+                               Layout.maximumWidth: left.width * 0.55
+                               horizontalAlignment: Text.AlignRight; wrapMode: Text.WordWrap }
+                    }
+                }
+                Text { text: page.prefs.guardsHint; font.pixelSize: Theme.fontSmall * 0.9
+                       color: Theme.muted; Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
                 Text { text: page.prefs.aboutText; font.pixelSize: Theme.fontSmall; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
             }

@@ -1,0 +1,380 @@
+"""The Performance screen: the account's equity curve since the first day against buy and hold
+of a reference ticker (SPY by default), and each algorithm's curve, over 1W / 1M / 3M / All.
+
+The rows are the daily snapshots the engine records after each close (``db.performance``),
+read on the worker thread when the page opens; the page shows each series in % of its value
+at the start of the chosen range (the newest snapshot before it, else its first in range), so
+a $100,000 account and a $5,000 algorithm share one axis. Pure functions compute the curves;
+``PerformanceViewModel`` feeds the QML parts and ``PerformancePage`` lays them out beside a
+pyqtgraph chart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    Property,
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtQml import QQmlEngine
+from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
+
+from app.ui import format as fmt
+from app.ui.qml import load_page
+from app.ui.theme import theme
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT = 0  # db.performance's algo id of the account row
+RANGES = {"1W": 7, "1M": 31, "3M": 92, "All": 0}
+ACCOUNT_COLOUR = "#0d1117"
+BENCH_COLOUR = "#7a8494"
+COLOURS = ("#0a4fa6", "#c25e00", "#0b6b2f", "#6a1b9a", "#b0201a", "#00796b", "#5d4037",
+           "#ad1457", "#455a64", "#827717")
+
+
+@dataclass(frozen=True)
+class Curve:
+    key: str  # "account", "bench", "algo:7"
+    name: str
+    detail: str
+    colour: str
+    days: tuple[str, ...]
+    values: tuple[float, ...]
+    base: float
+
+    @property
+    def pct(self) -> list[float]:
+        return [(v / self.base - 1.0) * 100.0 if self.base else 0.0 for v in self.values]
+
+    @property
+    def change_pct(self) -> float | None:
+        return self.pct[-1] if self.values and self.base else None
+
+
+def range_start(today: date, name: str) -> str:
+    """The first day (ISO) a range shows; '' for All."""
+    days = RANGES.get(name, 0)
+    return (today - timedelta(days=days)).isoformat() if days else ""
+
+
+def max_drawdown(values: list[float]) -> float:
+    """The largest fall from a peak, in % of that peak."""
+    peak, worst = None, 0.0
+    for v in values:
+        peak = v if peak is None or v > peak else peak
+        if peak and peak > 0:
+            worst = max(worst, (peak - v) / peak * 100.0)
+    return worst
+
+
+def build_curves(rows: list[dict[str, Any]], bench: list[tuple[str, float]], bench_name: str,
+                 since: str) -> list[Curve]:
+    """The account first, then the reference, then each algorithm (by id)."""
+    by_algo: dict[int, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: (int(r["algo_id"]), str(r["day"]))):
+        by_algo.setdefault(int(r["algo_id"]), []).append(r)
+    out: list[Curve] = []
+
+    def curve(key: str, name: str, detail: str, colour: str,
+              points: list[tuple[str, float]]) -> Curve | None:
+        before = [v for d, v in points if d < since]
+        shown = [(d, v) for d, v in points if d >= since and math.isfinite(v)]
+        if not shown:
+            return None
+        base = before[-1] if before else shown[0][1]
+        return Curve(key, name, detail, colour, tuple(d for d, _ in shown),
+                     tuple(v for _, v in shown), float(base))
+
+    def pts(g: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        return [(str(r["day"]), float(r["value"])) for r in g]
+
+    acct = by_algo.pop(ACCOUNT, [])
+    c = curve("account", "Account", "all algorithms and cash", ACCOUNT_COLOUR, pts(acct))
+    if c:
+        out.append(c)
+    if bench:
+        c = curve("bench", f"{bench_name} buy and hold", "reference", BENCH_COLOUR, list(bench))
+        if c:
+            out.append(c)
+    for i, algo_id in enumerate(sorted(by_algo)):
+        g = by_algo[algo_id]
+        last = g[-1]
+        c = curve(f"algo:{algo_id}", f"{last['ticker']} \u00b7 {last['name']}",
+                  f"#{algo_id} \u00b7 {str(last.get('status') or '').lower()}",
+                  COLOURS[i % len(COLOURS)], pts(g))
+        if c:
+            out.append(c)
+    return out
+
+
+def day_epoch(day: str) -> float:
+    """Noon UTC of an ISO day: the x of that day's point (the date axis reads it back)."""
+    d = date.fromisoformat(day)
+    return datetime(d.year, d.month, d.day, 12, tzinfo=UTC).timestamp()
+
+
+ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i for i, name in enumerate(
+    ("key", "name", "detail", "colour", "changeText", "changeSign", "valueText", "drawdownText"))}
+
+
+class CurveListModel(QAbstractListModel):
+    """One row per curve: its colour, name, change over the range, last value, drawdown."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[dict[str, Any]] = []
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        return {r: QByteArray(n.encode()) for n, r in ROLES.items()}
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        for name, r in ROLES.items():
+            if r == role:
+                return self._rows[index.row()][name]
+        return None
+
+    def set_curves(self, curves: list[Curve]) -> None:
+        self.beginResetModel()
+        self._rows = [{
+            "key": c.key, "name": c.name, "detail": c.detail, "colour": c.colour,
+            "changeText": fmt.signed_pct(c.change_pct), "changeSign": fmt.sign_of(c.change_pct),
+            "valueText": "" if c.key == "bench" else fmt.money(c.values[-1], cents=False),
+            "drawdownText": f"max drawdown {max_drawdown(list(c.values)):.1f}%",
+        } for c in curves]
+        self.endResetModel()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._rows]
+
+
+class PerformanceViewModel(QObject):
+    changed = Signal()
+    backRequested = Signal()
+    reloadRequested = Signal()
+    curvesChanged = Signal()
+
+    def __init__(self, today: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._today = today or (lambda: date.today())
+        self._rows: list[dict[str, Any]] = []
+        self._bench: list[tuple[str, float]] = []
+        self._bench_name = "SPY"
+        self._range = "1M"
+        self._loading = False
+        self._loaded = False
+        self.curves: list[Curve] = []
+        self.model = CurveListModel(self)
+
+    def set_today(self, today: Any) -> None:
+        """``today()`` gives the exchange's date (the demo's own clock in the demo)."""
+        self._today = today
+
+    def open(self) -> None:
+        self._loading = True
+        self.changed.emit()
+        self.reloadRequested.emit()
+
+    @Slot(list, list, str)
+    def set_data(self, rows: list, bench: list, bench_name: str) -> None:
+        self._rows, self._bench, self._bench_name = list(rows), list(bench), bench_name
+        self._loading, self._loaded = False, True
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        since = range_start(self._today(), self._range)
+        self.curves = build_curves(self._rows, self._bench, self._bench_name, since)
+        self.model.set_curves(self.curves)
+        self.changed.emit()
+        self.curvesChanged.emit()
+
+    # --- shown ---------------------------------------------------------------------------
+    @Property(QObject, constant=True)
+    def curveModel(self) -> QObject:
+        return self.model
+
+    @Property(str, notify=changed)
+    def range(self) -> str:
+        return self._range
+
+    @Property(list, constant=True)
+    def ranges(self) -> list:
+        return list(RANGES)
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        """Why the chart is empty, or what is missing (the reference's history)."""
+        if self._loading and not self._loaded:
+            return "Reading the daily snapshots\u2026"
+        if not self._rows:
+            return ("No daily snapshots yet: one is taken after each close, so the first "
+                    "curve appears after the first trading day.")
+        if not self.curves:
+            return f"No snapshots in the last {self._range}: choose a longer range."
+        if not any(c.key == "bench" for c in self.curves):
+            return (f"No {self._bench_name} history stored for these days; `autotrader data "
+                    f"fetch {self._bench_name} --start ...` adds it.")
+        return ""
+
+    @Property(str, notify=changed)
+    def spanText(self) -> str:
+        days = sorted({d for c in self.curves for d in c.days})
+        if not days:
+            return ""
+        first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+        return (f"{first:%b %d, %Y} \u2013 {last:%b %d, %Y} \u00b7 {len(days)} "
+                f"day{'s' if len(days) != 1 else ''} \u00b7 in % of each one's start")
+
+    # --- actions -------------------------------------------------------------------------
+    @Slot(str)
+    def setRange(self, name: str) -> None:
+        if name in RANGES and name != self._range:
+            self._range = name
+            self._rebuild()
+
+    @Slot()
+    def back(self) -> None:
+        self.backRequested.emit()
+
+
+DAY = 86_400
+# Day spacings the date axis may label (about a week, a fortnight, a month, a quarter...).
+DAY_STEPS = (1, 2, 7, 14, 28, 91, 182, 364, 728)
+
+
+class DayAxis(pg.AxisItem):
+    """Dates at noon UTC as 'Feb 05' (or 'Feb 2024' when labels are months apart), spaced so
+    labels never collide."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
+        days = max(1.0, (maxVal - minVal) / DAY)
+        want = max(2, int(size / 80))  # a label every ~80 px
+        step = next((d for d in DAY_STEPS if days / d <= want), DAY_STEPS[-1])
+        return [(float(step * DAY), float(DAY / 2))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        fmt_ = "%b %Y" if spacing >= 91 * DAY else "%b %d"
+        return [datetime.fromtimestamp(v, UTC).strftime(fmt_) for v in values]
+
+
+class PercentAxis(pg.AxisItem):
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [f"{v:+g}%" if v else "0%" for v in values]
+
+
+class PerformanceChart(pg.PlotWidget):
+    """The curves in % of their start, a date axis, a zero line; lines reused between loads."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w",
+                         axisItems={"bottom": DayAxis("bottom"), "right": PercentAxis("right")})
+        self.setObjectName("performanceChart")
+        item = self.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.showAxis("right")
+        item.hideAxis("left")
+        for name in ("right", "bottom"):
+            ax = item.getAxis(name)
+            ax.setPen(pg.mkPen("#0d1117"))
+            ax.setTextPen(pg.mkPen("#0d1117"))
+        item.getViewBox().setMouseEnabled(x=False, y=False)
+        zero = pg.InfiniteLine(pos=0, angle=0, movable=False,
+                               pen=pg.mkPen("#6b7686", width=1, style=Qt.PenStyle.DashLine))
+        item.addItem(zero, ignoreBounds=True)
+        self._lines: list[pg.PlotDataItem] = []
+        self._shown: list[str] = []
+        self._scale = 1.0
+
+    def set_curves(self, curves: list[Curve]) -> None:
+        item = self.getPlotItem()
+        while len(self._lines) < len(curves):
+            line = item.plot(symbol="o", symbolSize=5)
+            self._lines.append(line)
+        self._shown = []
+        for line, c in zip(self._lines, curves, strict=False):
+            width = max(2.0, (3.0 if c.key == "account" else 2.0) * self._scale)
+            style = Qt.PenStyle.DashLine if c.key == "bench" else Qt.PenStyle.SolidLine
+            line.setPen(pg.mkPen(c.colour, width=width, style=style))
+            line.setSymbolBrush(pg.mkBrush(c.colour))
+            line.setSymbolPen(pg.mkPen(c.colour))
+            line.setData([day_epoch(d) for d in c.days], c.pct)
+            line.show()
+            self._shown.append(c.key)
+        for line in self._lines[len(curves):]:
+            line.setData([], [])
+            line.hide()
+        item.enableAutoRange()
+
+    def shown_keys(self) -> list[str]:
+        return list(self._shown)
+
+    def apply_scale(self, scale: float) -> None:
+        self._scale = scale
+        font = self.font()
+        font.setPixelSize(int(round(13 * scale)))
+        item = self.getPlotItem()
+        for name in ("right", "bottom"):
+            item.getAxis(name).setStyle(tickFont=font)
+        item.getAxis("right").setWidth(int(round(56 * scale)))
+
+
+class PerformancePage(QWidget):
+    """[QML title bar: Back, range buttons over the chart] beside [QML list of the curves];
+    in portrait the list goes under the chart."""
+
+    def __init__(self, engine: QQmlEngine, vm: PerformanceViewModel,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("performancePage")
+        self.vm = vm
+        self.title = load_page(engine, "PerformanceTitle.qml", {"perf": vm}, self)
+        self.side = load_page(engine, "PerformanceSide.qml", {"perf": vm}, self)
+        self.chart = PerformanceChart(self)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(0)
+        left.addWidget(self.title)
+        left.addWidget(self.chart, 1)
+        self._row = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(0)
+        self._row.addLayout(left, 1)
+        self._row.addWidget(self.side)
+        vm.curvesChanged.connect(lambda: self.chart.set_curves(vm.curves))
+        self._theme = theme()
+        self._theme.scaleChanged.connect(self._apply_scale)
+        self._apply_scale()
+
+    def _apply_scale(self) -> None:
+        t = self._theme
+        self.title.setFixedHeight(t.px(64))
+        self.chart.apply_scale(t.scale)
+        if t.portrait:
+            self._row.setDirection(QBoxLayout.Direction.TopToBottom)
+            self.side.setMinimumWidth(0)
+            self.side.setMaximumWidth(16_777_215)
+            self.side.setFixedHeight(t.px(300))
+        else:
+            self._row.setDirection(QBoxLayout.Direction.LeftToRight)
+            self.side.setMinimumHeight(0)
+            self.side.setMaximumHeight(16_777_215)
+            self.side.setFixedWidth(t.px(300))

@@ -1,0 +1,30 @@
+// Performance title bar above the chart: back, the title and what the chart shows, ranges.
+import QtQuick
+import QtQuick.Layouts
+import AutoTrader
+
+Rectangle {
+    id: bar
+    required property QtObject perf
+    color: Theme.bg
+    RowLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.gap
+        spacing: Theme.gap
+        Btn { objectName: "perfBackButton"; text: "\u2190 Back"; kind: "secondary"
+              onClicked: bar.perf.back() }
+        Text { text: "Performance"; font.pixelSize: Theme.font * 1.1; font.bold: true
+               color: Theme.text; Layout.fillWidth: true; elide: Text.ElideRight }
+        Repeater {
+            model: bar.perf.ranges
+            Btn {
+                required property string modelData
+                objectName: "perfRange" + modelData
+                text: modelData
+                kind: bar.perf.range === modelData ? "primary" : "key"
+                implicitWidth: Theme.touch
+                onClicked: bar.perf.setRange(modelData)
+            }
+        }
+    }
+}

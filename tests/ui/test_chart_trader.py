@@ -1,0 +1,114 @@
+"""The chart a trader reads: candles and volume from the bars' OHLCV, merged when zoomed out,
+the crosshair on press-and-hold (real mouse events), the last-price tag and separator dates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from app.ui.chart import HOLD_MS, PriceChart, buckets, merge_ohlcv
+
+T0 = 1_709_649_000  # 2024-03-05 14:30 UTC, 09:30 in New York
+
+
+def bars(n: int, day_gap_at: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ts = T0 + 60 * np.arange(n, dtype=np.int64)
+    if day_gap_at is not None:
+        ts[day_gap_at:] += 86_400 - 60 * day_gap_at  # the next session, same minute
+    rng = np.random.default_rng(5)
+    close = 100 + np.cumsum(rng.normal(0, 0.2, n))
+    o = np.concatenate(([100.0], close[:-1]))
+    h = np.maximum(o, close) + 0.3
+    lo = np.minimum(o, close) - 0.3
+    v = rng.integers(100, 5000, n).astype(float)
+    return ts, close, np.column_stack([o, h, lo, v])
+
+
+def test_merge_keeps_each_bucket_ohlcv() -> None:
+    o = np.array([1, 2, 3, 4, 5], dtype=float)
+    h = o + 10
+    lo = o - 10
+    c = o + 0.5
+    v = np.array([10, 20, 30, 40, 50], dtype=float)
+    assert buckets(5, 0.0, 4.0, 100) == (0, 5, 1)
+    i0, i1, k = buckets(5, 0.0, 4.0, 2)
+    assert (i0, i1, k) == (0, 5, 3)
+    x, mo, mh, ml, mc, mv = merge_ohlcv(o, h, lo, c, v, i0, i1, k)
+    # Buckets [0,1,2] and [3,4]: first open, highest high, lowest low, last close, summed volume.
+    assert list(mo) == [1, 4] and list(mh) == [13, 15] and list(ml) == [-9, -6]
+    assert list(mc) == [3.5, 5.5] and list(mv) == [60, 90] and list(x) == [1.0, 3.5]
+
+
+def test_candles_volume_and_last_tag(qtbot) -> None:
+    c = PriceChart()
+    qtbot.addWidget(c)
+    c.resize(800, 420)
+    c.show()
+    ts, close, ohlv = bars(600, day_gap_at=250)
+    c.set_series(ts, close, ohlv)
+    c.set_candles(True)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    assert c.candles and not c._price.isVisible() and c._candle_item.isVisible()
+    # Today's session is in view; the candles' y-range covers the visible highs and lows.
+    (x0, x1), (y0, y1) = c.getPlotItem().getViewBox().viewRange()
+    first = 250
+    assert x0 >= first - 61 and x1 >= 599
+    lo, hi = c.visible_bounds(1, (x0, x1), volume=False)
+    assert y0 <= lo and y1 >= hi
+    assert lo == pytest.approx(ohlv[max(0, int(x0)):, 2].min(), rel=1e-6)
+    # The volume pane is x-linked and its range holds the largest visible volume.
+    (vx0, vx1), (_vy0, vy1) = c.volume_plot.getViewBox().viewRange()
+    assert (round(vx0, 3), round(vx1, 3)) == (round(x0, 3), round(x1, 3))
+    assert vy1 >= ohlv[max(0, int(x0)):, 3].max()
+    # The last-price tag shows the last close (it read 0.00 while hidden once).
+    assert c._last_tag.label.toPlainText() == f"{close[-1]:,.2f}"
+    # The separator carries its session's date, and the legend sits outside the plot.
+    assert c.separator_labels() == ["Wed Mar 06"]
+    assert "candles" in c.legend_text() and "buy" in c.legend_text()
+    c.set_candles(False)
+    assert c._price.isVisible() and not c._candle_item.isVisible()
+
+
+def test_press_and_hold_shows_the_crosshair_a_drag_pans(qtbot) -> None:
+    c = PriceChart(sma_windows=(20,))
+    qtbot.addWidget(c)
+    c.resize(800, 420)
+    c.show()
+    ts, close, ohlv = bars(400)
+    c.set_series(ts, close, ohlv)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    vb = c.getPlotItem().getViewBox()
+
+    def at(bar: float) -> QPoint:
+        scene = vb.mapViewToScene(QPointF(bar, float(close[int(bar)])))
+        return c.mapFromScene(scene)
+
+    vp = c.viewport()
+    p = at(300)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=p)
+    qtbot.wait(HOLD_MS + 150)
+    assert c.crosshair_index() is not None and abs(c.crosshair_index() - 300) <= 1
+    legend = c.legend_text()
+    i = c.crosshair_index()
+    assert f"C {close[i]:,.2f}" in legend and f"H {ohlv[i, 1]:,.2f}" in legend
+    assert "SMA 20" in legend and "Vol " in legend
+    # Moving the held finger moves the crosshair, not the chart.
+    (x0, x1), _ = vb.viewRange()
+    qtbot.mouseMove(vp, pos=at(350))
+    qtbot.waitUntil(lambda: c.crosshair_index() is not None and c.crosshair_index() > 340,
+                    timeout=2000)
+    assert vb.viewRange()[0] == [x0, x1] and c.following
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=at(350))
+    assert c.crosshair_index() is None and "hold a finger" in c.legend_text()
+
+    # A quick drag pans (and stops following) with no crosshair.
+    start = at(300)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=start)
+    for dx in range(0, 200, 20):
+        qtbot.mouseMove(vp, pos=start + QPoint(dx, 0))
+        qtbot.wait(5)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=start + QPoint(200, 0))
+    qtbot.wait(HOLD_MS + 100)
+    assert c.crosshair_index() is None
+    assert not c.following

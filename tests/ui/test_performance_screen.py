@@ -1,0 +1,104 @@
+"""Issue 13's Performance screen: curves from the engine's daily snapshots (a real system DB),
+each in % of its value at the range's start, the reference's buy and hold, 1W / 1M / 3M / All,
+and what the page says when something is missing. Plus today's P&L for the header, from the
+same snapshots."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from app.ui.performance import PerformanceViewModel, build_curves, max_drawdown, range_start
+from app.ui.portfolio import DayBase, day_base, today_figures
+from db import performance as perf
+from db.system import SystemStore
+
+
+def weekdays(end: date, n: int) -> list[str]:
+    out, d = [], end
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d.isoformat())
+        d -= timedelta(days=1)
+    return sorted(out)
+
+
+@pytest.fixture
+def system(tmp_path):
+    s = SystemStore(tmp_path / "system.db")
+    yield s
+    s.close()
+
+
+def seed(system, days: list[str]) -> None:
+    rows = []
+    for i, d in enumerate(days):
+        rows.append({"day": d, "algo_id": perf.ACCOUNT, "name": "Account", "ticker": "",
+                     "value": 100_000 + 100 * i, "pnl": 100 * i, "status": "demo", "taken": "close"})
+        rows.append({"day": d, "algo_id": 7, "name": "sma_crossover", "ticker": "AAPL",
+                     "value": 10_000 - 50 * i, "pnl": -50 * i, "status": "running", "taken": "close"})
+    perf.record_day(system.conn, rows)
+
+
+def test_curves_in_percent_of_the_range_start(system) -> None:
+    days = weekdays(date(2024, 3, 4), 60)
+    seed(system, days)
+    rows = perf.all_since(system.conn, "")
+    bench = [(d, 500.0 + i) for i, d in enumerate(days)]
+    today = date(2024, 3, 5)
+    since = range_start(today, "1M")
+    curves = build_curves(rows, bench, "SPY", since)
+    assert [c.key for c in curves] == ["account", "bench", "algo:7"]
+    acct = curves[0]
+    shown = [d for d in days if d >= since]
+    assert list(acct.days) == shown
+    # Base: the newest snapshot before the range (not the first one inside it).
+    before = days[days.index(shown[0]) - 1]
+    base = 100_000 + 100 * days.index(before)
+    assert acct.base == base
+    assert acct.change_pct == pytest.approx((100_000 + 100 * 59) / base * 100 - 100)
+    assert curves[2].change_pct < 0 and curves[1].name == "SPY buy and hold"
+    # All: from the first day, its own first value as the base.
+    allc = build_curves(rows, bench, "SPY", range_start(today, "All"))
+    assert len(allc[0].days) == 60 and allc[0].base == 100_000
+    assert max_drawdown([100, 120, 90, 130]) == pytest.approx(25.0)
+
+
+def test_view_model_ranges_and_messages(qtbot, system) -> None:
+    vm = PerformanceViewModel(today=lambda: date(2024, 3, 5))
+    vm.open()
+    assert "Reading" in vm.message
+    vm.set_data([], [], "SPY")
+    assert "No daily snapshots yet" in vm.message and vm.model.rowCount() == 0
+    days = weekdays(date(2024, 3, 4), 60)
+    seed(system, days)
+    vm.set_data(perf.all_since(system.conn, ""), [], "SPY")
+    assert "No SPY history" in vm.message  # no reference bars stored
+    assert vm.range == "1M" and [r["key"] for r in vm.model.rows()] == ["account", "algo:7"]
+    n_month = len(vm.curves[0].days)
+    vm.setRange("1W")
+    assert len(vm.curves[0].days) < n_month <= 23
+    vm.setRange("All")
+    assert len(vm.curves[0].days) == 60
+    row = vm.model.rows()[1]
+    assert row["name"] == "AAPL \u00b7 sma_crossover" and row["changeText"].startswith("\u2212")
+    assert row["valueText"] == f"${10_000 - 50 * 59:,}"
+
+
+def test_today_pnl_counts_from_the_last_close(system) -> None:
+    perf.record_day(system.conn, [
+        {"day": "2024-03-01", "algo_id": 1, "value": 10_100, "pnl": 100, "taken": "close"},
+        {"day": "2024-03-04", "algo_id": 1, "value": 10_250, "pnl": 250, "taken": "close"},
+        {"day": "2024-03-05", "algo_id": 1, "value": 10_900, "pnl": 900, "taken": "close"},  # today's own row
+        {"day": "2024-03-04", "algo_id": 0, "value": 99_000, "pnl": 0, "taken": "close"},
+    ])
+    base = DayBase().get(system.conn, date(2024, 3, 5))
+    assert base == {1: 250.0}
+    assert day_base(perf.all_since(system.conn, ""), "2024-03-04") == {1: 100.0}
+    views = [{"id": 1, "status": "running", "pnl": 300.0, "value": 10_300.0},
+             {"id": 2, "status": "running", "pnl": -20.0, "value": 4_980.0},  # new today
+             {"id": 3, "status": "deleted", "pnl": 999.0, "value": 1.0}]
+    pnl, start = today_figures(views, base)
+    assert pnl == pytest.approx(50.0 - 20.0)
+    assert start == pytest.approx(10_250.0 + 5_000.0)

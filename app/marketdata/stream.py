@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import select
 import threading
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 import websocket
 
 from app.broker.alpaca_clients import data_stream_url
+from app.broker.ws_reconnect import Dropped, ReconnectingWebSocket, Refused
 from app.clock import Clock, WallClock
 from app.config import Settings
 from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
@@ -57,18 +57,6 @@ from db.market import Bar, MarketStore, check_ticker
 from db.timeutil import from_epoch, to_epoch
 
 logger = logging.getLogger(__name__)
-
-
-class _Dropped(Exception):
-    """The connection ended or went silent; reconnect with backoff."""
-
-
-class _Refused(Exception):
-    """The server refused us (406 limit, auth, plan); retry only after ``wait`` seconds."""
-
-    def __init__(self, code: int, why: str, wait: float) -> None:
-        super().__init__(why)
-        self.code, self.why, self.wait = code, why, wait
 
 
 @dataclass
@@ -97,8 +85,10 @@ def _more_waiting(ws: websocket.WebSocket) -> bool:
         return False
 
 
-class AlpacaStream:
+class AlpacaStream(ReconnectingWebSocket):
     """Live minute bars. All tuning knobs have production defaults; tests shorten them."""
+
+    thread_name = "alpaca-stream"
 
     def __init__(self, settings: Settings, market: MarketStore, calendar: MarketCalendar, *,
                  clock: Clock | None = None, backfiller: Backfiller | None = None,
@@ -109,6 +99,7 @@ class AlpacaStream:
                  gap_delay: float = 15.0, ping_interval: float = 20.0,
                  pong_timeout: float = 20.0, preopen_reconnect: float = 300.0,
                  gap_symbols: int = 200) -> None:
+        super().__init__(backoff_base=backoff_base, backoff_max=backoff_max)
         self.settings = settings
         self.market = market
         self.calendar = calendar
@@ -117,7 +108,6 @@ class AlpacaStream:
         self.url = url or data_stream_url(settings)
         self.connect_timeout = connect_timeout
         self.recv_timeout = recv_timeout
-        self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.limit_retry, self.auth_retry = limit_retry, auth_retry
         self.silence_timeout = silence_timeout
         self.gap_delay = gap_delay
@@ -135,10 +125,9 @@ class AlpacaStream:
         # Guards the socket, the authed flag and subscription sends, so a subscribe racing a
         # reconnect is either in the set the thread sends or sent by the caller, never lost.
         self._ws_lock = threading.Lock()
-        self._ws: websocket.WebSocket | None = None
         self._authed = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._was_connected = False  # since start(): a later open is a reconnect
+        self._disconnected_at: int | None = None  # clock time the connection was lost
         self._gap_thread: threading.Thread | None = None
         # Gap backfill: one merged [start, end) per ticker; REST-answered watermark per ticker.
         self._gap_lock = threading.Lock()
@@ -155,11 +144,9 @@ class AlpacaStream:
         self._statuses_ok = True  # False once the feed refused the statuses channel (410)
         self._tstatus: dict[str, TickerStatus] = {}
         self._ticker_listeners: list[TickerStatusListener] = []
-        self._rng = random.Random()
         # Counters for the UI / bench / tests.
         self.bars_received = 0
         self.bars_stored = 0
-        self.connects = 0
         self.gap_fills = 0  # gap batches fetched
         self.gap_requests = 0  # REST requests those batches made (pages included)
         self.pings_sent = 0
@@ -252,25 +239,18 @@ class AlpacaStream:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="alpaca-stream", daemon=True)
-        self._thread.start()
+        self._was_connected, self._disconnected_at = False, None
+        super().start()
         self._gap_thread = threading.Thread(target=self._gap_worker, name="alpaca-stream-gaps",
                                             daemon=True)
         self._gap_thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self._gap_wake.set()
-        with self._ws_lock:
-            ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                ws.abort()
-        for t in (self._thread, self._gap_thread):
-            if t is not None:
-                t.join(timeout=10)
-        self._thread = self._gap_thread = None
+        if self._gap_thread is not None:
+            self._gap_thread.join(timeout=10)
+        self._gap_thread = None
         self._set_status("stopped")
 
     close = stop
@@ -308,53 +288,34 @@ class AlpacaStream:
                 self._acks.remove(ack)
             logger.info("stream: %s %s not sent (%s); will resend on reconnect", action, tickers, e)
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter in [d/2, d]."""
-        d = min(self.backoff_max, self.backoff_base * (2 ** attempt))
-        return d * (0.5 + 0.5 * self._rng.random())
+    # --- ReconnectingWebSocket hooks (the loop: app.broker.ws_reconnect) ------------------------
+    def _connecting(self, attempt: int) -> None:
+        self._set_status("reconnecting" if self._was_connected or attempt else "connecting",
+                         f"connecting to {self.url}")
 
-    def _run(self) -> None:
-        attempt = 0
-        was_connected = False
-        disconnected_at: int | None = None
-        while not self._stop.is_set():
-            self._set_status("reconnecting" if was_connected or attempt else "connecting",
-                             f"connecting to {self.url}")
-            ws = None
-            reason = ""
-            try:
-                ws = self._connect()
-                self.connects += 1
-                attempt = 0
-                self._set_status("connected", f"{len(self._subs.tickers())} tickers subscribed")
-                if was_connected or disconnected_at is not None:
-                    self._queue_reconnect_gaps(disconnected_at)
-                disconnected_at = None
-                was_connected = True
-                self._read_loop(ws)
-            except _Refused as e:
-                self._close(ws)
-                disconnected_at = disconnected_at or self._now_ts()
-                retry_at = time.strftime("%H:%M:%S", time.localtime(time.time() + e.wait))
-                self._set_status("error", f"{e.why}; retrying at {retry_at}")
-                self._stop.wait(e.wait)
-                continue
-            except _Dropped as e:
-                reason = str(e)
-            except (websocket.WebSocketException, OSError, ValueError) as e:
-                reason = f"{type(e).__name__}: {e}"
-            except Exception as e:  # never let the stream thread die silently
-                logger.exception("stream: unexpected error")
-                reason = f"{type(e).__name__}: {e}"
-            self._close(ws)
-            if self._stop.is_set():
-                break
-            if disconnected_at is None:
-                disconnected_at = self._now_ts()
-            delay = self._backoff(attempt)
-            attempt += 1
-            self._set_status("reconnecting", f"connection lost ({reason}); retry in {delay:.1f} s")
-            self._stop.wait(delay)
+    def _open(self) -> websocket.WebSocket:
+        return self._connect()
+
+    def _on_open(self, ws: websocket.WebSocket) -> None:
+        self._set_status("connected", f"{len(self._subs.tickers())} tickers subscribed")
+        if self._was_connected or self._disconnected_at is not None:
+            self._queue_reconnect_gaps(self._disconnected_at)
+        self._disconnected_at, self._was_connected = None, True
+
+    def _serve(self, ws: websocket.WebSocket) -> None:
+        self._read_loop(ws)
+
+    def _refused(self, e: Refused) -> None:
+        self._disconnected_at = self._disconnected_at or self._now_ts()
+        retry_at = time.strftime("%H:%M:%S", time.localtime(time.time() + e.wait))
+        self._set_status("error", f"{e.why}; retrying at {retry_at}")
+
+    def _lost(self, reason: str, delay: float) -> None:
+        if self._disconnected_at is None:
+            self._disconnected_at = self._now_ts()
+        self._set_status("reconnecting", f"connection lost ({reason}); retry in {delay:.1f} s")
+
+    def _stopped(self) -> None:
         self._set_status("stopped")
 
     def _now_ts(self) -> int:
@@ -372,7 +333,7 @@ class AlpacaStream:
     def _recv_json(self, ws: websocket.WebSocket) -> list:
         data = ws.recv()
         if not data:
-            raise _Dropped("closed by server")
+            raise Dropped("closed by server")
         msg = json.loads(data)
         return msg if isinstance(msg, list) else [msg]
 
@@ -381,7 +342,7 @@ class AlpacaStream:
         try:
             first = self._recv_json(ws)
             if not first or first[0].get("T") != "success":
-                raise _Dropped(f"unexpected greeting {first!r}")
+                raise Dropped(f"unexpected greeting {first!r}")
             a = self.settings.alpaca
             ws.send(json.dumps({"action": "auth", "key": str(a.key_id), "secret": str(a.secret_key)}))
             reply = self._recv_json(ws)
@@ -389,7 +350,7 @@ class AlpacaStream:
                 if m.get("T") == "error":
                     raise self._refusal(int(m.get("code", 0)), str(m.get("msg", "")))
             if not any(m.get("T") == "success" and m.get("msg") == "authenticated" for m in reply):
-                raise _Dropped(f"unexpected auth reply {reply!r}")
+                raise Dropped(f"unexpected auth reply {reply!r}")
             with self._ws_lock:
                 self._ws, self._authed = ws, True
                 self._acks = []
@@ -403,16 +364,16 @@ class AlpacaStream:
             self._close(ws)
             raise
 
-    def _refusal(self, code: int, msg: str) -> _Refused:
+    def _refusal(self, code: int, msg: str) -> Refused:
         if code == 406:
-            return _Refused(code, "connection limit exceeded (406): another app or a session "
-                            "dropped in the last ~90 s uses these keys", self.limit_retry)
+            return Refused("connection limit exceeded (406): another app or a session dropped "
+                           "in the last ~90 s uses these keys", self.limit_retry, code)
         if code in (401, 402):
-            return _Refused(code, f"Alpaca refused the API keys ({code} {msg})", self.auth_retry)
+            return Refused(f"Alpaca refused the API keys ({code} {msg})", self.auth_retry, code)
         if code == 409:
-            return _Refused(code, f"subscription refused ({code} {msg}); check the data plan "
-                            f"and feed '{self.settings.alpaca.feed}'", self.auth_retry)
-        return _Refused(code, f"stream error {code} {msg}", self.limit_retry)
+            return Refused(f"subscription refused ({code} {msg}); check the data plan and feed "
+                           f"'{self.settings.alpaca.feed}'", self.auth_retry, code)
+        return Refused(f"stream error {code} {msg}", self.limit_retry, code)
 
     def _read_loop(self, ws: websocket.WebSocket) -> None:
         """Read until the connection drops or goes silent. Bars of data frames that arrive
@@ -445,7 +406,7 @@ class AlpacaStream:
         if self.ping_interval and now - beat.ping >= self.ping_interval:
             late = now - beat.ping >= self.pong_timeout
             if beat.pong < beat.ping and late:
-                raise _Dropped(f"no pong for {now - beat.ping:.0f} s")
+                raise Dropped(f"no pong for {now - beat.ping:.0f} s")
             if beat.pong >= beat.ping or late:
                 with self._ws_lock:
                     ws.ping(b"at")
@@ -457,19 +418,19 @@ class AlpacaStream:
 
     def _recv_data(self, ws: websocket.WebSocket, beat: _Heartbeat) -> bytes | str | None:
         """The next data frame's payload; None for a control frame or a quiet
-        ``recv_timeout``. Raises ``_Dropped`` when the connection ends."""
+        ``recv_timeout``. Raises ``Dropped`` when the connection ends."""
         try:
             opcode, frame = ws.recv_data_frame(True)
         except websocket.WebSocketTimeoutException:
             self._check_silence()
             return None
         except (websocket.WebSocketConnectionClosedException, OSError) as e:
-            raise _Dropped(f"{type(e).__name__}: {e}") from None
+            raise Dropped(f"{type(e).__name__}: {e}") from None
         if opcode == websocket.ABNF.OPCODE_PONG:
             beat.pong = time.monotonic()
             return None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise _Dropped("closed by server")
+            raise Dropped("closed by server")
         if opcode == websocket.ABNF.OPCODE_PING:  # websocket-client has answered it
             return None
         return frame.data or None
@@ -493,13 +454,13 @@ class AlpacaStream:
             window = nxt - self.preopen_reconnect
             t = now_at.timestamp()
             if window <= t < nxt and self._connected_at < window and self._last_data_at < window:
-                raise _Dropped("quiet all night: a fresh connection before the open")
+                raise Dropped("quiet all night: a fresh connection before the open")
         if not self._subs.tickers():
             self._last_data = time.monotonic()
             return
         quiet = time.monotonic() - self._last_data
         if quiet > self.silence_timeout and self.calendar.is_open(now_at):
-            raise _Dropped(f"no bar for {quiet:.0f} s while the market is open")
+            raise Dropped(f"no bar for {quiet:.0f} s while the market is open")
 
     def _handle(self, msgs: list | dict) -> list[tuple]:
         """Bar rows of one message; control and status messages are dealt with here."""

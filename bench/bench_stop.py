@@ -75,13 +75,18 @@ class FaultyBroker(SimulatedBroker):
         return super().get_clock()
 
 
-def build(tmp: Path, algos: int, plugin: str, params: dict, timeout: float):
+def stores(tmp: Path, tickers: tuple[str, ...]):
+    """The calendar, the two DBs with a flat day of $100 bars for ``tickers``, the clock."""
     cal = nyse()
     system, market = SystemStore(tmp / "system.db"), MarketStore(tmp / "market.db", cal)
     rows = [(t, int(m.timestamp()), 100.0, 100.0, 100.0, 100.0, 1000)
-            for t in ("AAA", "BBB") for m in cal.minutes_between(T0 - timedelta(days=1), T0)]
+            for t in tickers for m in cal.minutes_between(T0 - timedelta(days=1), T0)]
     market.insert_rows(rows)
-    clock = ManualClock(T0 + timedelta(seconds=2))
+    return cal, system, market, ManualClock(T0 + timedelta(seconds=2))
+
+
+def build(tmp: Path, algos: int, plugin: str, params: dict, timeout: float):
+    cal, system, market, clock = stores(tmp, ("AAA", "BBB"))
     broker = FaultyBroker(system, market, clock, starting_cash=1e7, calendar=cal)
     broker.release = threading.Event()
     e = Engine(mode="demo", system=system, market=market, broker=broker, feed=None, clock=clock,
@@ -99,12 +104,7 @@ def build_alpaca(tmp: Path, algos: int, emulator_box: list):
     from tests.alpaca.conftest import make_settings
     from tests.fakes.alpaca_emulator import AlpacaEmulator
 
-    cal = nyse()
-    system, market = SystemStore(tmp / "system.db"), MarketStore(tmp / "market.db", cal)
-    rows = [(t, int(m.timestamp()), 100.0, 100.0, 100.0, 100.0, 1000)
-            for t in ("AAPL", "MSFT") for m in cal.minutes_between(T0 - timedelta(days=1), T0)]
-    market.insert_rows(rows)
-    clock = ManualClock(T0 + timedelta(seconds=2))
+    cal, system, market, clock = stores(tmp, ("AAPL", "MSFT"))
     emu = AlpacaEmulator(now=clock.now, calendar=cal).start()
     emulator_box.append(emu)
     broker = AlpacaBroker.from_settings(

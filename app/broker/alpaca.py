@@ -165,16 +165,27 @@ class AlpacaBroker:
         status = api_error_status(e)
         return status == 429 or (status is not None and status >= 500)
 
+    def _retried(self, fn: Callable[[], T], policy: retry.RetryPolicy, what: str,
+                 failed: str) -> T:
+        """``fn`` under ``policy`` (retry.py); running out of tries, or stopped before one,
+        is a retryable BrokerError "``failed`` after N attempts: ..."."""
+        try:
+            return retry.call(fn, policy, transient=self._transient, pause_for=self._pause,
+                              wait=self._stop.wait, what=what)
+        except retry.Exhausted as x:
+            why = f"; not tried again: {x.reason}" if isinstance(x, retry.Stopped) else ""
+            raise BrokerError(f"{failed} after {x.tries} attempts{why}: "
+                              f"{self._describe(x.last)}", retryable=True,
+                              status=api_error_status(x.last)) from None
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """``fn`` under the read policy (retried on 429/5xx/network errors, see retry.py);
         failures mapped to BrokerError."""
         try:
-            return retry.call(fn, self.read_policy, transient=self._transient,
-                              pause_for=self._pause, wait=self._stop.wait, what=f"Alpaca {what}")
-        except retry.Exhausted as x:
-            raise BrokerError(f"Alpaca {what} failed after {x.tries} attempts: "
-                              f"{self._describe(x.last)}", retryable=True,
-                              status=api_error_status(x.last)) from None
+            return self._retried(fn, self.read_policy, f"Alpaca {what}",
+                                 f"Alpaca {what} failed")
+        except BrokerError:
+            raise
         except Exception as e:
             raise self._error(what, e) from None
 
@@ -294,17 +305,8 @@ class AlpacaBroker:
                     return existing
             return self._post_once(request, order_req, uncertain)
 
-        try:
-            return retry.call(once, self.order_policy, transient=self._transient,
-                              pause_for=self._pause, wait=self._stop.wait, what=f"order {cid}")
-        except retry.Stopped as x:
-            raise BrokerError(f"order {cid} not sent again: {x.reason} (after {x.tries} "
-                              f"attempts: {self._describe(x.last)})", retryable=True,
-                              status=api_error_status(x.last)) from None
-        except retry.Exhausted as x:
-            raise BrokerError(f"order {cid} not placed after {x.tries} attempts: "
-                              f"{self._describe(x.last)}", retryable=True,
-                              status=api_error_status(x.last)) from None
+        return self._retried(once, self.order_policy, f"order {cid}",
+                             f"order {cid} not placed")
 
     def _post_once(self, request: OrderRequest, order_req: Any,
                    uncertain: list[bool]) -> OrderUpdate:

@@ -360,7 +360,7 @@ class TickPlanner(EngineCore):
                 # Once the broker has failed one order through all its retries, try each of
                 # the others once: a broker outage must not hold the tick for minutes.
                 unreachable = unreachable or (err.startswith("order not confirmed")
-                                              and "not sent again" not in err)
+                                              and "not tried again" not in err)
                 for algo_id in order.algo_ids:
                     errors[algo_id] = err
 

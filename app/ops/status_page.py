@@ -147,7 +147,10 @@ def collect(engine: Any, account: dict[str, Any] | None,
 CSS = ("body{font:15px system-ui,sans-serif;margin:0 auto;max-width:720px;padding:8px;"
        "background:#111;color:#eee}table{border-collapse:collapse;width:100%;margin:6px 0}"
        "td,th{padding:3px 5px;border-bottom:1px solid #333;text-align:left;font-size:13px}"
-       ".pos{color:#4c4}.neg{color:#e55}.err{color:#fa3}h2{font-size:16px;margin:14px 0 4px}")
+       ".pos{color:#4c4}.neg{color:#e55}.err{color:#fa3}h2{font-size:16px;margin:14px 0 4px}"
+       "tr:not(.line) td{border-bottom:none}td.note{padding-top:0;font-size:12px}"
+       ".n{text-align:right;white-space:nowrap}.st-error,.st-paused{color:#e55}"
+       ".st-stopped{color:#fa3}.st-running{color:#4c4}")
 
 
 def _m(v: Any, sign: bool = False) -> str:
@@ -160,6 +163,19 @@ def _cls(v: Any) -> str:
     return "" if not isinstance(v, int | float) or v == 0 else ("pos" if v > 0 else "neg")
 
 
+def local_time(iso: Any, seconds: bool = False) -> str:
+    """``2024-06-20T19:01:00Z`` -> ``06-20 15:01`` (New York, the market's time); unreadable:
+    as given."""
+    from db.calendar import exchange_time
+    from db.timeutil import parse_iso
+
+    try:
+        t = exchange_time(parse_iso(str(iso)))
+    except (ValueError, TypeError):
+        return str(iso or "")
+    return t.strftime("%m-%d %H:%M:%S" if seconds else "%m-%d %H:%M")
+
+
 def render(data: dict[str, Any]) -> str:
     from app.ops.charts import sparkline_svg
 
@@ -167,12 +183,15 @@ def render(data: dict[str, Any]) -> str:
     acct = data["account"] or {}
     rows = []
     for a in data["algorithms"]:
-        err = f'<br><span class="err">{e(str(a["error"]))}</span>' if a["error"] else ""
-        rows.append(f'<tr><td>#{a["id"]} {e(a["name"])}{err}</td><td>{e(a["ticker"])}</td>'
-                    f'<td>{e(a["status"])}</td><td>{a["position"]:g}</td>'
-                    f'<td>{_m(a["value"])}</td><td class="{_cls(a["pnl"])}">'
-                    f'{_m(a["pnl"], True)}</td></tr>')
-    orders = [f'<tr><td>{e(str(o["minute"]))}</td><td>{e(str(o["name"] or ""))}</td>'
+        line = "" if a["error"] else ' class="line"'
+        rows.append(f'<tr{line}><td>#{a["id"]} {e(a["name"])}</td><td>{e(a["ticker"])}</td>'
+                    f'<td class="st-{e(a["status"])}">{e(a["status"])}</td>'
+                    f'<td class="n">{a["position"]:g}</td><td class="n">{_m(a["value"])}</td>'
+                    f'<td class="n {_cls(a["pnl"])}">{_m(a["pnl"], True)}</td></tr>')
+        if a["error"]:  # the whole width: a long reason stays readable on a phone
+            rows.append(f'<tr class="line"><td colspan="6" class="err note">'
+                        f'{e(str(a["error"]))}</td></tr>')
+    orders = [f'<tr><td>{e(local_time(o["minute"]))}</td><td>{e(str(o["name"] or ""))}</td>'
               f'<td>{e(o["side"])} {o["qty"]} {e(o["ticker"])}</td><td>{e(str(o["status"]))}'
               f'</td></tr>' for o in data["orders"]]
     days = data["performance"]["account"][-21:]
@@ -183,8 +202,8 @@ def render(data: dict[str, Any]) -> str:
         hist.insert(0, f'<tr><td>{e(r["day"])}</td><td>{_m(r["value"])}</td>'
                        f'<td class="{_cls(change)}">{_m(change, True)}</td>'
                        f'<td>{r["trades"]}</td></tr>')
-    warned = "".join(f'<tr><td>{e(w["time"][11:16])}</td><td class="err">{e(w["level"])}'
-                     f'</td><td>{e(w["text"])}</td></tr>' for w in reversed(data["warnings"]))
+    warned = "".join(f'<tr><td>{e(local_time(w["time"], True))}</td><td class="err">'
+                     f'{e(w["text"])}</td></tr>' for w in reversed(data["warnings"]))
     spark = sparkline_svg([r["value"] for r in data["performance"]["account"]],
                           label="account value, daily")
     stream = data["stream"]
@@ -199,10 +218,11 @@ def render(data: dict[str, Any]) -> str:
 <p>Account {_m(acct.get("equity"))} &middot; cash {_m(acct.get("cash"))} &middot; today
 <span class="{_cls(data["today_pnl"])}">{_m(data["today_pnl"], True)}</span><br>
 Market {market} &middot; stream {e(stream["state"])} {e(stream["detail"] or "")}<br>
-<small>{e(data["clock"])} (updated every 30 s; read-only)</small></p>{warn}
-<h2>Algorithms</h2><table><tr><th>Name</th><th>Ticker</th><th>Status</th><th>Pos.</th>
-<th>Value</th><th>P&amp;L</th></tr>{"".join(rows)}</table>
-<h2>Recent orders</h2><table><tr><th>Minute</th><th>Algorithm</th><th>Order</th>
+<small>{e(local_time(data["clock"], True))} New York time (updated every 30 s;
+read-only)</small></p>{warn}
+<h2>Algorithms</h2><table><tr class="line"><th>Name</th><th>Ticker</th><th>Status</th>
+<th class="n">Pos.</th><th class="n">Value</th><th class="n">P&amp;L</th></tr>{"".join(rows)}</table>
+<h2>Recent orders</h2><table><tr><th>Minute (NY)</th><th>Algorithm</th><th>Order</th>
 <th>Status</th></tr>{"".join(orders)}</table>
 <h2>Last warnings</h2><table>{warned or "<tr><td>none</td></tr>"}</table>
 <h2>Performance (daily, after the close)</h2>{spark}<table><tr><th>Day</th><th>Account</th>

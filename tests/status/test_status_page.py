@@ -227,3 +227,39 @@ def test_running_app_page_summary_history_report_crash_and_data(short_dir: Path)
         assert all(x["first"] >= "2024-06-04" for x in json.loads(r.stdout))
     finally:
         receiver.close()
+
+
+def test_the_page_in_a_real_browser_engine(engine, tmp_path: Path) -> None:
+    """Headless Chromium, where installed (``apt-get install chromium``): the page loads under
+    its own Content-Security-Policy, the inline chart is drawn, no script runs."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium on this machine")
+    from app.ops.performance import take_snapshot
+
+    eng, settings = engine
+    for day in ("2024-05-30", "2024-05-31", "2024-06-03"):
+        take_snapshot(eng, date.fromisoformat(day))
+    srv = StatusServer(eng, settings, bind="127.0.0.1", port=0, require_token=True).start()
+    try:
+        token = load_token(settings.data_path)
+        url = f"http://127.0.0.1:{srv.port}/?token={token}"
+        shot = tmp_path / "phone.png"
+        args = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=390,844"]
+        dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True,
+                             timeout=90)
+        assert "AutoTrader DEMO" in dom.stdout, dom.stderr[-2000:]
+        assert "<polyline" in dom.stdout and "Demo SMA AAPL" in dom.stdout
+        assert "&lt;script&gt;" in dom.stdout  # the hostile name, as text
+        subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True,
+                       timeout=90)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        bad = subprocess.run([*args, "--dump-dom", url.replace(token, "wrong")],
+                             capture_output=True, text=True, timeout=90)
+        assert "a valid token is needed" in bad.stdout and "AutoTrader DEMO" not in bad.stdout
+    finally:
+        srv.close()

@@ -37,6 +37,17 @@ from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 SECONDS, EVERY = float(os.environ["BENCH_SECONDS"]), float(os.environ["BENCH_EVERY"])
 PYOBJ = os.environ.get("BENCH_PYOBJ") == "1"
+MALLOC = os.environ.get("BENCH_MALLOC") == "1"
+if MALLOC:
+    import ctypes
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                    "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _libc = ctypes.CDLL("libc.so.6")
+    _libc.mallinfo2.restype = _MallInfo2
+    import sqlite3  # noqa: F401  (loads the same libsqlite3 the app uses)
+    _sqlite = ctypes.CDLL("libsqlite3.so.0")
+    _sqlite.sqlite3_memory_used.restype = ctypes.c_int64
 PAGE = int(os.sysconf("SC_PAGE_SIZE"))
 def rss_mb():
     with open("/proc/self/statm") as f:
@@ -50,6 +61,11 @@ def sample():
     if PYOBJ:
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
+    if MALLOC:
+        mi = _libc.mallinfo2()
+        row["malloc_used"] = (mi.uordblks + mi.hblkhd) / 2**20
+        row["malloc_free"] = mi.fordblks / 2**20
+        row["sqlite"] = _sqlite.sqlite3_memory_used() / 2**20
     samples.append(row)
     if row["t"] >= SECONDS:
         finish()
@@ -63,6 +79,9 @@ def finish():
     os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
 timer = QTimer()
 timer.timeout.connect(sample)
+if os.environ.get("BENCH_TRIM", "1") == "1":
+    from app.memtrim import start_heap_trimmer
+    start_heap_trimmer()  # as app/cli.py does for the real app
 """
 
 FLOOR = COMMON + r"""
@@ -122,12 +141,14 @@ def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> f
     return cov / var * 3600.0
 
 
-def run(script: str, page: str, seconds: float, every: float, pyobj: bool) -> dict:
+def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
+        malloc: bool = False, trim: bool = True) -> dict:
     import json
 
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
                    BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
+                   BENCH_MALLOC="1" if malloc else "0", BENCH_TRIM="1" if trim else "0",
                    PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                              text=True, timeout=seconds + 180, cwd=ROOT)
@@ -144,6 +165,11 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=60.0)
     ap.add_argument("--only", choices=("floor", "lock", "dashboard"))
     ap.add_argument("--python-objects", action="store_true")
+    ap.add_argument("--no-trim", action="store_true",
+                    help="without the app's heap trimmer (app/memtrim.py), to see what it saves")
+    ap.add_argument("--malloc", action="store_true",
+                    help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
+                         "(a live leak grows 'in use'; fragmentation grows only RSS)")
     a = ap.parse_args()
     scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP)]
     floor_slope = None
@@ -151,7 +177,8 @@ def main() -> int:
     for page, script in scenarios:
         if a.only and page != a.only:
             continue
-        r = run(script, page, a.seconds, a.every, a.python_objects)
+        r = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
+                not a.no_trim)
         s = r["samples"]
         slope = slope_mb_per_hour(s, a.warmup)
         line = (f"{page:9s}: RSS {s[0]['rss']:.0f} MB at start, "
@@ -168,6 +195,12 @@ def main() -> int:
         if a.python_objects:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
                      f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")
+        if a.malloc:
+            line += (f"; malloc in use {s[0]['malloc_used']:.0f} -> {s[-1]['malloc_used']:.0f} MB "
+                     f"({slope_mb_per_hour(s, a.warmup, 'malloc_used'):+.2f} MB/h), free in heap "
+                     f"{s[-1]['malloc_free']:.0f} MB "
+                     f"({slope_mb_per_hour(s, a.warmup, 'malloc_free'):+.2f} MB/h), SQLite "
+                     f"{s[0]['sqlite']:.1f} -> {s[-1]['sqlite']:.1f} MB")
         print(line, flush=True)
         if a.python_objects:
             for t in r.get("top", []):

@@ -64,6 +64,7 @@ def iso_min(ts: int) -> str:
 
 
 RESET = -1  # a handler's "status" for: drop the connection without answering
+DATA_PATHS = ("/v2/stocks", "/v1/corporate-actions", "/v1beta1/corporate-actions")
 
 
 @dataclass
@@ -94,6 +95,14 @@ class Faults:
     late: set[tuple[str, int]] = field(default_factory=set)
     clock_skew: float = 0.0  # seconds Alpaca's clock (Date, X-RateLimit-Reset) is off ours
     rate_limit_reset_in: float = 2.0  # a 429's X-RateLimit-Reset, seconds after Alpaca's now
+    # A real rate-limit counter: requests per ``rate_window`` s, trading and data API counted
+    # apart; past it, 429 (0 = no limit; the X-RateLimit-* headers are sent either way).
+    # Alpaca: "200 requests every minute per API key" on the trading API (docs:
+    # alpaca.markets/docs/api-references/trading-api/, Rate Limit), 200 a minute on the free
+    # data plan; X-RateLimit-Limit/Remaining/Reset on every response, Reset a Unix time in
+    # seconds (docs.alpaca.markets/us/docs/broker-api-rate-limits).
+    rate_limit: int = 0
+    rate_window: float = 60.0
     forbid_reads: str = ""  # trading REST reads: 403 with code 40310000 and this message
     no_pong: bool = False  # market stream: websocket pings go unanswered (a dead path)
     symbol_limit: int = 0  # market stream: 405 past this many bar symbols (0 = no limit)
@@ -164,6 +173,8 @@ class AlpacaEmulator:
         self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
         self.queries: list[str] = []  # "path?k=v&..." log for assertions
         self.order_posts = 0
+        self._rate: dict[bool, tuple[float, int]] = {}  # is_data -> (window start, requests)
+        self.rate_limited = 0  # requests answered 429 by the counter
         self.market_auths = 0  # auth attempts on the market stream (storm detection)
         self.trade_auths = 0
         # Corporate actions: (group, item) as /v1/corporate-actions lists them; the ids of
@@ -688,11 +699,46 @@ class AlpacaEmulator:
     # --- REST dispatch ----------------------------------------------------------------------
     def handle_rest(self, method: str, path: str, query: dict[str, str],
                     body: dict | None, headers: Any) -> tuple:
+        """Count a request with valid keys against its rate-limit window, then answer it with
+        the X-RateLimit-* headers; past ``faults.rate_limit`` it is answered 429, not acted on."""
+        if (headers.get("APCA-API-KEY-ID") != self.key_id
+                or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
+            return self._answer_rest(method, path, query, body, headers)
+        is_data = path.startswith(DATA_PATHS)
+        over, rate = self._rate_count(is_data)
+        if over:
+            with self.lock:
+                self.rate_limited += 1
+                self.requests.append((method, path))
+                self.queries.append(path + "?" + "&".join(f"{k}={v}"
+                                                          for k, v in sorted(query.items())))
+            return 429, ({"message": "too many requests."} if is_data else
+                         {"code": 42910000, "message": "rate limit exceeded"}), rate
+        out = self._answer_rest(method, path, query, body, headers)
+        extra = out[2] if len(out) > 2 and out[2] else {}
+        return out[0], out[1], {**rate, **extra}
+
+    def _rate_count(self, is_data: bool) -> tuple[bool, dict[str, str]]:
+        """One request in the data or trading window: (past the limit?, its headers)."""
+        f = self.faults
+        limit = f.rate_limit or 200
+        now = self.alpaca_time()
+        with self.lock:
+            start, n = self._rate.get(is_data, (now, 0))
+            if now >= start + f.rate_window:
+                start, n = now, 0
+            n += 1
+            self._rate[is_data] = (start, n)
+        return bool(f.rate_limit) and n > limit, {
+            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - n)),
+            "X-RateLimit-Reset": str(int(start + f.rate_window + 0.999))}
+
+    def _answer_rest(self, method: str, path: str, query: dict[str, str],
+                     body: dict | None, headers: Any) -> tuple:
         with self.lock:
             self.requests.append((method, path))
             self.queries.append(path + "?" + "&".join(f"{k}={v}" for k, v in sorted(query.items())))
-        is_data = path.startswith(("/v2/stocks", "/v1/corporate-actions",
-                                   "/v1beta1/corporate-actions"))
+        is_data = path.startswith(DATA_PATHS)
         if (headers.get("APCA-API-KEY-ID") != self.key_id
                 or headers.get("APCA-API-SECRET-KEY") != self.secret_key):
             if is_data:  # the data API answers 403 for bad keys (docs: market-data-faq)

@@ -1,0 +1,91 @@
+"""A stored day again: the demo's feed, serving minute bars from a market DB instead of a
+random walk (``autotrader run --replay DATE``, prepared by ``app.backtest.dayreplay``).
+
+The replay's data folder holds ``replay.json`` (the day and the source market DB). Its feed
+writes each minute's bar into the replay's own market DB once the simulated clock has passed
+that minute, exactly as the synthetic feed does, so the engine, the simulated broker and the
+window run their demo code paths unchanged. The sessions before the day are history (written
+at the start, as the demo's); nothing comes after the day. The source DB is opened read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from app.clock import Clock
+from app.marketdata.base import FeedStatus
+from app.marketdata.synthetic import SyntheticFeed
+from db.calendar import MarketCalendar, Session
+from db.market import MarketStore
+
+logger = logging.getLogger(__name__)
+
+MARKER = "replay.json"
+HISTORY_SESSIONS = 5  # the sessions before the day written as history (plugins' look-back)
+
+
+@dataclass(frozen=True)
+class ReplaySource:
+    day: date
+    market_db: Path
+
+
+def replay_source(data_path: Path) -> ReplaySource | None:
+    """The replay a data folder was made for, or None for an ordinary demo folder."""
+    path = Path(data_path) / MARKER
+    if not path.exists():
+        return None
+    d = json.loads(path.read_text(encoding="utf-8"))
+    return ReplaySource(date.fromisoformat(d["day"]), Path(d["market_db"]))
+
+
+def write_marker(data_path: Path, source: ReplaySource) -> None:
+    Path(data_path).mkdir(parents=True, exist_ok=True)
+    (Path(data_path) / MARKER).write_text(
+        json.dumps({"day": source.day.isoformat(), "market_db": str(source.market_db)}) + "\n",
+        encoding="utf-8")
+
+
+class ReplayFeed(SyntheticFeed):
+    """``SyntheticFeed`` whose sessions are the stored ones, up to and including the day."""
+
+    def __init__(self, market: MarketStore, clock: Clock, calendar: MarketCalendar,
+                 source: ReplaySource) -> None:
+        super().__init__(market, clock, calendar, history_sessions=HISTORY_SESSIONS)
+        self.source = source
+        self._store = MarketStore(source.market_db, calendar, readonly=True)
+        self._status = FeedStatus("simulated", f"REPLAY of {source.day.isoformat()} "
+                                               f"({source.market_db})")
+
+    @property
+    def replay_day(self) -> str:
+        """The replayed date (YYYY-MM-DD), for what the app shows beside its mode."""
+        return self.source.day.isoformat()
+
+    def session_bars(self, ticker: str, session: Session) -> np.ndarray:
+        """The stored bars of one session (none after the replayed day)."""
+        if session.day > self.source.day:
+            return np.zeros((0, 6))
+        key = (ticker, session.day)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+        rows = self._store.bars_between(ticker, int(session.open.timestamp()),
+                                        int(session.close.timestamp()))
+        out = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        with self._lock:
+            self._cache[key] = out
+            while len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        self._store.close()

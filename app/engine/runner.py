@@ -179,7 +179,11 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
             # tick's time, so the first minutes' orders are not stale on arrival.
             clock.hold_at(start.replace(second=0, microsecond=0)
                           + timedelta(seconds=settings.engine.tick_offset_seconds))
-        feed: Any = SyntheticFeed(market, clock, calendar, seed=settings.demo.seed)
+        from app.marketdata.replay import ReplayFeed, replay_source
+
+        replay = replay_source(settings.data_path)  # a folder of ``run --replay DATE``
+        feed: Any = (ReplayFeed(market, clock, calendar, replay) if replay else
+                     SyntheticFeed(market, clock, calendar, seed=settings.demo.seed))
         broker: Any = SimulatedBroker(system, market, clock,
                                       starting_cash=settings.demo.starting_cash,
                                       slippage_bps=settings.engine.slippage_bps,
@@ -429,7 +433,8 @@ def _print_start(engine: Engine, report: ReconcileReport, printer: ConsolePrinte
         print("warning: positions differ from the broker: " + ", ".join(
             f"{d.symbol} ledger {d.ledger:g} / broker {d.broker:g}"
             for d in report.position_diffs), file=sys.stderr)
-    mode = engine.mode.upper()
+    replay = getattr(engine.feed, "replay_day", None)  # ``run --replay DATE``
+    mode = f"REPLAY of {replay}" if replay else engine.mode.upper()
     if engine.mode == "live":
         logger.warning("LIVE trading: orders go to your real Alpaca account")
         printer._print("*** LIVE MODE: these algorithms trade REAL MONEY. Ctrl+C stops them "

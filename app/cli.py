@@ -31,6 +31,7 @@ from app.config import (
     describe,
     finite_number,
 )
+from app.memtrim import start_heap_trimmer
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["auto", "demo", "paper", "live"])
     run.add_argument("--speed", type=finite_number(positive=True), help="demo clock speed (default 60x)")
     run.add_argument("--minutes", type=finite_number(positive=True), help="stop after this many simulated/real minutes")
+    run.add_argument("--replay", metavar="DATE", help="run a stored day (YYYY-MM-DD) from the market DB again on the "
+                     "simulated broker and clock (--speed), in a new folder of its own")
     cfg = sub.add_parser("config", help="print the effective settings and their sources")
     _common(cfg)
     cfg.add_argument("--init", action="store_true", help="write an example config file if none exists")
@@ -125,11 +128,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from app.logging_setup import register_secret, setup_logging
 
     s = settings_from_args(args)
+    if args.replay:  # the demo over a stored day, in a folder of its own (app.backtest.dayreplay)
+        from app.backtest.dayreplay import prepare_replay
+        from app.backtest.errors import BacktestError
+
+        try:
+            s, session_minutes = prepare_replay(s, args.replay)
+        except BacktestError as e:
+            print(f"autotrader: {e}", file=sys.stderr)
+            return 2
+        if args.minutes is None and (args.headless or not has_display()):
+            args.minutes = session_minutes  # headless: end after the day's last minute
+        print(f"Replay of {args.replay} at x{s.demo.speed:g} in {s.data_path}", file=sys.stderr)
     register_secret(s.alpaca.key_id)
     register_secret(s.alpaca.secret_key)
     log_file = setup_logging(s.log_level, s.log_path)
     logger.info("AutoTrader %s starting in %s mode; log file %s", __version__,
                 s.effective_mode.upper(), log_file)
+    # Months unattended: freed C-heap pages go back to the system every minute (glibc).
+    start_heap_trimmer()
     headless = args.headless or not has_display()
     if not headless:
         try:

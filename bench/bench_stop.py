@@ -28,51 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.broker.base import BrokerError  # noqa: E402
-from app.broker.simulated import SimulatedBroker  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.engine.facade import Engine  # noqa: E402
 from db.calendar import nyse  # noqa: E402
 from db.market import MarketStore  # noqa: E402
 from db.system import SystemStore  # noqa: E402
+from tests.engine.stalling_broker import StallingBroker  # noqa: E402
 
 PLUGINS = ROOT / "tests" / "engine" / "plugins"
 T0 = datetime(2024, 6, 4, 14, 0, tzinfo=UTC)
-
-
-class FaultyBroker(SimulatedBroker):
-    stall = False
-    fail = False
-
-    def _net(self) -> None:
-        if self.stall:
-            self.release.wait(120)
-        if self.fail:
-            raise BrokerError("503 service unavailable", retryable=True, status=503)
-
-    def submit_order(self, r):
-        self._net()
-        return super().submit_order(r)
-
-    def get_order(self, c):
-        self._net()
-        return super().get_order(c)
-
-    def cancel_order(self, c):
-        self._net()
-        return super().cancel_order(c)
-
-    def get_account(self):
-        self._net()
-        return super().get_account()
-
-    def get_positions(self):
-        self._net()
-        return super().get_positions()
-
-    def get_clock(self):
-        self._net()
-        return super().get_clock()
 
 
 def stores(tmp: Path, tickers: tuple[str, ...]):
@@ -87,8 +51,8 @@ def stores(tmp: Path, tickers: tuple[str, ...]):
 
 def build(tmp: Path, algos: int, plugin: str, params: dict, timeout: float):
     cal, system, market, clock = stores(tmp, ("AAA", "BBB"))
-    broker = FaultyBroker(system, market, clock, starting_cash=1e7, calendar=cal)
-    broker.release = threading.Event()
+    broker = StallingBroker(system, market, clock, starting_cash=1e7, calendar=cal)
+    broker.stall_seconds = 120.0
     e = Engine(mode="demo", system=system, market=market, broker=broker, feed=None, clock=clock,
                calendar=cal, plugin_dirs=[PLUGINS], plugin_timeout=timeout)
     e.start()

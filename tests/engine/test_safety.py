@@ -1,10 +1,11 @@
 """Safety core: the panic button answers whatever the tick, plugins or broker do; the halt
 flag; risk guards; the broker as the source of truth (positions, clock).
 
-Real parts: SQLite files, the real calendar, the real SimulatedBroker. ``StallingBroker`` puts
-a switch in front of the simulated broker's calls: it stands in for a network that does not
-answer (or answers 503) for minutes, which the in-process simulated broker cannot do. The
-same cases against real alpaca-py and the loopback emulator are in test_safety_alpaca.py.
+Real parts: SQLite files, the real calendar, the real SimulatedBroker. ``StallingBroker``
+(stalling_broker.py) puts a switch in front of the simulated broker's calls: it stands in for
+a network that does not answer (or answers 503) for minutes, which the in-process simulated
+broker cannot do. The same cases against real alpaca-py and the loopback emulator are in
+test_send_failures_alpaca.py.
 Latency bounds here are generous (< 3 s, the target is 1 s p99): the measurement is
 bench/bench_stop.py.
 """
@@ -17,64 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.broker.base import BrokerError
-from app.broker.simulated import SimulatedBroker
 from app.engine.facade import Engine, EngineError
 from app.engine.guards import RiskLimits
 from app.engine.tick import NOT_SENT_STOPPED
 from tests.engine.conftest import PLUGINS, T0, put_bars
+from tests.engine.stalling_broker import StallingBroker
 
 BOUND = 3.0
-
-
-class StallingBroker(SimulatedBroker):
-    """``stall``: every broker call waits until ``release`` is set (or 30 s), then raises a
-    retryable 503 if ``fail`` is set; ``submit_delay``: seconds each order takes to be sent."""
-
-    def __init__(self, *a, **kw) -> None:
-        super().__init__(*a, **kw)
-        self.stall = False
-        self.fail = False
-        self.release = threading.Event()
-        self.submit_delay = 0.0
-        self.submitted: list[tuple[str, float]] = []
-
-    def _net(self) -> None:
-        if self.stall:
-            self.release.wait(30)
-        if self.fail:
-            raise BrokerError("503 service unavailable", retryable=True, status=503)
-
-    def submit_order(self, request):
-        self.submitted.append((request.client_order_id, time.monotonic()))  # it leaves
-        self._net()
-        if self.submit_delay:
-            time.sleep(self.submit_delay)  # ... and is on the wire for a while
-        return super().submit_order(request)
-
-    def get_order(self, coid):
-        self._net()
-        return super().get_order(coid)
-
-    def cancel_order(self, coid):
-        self._net()
-        return super().cancel_order(coid)
-
-    def get_account(self):
-        self._net()
-        return super().get_account()
-
-    def get_ticker(self, symbol):
-        self._net()
-        return super().get_ticker(symbol)
-
-    def get_positions(self):
-        self._net()
-        return super().get_positions()
-
-    def get_clock(self):
-        self._net()
-        return super().get_clock()
 
 
 @pytest.fixture

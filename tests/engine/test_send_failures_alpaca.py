@@ -235,3 +235,24 @@ def test_a_read_is_tried_at_most_the_read_policy_attempts(emulator, tmp_path):
             READ_POLICY.attempts == 5
     finally:
         b.close()
+
+
+def test_stop_and_sell_with_a_lost_answer_sells_once(rig, emulator, clock, system_store):
+    """The sale of "stop and sell" goes through the same policy: Alpaca stores it and
+    answers 503; it is found by its client order id, never sold twice (a second sale of the
+    same shares would open a short position)."""
+    engine = rig()
+    a = engine.create_algorithm("scripted", "AAPL", 5000, BUY5)
+    tick(engine, clock)
+    assert wait_for(lambda: engine.algorithm_view(a).position == 5)
+    before = posts(emulator)
+    emulator.faults.fail_after_accept, emulator.faults.accept_fail_status = 1, 503
+    t0 = time.monotonic()
+    engine.stop_all(liquidate=True)
+    assert time.monotonic() - t0 < 1.0
+    assert wait_for(lambda: engine.algorithm_view(a).position == 0)
+    assert posts(emulator) - before == 1
+    sells = [o for o in emulator.orders.values() if o["side"] == "sell"]
+    assert len(sells) == 1 and sells[0]["client_order_id"].endswith("-L")
+    assert wait_for(lambda: emulator.positions.get("AAPL", (0.0, 0.0))[0] == 0.0)
+    assert [t["type"] for t in system_store.transactions(a)] == ["buy", "sell"]

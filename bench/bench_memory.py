@@ -34,6 +34,9 @@ COMMON = r"""
 import gc, json, os, sys, time, tracemalloc
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+if os.environ.get("BENCH_TRIM", "1") == "1":
+    from app.ui.pyside_source_scan import install
+    install()  # as app/ui/app.py does for the real app
 app = QApplication(sys.argv[:1])
 SECONDS, EVERY = float(os.environ["BENCH_SECONDS"]), float(os.environ["BENCH_EVERY"])
 PYOBJ = os.environ.get("BENCH_PYOBJ") == "1"
@@ -166,7 +169,8 @@ def main() -> int:
     ap.add_argument("--only", choices=("floor", "lock", "dashboard"))
     ap.add_argument("--python-objects", action="store_true")
     ap.add_argument("--no-trim", action="store_true",
-                    help="without the app's heap trimmer (app/memtrim.py), to see what it saves")
+                    help="without the app's memory measures (app/memtrim.py, "
+                         "app/ui/pyside_source_scan.py), to see what they save")
     ap.add_argument("--malloc", action="store_true",
                     help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")

@@ -18,9 +18,12 @@ folders.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,13 +31,17 @@ from ctypes import c_int64
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from app.engine.sandbox import describe_exit
+from app.engine.sandbox import describe_exit, kill_group
 
 logger = logging.getLogger(__name__)
 
 # Before its first call a child is loading data and starting the plugin (a spawned one is
 # importing too): it gets this much longer.
 STARTUP_GRACE_S = 30.0
+# Plugin print()/stderr output shown per run (the rest is counted and said once at its end):
+# a plugin printing every minute would otherwise write for hours to the terminal.
+OUTPUT_LINES_PER_RUN = 200
+OUTPUT_CHARS_PER_RUN = 64 * 1024
 
 Emit = Callable[[Any], None]
 TaskFn = Callable[[Any, Emit, Any], Any]     # fn(item, emit, beacon) -> result
@@ -53,14 +60,82 @@ def _context() -> mp.context.BaseContext:
     return ctx
 
 
+class _OutputBudget:
+    """Plugin output a run may show: ``OUTPUT_LINES_PER_RUN`` lines and ``OUTPUT_CHARS_PER_RUN``
+    characters over stdout and stderr together; what comes after is counted, not shown."""
+
+    def __init__(self) -> None:
+        self.lines, self.chars = OUTPUT_LINES_PER_RUN, OUTPUT_CHARS_PER_RUN
+        self.dropped = 0
+
+    def take(self, s: str) -> str:
+        if self.lines > 0 and self.chars > 0:
+            s = s[:self.chars]
+            self.lines -= s.count("\n")
+            self.chars -= len(s)
+            return s
+        self.dropped += s.count("\n")
+        return ""
+
+
+class _CappedStream(io.TextIOBase):
+    """A backtest child's stdout/stderr (what a plugin prints); a progress bar's redraw (a
+    write starting with a carriage return, and the newline ending it) always passes."""
+
+    def __init__(self, real: Any, budget: _OutputBudget) -> None:
+        self.real, self.budget = real, budget
+        self._redrawing = False
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return bool(self.real.isatty())
+
+    def write(self, s: Any) -> int:
+        s = str(s)
+        if s.startswith("\r") or (s == "\n" and self._redrawing):
+            self._redrawing = s != "\n"
+            self.real.write(s[:300])
+            return len(s)
+        self._redrawing = False
+        shown = self.budget.take(s)
+        if shown:
+            self.real.write(shown)
+        return len(s)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+
 def _child(conn: Connection, fn: TaskFn, item: Any, beacon: Any) -> None:
+    # Its own process group: the parent kills what a plugin forked along with it, and Ctrl+C
+    # in the terminal reaches the parent only (which ends its children).
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    budget = _OutputBudget()
+    real_err = sys.stderr
+    sys.stdout = _CappedStream(sys.stdout, budget)
+    sys.stderr = _CappedStream(real_err, budget)
+    outcome: tuple[str, Any]
     try:
-        result = fn(item, lambda msg: conn.send(("msg", msg)), beacon)
-        conn.send(("done", result))
+        outcome = ("done", fn(item, lambda msg: conn.send(("msg", msg)), beacon))
     except SystemExit as e:  # a plugin's sys.exit outside the guarded calls
-        conn.send(("died", f"the plugin called sys.exit({e.code!r})"))
+        outcome = ("died", f"the plugin called sys.exit({e.code!r})")
     except BaseException as e:  # noqa: BLE001 - reported to the parent as this task's error
-        conn.send(("error", f"{type(e).__name__}: {e}"))
+        outcome = ("error", f"{type(e).__name__}: {e}")
+    # Said before the parent hears the run is over (it ends this process then).
+    with contextlib.suppress(Exception):
+        if budget.dropped:
+            real_err.write(f"({budget.dropped:,} more lines of plugin output were not shown: "
+                           f"at most {OUTPUT_LINES_PER_RUN} a run)\n")
+        sys.stdout.flush()
+        real_err.flush()
+    try:
+        conn.send(outcome)
+    except Exception as e:  # noqa: BLE001 - a result that cannot be pickled
+        with contextlib.suppress(Exception):
+            conn.send(("error", f"{type(e).__name__}: {e}"))
     finally:
         conn.close()
 
@@ -88,16 +163,20 @@ class _Isolated:
         self.running: dict[Any, _Running] = {}
 
     def run(self) -> list[Any]:
-        while self.todo or self.running:
-            self._start_more()
-            ready = wait([*self.running, *(r.proc.sentinel for r in self.running.values())],
-                         timeout=0.5)
-            now = time.monotonic()
-            for obj in ready:
-                r = self._owner(obj)
-                if r is not None:
-                    self._read(r)
-            self._kill_stalled(now)
+        try:
+            while self.todo or self.running:
+                self._start_more()
+                ready = wait([*self.running,
+                              *(r.proc.sentinel for r in self.running.values())], timeout=0.5)
+                now = time.monotonic()
+                for obj in ready:
+                    r = self._owner(obj)
+                    if r is not None:
+                        self._read(r)
+                self._kill_stalled(now)
+        finally:  # Ctrl+C (or a bug here): no child is left running
+            for r in list(self.running.values()):
+                _end(r.proc)
         return self.results
 
     def _start_more(self) -> None:
@@ -141,7 +220,7 @@ class _Isolated:
             if not r.proc.is_alive():
                 raise EOFError
         except (EOFError, OSError):
-            r.proc.join(1)
+            r.proc.join(1)  # its exit code; what its plugin forked goes in _finish
             del self.running[r.conn]
             why = f"the plugin process {describe_exit(r.proc.exitcode)}"
             self._finish(r, self.on_death(self.items[r.k], why, r.messages, r.beacon.value))
@@ -155,8 +234,7 @@ class _Isolated:
                 r.last_minute, r.last_move = minute, now
             elif now - r.last_move > (self.stall_s if minute
                                       else self.stall_s + STARTUP_GRACE_S):
-                r.proc.kill()
-                r.proc.join(5)
+                _end(r.proc)
                 del self.running[r.conn]
                 self._finish(r, self.on_death(
                     self.items[r.k], f"the plugin process stopped responding for "
@@ -165,11 +243,18 @@ class _Isolated:
     def _finish(self, r: _Running, result: Any) -> None:
         self.results[r.k] = result
         r.conn.close()
-        if r.proc.is_alive():
-            r.proc.kill()
-        r.proc.join(5)
+        _end(r.proc)
         if self.on_done is not None:
             self.on_done(r.k, result)
+
+
+def _end(proc: Any) -> None:
+    """Kill a child (if it still runs) and what its plugin forked (its process group), then
+    reap it."""
+    kill_group(proc.pid)
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
 
 
 def run_isolated(fn: TaskFn, items: list[Any], on_death: DeathFn, *, workers: int = 1,

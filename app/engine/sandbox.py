@@ -13,6 +13,7 @@ blocks interpreter shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -304,20 +305,46 @@ def describe_exit(code: int | None) -> str:
 
 
 def kill_group(pid: int | None) -> None:
-    """SIGKILL the process group led by ``pid`` (a plugin process that made its own group;
-    nothing happens when it did not). Called before the process is reaped, so the group id
-    cannot belong to anyone else yet."""
+    """SIGKILL the process group ``pid`` made for itself (a plugin process: it and what its
+    plugin forked). Nothing happens when ``pid`` is in another group. When ``pid`` has ended
+    already (reaped by us or by the forkserver), its group is killed only if members are left:
+    while they live the group id cannot be anyone else's."""
     import os
     import signal as _signal
 
-    if pid is None or pid == os.getpid():
+    if pid is None or pid <= 1 or pid == os.getpgrp():
         return
     try:
         if os.getpgid(pid) != pid:
             return
+    except ProcessLookupError:
+        if not _group_members(pid):
+            return
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
         os.killpg(pid, _signal.SIGKILL)
-    except OSError:  # gone already, or not ours
-        pass
+
+
+def _group_members(pgid: int) -> bool:
+    """Whether a process of process group ``pgid`` exists (read from /proc)."""
+    import os
+
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return False
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode():
+            return True
+    return False
 
 
 class _OutputLimiter:

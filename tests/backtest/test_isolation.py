@@ -86,3 +86,70 @@ def test_a_plugin_deaf_to_the_watchdog_is_killed_by_the_parent(ref_bars, tmp_pat
                                       "was killed during run() at 2024-03-04T14:32:00Z")
     assert hung["report"]["metrics"]["bars"] == 3
     assert fine["stopped"] is None and fine["report"]["metrics"]["bars"] == 400
+
+
+TALKER = '''
+class Algorithm:
+    def __init__(self, ticker, initial_capital):
+        pass
+
+    def run(self, current_time, algo_id):
+        for i in range(3):
+            print("talk", current_time, i)
+        return ("hold", 0)
+'''
+
+FORKER = '''
+import os
+
+
+class Algorithm:
+    pid_file = ""
+
+    def __init__(self, ticker, initial_capital):
+        pass
+
+    def run(self, current_time, algo_id):
+        if os.fork() == 0:
+            with open(self.pid_file, "w") as f:
+                f.write(str(os.getpid()))
+            while True:
+                pass
+        while not os.path.exists(self.pid_file):
+            pass
+        os._exit(1)
+'''
+
+
+def test_plugin_print_flood_in_a_backtest_is_capped(ref_bars, tmp_path, capfd, monkeypatch):
+    """3 lines a minute for 400 minutes: 200 lines shown, the rest counted once."""
+    import multiprocessing as mp
+
+    import app.backtest.pool as pool
+
+    # A forked child writes to this test's captured fds; a forkserver started by an earlier
+    # test would hand its children the fds it had then (the cap is the same either way).
+    monkeypatch.setattr(pool, "_context", lambda: mp.get_context("fork"))
+    (tmp_path / "talker.py").write_text(TALKER)
+    job = Job(Spec("talker", "REF", capital=1000.0, plugin_dirs=(tmp_path,)),
+              (ref_bars.slice(0, 400), 0), tmp_path, False)
+    [r] = run_isolated(job_fn, [job], job_death)
+    out, err = capfd.readouterr()
+    assert r["stopped"] is None and r["report"]["metrics"]["bars"] == 400
+    talk = [ln for ln in (out + err).splitlines() if ln.startswith("talk ")]
+    assert len(talk) == 200, len(talk)
+    assert "(1,000 more lines of plugin output were not shown: at most 200 a run)" in err
+
+
+def test_what_a_backtest_plugin_forks_dies_with_its_run(ref_bars, tmp_path):
+    from tests.engine.test_plugin_processes import _gone
+
+    (tmp_path / "forker.py").write_text(FORKER)
+    pid_file = tmp_path / "child.pid"
+    job = Job(Spec("forker", "REF", capital=1000.0, plugin_dirs=(tmp_path,),
+                   params={"pid_file": str(pid_file)}), (ref_bars.slice(0, 50), 0), tmp_path,
+              False)
+    [r] = run_isolated(job_fn, [job], job_death)
+    assert r["stopped"].startswith("the plugin process exited with code 1")
+    child = int(pid_file.read_text())
+    assert _gone(child), f"the plugin's child {child} still runs"

@@ -68,6 +68,8 @@ class DemoSettings:
     starting_cash: float = 100_000.0
     # Session to start the simulated day in ("" = the most recent completed session).
     start_date: str = ""
+    # Scheduled stock splits, "TICKER:YYYY-MM-DD:RATIO" (10 = 10-for-1, 1:10 = reverse).
+    splits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,10 @@ def _check_demo(values: dict[str, Any], bad: Callable[[str, str], ConfigError]) 
     for t in values.get("demo.tickers", ()):
         if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}", t):
             raise bad("demo.tickers", f"{t!r} is not a ticker symbol")
+    for sp in values.get("demo.splits", ()):
+        if not re.fullmatch(r"[A-Z][A-Z0-9.]{0,9}:\d{4}-\d{2}-\d{2}:[\d.]+([:/-][\d.]+)?", sp):
+            raise bad("demo.splits", f"{sp!r}: expected TICKER:YYYY-MM-DD:RATIO "
+                      "(e.g. NVDA:2024-06-10:10, or 1:10 for a reverse split)")
     start = values.get("demo.start_date")
     if start:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):

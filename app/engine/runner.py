@@ -182,8 +182,10 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
         from app.marketdata.replay import ReplayFeed, replay_source
 
         replay = replay_source(settings.data_path)  # a folder of ``run --replay DATE``
+        splits = demo_splits(settings, system, market)
         feed: Any = (ReplayFeed(market, clock, calendar, replay) if replay else
-                     SyntheticFeed(market, clock, calendar, seed=settings.demo.seed))
+                     SyntheticFeed(market, clock, calendar, seed=settings.demo.seed,
+                                   splits=splits))
         broker: Any = SimulatedBroker(system, market, clock,
                                       starting_cash=settings.demo.starting_cash,
                                       slippage_bps=settings.engine.slippage_bps,
@@ -210,6 +212,24 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
         # However long the start-up takes, the simulated day starts with the open's tick.
         scheduler.last_minute = start.replace(second=0, microsecond=0) - MINUTE
     return engine, scheduler
+
+
+def demo_splits(settings: Settings, system: SystemStore,
+                market: MarketStore) -> list[tuple[str, str, float, float]]:
+    """``demo.splits`` put on the simulated market's schedule (read by the engine like
+    Alpaca's announcements) and returned for the synthetic prices."""
+    from app.broker.sim_corporate import SimCorporateActions, parse_split
+
+    out = []
+    for text in settings.demo.splits:
+        try:
+            out.append(parse_split(text))
+        except ValueError as e:
+            raise EngineError(f"demo.splits: {e}") from None
+    sim = SimCorporateActions(system, market)
+    for ticker, day, new, old in out:
+        sim.schedule_split(ticker, day, new, old)
+    return out
 
 
 def ensure_demo_algorithms(engine: Engine, settings: Settings) -> list[int]:

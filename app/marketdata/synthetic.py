@@ -8,6 +8,10 @@ volume are U-shaped (busy open and close, quiet midday); a slow intraday swing (
 opens follow a smooth deterministic daily path, and each day's walk is bridged to end near the
 next session's open, so the days join up with small overnight gaps.
 
+Scheduled splits (the demo option ``demo.splits``): from a split's ex-date on, a ticker's bars
+are its raw prices after the split (the continuous walk times old/new, volume times new/old),
+so the DB sees the same cliff a raw Alpaca history has until the engine applies the split.
+
 The feed writes each minute's bar into the market DB once the simulated clock has passed the
 end of that minute (a bar is complete when stored), then tells bar listeners.
 """
@@ -19,7 +23,8 @@ import math
 import threading
 import zlib
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -44,9 +49,14 @@ def _h(*parts: object) -> int:
 
 class SyntheticFeed:
     def __init__(self, market: MarketStore, clock: Clock, calendar: MarketCalendar,
-                 seed: int = 42, history_sessions: int = HISTORY_SESSIONS) -> None:
+                 seed: int = 42, history_sessions: int = HISTORY_SESSIONS,
+                 splits: Iterable[tuple[str, str, float, float]] = ()) -> None:
         self.market, self.clock, self.calendar = market, clock, calendar
         self.seed = int(seed)
+        # ticker -> [(ex-date, new_rate / old_rate)], from (ticker, "YYYY-MM-DD", new, old)
+        self._splits: dict[str, list[tuple[date, float]]] = {}
+        for ticker, ex_date, new, old in splits:
+            self._splits.setdefault(ticker, []).append((date.fromisoformat(ex_date), new / old))
         self.history_sessions = history_sessions
         self._subs = SubscriptionSet()
         self._bar_listeners: list[BarListener] = []
@@ -73,14 +83,32 @@ class SyntheticFeed:
         drift = 0.07 * math.sin(d / 17.0 + ph1) + 0.03 * math.sin(d / 5.3 + ph2) + 0.006 * noise
         return self.base_price(ticker) * math.exp(drift)
 
+    def split_ratio(self, ticker: str, day: date) -> float:
+        """New shares per old share of the scheduled splits in force on ``day`` (1: none)."""
+        return math.prod(r for ex, r in self._splits.get(ticker, ()) if ex <= day)
+
     def session_bars(self, ticker: str, session: Session) -> np.ndarray:
-        """All of one session's bars: rows of (ts, o, h, l, c, v) as float64."""
+        """All of one session's bars: rows of (ts, o, h, l, c, v) as float64, raw prices (after
+        the scheduled splits in force that day)."""
         key = (ticker, session.day)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
+        out = self._walk(ticker, session)
+        k = self.split_ratio(ticker, session.day)
+        if k != 1.0:
+            out[:, 1:5] = np.round(out[:, 1:5] / k, 2)
+            out[:, 5] = np.floor(out[:, 5] * k)
+        with self._lock:
+            self._cache[key] = out
+            while len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        return out
+
+    def _walk(self, ticker: str, session: Session) -> np.ndarray:
+        """The session's continuous (split-free) bars."""
         n = int((session.close - session.open).total_seconds() // 60)
         rng = np.random.default_rng([self.seed, _h(ticker), session.day.toordinal()])
         x = (np.arange(n) + 0.5) / 390.0  # early closes keep the morning's shape
@@ -110,13 +138,8 @@ class SyntheticFeed:
         base_volume = 2000 + _h("volu", ticker) % 20000
         vol = base_volume * (0.6 + 2.2 * u) * rng.lognormal(0.0, 0.35, n)
         ts = int(session.open.timestamp()) + 60 * np.arange(n)
-        out = np.column_stack([ts, np.round(opens, 2), np.round(high, 2), np.round(low, 2),
-                               np.round(close, 2), np.floor(vol)])
-        with self._lock:
-            self._cache[key] = out
-            while len(self._cache) > 256:
-                self._cache.popitem(last=False)
-        return out
+        return np.column_stack([ts, np.round(opens, 2), np.round(high, 2), np.round(low, 2),
+                                np.round(close, 2), np.floor(vol)])
 
     def bars_between(self, ticker: str, start_ts: int, end_ts: int) -> list[tuple]:
         """Rows (ticker, ts, o, h, l, c, v) for bars starting in [start_ts, end_ts)."""

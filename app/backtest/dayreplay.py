@@ -17,8 +17,10 @@ from pathlib import Path
 from app.backtest.errors import BacktestError
 from app.config import Settings
 from app.marketdata.replay import ReplaySource, write_marker
+from app.security import PIN_HASH_KEY
 from db.calendar import MarketCalendar, nyse
 from db.market import MarketStore
+from db.system import SystemStore
 
 DEMO_ALGORITHMS = 3  # tickers that get the demo's SMA algorithm when none is configured
 
@@ -49,6 +51,24 @@ def new_folder(base: Path, day: date) -> Path:
     return base / f"{day.isoformat()}-{n}"
 
 
+def _same_pin(source: Path, target: Path) -> None:
+    """The replay unlocks with the PIN of the folder it came from (its hash, copied), instead
+    of asking for a new PIN at every replay."""
+    if not source.exists():
+        return
+    src = SystemStore(source, readonly=True)
+    try:
+        pin_hash = src.get_setting(PIN_HASH_KEY)
+    finally:
+        src.close()
+    if pin_hash:
+        dst = SystemStore(target)
+        try:
+            dst.set_setting(PIN_HASH_KEY, pin_hash)
+        finally:
+            dst.close()
+
+
 def prepare_replay(settings: Settings, text: str) -> tuple[Settings, int]:
     """The settings to run the replay with (demo mode in a new folder) and the session's
     length in minutes (a headless replay stops after the close)."""
@@ -71,6 +91,7 @@ def prepare_replay(settings: Settings, text: str) -> tuple[Settings, int]:
                             f"data fetch TICKER --start {day} --end {day}")
     folder = new_folder(settings.data_path / "replays", day)
     write_marker(folder, ReplaySource(day, source))
+    _same_pin(settings.system_db_path, folder / "system.db")
     wanted = [t for t in settings.demo.tickers if t in have] or have[:DEMO_ALGORITHMS]
     session = calendar.session_on(day)
     assert session is not None

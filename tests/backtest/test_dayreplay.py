@@ -96,14 +96,31 @@ def test_headless_replay_runs_the_stored_day_and_stops_after_the_close(src):
     session = nyse().session_on(DAY)
     lo, hi = int(session.open.timestamp()), int(session.close.timestamp())
     for tk in ("AAPL", "MSFT"):
-        # Every bar the day's ticks could see (the 15:59 tick sees up to 15:58), as stored;
-        # the run ends at that tick, before the 15:59 bar completes; none of a later day.
-        assert _bars(folder / "market.db", tk, lo, hi + 86400 * 7) == \
-               _bars(src / "d" / "market.db", tk, lo, hi - 60)
-        assert len(_bars(folder / "market.db", tk, lo, hi)) == 389
+        # Every bar the day's ticks could see (the 15:59 tick sees up to 15:58), as stored,
+        # and none of a later day. The run ends at that tick: the 15:59 bar is written only
+        # if the feed's thread passed 16:00 first (a race at x6000, either is right).
+        got = _bars(folder / "market.db", tk, lo, hi + 86400 * 7)
+        stored = _bars(src / "d" / "market.db", tk, lo, hi)
+        assert len(got) in (389, 390) and got == stored[:len(got)]
         # ... and the five sessions before it as history (the plugins' look-back).
         assert _bars(folder / "market.db", tk, lo - 86400 * 7, lo) == \
                _bars(src / "d" / "market.db", tk, lo - 86400 * 7, lo)
     assert "buy" in out and "fill: algorithm 1 buy" in out  # the demo's SMA traded the day
     assert (src / "d" / "market.db").read_bytes() == before
     assert not (src / "d" / "system.db").exists()  # the source folder was never run in
+
+
+def test_the_replay_unlocks_with_the_pin_of_its_source_folder(src):
+    from app.security import PinGuard
+    from db.system import SystemStore
+
+    s = Settings(data_dir=str(src / "d"))
+    home = SystemStore(s.system_db_path)
+    PinGuard(home).set_pin("246810")
+    home.close()
+    replay, _ = prepare_replay(s, "2024-06-04")
+    copy = SystemStore(replay.system_db_path)
+    try:
+        assert PinGuard(copy).is_set and PinGuard(copy).check("246810").ok
+    finally:
+        copy.close()

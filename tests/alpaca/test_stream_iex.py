@@ -78,6 +78,46 @@ def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, mark
         s.stop()
 
 
+def test_a_bar_lost_inside_another_tickers_range_is_fetched_by_that_batch(
+        settings, market_store, calendar, clock, emulator) -> None:
+    """One batch asks [earliest start, latest end) for all its tickers and marks that range
+    answered for each (issue 11 suspected this of losing bars). It does not: the request
+    covers every ticker over the whole range, so a bar lost on the stream for TA inside TB's
+    longer range comes back in the same answer, and TA's next gap starts after it."""
+    ms = [NOW + 60 * m for m in range(10)]
+    for t in ("TA", "TB"):
+        emulator.add_asset(t)
+    f = emulator.faults
+    f.missing |= {("TA", ms[m]) for m in (1, 3, 5, 6, 7, 8)} | {("TB", ms[m]) for m in range(1, 7)}
+    f.skip_stream.add(("TA", ms[4]))  # traded, but lost on the stream: only REST has it
+    s = make_stream(settings, market_store, calendar, clock, gap_delay=1.0)
+    try:
+        started(s)
+        subscribe_all(s, emulator, ["TA", "TB"])
+        emulator.queries.clear()
+        for m in range(8):  # TA: bars 0, 2 (gap 1); TB: bars 0, 7 (gap 1-6); one batch
+            clock.advance(minutes=1)
+            emulator.emit_minute(ms[m])
+        assert wait_for(lambda: s.gap_fills >= 1) and s.wait_idle()
+        first = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
+        assert len(first) == 1 and "TA" in first[0] and "TB" in first[0], first
+        # TA's minute 4 came back in that answer though TA's own gap was minute 1 only.
+        assert [r[0] for r in market_store.bars_between("TA", NOW, NOW + 600)] == [
+            ms[0], ms[2], ms[4]]
+        emulator.queries.clear()
+        for m in (8, 9):  # TA's next stream bar (9): a gap 3-8, answered up to 7 already
+            clock.advance(minutes=1)
+            emulator.emit_minute(ms[m])
+        assert wait_for(lambda: market_store.latest_ts("TA") == ms[9])
+        assert wait_for(lambda: s.gap_fills >= 2, timeout=3) and s.wait_idle()
+        later = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
+        assert len(later) == 1 and "start=2024-03-05T15:07:00" in later[0], later
+        assert [r[0] for r in market_store.bars_between("TA", NOW, NOW + 600)] == [
+            ms[0], ms[2], ms[4], ms[9]]
+    finally:
+        s.stop()
+
+
 def test_symbol_limit_405_refuses_that_symbol_only(stream, emulator, market_store) -> None:
     emulator.faults.symbol_limit = 2
     statuses: list[TickerStatus] = []

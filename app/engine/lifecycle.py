@@ -31,6 +31,7 @@ from app.engine.model import (
 )
 from app.engine.orders import liquidation_order_id
 from app.engine.plugins import PluginInfo, coerce_params, make_class
+from app.engine.storage import DeferredWrites, classify
 from db.market import BadTickerError, check_ticker
 from db.timeutil import floor_minute, iso_z
 
@@ -238,12 +239,16 @@ class Lifecycle(EngineCore):
     # --- stop ----------------------------------------------------------------------------
     def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future:
         """Under the lock: mark ``a`` stopped (so none of its orders is sent from now on),
-        write the sale's intent if asked, and queue the broker work. Returns the job."""
+        write the sale's intent if asked, and queue the broker work. Returns the job.
+        A DB locked by another process does not hold the stop up: its writes wait."""
+        writes = DeferredWrites.of(self.system)
         if a.status != "stopped":
             a.status = "stopped"
-            self.system.set_algorithm_status(a.id, "stopped", why)
+            writes.run(partial(self.system.set_algorithm_status, a.id, "stopped", why),
+                       f"the stop of algorithm {a.id}")
         elif why:
-            self.system.set_algorithm_error(a.id, why)
+            writes.run(partial(self.system.set_algorithm_error, a.id, why),
+                       f"the stop reason of algorithm {a.id}")
         if why:
             a.error = why
         a.instance, a.paused, a.busy = None, None, None
@@ -253,12 +258,20 @@ class Lifecycle(EngineCore):
             coid = liquidation_order_id(a.id, now, self.orders.prefix)
             qty = a.ledger.position
             try:
+                if writes.pending:  # the DB is locked: no sale without its intent written
+                    raise sqlite3.OperationalError("database is locked")
                 self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty,
                                              iso_z(floor_minute(now)),
                                              reason="liquidation on stop")
             except sqlite3.IntegrityError:
                 raise EngineError(f"a sale of {a.ticker} for this algorithm was sent a moment "
                                   "ago; try again in a second") from None
+            except sqlite3.OperationalError as e:
+                if classify(e) != "locked":
+                    raise
+                raise EngineError(f"{a.id}: stopped, but {qty} {a.ticker} not sold: the "
+                                  "database is locked by another process, so the sale cannot "
+                                  "be recorded; sell again once it is free") from None
             sale = OrderRequest(coid, a.ticker, "sell", qty)
         if why:
             logger.warning("algorithm %d (%s) stopped: %s", a.id, a.name, why)

@@ -7,7 +7,9 @@
   below one threshold and pauses trading below another (and after a write failed because the
   disk was full) until the space is back (the pause itself is said by its caller, once);
 - ``OnceNotice``: a problem said once (an ERROR line) while it lasts, and once when it clears,
-  instead of a traceback every minute.
+  instead of a traceback every minute;
+- ``DeferredWrites``: a stop's writes, saved later when the DB is locked by another process
+  (the stop itself never waits for them).
 
 No Qt, no SQL: the engine catches what its DB steps raise.
 """
@@ -18,6 +20,7 @@ import errno
 import logging
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -199,3 +202,92 @@ class DiskWatch:
 
 def _mb(n: int) -> str:
     return f"{n / MB:,.1f} MB"
+
+
+class DeferredWrites:
+    """Writes a stop makes (an algorithm's status and reason) that must not be lost and must
+    not hold the stop up: tried at once; while the DB is locked by another process they wait,
+    in order, and a timer tries them again every ``every`` s until they are written (said once
+    as an ERROR, once more when written). The stop itself took effect in memory already, so no
+    order leaves meanwhile; only a restart before the lock is released would not know of it.
+
+    One per store: ``DeferredWrites.of(store)``."""
+
+    def __init__(self, every: float = 2.0) -> None:
+        self.every = every
+        self._pending: list[tuple[Callable[[], Any], str]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @classmethod
+    def of(cls, store: Any) -> DeferredWrites:
+        with _OF_LOCK:
+            dw = getattr(store, "_deferred_writes", None)
+            if dw is None:
+                dw = cls()
+                store._deferred_writes = dw
+            return dw
+
+    @property
+    def pending(self) -> list[str]:
+        with self._lock:
+            return [what for _, what in self._pending]
+
+    def run(self, fn: Callable[[], Any], what: str) -> bool:
+        """``fn()`` now (True), or queued behind earlier ones while the DB is locked (False).
+        Other errors are raised as they are."""
+        with self._lock:
+            if self._pending:  # keep the order: behind the writes still waiting
+                self._pending.append((fn, what))
+                return False
+        try:
+            fn()
+            return True
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
+            if classify(e) != "locked":
+                raise
+            with self._lock:
+                first = not self._pending
+                self._pending.append((fn, what))
+                self._arm()
+            if first:
+                logger.error("%s: not saved yet, the database is locked by another process "
+                             "(%s); it took effect and is saved as soon as the lock is "
+                             "released (%s)", what, e, LOCKED_ADVICE)
+            return False
+
+    def flush(self) -> bool:
+        """Try the waiting writes in order; True when none is left."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return True
+                fn, what = self._pending[0]
+            try:
+                fn()
+            except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
+                if classify(e) == "locked":
+                    return False
+                logger.error("%s: cannot be saved (%s); dropped", what, e)
+            with self._lock:
+                self._pending.pop(0)
+                if not self._pending:
+                    logger.warning("the database is free again: the waiting writes are saved")
+
+    def _arm(self) -> None:
+        """(Under the lock) a retry in ``every`` s unless one is due."""
+        if self._timer is None or not self._timer.is_alive():
+            self._timer = threading.Timer(self.every, self._retry)
+            self._timer.daemon = True
+            self._timer.name = "deferred-writes"
+            self._timer.start()
+
+    def _retry(self) -> None:
+        done = self.flush()
+        if not done:
+            with self._lock:
+                self._timer = None
+                self._arm()
+
+
+_OF_LOCK = threading.Lock()

@@ -336,3 +336,39 @@ def test_log_file_on_a_full_disk_is_said_once_not_a_traceback_per_line(small_fs,
     finally:
         log.removeHandler(h)
         h.close()
+
+
+def test_stop_all_while_another_process_holds_the_lock_stops_every_algorithm(
+        make_engine, system_store, caplog):
+    """The panic button with someone's sqlite3 shell holding the write lock: every algorithm
+    stops at once (it used to stop the first one and raise "database is locked", the others
+    trading on); the status rows are written once the lock is released."""
+    from app.engine.facade import EngineError
+
+    engine = make_engine()
+    ids = [engine.create_algorithm("scripted", t, 5000, {"action": "buy", "shares": 1})
+           for t in ("AAA", "BBB", "AAA")]
+    assert len(engine.run_tick(T0).fills) == 3
+    system_store.conn.execute("PRAGMA busy_timeout = 300")  # this thread's wait, shortened
+    holder = _hold_lock(Path(system_store.path), 4.0)
+    try:
+        t0 = time.monotonic()
+        engine.stop_all()
+        assert time.monotonic() - t0 < 2.0
+        assert all(engine.algorithm_view(a).status == "stopped" for a in ids)
+        with pytest.raises(EngineError, match="not sold: the database is locked"):
+            engine.stop_algorithm(ids[0], liquidate=True)  # no sale without its intent row
+        assert holder.poll() is None  # all this while the lock was held
+        assert [r["status"] for r in system_store.list_algorithms()] == ["running"] * 3
+    finally:
+        holder.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+            r["status"] != "stopped" for r in system_store.list_algorithms()):
+        time.sleep(0.1)
+    assert [r["status"] for r in system_store.list_algorithms()] == ["stopped"] * 3
+    assert system_store.orders_for(ids[0])[-1]["reason"] != "liquidation on stop"
+    assert engine.run_tick(T0 + timedelta(minutes=1)).fills == []
+    errors = [m for m in _errors(caplog) if "locked by another process" in m]
+    assert len(errors) == 1 and "saved as soon as the lock is released" in errors[0]
+    assert any("waiting writes are saved" in m for m in caplog.messages)

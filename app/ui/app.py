@@ -78,6 +78,23 @@ def start_after_first_frame(window: Any, start: Any, fallback_ms: int | None = 2
         QTimer.singleShot(fallback_ms, go)
 
 
+def show_window(window: Any, screen: Any, fullscreen: bool) -> None:
+    """Fullscreen (kiosk) or maximised on a desktop larger than 800x480; the geometry is set
+    first, because without a window manager (X11 kiosk) nothing else sizes the window."""
+    geo = screen.geometry() if screen is not None else None
+    avail = screen.availableGeometry() if screen is not None else None
+    if fullscreen:
+        if geo is not None:
+            window.setGeometry(geo)
+        window.showFullScreen()
+    elif avail is not None and (avail.width() > 800 or avail.height() > 480):
+        window.setGeometry(avail)
+        window.showMaximized()
+    else:
+        window.resize(800, 480)
+        window.show()
+
+
 def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) -> int:
     """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code."""
     os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
@@ -116,11 +133,7 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
 
         start_after_first_frame(window, lambda: write_ready(ready_file), fallback_ms=None)
     platform = app.platformName()
-    if kiosk or platform in FULLSCREEN_PLATFORMS:
-        window.showFullScreen()
-    else:
-        window.resize(800, 480)
-        window.show()
+    show_window(window, app.primaryScreen(), kiosk or platform in FULLSCREEN_PLATFORMS)
     logger.info("window shown on the %s platform%s", platform, " (fullscreen)" if kiosk else "")
 
     # Ctrl+C / SIGTERM close the window like the user would: the scheduler finishes its tick.

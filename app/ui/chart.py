@@ -19,12 +19,11 @@ import math
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPicture
+from PySide6.QtGui import QMouseEvent, QPainter, QPicture
 from PySide6.QtWidgets import QWidget
 
 from db.calendar import EXCHANGE_TZ
@@ -60,8 +59,6 @@ VOLUME_DOWN = "#e6a3a0"
 HOLD_MS = 450  # a finger held this long without moving shows the crosshair
 HOLD_SLOP = 10  # pixels a finger may drift while held
 MIN_BUCKET_PX = 3.0  # a candle or volume bar is at least this wide; more bars are merged
-TWO_LINE_WIDTH = 640  # a chart narrower than this (design px) shows the crosshair's values on
-#                       two lines
 INDICATOR_COLORS = ("#c25e00", "#6a1b9a", "#00796b", "#5d4037")
 BUY_BRUSH = "#0b6b2f"
 SELL_BRUSH = "#b0201a"
@@ -94,33 +91,30 @@ class ExchangeTimeAxis(pg.AxisItem):
         want = max(2, int(size / 90))  # a label every ~90 px
         major = next((s for s in TICK_STEPS if span / s <= want), TICK_STEPS[-1])
         minor = next((s for s in reversed(TICK_STEPS) if s < major), major)
+        self._major = float(major)
         return [(float(major), 0.0), (float(minor), 0.0)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
-        """New York time of each tick's bar; the date instead when the tick is the first in
-        its session (so a date is never repeated: "Nov 30, 14:40, Dec 01")."""
+        """New York time of each tick's bar; the date instead when a session starts between
+        the previous tick position and this one, so each day is named once, at its first
+        tick ("14:40, Dec 01, 10:00"), whichever tick level pyqtgraph asks about."""
         ts = self._chart.timestamps()
+        starts = self._chart.session_starts()
+        if spacing < getattr(self, "_major", 0.0):
+            return [""] * len(values)  # minor ticks: lines only, so no label is said twice
         out = []
-        prev_day = None
         for v in values:
             i = int(round(v))
-            if 0 <= i < len(ts):
-                t = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ)
-                day = t.date()
-                if prev_day is None:
-                    # The first label says the day if the ticks are days apart or a session
-                    # starts between it and the previous tick position.
-                    back = i - spacing_bars(spacing, i)
-                    new_day = spacing >= 390 or (i > 0 and datetime.fromtimestamp(
-                        int(ts[back]), EXCHANGE_TZ).date() != day)
-                else:
-                    new_day = day != prev_day
-                out.append(t.strftime("%b %d") if new_day else t.strftime("%H:%M"))
-                prev_day = day
-            else:
+            if not 0 <= i < len(ts):
                 out.append("")
+                continue
+            back = i - spacing_bars(spacing, i)
+            new_day = spacing >= 390 or i == 0 or bool(
+                np.searchsorted(starts, i, side="right") > np.searchsorted(starts, back,
+                                                                          side="right"))
+            t = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ)
+            out.append(t.strftime("%b %d") if new_day else t.strftime("%H:%M"))
         return out
-
 
 
 def buckets(n: int, x0: float, x1: float, max_count: int) -> tuple[int, int, int]:
@@ -224,6 +218,8 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._alloc(1024)
         self._n = 0
         self._version = 0
+        self._starts = np.zeros(0, dtype=np.int64)
+        self._starts_at = -1
         super().__init__(parent)
         self.setBackground("w")
         self.setObjectName("priceChart")
@@ -321,6 +317,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._timer.setInterval(int(1000 / MAX_FPS))
         self._timer.timeout.connect(self._flush)
         self._timer.start()
+        self._fit_legend_row()
         self.set_indicators(sma_windows)
 
     # --- storage -------------------------------------------------------------------------
@@ -501,7 +498,11 @@ class PriceChart(pg.GraphicsLayoutWidget):
         return self._candles
 
     def session_starts(self) -> np.ndarray:
-        return session_starts(self.timestamps())
+        """Index of each session's first bar (cached until the bars change)."""
+        if self._starts_at != self._version:
+            self._starts = session_starts(self.timestamps())
+            self._starts_at = self._version
+        return self._starts
 
     def separator_count(self) -> int:
         return len(self._separators)
@@ -561,19 +562,13 @@ class PriceChart(pg.GraphicsLayoutWidget):
     def _legend_size(self) -> str:
         return f"{max(9, round(10 * self._scale))}pt"
 
-    def _two_line_legend(self) -> bool:
-        return self.width() < TWO_LINE_WIDTH * self._scale
-
     def _fit_legend_row(self) -> None:
-        """One line of legend on a wide chart, two on a narrow one, whatever it shows."""
-        line = QFontMetrics(self.font()).height() * 1.45 * max(1.0, self._scale)
-        h = line * (2 if self._two_line_legend() else 1) + 4
+        """Two lines of legend, whatever it shows (the swatches and a hint, or the
+        crosshair's values): the plot never moves under the finger."""
+        px = max(9, round(10 * self._scale)) * 96 / 72
+        h = int(px * 1.35 * 2 + 6)
         self._legend.setMinimumHeight(h)
         self._legend.setMaximumHeight(h)
-
-    def resizeEvent(self, ev: Any) -> None:  # noqa: N802
-        super().resizeEvent(ev)
-        self._fit_legend_row()
 
     @staticmethod
     def _swatch(colour: str, text: str) -> str:
@@ -585,8 +580,9 @@ class PriceChart(pg.GraphicsLayoutWidget):
                   for i, w in enumerate(self._sma_windows)]
         parts.append(f'<span style="color:{BUY_BRUSH}">\u25b2</span>&nbsp;buy '
                      f'<span style="color:{SELL_BRUSH}">\u25bc</span>&nbsp;sell')
-        parts.append('<span style="color:#3d4654">hold a finger for values</span>')
-        self._legend.setText("&nbsp;&nbsp; ".join(parts), color="#0d1117",
+        hint = ('<span style="color:#3d4654">hold a finger on the chart for its time, '
+                'open/high/low/close and values</span>')
+        self._legend.setText("&nbsp;&nbsp; ".join(parts) + "<br>" + hint, color="#0d1117",
                              size=self._legend_size())
 
     def legend_text(self) -> str:
@@ -617,10 +613,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
             if i < len(values) and math.isfinite(values[i]):
                 colour = INDICATOR_COLORS[k % len(INDICATOR_COLORS)]
                 second.append(f'<span style="color:{colour}">SMA {w} {values[i]:,.2f}</span>')
-        # A narrow chart (portrait) reads the values on two lines; the legend row keeps
-        # the same height either way, so the plot never moves under the finger.
-        sep = "<br>" if self._two_line_legend() else "&nbsp;&nbsp; "
-        self._legend.setText("&nbsp;&nbsp; ".join(first) + sep + "&nbsp;&nbsp; ".join(second),
+        self._legend.setText("&nbsp;&nbsp; ".join(first) + "<br>" + "&nbsp;&nbsp; ".join(second),
                              color="#0d1117", size=self._legend_size())
 
     def _hide_crosshair(self) -> None:

@@ -27,7 +27,7 @@ def signed_pct(x: float | None) -> str:
         return "\u2014"
     if round(x, 2) == 0:
         return "0.00%"
-    return ("+" if x > 0 else MINUS) + f"{abs(x):.2f}%"
+    return ("+" if x > 0 else MINUS) + f"{abs(x):,.2f}%"
 
 
 def price(x: float | None) -> str:

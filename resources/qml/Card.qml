@@ -49,22 +49,7 @@ Rectangle {
                 font.pixelSize: Theme.fontLarge; font.bold: true
                 color: Theme.text
             }
-            // The plugin's name takes every pixel the pill leaves: two lines and a smaller
-            // font before any eliding ("Opening range / breakout").
-            Text {
-                objectName: "cardPlugin"
-                text: card.plugin
-                font.pixelSize: Theme.fontSmall
-                color: Theme.muted
-                Layout.fillWidth: true
-                Layout.preferredHeight: tickerText.height
-                verticalAlignment: Text.AlignVCenter
-                wrapMode: Text.WordWrap
-                maximumLineCount: 2
-                fontSizeMode: Text.Fit
-                minimumPixelSize: Math.round(Theme.fontSmall * 0.65)
-                elide: Text.ElideRight
-            }
+            Item { Layout.fillWidth: true }
             Rectangle {
                 objectName: "statusPill"
                 implicitWidth: st.implicitWidth + Theme.gap * 1.5
@@ -80,35 +65,49 @@ Rectangle {
                 }
             }
         }
+        // The plugin's name on a line of its own, the card's full width: no status pill
+        // next to it to cut it; a very long name shrinks, then (past ~45 letters) elides.
+        Text {
+            objectName: "cardPlugin"
+            text: card.plugin
+            font.pixelSize: Theme.fontSmall
+            color: Theme.muted
+            Layout.fillWidth: true
+            Layout.topMargin: -Theme.gap * 0.4
+            fontSizeMode: Text.HorizontalFit
+            minimumPixelSize: Math.round(Theme.fontSmall * 0.7)
+            elide: Text.ElideRight
+        }
         RowLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true
-            ColumnLayout {
-                spacing: 0
-                Layout.fillWidth: true
-                Layout.preferredWidth: card.width * 0.55
-                Text {
-                    text: card.lastPriceText
-                    font.pixelSize: Theme.font; font.bold: true
-                    color: Theme.text
-                }
-                Text {
-                    objectName: "cardHolding"
-                    text: card.holdingText
-                    Layout.fillWidth: true
-                    font.pixelSize: Theme.fontSmall
-                    fontSizeMode: Text.HorizontalFit
-                    minimumPixelSize: Math.round(Theme.fontSmall * 0.6)
-                    color: Theme.muted
-                }
+            Text {
+                text: card.lastPriceText
+                font.pixelSize: Theme.font; font.bold: true
+                color: Theme.text
+                Layout.preferredWidth: card.width * 0.5
+                Layout.alignment: Qt.AlignVCenter
+                fontSizeMode: Text.HorizontalFit
+                minimumPixelSize: Math.round(Theme.font * 0.6)
             }
             Sparkline {
                 points: card.spark
                 refLevel: card.avgCost
-                Layout.preferredWidth: card.width * 0.38
+                Layout.fillWidth: true
                 Layout.fillHeight: true
                 Layout.minimumHeight: Theme.font
             }
+        }
+        // What it holds and what that is worth against its capital, the card's full width:
+        // the font shrinks for a large position, the figures stay whole.
+        Text {
+            objectName: "cardHolding"
+            text: card.holdingText
+            Layout.fillWidth: true
+            font.pixelSize: Theme.fontSmall
+            fontSizeMode: Text.HorizontalFit
+            minimumPixelSize: Math.round(Theme.fontSmall * 0.55)
+            color: Theme.muted
         }
         // P&L is never elided: the font shrinks to fit the number.
         Text {

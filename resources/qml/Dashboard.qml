@@ -24,7 +24,7 @@ Rectangle {
             // Cards of a fixed comfortable width: a wider screen shows more columns.
             property int columns: Math.max(1, Math.floor(width / (Theme.scale * 240)))
             cellWidth: Math.floor(width / columns)
-            cellHeight: Theme.scale * 158
+            cellHeight: Theme.scale * 172
             boundsBehavior: Flickable.StopAtBounds
             // A visible scroll bar whenever the cards do not all fit.
             Rectangle {
@@ -78,57 +78,69 @@ Rectangle {
         // The action row. Narrow (portrait, or beside Detail on a wide screen): the message
         // on its own line, then the buttons on two rows, each at least 48 px.
         GridLayout {
+            id: actions
             Layout.fillWidth: true
             visible: !page.confirmStopAll
-            columns: 6
+            readonly property bool tall: page.width < Theme.scale * 700
+            // Narrow: three equal columns ("+ New" takes two, then Stop all; then
+            // Performance, Settings, Lock); wide: one row, the message in the middle.
+            columns: tall ? 3 : 6
             columnSpacing: Theme.gap
             rowSpacing: Theme.gap / 2
-            readonly property bool tall: page.width < Theme.scale * 700
-            uniformCellWidths: tall
+            // From the page's width (not the grid's own, which its children size).
+            readonly property real unit: Math.floor((page.width - Theme.gap * 2 - columnSpacing * 2) / 3)
+            function span(n) { return tall ? unit * n + columnSpacing * (n - 1) : -1 }
             Btn { objectName: "newButton"
                   text: page.width < 1000 ? "+ New" : "+ New algorithm"
-                  Layout.row: parent.tall ? 1 : 0; Layout.column: 0
-                  Layout.columnSpan: parent.tall ? 4 : 1; Layout.fillWidth: parent.tall
+                  Layout.row: actions.tall ? 1 : 0; Layout.column: 0
+                  Layout.columnSpan: actions.tall ? 2 : 1
+                  Layout.preferredWidth: actions.span(2)
+                  Layout.maximumWidth: actions.tall ? actions.span(2) : -1
                   onClicked: page.dash.newAlgorithm() }
             // The banner's reserved slot: a message for a few seconds, else the count and
             // a hint when the list scrolls. Nothing above moves when it changes.
             Text {
                 objectName: "dashMessage"
-                Layout.row: 0; Layout.column: parent.tall ? 0 : 1
-                Layout.columnSpan: parent.tall ? 6 : 1
+                Layout.row: 0; Layout.column: actions.tall ? 0 : 1
+                Layout.columnSpan: actions.tall ? 3 : 1
                 Layout.fillWidth: true
-                Layout.preferredHeight: parent.tall ? Theme.fontSmall * 2.8 : Theme.touch
+                Layout.preferredWidth: actions.tall ? actions.span(3) : 10
+                Layout.maximumWidth: actions.tall ? actions.span(3) : -1
+                Layout.preferredHeight: actions.tall ? Theme.fontSmall * 2.8 : Theme.touch
                 verticalAlignment: Text.AlignVCenter
                 text: page.dash.message !== "" ? page.dash.message
                       : page.dash.countText
                         + (grid.contentHeight > grid.height + 1 && !grid.atYEnd ? "  \u2193 more below" : "")
                 wrapMode: Text.WordWrap
-                maximumLineCount: 2
+                maximumLineCount: 3
                 elide: Text.ElideRight
                 font.pixelSize: Theme.fontSmall
+                fontSizeMode: Text.Fit
+                minimumPixelSize: Math.round(Theme.fontSmall * 0.75)
                 font.bold: page.dash.message !== ""
                 color: page.dash.message === "" ? Theme.muted
                        : page.dash.messageIsError ? Theme.bad : Theme.good
                 TapHandler { onTapped: page.dash.dismissMessage() }
             }
             Btn { objectName: "stopAllButton"; text: "Stop all"; kind: "danger"
-                  Layout.row: parent.tall ? 1 : 0; Layout.column: parent.tall ? 4 : 2
-                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
+                  Layout.row: actions.tall ? 1 : 0; Layout.column: actions.tall ? 2 : 2
+                  Layout.preferredWidth: actions.span(1)
+                  Layout.maximumWidth: actions.tall ? actions.span(1) : -1
                   onClicked: page.confirmStopAll = true }
             Btn { objectName: "performanceButton"; text: "Performance"; kind: "secondary"
-                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 0 : 3
-                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
-                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  Layout.row: actions.tall ? 2 : 0; Layout.column: actions.tall ? 0 : 3
+                  Layout.preferredWidth: actions.span(1)
+                  Layout.maximumWidth: actions.tall ? actions.span(1) : -1
                   onClicked: page.dash.performance() }
             Btn { objectName: "settingsButton"; text: "Settings"; kind: "secondary"
-                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 2 : 4
-                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
-                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  Layout.row: actions.tall ? 2 : 0; Layout.column: actions.tall ? 1 : 4
+                  Layout.preferredWidth: actions.span(1)
+                  Layout.maximumWidth: actions.tall ? actions.span(1) : -1
                   onClicked: page.dash.settings() }
             Btn { objectName: "lockButton"; text: "Lock"; kind: "secondary"
-                  Layout.row: parent.tall ? 2 : 0; Layout.column: parent.tall ? 4 : 5
-                  Layout.columnSpan: parent.tall ? 2 : 1; Layout.fillWidth: parent.tall
-                  Layout.preferredWidth: parent.tall ? 1 : -1
+                  Layout.row: actions.tall ? 2 : 0; Layout.column: actions.tall ? 2 : 5
+                  Layout.preferredWidth: actions.span(1)
+                  Layout.maximumWidth: actions.tall ? actions.span(1) : -1
                   onClicked: page.dash.lock() }
         }
         GridLayout {

@@ -112,3 +112,22 @@ def test_press_and_hold_shows_the_crosshair_a_drag_pans(qtbot) -> None:
     qtbot.wait(HOLD_MS + 100)
     assert c.crosshair_index() is None
     assert not c.following
+
+
+def test_axis_names_each_day_once(qtbot) -> None:
+    """"14:40, Dec 01, Dec 01" was seen: a day's date appears at one tick only."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    ts, close, ohlv = bars(600, day_gap_at=250)
+    c.set_series(ts, close, ohlv)
+    axis = c.volume_plot.getAxis("bottom")
+    for lo, hi, px in ((200.0, 320.0, 700), (0.0, 600.0, 700), (230.0, 600.0, 400)):
+        levels = axis.tickSpacing(lo, hi, px)
+        labels = []
+        for spacing, offset in levels:
+            first = (lo // spacing + 1) * spacing + offset
+            values = list(np.arange(first, hi, spacing))
+            labels += [t for t in axis.tickStrings(values, 1.0, spacing) if t]
+        dates = [t for t in labels if not t[0].isdigit()]
+        assert dates.count("Mar 06") == 1, labels
+        assert len(labels) == len(set(labels)), labels

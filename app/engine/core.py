@@ -9,6 +9,7 @@ real ones come from the mixins and the facade, earlier in the MRO.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from db.calendar import MarketCalendar
     from db.market import MarketStore
     from db.system import SystemStore
+
+
+logger = logging.getLogger(__name__)
 
 
 class CoreLock:
@@ -57,7 +61,10 @@ class CoreLock:
             self._local.pending = []
         self._lock.release()
         for fn, args in pending:
-            fn(*args)
+            try:
+                fn(*args)
+            except Exception:  # a listener's problem never undoes or breaks the step
+                logger.exception("deferred engine call %s failed", getattr(fn, "__name__", fn))
 
     def held(self) -> bool:
         """Does the calling thread hold the lock?"""

@@ -95,3 +95,17 @@ def test_a_fill_pushes_a_snapshot_of_the_algorithm_from_the_ledger(make_engine, 
     view = got[-1][0]
     assert view.position == 10 and view.last_price == 120.0
     assert view.pnl == pytest.approx(engine.algorithm_view(a).pnl)
+
+
+def test_a_failing_deferred_call_never_breaks_the_locked_step(make_engine, caplog):
+    engine = make_engine()
+    done = []
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    with engine._lock:
+        engine._lock.later(broken)
+        engine._lock.later(done.append, "next")
+    assert done == ["next"]  # the others still ran, nothing raised into the step
+    assert "listener bug" in caplog.text

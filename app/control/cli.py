@@ -20,7 +20,6 @@ from typing import Any
 from app.config import Settings, finite_number
 from app.control.client import ControlClient
 from app.control.server import ControlUnavailable
-from app.control.service import ControlService
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +122,7 @@ def wait_broker_jobs(engine: Any, timeout: float = BROKER_JOBS_WAIT) -> bool:
 
 
 def apply_offline(settings: Settings, req: dict[str, Any]) -> dict[str, Any]:
+    from app.control.service import ControlService
     from app.engine.runner import AlreadyRunningError, build_engine
 
     try:

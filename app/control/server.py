@@ -17,9 +17,10 @@ import struct
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.control.service import ControlService
+if TYPE_CHECKING:  # the command line's side imports this module: no engine (numpy, DBs) here
+    from app.control.service import ControlService
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +171,8 @@ def start_control(engine: Any, data_path: Path) -> ControlServer | None:
     if not hasattr(socket, "AF_UNIX"):
         logger.warning("no control channel on this platform (no Unix sockets)")
         return None
+    from app.control.service import ControlService
+
     try:
         server = ControlServer(ControlService(engine), socket_path(data_path)).start()
     except OSError as e:

@@ -108,15 +108,17 @@ def day_png(path: Path, title: str, day_pnl: dict[str, float], account: Series,
     left.set_title("P&L today", fontsize=9)
     left.tick_params(axis="x", labelsize=7)
     right = fig.add_subplot(1, 2, 2)
-    xs = [date.fromisoformat(d) for d, _ in account]
-    right.plot(xs, [v for _, v in account], color=ACCOUNT_COLOUR, linewidth=1.5,
-               marker="o" if len(xs) < 3 else None)
+    right.plot(range(len(account)), [v for _, v in account], color=ACCOUNT_COLOUR,
+               linewidth=1.5, marker="o" if len(account) < 3 else None)
+    if account:  # first and last day only: a phone-sized picture, no date locator needed
+        last = len(account) - 1
+        right.set_xticks(sorted({0, last}), [account[0][0][5:], account[-1][0][5:]])
     right.set_title("Account value", fontsize=9)
     right.tick_params(labelsize=7)
     right.grid(True, alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    # fixed margins: tight_layout would draw the figure a second time (a second on a Pi)
+    fig.subplots_adjust(left=0.2, right=0.97, bottom=0.12, top=0.82, wspace=0.35)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")

@@ -23,6 +23,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 200
+MAX_LINES = 25  # events listed in one merged message (targets cut long ones)
 
 
 def mask_url(url: str) -> str:
@@ -115,7 +116,12 @@ class Notifier:
             title, body = batch[0].title, batch[0].body
         else:
             title = f"AutoTrader: {len(batch)} events"
-            body = "\n".join(f"- {m.title}: {m.body}" for m in batch)
+            # a summary or a failure first, fills after; a phone shows the first lines
+            ranked = sorted(batch, key=lambda m: m.kind == "info" and not m.attach)
+            lines = [f"- {m.title}: {m.body}" for m in ranked[:MAX_LINES]]
+            if len(batch) > MAX_LINES:
+                lines.append(f"... and {len(batch) - MAX_LINES} more (see the log)")
+            body = "\n".join(lines)
         kinds = {m.kind for m in batch}
         ntype = (apprise.NotifyType.FAILURE if "failure" in kinds else
                  apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)

@@ -74,7 +74,9 @@ def test_a_burst_is_one_message_and_send_never_blocks(receiver: Receiver) -> Non
     assert len(receiver.posts) == 1
     msg = receiver.posts[0]
     assert msg["title"] == "AutoTrader: 100 events"
-    assert "fill 0: AAPL buy 0" in msg["message"] and "fill 99" in msg["message"]
+    assert "fill 0: AAPL buy 0" in msg["message"] and "fill 24: AAPL buy 24" in msg["message"]
+    # a phone shows the first lines; the rest is counted, not listed (targets cut long bodies)
+    assert "fill 25:" not in msg["message"] and "... and 75 more" in msg["message"]
     assert receiver.paths[0].endswith("/hook-secret-token")
 
 
@@ -174,3 +176,15 @@ def test_notify_test_uses_the_configured_targets(receiver: Receiver, tmp_path: P
     r = subprocess.run([sys.executable, "main.py", "notify", "--test", "--url", "nope://x"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and "did not recognise nope://" in r.stderr
+
+
+def test_a_failure_in_a_burst_of_fills_comes_first(receiver: Receiver) -> None:
+    n = Notifier([receiver.url], batch_seconds=0.5, min_interval=0)
+    for i in range(40):
+        n.send(f"fill {i}", "AAPL buy 1")
+    n.send("Demo SMA AAPL (AAPL) error", "plugin crashed", "failure")
+    assert receiver.wait(1)
+    n.close()
+    msg = receiver.posts[0]
+    assert msg["message"].startswith("- Demo SMA AAPL (AAPL) error: plugin crashed")
+    assert msg["type"] == "failure" and "and 16 more" in msg["message"]

@@ -155,7 +155,8 @@ def _contain(memory_mb: float) -> None:
             _, hard = resource.getrlimit(resource.RLIMIT_DATA)
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+            # The hard limit too: a plugin cannot raise it again (setrlimit in its code).
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
     for name in [n for n in os.environ if _SECRET_ENV.search(n)]:

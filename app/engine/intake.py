@@ -210,6 +210,7 @@ class BrokerIntake(EngineCore):
                     a.paused = a.error = why
                     self.system.set_algorithm_error(a.id, why)
                     paused.append(a)
+                    self._snapshot_later(a.id)
             logger.error("positions differ: %s; its algorithms are paused", why)
         if paused:
             self._persist_holds()
@@ -258,6 +259,7 @@ class BrokerIntake(EngineCore):
                     a.paused = a.error = None
                     self.system.set_algorithm_error(a.id, None)
                     found = True
+                    self._snapshot_later(a.id)
             self._persist_holds()
         if not found and ticker not in pos and ticker not in ext:
             raise EngineError(f"nothing to accept for {ticker}")

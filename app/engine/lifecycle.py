@@ -252,6 +252,7 @@ class Lifecycle(EngineCore):
         if why:
             a.error = why
         a.instance, a.paused, a.busy = None, None, None
+        self._snapshot_later(a.id)
         sale = None
         if liquidate and a.ledger.position > 0:
             now = self.clock.now()
@@ -406,6 +407,7 @@ class Lifecycle(EngineCore):
                     a.paused, a.error = None, None
                     self.system.set_algorithm_error(a.id, None)
                     self._persist_holds()
+                    self._snapshot_later(a.id)
                     logger.info("algorithm %d (%s) resumed from its pause", a.id, a.name)
                     self._emit("on_algorithms_changed")
                 return
@@ -416,6 +418,7 @@ class Lifecycle(EngineCore):
             price = self.market.latest_price(a.ticker)
             self.guards.reset(a.id, a.ledger.value(price))
             self._persist_holds()  # the new baselines too, before the next tick writes them
+            self._snapshot_later(a.id)
         self._refresh_plugins()
         self._instantiate_soon(a)
         if a.status == "running" and self.feed is not None:

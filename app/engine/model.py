@@ -89,9 +89,9 @@ class EngineListener(Protocol):
     def on_bar(self, bar: Bar) -> None: ...
 
     def on_snapshot(self, view: AlgoView, account: Any) -> None:
-        """After a fill: the changed algorithm as its card shows it (value and P&L from the
-        engine's ledger) and the last account read (``Account`` or None), pushed so the UI
-        need not ask the engine again."""
+        """After a fill, a stop, a resume or a pause: the changed algorithm as its card shows
+        it (status, value and P&L from the engine's ledger) and the last account read
+        (``Account`` or None), pushed so the UI need not ask the engine again."""
         ...
 
 

@@ -109,3 +109,24 @@ def test_a_failing_deferred_call_never_breaks_the_locked_step(make_engine, caplo
         engine._lock.later(done.append, "next")
     assert done == ["next"]  # the others still ran, nothing raised into the step
     assert "listener bug" in caplog.text
+
+
+def test_stop_pause_and_resume_push_snapshots(make_engine, clock, system_store):
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    got: list = []
+
+    class Cards:
+        def on_snapshot(self, view, account) -> None:
+            got.append((view.id, view.status, view.position))
+
+    engine.add_listener(Cards())
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    system_store.conn.execute("UPDATE sim_positions SET qty = 3 WHERE ticker = 'AAA'")
+    engine.watch_positions(T0)
+    engine.resume_algorithm(a)  # lifts the pause
+    engine.stop_algorithm(a)
+    engine.resume_algorithm(a)
+    assert got == [(a, "running", 1), (a, "paused", 1), (a, "running", 1), (a, "stopped", 1),
+                   (a, "running", 1)]

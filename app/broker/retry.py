@@ -8,7 +8,8 @@ number of tries bounded and stated:
 2. **Retries do not nest.** A ``call`` made inside another ``call`` (a lookup inside an
    order's send, a read inside a retried job) gets exactly one try: only the outermost loop
    retries. So one order placed through Alpaca costs at most ``ORDER_POLICY.attempts`` POSTs
-   and as many GET lookups, never attempts x attempts.
+   and two GET lookups per try (one before a resend, one after a 422), never attempts x
+   attempts; alpaca-py's own retries are switched off (alpaca_clients.harden).
 3. **The caller may stop a retry.** Inside ``with scope(check=...)`` the check runs before
    every retry (not before the first try); a reason from it ends the loop with ``Stopped``.
    The engine uses it so that an order whose algorithm was stopped (or whose minute went

@@ -8,7 +8,10 @@ Prints bars per second for:
 - the exact path (the live ``Engine.run_tick`` + simulated broker over SQLite), on 10 days;
 - backtrader running the same rule (cheat-on-open), when it is installed;
 - loading the year as a CSV file (``load_csv``: parsing, validation, session filter) against
-  the floor ``pandas.read_csv`` of the same file, and the ratio (target: under 0.2 s).
+  the floor ``pandas.read_csv`` of the same file, and the ratio (target: under 0.2 s);
+- a 50-run sweep (10 sessions each, isolated child processes) on the process pool and on a
+  local Dask cluster (when ``distributed`` is installed), against the floor: the same 50 runs
+  one after another in this process, without isolation.
 "replay" counts the per-minute loop; "end to end" adds preparing the in-memory data and the
 metrics. The fast paths run ``--repeat`` times and the fastest run counts (the machine is
 shared). Targets: seed-style >= 200k bars/s (10x backtrader), vectorised >= 1M bars/s.
@@ -30,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.backtest.bars import load_csv, write_csv  # noqa: E402
 from app.backtest.exact import run_exact  # noqa: E402
 from app.backtest.replay import run_event  # noqa: E402
-from app.backtest.run import resolve_plugin  # noqa: E402
+from app.backtest.run import Spec, resolve_plugin  # noqa: E402
+from app.backtest.sweep import Job, combinations, run_jobs  # noqa: E402
 from app.backtest.synthetic import random_walk  # noqa: E402
 from app.backtest.vectorized import run_vector  # noqa: E402
+from bench.benchlib import report  # noqa: E402
 from db.calendar import nyse  # noqa: E402
 from db.timeutil import iso_z  # noqa: E402
 
@@ -133,6 +138,40 @@ def bench_csv(bars, cal, repeat: int) -> None:  # noqa: ANN001
           f"pandas.read_csv {floor:.3f} s, ratio {ours / floor:.2f}x (target: under 0.2 s)")
 
 
+def bench_sweep(cal, runs: int = 50) -> None:  # noqa: ANN001
+    """50 isolated runs on the process pool and on a local Dask cluster vs one by one here."""
+    bars = random_walk("SWEEP", cal, date(2024, 3, 1), date(2024, 3, 14), seed=9)
+    grid = combinations({"sma_short": [str(x) for x in range(5, 30, 5)],
+                         "sma_long": [str(x) for x in range(40, 140, 10)]})[:runs]
+    info = resolve_plugin("sma_crossover")
+    jobs = [Job(Spec("sma_crossover", "SWEEP", params=c, capital=CAPITAL), (bars, 0))
+            for c in grid]
+    t0 = time.perf_counter()
+    serial = [run_event(info, c, bars, 0, CAPITAL).metrics.final_equity for c in grid]
+    floor = time.perf_counter() - t0
+    print(f"\nSweep: {len(jobs)} runs x {len(bars):,} bars (sma_crossover grid)")
+    t0 = time.perf_counter()
+    pooled = run_jobs(jobs, workers=2)
+    pool_s = time.perf_counter() - t0
+    same = [r["report"]["metrics"]["final_equity"] for r in pooled] == serial
+    report("backtest", f"{len(jobs)}-run sweep, process pool (2 workers)", pool_s, floor, "s",
+           None, floor_what="the same runs one by one in this process, not isolated")
+    print(f"  same results as the serial runs: {same}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print("  distributed is not installed: no Dask comparison")
+        return
+    t0 = time.perf_counter()
+    remote = run_jobs(jobs, dask="local")
+    dask_s = time.perf_counter() - t0
+    same = [r["report"]["metrics"]["final_equity"] for r in remote] == serial
+    report("backtest", f"{len(jobs)}-run sweep, local Dask cluster (2 workers, started in "
+           "the run)", dask_s, floor, "s", None,
+           floor_what="the same runs one by one in this process, not isolated")
+    print(f"  same results as the serial runs: {same}")
+
+
 def _wall(fn) -> float:  # noqa: ANN001
     t0 = time.perf_counter()
     fn()
@@ -144,10 +183,15 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=365, help="calendar days of bars (default 365)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="runs per fast path, the fastest counts (default 5)")
+    ap.add_argument("--sweep-only", action="store_true",
+                    help="only the 50-run sweep (process pool vs local Dask cluster)")
     ap.add_argument("--skip-shipped", action="store_true",
                     help="skip the shipped plugin (slow when it rescans all transactions)")
     args = ap.parse_args()
     cal = nyse()
+    if args.sweep_only:
+        bench_sweep(cal)
+        return 0
     first = date(2024, 1, 2)
     bars = random_walk("BENCH", cal, first, first + timedelta(days=args.days - 1), seed=3)
     n = len(bars)
@@ -210,6 +254,7 @@ def main() -> int:
               f"{final:>13,.2f} {vs:>13}")
     print("\ntargets: seed-style >= 200,000 bars/s end to end (10x backtrader); "
           "vectorised >= 1,000,000 bars/s")
+    bench_sweep(cal)
     return 0
 
 

@@ -87,11 +87,11 @@ def tick(engine: Engine, clock, minute=T0):
 
 @pytest.mark.parametrize("fault", ["500", "503", "504", "timeout", "reset"])
 def test_a_lost_answer_is_looked_up_not_sent_twice(rig, emulator, clock, system_store, fault):
-    engine = rig(request_timeout=0.5)
+    engine = rig(request_timeout=1.0)
     a = engine.create_algorithm("scripted", "AAPL", 5000, BUY5)
     f = emulator.faults
     if fault == "timeout":
-        f.slow_after_accept = 1.5  # stored, answered after the client gave up
+        f.slow_after_accept = 2.5  # stored, answered after the client gave up
     elif fault == "reset":
         f.reset_after_accept = 1  # stored, connection dropped without an answer
     else:

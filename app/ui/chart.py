@@ -23,7 +23,7 @@ from datetime import datetime
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent, QPainter, QPicture
+from PySide6.QtGui import QFont, QMouseEvent, QPainter, QPicture
 from PySide6.QtWidgets import QWidget
 
 from db.calendar import EXCHANGE_TZ
@@ -47,7 +47,7 @@ def session_starts(ts: np.ndarray) -> np.ndarray:
 
 def right_pad(width: float) -> float:
     """Room at the right edge so the newest bar and its marker are not clipped."""
-    return max(3.0, width * 0.04)
+    return max(5.0, width * 0.09)
 # Bar spacings the axis may put ticks at, in bars (minutes within a session).
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
@@ -311,6 +311,14 @@ class PriceChart(pg.GraphicsLayoutWidget):
         vb.setAutoVisible(y=True)
         vb.enableAutoRange(axis="y")
         vb.sigRangeChangedManually.connect(self._on_manual)
+        # The date of the session at the left edge stays readable when its separator line
+        # has scrolled out of view (its own label would be cut by the edge).
+        self._edge_date = pg.TextItem("", color="#1b2330", fill=(238, 241, 245, 230),
+                                      anchor=(0, 0))
+        self._edge_date.setZValue(25)
+        self._edge_date.hide()
+        item.addItem(self._edge_date, ignoreBounds=True)
+        vb.sigRangeChanged.connect(self._place_dates)
         self._vol.getViewBox().sigRangeChangedManually.connect(self._on_manual)
         self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self._timer = QTimer(self)
@@ -529,9 +537,45 @@ class PriceChart(pg.GraphicsLayoutWidget):
                                    labelOpts={"position": 0.96, "color": "#1b2330",
                                               "fill": (238, 241, 245, 230),
                                               "anchors": [(0, 0), (0, 0)]})
+            line.label.setFont(self._label_font())
             item.addItem(line, ignoreBounds=True)
             self._separators.append(line)
         self._separator_at = key
+        self._place_dates()
+
+    def _place_dates(self, *args: object) -> None:
+        """Each separator's date shows only when its line is in view; the session at the
+        left edge gets its date pinned to the edge instead."""
+        n = self._n
+        if n == 0:
+            self._edge_date.hide()
+            return
+        (x0, x1), (y0, y1) = self._plot.getViewBox().viewRange()
+        for line in self._separators:
+            line.label.setVisible(x0 <= line.value() <= x1)
+        starts = self.session_starts()
+        i = int(np.searchsorted(starts, max(0.0, x0 + 0.5), side="right")) - 1
+        first = int(starts[i]) if i >= 0 and len(starts) else 0
+        nxt = int(starts[i + 1]) if i + 1 < len(starts) else None
+        px_per_bar = self._plot.getViewBox().width() / max(1e-9, x1 - x0)
+        crowded = nxt is not None and (nxt - x0) * px_per_bar < 110 * self._scale
+        if first - 0.5 >= x0 or crowded:  # its own line is in view, or the next date is near
+            self._edge_date.hide()
+            return
+        day = datetime.fromtimestamp(int(self._ts[first]), EXCHANGE_TZ).strftime("%a %b %d")
+        if self._edge_date.textItem.toPlainText() != day:
+            self._edge_date.setText(day)
+        self._edge_date.setPos(x0, y0 + 0.96 * (y1 - y0))
+        self._edge_date.show()
+
+    def edge_date(self) -> str:
+        """The date pinned at the left edge ('' when none is)."""
+        return self._edge_date.textItem.toPlainText() if self._edge_date.isVisible() else ""
+
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(int(round(12 * self._scale)))
+        return font
 
     def reset(self) -> None:
         self.set_series([], [])
@@ -555,6 +599,9 @@ class PriceChart(pg.GraphicsLayoutWidget):
             for name in ("right", "bottom"):
                 plot.getAxis(name).setStyle(tickFont=font)
         self._vol.getAxis("bottom").setHeight(int(round(26 * scale)))
+        label_font = self._label_font()
+        for text in [self._last_tag.label, self._edge_date] + [s.label for s in self._separators]:
+            text.setFont(label_font)
         self._fit_legend_row()
         self._show_legend()
 

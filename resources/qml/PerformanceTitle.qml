@@ -14,7 +14,9 @@ Rectangle {
         Btn { objectName: "perfBackButton"; text: "\u2190 Back"; kind: "secondary"
               onClicked: bar.perf.back() }
         Text { text: "Performance"; font.pixelSize: Theme.font * 1.1; font.bold: true
-               color: Theme.text; Layout.fillWidth: true; elide: Text.ElideRight }
+               color: Theme.text; Layout.fillWidth: true
+               fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.8)
+               elide: Text.ElideRight }
         Repeater {
             model: bar.perf.ranges
             Btn {

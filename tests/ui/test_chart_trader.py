@@ -131,3 +131,23 @@ def test_axis_names_each_day_once(qtbot) -> None:
         dates = [t for t in labels if not t[0].isdigit()]
         assert dates.count("Mar 06") == 1, labels
         assert len(labels) == len(set(labels)), labels
+
+
+def test_the_left_edge_keeps_its_date(qtbot) -> None:
+    """Panned so the separator is out of view: the date is pinned at the left edge instead of
+    being cut there."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    c.resize(800, 420)
+    c.show()
+    ts, close, ohlv = bars(600, day_gap_at=250)
+    c.set_series(ts, close, ohlv)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    vb = c.getPlotItem().getViewBox()
+    vb.setXRange(300, 500, padding=0)  # inside the second session, its line out of view
+    qtbot.wait(50)
+    assert c.edge_date() == "Wed Mar 06"
+    assert not c._separators[0].label.isVisible()
+    vb.setXRange(200, 400, padding=0)  # the line in view: its own label, nothing pinned
+    qtbot.wait(50)
+    assert c._separators[0].label.isVisible() and c.edge_date() == "Tue Mar 05"

@@ -62,7 +62,7 @@ def classify(e: BaseException) -> str | None:
         text = str(e).lower()
         code = getattr(e, "sqlite_errorcode", None)
         if code in (sqlite3.SQLITE_FULL,) or "disk is full" in text \
-                or "database or disk is full" in text:
+                or "no space left" in text:
             return "full"
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text \
                 or "busy" in text:
@@ -70,6 +70,27 @@ def classify(e: BaseException) -> str | None:
         if "disk i/o error" in text or code == sqlite3.SQLITE_IOERR:
             return "io"
     return None
+
+
+def wait_out_storage(fn: Callable[[], T], folder: Path | str, say: Callable[[str], Any], *,
+                     sleep: Callable[[float], Any] = time.sleep, first: float = 5.0,
+                     most: float = 300.0) -> T:
+    """``fn()`` (opening the DBs at start-up), tried again with backoff (``first`` s doubling
+    to ``most``) while it fails for a full disk or a DB locked by another process;
+    ``say(message)`` once when the wait starts, with what to do. Other errors are raised."""
+    delay, said = first, False
+    while True:
+        try:
+            return fn()
+        except (StorageError, sqlite3.Error, OSError) as e:
+            kind = classify(e)
+            if kind not in ("full", "locked"):
+                raise
+            if not said:
+                said = True
+                say(start_wait_message(kind, folder, e))
+            sleep(delay)
+            delay = min(delay * 2, most)
 
 
 def retry_locked(fn: Callable[[], T], deadline: float, *, pause: float = 0.2,

@@ -176,3 +176,26 @@ def test_db_locked_by_another_process_at_start_waits_then_starts(tmp_path, capsy
         engine.close()
         engine.system.close()
         engine.market.close()
+
+
+def test_window_start_with_the_db_locked_waits_then_starts(tmp_path):
+    """The kiosk's case: the window starts while another process holds the DB's write lock
+    longer than the busy timeouts add up to. It says what it waits for and starts once the
+    lock is gone (it used to show "The engine could not start: database is locked" for good).
+    Real window (Qt offscreen) in a child process."""
+    run(tmp_path, "--minutes", "1", "--speed", "600")  # an existing install
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER,
+                               str(tmp_path / "data" / "system.db"), "20"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    try:
+        p = subprocess.run([sys.executable, "main.py", "run", "--minutes", "1", "--speed",
+                            "600"], cwd=ROOT,
+                           env=env_for(tmp_path, QT_QPA_PLATFORM="offscreen"),
+                           capture_output=True, text=True, timeout=150)
+    finally:
+        holder.wait(timeout=60)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "locked by another process" in p.stderr and "starts by itself" in p.stderr
+    log = (tmp_path / "log" / "autotrader.log").read_text()
+    assert log.count("scheduler running") == 2  # the first run's and this one's, after the wait

@@ -372,3 +372,14 @@ def test_stop_all_while_another_process_holds_the_lock_stops_every_algorithm(
     errors = [m for m in _errors(caplog) if "locked by another process" in m]
     assert len(errors) == 1 and "saved as soon as the lock is released" in errors[0]
     assert any("waiting writes are saved" in m for m in caplog.messages)
+
+
+def test_classify_reads_storage_errors_from_opening_a_db():
+    from db.connection import StorageError
+
+    assert classify(StorageError("cannot create database /d/system.db: No space left on "
+                                 "device")) == "full"
+    assert classify(StorageError("cannot open database /d/system.db: database is locked")) \
+        == "locked"
+    assert classify(StorageError("/d/system.db is not a usable SQLite database: file is not "
+                                 "a database")) is None

@@ -114,8 +114,12 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
     from db.system import SystemStore
 
     settings = apply_stored_settings(settings)
-    try:
-        system = SystemStore(settings.system_db_path)  # the GUI thread's own connection
+    from app.engine.storage import wait_out_storage
+
+    try:  # the GUI thread's own connection; a full disk or a foreign lock is waited out
+        system = wait_out_storage(lambda: SystemStore(settings.system_db_path),
+                                  settings.data_path,
+                                  say=lambda m: print(f"WAITING: {m}", file=sys.stderr))
     except StorageError as e:
         print(f"autotrader: {e}", file=sys.stderr)
         return 2

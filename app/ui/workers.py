@@ -409,9 +409,15 @@ class EngineBuilder(QThread):
 
     def run(self) -> None:
         from app.engine.runner import build_engine
+        from app.engine.storage import wait_out_storage
+
+        def waiting(message: str) -> None:  # a full disk or a foreign DB lock: said, retried
+            logger.error("%s", message)
+            self.failed.emit(message)
 
         try:
-            engine, scheduler = build_engine(self._settings)
+            engine, scheduler = wait_out_storage(lambda: build_engine(self._settings),
+                                                 self._settings.data_path, say=waiting)
         except Exception as e:  # noqa: BLE001 - shown on the dashboard and logged
             logger.exception("building the engine failed")
             self.failed.emit(str(e))

@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # ``| head`` left early: what was asked is done, stay quiet
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except OSError as e:
+            if not e.filename:  # not a file the user named: a bug or an outage, shown whole
+                raise
+            print(f"autotrader {argv[0]}: {e.strerror or e}: {e.filename}", file=sys.stderr)
+            return 2
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["run", *argv]
     args = build_parser().parse_args(argv)

@@ -111,8 +111,8 @@ def day_png(path: Path, title: str, day_pnl: dict[str, float], account: Series,
     right.plot(range(len(account)), [v for _, v in account], color=ACCOUNT_COLOUR,
                linewidth=1.5, marker="o" if len(account) < 3 else None)
     if account:  # first and last day only: a phone-sized picture, no date locator needed
-        last = len(account) - 1
-        right.set_xticks(sorted({0, last}), [account[0][0][5:], account[-1][0][5:]])
+        ticks = sorted({0, len(account) - 1})
+        right.set_xticks(ticks, [account[i][0][5:] for i in ticks])
     right.set_title("Account value", fontsize=9)
     right.tick_params(labelsize=7)
     right.grid(True, alpha=0.3)

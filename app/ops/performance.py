@@ -258,21 +258,23 @@ def main(argv: list[str]) -> int:
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--out", metavar="DIR", help="also write charts (account.png: the account "
                    "against buy and hold of --benchmark; algorithms.png) and CSVs into DIR")
-    p.add_argument("--benchmark", default="SPY", metavar="TICKER",
+    p.add_argument("--benchmark", default="SPY", metavar="TICKER", type=_ticker,
                    help="the buy-and-hold reference in account.png (default SPY; its bars "
                         "come from the market DB: 'autotrader data fetch SPY ...')")
     args = p.parse_args(argv[1:] if argv and argv[0] == "report" else argv)
     settings = settings_from_args(args)
     system = _open_system(settings)
-    rows = [] if system is None else report_rows(system.conn, args.since.isoformat(),
-                                                 args.period)
+    if system is None:
+        print(f"autotrader report: no database at {settings.system_db_path} (wrong --mode or "
+              "--data-dir? it is made when the app first runs)", file=sys.stderr)
+        return 2
+    rows = report_rows(system.conn, args.since.isoformat(), args.period)
     written = None
-    if system is not None:
-        try:
-            if args.out:
-                written = _write_files(settings, system, args)
-        finally:
-            system.close()
+    try:
+        if args.out:
+            written = _write_files(settings, system, args)
+    finally:
+        system.close()
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["period"])
@@ -298,11 +300,20 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _ticker(text: str) -> str:
+    from db.market import BadTickerError, check_ticker
+
+    try:
+        return str(check_ticker(text.strip().upper()))
+    except BadTickerError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _write_files(settings: Any, system: Any, args: Any) -> dict[str, Any]:
     from db.calendar import nyse
-    from db.market import MarketStore, check_ticker
+    from db.market import MarketStore
 
-    bench = check_ticker(args.benchmark.strip().upper()) if args.benchmark else ""
+    bench = args.benchmark or ""
     calendar = nyse()
     market = (MarketStore(settings.market_db_path, calendar)
               if settings.market_db_path.exists() else None)

@@ -95,3 +95,13 @@ def test_a_week_of_snapshots_report_and_charts(week, tmp_path: Path, calendar) -
     assert float(rows[-1][2]) == pytest.approx(spy_close)
     periods = list(csv.DictReader((tmp_path / "rep" / "periods.csv").open()))
     assert len(periods) == 3
+
+
+@pytest.mark.parametrize("days", [0, 1, 2, 30])
+def test_the_daily_chart_draws_for_any_history(tmp_path: Path, days: int) -> None:
+    from app.ops.charts import day_png
+
+    account = [((date(2024, 6, 3) + timedelta(days=i)).isoformat(), 100_000.0 + i)
+               for i in range(days)]
+    out = day_png(tmp_path / "d.png", "t", {"A": 1.0, "B": -2.0} if days else {}, account)
+    assert out.read_bytes()[:8] == PNG

@@ -110,7 +110,13 @@ def main() -> int:
         have = sum(1 for t in tickers for m in range(args.minutes)
                    if first + 60 * m <= last.get(t, 0)
                    and market.bars_between(t, first + 60 * m, first + 60 * m + 60))
+        missing = [(t, first + 60 * m) for t in tickers for m in range(args.minutes)
+                   if emu.bar(t, first + 60 * m) is not None and first + 60 * m <= last.get(t, 0)
+                   and not market.bars_between(t, first + 60 * m, first + 60 * m + 60)]
         market.close()
+    for t, ts in missing:
+        print(f"missing {t} {datetime.fromtimestamp(ts, UTC):%H:%M} (lost on the stream: "
+              f"{(t, ts) in emu.faults.skip_stream})")
     print(f"{args.tickers} tickers trading in ~{args.liquidity:.0%} of minutes, "
           f"{args.minutes} market minutes, {lost} bars lost on the stream")
     print(f"REST calls: {calls} in {batches} gap batches = {per_min:.2f} per minute "

@@ -174,8 +174,11 @@ class AlpacaStream(ReconnectingWebSocket):
             if self._subs.acquire(ticker):
                 logger.info("stream: subscribing %s", ticker)
                 latest = self.market.latest_ts(ticker)
-                if latest is not None:
-                    self._last_ts.setdefault(ticker, latest)
+                # The gap reference: the newest stored bar, or with none (no history: a
+                # ticker new to the DB whose backfill found nothing) the minute before this
+                # one, so a bar lost before the first one received is still missed and fetched.
+                ref = latest if latest is not None else self._now_ts() // 60 * 60 - 60
+                self._last_ts.setdefault(ticker, ref)
                 self._set_ticker(ticker, state="pending", detail="", halted=False,
                                  halt_reason="", last_bar_ts=latest)
                 self._send_locked("subscribe", [ticker])

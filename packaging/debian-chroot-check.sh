@@ -218,6 +218,19 @@ STANDIN
   echo connected > "$CHROOT/sys/class/drm/card1-DSI-1/status"
   echo 800x480 > "$CHROOT/sys/class/drm/card1-DSI-1/modes"
 }
+SVC_LOG=$CHROOT/run/check-systemd/service.log
+step_log() {  # a heading in the stand-in's logs (kept for a look after the run)
+  echo "=== $(date -u +%H:%M:%S) $1" | tee -a "$SVC_LOG" >> "$CHROOT/run/check-systemd/calls"
+}
+# wait_frame SECONDS: the prefix named by the running version's first-frame marker, or "".
+wait_frame() {
+  local _
+  for _ in $(seq "$1"); do
+    [ -s "$CHROOT/run/autotrader/ready" ] && break
+    sleep 1
+  done
+  sed -n 's/^prefix=//p' "$CHROOT/run/autotrader/ready" 2>/dev/null || true
+}
 # upgrade_in_chroot ARGS...: pi-upgrade.sh as root, with the stand-in systemctl first on PATH.
 upgrade_in_chroot() {
   chroot "$CHROOT" env -i PATH="$FAKE_BIN:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -242,7 +255,7 @@ PY
 if want upgrade; then
   say "upgrade with the stand-in systemd and a fake DSI screen"
   install_standin
-  in_root sh -c "rm -f /run/check-systemd/calls /run/check-systemd/service.log"
+  step_log upgrade
   git_pi checkout -q -B chroot-check
   git_pi commit -q --allow-empty -m "chroot check: an upgrade"
   before=$(readlink "$CHROOT/opt/autotrader/venv")
@@ -250,15 +263,14 @@ if want upgrade; then
   after=$(readlink "$CHROOT/opt/autotrader/venv")
   frame=$(sed -n 's/^prefix=//p' "$CHROOT/run/autotrader/ready" 2>/dev/null || true)
   result "upgrade: exit $rc, $before -> $after, first frame from ${frame:-nothing}"
-  tail -n 5 "$CHROOT/run/check-systemd/service.log" || true
+  grep -E "autotrader-display|first frame|window shown|Error" "$SVC_LOG" | tail -n 6 || true
 
   say "upgrade to a version whose window hangs before its first frame"
   hang_before_first_frame
   before=$(readlink "$CHROOT/opt/autotrader/venv")
   rc=0; FIRST_FRAME=60 upgrade_in_chroot || rc=$?
   after=$(readlink "$CHROOT/opt/autotrader/venv")
-  sleep 15
-  frame=$(sed -n 's/^prefix=//p' "$CHROOT/run/autotrader/ready" 2>/dev/null || true)
+  frame=$(wait_frame 90)
   running=no; chroot "$CHROOT" "$FAKE_BIN/systemctl" is-active autotrader.service && running=yes
   result "hang: exit $rc (1 expected), link $before -> $after (unchanged expected), old version running again: $running, its first frame from ${frame:-nothing}"
   chroot "$CHROOT" "$FAKE_BIN/systemctl" stop autotrader.service || true
@@ -270,7 +282,7 @@ fi
 if want legacy; then
   say "an install from before versioned venvs ($LEGACY_COMMIT), then today's pi-install with a failing doctor"
   install_standin
-  in_root sh -c "rm -f /run/check-systemd/calls /run/check-systemd/service.log"
+  step_log legacy
   # Start from nothing kiosk-wise (the data stays).
   in_root bash "$CLONE/packaging/pi-uninstall.sh" >/dev/null
   LEGACY=/home/pi/AutoTrader-legacy

@@ -4,8 +4,9 @@
    the window, and reports when the lock screen's first frame has rendered (process start
    measured by the parent just before it launches the child).
 2. Whole app on the dashboard: the demo at 60x (a tick and three bars a second), 20 s.
-3. Live chart: 100,000 points, one new bar every 100 ms (10 updates a second) for 10 s;
-   CPU time of this process / wall time = share of one core.
+3. Live chart: 100,000 bars (open/high/low/close/volume: the price line, two SMAs and the
+   volume pane; then again as candles), one new bar every 100 ms (10 updates a second) for
+   10 s; CPU time of this process / wall time = share of one core.
 
 Floors, measured in the same run (issue 15): start to first frame against a bare
 QQuickWidget window with one Text (``FLOOR_CHILD``, a fresh process the same way), target
@@ -206,7 +207,7 @@ def floor_chart(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) 
 
 
 def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0,
-                   factory=None) -> dict:
+                   factory=None, candles: bool = False) -> dict:
     import numpy as np
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -219,7 +220,14 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
     chart.show()
     ts = 1_709_649_000 + 60 * np.arange(points, dtype=np.int64)
     close = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.05, points))
-    chart.set_series(ts, close)
+    if factory:
+        chart.set_series(ts, close)
+    else:  # the real chart gets whole bars: open/high/low and volume (its volume pane)
+        opens = np.concatenate(([close[0]], close[:-1]))
+        vols = np.random.default_rng(3).integers(100, 5000, points).astype(float)
+        chart.set_series(ts, close, np.column_stack([opens, np.maximum(opens, close) + 0.02,
+                                                     np.minimum(opens, close) - 0.02, vols]))
+        chart.set_candles(candles)
     t_end = time.monotonic() + 1.0
     while time.monotonic() < t_end:  # settle: first draw and auto-range
         app.processEvents()
@@ -229,7 +237,12 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
 
     def add() -> None:
         state["i"] += 1
-        chart.append(int(ts[-1]) + 60 * state["i"], float(close[-1] + rng.normal(0, 0.05)))
+        c = float(close[-1] + rng.normal(0, 0.05))
+        if factory:
+            chart.append(int(ts[-1]) + 60 * state["i"], c)
+        else:
+            chart.append(int(ts[-1]) + 60 * state["i"], c, c - 0.01, c + 0.03, c - 0.03,
+                         float(rng.integers(100, 5000)))
         chart.repaint()  # offscreen nothing asks for paints: force one per update, like a screen
 
     timer = QTimer()
@@ -263,11 +276,16 @@ def main() -> int:
     r = live_chart_cpu()
     print(f"live chart: {r['points']:,} points, {r['updates']} updates in {r['wall_s']:.1f} s, "
           f"{r['draws']} redraws, CPU {r['cpu_pct']:.1f}% of one core")
+    rc = live_chart_cpu(candles=True)
+    print(f"live chart, candles: {rc['points']:,} points (merged to the screen's width), "
+          f"{rc['updates']} updates, {rc['draws']} redraws, CPU {rc['cpu_pct']:.1f}% of one core")
     f = floor_chart()
     print(f"  floor: pyqtgraph alone, {f['points']:,} points, {f['updates']} updates, "
           f"CPU {f['cpu_pct']:.1f}% of one core")
     report("ui", "live chart 100k points at 10 Hz, CPU", r["cpu_pct"], f["cpu_pct"],
            "% core", 1.2, "lower", "pyqtgraph alone, same array")
+    report("ui", "live chart 100k candles + volume at 10 Hz, CPU", rc["cpu_pct"], f["cpu_pct"],
+           "% core", 1.2, "lower", "pyqtgraph alone, same array (a line)")
     return 0
 
 

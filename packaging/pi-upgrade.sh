@@ -108,6 +108,7 @@ if [ -d "$LINK" ] && [ ! -L "$LINK" ]; then
   ln -s venvs/legacy "$LINK"
 fi
 OLD=""
+BACKED_UP=0
 [ -L "$LINK" ] && [ -x "$LINK/bin/autotrader" ] && OLD=$(readlink -f "$LINK")
 
 # --- 2. backup -------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ if [ -n "$OLD" ]; then
     fi
   else
     indent "$out"
+    BACKED_UP=1
   fi
 fi
 
@@ -182,8 +184,10 @@ rollback() {
     switch_to "$OLD"
     restore_legacy_unit
     echo "pi-upgrade: rolled back to $(basename "$OLD"); $(basename "$NEW") is kept for a look" >&2
-    echo "pi-upgrade: if the old version now reports a newer DB schema, restore the backup" \
-         "taken above: autotrader restore <backup>" >&2
+    if [ "$BACKED_UP" = 1 ]; then
+      echo "pi-upgrade: if the old version now reports a newer DB schema, restore the backup" \
+           "taken above: autotrader restore <backup>" >&2
+    fi
     if [ "$WAS_ACTIVE_OR_START" = 1 ] && have_systemd; then systemctl start "$SERVICE" || true; fi
   else
     rm -f "$LINK"

@@ -224,6 +224,16 @@ def test_doctor_failure_rolls_back(rig: Rig) -> None:
     assert "rolled back" in r.stderr
     assert os.readlink(rig.prefix / "venv") == link and rig.current == "1.0.0"
     assert "started 1.1.0" not in rig.calls() and rig.calls()[-1] == "started 1.0.0"
+    assert "restore the backup taken above" in r.stderr  # one was taken
+
+
+def test_no_backup_taken_no_restore_advice(rig: Rig) -> None:
+    (rig.state / "no-data").touch()
+    (rig.state / "doctor-fails-1.1.0").touch()
+    rig.release("1.1.0", plugins=("sma.py",))
+    r = rig.run()
+    assert r.returncode == 1 and "rolled back" in r.stderr
+    assert "restore the backup" not in r.stderr
 
 
 def test_a_service_that_dies_after_the_start_rolls_back(rig: Rig) -> None:

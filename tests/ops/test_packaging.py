@@ -401,3 +401,16 @@ def test_install_records_the_boot_target_once() -> None:
     assert "PREV_TARGET=%s" in text
     # Recorded before the boot target is changed below.
     assert text.index("PREV_TARGET=%s") < text.index("systemctl set-default multi-user.target")
+
+
+def test_first_frame_marker_lives_in_the_runtime_directory(rendered: tuple[Path, Path]) -> None:
+    """pi-upgrade.sh reads the marker path from the unit; inside RuntimeDirectory= systemd
+    removes it whenever the service stops, so a marker never outlives the window that wrote
+    it, and the app (User=) can write there."""
+    unit = parse_unit(rendered[0].read_text())
+    env = dict(v.split("=", 1) for v in values(unit, "Service", "Environment"))
+    ready = Path(env["AUTOTRADER_READY_FILE"])
+    runtime = values(unit, "Service", "RuntimeDirectory")
+    assert runtime == ["autotrader"] and ready.parent == Path("/run") / runtime[0]
+    upgrade = (PACKAGING / "pi-upgrade.sh").read_text()
+    assert "s/^Environment=AUTOTRADER_READY_FILE=//p" in upgrade

@@ -113,6 +113,9 @@ def _child(conn: Connection, fn: TaskFn, item: Any, beacon: Any) -> None:
     # in the terminal reaches the parent only (which ends its children).
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    from app.engine import plugins
+
+    plugins.probe_imports = False  # this process is the isolation already
     budget = _OutputBudget()
     real_err = sys.stderr
     sys.stdout = _CappedStream(sys.stdout, budget)

@@ -225,7 +225,9 @@ def _start(cfg: WorkerConfig) -> None:
     """Serve the seed functions from read-only connections opened now (schema read, first
     pages) so the first minute's calls do not pay for it; plugin folders on the path."""
     import db
+    from app.engine import plugins
 
+    plugins.probe_imports = False  # this process is the isolation already
     provider = _provider(cfg)
     db.use_provider(provider)
     with contextlib.suppress(Exception):

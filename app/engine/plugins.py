@@ -21,6 +21,7 @@ import inspect
 import logging
 import pkgutil
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,18 +174,109 @@ def _builtin_plugins() -> list[PluginInfo]:
 _file_cache: dict[Path, tuple[tuple[int, int], PluginInfo | None]] = {}
 
 
+# A user file is imported first in a throwaway process (``_probe``): module code that ends
+# its process (``os._exit``, a native crash) or never returns would otherwise take the app
+# down at every start, before any plugin call is isolated. Off in processes that are the
+# isolation already (plugin workers, backtest children).
+probe_imports = True
+PROBE_SECONDS = 30.0  # a heavy import (pandas, scikit-learn) on a Pi takes seconds
+_PROBE_OK = 86  # the exit code of a probe whose import returned (a plugin's own exit is not)
+_probed: dict[Path, tuple[tuple[int, int], str | None]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
 def _load_file(path: Path) -> PluginInfo | None:
     try:
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = _stamp(path)
     except OSError as e:
         return PluginInfo(path.stem, "", {}, f"cannot read {path}: {e.strerror}", path)
     cached = _file_cache.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    info = _exec_file(path)
+    why = _probe_verdict(path, stamp) if probe_imports else None
+    info = PluginInfo(path.stem, "", {}, why, path) if why else _exec_file(path)
     _file_cache[path] = (stamp, info)
     return info
+
+
+def _probe_verdict(path: Path, stamp: tuple[int, int]) -> str | None:
+    """Why ``path`` must not be imported here (its probe ended badly), or None."""
+    known = _probed.get(path)
+    if known is None or known[0] != stamp:
+        _probe([path])
+        known = _probed.get(path)
+    return None if known is None else known[1]
+
+
+def _probe(paths: list[Path]) -> None:
+    """Import each file in a process of its own, all at once, within ``PROBE_SECONDS``; the
+    verdicts go to ``_probed``. A probe that cannot be started is no verdict (imported here)."""
+    from multiprocessing.connection import wait
+
+    from app.engine import sandbox
+
+    ctx = _probe_context()
+    running: dict[Path, Any] = {}
+    for path in paths:
+        try:
+            stamp = _stamp(path)
+            proc = ctx.Process(target=_probe_child, args=(str(path), sandbox._memory_mb),
+                               name=f"autotrader-plugin-check-{path.stem}", daemon=True)
+            proc.start()
+        except (OSError, RuntimeError) as e:
+            logger.warning("cannot check plugin %s in a separate process: %s", path, e)
+            continue
+        running[path] = (stamp, proc)
+    deadline = time.monotonic() + PROBE_SECONDS
+    while running and time.monotonic() < deadline:
+        wait([proc.sentinel for _, proc in running.values()],
+             timeout=max(0.0, deadline - time.monotonic()))
+        for path, (stamp, proc) in list(running.items()):
+            if proc.is_alive():
+                continue
+            del running[path]
+            proc.join()
+            code = proc.exitcode
+            _probed[path] = (stamp, None if code == _PROBE_OK else
+                             f"importing it ended its process: it {sandbox.describe_exit(code)}")
+    for path, (stamp, proc) in running.items():
+        sandbox.kill_group(proc.pid)
+        proc.kill()
+        proc.join(5)
+        _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "
+                                "code that never returns?)")
+    for path, (_, why) in ((p, _probed[p]) for p in paths if p in _probed):
+        if why:
+            logger.error("plugin %s is broken: %s; it is not loaded", path, why)
+
+
+def _probe_context() -> Any:
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["app.engine.plugin_worker"])  # the plugin pool's too
+    return ctx
+
+
+def _probe_child(path: str, memory_mb: float) -> None:
+    """In the probe process: import the file as the app would, then exit with ``_PROBE_OK``
+    (an exception in it is fine: the app lists the plugin as broken with it)."""
+    import os
+
+    from app.engine import plugin_worker
+
+    global probe_imports
+    probe_imports = False
+    plugin_worker._harden()
+    plugin_worker._contain(memory_mb)
+    _exec_file(Path(path))
+    os._exit(_PROBE_OK)
 
 
 def _exec_file(path: Path) -> PluginInfo | None:
@@ -209,10 +301,32 @@ def _exec_file(path: Path) -> PluginInfo | None:
     return _info_from_module(name, module, path)
 
 
+def _probe_new_files(dirs: list[Path]) -> None:
+    """Probe, in parallel, the user files not imported yet in their current version."""
+    todo = []
+    for d in dirs:
+        d = Path(d).expanduser()
+        if not d.is_dir():
+            continue
+        for path in sorted(d.glob("*.py")):
+            try:
+                stamp = _stamp(path)
+            except OSError:
+                continue
+            cached, probed = _file_cache.get(path), _probed.get(path)
+            if not path.name.startswith("_") and (cached is None or cached[0] != stamp) \
+                    and (probed is None or probed[0] != stamp):
+                todo.append(path)
+    if todo:
+        _probe(todo)
+
+
 def discover_plugins(extra_dirs: list[Path] | None = None) -> list[PluginInfo]:
     """Every plugin: built-ins first, then each user folder's ``*.py`` files by name."""
     found = _builtin_plugins()
     names = {p.name for p in found}
+    if probe_imports:
+        _probe_new_files(list(extra_dirs or []))
     for d in extra_dirs or []:
         d = Path(d).expanduser()
         if not d.is_dir():

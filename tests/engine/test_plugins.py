@@ -100,3 +100,47 @@ def test_a_user_plugin_is_executed_again_only_when_its_file_changes(tmp_path: Pa
     [info] = [p for p in discover_plugins([tmp_path]) if p.name == "counter"]
     assert builtins.COUNTER_RUNS == 2 and info.params == {"v": 22}
     del builtins.COUNTER_RUNS
+
+
+GOOD = '''
+class Algorithm:
+    """Holds."""
+
+    def __init__(self, ticker, initial_capital):
+        pass
+
+    def run(self, current_time, algo_id):
+        return ("hold", 0)
+'''
+
+
+def test_module_code_that_ends_or_hangs_its_process_is_listed_broken_not_run_here(
+        tmp_path: Path, monkeypatch):
+    """Each user file is imported first in a throwaway process: module-level os._exit (even
+    with code 0) or an endless loop marks that plugin broken; the app (this test process)
+    never runs that code. Fixed files are checked again and load."""
+    import sys
+    import time
+
+    import app.engine.plugins as plugins
+
+    monkeypatch.setattr(plugins, "PROBE_SECONDS", 3.0)
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "boom.py").write_text("import os\nos._exit(1)\n")
+    (folder / "zero.py").write_text("import os\nos._exit(0)\n")
+    (folder / "spin.py").write_text("while True:\n    pass\n")
+    (folder / "good.py").write_text(GOOD)
+    t0 = time.monotonic()
+    infos = {p.name: p for p in discover_plugins([folder])}
+    assert time.monotonic() - t0 < 15  # all checked at once, the spinner cut at 3 s
+    assert infos["good"].ok
+    assert infos["boom"].error == "importing it ended its process: it exited with code 1"
+    assert "exited with code 0" in infos["zero"].error
+    assert infos["spin"].error.startswith("importing it took longer than 3 s")
+    assert "autotrader_user_plugins.boom" not in sys.modules  # never imported here
+    # Listing again runs nothing new; a fixed file is checked again and loads.
+    (folder / "boom.py").write_text(GOOD + "\n# fixed\n")
+    infos = {p.name: p for p in discover_plugins([folder])}
+    assert infos["boom"].ok and not infos["spin"].ok
+

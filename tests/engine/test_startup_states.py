@@ -199,3 +199,16 @@ def test_window_start_with_the_db_locked_waits_then_starts(tmp_path):
     assert "locked by another process" in p.stderr and "starts by itself" in p.stderr
     log = (tmp_path / "log" / "autotrader.log").read_text()
     assert log.count("scheduler running") == 2  # the first run's and this one's, after the wait
+
+
+def test_a_plugin_file_that_exits_when_imported_does_not_take_the_app_down(tmp_path: Path):
+    """A file in the plugin folder whose module code calls os._exit(1): the app used to die
+    at every start (exit 1, no word of which plugin: a crash loop under systemd)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "boom.py").write_text("import os\nos._exit(1)\n")
+    p = run(tmp_path, "--minutes", "2", "--speed", "600",
+            AUTOTRADER_ENGINE_PLUGIN_DIR=str(plugins))
+    assert f"plugin {plugins / 'boom.py'} is broken: importing it ended its process: it " \
+           "exited with code 1" in p.stderr
+    assert "scheduler stopped after 2 ticks" in (tmp_path / "log" / "autotrader.log").read_text()

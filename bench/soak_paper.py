@@ -59,6 +59,46 @@ STREAM_FAST = dict(recv_timeout=0.05, backoff_base=0.02, backoff_max=0.1, limit_
                    pong_timeout=2.0)
 BAR_WAIT = 3.0  # seconds the child waits for a minute's bars before ticking without them
 
+# Plugins of the soak beside the seed-style one: one that fails now and then (raises every
+# 37th minute), one that hangs once a day (at 11:00 New York it sleeps past the time limit:
+# its worker process is killed and replaced, the other algorithms' minute goes on).
+SOAK_PLUGINS = {
+    "soak_flaky.py": '''
+from algorithm.sma_crossover import Algorithm as Sma
+
+
+class Algorithm(Sma):
+    def run(self, current_time, algo_id):
+        if int(current_time.timestamp()) // 60 % 37 == 0:
+            raise RuntimeError("soak: a plugin failing now and then")
+        return super().run(current_time, algo_id)
+''',
+    "soak_hang.py": '''
+import time
+from zoneinfo import ZoneInfo
+
+from algorithm.sma_crossover import Algorithm as Sma
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class Algorithm(Sma):
+    def run(self, current_time, algo_id):
+        if current_time.astimezone(NEW_YORK).strftime("%H:%M") == "11:00":
+            time.sleep(10)  # past the 2 s limit: the engine kills this worker
+        return super().run(current_time, algo_id)
+''',
+}
+
+
+def plugin_for(i: int, n_algos: int) -> str:
+    """The seed-style plugin for most; the last three: two flaky, one hanging."""
+    if n_algos >= 5 and i == n_algos - 1:
+        return "soak_hang"
+    if n_algos >= 5 and i >= n_algos - 3:
+        return "soak_flaky"
+    return "sma_crossover"
+
 
 def trade_minutes(days: int) -> list[int]:
     from db.calendar import nyse
@@ -118,11 +158,13 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
                           rate_limit_min=0.05, error_wait=0.05)
     feed = AlpacaStream(settings, market, cal, clock=clock, backfiller=backfill, **STREAM_FAST)
     engine = Engine(mode="paper", system=system, market=market, broker=broker, feed=feed,
-                    clock=clock, calendar=cal, plugin_timeout=2.0)
+                    clock=clock, calendar=cal, plugin_timeout=2.0,
+                    plugin_dirs=[folder / "plugins"])
     engine.start()
     for i in range(len(system.list_algorithms()), n_algos):  # a kill may cut this short
-        engine.create_algorithm("sma_crossover", tickers[i % n_tickers], 20_000)
+        engine.create_algorithm(plugin_for(i, n_algos), tickers[i % n_tickers], 20_000)
     waited_out = 0
+    problems = {"raised": 0, "took longer": 0}
     with open(folder / "stats.log", "a", buffering=1) as stats, \
             open(progress, "a", buffering=1) as out:
         stats.write(json.dumps({"start": True, **proc_stats()}) + "\n")
@@ -132,14 +174,17 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
             publish_clock(folder, ts + 2)
             if not wait_for_bars(market, tickers, ts - 60, cal):
                 waited_out += 1
-            engine.run_tick(m)
+            r = engine.run_tick(m)
+            for why in r.errors.values():
+                for k in problems:
+                    problems[k] += k in why
             out.write(f"{ts}\n")
             if i % 50 == 0:
                 stats.write(json.dumps({"i": i, "bars_waited_out": waited_out,
                                         **proc_stats()}) + "\n")
         feed.wait_idle(10.0)
         stats.write(json.dumps({"end": True, "bars_waited_out": waited_out,
-                                **proc_stats()}) + "\n")
+                                "plugin_problems": problems, **proc_stats()}) + "\n")
     publish_clock(folder, todo[-1] + 62)
     engine.close()
     system.close()
@@ -175,6 +220,7 @@ class PaperResult(Result):
     missing_examples: list = field(default_factory=list)
     faults: dict = field(default_factory=dict)
     bars_waited_out: int = 0
+    plugin_problems: dict = field(default_factory=dict)  # last stretch: raised / hung calls
     shares_mismatch: dict = field(default_factory=dict)
     sent_late: int = 0
     bars_differing: int = 0
@@ -259,6 +305,9 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
 
     t0 = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "plugins").mkdir(exist_ok=True)
+    for name, text in SOAK_PLUGINS.items():
+        (folder / "plugins" / name).write_text(text.lstrip())
     minutes = trade_minutes(days)
     tickers = [f"S{i:02d}" for i in range(n_tickers)]
     driver_box: list[Driver] = []
@@ -340,6 +389,7 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
         result.fds = (warm["fds"], end["fds"])
         result.threads = (warm["threads"], end["threads"])
         result.bars_waited_out = end.get("bars_waited_out", 0)
+        result.plugin_problems = end.get("plugin_problems", {})
     for p in (system, market):
         result.db_mb[p.name] = round(sum(
             Path(f"{p}{x}").stat().st_size for x in ("", "-wal") if Path(f"{p}{x}").exists())
@@ -428,7 +478,8 @@ def describe(r: PaperResult) -> str:
         f"paper soak: {r.ticks_run}/{r.ticks_expected} ticks run ({r.ticks_repeated} re-run "
         f"after a kill), {r.kills} SIGKILLs, {r.starts} starts, {r.seconds:.0f} s",
         f"  faults: {r.faults}; minutes whose bars came later than {BAR_WAIT:g} s in the "
-        f"last stretch: {r.bars_waited_out}",
+        f"last stretch: {r.bars_waited_out}; plugin calls in the last stretch that raised / "
+        f"hung: {r.plugin_problems}",
         f"  orders recorded {r.orders}, received by the emulator {r.orders_sent}, client ids "
         f"sent twice {r.duplicate_cids_at_broker}, duplicate intents {r.duplicate_intents}, "
         f"sent > 30 s after their minute {r.sent_late}",

@@ -1191,9 +1191,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--secret", default="emu-secret")
     p.add_argument("--auto", action="store_true",
                    help="send each minute's bars for subscribed tickers just after it closes")
+    p.add_argument("--rate-limit", type=int, default=200,
+                   help="requests a minute per API (trading, data) before 429, as Alpaca's "
+                        "free plan (0 = no limit)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    emu = AlpacaEmulator(args.port, key_id=args.key, secret_key=args.secret).start()
+    emu = AlpacaEmulator(args.port, key_id=args.key, secret_key=args.secret)
+    emu.faults.rate_limit = max(0, args.rate_limit)
+    emu.start()
     print(f"Alpaca emulator listening on {emu.url}")
     for k, v in emu.setting_values().items():
         if k.endswith(("key_id", "secret_key")):

@@ -140,10 +140,13 @@ def build_optimize_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", type=int, required=True, help="test sessions per fold")
     p.add_argument("--objective", choices=OBJECTIVES, default="sharpe",
                    help="what the search maximises (default sharpe)")
-    p.add_argument("--search", choices=("grid", "random"), default="grid",
-                   help="every point of the grid (default) or --trials random ones")
-    p.add_argument("--trials", type=int, help="random search: points tried (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="random search: seed (default 0)")
+    p.add_argument("--search", choices=("grid", "random", "optuna"), default="grid",
+                   help="every point of the grid (default), --trials random ones, or --trials "
+                        "chosen by Optuna's TPE sampler (large spaces; needs optuna)")
+    p.add_argument("--trials", type=int,
+                   help="random/optuna search: points tried per fold (default 50)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random/optuna search: seed (default 0)")
     return p
 
 
@@ -221,14 +224,14 @@ def _main(args: argparse.Namespace) -> int:
 def _optimize(base, args: argparse.Namespace) -> int:  # noqa: ANN001
     from app.backtest.optimize import format_report, optimize, parse_space, write_report
     from app.backtest.run import check_params, load_bars, resolve_plugin
-    from app.backtest.sweep import combinations
 
     space = parse_space(args.param)
     if not space:
         raise BacktestError("give the parameters to search with --param name=start:stop:step")
     info = resolve_plugin(base.plugin, base.plugin_dirs)
-    for c in combinations(space):  # unknown names and bad values fail before anything runs
-        check_params(info, c)
+    for name, values in space.items():  # unknown names and bad values fail before any run
+        for v in values:
+            check_params(info, {name: v})
     data = load_bars(base)
     out = args.out or Path("backtest-out") / f"{base.plugin}-{base.ticker}-optimize"
     out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import csv
 import json
 import logging
 import math
+import os
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,7 +121,7 @@ def candidates(space: dict[str, list[str]], search: str, trials: int | None,
     if search == "grid":
         return grid
     if search != "random":
-        raise BacktestError(f"--search must be grid or random, got {search!r}")
+        raise BacktestError(f"--search must be grid, random or optuna, got {search!r}")
     n = min(trials or 50, len(grid))
     return random.Random(seed).sample(grid, n)
 
@@ -138,28 +139,39 @@ def optimize(base: Spec, data: tuple[Bars, int], space: dict[str, list[str]], *,
         raise BacktestError(f"--objective must be one of {', '.join(OBJECTIVES)}")
     bars, first = data
     folds = make_folds(bars, first, train, test)
-    cands = candidates(space, search, trials, seed)
     source = plugin_source(base)
-    jobs = [Job(replace(base, params=c), (bars.slice(0, f.train[1]), f.train[0]), None,
-                False, source) for f in folds for c in cands]
-    ins = run_jobs(jobs, workers=workers, dask=dask)
-    chosen = []
-    for f in folds:
-        rows = ins[f.k * len(cands):(f.k + 1) * len(cands)]
-        scores = [(_objective(r["report"], objective) if r.get("ok") and not r.get("stopped")
-                   else -math.inf) for r in rows]
-        best = int(np.argmax(scores))
-        chosen.append((best, scores))
-    tests = [Job(replace(base, params=cands[best]), (bars.slice(0, f.test[1]), f.test[0]),
-                 None, False, source, keep_curve=True) for f, (best, _) in zip(folds, chosen,
-                                                                               strict=True)]
-    outs = run_jobs(tests, workers=workers, dask=dask)
+    if search == "optuna":
+        _optuna_ready()
+    client = None
+    if dask is not None:  # one cluster for every batch of runs
+        from app.backtest.pool import dask_client
+
+        client = dask_client(dask)
+    try:
+        runner = _Runner(base, bars, source, objective, workers, client)
+        if search == "optuna":
+            searched = [runner.optuna(f, space, trials or 50, seed + f.k) for f in folds]
+            cands: list[dict[str, str]] = []  # each fold tried its own points
+        else:
+            cands = candidates(space, search, trials, seed)
+            searched = runner.everywhere(folds, cands)
+        chosen = [(int(np.argmax(scores)), scores) for _, scores, _ in searched]
+        tests = [Job(replace(base, params=tried[best]), (bars.slice(0, f.test[1]), f.test[0]),
+                     None, False, source, keep_curve=True)
+                 for f, (tried, _, _), (best, _) in zip(folds, searched, chosen, strict=True)]
+        outs = runner.run(tests)
+    finally:
+        if client is not None:
+            from app.backtest.pool import close_client
+
+            close_client(client)
     fold_rows = []
     curve_ts: list[np.ndarray] = []
     curve_eq: list[np.ndarray] = []
     level = 1.0
-    for f, (best, scores), r in zip(folds, chosen, outs, strict=True):
-        ins_rep = ins[f.k * len(cands) + best].get("report", {})
+    for f, (tried, _, reports), (best, scores), r in zip(folds, searched, chosen, outs,
+                                                          strict=True):
+        ins_rep = reports[best]
         oos_rep = r.get("report", {})
         if not r.get("ok"):
             raise BacktestError(f"fold {f.k + 1}: the out-of-sample run failed: {r['error']}")
@@ -168,7 +180,7 @@ def optimize(base: Spec, data: tuple[Bars, int], space: dict[str, list[str]], *,
         curve_eq.append(level * eq)
         level *= float(eq[-1])
         fold_rows.append({
-            "fold": f.k + 1, "params": cands[best],
+            "fold": f.k + 1, "params": tried[best],
             "train": [iso_z(int(bars.ts[f.train[0]])), iso_z(int(bars.ts[f.train[1] - 1]))],
             "test": [iso_z(int(bars.ts[f.test[0]])), iso_z(int(bars.ts[f.test[1] - 1]))],
             "in_sample": {objective: _finite(scores[best]),
@@ -178,6 +190,7 @@ def optimize(base: Spec, data: tuple[Bars, int], space: dict[str, list[str]], *,
             "test_sessions": len(session_starts(bars.slice(0, f.test[1]), f.test[0])),
             "stopped": r.get("stopped"),
             "scores": [_finite(s) for s in scores],
+            "tried": tried if search == "optuna" else None,
         })
     is_obj = _mean([row["in_sample"][objective] for row in fold_rows])
     oos_obj = _mean([row["out_of_sample"][objective] for row in fold_rows])
@@ -192,9 +205,8 @@ def optimize(base: Spec, data: tuple[Bars, int], space: dict[str, list[str]], *,
     # in-sample mean is set against the stitched out-of-sample curve's own figure, annualised
     # (CAGR) where the objective is a return.
     judged = "cagr" if objective == "total_return" else objective
-    is_judged = _mean([_finite(ins[f.k * len(cands) + best].get("report", {})
-                               .get("metrics", {}).get(judged))
-                       for f, (best, _) in zip(folds, chosen, strict=True)])
+    is_judged = _mean([_finite(reports[best].get("metrics", {}).get(judged))
+                       for (_, _, reports), (best, _) in zip(searched, chosen, strict=True)])
     oos_judged = _finite(stitched.get(judged))
     warning = None
     if is_judged is not None and oos_judged is not None and is_judged > 0 and \
@@ -224,6 +236,58 @@ def _stitched_metrics(ts: np.ndarray, equity: np.ndarray, capital: float) -> dic
     m, _ = compute(ts=ts, close=equity, equity=equity, position=np.zeros_like(equity),
                    day_ids=day_ids_for(ts), fills=[], initial_capital=capital)
     return m.as_dict()
+
+
+Searched = tuple[list[dict[str, str]], list[float], list[dict[str, Any]]]
+
+
+class _Runner:
+    """The in-sample runs of the search: (points, scores, reports) per fold."""
+
+    def __init__(self, base: Spec, bars: Bars, source: tuple[str, str] | None, objective: str,
+                 workers: int | None, client: Any) -> None:
+        self.base, self.bars, self.source, self.objective = base, bars, source, objective
+        self.workers, self.client = workers, client
+
+    def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
+        return run_jobs(jobs, workers=self.workers, client=self.client)
+
+    def _job(self, f: Fold, params: dict[str, str]) -> Job:
+        return Job(replace(self.base, params=params),
+                   (self.bars.slice(0, f.train[1]), f.train[0]), None, False, self.source)
+
+    def _score(self, r: dict[str, Any]) -> float:
+        return (_objective(r["report"], self.objective) if r.get("ok") and not r.get("stopped")
+                else -math.inf)
+
+    def everywhere(self, folds: list[Fold], cands: list[dict[str, str]]) -> list[Searched]:
+        """Every candidate on every fold, all in one batch."""
+        rows = self.run([self._job(f, c) for f in folds for c in cands])
+        n = len(cands)
+        return [(cands, [self._score(r) for r in rows[k * n:(k + 1) * n]],
+                 [r.get("report", {}) for r in rows[k * n:(k + 1) * n]])
+                for k in range(len(folds))]
+
+    def optuna(self, f: Fold, space: dict[str, list[str]], trials: int, seed: int) -> Searched:
+        from app.backtest.optuna_search import search
+
+        reports: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+
+        def batch(points: list[dict[str, str]]) -> list[float]:
+            rows = self.run([self._job(f, p) for p in points])
+            for p, r in zip(points, rows, strict=True):
+                reports[tuple(p.items())] = r.get("report", {})
+            return [self._score(r) for r in rows]
+
+        size = 2 * max(1, self.workers or os.cpu_count() or 1)
+        tried, scores = search(batch, space, trials=trials, seed=seed, batch_size=size)
+        return tried, scores, [reports[tuple(p.items())] for p in tried]
+
+
+def _optuna_ready() -> None:
+    from app.backtest.optuna_search import distributions
+
+    distributions({})  # raises the install hint when optuna is missing
 
 
 def _finite(x: float | None) -> float | None:

@@ -4,6 +4,7 @@ after it, checked against direct runs of the same windows."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from datetime import date
 
@@ -132,3 +133,13 @@ def test_optimize_with_optuna_picks_the_best_point_it_tried(twelve_days):
     direct = run(replace(base, params=rep["folds"][0]["params"]),
                  (bars.slice(0, f.train[1]), f.train[0])).metrics.total_return
     assert rep["folds"][0]["in_sample"]["total_return"] == pytest.approx(direct)
+
+
+def test_optuna_missing_is_one_line(capsys, twelve_days, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as where it is not installed
+    rc = main(["backtest", "optimize", "sma_crossover", "RW", "--csv", str(twelve_days),
+               "--param", "sma_short=5:15:5", "--train", "5", "--test", "2", "--search",
+               "optuna"])
+    assert rc == 2
+    assert "--search optuna needs the 'optuna' package: pip install 'autotrader[research]'" \
+        in capsys.readouterr().err

@@ -122,6 +122,10 @@ class Notifier:
             if len(batch) > MAX_LINES:
                 lines.append(f"... and {len(batch) - MAX_LINES} more (see the log)")
             body = "\n".join(lines)
+        from app.logging_setup import scrub
+
+        # keys, tokens and target URLs never leave in a message (an error text may quote one)
+        title, body = scrub(title), scrub(body)
         kinds = {m.kind for m in batch}
         ntype = (apprise.NotifyType.FAILURE if "failure" in kinds else
                  apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)

@@ -188,3 +188,16 @@ def test_a_failure_in_a_burst_of_fills_comes_first(receiver: Receiver) -> None:
     msg = receiver.posts[0]
     assert msg["message"].startswith("- Demo SMA AAPL (AAPL) error: plugin crashed")
     assert msg["type"] == "failure" and "and 16 more" in msg["message"]
+
+
+def test_registered_secrets_never_leave_in_a_message(receiver: Receiver) -> None:
+    from app.logging_setup import register_secret
+
+    register_secret("PKSECRETKEYVALUE123")
+    n = Notifier([receiver.url], batch_seconds=0, min_interval=0)
+    n.send("broker error", "401 for key PKSECRETKEYVALUE123 at " + receiver.url)
+    assert receiver.wait(1)
+    n.close()
+    msg = receiver.posts[0]["message"]
+    assert "PKSECRETKEYVALUE123" not in msg and "hook-secret-token" not in msg
+    assert "401 for key" in msg

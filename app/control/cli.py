@@ -187,7 +187,7 @@ def print_answer(req: dict[str, Any], ans: dict[str, Any], out: Any = None) -> N
                     ["TIME", "TYPE", "SHARES", "PRICE"], out)
         print(f"\nOrders ({len(ans['orders'])})", file=out)
         print_table([[str(o.get("minute") or o.get("created_at") or ""), o["side"],
-                      f"{o['qty']:g}", str(o["status"]), str(o.get("reason") or "")[:50]]
+                      f"{o['qty']:g}", str(o["status"]), str(o.get("reason") or "")]
                      for o in ans["orders"]], ["MINUTE", "SIDE", "QTY", "STATUS", "REASON"],
                     out)
         return

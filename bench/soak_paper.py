@@ -1,13 +1,15 @@
 """Endurance in paper mode: the app against the loopback Alpaca emulator, faults on a schedule.
 
     .venv/bin/python bench/soak_paper.py [--days 5] [--kills 10] [--algos 20] [--tickers 15]
+        [--start 2024-03-04]
 
 The parent runs the emulator (tests/fakes/alpaca_emulator.py, 127.0.0.1, the broker's state
 lives there as it does at Alpaca) and a driver that follows the app's clock; a child process
 runs the app's paper stack (``AlpacaBroker``, ``AlpacaStream`` with its gap ``Backfiller``,
 the engine with the seed-style plugin in its worker processes) on a manual clock, minute by
-minute through ``--days`` sessions from 2024-03-04 (the DST change of Mar 10 inside, a half
-day when ``--days`` reaches Jul 3), as fast as it goes. Each minute the child publishes its
+minute through ``--days`` sessions from ``--start`` (2024-03-04: the DST change of Mar 10 after
+five sessions; 2024-10-28 with 24 days: the DST change of Nov 3, Thanksgiving and the Nov 29
+half day), as fast as it goes. Each minute the child publishes its
 clock; the driver then sends the closed minute's bars on the market stream, and on a schedule
 of simulated minutes (``fault_plan``):
 
@@ -41,7 +43,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,12 +102,12 @@ def plugin_for(i: int, n_algos: int) -> str:
     return "sma_crossover"
 
 
-def trade_minutes(days: int) -> list[int]:
+def trade_minutes(days: int, start: date = START_DAY) -> list[int]:
     from db.calendar import nyse
 
     cal = nyse()
     out: list[int] = []
-    for s in cal.sessions_between(START_DAY, START_DAY + timedelta(days=2 * days + 10))[:days]:
+    for s in cal.sessions_between(start, start + timedelta(days=2 * days + 10))[:days]:
         out.extend(int(m.timestamp()) for m in s.minutes())
     return out
 
@@ -300,7 +302,8 @@ class Driver(threading.Thread):
 
 
 def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_tickers: int = 15,
-        seed: int = 1, final_stretch: float = 0.3, log=print) -> PaperResult:
+        seed: int = 1, final_stretch: float = 0.3, log=print,
+        start: date = START_DAY) -> PaperResult:
     from tests.fakes.alpaca_emulator import AlpacaEmulator
 
     t0 = time.monotonic()
@@ -308,7 +311,7 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
     (folder / "plugins").mkdir(exist_ok=True)
     for name, text in SOAK_PLUGINS.items():
         (folder / "plugins" / name).write_text(text.lstrip())
-    minutes = trade_minutes(days)
+    minutes = trade_minutes(days, start)
     tickers = [f"S{i:02d}" for i in range(n_tickers)]
     driver_box: list[Driver] = []
     emu = AlpacaEmulator(now=lambda: driver_box[0].now(), cash=20_000.0 * n_algos + 1)
@@ -503,6 +506,9 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--algos", type=int, default=20)
     ap.add_argument("--tickers", type=int, default=15)
+    ap.add_argument("--start", type=date.fromisoformat, default=START_DAY,
+                    help="first session (default 2024-03-04: the DST change after 5 sessions; "
+                         "2024-10-28 with --days 24: the DST change and the Nov 29 half day)")
     ap.add_argument("--folder")
     ap.add_argument("--child")
     args = ap.parse_args()
@@ -512,7 +518,7 @@ def main() -> int:
     import tempfile
 
     folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="soak-paper-"))
-    r = run(folder, args.days, args.kills, args.algos, args.tickers)
+    r = run(folder, args.days, args.kills, args.algos, args.tickers, start=args.start)
     print(describe(r))
     print(f"  data folder: {folder}")
     return 0 if not r.problems else 1

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from app.engine.orders import OrderBook
     from app.engine.plugins import PluginInfo
     from app.engine.sandbox import PluginPool
+    from app.listeners import Listeners
     from app.marketdata.base import Feed
     from db.calendar import MarketCalendar
     from db.market import MarketStore
@@ -110,7 +111,7 @@ class EngineCore:
     _clock_checked: datetime | None
     _inflight: dict[str, tuple[int, ...]]
     _pool: PluginPool
-    _listeners: list[Any]
+    _listeners: Listeners[Any]
     _snap_pending: set[int]
     _plugins: dict[str, PluginInfo]
     _algos: dict[int, AlgoState]

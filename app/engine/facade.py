@@ -54,6 +54,7 @@ from app.engine.orders import OrderBook
 from app.engine.plugins import PluginInfo, discover_plugins
 from app.engine.sandbox import PluginPool
 from app.engine.tick import TICK_BUDGET_SECONDS, TickPlanner
+from app.listeners import Listeners
 from app.marketdata.base import Feed
 from db.calendar import MarketCalendar
 from db.corporate import events as corporate_events
@@ -104,7 +105,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self.market_block: str | None = None  # the broker says closed: nothing is sent
         self._inflight: dict[str, tuple[int, ...]] = {}
         self._pool = PluginPool(workers)
-        self._listeners: list[Any] = []
+        self._listeners: Listeners[Any] = Listeners("engine listener")
         self._snap_pending: set[int] = set()  # algorithms whose snapshot is queued
         self._plugins: dict[str, PluginInfo] = {}
         self._algos: dict[int, AlgoState] = {}
@@ -255,7 +256,8 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._emit("on_bar", bar)
 
     def add_listener(self, listener: Any) -> None:
-        self._listeners.append(listener)
+        """``listener``'s ``on_*`` methods (those it has) hear the engine's events."""
+        self._listeners.add(listener)
 
     def _emit(self, method: str, *args: Any) -> None:
         """Call ``method`` on every listener, never under the core's lock: from inside a
@@ -263,14 +265,12 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._lock.later(self._emit_now, method, *args)
 
     def _emit_now(self, method: str, *args: Any) -> None:
-        for lst in list(self._listeners):
-            fn = getattr(lst, method, None)
-            if fn is None:
-                continue
-            try:
+        def call(listener: Any) -> None:
+            fn = getattr(listener, method, None)
+            if fn is not None:
                 fn(*args)
-            except Exception:
-                logger.exception("engine listener %s.%s failed", type(lst).__name__, method)
+
+        self._listeners.each(call, method)
 
     def _snapshot_later(self, algo_id: int) -> None:
         """Push ``on_snapshot`` for ``algo_id`` once the current locked step is over (one per

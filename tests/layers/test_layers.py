@@ -4,7 +4,7 @@ Read statically (ast, every ``import`` in the file, function-level ones included
 import cannot hide an upward dependency. The layers, bottom to top:
 
     base       app (version), app.config, app.cliargs, app.clock, app.clocksane, app.logging_setup,
-               app.memtrim, app.term (terminal output), app.typedvalue,
+               app.memtrim, app.term (terminal output), app.typedvalue, app.listeners,
                app.testhooks, db.timeutil, db.calendar        import nothing of ours
     db         db.*                                            base
     services   app.broker, app.marketdata, app.security,       db, base
@@ -36,7 +36,8 @@ OURS = ("app", "db", "algorithm")
 QT = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6")
 
 BASE = {"app", "app.config", "app.cliargs", "app.clock", "app.clocksane", "app.logging_setup",
-        "app.memtrim", "app.term", "app.testhooks", "app.typedvalue", "db.timeutil", "db.calendar"}
+        "app.memtrim", "app.term", "app.testhooks", "app.typedvalue", "app.listeners", "db.timeutil",
+        "db.calendar"}
 # Module prefix -> layer; the longest matching prefix wins.
 LAYER_OF = {
     "db": "db",

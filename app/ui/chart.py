@@ -158,6 +158,7 @@ class _BarsItem(pg.GraphicsObject):
         self.prepareGeometryChange()
         self._bounds = self._chart.data_rect(self._volume)
         self._key = ()
+        self.informViewBoundsChanged()  # the view box re-runs its auto-range (pyqtgraph 0.13)
         self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802
@@ -789,6 +790,9 @@ class PriceChart(pg.GraphicsLayoutWidget):
             pad = right_pad(width)
             vb.setLimits(xMin=-pad, xMax=n + pad, minXRange=10)
             vb.setXRange(n - width, n + pad, padding=0)
+            # The volume pane's height follows the bars in view now (pyqtgraph 0.13 waits
+            # for a paint otherwise).
+            self._vol.getViewBox().updateAutoRange()
         elif n:
             span = (vb.viewRange()[0][1] - vb.viewRange()[0][0])
             vb.setLimits(xMin=-right_pad(span), xMax=n + right_pad(span), minXRange=10)

@@ -47,7 +47,7 @@ def session_starts(ts: np.ndarray) -> np.ndarray:
 
 def right_pad(width: float) -> float:
     """Room at the right edge so the newest bar and its marker are not clipped."""
-    return max(5.0, width * 0.09)
+    return max(5.0, width * 0.12)
 # Bar spacings the axis may put ticks at, in bars (minutes within a session).
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 

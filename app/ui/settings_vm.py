@@ -43,7 +43,7 @@ def guard_rows(limits: Any) -> list[dict[str, str]]:
         return f"${v:,.0f}" if v else "off"
 
     def pct(v: float, of: str) -> str:
-        return f"{v:g}% {of}" if v else "off"
+        return f"{v:g}% {of}".rstrip() if v else "off"
 
     g = limits
     return [

@@ -153,3 +153,15 @@ def test_lock_screen_shows_the_portfolio_read_only(qtbot, window, rig) -> None:
     # Read-only: the strip has no buttons; a wrong PIN still keeps everything locked.
     enter(w.lock_vm, "000000")
     assert w.current_page() == "lock"
+
+
+def test_settings_show_the_engine_guards(qtbot, window, rig) -> None:
+    """The risk guards in force, as the engine holds them, read-only in Settings."""
+    w = unlocked_window(qtbot, window)
+    rows = {r["name"]: r["value"] for r in w.settings_vm.guards}
+    lim = rig.engine.guards.limits
+    assert rows["Algorithm: daily loss"] == f"{lim.algo_max_daily_loss_pct:g}% of capital"
+    assert rows["Algorithm: below its peak"] == f"{lim.algo_max_drawdown_pct:g}%"
+    assert rows["Algorithm: orders a day"] == str(lim.algo_max_orders_per_day)
+    assert rows["On a guard stop"] == "keep the shares"
+    assert "[risk]" in w.settings_vm.guardsHint

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import sqlite_utils
 
@@ -26,6 +26,48 @@ ALGO_STATUSES = ("running", "stopped", "error", "deleted")
 # Order statuses after which nothing more happens to an order.
 TERMINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_ORDER_STATUSES))
+
+
+class Transaction(TypedDict):
+    """One fill of one algorithm: a row of ``transactions``, as read back and as the order
+    book returns a new one (money state between the DB, the order book, the ledgers and the
+    engine's listeners). A dict at run time, so listeners and exports index it as before."""
+
+    id: int
+    algo_id: int
+    order_id: int | None
+    fill_id: NotRequired[str | None]  # not in ``transactions()`` (the plugins' view)
+    ticker: str
+    type: Literal["buy", "sell"]
+    shares: int
+    price: float
+    commission: float
+    timestamp: str  # ISO-8601 UTC ('...Z')
+
+
+class OrderRow(TypedDict):
+    """A row of ``orders``: an algorithm's order (``algo_id`` set; ``parent`` set when it was
+    netted into one broker order) or a netted broker order (``algo_id`` None)."""
+
+    id: int
+    client_order_id: str
+    algo_id: int | None
+    ticker: str
+    side: Literal["buy", "sell"]
+    qty: int
+    status: str
+    broker_order_id: str | None
+    filled_qty: int
+    filled_avg_price: float | None
+    reason: str | None
+    minute: str
+    created_at: str
+    updated_at: str
+    parent: str | None
+    crossed_qty: int
+
+_TX_COLUMNS = ", ".join(Transaction.__annotations__)
+_SEED_TX_COLUMNS = ", ".join(c for c in Transaction.__annotations__ if c != "fill_id")
 
 
 class SystemStore:
@@ -50,8 +92,16 @@ class SystemStore:
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
-        with self.db.atomic() as d:
-            yield d
+        outer = not self.conn.in_transaction
+        try:
+            with self.db.atomic() as d:
+                yield d
+        except sqlite3.Error:
+            # A COMMIT that failed (a full disk) may leave the transaction open: every later
+            # statement of this thread would join it and never be saved.
+            if outer and self.conn.in_transaction:
+                self.conn.rollback()
+            raise
 
     def open_connections(self) -> int:
         """Connections open now (one per live thread that used this store)."""
@@ -130,16 +180,15 @@ class SystemStore:
         )
 
     # --- transactions --------------------------------------------------------------------
-    def transactions(self, algo_id: int) -> list[dict[str, Any]]:
-        """The seed shape: ``{'type', 'shares', 'price', 'timestamp', ...}``, oldest first."""
-        return self._rows(
-            "SELECT id, algo_id, order_id, ticker, type, shares, price, commission, timestamp "
-            "FROM transactions WHERE algo_id = ? ORDER BY id",
-            (algo_id,),
-        )
+    def transactions(self, algo_id: int) -> list[Transaction]:
+        """One algorithm's transactions, oldest first (no ``fill_id``: plugins read these)."""
+        return cast(list[Transaction], self._rows(
+            f"SELECT {_SEED_TX_COLUMNS} FROM transactions WHERE algo_id = ? ORDER BY id",
+            (algo_id,)))
 
-    def all_transactions(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM transactions ORDER BY id")
+    def all_transactions(self) -> list[Transaction]:
+        return cast(list[Transaction], self._rows(
+            f"SELECT {_TX_COLUMNS} FROM transactions ORDER BY id"))
 
     def add_transaction(self, algo_id: int, ticker: str, type_: str, shares: int, price: float,
                         timestamp: str, order_id: int | None = None, fill_id: str | None = None,
@@ -186,17 +235,19 @@ class SystemStore:
         """Open this thread's connection and read the schema now (plugin workers at start)."""
         self.conn.execute("SELECT id FROM transactions LIMIT 1").fetchall()
 
-    def get_order(self, client_order_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+    def get_order(self, client_order_id: str) -> OrderRow | None:
+        rows = self._orders("WHERE client_order_id = ?", (client_order_id,))
         return rows[0] if rows else None
 
-    def open_orders(self) -> list[dict[str, Any]]:
+    def open_orders(self) -> list[OrderRow]:
         # Literal statuses (not parameters), so SQLite can use the partial index orders_open.
-        return self._rows(f"SELECT * FROM orders WHERE status NOT IN ({_TERMINAL_SQL}) "
-                          "ORDER BY id")
+        return self._orders(f"WHERE status NOT IN ({_TERMINAL_SQL}) ORDER BY id")
 
-    def orders_for(self, algo_id: int) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM orders WHERE algo_id = ? ORDER BY id", (algo_id,))
+    def orders_for(self, algo_id: int) -> list[OrderRow]:
+        return self._orders("WHERE algo_id = ? ORDER BY id", (algo_id,))
+
+    def _orders(self, where: str, params: tuple[Any, ...] = ()) -> list[OrderRow]:
+        return cast(list[OrderRow], self._rows(f"SELECT * FROM orders {where}", params))
 
     # --- engine helpers (orders with netting, counts) ------------------------------------
     def insert_order_row(self, client_order_id: str, algo_id: int | None, ticker: str,
@@ -217,9 +268,9 @@ class SystemStore:
         )
         return last_rowid(cur)
 
-    def child_orders(self, parent: str) -> list[dict[str, Any]]:
+    def child_orders(self, parent: str) -> list[OrderRow]:
         """The algorithms' own order rows behind one netted broker order, oldest first."""
-        return self._rows("SELECT * FROM orders WHERE parent = ? ORDER BY id", (parent,))
+        return self._orders("WHERE parent = ? ORDER BY id", (parent,))
 
     def algorithm_count(self) -> int:
         """Algorithms ever created, deleted ones included."""

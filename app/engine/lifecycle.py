@@ -259,7 +259,7 @@ class Lifecycle(EngineCore):
             coid = liquidation_order_id(a.id, now, self.orders.prefix)
             qty = a.ledger.position
             try:
-                if writes.pending:  # the DB is locked: no sale without its intent written
+                if writes.pending:  # the DB takes no writes: no sale without its intent
                     raise sqlite3.OperationalError("database is locked")
                 self.system.insert_order_row(coid, a.id, a.ticker, "sell", qty,
                                              iso_z(floor_minute(now)),
@@ -268,11 +268,12 @@ class Lifecycle(EngineCore):
                 raise EngineError(f"a sale of {a.ticker} for this algorithm was sent a moment "
                                   "ago; try again in a second") from None
             except sqlite3.OperationalError as e:
-                if classify(e) != "locked":
+                if classify(e) not in ("locked", "full"):
                     raise
                 raise EngineError(f"{a.id}: stopped, but {qty} {a.ticker} not sold: the "
-                                  "database is locked by another process, so the sale cannot "
-                                  "be recorded; sell again once it is free") from None
+                                  "database is locked by another process or the disk is full, "
+                                  "so the sale cannot be recorded; sell again once it takes "
+                                  "writes") from None
             sale = OrderRequest(coid, a.ticker, "sell", qty)
         if why:
             logger.warning("algorithm %d (%s) stopped: %s", a.id, a.name, why)
@@ -283,6 +284,13 @@ class Lifecycle(EngineCore):
         self._cancel_open_orders(algo_id)
         if sale is None:
             return
+        with self._lock:  # its intent row may have gone with a failed COMMIT (a full disk)
+            recorded = self.system.get_order(sale.client_order_id) is not None
+        if not recorded:
+            why = (f"{sale.qty} {sale.ticker} not sold: the sale could not be recorded before "
+                   "it was sent (a full disk?); sell again once the disk has room")
+            self._note_problem(algo_id, why)
+            raise EngineError(why)
         try:
             update = self.broker.submit_order(sale)
         except BrokerError as e:
@@ -303,7 +311,9 @@ class Lifecycle(EngineCore):
             a = self._algos.get(algo_id)
             if a is not None:
                 a.error = why
-                self.system.set_algorithm_error(algo_id, why)
+                DeferredWrites.of(self.system).run(
+                    partial(self.system.set_algorithm_error, algo_id, why),
+                    f"the problem of algorithm {algo_id}")
         logger.error("algorithm %d: %s", algo_id, why)
         self._emit("on_algorithms_changed")
 
@@ -376,12 +386,20 @@ class Lifecycle(EngineCore):
         with self._lock:
             targets = [a for a in self._algos.values()
                        if a.status == "running" or (liquidate and a.ledger.position > 0)]
-            with self.system.atomic():
+            try:
+                with self.system.atomic():
+                    for a in targets:
+                        try:
+                            jobs.append(self._stop_locked(a, reason, liquidate))
+                        except EngineError as e:
+                            failures.append(str(e))
+            except sqlite3.OperationalError as e:  # the COMMIT, on a full disk: stopped all
+                if classify(e) not in ("locked", "full"):  # the same, their rows come later
+                    raise
+                writes = DeferredWrites.of(self.system)
                 for a in targets:
-                    try:
-                        jobs.append(self._stop_locked(a, reason, liquidate))
-                    except EngineError as e:
-                        failures.append(str(e))
+                    writes.run(partial(self.system.set_algorithm_status, a.id, "stopped",
+                                       reason), f"the stop of algorithm {a.id}")
         for a in targets:
             self._unsubscribe(a)
         logger.warning("stop all%s: %d algorithms stopped in %.1f ms%s",

@@ -227,7 +227,8 @@ def _mb(n: int) -> str:
 
 class DeferredWrites:
     """Writes a stop makes (an algorithm's status and reason) that must not be lost and must
-    not hold the stop up: tried at once; while the DB is locked by another process they wait,
+    not hold the stop up: tried at once; while the DB is locked by another process (or the
+    disk is full) they wait,
     in order, and a timer tries them again every ``every`` s until they are written (said once
     as an ERROR, once more when written). The stop itself took effect in memory already, so no
     order leaves meanwhile; only a restart before the lock is released would not know of it.
@@ -255,8 +256,8 @@ class DeferredWrites:
             return [what for _, what in self._pending]
 
     def run(self, fn: Callable[[], Any], what: str) -> bool:
-        """``fn()`` now (True), or queued behind earlier ones while the DB is locked (False).
-        Other errors are raised as they are."""
+        """``fn()`` now (True), or queued behind earlier ones while the DB is locked or the
+        disk full (False). Other errors are raised as they are."""
         with self._lock:
             if self._pending:  # keep the order: behind the writes still waiting
                 self._pending.append((fn, what))
@@ -264,17 +265,21 @@ class DeferredWrites:
         try:
             fn()
             return True
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
-            if classify(e) != "locked":
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            kind = classify(e)
+            if kind not in ("locked", "full"):
                 raise
             with self._lock:
                 first = not self._pending
                 self._pending.append((fn, what))
                 self._arm()
-            if first:
+            if first and kind == "locked":
                 logger.error("%s: not saved yet, the database is locked by another process "
                              "(%s); it took effect and is saved as soon as the lock is "
                              "released (%s)", what, e, LOCKED_ADVICE)
+            elif first:
+                logger.error("%s: not saved yet, the disk is full (%s); it took effect and "
+                             "is saved as soon as there is room (%s)", what, e, FULL_ADVICE)
             return False
 
     def flush(self) -> bool:
@@ -286,14 +291,15 @@ class DeferredWrites:
                 fn, what = self._pending[0]
             try:
                 fn()
-            except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
-                if classify(e) == "locked":
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+                if classify(e) in ("locked", "full"):
                     return False
                 logger.error("%s: cannot be saved (%s); dropped", what, e)
             with self._lock:
                 self._pending.pop(0)
                 if not self._pending:
-                    logger.warning("the database is free again: the waiting writes are saved")
+                    logger.warning("the database takes writes again: the waiting writes are "
+                                   "saved")
 
     def _arm(self) -> None:
         """(Under the lock) a retry in ``every`` s unless one is due."""

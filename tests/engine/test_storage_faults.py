@@ -383,3 +383,59 @@ def test_classify_reads_storage_errors_from_opening_a_db():
         == "locked"
     assert classify(StorageError("/d/system.db is not a usable SQLite database: file is not "
                                  "a database")) is None
+
+
+def test_stop_all_on_a_full_disk_stops_every_algorithm_and_saves_when_space_is_back(
+        small_fs, calendar, caplog):
+    """A real full filesystem: the status writes of stop all fail (SQLITE_FULL); every
+    algorithm stops at once all the same, and the rows are written once there is room."""
+    from datetime import UTC, datetime
+
+    from app.broker.simulated import SimulatedBroker
+    from app.clock import ManualClock
+    from app.engine.facade import Engine
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+    from .conftest import put_bars
+
+    system = SystemStore(small_fs / "system.db")
+    market = MarketStore(small_fs / "market.db", calendar)
+    put_bars(market, "AAA", 100.0, datetime(2024, 6, 4, 13, 30, tzinfo=UTC), T0, calendar)
+    clock = ManualClock(T0)
+    broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
+    engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
+                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS],
+                    plugin_timeout=10.0)  # cold plugin workers on a loaded machine
+    engine.disk = DiskWatch(small_fs, warn_bytes=1024 * 1024, pause_bytes=0)
+    try:
+        engine.start()
+        ids = [engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+               for _ in range(3)]
+        assert len(engine.run_tick(T0).fills) == 3
+        filler = _fill(small_fs)
+        # Fill what SQLite keeps for itself too (the WAL may reuse its frames).
+        for _ in range(200):
+            try:
+                system.set_setting("pad", "x" * 65536)
+            except Exception:  # noqa: BLE001 - the disk is full: what we wanted
+                break
+        from app.engine.facade import EngineError
+
+        with pytest.raises(EngineError, match="not sold"):  # no sale without its intent row
+            engine.stop_all(liquidate=True)
+        assert [engine.algorithm_view(a).status for a in ids] == ["stopped"] * 3
+        assert broker.get_positions().get("AAA") == 3  # nothing was sold unrecorded
+        rows = {r["id"]: r["status"] for r in system.list_algorithms()}
+        assert any(rows[a] == "running" for a in ids)  # not all could be written yet
+        filler.unlink()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                r["status"] != "stopped" for r in system.list_algorithms()):
+            time.sleep(0.1)
+        assert [r["status"] for r in system.list_algorithms()] == ["stopped"] * 3
+        assert any("disk is full" in m and "not saved yet" in m for m in _errors(caplog))
+    finally:
+        engine.close()
+        system.close()
+        market.close()

@@ -443,6 +443,9 @@ class ProcessPluginPool:
         """Create the plugin object described by ``spec`` (a ``PluginSpec``) in the least
         loaded worker; the call's ``result`` is its handle (``RemoteInstance``)."""
         with self._lock:
+            for idle in self._slots:  # every worker starts now, side by side, not one by one
+                if idle.proc is None and not self._closed:  # at its first object (each ~1 s)
+                    self._start(idle)
             slot = min(self._slots, key=lambda s: s.instances)
             self._next_iid += 1
             inst = RemoteInstance(spec, slot.index, self._next_iid)

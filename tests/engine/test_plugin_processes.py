@@ -157,7 +157,7 @@ def test_sys_exit_in_run_is_an_error_of_that_call_only(make_engine):
 
 
 def test_seed_style_plugin_reads_the_dbs_from_its_worker(make_engine, caplog):
-    engine = make_engine(plugin_dirs=DIRS)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)  # the first tick waits for workers
     with caplog.at_level(logging.INFO, logger="plugin"):
         a = engine.create_algorithm("seed_reader", "AAA", 1000)
         engine.run_tick(_minute(0))
@@ -273,7 +273,7 @@ def test_plugins_do_not_see_the_broker_keys_in_their_environment(make_engine, ca
                          text=True, timeout=60)
     assert out.stdout.strip() == "['KEEP_ME']", out.stderr
     # End to end: what a plugin prints of its environment reaches the log without them.
-    engine = make_engine(plugin_dirs=DIRS)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
     with caplog.at_level(logging.INFO, logger="plugin"):
         engine.create_algorithm("snoops", "AAA", 1000)
         engine.run_tick(_minute(0))

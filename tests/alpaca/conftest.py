@@ -37,7 +37,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(clock: ManualClock, calendar) -> Iterator[AlpacaEmulator]:
-    emu = AlpacaEmulator(now=clock.now, calendar=calendar).start()
+    # Realism on (issue 11): orders pending_new -> new -> filled, accepted and queued outside
+    # the session, day orders canceled at the close, as Alpaca's docs describe them.
+    emu = AlpacaEmulator(now=clock.now, calendar=calendar, realism=True).start()
     yield emu
     emu.stop()
 

@@ -78,7 +78,8 @@ def test_ticker_validation(broker: AlpacaBroker) -> None:
 
 def test_market_order_fills_from_trade_stream(broker, rec, emulator) -> None:
     u = broker.submit_order(order("a1-100", 10))
-    assert u.status == "new" and u.broker_order_id
+    # Docs (orders-at-alpaca, Order Lifecycle): routed first (pending_new), then new, filled.
+    assert u.status == "pending_new" and u.broker_order_id
     assert wait_for(lambda: rec.final("a1-100") is not None)
     done = rec.final("a1-100")
     assert done.status == "filled" and done.filled_qty == 10

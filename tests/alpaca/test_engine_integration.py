@@ -58,7 +58,8 @@ def test_restart_with_an_order_in_flight(make_engine, emulator, system_store, cl
     assert result.errors == {}
     cid = algo_order_id(algo, minute, e1.orders.prefix)
     assert e1.orders.prefix != "at"  # paper: this install's own prefix
-    assert system_store.get_order(cid)["status"] == "new"
+    # Sent as pending_new (routed); the stream's "new" reaches the DB (orders-at-alpaca docs).
+    assert wait_for(lambda: system_store.get_order(cid)["status"] == "new")
     e1.close()  # the app goes away with the order open at Alpaca
 
     fill = emulator.fill_order(cid, price=123.45)  # fills while nobody listens

@@ -74,6 +74,7 @@ WORK=$(mktemp -d)
 NEW=""
 WAS_ACTIVE=0
 SWITCHED=0
+STARTED=0
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 
@@ -180,6 +181,9 @@ restore_legacy_unit() {
 }
 rollback() {
   echo "pi-upgrade: $*" >&2
+  # The new version may still run (hung before its first frame, or in a restart loop): a
+  # start would then be a no-op and leave it running. Stop it before switching back.
+  if [ "$STARTED" = 1 ]; then systemctl stop "$SERVICE" || true; fi
   if [ -n "$OLD" ]; then
     switch_to "$OLD"
     restore_legacy_unit
@@ -257,6 +261,7 @@ if [ "$WAS_ACTIVE_OR_START" = 1 ] && have_systemd; then
     ready=$(first_frame_file)
     [ -z "$ready" ] || rm -f "$ready"
     say "starting $SERVICE"
+    STARTED=1
     systemctl start "$SERVICE" || rollback "$SERVICE did not start"
     if [ -n "$ready" ]; then
       say "waiting for the new version's first frame on the screen (up to $FIRST_FRAME s)"

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from db.connection import StorageError
 from db.market import BadTickerError, Bar, MarketStore, check_ticker, to_row
@@ -46,7 +46,8 @@ class StoreProvider:
         # A split shows as a zero-price buy/sell of the share difference (db/corporate.py).
         from db.corporate import seed_view
 
-        return seed_view(self.system.conn, algo_id, self.system.transactions(algo_id))
+        rows = cast(list[dict[str, Any]], self.system.transactions(algo_id))  # plain dicts
+        return seed_view(self.system.conn, algo_id, rows)
 
     def latest_price(self, ticker: str) -> float | None:
         return self.market.latest_price(ticker)

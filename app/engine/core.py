@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from app.marketdata.base import Feed
     from db.calendar import MarketCalendar
     from db.market import MarketStore
-    from db.system import SystemStore
+    from db.system import SystemStore, Transaction
 
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class EngineCore:
     _algos: dict[int, AlgoState]
     _started: bool
     _closed: bool
-    _collect: list[dict[str, Any]] | None
+    _collect: list[Transaction] | None
     _subscribed: set[int]
     _closers: list[Callable[[], Any]]
     _last_minute: datetime | None
@@ -136,7 +136,7 @@ class EngineCore:
         def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future: ...
         def _cancel(self, coid: str, unconfirmed: bool = False) -> None: ...
         # intake.py
-        def _apply_txs(self, txs: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+        def _apply_txs(self, txs: list[Transaction]) -> list[Transaction]: ...
         def _record_update(self, update: Any) -> None: ...
         def _feed_hold(self, ticker: str, minute: datetime,
                        seen: dict[str, str | None]) -> str | None: ...

@@ -59,7 +59,7 @@ from app.marketdata.base import Feed
 from db.calendar import MarketCalendar
 from db.corporate import events as corporate_events
 from db.market import Bar, MarketStore
-from db.system import SystemStore
+from db.system import SystemStore, Transaction
 from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self._algos: dict[int, AlgoState] = {}
         self._started = False
         self._closed = False
-        self._collect: list[dict[str, Any]] | None = None
+        self._collect: list[Transaction] | None = None
         self._subscribed: set[int] = set()
         self._closers: list[Callable[[], Any]] = []
         last = system.get_setting(LAST_TICK_KEY)
@@ -130,7 +130,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         return infos
 
     def _load_algorithms(self) -> None:
-        txs_by_algo: dict[int, list[dict[str, Any]]] = {}
+        txs_by_algo: dict[int, list[Transaction]] = {}
         for tx in self.system.all_transactions():
             txs_by_algo.setdefault(tx["algo_id"], []).append(tx)
         evs_by_algo: dict[int, list[dict[str, Any]]] = {}  # splits, dividends (corporate.py)

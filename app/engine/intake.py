@@ -18,6 +18,7 @@ from typing import Any
 from app.broker.base import TERMINAL_STATUSES, BrokerError
 from app.engine.core import EngineCore
 from app.engine.model import EXTERNAL_KEY, GUARDS_KEY, AlgoState, EngineError
+from db.system import Transaction
 from db.timeutil import iso_z, parse_iso
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ STALE_HOLD_MINUTES = 5
 class BrokerIntake(EngineCore):
 
     # --- order updates -------------------------------------------------------------------
-    def _apply_txs(self, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _apply_txs(self, txs: list[Transaction]) -> list[Transaction]:
         """Under the lock: bring the in-memory ledgers up to date with new transactions."""
         out = []
         for tx in txs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 
@@ -13,6 +13,7 @@ import db
 from app.engine.ledger import Ledger
 from app.engine.sandbox import Call
 from db.market import Bar
+from db.system import Transaction
 
 LAST_TICK_KEY = "engine.last_tick"
 GUARDS_KEY = "engine.guards"
@@ -42,21 +43,33 @@ class AlgoView:
     params: dict = field(default_factory=dict)
 
 
+class DecisionRow(TypedDict):
+    """What one algorithm decided this minute (``action`` buy/sell/hold and ``shares``), or
+    why it has no decision (``refused``; action None, 0 shares)."""
+
+    algo_id: int
+    name: str
+    ticker: str
+    action: str | None
+    shares: int
+    refused: str | None
+
+
 @dataclass(frozen=True)
 class TickResult:
     minute: datetime
-    decisions: list[dict]
-    fills: list[dict]
+    decisions: list[DecisionRow]
+    fills: list[Transaction]
     errors: dict[int, str]
     latency_ms: float
 
 
 def decision_row(a: AlgoState, action: str | None = None, shares: int = 0,
-                 refused: str | None = None) -> dict[str, Any]:
+                 refused: str | None = None) -> DecisionRow:
     """One entry of ``TickResult.decisions``: what ``a`` decided this minute (``action`` and
     ``shares``), or why it has no decision (``refused``; action None, 0 shares)."""
-    return {"algo_id": a.id, "name": a.name, "ticker": a.ticker, "action": action,
-            "shares": shares, "refused": refused}
+    return DecisionRow(algo_id=a.id, name=a.name, ticker=a.ticker, action=action,
+                       shares=shares, refused=refused)
 
 
 class EngineError(Exception):

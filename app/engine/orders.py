@@ -35,7 +35,7 @@ from app.broker.base import (
 )
 from app.engine.decisions import Decision
 from app.testhooks import pause_point
-from db.system import SystemStore
+from db.system import OrderRow, SystemStore, Transaction
 from db.timeutil import iso_z
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Wanted:
     decision: Decision
 
 
-def _allocate(children: list[dict[str, Any]], cum: int) -> dict[int, int]:
+def _allocate(children: list[OrderRow], cum: int) -> dict[int, int]:
     """How many of a net order's ``cum`` filled shares go to each child order (by id order)."""
     out: dict[int, int] = {}
     left = cum
@@ -132,7 +132,7 @@ class OrderBook:
                       prices: dict[str, float | None],
                       mark: tuple[str, str] | None = None,
                       extra_marks: list[tuple[str, str]] | None = None,
-                      ) -> tuple[list[PlannedOrder], list[dict[str, Any]], dict[int, str]]:
+                      ) -> tuple[list[PlannedOrder], list[Transaction], dict[int, str]]:
         """Write every order intent of this tick in one transaction (nothing is sent yet).
 
         Opposite decisions on one ticker are netted: the matched shares are crossed internally
@@ -141,7 +141,7 @@ class OrderBook:
         minute_iso = iso_z(minute)
         now_iso = iso_z(self.clock.now())
         to_send: list[PlannedOrder] = []
-        crossed: list[dict[str, Any]] = []
+        crossed: list[Transaction] = []
         refused: dict[int, str] = {}
         by_ticker: dict[str, list[Wanted]] = {}
         for w in wanted:
@@ -173,7 +173,7 @@ class OrderBook:
 
     def _net(self, ticker: str, buys: list[Wanted], sells: list[Wanted], minute: datetime,
              minute_iso: str, now_iso: str, price: float | None,
-             to_send: list[PlannedOrder]) -> list[dict[str, Any]]:
+             to_send: list[PlannedOrder]) -> list[Transaction]:
         if price is None:
             raise ValueError(f"no price to cross {ticker} at")
         b = sum(w.decision.shares for w in buys)
@@ -182,7 +182,7 @@ class OrderBook:
         majority, minority = (buys, sells) if b >= s else (sells, buys)
         net_side: Side | None = "buy" if b > s else "sell" if s > b else None
         parent = net_order_id(ticker, minute, self.prefix) if net_side else None
-        txs: list[dict[str, Any]] = []
+        txs: list[Transaction | None] = []
         others = ", ".join(str(w.algo_id) for w in buys + sells)
         reason = f"netted with algorithms {others}: {matched} shares crossed at {price:.4f}"
         remaining = matched
@@ -200,8 +200,9 @@ class OrderBook:
                 crossed_qty=cross, filled_qty=cross, filled_avg_price=price if cross else None,
                 reason=reason)
             if cross:
-                txs.append(self._record(w.algo_id, ticker, w.decision.action, cross, price,
-                                        now_iso, oid, f"{coid}:x"))
+                side: Side = "buy" if w.decision.action == "buy" else "sell"
+                txs.append(self._record(w.algo_id, ticker, side, cross, price, now_iso, oid,
+                                        f"{coid}:x"))
         if parent and net_side:
             qty = abs(b - s)
             self.system.insert_order_row(parent, None, ticker, net_side, qty, minute_iso,
@@ -210,26 +211,27 @@ class OrderBook:
                                         tuple(w.algo_id for w in majority)))
         logger.info("%s: netted buy %d / sell %d -> %s", ticker, b, s,
                     f"{net_side} {abs(b - s)} at the broker" if net_side else "fully crossed")
-        return [t for t in txs if t]
+        return [t for t in txs if t is not None]
 
-    def _record(self, algo_id: int, ticker: str, side: str, shares: int, price: float,
-                ts: str, order_id: int | None, fill_id: str) -> dict[str, Any]:
+    def _record(self, algo_id: int, ticker: str, side: Side, shares: int, price: float,
+                ts: str, order_id: int | None, fill_id: str) -> Transaction | None:
+        """Record one fill; None when this ``fill_id`` is recorded already (a replay)."""
         commission = round(shares * self.commission_per_share, 6)
         tx_id = self.system.add_transaction(algo_id, ticker, side, shares, price, ts,
                                             order_id=order_id, fill_id=fill_id,
                                             commission=commission)
         if tx_id is None:
-            return {}
+            return None
         logger.info("fill: algorithm %d %s %d %s @ %.4f (%s)", algo_id, side, shares, ticker,
                     price, fill_id)
-        return {"id": tx_id, "algo_id": algo_id, "ticker": ticker, "type": side,
-                "shares": shares, "price": price, "commission": commission, "timestamp": ts,
-                "fill_id": fill_id}
+        return Transaction(id=tx_id, algo_id=algo_id, order_id=order_id, fill_id=fill_id,
+                           ticker=ticker, type=side, shares=shares, price=price,
+                           commission=commission, timestamp=ts)
 
     # --- sending -------------------------------------------------------------------------
     def send(self, order: PlannedOrder, attempts: int | None = None,
              check: Callable[[], str | None] | None = None,
-             ) -> tuple[list[dict[str, Any]], str | None]:
+             ) -> tuple[list[Transaction], str | None]:
         """Send one intent; return (transactions recorded, error or None).
 
         The broker retries under the one policy in ``app/broker/retry.py`` (no loop here, so
@@ -270,12 +272,12 @@ class OrderBook:
         return [], f"order rejected by the broker: {last}"
 
     # --- updates -------------------------------------------------------------------------
-    def apply_update(self, u: OrderUpdate) -> list[dict[str, Any]]:
+    def apply_update(self, u: OrderUpdate) -> list[Transaction]:
         """Record a broker update (idempotent); return the new transactions."""
         with self.lock:
             return self._apply_update(u)
 
-    def _apply_update(self, u: OrderUpdate) -> list[dict[str, Any]]:
+    def _apply_update(self, u: OrderUpdate) -> list[Transaction]:
         row = self.system.get_order(u.client_order_id)
         if row is None:
             logger.debug("update for an order that is not ours: %s", u.client_order_id)
@@ -298,7 +300,7 @@ class OrderBook:
                            u.client_order_id, new_qty)
             new_qty = row["filled_qty"]
         ts = iso_z(u.timestamp or self.clock.now())
-        txs: list[dict[str, Any]] = []
+        txs: list[Transaction | None] = []
         with self.system.atomic():
             self.system.update_order(
                 u.client_order_id, status=u.status,
@@ -318,24 +320,26 @@ class OrderBook:
                            new_qty, row["qty"], u.reason)
         if u.status == "rejected" and row["status"] != "rejected" and self.on_rejected:
             ids = ((row["algo_id"],) if row["algo_id"] is not None else tuple(
-                ch["algo_id"] for ch in self.system.child_orders(row["client_order_id"])))
+                ch["algo_id"] for ch in self.system.child_orders(row["client_order_id"])
+                if ch["algo_id"] is not None))  # children are algorithms' orders: always
             try:
                 self.on_rejected(ids, u.reason or "no reason given")
             except Exception:
                 logger.exception("rejection hook failed")
-        return [t for t in txs if t]
+        return [t for t in txs if t is not None]
 
-    def _apply_net(self, row: dict[str, Any], u: OrderUpdate, new_qty: int,
-                   price: float | None, ts: str) -> list[dict[str, Any]]:
+    def _apply_net(self, row: OrderRow, u: OrderUpdate, new_qty: int,
+                   price: float | None, ts: str) -> list[Transaction | None]:
         children = self.system.child_orders(row["client_order_id"])
         before = _allocate(children, row["filled_qty"])
         after = _allocate(children, new_qty)
-        txs = []
+        txs: list[Transaction | None] = []
         if price is not None:
             for ch in children:
                 dq = after[ch["id"]] - before[ch["id"]]
-                if dq > 0:
-                    txs.append(self._record(ch["algo_id"], ch["ticker"], ch["side"], dq, price,
+                aid = ch["algo_id"]  # always set on a child (an algorithm's own order)
+                if dq > 0 and aid is not None:
+                    txs.append(self._record(aid, ch["ticker"], ch["side"], dq, price,
                                             ts, ch["id"],
                                             f"{row['client_order_id']}:{ch['algo_id']}:"
                                             f"{after[ch['id']]}"))
@@ -360,13 +364,13 @@ class OrderBook:
         return out
 
     # --- reconcile -----------------------------------------------------------------------
-    def poll_open(self, before: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    def poll_open(self, before: datetime | None = None) -> tuple[list[str], list[Transaction]]:
         """Ask the broker about our open orders (of minutes before ``before``, all if None).
 
         An intent the broker never saw is marked canceled, never re-sent: its minute is gone.
         Returns (client order ids updated, transactions recorded)."""
         updated: list[str] = []
-        txs: list[dict[str, Any]] = []
+        txs: list[Transaction] = []
         limit = iso_z(before) if before is not None else None
         with self.lock:
             rows = self.system.open_orders()
@@ -406,7 +410,7 @@ class OrderBook:
             txs += new
         return updated, txs
 
-    def reconcile(self) -> tuple[ReconcileReport, list[dict[str, Any]]]:
+    def reconcile(self) -> tuple[ReconcileReport, list[Transaction]]:
         """Settle every open order with the broker, then compare positions."""
         updated, txs = self.poll_open(None)
         report = ReconcileReport(orders_updated=updated)

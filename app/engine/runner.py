@@ -28,7 +28,7 @@ from app.engine.scheduler import MINUTE, Scheduler
 from app.engine.storage import MB, DiskWatch, classify, start_wait_message
 from db.calendar import MarketCalendar, exchange_time, nyse
 from db.market import MarketStore
-from db.system import SystemStore
+from db.system import SystemStore, Transaction
 from db.timeutil import parse_iso, utcnow
 
 logger = logging.getLogger(__name__)
@@ -268,11 +268,11 @@ class ConsolePrinter:
         except EngineError:
             return f"algorithm {algo_id}"
 
-    def _fill_line(self, f: dict) -> str:
+    def _fill_line(self, f: Transaction) -> str:
         return (f"    fill: {self._name(f['algo_id'])} {f['type']} {f['shares']} {f['ticker']} "
                 f"@ {f['price']:.4f}")
 
-    def on_fill(self, algo_id: int, tx: dict) -> None:
+    def on_fill(self, algo_id: int, tx: Transaction) -> None:
         if not self.engine.in_tick:
             self._print(self._fill_line(tx) + "  (late fill)")
 
@@ -285,7 +285,7 @@ class ConsolePrinter:
             elif d["action"] == "hold":
                 parts.append(f"{d['name']}: hold")
             else:
-                parts.append(f"{d['name']}: {d['action'].upper()} {d['shares']}")
+                parts.append(f"{d['name']}: {str(d['action']).upper()} {d['shares']}")
         lines = [f"[{t}] " + (" | ".join(parts) or "no running algorithms")
                  + f"  ({r.latency_ms:.1f} ms)"]
         lines += [self._fill_line(f) for f in r.fills]

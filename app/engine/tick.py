@@ -34,10 +34,18 @@ from algorithm._api import AlgoContext, set_context
 from app.broker.base import BrokerError, OrderUpdate
 from app.engine.core import EngineCore
 from app.engine.decisions import DecisionRefused, check_against_ledger, parse_decision
-from app.engine.model import GUARDS_KEY, LAST_TICK_KEY, AlgoState, TickResult, decision_row
+from app.engine.model import (
+    GUARDS_KEY,
+    LAST_TICK_KEY,
+    AlgoState,
+    DecisionRow,
+    TickResult,
+    decision_row,
+)
 from app.engine.orders import PlannedOrder, Wanted
 from app.engine.sandbox import MAX_DEATHS_IN_A_ROW, Call
 from app.engine.storage import DiskWatch, OnceNotice, classify, retry_locked
+from db.system import Transaction
 from db.timeutil import floor_minute, iso_z, require_aware
 
 logger = logging.getLogger(__name__)
@@ -87,9 +95,9 @@ class TickPlanner(EngineCore):
         """Run every running algorithm for ``minute`` (a minute boundary) and place orders."""
         t0 = time.perf_counter()
         minute = floor_minute(require_aware(minute))
-        decisions: list[dict] = []
+        decisions: list[DecisionRow] = []
         errors: dict[int, str] = {}
-        fills: list[dict] = []
+        fills: list[Transaction] = []
         with self._tick_lock:
             if self._last_minute is not None and minute <= self._last_minute:
                 logger.info("tick %s skipped: already ran up to %s", iso_z(minute),
@@ -165,7 +173,7 @@ class TickPlanner(EngineCore):
             self._storage_notice = OnceNotice(logger)
         return self._storage_notice
 
-    def _disk_paused(self, minute: datetime, decisions: list[dict],
+    def _disk_paused(self, minute: datetime, decisions: list[DecisionRow],
                      errors: dict[int, str]) -> bool:
         """True (and the tick skipped, nothing run or sent) while the disk is full."""
         if self.disk is None:
@@ -186,7 +194,7 @@ class TickPlanner(EngineCore):
                     decisions.append(decision_row(a, refused=errors[a.id]))
         return True
 
-    def _storage_failed(self, minute: datetime, e: BaseException, decisions: list[dict],
+    def _storage_failed(self, minute: datetime, e: BaseException, decisions: list[DecisionRow],
                         errors: dict[int, str]) -> None:
         """A DB step of the tick failed: nothing more of it is sent. Said once while it
         lasts; a full disk pauses trading until the space is back."""
@@ -270,7 +278,7 @@ class TickPlanner(EngineCore):
         self._emit("on_algorithms_changed")
 
     # --- the tick ------------------------------------------------------------------------
-    def _tick(self, minute: datetime, decisions: list[dict], errors: dict[int, str],
+    def _tick(self, minute: datetime, decisions: list[DecisionRow], errors: dict[int, str],
               deadline: float) -> None:
         if self.mode != "backtest":  # splits/dividends: the day's first tick (corporate.py)
             self._corporate_before_tick(minute)
@@ -334,7 +342,7 @@ class TickPlanner(EngineCore):
         if len(stopped) > n_stopped:
             self._emit("on_algorithms_changed")
 
-        def write() -> tuple[list[PlannedOrder], list[dict], dict[int, str]]:
+        def write() -> tuple[list[PlannedOrder], list[Transaction], dict[int, str]]:
             with self._lock:
                 return self.orders.write_intents(
                     wanted, minute, prices, mark=(LAST_TICK_KEY, iso_z(minute)),
@@ -401,7 +409,7 @@ class TickPlanner(EngineCore):
                 stopped.append(a)
 
     def _decide(self, calls: list[Call], minute: datetime, prices: dict[str, float | None],
-                working: dict[int, tuple[int, int]], decisions: list[dict],
+                working: dict[int, tuple[int, int]], decisions: list[DecisionRow],
                 errors: dict[int, str], stopped: list[AlgoState]) -> list[Wanted]:
         wanted: list[Wanted] = []
         running_capital = sum(a.initial_capital for a in self._algos.values()

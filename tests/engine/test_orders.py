@@ -50,3 +50,20 @@ def test_updates_for_orders_that_are_not_ours_are_ignored(book, system_store):
                         filled_avg_price=1.0)
     assert ob.apply_update(other) == []
     assert system_store.all_transactions() == []
+
+
+def test_a_new_fill_is_the_same_record_as_its_row_read_back(book, system_store):
+    """The order book's Transaction (what the ledgers and listeners get) has every key of
+    the typed record and equals the DB row, so the money shown and the money stored agree;
+    order rows read back carry every key of OrderRow."""
+    from db.system import OrderRow, Transaction
+
+    ob, algo = book
+    [t] = ob.apply_update(upd("filled", 10, 10.0))
+    assert set(t) == set(Transaction.__annotations__)
+    [stored] = system_store.all_transactions()
+    assert stored == t
+    # The plugins' view (db.transactions) is the same minus the fill id.
+    [seed] = system_store.transactions(algo)
+    assert seed == {k: v for k, v in t.items() if k != "fill_id"}
+    assert set(system_store.get_order("at-1-x")) == set(OrderRow.__annotations__)

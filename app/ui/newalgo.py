@@ -130,6 +130,7 @@ class NewAlgoViewModel(QObject):
         self._checking = False
         self._ticker_info = ""
         self._check_seq += 1
+        self._leave_asked: tuple | None = None
         self._clear_backtest()
         self.changed.emit()
 
@@ -399,13 +400,36 @@ class NewAlgoViewModel(QObject):
 
     @Slot()
     def cancel(self) -> None:
-        """Cancel while changing a parameter goes back one step; elsewhere it leaves."""
+        """Cancel while changing a parameter goes back one step. Leaving with choices made
+        (a ticker typed, a capital, the confirm step) asks first: a second Cancel, with
+        nothing changed in between, leaves."""
         if self._step == PARAM_STEP:
             self.back()
             return
-        if self._step != "working":
-            self.reset()
-            self.closed.emit()
+        if self._step == "working":
+            return
+        if self._has_choices() and self._leave_asked != self._leave_key():
+            self._leave_asked = self._leave_key()
+            self._message = ("Leave without creating it? Tap Cancel again to leave, or Back "
+                             "or Next to go on.")
+            self.changed.emit()
+            return
+        self._leave_asked = None
+        self.reset()
+        self.closed.emit()
+
+    def _has_choices(self) -> bool:
+        return self._step in ("capital", "confirm") or (self._step == "ticker"
+                                                         and bool(self._ticker))
+
+    def _leave_key(self) -> tuple:
+        return (self._step, self._plugin, self._ticker, self._capital,
+                tuple(sorted((k, repr(v)) for k, v in self._params.items())))
+
+    @Property(bool, notify=changed)
+    def leaveAsked(self) -> bool:
+        """Cancel was tapped once with choices made: the next Cancel leaves."""
+        return self._leave_asked == self._leave_key()
 
     @Property(bool, notify=changed)
     def hasFree(self) -> bool:

@@ -61,7 +61,10 @@ def test_invalid_ticker_says_so_and_keeps_input(qtbot, window, rig) -> None:
         w.new_vm.key(ch)
     w.new_vm.next()
     assert w.new_vm.step == "ticker" and "starting with a letter" in w.new_vm.message
-    w.new_vm.cancel()
+    w.new_vm.cancel()  # asks first (a ticker is typed) ...
+    assert w.current_page() == "new" and "Tap Cancel again" in w.new_vm.message
+    w.new_vm.cancel()  # ... and leaves on the second tap
+    assert w.current_page() == "dashboard"
     # Well-formed but unknown to the broker: refused at the ticker step, before Next.
     w.dash_vm.newAlgorithm()
     qtbot.waitUntil(lambda: any(p["name"] == "sma_crossover" for p in w.new_vm.plugins),

@@ -169,6 +169,9 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     qtbot.waitUntil(lambda: not w.new_vm.checking, timeout=15000)
     shot("06c-new-2-unknown-ticker")
     w.new_vm.cancel()
+    assert w.new_vm.leaveAsked
+    shot("06d-new-leave-asked")
+    w.new_vm.cancel()
 
     w.dash_vm.open(ids[3])
     qtbot.waitUntil(lambda: not w._detail_loading and w.chart.count > 0, timeout=15000)

@@ -57,4 +57,9 @@ def test_touch_and_mouse_taps(qtbot, window) -> None:
     # A mouse works as well (a desktop window).
     qtbot.wait(50)
     qtbot.mouseClick(new, Qt.MouseButton.LeftButton, pos=centre(new, "cancelButton"))
+    # With a ticker chosen, leaving asks first: the second Cancel leaves.
+    qtbot.waitUntil(lambda: w.new_vm.leaveAsked, timeout=5000)
+    assert w.current_page() == "new"
+    qtbot.wait(50)
+    qtbot.mouseClick(new, Qt.MouseButton.LeftButton, pos=centre(new, "cancelButton"))
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)

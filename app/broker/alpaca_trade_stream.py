@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import websocket
 
-from app.broker.ws_reconnect import Dropped, ReconnectingWebSocket, Refused
+from app.broker.ws_reconnect import Dropped, Heartbeat, ReconnectingWebSocket, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,10 @@ class TradeUpdatesStream(ReconnectingWebSocket):
     def __init__(self, url: str, key_id: str, secret_key: str, on_event: EventCallback, *,
                  connect_timeout: float = 10.0, recv_timeout: float = 1.0,
                  backoff_base: float = 1.0, backoff_max: float = 60.0,
-                 auth_retry: float = 300.0) -> None:
-        super().__init__(backoff_base=backoff_base, backoff_max=backoff_max)
+                 auth_retry: float = 300.0, ping_interval: float = 20.0,
+                 pong_timeout: float = 20.0) -> None:
+        super().__init__(backoff_base=backoff_base, backoff_max=backoff_max,
+                         ping_interval=ping_interval, pong_timeout=pong_timeout)
         self.url = url
         self._key_id, self._secret_key = key_id, secret_key
         self._on_event = on_event
@@ -82,11 +85,21 @@ class TradeUpdatesStream(ReconnectingWebSocket):
         return ws
 
     def _serve(self, ws: websocket.WebSocket) -> None:
+        """Events until the connection drops; pings as the market stream does, so a trade
+        stream that died silently is replaced (fills would otherwise wait for the polling)."""
         ws.settimeout(self.recv_timeout)
+        beat = Heartbeat(time.monotonic())
         while not self._stop.is_set():
+            self._keep_alive(ws, beat)
+            data = self._recv_frame(ws, beat)
+            if data is None:
+                continue
             try:
-                msg = self._recv(ws)
-            except websocket.WebSocketTimeoutException:
+                msg = json.loads(data)
+            except ValueError:
+                logger.warning("trade updates: unreadable message skipped: %.200r", data)
+                continue
+            if not isinstance(msg, dict):
                 continue
             stream = msg.get("stream")
             if stream == "listening":

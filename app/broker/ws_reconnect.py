@@ -5,7 +5,9 @@ The thread repeats: open (connect, log in, subscribe: the subclass's ``_open``),
 until the connection ends: ``_serve``), close. A connection that drops or fails to open is
 retried after an exponential backoff with jitter (``backoff``), reset by every good open. A
 refusal from the server (keys, connection limit, plan) raises ``Refused`` with its own pause:
-it is waited out once, never retried in a storm. The hooks ``_connecting``, ``_on_open``,
+it is waited out once, never retried in a storm. While serving, ``_keep_alive`` pings every
+``ping_interval`` and treats a missing pong after ``pong_timeout`` as a dead connection (a
+path that died silently), and ``_recv_frame`` reads one frame, noting pongs. The hooks ``_connecting``, ``_on_open``,
 ``_refused``, ``_lost`` and ``_stopped`` let each stream report its state its own way.
 """
 
@@ -15,6 +17,8 @@ import contextlib
 import logging
 import random
 import threading
+import time
+from dataclasses import dataclass
 
 import websocket
 
@@ -33,13 +37,29 @@ class Refused(Exception):
         self.why, self.wait, self.code = why, wait, code
 
 
+@dataclass
+class Heartbeat:
+    """Monotonic times of a read loop's last ping sent, pong seen and periodic check."""
+
+    ping: float
+    pong: float = 0.0
+    check: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.pong = self.check = self.ping
+
+
 class ReconnectingWebSocket:
     """Base of a stream that keeps one websocket open in its own daemon thread."""
 
     thread_name = "websocket"
 
-    def __init__(self, *, backoff_base: float, backoff_max: float) -> None:
+    def __init__(self, *, backoff_base: float, backoff_max: float, ping_interval: float = 20.0,
+                 pong_timeout: float = 20.0) -> None:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.ping_interval, self.pong_timeout = ping_interval, pong_timeout  # 0: no pings
+        self._ws_lock = threading.Lock()  # held for every send on the socket
+        self.pings_sent = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ws: websocket.WebSocket | None = None
@@ -94,6 +114,38 @@ class ReconnectingWebSocket:
         """Exponential backoff with full jitter in [d/2, d], d = base x 2^attempt <= max."""
         d = min(self.backoff_max, self.backoff_base * (2 ** attempt))
         return d * (0.5 + 0.5 * self._rng.random())
+
+    # --- while serving ------------------------------------------------------------------------
+    def _keep_alive(self, ws: websocket.WebSocket, beat: Heartbeat) -> None:
+        """Ping every ``ping_interval``; no pong ``pong_timeout`` after a ping: ``Dropped``."""
+        now = time.monotonic()
+        if self.ping_interval and now - beat.ping >= self.ping_interval:
+            late = now - beat.ping >= self.pong_timeout
+            if beat.pong < beat.ping and late:
+                raise Dropped(f"no pong for {now - beat.ping:.0f} s")
+            if beat.pong >= beat.ping or late:
+                with self._ws_lock:
+                    ws.ping(b"at")
+                self.pings_sent += 1
+                beat.ping = now
+
+    def _recv_frame(self, ws: websocket.WebSocket, beat: Heartbeat) -> bytes | str | None:
+        """The next data frame's payload; None for a control frame or a read timeout (the
+        socket's timeout). Raises ``Dropped`` when the connection ends."""
+        try:
+            opcode, frame = ws.recv_data_frame(True)
+        except websocket.WebSocketTimeoutException:
+            return None
+        except (websocket.WebSocketConnectionClosedException, OSError) as e:
+            raise Dropped(f"{type(e).__name__}: {e}") from None
+        if opcode == websocket.ABNF.OPCODE_PONG:
+            beat.pong = time.monotonic()
+            return None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise Dropped("closed by server")
+        if opcode == websocket.ABNF.OPCODE_PING:  # websocket-client has answered it
+            return None
+        return frame.data or None
 
     def _close(self, ws: websocket.WebSocket | None) -> None:
         if self._ws is ws:

@@ -35,12 +35,11 @@ import logging
 import select
 import threading
 import time
-from dataclasses import dataclass
 
 import websocket
 
 from app.broker.alpaca_clients import data_stream_url
-from app.broker.ws_reconnect import Dropped, ReconnectingWebSocket, Refused
+from app.broker.ws_reconnect import Dropped, Heartbeat, ReconnectingWebSocket, Refused
 from app.clock import Clock, WallClock
 from app.config import Settings
 from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
@@ -57,18 +56,6 @@ from db.market import Bar, MarketStore, check_ticker
 from db.timeutil import from_epoch, to_epoch
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Heartbeat:
-    """Monotonic times of the read loop's last ping sent, pong seen and silence check."""
-
-    ping: float
-    pong: float = 0.0
-    check: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.pong = self.check = self.ping
 
 
 def _more_waiting(ws: websocket.WebSocket) -> bool:
@@ -99,7 +86,8 @@ class AlpacaStream(ReconnectingWebSocket):
                  gap_delay: float = 15.0, ping_interval: float = 20.0,
                  pong_timeout: float = 20.0, preopen_reconnect: float = 300.0,
                  gap_symbols: int = 200) -> None:
-        super().__init__(backoff_base=backoff_base, backoff_max=backoff_max)
+        super().__init__(backoff_base=backoff_base, backoff_max=backoff_max,
+                         ping_interval=ping_interval, pong_timeout=pong_timeout)
         self.settings = settings
         self.market = market
         self.calendar = calendar
@@ -111,7 +99,6 @@ class AlpacaStream(ReconnectingWebSocket):
         self.limit_retry, self.auth_retry = limit_retry, auth_retry
         self.silence_timeout = silence_timeout
         self.gap_delay = gap_delay
-        self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
         self.preopen_reconnect = preopen_reconnect
         self.gap_symbols = gap_symbols
         self.max_batch = 5000
@@ -122,9 +109,8 @@ class AlpacaStream(ReconnectingWebSocket):
         self._progress_listeners: list[ProgressCallback] = []
         self._status = FeedStatus("stopped")
         self._status_lock = threading.Lock()
-        # Guards the socket, the authed flag and subscription sends, so a subscribe racing a
-        # reconnect is either in the set the thread sends or sent by the caller, never lost.
-        self._ws_lock = threading.Lock()
+        # The base's _ws_lock also guards the authed flag and subscription sends, so a subscribe
+        # racing a reconnect is either in the set the thread sends or sent by the caller.
         self._authed = False
         self._was_connected = False  # since start(): a later open is a reconnect
         self._disconnected_at: int | None = None  # clock time the connection was lost
@@ -149,7 +135,6 @@ class AlpacaStream(ReconnectingWebSocket):
         self.bars_stored = 0
         self.gap_fills = 0  # gap batches fetched
         self.gap_requests = 0  # REST requests those batches made (pages included)
-        self.pings_sent = 0
 
     # --- Feed protocol ----------------------------------------------------------------------
     def prepare(self, ticker: str) -> None:
@@ -385,7 +370,7 @@ class AlpacaStream(ReconnectingWebSocket):
         (ping, pong) or a quiet socket flushes them at once. (Holding them until the next
         DATA frame once kept a minute's bars back until the next minute, issue 11.)"""
         ws.settimeout(self.recv_timeout)
-        beat = _Heartbeat(time.monotonic())
+        beat = Heartbeat(time.monotonic())
         pending: list[tuple] = []
         try:
             while not self._stop.is_set():
@@ -402,41 +387,22 @@ class AlpacaStream(ReconnectingWebSocket):
             if pending:
                 self._ingest(pending)
 
-    def _keep_alive(self, ws: websocket.WebSocket, beat: _Heartbeat) -> None:
-        """Ping every ``ping_interval``; no pong ``pong_timeout`` after a ping: dropped. Also
-        the once-a-second silence check (a busy socket never reaches the timeout branch)."""
+    def _keep_alive(self, ws: websocket.WebSocket, beat: Heartbeat) -> None:
+        """Pings (the base), and the once-a-second silence check (a busy socket never reaches
+        the read timeout's check)."""
+        super()._keep_alive(ws, beat)
         now = time.monotonic()
-        if self.ping_interval and now - beat.ping >= self.ping_interval:
-            late = now - beat.ping >= self.pong_timeout
-            if beat.pong < beat.ping and late:
-                raise Dropped(f"no pong for {now - beat.ping:.0f} s")
-            if beat.pong >= beat.ping or late:
-                with self._ws_lock:
-                    ws.ping(b"at")
-                self.pings_sent += 1
-                beat.ping = now
         if now - beat.check > 1.0:
             beat.check = now
             self._check_silence()
 
-    def _recv_data(self, ws: websocket.WebSocket, beat: _Heartbeat) -> bytes | str | None:
-        """The next data frame's payload; None for a control frame or a quiet
-        ``recv_timeout``. Raises ``Dropped`` when the connection ends."""
-        try:
-            opcode, frame = ws.recv_data_frame(True)
-        except websocket.WebSocketTimeoutException:
+    def _recv_data(self, ws: websocket.WebSocket, beat: Heartbeat) -> bytes | str | None:
+        """The next data frame's payload, or None (control frame, or a quiet ``recv_timeout``
+        after which silence is checked)."""
+        data = self._recv_frame(ws, beat)
+        if data is None:
             self._check_silence()
-            return None
-        except (websocket.WebSocketConnectionClosedException, OSError) as e:
-            raise Dropped(f"{type(e).__name__}: {e}") from None
-        if opcode == websocket.ABNF.OPCODE_PONG:
-            beat.pong = time.monotonic()
-            return None
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise Dropped("closed by server")
-        if opcode == websocket.ABNF.OPCODE_PING:  # websocket-client has answered it
-            return None
-        return frame.data or None
+        return data
 
     def _decode(self, data: bytes | str) -> list[tuple]:
         """Bar rows of one data frame (control messages are acted on); [] if unreadable."""

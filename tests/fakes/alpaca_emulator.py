@@ -104,7 +104,7 @@ class Faults:
     rate_limit: int = 0
     rate_window: float = 60.0
     forbid_reads: str = ""  # trading REST reads: 403 with code 40310000 and this message
-    no_pong: bool = False  # market stream: websocket pings go unanswered (a dead path)
+    no_pong: bool = False  # both streams: websocket pings go unanswered (a dead path)
     symbol_limit: int = 0  # market stream: 405 past this many bar symbols (0 = no limit)
     invalid_channels: set[str] = field(default_factory=set)  # subscribing them: 410
     # A duplicate client_order_id: HTTP 422 with this code/message (Alpaca: 40010001).
@@ -1051,6 +1051,7 @@ class AlpacaEmulator:
         return n
 
     def trade_session(self, conn: WSConnection) -> None:
+        conn.answer_pings = lambda: not self.faults.no_pong
         listening = False
         try:
             while True:

@@ -105,7 +105,11 @@ class Faults:
     rate_window: float = 60.0
     forbid_reads: str = ""  # trading REST reads: 403 with code 40310000 and this message
     no_pong: bool = False  # both streams: websocket pings go unanswered (a dead path)
-    symbol_limit: int = 0  # market stream: 405 past this many bar symbols (0 = no limit)
+    # Market stream: 405 past this many bar symbols (0 = no limit). Alpaca's documented
+    # default limits are on trades and quotes (30 on IEX), none on bars (docs: alpaca.markets/
+    # docs/api-references/market-data-api/stock-pricing-data/realtime/): a plan set up on
+    # request may differ, so the switch stays for the 405 path.
+    symbol_limit: int = 0
     invalid_channels: set[str] = field(default_factory=set)  # subscribing them: 410
     # A duplicate client_order_id: HTTP 422 with this code/message (Alpaca: 40010001).
     duplicate_code: int = 40010001

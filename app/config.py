@@ -557,6 +557,7 @@ plugin_timeout = 2.0
 # stale_order_seconds = 30.0   # an order older than this when about to leave is cancelled
 # disk_warn_mb = 500.0         # warn below this much free disk; trading pauses below
 # disk_pause_mb = 20.0         # ... this, until space is back (checked every few minutes)
+# plugin_memory_mb = 1024.0    # memory a plugin worker process may allocate (0: no limit)
 
 [ui]
 idle_lock_seconds = 300

@@ -78,7 +78,7 @@ def equity_png(path: Path, title: str, account: Series | None,
             drawn += 1
     ax.axhline(0, color="#cccccc", linewidth=0.8)
     ax.set_title(title, fontsize=11)
-    ax.set_ylabel("% since the first day")
+    ax.set_ylabel("% since the start")
     ax.grid(True, alpha=0.3)
     if drawn:
         ax.legend(fontsize=8, loc="best")

@@ -161,6 +161,9 @@ def report_rows(conn: Any, since: str, period: str = "week") -> list[dict[str, A
     return out
 
 
+MAX_ALGO_CHARTS = 20  # algo-<id>.png files written by report --out
+
+
 def benchmark_series(market: Any, calendar: Any, ticker: str,
                      days: list[str]) -> list[tuple[str, float]]:
     """The reference ticker's close on each of ``days`` (its last bar of that session) from the
@@ -223,9 +226,19 @@ def write_report_files(conn: Any, since: str, out_dir: Any, period: str = "week"
                {f"#{a} {names[a]}": pts(series[a]) for a in names},
                bases={f"#{a} {names[a]}": series_base(conn, a, since, series[a][0])
                       for a in names})
-    return {"dir": str(out), "files": ["periods.csv", "equity.csv", "account.png",
-                                       "algorithms.png"],
-            "days": len(days), "benchmark_days": len(bench)}
+    files = ["periods.csv", "equity.csv", "account.png", "algorithms.png"]
+    tickers = {a: series[a][-1]["ticker"] for a in names}
+    for a in sorted(names)[:MAX_ALGO_CHARTS]:  # each against holding its own ticker
+        held = (benchmark_series(market, calendar, tickers[a], [r["day"] for r in series[a]])
+                if market is not None and tickers[a] else [])
+        name = f"algo-{a}.png"
+        equity_png(out / name, f"#{a} {names[a]} on {tickers[a]} since {since}", None,
+                   {f"#{a} {names[a]}": pts(series[a])}, benchmark=held,
+                   benchmark_name=tickers[a],
+                   bases={f"#{a} {names[a]}": series_base(conn, a, since, series[a][0])},
+                   size=(800, 420))
+        files.append(name)
+    return {"dir": str(out), "files": files, "days": len(days), "benchmark_days": len(bench)}
 
 
 def _table(rows: list[list[str]], head: list[str], out: Any) -> None:

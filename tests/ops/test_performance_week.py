@@ -85,7 +85,8 @@ def test_a_week_of_snapshots_report_and_charts(week, tmp_path: Path, calendar) -
     out = write_report_files(conn, "2024-06-01", tmp_path / "rep", "week", market, calendar,
                              "SPY")
     assert out["days"] == 5 and out["benchmark_days"] == 5
-    for name in ("account.png", "algorithms.png"):
+    assert out["files"][-2:] == ["algo-1.png", "algo-2.png"]
+    for name in ("account.png", "algorithms.png", "algo-1.png", "algo-2.png"):
         data = (tmp_path / "rep" / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5_000
     rows = list(csv.reader((tmp_path / "rep" / "equity.csv").open()))

@@ -23,6 +23,7 @@ import hmac
 import logging
 import re
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -116,6 +117,9 @@ class PinGuard:
     def __init__(self, system: SystemStore, now: Callable[[], float] = time.time) -> None:
         self._system = system
         self._now = now
+        # The count and lock of wrong tries that could not be saved (the DB locked by another
+        # process, a full disk): they count all the same, and are saved with the next try.
+        self._unsaved: tuple[int, float] | None = None
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -125,9 +129,10 @@ class PinGuard:
     @property
     def failures(self) -> int:
         try:
-            return int(self._system.get_setting(FAILURES_KEY, "0") or 0)
+            stored = int(self._system.get_setting(FAILURES_KEY, "0") or 0)
         except ValueError:
             return FREE_TRIES  # a damaged counter errs on the safe side
+        return max(stored, self._unsaved[0]) if self._unsaved else stored
 
     def locked_for(self) -> float:
         """Seconds left on the current lock (0 when the pad takes tries)."""
@@ -135,6 +140,8 @@ class PinGuard:
             until = float(self._system.get_setting(LOCKED_UNTIL_KEY, "0") or 0)
         except ValueError:
             until = self._now() + FIRST_LOCK_SECONDS
+        if self._unsaved:
+            until = max(until, self._unsaved[1])
         left = until - self._now()
         # A clock set backwards must not turn a 30 s lock into hours: never more than the
         # lock the current count earns.
@@ -160,12 +167,12 @@ class PinGuard:
         if not stored:
             return PinCheck(False, message="No PIN is set yet.")
         if isinstance(pin, str) and PIN_RE.match(pin) and verify_hash(pin, stored):
+            # Housekeeping only: a DB that takes no writes now must not keep the owner out.
             if self.failures:
-                with self._system.atomic():
-                    self._system.set_setting(FAILURES_KEY, "0")
-                    self._system.set_setting(LOCKED_UNTIL_KEY, "0")
-            if not hash_is_current(stored):
-                self._system.set_setting(PIN_HASH_KEY, hash_pin(pin))
+                self._unsaved = None
+                self._save({FAILURES_KEY: "0", LOCKED_UNTIL_KEY: "0"}, "the reset try count")
+            if not hash_is_current(stored) and self._save(
+                    {PIN_HASH_KEY: hash_pin(pin)}, "the PIN hash at today's cost"):
                 logger.info("PIN hash re-made with the current cost")
             if len(pin) < MIN_NEW_DIGITS:
                 return PinCheck(True, upgrade=True,
@@ -174,9 +181,12 @@ class PinGuard:
             return PinCheck(True, message="")
         failures = self.failures + 1
         lock = lock_seconds(failures)
-        with self._system.atomic():
-            self._system.set_setting(FAILURES_KEY, str(failures))
-            self._system.set_setting(LOCKED_UNTIL_KEY, repr(self._now() + lock if lock else 0))
+        until = self._now() + lock if lock else 0
+        if self._save({FAILURES_KEY: str(failures), LOCKED_UNTIL_KEY: repr(until)},
+                      "the wrong-PIN count"):
+            self._unsaved = None
+        else:
+            self._unsaved = (failures, until)
         logger.warning("wrong PIN (%d in a row)%s", failures,
                        f"; locked for {lock:.0f} s" if lock else "")
         if lock:
@@ -186,6 +196,23 @@ class PinGuard:
         return PinCheck(False, tries_left=tries_left,
                         message=f"Wrong PIN. {tries_left} "
                                 f"{'try' if tries_left == 1 else 'tries'} left.")
+
+
+    def _save(self, values: dict[str, str], what: str) -> bool:
+        """Write ``values`` in one transaction; False (logged) when the DB takes no writes
+        now (locked by another process, a full disk). Other errors are raised."""
+        try:
+            with self._system.atomic():
+                for key, value in values.items():
+                    self._system.set_setting(key, value)
+            return True
+        except sqlite3.OperationalError as e:
+            text = str(e).lower()
+            if "locked" not in text and "busy" not in text and "full" not in text:
+                raise
+            logger.error("%s is not saved: %s (kept in memory, saved with the next try)",
+                         what, e)
+            return False
 
 
 def _duration(seconds: float) -> str:

@@ -8,11 +8,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,15 +52,19 @@ def start_app(base: Path, *args: str, **extra: str) -> subprocess.Popen:
                          env=env_for(base, **extra), stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
     sock = base / "d" / "control" / "autotrader.sock"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if sock.exists() and "AutoTrader DEMO" in (base / "app.out").read_text():
-            return p
+
+    def ready() -> bool:
         if p.poll() is not None:
-            break
-        time.sleep(0.2)
-    p.kill()
-    raise AssertionError("the app did not start:\n" + (base / "app.out").read_text()[-3000:])
+            raise AssertionError("the app ended at start:\n"
+                                 + (base / "app.out").read_text()[-3000:])
+        return sock.exists() and "AutoTrader DEMO" in (base / "app.out").read_text()
+
+    try:
+        wait_until(ready, 60, what="the app's control socket", interval=0.2)
+    except AssertionError:
+        p.kill()
+        raise
+    return p
 
 
 def stop_app(p: subprocess.Popen) -> int:

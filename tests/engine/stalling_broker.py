@@ -15,7 +15,9 @@ from app.broker.simulated import SimulatedBroker
 class StallingBroker(SimulatedBroker):
     """``stall``: every broker call waits until ``release`` is set (or ``stall_seconds``),
     then raises a retryable 503 if ``fail`` is set; ``submit_delay``: seconds each order
-    takes to be sent. ``submitted`` lists (client order id, monotonic time) of every send."""
+    takes to be sent. ``submitted`` lists (client order id, monotonic time) of every send;
+    ``faulted`` counts calls that met the stall or the failure (a test's marker: the broker
+    hangs or refuses now)."""
 
     stall_seconds = 30.0
 
@@ -26,8 +28,11 @@ class StallingBroker(SimulatedBroker):
         self.release = threading.Event()
         self.submit_delay = 0.0
         self.submitted: list[tuple[str, float]] = []
+        self.faulted = 0
 
     def _net(self) -> None:
+        if self.stall or self.fail:
+            self.faulted += 1
         if self.stall:
             self.release.wait(self.stall_seconds)
         if self.fail:

@@ -23,6 +23,7 @@ from app.engine.guards import RiskLimits
 from app.engine.tick import NOT_SENT_STOPPED
 from tests.engine.conftest import PLUGINS, T0, put_bars
 from tests.engine.stalling_broker import StallingBroker
+from tests.waiting import wait_until
 
 BOUND = 3.0
 
@@ -57,21 +58,26 @@ def timed(fn, *a, **kw):
     return time.monotonic() - t0, out
 
 
+def plugins_called(engine) -> threading.Event:
+    """Set once the next tick hands its plugin calls to the pool (a marker for "the plugins
+    are running", where a fixed sleep passed on a slow machine without it being so)."""
+    called = threading.Event()
+    run_all = engine._pool.run_all
+
+    def spy(*a, **kw):
+        called.set()
+        return run_all(*a, **kw)
+
+    engine._pool.run_all = spy
+    return called
+
+
 def tick_in_thread(engine, minute):
     out: dict = {}
     th = threading.Thread(target=lambda: out.setdefault("r", engine.run_tick(minute)),
                           daemon=True)
     th.start()
     return th, out
-
-
-def wait_until(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 def statuses(engine):
@@ -85,9 +91,9 @@ def test_stop_all_during_a_tick_of_100_algorithms(rig, clock, system_store):
                                    {"action": "buy", "shares": 1, "delay": 0.03})
            for i in range(100)]
     clock.set(T0 + timedelta(seconds=2))
+    running = plugins_called(engine)
     th, out = tick_in_thread(engine, T0)
-    assert wait_until(lambda: engine._tick_lock.locked())
-    time.sleep(0.2)  # the plugins are running
+    assert running.wait(10)  # the plugins are running (100 x 0.03 s on 2-4 workers)
     took, _ = timed(engine.stop_all)
     assert took < BOUND
     assert set(statuses(engine).values()) == {"stopped"}
@@ -112,6 +118,7 @@ def test_halt_flag_stops_orders_already_planned_in_the_tick(rig, clock, system_s
     assert took < BOUND
     th.join(20)
     # At most the order on the wire at that moment left; every other intent was not sent.
+    assert not th.is_alive()  # (without this a tick still running made 'late == []' vacuous)
     late = [c for c, t in broker.submitted if t > stop_at + took]
     assert late == []
     assert len(broker.submitted) <= 2
@@ -127,9 +134,9 @@ def test_lifecycle_answers_while_a_plugin_never_returns(rig, clock):
     hung = engine.create_algorithm("sleeper", "AAA", 1000, {"seconds": 60})
     other = engine.create_algorithm("scripted", "BBB", 1000, {"action": "buy", "shares": 1})
     clock.set(T0 + timedelta(seconds=2))
+    running = plugins_called(engine)
     th, _ = tick_in_thread(engine, T0)
-    assert wait_until(lambda: engine._tick_lock.locked())
-    time.sleep(0.2)
+    assert running.wait(10)  # the hung plugin has its call
     took, new = timed(engine.create_algorithm, "scripted", "AAA", 1000)
     assert took < BOUND and statuses(engine)[new] == "running"
     took, _ = timed(engine.stop_algorithm, other)
@@ -142,6 +149,7 @@ def test_lifecycle_answers_while_a_plugin_never_returns(rig, clock):
     assert took < BOUND and set(statuses(engine).values()) == {"stopped"}
     assert th.is_alive()  # the tick is still waiting for the hung plugin
     th.join(10)
+    assert not th.is_alive()  # the marker: the tick is over, nothing can still be sent
     assert broker.submitted == [] and hung in statuses(engine)
 
 
@@ -157,8 +165,7 @@ def test_lifecycle_answers_while_the_broker_does_not(rig, clock, system_store, f
     broker.fail = True
     clock.set(T0 + timedelta(minutes=1, seconds=2))
     th, _ = tick_in_thread(engine, T0 + timedelta(minutes=1))
-    assert wait_until(lambda: engine._tick_lock.locked())
-    time.sleep(0.1)
+    assert wait_until(lambda: broker.faulted, 10)  # the tick's broker call hangs or fails
     took, _ = timed(engine.stop_algorithm, b)
     assert took < BOUND and statuses(engine)[b] == "stopped"
     took, _ = timed(engine.resume_algorithm, b)

@@ -34,9 +34,10 @@ from app.broker.alpaca import AlpacaBroker
 from app.broker.retry import ORDER_POLICY
 from app.engine.facade import Engine
 from app.engine.orders import algo_order_id
-from tests.alpaca.conftest import make_settings, wait_for
+from tests.alpaca.conftest import make_settings
 from tests.engine.conftest import PLUGINS, T0, put_bars
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.waiting import wait_until as wait_for
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, rate_limit_min=0.01,
             poll_interval=0.2, stale_after=0.5, stream_backoff=0.05, stream_auth_retry=0.5)

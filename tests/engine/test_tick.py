@@ -15,6 +15,7 @@ from app.engine.facade import (
     UnknownPluginError,
 )
 from tests.engine.conftest import T0
+from tests.waiting import wait_until
 
 M1 = T0 + timedelta(minutes=1)
 
@@ -213,20 +214,15 @@ def test_a_broker_update_during_a_tick_never_waits_for_it(make_engine, clock):
     engine.create_algorithm("scripted", "BBB", 1000, {"delay": 1.5})
     tick = threading.Thread(target=engine.run_tick, args=(M1,))
     tick.start()
-    deadline = time.monotonic() + 5
-    while not engine.in_tick and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert engine.in_tick
+    wait_until(lambda: engine.in_tick, what="the tick to start placing orders")
     started = time.monotonic()
     [update] = engine.broker.fill_pending()  # the broker's thread reports the rest
     assert time.monotonic() - started < 1.0 and tick.is_alive()
     tick.join(timeout=10)
+    assert not tick.is_alive()
     # Recorded once the tick let go: 10 from the first order, plus half of this minute's.
-    deadline = time.monotonic() + 5
-    while engine.algorithm_view(a).position != 15 and time.monotonic() < deadline:
-        time.sleep(0.01)
     assert update.filled_qty == 10
-    assert engine.algorithm_view(a).position == 15
+    wait_until(lambda: engine.algorithm_view(a).position == 15, what="position 15")
     assert engine.system.get_order(f"at-{a}-202406041400")["filled_qty"] == 10
 
 

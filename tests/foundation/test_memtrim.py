@@ -10,11 +10,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from app import memtrim
+from tests.waiting import nothing_before, wait_until
 
 pytestmark = pytest.mark.skipif(not memtrim.available(), reason="malloc_trim is glibc's")
 
@@ -48,15 +48,13 @@ def test_release_free_heap_returns_freed_pages_to_the_system():
 
 def test_trimmer_thread_runs_on_its_interval_and_stops():
     t = memtrim.HeapTrimmer(interval_s=0.05).start()
-    deadline = time.monotonic() + 10
-    while t.runs < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: t.runs >= 2, timeout=10, what="two trims")
     t.stop()
-    assert t.runs >= 2
     runs = t.runs
-    time.sleep(0.2)
-    assert t.runs == runs, "a stopped trimmer must not run again"
-    assert not t._thread.is_alive()
+    # The marker: its thread has ended, so no later run can come unseen (a fixed sleep
+    # instead passed whenever the machine was too slow for the next run to come).
+    nothing_before(lambda: not t._thread.is_alive(), lambda: t.runs != runs,
+                   what="a stopped trimmer ran again")
 
 
 def test_start_heap_trimmer_is_one_per_process():

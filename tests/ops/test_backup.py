@@ -13,6 +13,7 @@ import pytest
 
 from app.cli import main as cli
 from tests.ops.conftest import transactions
+from tests.waiting import wait_until
 
 
 def _only(folder: Path, pattern: str) -> Path:
@@ -169,18 +170,18 @@ def _order_fill_mismatches(db: Path) -> list[tuple]:
 
 def _wait_for_transactions(db: Path, more_than: int, proc: subprocess.Popen,
                            timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def count() -> int:
         assert proc.poll() is None, "the demo stopped early"
-        if db.exists():
-            try:
-                n = len(transactions(db))
-            except sqlite3.OperationalError:  # tables not created yet
-                n = 0
-            if n > more_than:
-                return n
-        time.sleep(0.1)
-    raise AssertionError(f"no more than {more_than} transactions after {timeout} s")
+        if not db.exists():
+            return 0
+        try:
+            n = len(transactions(db))
+        except sqlite3.OperationalError:  # tables not created yet
+            return 0
+        return n if n > more_than else 0
+
+    return wait_until(count, timeout, what=f"more than {more_than} transactions",
+                      interval=0.1)
 
 
 @pytest.mark.slow

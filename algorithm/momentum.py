@@ -34,9 +34,10 @@ class Algorithm:
                                       before_timestamp=current_time)
         # The close of each earlier session (a session lies within one UTC date).
         last_close = {}
+        before = today.isoformat()
         for b in bars:
             day = b["timestamp"][:10]
-            if day < today.isoformat():
+            if day < before:
                 last_close[day] = b["ohlcv"]["c"]
         daily = list(last_close.values())
         if len(daily) <= self.lookback_days:

@@ -44,6 +44,7 @@ class Scheduler:
         self.ticks = 0
         self.max_ticks: int | None = None  # stop after this many ticks (``--minutes N``)
         self._slow_logged = False
+        self._failing: tuple[str, int] | None = None  # (the error, ticks in a row) failing
 
     def _window(self) -> timedelta:
         """How far behind (in clock time) a tick may still run."""
@@ -102,9 +103,13 @@ class Scheduler:
                     continue
                 try:
                     result = self.engine.run_tick(minute)
-                except Exception:
-                    logger.exception("tick %s failed", iso_z(minute))
+                except Exception as e:
+                    self._tick_failed(minute, e)
                 else:
+                    if self._failing is not None:
+                        logger.warning("tick %s ran again after %d failed ticks",
+                                       iso_z(minute), self._failing[1])
+                        self._failing = None
                     logger.debug("tick %s done in %.1f ms", iso_z(minute), result.latency_ms)
             finally:
                 if held:
@@ -115,6 +120,18 @@ class Scheduler:
                 logger.info("%d ticks run, as asked; the scheduler stops", self.ticks)
                 break
         logger.info("scheduler stopped after %d ticks", self.ticks)
+
+    def _tick_failed(self, minute: datetime, e: Exception) -> None:
+        """A tick that raised: its traceback once, then one line a tick while the same error
+        repeats (a lasting fault must not write a traceback every minute for months)."""
+        what = f"{type(e).__name__}: {e}"
+        if self._failing is None or self._failing[0] != what:
+            self._failing = (what, 1)
+            logger.exception("tick %s failed", iso_z(minute))
+            return
+        self._failing = (what, self._failing[1] + 1)
+        logger.error("tick %s failed again (%d in a row, traceback above): %s", iso_z(minute),
+                     self._failing[1], what)
 
     def _note_stall(self, stood: float) -> None:
         """A tick that took longer than a simulated minute lasts slows the demo's clock."""

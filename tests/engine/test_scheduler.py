@@ -126,3 +126,31 @@ def test_resumes_after_the_last_minute_run(make_engine, calendar, clock):
     s = Scheduler(engine, clock, calendar)  # a restart within the same minute
     assert s.next_wake(clock.now()) == utc(2024, 6, 4, 14, 1, 2)
 
+
+
+def test_a_tick_failing_the_same_way_logs_its_traceback_once(make_engine, calendar, caplog):
+    """A lasting fault (a bug in the tick) is a traceback once, then one line a minute, and a
+    line when ticks run again."""
+    import logging
+
+    engine = make_engine()
+    clock = SimulatedClock(utc(2024, 6, 4, 14, 0, 2, 500_000), speed=600)
+    real, calls = engine.run_tick, []
+
+    def flaky(minute):
+        calls.append(minute)
+        if len(calls) <= 4:
+            raise RuntimeError("the same bug")
+        return real(minute)
+
+    engine.run_tick = flaky
+    scheduler = Scheduler(engine, clock, calendar)
+    scheduler.max_ticks = 6
+    with caplog.at_level(logging.INFO, logger="app.engine.scheduler"):
+        scheduler.run(threading.Event())
+    assert len(calls) == 6
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "the same bug" in str(tracebacks[0].exc_info[1])
+    again = [r.getMessage() for r in caplog.records if "failed again" in r.getMessage()]
+    assert len(again) == 3 and "(4 in a row, traceback above)" in again[-1]
+    assert any("ran again after 4 failed ticks" in r.getMessage() for r in caplog.records)

@@ -150,7 +150,7 @@ CSS = ("body{font:15px system-ui,sans-serif;margin:0 auto;max-width:720px;paddin
        ".pos{color:#4c4}.neg{color:#e55}.err{color:#fa3}h2{font-size:16px;margin:14px 0 4px}"
        "tr:not(.line) td{border-bottom:none}td.note{padding-top:0;font-size:12px}"
        ".n{text-align:right;white-space:nowrap}.st-error,.st-paused{color:#e55}"
-       ".st-stopped{color:#fa3}.st-running{color:#4c4}")
+       ".st-stopped{color:#fa3}.st-running{color:#4c4}.trend svg{width:64px;height:14px}")
 
 
 def _m(v: Any, sign: bool = False) -> str:
@@ -182,11 +182,15 @@ def render(data: dict[str, Any]) -> str:
     e = html.escape
     acct = data["account"] or {}
     rows = []
+    algo_days = data["performance"]["algorithms"]
     for a in data["algorithms"]:
         line = "" if a["error"] else ' class="line"'
+        trend = sparkline_svg([r["value"] for r in algo_days.get(a["id"], [])], width=64,
+                              height=14, label=f'{a["name"]}: value, daily')
+        trend = f'<br><span class="trend">{trend}</span>' if trend else ""
         rows.append(f'<tr{line}><td>#{a["id"]} {e(a["name"])}</td><td>{e(a["ticker"])}</td>'
                     f'<td class="st-{e(a["status"])}">{e(a["status"])}</td>'
-                    f'<td class="n">{a["position"]:g}</td><td class="n">{_m(a["value"])}</td>'
+                    f'<td class="n">{a["position"]:g}</td><td class="n">{_m(a["value"])}{trend}</td>'
                     f'<td class="n {_cls(a["pnl"])}">{_m(a["pnl"], True)}</td></tr>')
         if a["error"]:  # the whole width: a long reason stays readable on a phone
             rows.append(f'<tr class="line"><td colspan="6" class="err note">'

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from app.broker import retry
+
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 200
@@ -43,6 +45,10 @@ class Message:
     attach: str | None = None  # a file (a chart) for the targets that take one
 
 
+class NotDelivered(Exception):
+    """apprise answered that a target did not take the message."""
+
+
 class Notifier:
     def __init__(self, urls: list[str] | tuple[str, ...], *, batch_seconds: float = 5.0,
                  min_interval: float = 30.0, retries: int = 3, retry_wait: float = 5.0,
@@ -60,6 +66,10 @@ class Notifier:
                 logger.error("notification target %s is not a valid apprise URL", mask_url(u))
         self.batch_seconds, self.min_interval = batch_seconds, min_interval
         self.retries, self.retry_wait, self.timeout = retries, retry_wait, timeout
+        # 3 tries 5 s apart then 10 s; no try starts after the budget (then the next batch).
+        self.policy = retry.RetryPolicy(attempts=max(1, retries), base=retry_wait,
+                                        cap=max(retry_wait, 4 * retry_wait),
+                                        budget=max(60.0, 4 * retry_wait * retries))
         self._q: queue.Queue[Message | None] = queue.Queue(QUEUE_SIZE)
         self._last_sent = 0.0
         self.sent = 0
@@ -130,23 +140,27 @@ class Notifier:
         ntype = (apprise.NotifyType.FAILURE if "failure" in kinds else
                  apprise.NotifyType.WARNING if "warning" in kinds else apprise.NotifyType.INFO)
         attach = [m.attach for m in batch if m.attach] or None
-        for attempt in range(1, self.retries + 1):
-            try:
-                # bool(): apprise 1.x returns a bool, 2.x a result that is truthy on success.
-                # Targets that take no attachment get the text alone (apprise's own rule).
-                ok = bool(self._apprise.notify(title=title, body=body, notify_type=ntype,
-                                               attach=attach))
-            except Exception as e:  # noqa: BLE001 - a target plugin's bug must not kill us
-                logger.warning("notification failed: %s", e)
-                ok = False
-            if ok:
-                self._last_sent = time.monotonic()
-                self.sent += 1
-                logger.info("notification sent: %s (%d events)", title, len(batch))
-                return
-            if attempt < self.retries:
-                time.sleep(self.retry_wait * attempt)
-        logger.error("notification not delivered after %d tries: %s", self.retries, title)
+
+        def once() -> None:
+            # bool(): apprise 1.x returns a bool, 2.x a result that is truthy on success.
+            # Targets that take no attachment get the text alone (apprise's own rule).
+            if not bool(self._apprise.notify(title=title, body=body, notify_type=ntype,
+                                             attach=attach)):
+                raise NotDelivered("a target did not take the message (apprise said no)")
+
+        try:
+            # The broker boundary's policy (app/broker/retry.py): pauses of retry_wait, then
+            # doubled (5 s, 10 s: the old linear 5, 10 for three tries), all tries within
+            # the budget. Every failure counts as transient (a target plugin's bug too: it
+            # must not kill the notifier thread).
+            retry.call(once, self.policy, transient=lambda e: True, what="notification")
+        except retry.Exhausted as e:
+            logger.error("notification not delivered after %d tries (%s): %s", e.tries,
+                         e.last, title)
+            return
+        self._last_sent = time.monotonic()
+        self.sent += 1
+        logger.info("notification sent: %s (%d events)", title, len(batch))
 
     def close(self, timeout: float = 10.0) -> None:
         try:

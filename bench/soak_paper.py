@@ -174,7 +174,10 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
             m = datetime.fromtimestamp(ts, UTC)
             clock.set(m + timedelta(seconds=2))
             publish_clock(folder, ts + 2)
-            if not wait_for_bars(market, tickers, ts - 60, cal):
+            # Only the tickers a running algorithm trades are subscribed (one stopped by
+            # a risk guard is unsubscribed, its ticker's bars no longer come).
+            wanted = {a["ticker"] for a in system.list_algorithms(("running",))}
+            if not wait_for_bars(market, sorted(wanted), ts - 60, cal):
                 waited_out += 1
             r = engine.run_tick(m)
             for why in r.errors.values():
@@ -225,6 +228,7 @@ class PaperResult(Result):
     plugin_problems: dict = field(default_factory=dict)  # last stretch: raised / hung calls
     shares_mismatch: dict = field(default_factory=dict)
     sent_late: int = 0
+    stopped: list = field(default_factory=list)  # algorithms stopped (risk guards), why
     bars_differing: int = 0
     bars_differing_examples: list = field(default_factory=list)
 
@@ -370,6 +374,8 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
 
 def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
                 tickers: list[str]) -> PaperResult:
+    import sqlite3
+
     data = folder / "data"
     lines = [int(x) for x in (folder / "progress.log").read_text().split()]
     result.ticks_expected = len(minutes)
@@ -378,7 +384,12 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
     system = next(data.rglob("system.db"))
     market = next(data.rglob("market.db"))
     _check_orders(system, emu, result)
-    _check_bars(market, emu, minutes, tickers, max(lines), result)
+    sdb = sqlite3.connect(system)
+    running = {r[0] for r in sdb.execute("SELECT ticker FROM algorithms WHERE status = 'running'")}
+    result.stopped = [f"{r[0]} {r[1]}: {r[2]}" for r in sdb.execute(
+        "SELECT id, ticker, error FROM algorithms WHERE status = 'stopped'")]
+    sdb.close()
+    _check_bars(market, emu, minutes, tickers, max(lines), running, result)
     stretch: list[dict] = []
     for line in (folder / "stats.log").read_text().splitlines():
         rec = json.loads(line)
@@ -446,7 +457,7 @@ def _check_orders(system: Path, emu, result: PaperResult) -> None:
 
 
 def _check_bars(market: Path, emu, minutes: list[int], tickers: list[str], last: int,
-                result: PaperResult) -> None:
+                running: set[str], result: PaperResult) -> None:
     """Every minute the emulator has a bar for, up to the last tick, is stored, and as the
     emulator has it in the end (a late trade's correction replaced the first bar)."""
     import sqlite3
@@ -456,7 +467,10 @@ def _check_bars(market: Path, emu, minutes: list[int], tickers: list[str], last:
         have = {r[0]: r[1:] for r in mdb.execute(
             "SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts >= ? AND ts < ?",
             (t, minutes[0], last))}
-        for m in (m for m in minutes if m < last):
+        # A ticker whose algorithms were all stopped (a risk guard) is unsubscribed: its
+        # minutes count up to its last stored bar only.
+        until = last if t in running else max(have, default=0) + 1
+        for m in (m for m in minutes if m < until):
             b = emu.bar(t, m)
             got = have.get(m)
             if b is None:
@@ -496,6 +510,7 @@ def describe(r: PaperResult) -> str:
         f"(drift {r.rss_end_mb - r.rss_warm_mb} MB); fds {r.fds[0]} -> {r.fds[1]}; "
         f"threads {r.threads[0]} -> {r.threads[1]}",
         f"  DB sizes: {r.db_mb}",
+        f"  algorithms stopped: {len(r.stopped)} {r.stopped[:3]}",
         "  checks: " + ("all passed" if not r.problems else "; ".join(r.problems)),
     ])
 

@@ -74,6 +74,18 @@ def _money(x: float) -> str:
     return f"${x:,.2f}"
 
 
+def _daily_loss(loss: float, base: float, limit: float, limit_pct: float,
+                of: str = "") -> str | None:
+    """Today's ``loss`` described with the limit it passed (``limit`` in dollars, or
+    ``limit_pct`` % of ``base``; 0 = no limit), or None when it passed neither."""
+    if limit and loss > limit:
+        return f"{_money(loss)} today (limit {_money(limit)})"
+    if limit_pct and base > 0 and loss > base * limit_pct / 100.0:
+        return (f"{_money(loss)} today, {100 * loss / base:.1f} %{of} "
+                f"(limit {limit_pct:g} %)")
+    return None
+
+
 @dataclass
 class GuardBook:
     """Per-day baselines: each algorithm's value at the day's first tick and its peak."""
@@ -132,14 +144,10 @@ class GuardBook:
         """Why this algorithm must stop now, or None."""
         lim = self.limits
         start = self.day_start.get(algo_id, value)
-        loss = start - value
-        if lim.algo_max_daily_loss and loss > lim.algo_max_daily_loss:
-            return (f"risk guard: lost {_money(loss)} today (limit "
-                    f"{_money(lim.algo_max_daily_loss)})")
-        if lim.algo_max_daily_loss_pct and capital > 0 \
-                and loss > capital * lim.algo_max_daily_loss_pct / 100.0:
-            return (f"risk guard: lost {_money(loss)} today, {100 * loss / capital:.1f} % of its "
-                    f"capital (limit {lim.algo_max_daily_loss_pct:g} %)")
+        lost = _daily_loss(start - value, capital, lim.algo_max_daily_loss,
+                           lim.algo_max_daily_loss_pct, " of its capital")
+        if lost:
+            return f"risk guard: lost {lost}"
         peak = self.peak.get(algo_id, value)
         if lim.algo_max_drawdown_pct and peak > 0 \
                 and peak - value > peak * lim.algo_max_drawdown_pct / 100.0:
@@ -153,15 +161,10 @@ class GuardBook:
         if self.account_stopped == self.day:
             return None
         start = sum(self.day_start.get(k, v) for k, v in values.items())
-        loss = start - sum(values.values())
-        if lim.account_max_daily_loss and loss > lim.account_max_daily_loss:
-            return (f"account risk guard: the algorithms lost {_money(loss)} today (limit "
-                    f"{_money(lim.account_max_daily_loss)}); all stopped")
-        if lim.account_max_daily_loss_pct and start > 0 \
-                and loss > start * lim.account_max_daily_loss_pct / 100.0:
-            return (f"account risk guard: the algorithms lost {_money(loss)} today, "
-                    f"{100 * loss / start:.1f} % (limit {lim.account_max_daily_loss_pct:g} %); "
-                    "all stopped")
+        lost = _daily_loss(start - sum(values.values()), start, lim.account_max_daily_loss,
+                           lim.account_max_daily_loss_pct)
+        if lost:
+            return f"account risk guard: the algorithms lost {lost}; all stopped"
         return None
 
     def check_order(self, algo_id: int, order_value: float, side: str = "buy") -> str | None:

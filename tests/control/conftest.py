@@ -25,12 +25,15 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def env_for(base: Path, **extra: str) -> dict[str, str]:
+def env_for(base: Path, data: str = "d", **extra: str) -> dict[str, str]:
+    """The environment of an app child process living in ``base`` (its data folder
+    ``base/data``; short by default: the control socket's path has a length limit), with no
+    AUTOTRADER_/APCA_ variable of the test run's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOTRADER_", "APCA_"))}
     env.update({
         "HOME": str(base / "home"),
         "XDG_CONFIG_HOME": str(base / "home" / ".config"),
-        "AUTOTRADER_DATA_DIR": str(base / "d"),
+        "AUTOTRADER_DATA_DIR": str(base / data),
         "AUTOTRADER_LOG_DIR": str(base / "log"),
         "AUTOTRADER_DEMO_START_DATE": "2024-06-04",
         "PYTHONUNBUFFERED": "1",

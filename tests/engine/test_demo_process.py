@@ -18,23 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.control.conftest import env_for as child_env
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AUTOTRADER_", "APCA_"))}
-    env.update({
-        "HOME": str(tmp_path / "home"),
-        "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
-        "AUTOTRADER_DATA_DIR": str(tmp_path / "data"),
-        "AUTOTRADER_LOG_DIR": str(tmp_path / "log"),
-        "AUTOTRADER_DEMO_START_DATE": "2024-06-04",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra)
-    return env
+    return child_env(tmp_path, data="data", **extra)
 
 
 def start(tmp_path: Path, *args: str, **extra: str) -> subprocess.Popen:

@@ -396,3 +396,25 @@ def test_unscheduled_closure_sends_nothing(rig, clock, system_store, caplog):
     assert broker.submitted == [] and system_store.orders_for(a) == []
     assert "closed" in engine.account_summary()["halted"]
     assert any("closed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("limits", "algo", "account"), [
+    (RiskLimits(algo_max_daily_loss=500, account_max_daily_loss=900),
+     "risk guard: lost $1,000.00 today (limit $500.00)",
+     "account risk guard: the algorithms lost $1,000.00 today (limit $900.00); all stopped"),
+    (RiskLimits(algo_max_daily_loss_pct=5, account_max_daily_loss_pct=4),
+     "risk guard: lost $1,000.00 today, 10.0 % of its capital (limit 5 %)",
+     "account risk guard: the algorithms lost $1,000.00 today, 5.0 % (limit 4 %); "
+     "all stopped"),
+    (RiskLimits(algo_max_daily_loss_pct=0, algo_max_drawdown_pct=0,
+                account_max_daily_loss_pct=0), None, None),
+])
+def test_guard_messages_name_the_loss_and_the_limit_passed(limits, algo, account):
+    """The words on the card and in the log for each daily-loss limit (one helper writes
+    both the algorithm's and the account's since issue 16; the texts are unchanged)."""
+    from app.engine.guards import GuardBook
+
+    g = GuardBook(limits)
+    g.roll("2024-06-04", {1: 10_000.0, 2: 10_000.0})
+    assert g.check_algo(1, 10_000.0, 9_000.0) == algo
+    assert g.check_account({1: 9_000.0, 2: 10_000.0}) == account

@@ -126,6 +126,12 @@ def collect(engine: Any, account: dict[str, Any] | None,
         acct = {k: _num(account.get(k)) for k in ("cash", "equity", "free")}
         acct.update({"halted": account.get("halted"), "storage": account.get("storage")})
     history = perf.history(conn, perf.ACCOUNT, limit=60)
+    # "today" counts from the last close before today (after today's close its snapshot is
+    # today's own row, which would make the day's change look like zero)
+    from db.calendar import exchange_time
+
+    today = exchange_time(now).date().isoformat()
+    before_today = [r for r in history if r["day"] < today]
     return {
         "generated_at": iso_z(utcnow()),
         "mode": engine.mode,
@@ -133,8 +139,8 @@ def collect(engine: Any, account: dict[str, Any] | None,
         "market_open": market_open,
         "stream": {"state": getattr(st, "state", "none"), "detail": getattr(st, "detail", "")},
         "account": acct,
-        "today_pnl": (acct["equity"] - history[-1]["value"]
-                      if acct and acct.get("equity") is not None and history else None),
+        "today_pnl": (acct["equity"] - before_today[-1]["value"]
+                      if acct and acct.get("equity") is not None and before_today else None),
         "algorithms": algos,
         "orders": perf.recent_orders(conn, 20),
         "warnings": list(warnings or []),

@@ -263,3 +263,20 @@ def test_the_page_in_a_real_browser_engine(engine, tmp_path: Path) -> None:
         assert "a valid token is needed" in bad.stdout and "AutoTrader DEMO" not in bad.stdout
     finally:
         srv.close()
+
+
+def test_today_counts_from_the_last_close_before_today(engine) -> None:
+    from app.ops.performance import take_snapshot
+    from app.ops.status_page import collect
+    from db import performance as perf
+
+    eng, _ = engine
+    take_snapshot(eng, date(2024, 6, 3))
+    acct = eng.account_summary()
+    yesterday = perf.history(eng.system.conn, perf.ACCOUNT)[-1]["value"]
+    # today's own snapshot (after today's close) must not become the base: the day's change
+    # would read as zero
+    perf.record_day(eng.system.conn, [{**perf.history(eng.system.conn, perf.ACCOUNT)[-1],
+                                       "day": "2024-06-04", "value": 1.0}])
+    data = collect(eng, acct, [])
+    assert data["today_pnl"] == pytest.approx(acct["equity"] - yesterday)

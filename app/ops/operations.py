@@ -136,7 +136,7 @@ class Operations:
 
         folder = Path(self.settings.data_path) / "charts"
         try:
-            day_pnl = {r["name"]: r["pnl"] - (previous[r["algo_id"]]["pnl"]
+            day_pnl = {f"#{r['algo_id']} {r['name']}": r["pnl"] - (previous[r["algo_id"]]["pnl"]
                                               if r["algo_id"] in previous else 0.0)
                        for r in rows if r["algo_id"] != perf.ACCOUNT}
             account = [(r["day"], r["value"])

@@ -110,7 +110,8 @@ class SystemStore:
     def close(self) -> None:
         self._tl.close()
 
-    def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+              ) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
@@ -274,7 +275,7 @@ class SystemStore:
 
     def algorithm_count(self) -> int:
         """Algorithms ever created, deleted ones included."""
-        return self.conn.execute("SELECT count(*) FROM algorithms").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM algorithms").fetchone()[0])
 
     def positions_by_ticker(self) -> dict[str, int]:
         """Shares held per ticker summed over every algorithm (deleted ones included)."""

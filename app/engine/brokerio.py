@@ -27,9 +27,9 @@ ASK_TIMEOUT = 0.8  # seconds a UI request waits for the broker
 ACCOUNT_MAX_AGE = 120.0  # a cached account older than this is not shown as current
 
 
-def spawn(fn: Callable[..., T], *args: Any) -> Future:
+def spawn(fn: Callable[..., T], *args: Any) -> Future[T]:
     """Run ``fn(*args)`` on a new daemon thread; its future."""
-    fut: Future = Future()
+    fut: Future[T] = Future()
 
     def run() -> None:
         try:
@@ -44,8 +44,8 @@ def spawn(fn: Callable[..., T], *args: Any) -> Future:
 class BrokerIO:
     def __init__(self, broker: Any, workers: int = 4) -> None:
         self.broker = broker
-        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = \
-            queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[
+            tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._account: tuple[Account, float] | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -81,10 +81,10 @@ class BrokerIO:
         except BrokerError as e:
             raise EngineError(f"cannot {what} with the broker: {e}") from e
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Queue ``fn(*args)`` for a broker-job thread (jobs run in order of submission per
         thread, several at once across threads); returns its future."""
-        fut: Future = Future()
+        fut: Future[Any] = Future()
         if self._closed:
             fut.cancel()
             return fut
@@ -95,7 +95,7 @@ class BrokerIO:
         """The account now, or the last one read (at most ``ACCOUNT_MAX_AGE`` s old) if the
         broker is slow; EngineError when neither is available."""
         try:
-            acct = self.ask("read the account", self.broker.get_account, timeout)
+            acct: Account = self.ask("read the account", self.broker.get_account, timeout)
         except EngineError:
             with self._lock:
                 cached = self._account

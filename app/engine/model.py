@@ -40,7 +40,7 @@ class AlgoView:
     pnl_pct: float
     realised: float
     unrealised: float
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 class DecisionRow(TypedDict):
@@ -95,7 +95,7 @@ class EngineListener(Protocol):
 
     def on_tick(self, result: TickResult) -> None: ...
 
-    def on_fill(self, algo_id: int, transaction: dict) -> None: ...
+    def on_fill(self, algo_id: int, transaction: Transaction) -> None: ...
 
     def on_algorithms_changed(self) -> None: ...
 
@@ -126,7 +126,7 @@ class AlgoState:
     plugin: str
     ticker: str
     initial_capital: float
-    params: dict
+    params: dict[str, Any]
     status: str  # running | stopped | error (as stored); a pause is ``paused``
     error: str | None
     ledger: Ledger

@@ -244,8 +244,7 @@ class Lifecycle(EngineCore):
         writes = DeferredWrites.of(self.system)
         if a.status != "stopped":
             a.status = "stopped"
-            writes.run(partial(self.system.set_algorithm_status, a.id, "stopped", why),
-                       f"the stop of algorithm {a.id}")
+            writes.run(partial(self._save_stop, a, why), f"the stop of algorithm {a.id}")
         elif why:
             writes.run(partial(self.system.set_algorithm_error, a.id, why),
                        f"the stop reason of algorithm {a.id}")
@@ -278,6 +277,12 @@ class Lifecycle(EngineCore):
         if why:
             logger.warning("algorithm %d (%s) stopped: %s", a.id, a.name, why)
         return self.io.submit(self._wind_down, a.id, sale)
+
+    def _save_stop(self, a: AlgoState, why: str | None) -> None:
+        """The stop's row; when it was held back (a foreign lock, a full disk) and the
+        algorithm was resumed meanwhile, the resume's row stands instead."""
+        if a.status == "stopped":
+            self.system.set_algorithm_status(a.id, "stopped", why)
 
     def _wind_down(self, algo_id: int, sale: OrderRequest | None) -> None:
         """Broker-job thread: cancel what the stopped algorithm has open, then sell."""
@@ -398,8 +403,8 @@ class Lifecycle(EngineCore):
                     raise
                 writes = DeferredWrites.of(self.system)
                 for a in targets:
-                    writes.run(partial(self.system.set_algorithm_status, a.id, "stopped",
-                                       reason), f"the stop of algorithm {a.id}")
+                    writes.run(partial(self._save_stop, a, reason),
+                               f"the stop of algorithm {a.id}")
         for a in targets:
             self._unsubscribe(a)
         logger.warning("stop all%s: %d algorithms stopped in %.1f ms%s",

@@ -439,3 +439,27 @@ def test_stop_all_on_a_full_disk_stops_every_algorithm_and_saves_when_space_is_b
         engine.close()
         system.close()
         market.close()
+
+
+def test_a_resume_after_a_held_back_stop_is_not_undone_by_it(make_engine, system_store):
+    """Stop while another process holds the lock (its row waits), then resume: when the lock
+    goes, the waiting stop row must not overwrite the algorithm's running state."""
+    import sqlite3
+
+    engine = make_engine()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    system_store.conn.execute("PRAGMA busy_timeout = 300")
+    holder = _hold_lock(Path(system_store.path), 3.0)
+    try:
+        engine.stop_algorithm(a)
+        assert engine.algorithm_view(a).status == "stopped"
+        try:
+            engine.resume_algorithm(a)  # its own row cannot be written either: it says so
+        except sqlite3.OperationalError:
+            pass
+        assert engine.algorithm_view(a).status == "running"
+    finally:
+        holder.wait(timeout=30)
+    time.sleep(3.0)  # the waiting writes are tried every 2 s
+    assert engine.algorithm_view(a).status == "running"
+    assert system_store.get_algorithm(a)["status"] == "running"

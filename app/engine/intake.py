@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from app.broker.base import TERMINAL_STATUSES, BrokerError
+from app.broker.base import TERMINAL_STATUSES, BrokerError, OrderUpdate
 from app.engine.core import EngineCore
 from app.engine.model import EXTERNAL_KEY, GUARDS_KEY, AlgoState, EngineError
 from db.system import Transaction
@@ -51,7 +51,7 @@ class BrokerIntake(EngineCore):
             self._emit("on_fill", tx["algo_id"], tx)
         return out
 
-    def _on_order_update(self, update: Any) -> None:
+    def _on_order_update(self, update: OrderUpdate) -> None:
         """Broker listener (any thread). The lock is only ever held for short steps.
 
         An account may be shared by installs (a Pi and a desktop): an update whose client
@@ -66,7 +66,7 @@ class BrokerIntake(EngineCore):
             return
         self._record_update(update)
 
-    def _record_update(self, update: Any) -> None:
+    def _record_update(self, update: OrderUpdate) -> None:
         try:
             with self._lock:
                 self._apply_txs(self.orders.apply_update(update))

@@ -57,11 +57,16 @@ def rss_mb():
         return int(f.read().split()[1]) * PAGE / 2**20
 samples = []
 t0 = time.monotonic()
+WARMUP = float(os.environ.get("BENCH_WARMUP", "60"))
+SNAP0 = None
 if PYOBJ:
-    tracemalloc.start(1)
+    tracemalloc.start(6)
 def sample():
     row = {"t": time.monotonic() - t0, "rss": rss_mb()}
     if PYOBJ:
+        global SNAP0
+        if SNAP0 is None and row["t"] >= WARMUP:
+            SNAP0 = tracemalloc.take_snapshot()
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
     if MALLOC:
@@ -76,8 +81,11 @@ def finish():
     extra = {}
     if PYOBJ:
         snap = tracemalloc.take_snapshot()
-        top = snap.statistics("lineno")[:8]
-        extra["top"] = [str(s) for s in top]
+        if SNAP0 is not None:  # what grew after warm-up, where it was allocated
+            top = snap.compare_to(SNAP0, "traceback")[:8]
+            extra["top"] = ["\n      ".join([str(s)] + s.traceback.format()[-6:]) for s in top]
+        else:
+            extra["top"] = [str(s) for s in snap.statistics("lineno")[:8]]
     print("SAMPLES " + json.dumps({"samples": samples, **extra}), flush=True)
     os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
 timer = QTimer()
@@ -145,13 +153,14 @@ def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> f
 
 
 def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
-        malloc: bool = False, trim: bool = True) -> dict:
+        malloc: bool = False, trim: bool = True, warmup: float = 60.0) -> dict:
     import json
 
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
                    BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
                    BENCH_MALLOC="1" if malloc else "0", BENCH_TRIM="1" if trim else "0",
+                   BENCH_WARMUP=str(warmup),
                    PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                              text=True, timeout=seconds + 180, cwd=ROOT)
@@ -182,7 +191,7 @@ def main() -> int:
         if a.only and page != a.only:
             continue
         r = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
-                not a.no_trim)
+                not a.no_trim, a.warmup)
         s = r["samples"]
         slope = slope_mb_per_hour(s, a.warmup)
         line = (f"{page:9s}: RSS {s[0]['rss']:.0f} MB at start, "

@@ -167,6 +167,7 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
         engine.create_algorithm(plugin_for(i, n_algos), tickers[i % n_tickers], 20_000)
     waited_out = 0
     problems = {"raised": 0, "took longer": 0}
+    plan_set = set(minutes)
     with open(folder / "stats.log", "a", buffering=1) as stats, \
             open(progress, "a", buffering=1) as out:
         stats.write(json.dumps({"start": True, **proc_stats()}) + "\n")
@@ -180,6 +181,9 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
             if not wait_for_bars(market, sorted(wanted), ts - 60, cal):
                 waited_out += 1
             r = engine.run_tick(m)
+            if ts + 60 not in plan_set:  # the session's last minute: its bar comes at the close
+                publish_clock(folder, ts + 62)
+                wait_for_bars(market, sorted(wanted), ts, cal)
             for why in r.errors.values():
                 for k in problems:
                     problems[k] += k in why
@@ -281,12 +285,12 @@ class Driver(threading.Thread):
             except (OSError, ValueError):
                 continue
             self.now_ts = ts
-            bar_minute = ts // 60 * 60 - 60
-            if bar_minute in self.sent or bar_minute + 60 not in self.session_start:
+            bar_minute = ts // 60 * 60 - 60  # the minute that closed
+            if bar_minute in self.sent or bar_minute not in self.session_start:
                 continue
             self.sent.add(bar_minute)
             self.emu.emit_corrections()
-            k = (bar_minute + 60 - self.session_start[bar_minute + 60]) // 60
+            k = (bar_minute + 60 - self.session_start[bar_minute]) // 60
             for f in fault_plan(k):
                 self.apply(f, bar_minute)
             self.emu.emit_minute(bar_minute)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import sqlite_utils
+    from sqlite_utils.migrations import Migrations
 
 
 def _import_sqlite_utils():  # noqa: ANN202
@@ -147,6 +148,35 @@ class ThreadLocalDB:
             _close_quietly(d.conn)
         if self._shared is not None:
             self._shared.conn.close()
+
+
+class Store:
+    """A DB file behind one connection per thread, its migrations applied when opened
+    (``readonly``: a WAL reader, as in plugin worker processes; no migration, no writes)."""
+
+    what = "DB"  # named when the file cannot be used
+
+    def __init__(self, path: str | Path, migrations: Migrations, readonly: bool = False) -> None:
+        from db.migrations import apply
+
+        self._tl = ThreadLocalDB(path, readonly=readonly)
+        if readonly:
+            return
+        try:
+            apply(self._tl.db, migrations)
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"cannot use {self.what} {path}: {e}") from None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._tl.conn
+
+    def open_connections(self) -> int:
+        """Connections open now (one per live thread that used this store)."""
+        return self._tl.connection_count()
+
+    def close(self) -> None:
+        self._tl.close()
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from db.calendar import MarketCalendar, nyse
-from db.connection import StorageError, ThreadLocalDB
-from db.migrations import apply, market_migrations
+from db.connection import StorageError, Store
+from db.migrations import market_migrations
 from db.timeutil import MINUTE_SUFFIX, day_prefix, day_prefix_get, iso_z, require_aware, to_epoch
 
 logger = logging.getLogger(__name__)
@@ -108,32 +108,17 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-class MarketStore:
+class MarketStore(Store):
     """Minute bars for every ticker. Thread-safe: each thread gets its own connection."""
+
+    what = "market DB"
 
     def __init__(self, path: str | Path, calendar: MarketCalendar | None = None,
                  readonly: bool = False) -> None:
         """``readonly``: a WAL reader (plugin worker processes); no migration, no writes."""
         self.path = Path(path) if str(path) != ":memory:" else path
         self.calendar = calendar or nyse()
-        self._tl = ThreadLocalDB(path, readonly=readonly)
-        if readonly:
-            return
-        try:
-            apply(self._tl.db, market_migrations)
-        except sqlite3.DatabaseError as e:
-            raise StorageError(f"cannot use market DB {path}: {e}") from None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._tl.conn
-
-    def open_connections(self) -> int:
-        """Connections open now (one per live thread that used this store)."""
-        return self._tl.connection_count()
-
-    def close(self) -> None:
-        self._tl.close()
+        super().__init__(path, market_migrations, readonly)
 
     # --- writes --------------------------------------------------------------------------
     def insert_rows(self, rows: Iterable[Sequence[Any]], *, filter_session: bool = True) -> int:

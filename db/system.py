@@ -16,8 +16,8 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import sqlite_utils
 
-from db.connection import StorageError, ThreadLocalDB, last_rowid
-from db.migrations import apply, system_migrations
+from db.connection import Store, last_rowid
+from db.migrations import system_migrations
 from db.timeutil import iso_z, utcnow
 
 logger = logging.getLogger(__name__)
@@ -70,25 +70,17 @@ _TX_COLUMNS = ", ".join(Transaction.__annotations__)
 _SEED_TX_COLUMNS = ", ".join(c for c in Transaction.__annotations__ if c != "fill_id")
 
 
-class SystemStore:
+class SystemStore(Store):
+    what = "system DB"
+
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         """``readonly``: a WAL reader (plugin worker processes); no migration, no writes."""
         self.path = path
-        self._tl = ThreadLocalDB(path, readonly=readonly)
-        if readonly:
-            return
-        try:
-            apply(self._tl.db, system_migrations)
-        except sqlite3.DatabaseError as e:
-            raise StorageError(f"cannot use system DB {path}: {e}") from None
+        super().__init__(path, system_migrations, readonly)
 
     @property
     def db(self) -> sqlite_utils.Database:
         return self._tl.db
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._tl.conn
 
     @contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
@@ -102,13 +94,6 @@ class SystemStore:
             if outer and self.conn.in_transaction:
                 self.conn.rollback()
             raise
-
-    def open_connections(self) -> int:
-        """Connections open now (one per live thread that used this store)."""
-        return self._tl.connection_count()
-
-    def close(self) -> None:
-        self._tl.close()
 
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
               ) -> list[dict[str, Any]]:

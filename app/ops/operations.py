@@ -67,6 +67,8 @@ class Operations:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # the last minute run before this start, read before the engine ticks (missed_day)
+        self._last_at_start = getattr(engine, "last_minute", None)
 
     # --- engine listener ---------------------------------------------------------------
     def on_algorithms_changed(self) -> None:
@@ -106,7 +108,7 @@ class Operations:
     def _at_start(self) -> None:
         from app.ops.performance import missed_day, take_snapshot
 
-        day = missed_day(self.engine)
+        day = missed_day(self.engine, self._last_at_start)
         if day is not None:
             with self._lock:
                 self._snapshotted.add(day.isoformat())

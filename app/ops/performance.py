@@ -59,9 +59,14 @@ def take_snapshot(engine: Any, day: date, taken: str = "close") -> list[dict[str
     return rows
 
 
-def missed_day(engine: Any) -> date | None:
+_NOW = object()
+
+
+def missed_day(engine: Any, last_tick: Any = _NOW) -> date | None:
     """The most recent completed session with no snapshot, if trading ran since the last one
-    (the app was off at that close); None when there is nothing to catch up."""
+    (the app was off at that close); None when there is nothing to catch up. ``last_tick``:
+    the last minute run before this start (read before the engine ticks: a tick of today
+    must not pass for trading in yesterday's session)."""
     now = engine.clock.now()
     try:
         prev = engine.calendar.previous_session(now)
@@ -72,7 +77,8 @@ def missed_day(engine: Any) -> date | None:
     day = prev.day
     if perf.has_day(engine.system.conn, day.isoformat()):
         return None
-    last_tick = engine.last_minute
+    if last_tick is _NOW:
+        last_tick = engine.last_minute
     if last_tick is None or last_tick < prev.open:
         return None  # nothing ran in that session (a fresh install, a long holiday)
     return day

@@ -106,3 +106,51 @@ def test_the_daily_chart_draws_for_any_history(tmp_path: Path, days: int) -> Non
                for i in range(days)]
     out = day_png(tmp_path / "d.png", "t", {"A": 1.0, "B": -2.0} if days else {}, account)
     assert out.read_bytes()[:8] == PNG
+
+
+def _engine(tmp_path: Path, calendar, clock):
+    market = MarketStore(tmp_path / "d" / "market.db", calendar)
+    system = SystemStore(tmp_path / "d" / "system.db")
+    feed = SyntheticFeed(market, clock, calendar, seed=42)
+    broker = SimulatedBroker(system, market, clock, calendar=calendar)
+    return Engine(mode="demo", system=system, market=market, broker=broker, feed=feed,
+                  clock=clock, calendar=calendar, before_tick=feed.ensure_until)
+
+
+def _close(engine) -> None:
+    engine.close()
+    engine.system.close()
+    engine.market.close()
+
+
+def test_a_missed_close_is_caught_up_and_a_fresh_start_invents_none(tmp_path: Path,
+                                                                      calendar) -> None:
+    settings = load_settings(tmp_path / "none.toml", env={
+        "AUTOTRADER_DATA_DIR": str(tmp_path / "d"), "APCA_API_KEY_ID": ""})
+    settings.data_path.mkdir(parents=True)
+    tue = calendar.session_on(date(2024, 6, 4))
+    # 1. a fresh start on Tuesday: the first tick runs before the start-up work does (a fast
+    # demo); Monday had no trading here, so no Monday snapshot may appear
+    clock = ManualClock(tue.open)
+    engine = _engine(tmp_path, calendar, clock)
+    engine.create_algorithm("sma_crossover", "AAPL", 10_000, name="A")
+    ops = Operations(engine, settings)
+    engine.start()
+    for minute in tue.minutes()[:5]:
+        clock.set(minute + timedelta(seconds=2))
+        engine.run_tick(minute)
+    ops._at_start()  # noqa: SLF001 - the start-up work, after those ticks
+    assert perf.history(engine.system.conn, perf.ACCOUNT) == []
+    _close(engine)
+    # 2. the app was off at Tuesday's close, started again on Wednesday: Tuesday is caught up
+    wed = calendar.session_on(date(2024, 6, 5))
+    clock = ManualClock(wed.open)
+    engine = _engine(tmp_path, calendar, clock)
+    ops = Operations(engine, settings)
+    engine.start()
+    clock.set(wed.open + timedelta(seconds=2))
+    engine.run_tick(wed.open)
+    ops._at_start()  # noqa: SLF001
+    rows = perf.history(engine.system.conn, perf.ACCOUNT)
+    assert [(r["day"], r["taken"]) for r in rows] == [("2024-06-04", "startup")]
+    _close(engine)

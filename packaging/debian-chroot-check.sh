@@ -58,14 +58,21 @@ case "$CHROOT" in "$REPO"|"$REPO"/*) echo "--chroot must be outside the checkout
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 say() { echo; echo "==> [$(date -u +%H:%M:%S)] $*"; }
 RESULTS=()
-result() { RESULTS+=("$1"); echo "RESULT: $1"; }
+FAILED=0
+# result OK TEXT: OK is a command's status (0: as expected).
+result() {
+  local word=ok
+  if [ "$1" != 0 ]; then word=FAIL; FAILED=1; fi
+  RESULTS+=("$word  $2"); echo "RESULT: $word  $2"
+}
+expect() { [ "$1" = "$2" ] && echo 0 || echo 1; }
 
 # --- the chroot and its mounts ----------------------------------------------------------------
 if [ ! -f "$CHROOT/etc/debian_version" ]; then
   command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap
   say "debootstrap trixie into $CHROOT"
   mkdir -p "$CHROOT"
-  debootstrap --variant=minbase trixie "$CHROOT" http://deb.debian.org/debian
+  debootstrap --variant=minbase trixie "$CHROOT"   # debootstrap's default Debian mirror
 fi
 MOUNTS=()
 mnt() {  # mnt TARGET ARGS...: mount once, remembered for the clean-up
@@ -75,6 +82,7 @@ mnt() {  # mnt TARGET ARGS...: mount once, remembered for the clean-up
   mount "$@" "$target"
   MOUNTS=("$target" "${MOUNTS[@]}")
 }
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   local m
   # The stand-in service, if a step left it running.
@@ -112,11 +120,8 @@ if want install; then
   git clone -q "$REPO" "$CHROOT$CLONE"
   in_root chown -R pi:pi "$CLONE"
   say "pi-install.sh --no-start (as on a Pi)"
-  if in_root env SUDO_USER=pi bash "$CLONE/packaging/pi-install.sh" --no-start; then
-    result "install: ok ($(readlink "$CHROOT/opt/autotrader/venv"))"
-  else
-    result "install: FAILED"
-  fi
+  rc=0; in_root env SUDO_USER=pi bash "$CLONE/packaging/pi-install.sh" --no-start || rc=$?
+  result "$rc" "install: exit $rc, $(readlink "$CHROOT/opt/autotrader/venv" || echo 'no venv link')"
   say "Debian packages found"
   # shellcheck disable=SC2016  # dpkg-query's own fields
   in_root dpkg-query -W -f '${Package} ${Version}\n' python3 python3-pyside6.qtcore \
@@ -143,7 +148,7 @@ if want ui; then
   as_pi "$UIVENV/bin/python" -c 'import PySide6, pyqtgraph; print("PySide6", PySide6.__version__, PySide6.__file__, "pyqtgraph", pyqtgraph.__version__, pyqtgraph.Qt.QT_LIB)'
   rc=0
   as_pi bash -c "cd $CLONE && timeout 1800 $UIVENV/bin/python -X faulthandler -m pytest -q -p no:cacheprovider tests/ui" || rc=$?
-  result "ui: pytest exit $rc"
+  result "$rc" "ui: pytest exit $rc"
 fi
 
 # --- memory ------------------------------------------------------------------------------------
@@ -152,7 +157,7 @@ if want memory; then
   [ -x "$CHROOT$UIVENV/bin/python" ] || make_uitest_venv
   rc=0
   as_pi bash -c "cd $CLONE && $UIVENV/bin/python -X faulthandler bench/bench_memory.py --only dashboard --seconds $SECONDS_MEM" || rc=$?
-  result "memory: exit $rc (figures above)"
+  result "$rc" "memory: exit $rc (figures above)"
 fi
 
 # --- the stand-in systemd (upgrade, legacy) ------------------------------------------------
@@ -262,7 +267,9 @@ if want upgrade; then
   rc=0; upgrade_in_chroot --start || rc=$?
   after=$(readlink "$CHROOT/opt/autotrader/venv")
   frame=$(sed -n 's/^prefix=//p' "$CHROOT/run/autotrader/ready" 2>/dev/null || true)
-  result "upgrade: exit $rc, $before -> $after, first frame from ${frame:-nothing}"
+  ok=$(expect "$rc/$frame" "0//opt/autotrader/$after")
+  [ "$before" != "$after" ] || ok=1
+  result "$ok" "upgrade: exit $rc, $before -> $after, first frame from ${frame:-nothing}"
   grep -E "autotrader-display|first frame|window shown|Error" "$SVC_LOG" | tail -n 6 || true
 
   say "upgrade to a version whose window hangs before its first frame"
@@ -272,7 +279,8 @@ if want upgrade; then
   after=$(readlink "$CHROOT/opt/autotrader/venv")
   frame=$(wait_frame 90)
   running=no; chroot "$CHROOT" "$FAKE_BIN/systemctl" is-active autotrader.service && running=yes
-  result "hang: exit $rc (1 expected), link $before -> $after (unchanged expected), old version running again: $running, its first frame from ${frame:-nothing}"
+  ok=$(expect "$rc/$after/$running/$frame" "1/$before/yes//opt/autotrader/$before")
+  result "$ok" "hang: exit $rc (1 expected), link $before -> $after (unchanged expected), old version running again: $running, its first frame from ${frame:-nothing}"
   chroot "$CHROOT" "$FAKE_BIN/systemctl" stop autotrader.service || true
   git_pi checkout -q main
   git_pi branch -q -D chroot-check
@@ -306,7 +314,8 @@ if want legacy; then
     grep -m1 "window shown" "$CHROOT/run/check-systemd/service.log" || true
     chroot "$CHROOT" "$FAKE_BIN/systemctl" stop autotrader.service || true
   fi
-  result "legacy: pi-install exit $rc (1 expected), link $link (venvs/legacy expected), old unit back: $same, eglfs.json back: $eglfs, old app runs with it: $running"
+  ok=$(expect "$rc/$link/$same/$eglfs/$running" "1/venvs/legacy/yes/yes/yes")
+  result "$ok" "legacy: pi-install exit $rc (1 expected), link $link (venvs/legacy expected), old unit back: $same, eglfs.json back: $eglfs, old app runs with it: $running"
   git_pi checkout -q main
   git_pi branch -q -D chroot-check
   # Today's install again over it (for the uninstall step).
@@ -323,8 +332,10 @@ if want uninstall; then
     if [ -e "$CHROOT/$f" ] || [ -L "$CHROOT/$f" ]; then left="$left /$f"; fi
   done
   data=no; [ -d "$CHROOT/home/pi/.local/share/autotrader" ] && data=yes
-  result "uninstall: exit $rc, left behind: ${left:-nothing}, data kept: $data"
+  ok=$(expect "$rc/${left:-}/$data" "0//yes")
+  result "$ok" "uninstall: exit $rc, left behind: ${left:-nothing}, data kept: $data"
 fi
 
 say "summary"
 printf '  %s\n' "${RESULTS[@]}"
+exit "$FAILED"

@@ -81,3 +81,23 @@ def test_newer_schema_is_refused(tmp_path):
     d.close()
     with pytest.raises(SchemaTooNewError, match="newer version"):
         SystemStore(path)
+
+
+def test_a_file_that_is_not_a_database_names_the_store_and_the_file(tmp_path):
+    """Both stores open through db.connection.Store: a broken file is one StorageError that
+    names the file (the app turns it into one line, not a traceback)."""
+    import pytest
+
+    from db.connection import StorageError
+    from db.market import MarketStore
+
+    for cls, what in ((SystemStore, "system DB"), (MarketStore, "market DB")):
+        path = tmp_path / f"{what.split()[0]}.db"
+        path.write_bytes(b"this is not a SQLite file, just text " * 200)
+        with pytest.raises(StorageError, match=f"{path.name}.*not a"):
+            cls(path)
+    # Read-only openers (plugin workers) run no migration, so they never write.
+    SystemStore(tmp_path / "fresh.db").close()
+    ro = SystemStore(tmp_path / "fresh.db", readonly=True)
+    assert ro.conn.execute("SELECT count(*) FROM algorithms").fetchone()[0] == 0
+    ro.close()

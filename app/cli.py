@@ -102,7 +102,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     print(f"config file: {s.config_path}{'' if os.path.exists(s.config_path) else ' (not present)'}")
     table(["SETTING", "VALUE", "FROM"], [list(row) for row in describe(s)], status_col=None,
-          shrink=("FROM", "VALUE"), wrap=("VALUE", "FROM"), plain_wrap=True)
+          shrink=("FROM", "VALUE"), wrap=("VALUE", "FROM"), plain_fit=False)
     return 0
 
 

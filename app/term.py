@@ -84,17 +84,20 @@ def fit_widths(natural: Sequence[int], heads: Sequence[str], width: int,
 def table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
           file: TextIO | None = None, status_col: str | None = "STATUS",
           shrink: Sequence[str] = (), wrap: Sequence[str] = (),
-          plain_wrap: bool = False) -> None:
+          plain_wrap: bool = False, plain_fit: bool = True) -> None:
     """Print ``rows`` under ``head``, fitted to the terminal's width (80 when it is not a
     terminal): the columns in ``shrink`` give way first, in that order (cut with an
     ellipsis; those also in ``wrap`` wrap instead, on a terminal). Columns whose every cell is
     a number are right-aligned; ``status_col``'s words are coloured on a terminal.
-    ``plain_wrap``: the ``wrap`` columns wrap in plain text too (nothing may be cut)."""
+    ``plain_wrap``: the ``wrap`` columns wrap in plain text too (nothing may be cut).
+    ``plain_fit=False``: in plain text every column keeps its natural width, one line per row
+    however long (paths and names a script or a person copies whole)."""
     c = console(file)
     tty = _is_tty(c)
     cells = [["" if v is None else str(v) for v in r] for r in rows]
     natural = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
-    widths = fit_widths(natural, head, c.width, list(shrink) or list(head[::-1]))
+    width = c.width if tty or plain_fit else sum(natural) + 2 * len(natural)
+    widths = fit_widths(natural, head, width, list(shrink) or list(head[::-1]))
     t = Table(box=None, show_edge=False, pad_edge=False,
               padding=(0, 1), header_style="bold underline" if tty else "", title=None)
     for i, h in enumerate(head):
@@ -115,7 +118,7 @@ def table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | No
         c.print(t)
         return
     buf = io.StringIO()  # plain text: the same table without the cells' trailing blanks
-    Console(file=buf, width=c.width, no_color=True, highlight=False, emoji=False).print(t)
+    Console(file=buf, width=width, no_color=True, highlight=False, emoji=False).print(t)
     text = "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
     if not str(getattr(c.file, "encoding", "utf-8") or "utf-8").lower().startswith("utf"):
         text = text.replace("\u2026", "~")  # no ellipsis in this encoding

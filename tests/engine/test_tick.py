@@ -159,7 +159,12 @@ def test_listeners_hear_ticks_and_fills(make_engine):
     assert heard["tick"] == [T0] and heard["fill"] == [(a, 2)] and heard["changed"]
 
 
-def test_create_algorithm_refuses_bad_requests_and_stores_nothing(make_engine, system_store):
+def test_create_algorithm_refuses_bad_requests_and_stores_nothing(make_engine, system_store,
+                                                                  monkeypatch):
+    # What is refused, not how long create waits: a busy machine can take longer than the
+    # 0.6 s create waits for a plugin process's __init__ (then the error comes later, on the
+    # card, as test_plugin_processes covers); here create waits for the answer.
+    monkeypatch.setattr("app.engine.lifecycle.PLUGIN_WAIT", 30.0)
     engine = make_engine(symbols=("AAA", "BBB"), cash=10_000)
     with pytest.raises(UnknownPluginError):
         engine.create_algorithm("no_such_plugin", "AAA", 100)

@@ -189,15 +189,31 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
                     problems[k] += k in why
             out.write(f"{ts}\n")
             if i % 50 == 0:
-                stats.write(json.dumps({"i": i, "bars_waited_out": waited_out,
+                extra = {"fd_targets": fd_targets()} if i == 50 else {}
+                stats.write(json.dumps({"i": i, "day": m.date().isoformat(),
+                                        "bars_waited_out": waited_out, **extra,
                                         **proc_stats()}) + "\n")
         feed.wait_idle(10.0)
         stats.write(json.dumps({"end": True, "bars_waited_out": waited_out,
-                                "plugin_problems": problems, **proc_stats()}) + "\n")
+                                "plugin_problems": problems, "fd_targets": fd_targets(),
+                                **proc_stats()}) + "\n")
     publish_clock(folder, todo[-1] + 62)
     engine.close()
     system.close()
     market.close()
+
+
+def fd_targets() -> list[str]:
+    """What this process's file descriptors point at (files, sockets, pipes), sorted: the
+    stats keep them at the 50th minute and at the end of each life, so a step in the fd
+    count can be read off."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}").split(":[")[0])
+        except OSError:
+            pass
+    return sorted(out)
 
 
 def publish_clock(folder: Path, ts: int) -> None:
@@ -233,6 +249,7 @@ class PaperResult(Result):
     shares_mismatch: dict = field(default_factory=dict)
     sent_late: int = 0
     stopped: list = field(default_factory=list)  # algorithms stopped (risk guards), why
+    fds_new: list = field(default_factory=list)  # fds open at the end, not at minute 50
     bars_differing: int = 0
     bars_differing_examples: list = field(default_factory=list)
 
@@ -407,6 +424,12 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
         result.fds = (warm["fds"], end["fds"])
         result.threads = (warm["threads"], end["threads"])
         result.bars_waited_out = end.get("bars_waited_out", 0)
+        early = next((r["fd_targets"] for r in stretch if "fd_targets" in r and "i" in r), [])
+        grown = list(end.get("fd_targets", []))
+        for x in early:
+            if x in grown:
+                grown.remove(x)
+        result.fds_new = grown
         result.plugin_problems = end.get("plugin_problems", {})
     for p in (system, market):
         result.db_mb[p.name] = round(sum(
@@ -512,7 +535,8 @@ def describe(r: PaperResult) -> str:
         f"differing from the emulator's final bar: {r.bars_differing}",
         f"  RSS after warm-up {r.rss_warm_mb} MB, at the end {r.rss_end_mb} MB "
         f"(drift {r.rss_end_mb - r.rss_warm_mb} MB); fds {r.fds[0]} -> {r.fds[1]}; "
-        f"threads {r.threads[0]} -> {r.threads[1]}",
+        f"threads {r.threads[0]} -> {r.threads[1]}; fds opened since minute 50 and still "
+        f"open: {r.fds_new}",
         f"  DB sizes: {r.db_mb}",
         f"  algorithms stopped: {len(r.stopped)} {r.stopped[:3]}",
         "  checks: " + ("all passed" if not r.problems else "; ".join(r.problems)),

@@ -55,6 +55,9 @@ TICK_BUDGET_SECONDS = 40.0
 WATCH_EVERY = timedelta(minutes=5)
 NOT_SENT_STOPPED = "not sent: its algorithm was stopped before the order left"
 STALE_AFTER = timedelta(seconds=30)  # of market (clock) time, from the order's minute
+# A plugin object still being created (a slow worker cold start, queued behind a hung plugin):
+# the minute is skipped, and it is not the algorithm's error (the card would keep it).
+STARTING = "waiting: its plugin is still starting"
 
 
 def _skip_reason(a: AlgoState, note: str | None) -> str | None:
@@ -65,6 +68,8 @@ def _skip_reason(a: AlgoState, note: str | None) -> str | None:
     if note and note.startswith("holding"):
         return note
     if a.instance is None:
+        if a.starting is not None and a.error is None:
+            return STARTING
         return a.error or "plugin not loaded"
     if a.busy is not None and not a.busy.done.is_set():
         return "skipped: its previous run() has not returned yet"
@@ -316,7 +321,8 @@ class TickPlanner(EngineCore):
                 if note and not skip:
                     errors[a.id] = note
                 if skip:
-                    errors[a.id] = skip
+                    if skip != STARTING:
+                        errors[a.id] = skip
                     decisions.append(decision_row(a, refused=skip))
                     continue
                 led = a.ledger

@@ -240,3 +240,24 @@ def test_shares_still_working_at_the_broker_count_against_cash(make_engine, cloc
     assert "buy 10 refused" in r.errors[a] and "cash is 600.00" in r.errors[a]
     engine.broker.fill_pending()
     assert engine.algorithm_view(a).cash == 600.0
+
+
+def test_a_plugin_still_starting_skips_the_minute_without_an_error(make_engine):
+    """A worker's cold start slower than the tick's wait (seen on a loaded machine after
+    create/resume): that minute is skipped and recorded, but it is no error on the card."""
+    from concurrent.futures import Future
+
+    from app.engine.tick import STARTING
+
+    engine = make_engine()
+    aid = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
+    a = engine._algos[aid]
+    # The state create/resume leave while the object is still being made: no instance yet and
+    # a pending future (set by hand: a start that outlasts the tick's wait is timing-bound).
+    pending: Future = Future()
+    a.instance, a.starting = None, pending
+    engine._adopt_started = lambda timeout: None  # the tick's wait ran out
+    r = engine.run_tick(T0)
+    assert r.errors == {}
+    assert [d["refused"] for d in r.decisions if d["algo_id"] == aid] == [STARTING]
+    assert engine.algorithm_view(aid).error is None and engine.algorithm_view(aid).position == 0

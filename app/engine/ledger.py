@@ -21,6 +21,18 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def marked_value(cash: float, position: int, avg_cost: float | None,
+                 last_price: float | None) -> float:
+    """An algorithm's value at ``last_price`` (its average cost while no price is known): the
+    one valuation the engine, the cards between two engine reads, and reports share."""
+    price = last_price if last_price is not None else (avg_cost or 0.0)
+    return cash + position * price
+
+
+def pnl_percent(pnl: float, initial_capital: float) -> float:
+    return 100.0 * pnl / initial_capital if initial_capital else 0.0
+
+
 @dataclass
 class Ledger:
     initial_capital: float
@@ -106,8 +118,7 @@ class Ledger:
 
     # --- derived -------------------------------------------------------------------------
     def value(self, last_price: float | None) -> float:
-        price = last_price if last_price is not None else (self.avg_cost or 0.0)
-        return self.cash + self.position * price
+        return marked_value(self.cash, self.position, self.avg_cost, last_price)
 
     def unrealised(self, last_price: float | None) -> float:
         if not self.position or last_price is None or self.avg_cost is None:
@@ -118,7 +129,7 @@ class Ledger:
         return self.value(last_price) - self.initial_capital
 
     def pnl_pct(self, last_price: float | None) -> float:
-        return 100.0 * self.pnl(last_price) / self.initial_capital if self.initial_capital else 0.0
+        return pnl_percent(self.pnl(last_price), self.initial_capital)
 
     def snapshot(self, last_price: float | None) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, Qt, Signal, Slot
 
+from app.engine.ledger import marked_value, pnl_percent
 from app.ui import format as fmt
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,10 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
     last = state.get("last_price")
     cash = float(state.get("cash") or 0.0)
     initial = float(state.get("initial_capital") or 0.0)
-    if last is not None:
-        value = cash + position * float(last)
+    if last is not None:  # a bar newer than the engine's last read: the ledger's valuation
+        value = marked_value(cash, position, state.get("avg_cost"), float(last))
         pnl = value - initial
-        pnl_pct = pnl / initial * 100 if initial else 0.0
+        pnl_pct = pnl_percent(pnl, initial)
     else:
         value, pnl, pnl_pct = state.get("value"), state.get("pnl"), state.get("pnl_pct")
     error = str(state.get("error") or "")
@@ -225,6 +226,24 @@ class CardModel(QAbstractListModel):
         for s in self._shown:
             out[s["status"]] = out.get(s["status"], 0) + 1
         return out
+
+    @Slot(object)
+    def apply_snapshot(self, view: Any) -> None:
+        """The engine's pushed snapshot of one algorithm (after a fill, stop, resume, pause):
+        its card shows the ledger's figures at once, without waiting for the next read."""
+        d = as_dict(view)
+        i = self.row_of(int(d.get("id", -1)))
+        if i < 0:
+            return
+        state = self._states[i]
+        if d.get("last_price") is None:
+            d.pop("last_price", None)  # keep the price the card already has
+        self._note_since(d)
+        status_before = self._shown[i]["status"]
+        state.update(d)
+        self._refresh_row(i)
+        if self._shown[i]["status"] != status_before:
+            self.statusChanged.emit()
 
     @Slot(str, int, float)
     def apply_bar(self, ticker: str, ts: int, close: float) -> None:

@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
         b.tick.connect(self.schedule_refresh)
         b.algorithmsChanged.connect(self.schedule_refresh)
         b.fill.connect(self._on_fill)
+        b.snapshot.connect(self._on_snapshot)
         b.bar.connect(self._on_bar)
         b.feedStatus.connect(self.header_vm.set_stream)
 
@@ -434,6 +435,12 @@ class MainWindow(QMainWindow):
                 self._pending_bars.append(bar)
             else:
                 self.chart.append(*bar)
+            self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
+
+    def _on_snapshot(self, view: dict) -> None:
+        """The engine's figures for one algorithm, pushed after a fill, stop or pause."""
+        self.cards.apply_snapshot(view)
+        if view.get("id") == self.detail_vm.algo_id:
             self.detail_vm.update_card(self.cards.card(self.detail_vm.algo_id))
 
     def _on_fill(self, algo_id: int, tx: dict) -> None:

@@ -74,6 +74,7 @@ class EngineBridge(QObject):
     # ticker, epoch seconds, close, open, high, low, volume
     bar = Signal(str, int, float, float, float, float, float)
     feedStatus = Signal(str, str)  # state, detail
+    snapshot = Signal(object)      # AlgoView as a dict: one algorithm after a fill/stop/pause
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +89,9 @@ class EngineBridge(QObject):
 
     def on_algorithms_changed(self) -> None:
         self.inbox.post(self.algorithmsChanged.emit)
+
+    def on_snapshot(self, view: Any, account: Any) -> None:
+        self.inbox.post(self.snapshot.emit, _plain(view))
 
     def on_bar(self, bar: Any) -> None:
         c = float(bar.c)

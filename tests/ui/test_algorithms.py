@@ -125,7 +125,9 @@ def test_stop_releases_subscription_and_resume_takes_it(qtbot, window, rig) -> N
     w.detail_vm.stop(False)
     qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "stopped", timeout=15000)
     assert "TSLA" not in rig.feed.subscribed()
-    assert w.detail_vm.status == "stopped" and w.detail_vm.message == "Stopped."
+    assert w.detail_vm.status == "stopped"
+    # The card changes with the engine's pushed snapshot; the stop's answer follows.
+    qtbot.waitUntil(lambda: w.detail_vm.message == "Stopped.", timeout=15000)
     w.detail_vm.resume()
     qtbot.waitUntil(lambda: w.cards.card(algo)["status"] == "running", timeout=15000)
     assert "TSLA" in rig.feed.subscribed()
@@ -283,4 +285,4 @@ def test_stop_and_sell_liquidates(qtbot, window, rig) -> None:
     qtbot.waitUntil(lambda: w.detail_vm.transactions.count() == 2, timeout=15000)
     assert w.chart.marker_count() == 2
     assert "MSFT" not in rig.feed.subscribed()
-    assert w.detail_vm.message == "Stopped."
+    qtbot.waitUntil(lambda: w.detail_vm.message == "Stopped.", timeout=15000)

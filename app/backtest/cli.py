@@ -16,6 +16,7 @@ import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from app.backtest.errors import BacktestError
 from app.backtest.fills import FILL_RULES
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--exact", action="store_true",
                      help="run the live engine's tick itself each minute, with SQLite and the "
                           "simulated broker (slow: for short periods and cross-checks)")
+    p.add_argument("--guards", action="store_true",
+                   help="apply the config's [risk] guards as live does (daily loss, drawdown, "
+                        "orders per day...); runs the exact path; the report lists guard stops")
     p.add_argument("--fill", choices=FILL_RULES, default="open",
                    help="fill at the open of the decision minute's bar (default) or at the "
                         "last close")
@@ -196,14 +200,18 @@ def _main(args: argparse.Namespace) -> int:
         plugin=args.plugin, ticker=tickers[0], capital=args.capital, start=args.start,
         end=args.end, market_db=settings.market_db_path,
         plugin_dirs=tuple(settings.plugin_dirs),
-        path="vector" if args.vector else "exact" if args.exact else "event",
+        path="vector" if args.vector else "exact" if args.exact or args.guards else "event",
         fill=args.fill,
         slippage_bps=(settings.engine.slippage_bps if args.slippage_bps is None
                       else args.slippage_bps),
         commission_per_share=(settings.engine.commission_per_share if args.commission is None
                               else args.commission),
         timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash,
-        tz=args.tz, splits=tuple(args.split), adjusted=args.adjusted)
+        tz=args.tz, splits=tuple(args.split), adjusted=args.adjusted,
+        risk=_risk_limits(settings) if args.guards else None)
+    if args.guards and args.vector:
+        raise BacktestError("--guards runs the live engine each minute: it cannot be combined "
+                            "with --vector")
     check_spec(base)
     info = resolve_plugin(base.plugin, base.plugin_dirs)
     if args.optimizing:
@@ -283,6 +291,12 @@ def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
         print(f"autotrader backtest: {r['stopped']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _risk_limits(settings: Any) -> Any:
+    from app.engine.guards import RiskLimits
+
+    return RiskLimits.from_settings(getattr(settings, "risk", None))
 
 
 def _sweep(specs: list, args: argparse.Namespace) -> int:

@@ -41,15 +41,29 @@ def NO_GUARDS(limits: type) -> Any:  # noqa: N802 - reads as a constant
                   max_rejections=10**9)
 
 
+def _guard_stop(engine: Any, algo_id: int, t: int, problems: list[dict[str, Any]]) -> bool:
+    """After a tick: still running? If a guard stopped or paused it, record why (always, not
+    capped like other problems: a guard stop is what a reader of the report looks for)."""
+    view = engine.algorithm_view(algo_id)
+    if view.status == "running":
+        return True
+    problems.append({"timestamp": iso_z(t), "kind": "guard",
+                     "reason": f"{view.status}: {view.error or 'a risk guard'}"})
+    return False
+
+
 def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital: float, *,
               slippage_bps: float = 0.0, commission_per_share: float = 0.0,
               fill: str = "open", timeout_s: float = 2.0, plugin_dirs: tuple[Path, ...] = (),
               progress: Progress | None = None, strict_cash: bool = False,
-              account_cash: float | None = None) -> RunResult:
+              account_cash: float | None = None, risk: Any = None) -> RunResult:
     """``account_cash``: the simulated account's cash; by default the algorithm's capital with
     ``strict_cash`` (the account holds nothing else, so the broker refuses a buy that overdraws
     it) and twice that without (as live and in the demo, the account holds more than one
-    algorithm's slice, so a buy the engine accepted fills even if it overdraws the slice)."""
+    algorithm's slice, so a buy the engine accepted fills even if it overdraws the slice).
+    ``risk``: the live risk guards to apply (``RiskLimits``; default none): a guard that stops
+    the algorithm is a problem of kind ``guard`` with its reason, and the run goes on to the
+    end (the position kept or sold as the guard says)."""
     from app.broker.simulated import SimulatedBroker, last_close, next_open
     from app.engine.facade import Engine, EngineError
     from app.engine.guards import RiskLimits
@@ -80,7 +94,8 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
                                  symbols={bars.ticker}, calendar=calendar)
         engine = Engine(mode="backtest", system=system, market=market, broker=broker, feed=None,
                         clock=clock, calendar=calendar, plugin_dirs=list(plugin_dirs),
-                        plugin_timeout=timeout_s, workers=1, risk=NO_GUARDS(RiskLimits))
+                        plugin_timeout=timeout_s, workers=1,
+                        risk=risk if risk is not None else NO_GUARDS(RiskLimits))
         problems: list[dict[str, Any]] = []
         refused = errors = 0
         try:
@@ -92,12 +107,15 @@ def run_exact(info: Any, params: dict[str, Any], bars: Bars, first: int, capital
             view = engine.algorithm_view(algo_id)
             if view.status != "running":
                 raise BacktestError(f"plugin {info.name!r} failed to start: {view.error}")
+            running = True
             for k, t in enumerate(minutes):
                 if progress is not None and not k % 256:
                     progress(k, len(minutes))
                 minute = from_epoch(t)
                 clock.set(minute + timedelta(seconds=2))  # the scheduler's 2 s offset
                 result = engine.run_tick(minute)
+                if risk is not None and running:
+                    running = _guard_stop(engine, algo_id, t, problems)
                 for d in result.decisions:
                     if d["refused"]:
                         kind = "error" if d["refused"].startswith("run() ") else "refused"

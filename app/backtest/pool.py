@@ -108,11 +108,30 @@ class _CappedStream(io.TextIOBase):
         self.real.flush()
 
 
+def _forget_inherited_forkserver() -> None:
+    """A child made by fork inherits the parent's forkserver handle (the parent started one
+    to probe plugin files) but is not that server's parent: multiprocessing would waitpid()
+    it and fail with ECHILD ("No child processes") at the first plugin call of an --exact
+    backtest's engine. Forget it; the child starts its own server when it needs one.
+    (CPython's ForkServer fields, the same from 3.8 to 3.13; guarded if they change.)"""
+    from multiprocessing import forkserver
+
+    fs = getattr(forkserver, "_forkserver", None)
+    if fs is None or getattr(fs, "_forkserver_pid", None) is None:
+        return
+    alive = getattr(fs, "_forkserver_alive_fd", None)
+    fs._forkserver_pid = fs._forkserver_address = fs._forkserver_alive_fd = None
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)  # only this child's copy: the parent's server lives on
+
+
 def _child(conn: Connection, fn: TaskFn, item: Any, beacon: Any) -> None:
     # Its own process group: the parent kills what a plugin forked along with it, and Ctrl+C
     # in the terminal reaches the parent only (which ends its children).
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    _forget_inherited_forkserver()
     from app.engine import plugins
 
     plugins.probe_imports = False  # this process is the isolation already

@@ -55,6 +55,8 @@ def format_table(r: RunResult) -> str:
     lines = [f"  {k:<{w}}  {v}" for k, v in rows]
     if r.stopped:
         lines.append(f"  STOPPED: {r.stopped}")
+    lines += [f"  GUARD STOP {p['timestamp']}: {p['reason']}" for p in r.problems
+              if p["kind"] == "guard"]
     if r.problems:
         lines.append("  first problems:")
         lines += [f"    {p['timestamp']}  {p['kind']}: {p['reason']}" for p in r.problems[:5]]

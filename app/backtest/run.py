@@ -49,6 +49,7 @@ class Spec:
     warmup_days: int = 5            # sessions of DB history loaded before --start
     splits: tuple[tuple[str, str, float, float], ...] = ()  # --split: (ticker, ex, new, old)
     adjusted: bool = False          # the CSV says its prices are split-adjusted already
+    risk: Any = None                # the live risk guards (RiskLimits) to apply; exact path only
 
 
 def resolve_plugin(name: str, dirs: tuple[Path, ...] = ()):  # noqa: ANN201 - PluginInfo
@@ -264,7 +265,7 @@ def _run_path(spec: Spec, info: Any, params: dict[str, Any], data: Bars, first: 
                          slippage_bps=spec.slippage_bps,
                          commission_per_share=spec.commission_per_share, fill=spec.fill,
                          timeout_s=spec.timeout_s, plugin_dirs=spec.plugin_dirs,
-                         progress=progress, strict_cash=spec.strict_cash)
+                         progress=progress, strict_cash=spec.strict_cash, risk=spec.risk)
     other = None
     if spec.csv is None and spec.market_db is not None:
         other = partial(_other_ticker, Path(spec.market_db), int(data.ts[0]),

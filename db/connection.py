@@ -6,6 +6,12 @@ a thread Qt started (a QThread running its own event loop) enters Python with a 
 state for every slot it runs, so a ``threading.local`` there is empty each time, and a
 connection per call piled up (82 connections a minute in the window, the kiosk's 0.25 MB/s
 leak). Connections of threads that have ended are closed when the next one is opened.
+
+"Ended" is asked of the OS (``/proc/self/task/<tid>``), not only of ``threading``: under
+Python 3.13 (Debian 13, the Pi) a Qt thread's dummy ``threading`` entry goes away when the
+slot returns while the thread lives on, so the next thread to open a connection closed the
+live worker's connection, at times while it ran a query (a segfault in the UI tests on
+Debian's PySide6 6.8.2; Python 3.11 keeps dummy entries for ever).
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ class ThreadLocalDB:
         self.path = str(path)
         self.readonly = readonly
         self._by_thread: dict[int, sqlite_utils.Database] = {}
+        self._native: dict[int, int] = {}  # thread ident -> OS thread id
         self._lock = threading.Lock()
         if self.path == ":memory:":
             # An in-memory DB exists per connection: share one (tests only, single thread).
@@ -125,6 +132,7 @@ class ThreadLocalDB:
             with self._lock:
                 self._close_ended_threads()
                 self._by_thread[ident] = d
+                self._native[ident] = threading.get_native_id()
         return d
 
     def connection_count(self) -> int:
@@ -134,6 +142,9 @@ class ThreadLocalDB:
     def _close_ended_threads(self) -> None:
         alive = {t.ident for t in threading.enumerate()}
         for ident in [i for i in self._by_thread if i not in alive]:
+            if _os_thread_alive(self._native.get(ident)):
+                continue  # a foreign (Qt) thread Python forgot between two calls
+            self._native.pop(ident, None)
             _close_quietly(self._by_thread.pop(ident).conn)
 
     @property
@@ -177,6 +188,13 @@ class Store:
 
     def close(self) -> None:
         self._tl.close()
+
+
+def _os_thread_alive(native_id: int | None) -> bool:
+    """Whether the OS thread still runs in this process (Linux: /proc); False when unknown."""
+    if native_id is None:
+        return False
+    return os.path.exists(f"/proc/self/task/{native_id}")
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

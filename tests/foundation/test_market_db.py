@@ -239,3 +239,39 @@ def test_not_a_database_is_a_clear_error(tmp_path, calendar):
     with pytest.raises(StorageError, match="market.db"):
         MarketStore(p, calendar)
     assert p.read_bytes().startswith(b"this is not sqlite")  # nothing overwritten
+
+
+def test_a_live_thread_python_forgot_keeps_its_connection(market_store):
+    """Python 3.13 drops a Qt thread's dummy ``threading`` entry when the slot returns, though
+    the thread lives on (seen with PySide6 6.8.2 on Debian 13). Its connection must survive
+    another thread opening one: closing it under a running query segfaulted the window.
+    Here a plain thread takes its own entry out of ``threading._active`` as 3.13 does, and
+    keeps using the connection it holds, as a query in progress would."""
+    import threading as th
+
+    market_store.insert_rows(rows("AAPL", OPEN, 3))
+    forgotten, go_on, done = th.Event(), th.Event(), []
+
+    def worker() -> None:
+        conn = market_store.conn  # this thread's connection
+        conn.execute("SELECT 1")
+        with th._active_limbo_lock:  # what Python 3.13 does for a foreign thread's state
+            me = th._active.pop(th.get_ident())
+        forgotten.set()
+        go_on.wait(10)
+        try:
+            done.append(conn.execute("SELECT 1").fetchone()[0])
+        except sqlite3.ProgrammingError as e:  # "Cannot operate on a closed database."
+            done.append(str(e))
+        with th._active_limbo_lock:
+            th._active[th.get_ident()] = me
+
+    t = th.Thread(target=worker)
+    t.start()
+    assert forgotten.wait(10)
+    other = th.Thread(target=market_store.count, args=("AAPL",))  # opens one: cleans up
+    other.start()
+    other.join()
+    go_on.set()
+    t.join(10)
+    assert done == [1]

@@ -282,16 +282,20 @@ def test_algorithm_left_in_error_by_a_missing_plugin_folder_runs_when_it_is_back
 
 def test_demo_clock_stands_still_while_a_slow_tick_runs():
     """The scheduler holds a simulated clock at each tick's wake time until the tick is
-    done: at x600 a simulated minute lasts 0.1 s, the ticks here take 0.3 s, yet every tick
-    sees its own minute + 2 s from start to end (the engine is a recorder: the real one is
-    covered by the demo tests; this is the clock/scheduler contract)."""
+    done: at x60 a tick of 0.3 s would see 18 simulated seconds go by, yet every tick sees
+    its own minute + 2 s from start to end (the engine is a recorder: the real one is covered
+    by the demo tests; this is the clock/scheduler contract). The clock starts 2 simulated
+    minutes before the first wake (2 s real): a barrier is refused once the clock is past
+    it, and the scheduler's first computations took over 1 s on their own (x600 gave it
+    3 ms)."""
     import threading
 
     from app.clock import SimulatedClock
     from app.engine.scheduler import Scheduler
     from db.calendar import nyse
 
-    clock = SimulatedClock(T0, speed=600)
+    cal = nyse()  # loaded before the clock starts (its first load takes ~1 s)
+    clock = SimulatedClock(T0 - timedelta(minutes=2), speed=60)
     seen: list[tuple] = []
 
     class SlowEngine:
@@ -303,18 +307,18 @@ def test_demo_clock_stands_still_while_a_slow_tick_runs():
             seen.append((minute, t0, clock.now()))
             return type("R", (), {"latency_ms": 300.0})()
 
-    sched = Scheduler(SlowEngine(), clock, nyse(), offset_seconds=2.0)
+    sched = Scheduler(SlowEngine(), clock, cal, offset_seconds=2.0)
     sched.last_minute = T0 - timedelta(minutes=1)
-    sched.max_ticks = 4
+    sched.max_ticks = 3
     stop = threading.Event()
     started = time.monotonic()
     sched.run(stop)
-    assert sched.ticks == 4
-    assert [m for m, _, _ in seen] == [T0 + timedelta(minutes=i) for i in range(4)]
+    assert sched.ticks == 3
+    assert [m for m, _, _ in seen] == [T0 + timedelta(minutes=i) for i in range(3)]
     for m, t_start, t_end in seen:
         assert t_start == t_end == m + timedelta(seconds=2)
-    assert clock.stalled >= 4 * 0.25
-    assert time.monotonic() - started >= 1.2  # the clock waited for the ticks
+    assert clock.stalled >= 3 * 0.25
+    assert time.monotonic() - started >= 0.9  # the clock waited for the ticks
 
 
 def test_log_file_on_a_full_disk_is_said_once_not_a_traceback_per_line(small_fs, capsys):

@@ -391,20 +391,29 @@ class Lifecycle(EngineCore):
         with self._lock:
             targets = [a for a in self._algos.values()
                        if a.status == "running" or (liquidate and a.ledger.position > 0)]
+            began = False
+
+            def stop_each() -> None:
+                for a in targets:
+                    try:
+                        jobs.append(self._stop_locked(a, reason, liquidate))
+                    except EngineError as e:
+                        failures.append(str(e))
+
             try:
                 with self.system.atomic():
-                    for a in targets:
-                        try:
-                            jobs.append(self._stop_locked(a, reason, liquidate))
-                        except EngineError as e:
-                            failures.append(str(e))
-            except sqlite3.OperationalError as e:  # the COMMIT, on a full disk: stopped all
-                if classify(e) not in ("locked", "full"):  # the same, their rows come later
+                    began = True
+                    stop_each()
+            except sqlite3.OperationalError as e:
+                if classify(e) not in ("locked", "full"):
                     raise
-                writes = DeferredWrites.of(self.system)
-                for a in targets:
-                    writes.run(partial(self._save_stop, a, reason),
-                               f"the stop of algorithm {a.id}")
+                if not began:  # no transaction (another process holds the write lock): stop
+                    stop_each()  # them all anyway; each stop's row waits (DeferredWrites)
+                else:  # the COMMIT failed (a full disk): all stopped, their rows come later
+                    writes = DeferredWrites.of(self.system)
+                    for a in targets:
+                        writes.run(partial(self._save_stop, a, reason),
+                                   f"the stop of algorithm {a.id}")
         for a in targets:
             self._unsubscribe(a)
         logger.warning("stop all%s: %d algorithms stopped in %.1f ms%s",

@@ -31,6 +31,7 @@ from PySide6.QtCore import (
 from PySide6.QtQml import QQmlEngine
 from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
 
+from app.ops.performance import max_drawdown
 from app.ui import format as fmt
 from app.ui.qml import load_page
 from app.ui.theme import theme
@@ -68,16 +69,6 @@ def range_start(today: date, name: str) -> str:
     """The first day (ISO) a range shows; '' for All."""
     days = RANGES.get(name, 0)
     return (today - timedelta(days=days)).isoformat() if days else ""
-
-
-def max_drawdown(values: list[float]) -> float:
-    """The largest fall from a peak, in % of that peak."""
-    peak, worst = None, 0.0
-    for v in values:
-        peak = v if peak is None or v > peak else peak
-        if peak and peak > 0:
-            worst = max(worst, (peak - v) / peak * 100.0)
-    return worst
 
 
 def build_curves(rows: list[dict[str, Any]], bench: list[tuple[str, float]], bench_name: str,

@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.engine.plugins import param_range
+from app.ops.performance import benchmark_series
 from app.ui.inbox import GuiInbox
 from app.ui.portfolio import DayBase, today_figures
 from db.calendar import exchange_time
@@ -31,23 +32,6 @@ CHART_BARS = 100_000
 SPARK_BARS = 60
 REFERENCE = "SPY"  # the Performance screen's buy-and-hold reference
 FAR_FUTURE = 2**62
-
-
-def reference_closes(market: Any, calendar: Any, ticker: str,
-                     days: list[str]) -> list[tuple[str, float]]:
-    """The reference ticker's last close of each session in ``days`` from the market DB;
-    days with no stored bar are left out (``autotrader data fetch SPY`` fills them)."""
-    from datetime import date
-
-    out = []
-    for d in days:
-        s = calendar.session_on(date.fromisoformat(d))
-        if s is None:
-            continue
-        rows = market.bars_between(ticker, int(s.open.timestamp()), int(s.close.timestamp()))
-        if rows:
-            out.append((d, float(rows[-1][4])))
-    return out
 
 
 def _plain(obj: Any) -> Any:
@@ -240,7 +224,7 @@ class EngineWorker(QObject):
         try:
             rows = perf.all_since(self._engine.system.conn, "")
             days = sorted({str(r["day"]) for r in rows})
-            bench = reference_closes(self._engine.market, self._engine.calendar, REFERENCE,
+            bench = benchmark_series(self._engine.market, self._engine.calendar, REFERENCE,
                                      days)
         except Exception:  # noqa: BLE001 - the page says what it could not read
             logger.exception("reading the performance snapshots failed")

@@ -79,6 +79,19 @@ def spacing_bars(spacing: float, i: int) -> int:
     return max(1, min(i, int(spacing)))
 
 
+
+def style_plot(plot: pg.PlotItem) -> None:
+    """The app's plot look: no context menu or buttons, the value axis on the right, dark
+    axis lines and labels (the price chart and the Performance screen)."""
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.showAxis("right")
+    plot.hideAxis("left")
+    for name in ("right", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setPen(pg.mkPen("#0d1117"))
+        ax.setTextPen(pg.mkPen("#0d1117"))
+
 class ExchangeTimeAxis(pg.AxisItem):
     """Bottom axis whose tick labels are the New York time of the bar at that x."""
 
@@ -251,14 +264,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._vol.setXLink(self._plot)
         item = self._plot
         for plot in (self._plot, self._vol):
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.showAxis("right")
-            plot.hideAxis("left")
-            for name in ("right", "bottom"):
-                ax = plot.getAxis(name)
-                ax.setPen(pg.mkPen("#0d1117"))
-                ax.setTextPen(pg.mkPen("#0d1117"))
+            style_plot(plot)
             plot.getAxis("right").setWidth(64)
         item.hideAxis("bottom")
         item.showGrid(x=True, y=True, alpha=0.25)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
 
 from app.ops.performance import max_drawdown
 from app.ui import format as fmt
+from app.ui.chart import style_plot
 from app.ui.qml import load_page
 from app.ui.theme import theme
 
@@ -278,15 +279,8 @@ class PerformanceChart(pg.PlotWidget):
                          axisItems={"bottom": DayAxis("bottom"), "right": PercentAxis("right")})
         self.setObjectName("performanceChart")
         item = self.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
+        style_plot(item)
         item.showGrid(x=True, y=True, alpha=0.25)
-        item.showAxis("right")
-        item.hideAxis("left")
-        for name in ("right", "bottom"):
-            ax = item.getAxis(name)
-            ax.setPen(pg.mkPen("#0d1117"))
-            ax.setTextPen(pg.mkPen("#0d1117"))
         item.getViewBox().setMouseEnabled(x=False, y=False)
         zero = pg.InfiniteLine(pos=0, angle=0, movable=False,
                                pen=pg.mkPen("#6b7686", width=1, style=Qt.PenStyle.DashLine))

@@ -1,17 +1,21 @@
 """SQLite connections: WAL, a busy timeout, one connection per thread.
 
 sqlite3 connections must not cross threads, so each store hands every thread its own
-connection to the same file, keyed by the OS thread's id rather than a ``threading.local``:
-a thread Qt started (a QThread running its own event loop) enters Python with a fresh thread
-state for every slot it runs, so a ``threading.local`` there is empty each time, and a
-connection per call piled up (82 connections a minute in the window, the kiosk's 0.25 MB/s
-leak). Connections of threads that have ended are closed when the next one is opened.
+connection to the same file, keyed by the OS thread id (``threading.get_native_id()``)
+rather than a ``threading.local``: a thread Qt started (a QThread running its own event loop)
+enters Python with a fresh thread state for every slot it runs, so a ``threading.local``
+there is empty each time, and a connection per call piled up (82 connections a minute in the
+window, the kiosk's 0.25 MB/s leak). Connections of threads that have ended are closed when
+the next one is opened.
 
-"Ended" is asked of the OS (``/proc/self/task/<tid>``), not only of ``threading``: under
-Python 3.13 (Debian 13, the Pi) a Qt thread's dummy ``threading`` entry goes away when the
-slot returns while the thread lives on, so the next thread to open a connection closed the
-live worker's connection, at times while it ran a query (a segfault in the UI tests on
-Debian's PySide6 6.8.2; Python 3.11 keeps dummy entries for ever).
+"Ended" is asked of the OS (``/proc/self/task/<tid>``), not of ``threading``: under Python
+3.13 (Debian 13, the Pi) a Qt thread's dummy ``threading`` entry goes away when the slot
+returns while the thread lives on. And the key is the OS id, not ``threading.get_ident()``:
+that is the pthread's address, which glibc hands to the next thread as soon as one ends, so a
+Qt worker could inherit a dead thread's entry (and its record of which OS thread to ask
+about) and have its connection closed under a running query by the next thread that opened
+one: the segfault CI hit in ``test_threads.py`` about one run in ten. Linux does not reuse a
+thread id until its pid counter wraps.
 """
 
 from __future__ import annotations
@@ -109,8 +113,7 @@ class ThreadLocalDB:
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = str(path)
         self.readonly = readonly
-        self._by_thread: dict[int, sqlite_utils.Database] = {}
-        self._native: dict[int, int] = {}  # thread ident -> OS thread id
+        self._by_thread: dict[int, sqlite_utils.Database] = {}  # OS thread id -> its DB
         self._lock = threading.Lock()
         if self.path == ":memory:":
             # An in-memory DB exists per connection: share one (tests only, single thread).
@@ -122,17 +125,17 @@ class ThreadLocalDB:
     def db(self) -> sqlite_utils.Database:
         if self._shared is not None:
             return self._shared
-        ident = threading.get_ident()
-        d = self._by_thread.get(ident)
+        tid = threading.get_native_id()
+        d = self._by_thread.get(tid)
         if d is None:
-            # Registers a foreign (Qt) thread with ``threading`` so it counts as alive below.
+            # Registers a foreign (Qt) thread with ``threading`` (what ``_thread_alive`` asks
+            # where there is no /proc).
             threading.current_thread()
             conn = connect(self.path, readonly=self.readonly)
             d = sqlite_utils.Database(conn)
             with self._lock:
                 self._close_ended_threads()
-                self._by_thread[ident] = d
-                self._native[ident] = threading.get_native_id()
+                self._by_thread[tid] = d
         return d
 
     def connection_count(self) -> int:
@@ -140,12 +143,8 @@ class ThreadLocalDB:
         return len(self._by_thread) + (self._shared is not None)
 
     def _close_ended_threads(self) -> None:
-        alive = {t.ident for t in threading.enumerate()}
-        for ident in [i for i in self._by_thread if i not in alive]:
-            if _os_thread_alive(self._native.get(ident)):
-                continue  # a foreign (Qt) thread Python forgot between two calls
-            self._native.pop(ident, None)
-            _close_quietly(self._by_thread.pop(ident).conn)
+        for tid in [t for t in self._by_thread if not _thread_alive(t)]:
+            _close_quietly(self._by_thread.pop(tid).conn)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -190,11 +189,15 @@ class Store:
         self._tl.close()
 
 
-def _os_thread_alive(native_id: int | None) -> bool:
-    """Whether the OS thread still runs in this process (Linux: /proc); False when unknown."""
-    if native_id is None:
-        return False
-    return os.path.exists(f"/proc/self/task/{native_id}")
+_PROC_TASKS = os.path.isdir("/proc/self/task")
+
+
+def _thread_alive(native_id: int) -> bool:
+    """Whether the OS thread still runs in this process: Linux answers in /proc; elsewhere
+    (a macOS laptop) ``threading``'s list, which has every thread that opened a connection."""
+    if _PROC_TASKS:
+        return os.path.exists(f"/proc/self/task/{native_id}")
+    return any(t.native_id == native_id for t in threading.enumerate())
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

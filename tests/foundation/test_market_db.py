@@ -7,6 +7,7 @@ import pytest
 import db
 from db import StorageError
 from db.market import MarketStore, to_row
+from tests.waiting import wait_until
 
 
 def ts(*a) -> int:
@@ -275,3 +276,44 @@ def test_a_live_thread_python_forgot_keeps_its_connection(market_store):
     go_on.set()
     t.join(10)
     assert done == [1]
+
+
+def test_a_thread_given_a_dead_threads_ident_keeps_its_connection(market_store):
+    """``threading.get_ident()`` is the pthread's address, and glibc gives it to the next
+    thread as soon as one ends. A Qt worker that got a dead thread's ident used to inherit its
+    entry, and the next thread to open a connection closed the worker's under a running query
+    (the segfault in ``tests/ui/test_threads.py``). Here a raw ``_thread`` thread (unknown to
+    ``threading``, as a Qt thread is) takes over an ended thread's ident and keeps querying
+    while another thread opens a connection."""
+    import _thread
+
+    market_store.insert_rows(rows("AAPL", OPEN, 3))
+    reused = 0
+    for _ in range(20):
+        ended = threading.Thread(target=market_store.count, args=("AAPL",))
+        ended.start()
+        ended.join()
+        got, go_on, done = threading.Event(), threading.Event(), []
+        seen: dict[str, int] = {}
+
+        def worker() -> None:
+            seen["ident"] = _thread.get_ident()
+            conn = market_store.conn
+            got.set()
+            go_on.wait(10)
+            try:
+                done.append(conn.execute("SELECT 1").fetchone()[0])
+            except sqlite3.ProgrammingError as e:  # "Cannot operate on a closed database."
+                done.append(str(e))
+
+        _thread.start_new_thread(worker, ())
+        assert got.wait(10)
+        other = threading.Thread(target=market_store.count, args=("AAPL",))  # cleans up
+        other.start()
+        other.join()
+        go_on.set()
+        wait_until(lambda: done, timeout=10)
+        assert done == [1]
+        reused += seen["ident"] == ended.ident
+    if not reused:
+        pytest.skip("this C library never handed an ended thread's ident to a new thread")

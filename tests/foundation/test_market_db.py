@@ -296,7 +296,8 @@ def test_a_thread_given_a_dead_threads_ident_keeps_its_connection(market_store):
         got, go_on, done = threading.Event(), threading.Event(), []
         seen: dict[str, int] = {}
 
-        def worker() -> None:
+        def worker(seen: dict[str, int], got: threading.Event, go_on: threading.Event,
+                   done: list) -> None:
             seen["ident"] = _thread.get_ident()
             conn = market_store.conn
             got.set()
@@ -306,13 +307,13 @@ def test_a_thread_given_a_dead_threads_ident_keeps_its_connection(market_store):
             except sqlite3.ProgrammingError as e:  # "Cannot operate on a closed database."
                 done.append(str(e))
 
-        _thread.start_new_thread(worker, ())
+        _thread.start_new_thread(worker, (seen, got, go_on, done))
         assert got.wait(10)
         other = threading.Thread(target=market_store.count, args=("AAPL",))  # cleans up
         other.start()
         other.join()
         go_on.set()
-        wait_until(lambda: done, timeout=10)
+        wait_until(done.copy, timeout=10)
         assert done == [1]
         reused += seen["ident"] == ended.ident
     if not reused:

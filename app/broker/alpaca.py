@@ -58,6 +58,7 @@ from app.broker.base import (
     UnknownTickerError,
 )
 from app.config import Settings
+from app.listeners import Callbacks
 from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class AlpacaBroker:
         # after ``stale_after`` of silence while it is up (200 requests/min per key).
         self.poll_interval = poll_interval
         self.stale_after = max(stale_after, poll_interval)
-        self._listeners: list[OrderListener] = []
+        self._listeners: Callbacks[[OrderUpdate]] = Callbacks("order listener")
         self._lock = threading.Lock()
         self._dispatch = threading.RLock()
         self._known: dict[str, OrderUpdate] = {}  # latest state per client order id we track
@@ -378,7 +379,7 @@ class AlpacaBroker:
         return out
 
     def add_order_listener(self, listener: OrderListener) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def close(self) -> None:
         self._stop.set()
@@ -403,11 +404,7 @@ class AlpacaBroker:
                     return
                 self._known[u.client_order_id] = u
                 self._touched[u.client_order_id] = time.monotonic()
-            for fn in list(self._listeners):
-                try:
-                    fn(u)
-                except Exception:
-                    logger.exception("order listener failed")
+            self._listeners.notify(u)
 
     def _on_event(self, data: dict) -> None:
         order = data.get("order")

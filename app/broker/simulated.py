@@ -41,6 +41,7 @@ from app.broker.base import (
 )
 from app.broker.fill_model import fill_price, refusal
 from app.clock import Clock
+from app.listeners import Callbacks
 from app.testhooks import pause_point
 from db.calendar import MarketCalendar, nyse
 from db.market import TICKER_RE, MarketStore
@@ -100,7 +101,7 @@ class SimulatedBroker:
         # Sessions (YYYY-MM-DD, New York) the exchange did not open although the calendar
         # has them (an unscheduled closure): the clock says closed, orders are refused.
         self.closed_days: set[str] = set()
-        self._listeners: list[OrderListener] = []
+        self._listeners: Callbacks[[OrderUpdate]] = Callbacks("order listener")
         self._lock = threading.RLock()
         self.store = SimBrokerStore(system)
         with self.system.atomic():
@@ -275,14 +276,10 @@ class SimulatedBroker:
         self._notify(update)
 
     def add_order_listener(self, listener: OrderListener) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     def _notify(self, update: OrderUpdate) -> None:
-        for fn in list(self._listeners):
-            try:
-                fn(update)
-            except Exception:
-                logger.exception("order listener failed")
+        self._listeners.notify(update)
 
     def close(self) -> None:
         self._listeners.clear()

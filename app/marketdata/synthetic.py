@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 
 from app.clock import Clock
+from app.listeners import Callbacks
 from app.marketdata.base import BarListener, FeedStatus, StatusListener
 from app.marketdata.subscriptions import SubscriptionSet
 from db.calendar import MarketCalendar, Session
@@ -59,8 +60,8 @@ class SyntheticFeed:
             self._splits.setdefault(ticker, []).append((date.fromisoformat(ex_date), new / old))
         self.history_sessions = history_sessions
         self._subs = SubscriptionSet()
-        self._bar_listeners: list[BarListener] = []
-        self._status_listeners: list[StatusListener] = []
+        self._bar_listeners: Callbacks[[Bar]] = Callbacks("bar listener")
+        self._status_listeners: Callbacks[[FeedStatus]] = Callbacks("status listener")
         self._emitted: dict[str, int] = {}  # ticker -> start ts of the newest bar written
         self._cache: OrderedDict[tuple[str, object], np.ndarray] = OrderedDict()
         self._lock = threading.RLock()
@@ -196,11 +197,7 @@ class SyntheticFeed:
                     new.extend(Bar(*r) for r in rows)
                 self._emitted[ticker] = upto - 60
         for bar in new:
-            for fn in list(self._bar_listeners):
-                try:
-                    fn(bar)
-                except Exception:
-                    logger.exception("bar listener failed")
+            self._bar_listeners.notify(bar)
         return new
 
     def subscribe(self, ticker: str) -> None:
@@ -218,10 +215,10 @@ class SyntheticFeed:
         return self._subs.tickers()
 
     def add_bar_listener(self, listener: BarListener) -> None:
-        self._bar_listeners.append(listener)
+        self._bar_listeners.add(listener)
 
     def add_status_listener(self, listener: StatusListener) -> None:
-        self._status_listeners.append(listener)
+        self._status_listeners.add(listener)
         listener(self._status)
 
     @property

@@ -28,7 +28,8 @@ from rich.text import Text
 STATUS_STYLES = {"running": "green", "stopped": "yellow", "paused": "magenta",
                  "error": "bold red", "failed": "bold red", "deleted": "dim", "ok": "green",
                  "BROKEN": "bold red", "filled": "green", "rejected": "red",
-                 "canceled": "yellow", "cancelled": "yellow"}
+                 "canceled": "yellow", "cancelled": "yellow", "warn": "yellow", "FAIL": "bold red",
+                 "info": "cyan"}
 PLAIN_WIDTH = 80  # what a table is fitted to when the output is not a terminal
 
 

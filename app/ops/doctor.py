@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from app import __version__
 from app.config import ConfigError, Settings, load_settings
@@ -521,22 +522,41 @@ def load_for_doctor(args: argparse.Namespace) -> tuple[Settings, Finding]:
     return s, Finding("config", OK, f"{where}; mode {s.effective_mode}")
 
 
-def render(findings: list[Finding]) -> str:
-    width = max(len(f.check) for f in findings)
-    lines = [f"AutoTrader doctor {__version__} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"]
-    for f in findings:
-        lines.append(f"  {f.level:<4}  {f.check:<{width}}  {f.message}")
-        if f.fix and f.level in (WARN, FAIL):
-            lines.append(f"        {'':<{width}}  fix: {f.fix}")
+def summary(findings: list[Finding]) -> tuple[str, str]:
+    """The closing line and its colour on a terminal."""
     fails = sum(f.level == FAIL for f in findings)
     warns = sum(f.level == WARN for f in findings)
     if fails:
-        lines.append(f"{fails} problem(s) to fix" + (f", {warns} warning(s)" if warns else ""))
-    elif warns:
-        lines.append(f"no problem; {warns} warning(s)")
-    else:
-        lines.append("everything looks right")
-    return "\n".join(lines)
+        return f"{fails} problem(s) to fix" + (f", {warns} warning(s)" if warns else ""), "bold red"
+    if warns:
+        return f"no problem; {warns} warning(s)", "yellow"
+    return "everything looks right", "green"
+
+
+def report(findings: list[Finding], file: TextIO | None = None) -> None:
+    """The findings as a table through app/term (colours and wrapped text on a terminal; off
+    one, plain text with one line per finding at natural width, so ``grep`` finds a whole
+    message, and its fix on the line below)."""
+    from app.term import console, table
+
+    rows: list[list[str]] = []
+    for f in findings:
+        rows.append([f.level, f.check, f.message])
+        if f.fix and f.level in (WARN, FAIL):
+            rows.append(["", "", f"fix: {f.fix}"])
+    c = console(file)
+    c.print(f"AutoTrader doctor {__version__} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    table(["STATUS", "CHECK", "FINDING"], rows, file=file, shrink=("FINDING", "CHECK"),
+          wrap=("FINDING",), plain_fit=False)
+    line, style = summary(findings)
+    c.print(line, style=style if c.is_terminal and not c.no_color else "")
+
+
+def render(findings: list[Finding]) -> str:
+    """``report`` as plain text (what a pipe or a log gets)."""
+    buf = io.StringIO()
+    report(findings, buf)
+    return buf.getvalue().rstrip("\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -560,5 +580,5 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
     else:
-        print(render(findings))
+        report(findings)
     return 1 if any(f.level == FAIL for f in findings) else 0

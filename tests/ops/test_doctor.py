@@ -189,3 +189,38 @@ def test_file_modes_of_private_files_are_checked_with_the_chmod_fix(populated: P
     os.system(f["fix"])  # the printed fix works
     _, _, findings = doctor(capsys, *args)
     assert by_check(findings)["file modes"]["level"] == "ok"
+
+
+def test_output_is_a_plain_table_off_a_terminal_and_coloured_on_one(populated: Path, capsys,
+                                                                      monkeypatch) -> None:
+    """Piped (the bundle smoke test greps it): no escape codes, one line per finding at full
+    length, its fix on the next line. On a terminal: coloured levels, long findings wrapped
+    within the width instead of cut."""
+    import io
+    import re
+
+    from app.ops.doctor import Finding, report
+
+    rc, text, findings = doctor(capsys, "--data-dir", str(populated))
+    assert "\x1b[" not in text
+    lines = text.splitlines()
+    assert lines[1].split() == ["STATUS", "CHECK", "FINDING"]
+    assert re.search(r"system DB .*integrity ok.*transactions 3", text)  # as the smoke test greps
+    for f in findings:  # every message whole on one line, whatever its length
+        assert any(f["message"] in line and line.split()[0] == f["level"] for line in lines)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    long = "the clock is not kept in sync with network time: it drifts, and ticks move with it"
+    out = Tty()
+    report([Finding("config", "ok", "fine"), Finding("wall clock", "warn", long, "set-ntp true"),
+            Finding("broker", "FAIL", "bad keys")], out)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+    assert "\x1b[33mwarn" in out.getvalue() and "\x1b[1;31mFAIL" in out.getvalue()
+    assert all(len(line) <= 60 for line in plain.splitlines())
+    assert "ticks move" in plain and "fix: set-ntp true" in plain
+    assert plain.rstrip().endswith("1 problem(s) to fix, 1 warning(s)")

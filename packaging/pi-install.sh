@@ -91,8 +91,11 @@ render_unit() {
   if grep -q '@[A-Z]*@' "$4"; then die "unfilled field left in $4"; fi
 }
 
-# kiosk_plan BOOT_TARGET CONSOLE_BOOT: what to do with the kiosk service.
-#   enable         boots to the console already: enable it (and start it now)
+# kiosk_plan BOOT_TARGET CONSOLE_BOOT HAS_DM: what to do with the kiosk service.
+#   enable         nothing holds the screen: the console target, or graphical.target with no
+#                  display manager (systemd's own default.target is graphical.target, so an
+#                  image that never chose one, a Lite image included, may report it while
+#                  booting to a console): enable it (and start it now)
 #   enable-reboot  --console-boot on a desktop image: boot to the console from the next boot,
 #                  enable, and ask for a reboot instead of starting now (the desktop has the
 #                  screen until then)
@@ -100,13 +103,19 @@ render_unit() {
 #                  behind the desktop, read the touchscreen and hold the engine lock the menu
 #                  entry needs, so install it but leave it disabled
 kiosk_plan() {
-  if [ "$1" = multi-user.target ]; then
+  if [ "$1" = multi-user.target ] || { [ "$1" = graphical.target ] && [ "${3:-1}" = 0 ]; }; then
     echo enable
   elif [ "$2" = 1 ]; then
     echo enable-reboot
   else
     echo install-only
   fi
+}
+
+# has_display_manager: 1 when a display manager (lightdm, gdm, sddm, greetd...) is set to
+# start: each installs the display-manager.service alias when enabled.
+has_display_manager() {
+  if [ -e /etc/systemd/system/display-manager.service ]; then echo 1; else echo 0; fi
 }
 
 # set_rotation ENVFILE DEG PYTHON: the picture's rotation and the matching touch matrix, always
@@ -271,7 +280,7 @@ disable_kiosk() {
 }
 
 REBOOT=0
-PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT")
+PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT" "$(has_display_manager)")
 case $PLAN in
   enable-reboot)
     systemctl set-default multi-user.target >/dev/null 2>&1 \

@@ -343,23 +343,28 @@ def test_menu_entry_runs_on_wayland_first(tmp_path: Path) -> None:
         assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
 
 
-@pytest.mark.parametrize(("target", "console_boot", "plan"), [
-    ("multi-user.target", "0", "enable"),          # Lite: enable and start now
-    ("multi-user.target", "1", "enable"),
-    ("graphical.target", "0", "install-only"),     # desktop: never behind the desktop's back
-    ("graphical.target", "1", "enable-reboot"),    # switch, then ask for a reboot
-    ("unknown", "0", "install-only"),
+@pytest.mark.parametrize(("target", "console_boot", "dm", "plan"), [
+    ("multi-user.target", "0", "0", "enable"),          # Lite: enable and start now
+    ("multi-user.target", "1", "0", "enable"),
+    ("multi-user.target", "0", "1", "enable"),          # a DM installed, not booted to
+    ("graphical.target", "0", "1", "install-only"),     # desktop: never behind its back
+    ("graphical.target", "1", "1", "enable-reboot"),    # switch, then ask for a reboot
+    # graphical.target with no display manager: systemd's own default when an image never
+    # set one; nothing takes the screen, so it is a console boot
+    ("graphical.target", "0", "0", "enable"),
+    ("unknown", "0", "0", "install-only"),
+    ("unknown", "0", "1", "install-only"),
 ])
-def test_kiosk_plan_on_desktop_and_lite_images(target: str, console_boot: str,
+def test_kiosk_plan_on_desktop_and_lite_images(target: str, console_boot: str, dm: str,
                                                plan: str) -> None:
     text = (PACKAGING / "pi-install.sh").read_text()
     func = re.search(r"^kiosk_plan\(\) \{.*?^\}", text, re.S | re.M)
     assert func, "kiosk_plan() not found"
-    r = subprocess.run(["bash", "-c", f'{func.group(0)}\nkiosk_plan "$1" "$2"', "_", target,
-                        console_boot], capture_output=True, text=True, check=True)
+    r = subprocess.run(["bash", "-c", f'{func.group(0)}\nkiosk_plan "$1" "$2" "$3"', "_", target,
+                        console_boot, dm], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == plan
     # Each plan is acted on: install-only never enables or starts the kiosk.
-    assert 'PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT")' in text
+    assert 'PLAN=$(kiosk_plan "$BOOT_TARGET" "$CONSOLE_BOOT" "$(has_display_manager)")' in text
     body = re.search(r'^case \$PLAN in.*?^esac', text, re.S | re.M)
     assert body and "install-only)" in body.group(0) and "enable-reboot)" in body.group(0)
     only = body.group(0).split("install-only)")[1].split(";;")[0]

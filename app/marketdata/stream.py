@@ -42,6 +42,7 @@ from app.broker.alpaca_clients import data_stream_url
 from app.broker.ws_reconnect import Dropped, Heartbeat, ReconnectingWebSocket, Refused
 from app.clock import Clock, WallClock
 from app.config import Settings
+from app.listeners import Callbacks
 from app.marketdata.backfill import Backfiller, BackfillError, ProgressCallback
 from app.marketdata.base import (
     BarListener,
@@ -104,9 +105,12 @@ class AlpacaStream(ReconnectingWebSocket):
         self.max_batch = 5000
 
         self._subs = SubscriptionSet()
-        self._bar_listeners: list[BarListener] = []
-        self._status_listeners: list[StatusListener] = []
-        self._progress_listeners: list[ProgressCallback] = []
+        # Listener lists (app.listeners: thread-safe, a raising listener logged, the others
+        # still called).
+        self._bar_listeners: Callbacks[[Bar]] = Callbacks("bar listener")
+        self._status_listeners: Callbacks[[FeedStatus]] = Callbacks("stream status listener")
+        self._progress_listeners: Callbacks[[str, float, int]] = Callbacks(
+            "backfill progress listener")
         self._status = FeedStatus("stopped")
         self._status_lock = threading.Lock()
         # The base's _ws_lock also guards the authed flag and subscription sends, so a subscribe
@@ -129,7 +133,7 @@ class AlpacaStream(ReconnectingWebSocket):
         self._acks: list[tuple[str, tuple[str, ...], bool]] = []  # (action, tickers, statuses)
         self._statuses_ok = True  # False once the feed refused the statuses channel (410)
         self._tstatus: dict[str, TickerStatus] = {}
-        self._ticker_listeners: list[TickerStatusListener] = []
+        self._ticker_listeners: Callbacks[[TickerStatus]] = Callbacks("ticker status listener")
         # Counters for the UI / bench / tests.
         self.bars_received = 0
         self.bars_stored = 0
@@ -144,14 +148,10 @@ class AlpacaStream(ReconnectingWebSocket):
 
     def add_progress_listener(self, listener: ProgressCallback) -> None:
         """``listener(ticker, fraction 0..1, bars stored)`` during ``prepare`` backfills."""
-        self._progress_listeners.append(listener)
+        self._progress_listeners.add(listener)
 
     def _progress(self, ticker: str, fraction: float, bars: int) -> None:
-        for fn in list(self._progress_listeners):
-            try:
-                fn(ticker, fraction, bars)
-            except Exception:
-                logger.exception("backfill progress listener failed")
+        self._progress_listeners.notify(ticker, fraction, bars)
 
     def subscribe(self, ticker: str) -> None:
         check_ticker(ticker)
@@ -194,7 +194,7 @@ class AlpacaStream(ReconnectingWebSocket):
 
     def add_ticker_status_listener(self, listener: TickerStatusListener) -> None:
         """``listener(TickerStatus)`` on every change (from the stream thread)."""
-        self._ticker_listeners.append(listener)
+        self._ticker_listeners.add(listener)
 
     def _set_ticker(self, ticker: str, **changes: object) -> None:
         with self._status_lock:
@@ -207,17 +207,13 @@ class AlpacaStream(ReconnectingWebSocket):
             (logger.warning if new.state == "refused" or new.halted else logger.info)(
                 "stream %s: %s%s%s", ticker, new.state, " HALTED" if new.halted else "",
                 f" ({new.detail or new.halt_reason})" if new.detail or new.halt_reason else "")
-        for fn in list(self._ticker_listeners):
-            try:
-                fn(new)
-            except Exception:
-                logger.exception("ticker status listener failed")
+        self._ticker_listeners.notify(new)
 
     def add_bar_listener(self, listener: BarListener) -> None:
-        self._bar_listeners.append(listener)
+        self._bar_listeners.add(listener)
 
     def add_status_listener(self, listener: StatusListener) -> None:
-        self._status_listeners.append(listener)
+        self._status_listeners.add(listener)
 
     @property
     def status(self) -> FeedStatus:
@@ -252,11 +248,7 @@ class AlpacaStream(ReconnectingWebSocket):
             self._status = new
         log = logger.warning if state in ("error", "reconnecting") else logger.info
         log("stream status: %s%s", state, f" ({detail})" if detail else "")
-        for fn in list(self._status_listeners):
-            try:
-                fn(new)
-            except Exception:
-                logger.exception("stream status listener failed")
+        self._status_listeners.notify(new)
 
     def _send_locked(self, action: str, tickers: list[str]) -> None:
         if self._ws is None or not self._authed or not tickers:
@@ -531,15 +523,9 @@ class AlpacaStream(ReconnectingWebSocket):
                 newest[ticker] = ts
         for ticker, ts in newest.items():
             self._set_ticker(ticker, last_bar_ts=ts)
-        listeners = self._bar_listeners
-        if listeners:
+        if self._bar_listeners:
             for r in kept:
-                bar = Bar(*r)
-                for fn in listeners:
-                    try:
-                        fn(bar)
-                    except Exception:
-                        logger.exception("bar listener failed")
+                self._bar_listeners.notify(Bar(*r))
 
     # --- gap backfill ---------------------------------------------------------------------
     def _queue_gap(self, ticker: str, start_ts: int, end_ts: int) -> None:

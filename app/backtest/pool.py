@@ -79,12 +79,11 @@ class _OutputBudget:
 
 
 class _CappedStream(io.TextIOBase):
-    """A backtest child's stdout/stderr (what a plugin prints); a progress bar's redraw (a
-    write starting with a carriage return, and the newline ending it) always passes."""
+    """A backtest child's stdout/stderr (what a plugin prints). The run's progress bar
+    (app/backtest/progress.py) is not plugin output: it writes to ``real`` beneath."""
 
     def __init__(self, real: Any, budget: _OutputBudget) -> None:
         self.real, self.budget = real, budget
-        self._redrawing = False
 
     def writable(self) -> bool:
         return True
@@ -94,11 +93,6 @@ class _CappedStream(io.TextIOBase):
 
     def write(self, s: Any) -> int:
         s = str(s)
-        if s.startswith("\r") or (s == "\n" and self._redrawing):
-            self._redrawing = s != "\n"
-            self.real.write(s[:300])
-            return len(s)
-        self._redrawing = False
         shown = self.budget.take(s)
         if shown:
             self.real.write(shown)

@@ -1,32 +1,55 @@
-"""A one-line progress bar on the terminal (stderr), drawn only when stderr is a terminal."""
+"""A backtest's progress, drawn by app/term.Progress (the one progress display of every
+command): the replay calls ``bar(done, total)`` with minutes done; on a terminal that is a rich
+bar with bars/s and the time left. Off a terminal nothing is drawn: the run's table says the
+rest, and lines on a pipe would count against the plugin's own output budget (app/backtest/pool).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
+
+from app.term import Progress
+
+
+def _left(seconds: float) -> str:
+    s = int(seconds + 0.5)
+    return f"{s // 60}:{s % 60:02d}"
 
 
 class ProgressBar:
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
-        self.label, self.width = label, width
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
+    """``bar(done, total)``; ``close()`` ends the display (also when the run failed)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        # In a backtest child, sys.stderr caps what the plugin prints; the bar is not plugin
+        # output, so it writes to the stream beneath (pool._CappedStream.real).
+        self.stream = getattr(self.stream, "real", self.stream)
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self._t0 = time.perf_counter()
-        self._last = 0.0
+        self._bar: Progress | None = None
+
+    def describe(self, done: int, total: int, fields: dict[str, Any]) -> str:
+        spent = time.perf_counter() - self._t0
+        rate = done / spent if spent > 0 else 0.0
+        text = f"{self.label}  {done:,}/{total:,} bars  {rate:,.0f}/s"
+        if 0 < done < total and rate > 0:
+            text += f"  {_left((total - done) / rate)} left"
+        return text
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        frac = done / total if total else 1.0
-        fill = int(frac * self.width)
-        rate = done / (now - self._t0) if now > self._t0 else 0.0
-        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
-                          f"{frac:4.0%} {done:,}/{total:,} bars {rate:,.0f}/s")
+        if self._bar is None:
+            self._bar = Progress(self.describe, self.stream)
+            self._bar.__enter__()
+        self._bar.update(done, total)
         if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            bar, self._bar = self._bar, None
+            bar.__exit__(None, None, None)

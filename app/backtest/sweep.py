@@ -113,6 +113,9 @@ def job_fn(job: Job, emit: Callable[[Any], None], beacon: Any) -> dict[str, Any]
         result = run(spec, job.data, progress, beacon=beacon, on_fill=emit)
     except BacktestError as e:
         return {"ok": False, "error": str(e)}
+    finally:
+        if progress is not None:
+            progress.close()
     files = _write(job, result)
     return _outcome(job, result, files)
 

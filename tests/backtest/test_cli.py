@@ -152,26 +152,6 @@ def test_recent_days_for_the_new_algorithm_flow(data_dir, market_store, ref_bars
     assert result.metrics.sessions == 3  # all there is
 
 
-def test_the_progress_bar_draws_only_on_a_terminal():
-    import io
-
-    from app.backtest.progress import ProgressBar
-
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    tty, pipe = Tty(), io.StringIO()
-    for stream in (tty, pipe):
-        bar = ProgressBar("run", stream=stream, width=10)
-        bar(0, 100)
-        bar(100, 100)
-    assert pipe.getvalue() == ""
-    assert "[..........]   0% 0/100 bars" in tty.getvalue()
-    assert "[##########] 100% 100/100 bars" in tty.getvalue()
-    assert tty.getvalue().endswith("\n")
-
-
 def test_a_sweep_goes_on_when_one_ticker_has_no_data(capsys, tmp_path, data_dir, market_store,
                                                      ref_bars):
     market_store.insert_rows(

@@ -17,7 +17,13 @@ workers') against the floor's CPU, per tick (``/proc/<pid>/task/*/schedstat``): 
 machine the wall-clock ratio also counts waiting for a core three processes long, the CPU
 ratio counts only the work.
 
+Also: ``get_transactions`` of an algorithm with 2,000 fills (a seed-style plugin calls it every
+minute for the whole list), one new fill before each call, against the bare SQL read of the
+same rows as tuples; and, report only, the full read as it was before the incremental one
+(``SystemStore.transactions`` now reads only the rows after the last one it has).
+
     .venv/bin/python bench/bench_tick.py [--ticks 50] [--algos 100] [--bars 1000000]
+                                         [--tx-fills 2000] [--tx-only]
 """
 
 from __future__ import annotations
@@ -177,16 +183,69 @@ def bench(plugin: str, market: MarketStore, sessions: list, tickers: list[str], 
     return lat
 
 
+def bench_transactions(folder: Path, market: MarketStore, fills: int, calls: int = 200) -> None:
+    """Median of ``get_transactions`` (the provider's call) vs the bare SQL read, interleaved."""
+    import db
+
+    system = SystemStore(folder / "system-tx.db")
+    algo = system.add_algorithm("sma_crossover", "T000", 10_000.0)
+
+    def add(i: int) -> None:
+        system.add_transaction(algo, "T000", "buy" if i % 2 == 0 else "sell", 1 + i % 5,
+                               100.0 + i % 7, f"2024-01-02T15:{i % 60:02d}:00Z", fill_id=f"f{i}")
+
+    with system.atomic():
+        for i in range(fills):
+            add(i)
+    provider = db.StoreProvider(system, market)
+    bare = sqlite3.connect(system.path)
+    q = ("SELECT id, algo_id, order_id, ticker, type, shares, price, commission, timestamp "
+         "FROM transactions WHERE algo_id = ? ORDER BY id")
+    app, floor, before = [], [], []
+    provider.transactions(algo)  # the first call reads them all (the engine's start)
+    for i in range(fills, fills + calls):
+        add(i)
+        t0 = time.perf_counter()
+        n = len(provider.transactions(algo))
+        t1 = time.perf_counter()
+        m = len(bare.execute(q, (algo,)).fetchall())
+        t2 = time.perf_counter()
+        k = len(system._rows(q, (algo,)))  # the read before: every row, as dicts
+        t3 = time.perf_counter()
+        assert n == m == k == i + 1, (n, m, k)
+        app.append((t1 - t0) * 1e6)
+        floor.append((t2 - t1) * 1e6)
+        before.append((t3 - t2) * 1e6)
+    bare.close()
+    system.close()
+    med = statistics.median
+    print(f"get_transactions, {fills:,} fills: median {med(app):.0f} us, p99 "
+          f"{percentile(app, 99):.0f} us; full read as before: median {med(before):.0f} us; "
+          f"bare SQL median {med(floor):.0f} us, p99 {percentile(floor, 99):.0f} us")
+    report("tick", f"get_transactions median, {fills:,} fills", med(app), med(floor), "us",
+           1.0, "lower", "bare SQL read of the rows as tuples")
+    report("tick", f"get_transactions median before (full read), {fills:,} fills",
+           med(before), med(floor), "us", None, "lower", "bare SQL read of the rows as tuples")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ticks", type=int, default=100)
     ap.add_argument("--algos", type=int, default=100)
     ap.add_argument("--bars", type=int, default=1_000_000)
+    ap.add_argument("--tx-fills", type=int, default=2000)
+    ap.add_argument("--tx-only", action="store_true", help="only the get_transactions row")
     args = ap.parse_args()
     tickers = [f"T{i:03d}" for i in range(args.algos)]
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
+        if args.tx_only:
+            market = MarketStore(folder / "market.db", nyse())
+            bench_transactions(folder, market, args.tx_fills)
+            market.close()
+            return
         market, sessions = build_market(folder / "market.db", tickers, args.bars)
+        bench_transactions(folder, market, args.tx_fills)
         for plugin in ("sma_crossover", "sma_fast"):
             bench(plugin, market, sessions, tickers, args.ticks, folder)
         market.close()

@@ -198,14 +198,14 @@ class SystemStore(Store):
             "ORDER BY id", (algo_id, last)))
         if self.conn.in_transaction:
             with self._tx_lock:
-                kept = [cast(Transaction, t.copy()) for t in self._tx_seen.get(algo_id, ())
+                kept = [t.copy() for t in self._tx_seen.get(algo_id, ())
                         if t["id"] <= last]
             return kept + new
         with self._tx_lock:
             seen = self._tx_seen.setdefault(algo_id, [])
             top = seen[-1]["id"] if seen else 0
             seen.extend(t for t in new if t["id"] > top)  # another thread may have added some
-            return [cast(Transaction, t.copy()) for t in seen]
+            return [t.copy() for t in seen]
 
     def all_transactions(self) -> list[Transaction]:
         return cast(list[Transaction], self._rows(

@@ -32,7 +32,8 @@ from app.clock import Clock
 from app.engine.brokerio import BrokerIO
 from app.engine.core import CoreLock
 from app.engine.corporate import CorporateDesk
-from app.engine.guards import GuardBook, RiskLimits
+from app.engine.guard_edit import GuardEditor, guard_book
+from app.engine.guards import RiskLimits
 from app.engine.intake import BrokerIntake
 from app.engine.ledger import Ledger
 from app.engine.lifecycle import Lifecycle
@@ -53,6 +54,7 @@ from app.engine.model import (
 from app.engine.orders import OrderBook
 from app.engine.plugins import PluginInfo, discover_plugins
 from app.engine.sandbox import PluginPool
+from app.engine.storage import replay_journal
 from app.engine.tick import TICK_BUDGET_SECONDS, TickPlanner
 from app.listeners import Listeners
 from app.marketdata.base import Feed
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 
-class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
+class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk, GuardEditor):
     def __init__(self, *, mode: str, system: SystemStore, market: MarketStore, broker: Broker,
                  feed: Feed | None, clock: Clock, calendar: MarketCalendar,
                  plugin_dirs: list[Path] | None = None, plugin_timeout: float = 2.0,
@@ -92,7 +94,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         self.orders = OrderBook(system, broker, clock, lock=self._lock)
         self.orders.on_rejected = self._on_rejected
         self.io = BrokerIO(broker)
-        self.guards = GuardBook(risk or RiskLimits())
+        self.guards = guard_book(system, risk or RiskLimits())  # config + changes made live
         self.guards.load(system.get_setting(GUARDS_KEY))
         ext = system.get_setting(EXTERNAL_KEY)
         self._external: dict[str, float] | None = None if ext is None else {
@@ -117,6 +119,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk):
         last = system.get_setting(LAST_TICK_KEY)
         self._last_minute: datetime | None = parse_iso(last) if last else None
         self._refresh_plugins()
+        replay_journal(system)  # stops/resumes a killed run held back (storage.py)
         self._load_algorithms()
         self._restore_holds()  # refusal counts, cool-downs, pauses (intake.py)
         broker.add_order_listener(self._on_order_update)

@@ -91,6 +91,8 @@ class GuardBook:
     """Per-day baselines: each algorithm's value at the day's first tick and its peak."""
 
     limits: RiskLimits = field(default_factory=RiskLimits)
+    # The config's limits, before changes made while running (guard_edit.py); None: same.
+    base: RiskLimits | None = None
     day: str = ""
     day_start: dict[int, float] = field(default_factory=dict)
     peak: dict[int, float] = field(default_factory=dict)

@@ -6,8 +6,7 @@ the emulator's history and the app's calendar agree and no test depends on today
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,16 +17,6 @@ from app.config import Settings, load_settings
 from tests.fakes.alpaca_emulator import AlpacaEmulator
 
 SESSION_NOW = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # 10:00 New York, market open
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> bool:
-    """Poll ``cond`` until it is truthy; False on timeout (callers assert on it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(interval)
-    return bool(cond())
 
 
 @pytest.fixture

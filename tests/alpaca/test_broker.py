@@ -10,8 +10,9 @@ import pytest
 
 from app.broker.alpaca import AlpacaBroker
 from app.broker.base import BrokerError, OrderRequest, OrderUpdate, UnknownTickerError, fill_delta
-from tests.alpaca.conftest import make_settings, wait_for
+from tests.alpaca.conftest import make_settings
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.waiting import wait_until
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, poll_interval=0.2,
             stale_after=0.5, stream_backoff=0.05, stream_auth_retry=0.5)
@@ -80,7 +81,7 @@ def test_market_order_fills_from_trade_stream(broker, rec, emulator) -> None:
     u = broker.submit_order(order("a1-100", 10))
     # Docs (orders-at-alpaca, Order Lifecycle): routed first (pending_new), then new, filled.
     assert u.status == "pending_new" and u.broker_order_id
-    assert wait_for(lambda: rec.final("a1-100") is not None)
+    assert wait_until(lambda: rec.final("a1-100") is not None)
     done = rec.final("a1-100")
     assert done.status == "filled" and done.filled_qty == 10
     assert done.filled_avg_price == pytest.approx(float(emulator.find_order("a1-100")["filled_avg_price"]))
@@ -93,7 +94,7 @@ def test_partial_fills_are_cumulative_and_derive_per_fill(broker, rec, emulator)
     emulator.faults.fill_mode = "partial"
     emulator.faults.partial_parts = 3
     broker.submit_order(order("a1-200", 10))
-    assert wait_for(lambda: rec.final("a1-200") is not None)
+    assert wait_until(lambda: rec.final("a1-200") is not None)
     ups = [u for u in rec.for_cid("a1-200") if u.filled_qty > 0]
     assert [u.status for u in ups] == ["partially_filled", "partially_filled", "filled"]
     assert [u.filled_qty for u in ups] == [3, 6, 10]
@@ -121,13 +122,13 @@ def test_rejects_carry_the_brokers_reason(broker, rec, emulator) -> None:
 def test_async_reject_and_cancel_reach_listeners(broker, rec, emulator) -> None:
     emulator.faults.fill_mode = "reject_async"
     broker.submit_order(order("a1-400"))
-    assert wait_for(lambda: rec.final("a1-400") is not None)
+    assert wait_until(lambda: rec.final("a1-400") is not None)
     assert rec.final("a1-400").status == "rejected"
     emulator.faults.fill_mode = "hold"
     broker.submit_order(order("a1-401"))
     assert [o.client_order_id for o in broker.list_open_orders()] == ["a1-401"]
     broker.cancel_order("a1-401")
-    assert wait_for(lambda: rec.final("a1-401") is not None)
+    assert wait_until(lambda: rec.final("a1-401") is not None)
     assert rec.final("a1-401").status == "canceled" and rec.final("a1-401").reason
     broker.cancel_order("a1-401")  # already final: nothing to do, no error
     assert broker.list_open_orders() == []
@@ -136,7 +137,7 @@ def test_async_reject_and_cancel_reach_listeners(broker, rec, emulator) -> None:
 def test_broker_side_cancel_and_blocked_account(broker, rec, emulator) -> None:
     emulator.faults.fill_mode = "cancel"  # e.g. Alpaca cancels a day order at the close
     broker.submit_order(order("a1-450"))
-    assert wait_for(lambda: rec.final("a1-450") is not None)
+    assert wait_until(lambda: rec.final("a1-450") is not None)
     assert rec.final("a1-450").status == "canceled" and rec.final("a1-450").filled_qty == 0
     emulator.trading_blocked = True
     assert broker.get_account().trading_blocked
@@ -151,7 +152,7 @@ def test_transient_errors_retried_without_double_orders(broker, rec, emulator, s
     u = broker.submit_order(order("a1-500"))
     assert u.client_order_id == "a1-500"
     assert len(emulator.orders) == 1
-    assert wait_for(lambda: rec.final("a1-500") is not None)
+    assert wait_until(lambda: rec.final("a1-500") is not None)
 
 
 def test_error_after_the_order_was_placed_finds_it_instead_of_resubmitting(broker, emulator) -> None:
@@ -197,9 +198,9 @@ def test_polling_fallback_when_trade_stream_is_refused(emulator, tmp_path) -> No
         emulator.faults.fill_mode = "hold"
         b.submit_order(order("a1-800", 4))
         emulator.fill_order("a1-800", qty=1, price=100.0)
-        assert wait_for(lambda: any(u.filled_qty == 1 for u in r.for_cid("a1-800")))
+        assert wait_until(lambda: any(u.filled_qty == 1 for u in r.for_cid("a1-800")))
         emulator.fill_order("a1-800", price=101.0)
-        assert wait_for(lambda: r.final("a1-800") is not None)
+        assert wait_until(lambda: r.final("a1-800") is not None)
         assert r.final("a1-800").filled_qty == 4
         assert r.final("a1-800").filled_avg_price == pytest.approx(100.75)
         assert not b.trade_stream.connected
@@ -211,9 +212,9 @@ def test_polling_fallback_when_trade_stream_is_refused(emulator, tmp_path) -> No
 def test_trade_stream_reconnects_after_drop(broker, rec, emulator) -> None:
     n = broker.trade_stream.connects
     emulator.drop_trade_connections()
-    assert wait_for(lambda: broker.trade_stream.connects > n and broker.trade_stream.connected)
+    assert wait_until(lambda: broker.trade_stream.connects > n and broker.trade_stream.connected)
     broker.submit_order(order("a1-900"))
-    assert wait_for(lambda: rec.final("a1-900") is not None)
+    assert wait_until(lambda: rec.final("a1-900") is not None)
 
 
 def test_keys_alone_mean_paper(emulator, tmp_path, caplog) -> None:
@@ -233,7 +234,7 @@ def test_fill_missed_during_a_stream_drop_is_found_by_polling(broker, rec, emula
     broker.submit_order(order("a1-950", 6))
     emulator.drop_trade_connections()
     emulator.fill_order("a1-950", price=50.0)  # nobody is listening: the event is lost
-    assert wait_for(lambda: rec.final("a1-950") is not None)
+    assert wait_until(lambda: rec.final("a1-950") is not None)
     assert rec.final("a1-950").filled_qty == 6
     assert rec.final("a1-950").filled_avg_price == pytest.approx(50.0)
 

@@ -14,8 +14,9 @@ import db.corporate as dbc
 from app.broker.alpaca import AlpacaBroker
 from app.broker.alpaca_clients import corporate_actions_from
 from app.engine.facade import Engine
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
 from tests.alpaca.test_broker import FAST as BROKER_FAST
+from tests.waiting import wait_until
 
 PLUGINS = Path(__file__).parents[1] / "engine" / "plugins"
 FIXTURE = Path(__file__).parents[1] / "fakes" / "fixtures" / "corporate_actions.json"
@@ -77,7 +78,7 @@ def test_split_at_alpaca_is_applied_once_and_positions_agree(
         algo = e.create_algorithm("scripted", "AAPL", 10_000.0, {"action": "buy", "shares": 10})
         clock.set(SESSION_NOW + timedelta(minutes=1, seconds=2))
         e.run_tick(SESSION_NOW + timedelta(minutes=1))
-        assert wait_for(lambda: len(system_store.transactions(algo)) == 1)
+        assert wait_until(lambda: len(system_store.transactions(algo)) == 1)
         before = e.algorithm_view(algo)
         fill = system_store.transactions(algo)[0]["price"]
 

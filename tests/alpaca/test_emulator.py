@@ -10,8 +10,9 @@ import pytest
 
 from app.broker.alpaca import AlpacaBroker
 from app.broker.base import BrokerError
-from tests.alpaca.conftest import make_settings, wait_for
+from tests.alpaca.conftest import make_settings
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.waiting import wait_until
 
 
 def test_calendar_parses_in_alpaca_py(emulator: AlpacaEmulator) -> None:
@@ -40,11 +41,11 @@ def test_alpaca_py_trading_stream_gets_trade_updates(emulator: AlpacaEmulator) -
     ts.subscribe_trade_updates(on_update)
     threading.Thread(target=ts.run, daemon=True).start()
     try:
-        assert wait_for(lambda: emulator.trade_conns)
+        assert wait_until(lambda: emulator.trade_conns)
         tc = TradingClient(emulator.key_id, emulator.secret_key, url_override=emulator.url)
         tc.submit_order(MarketOrderRequest(symbol="MSFT", qty=2, side=OrderSide.BUY,
                                            time_in_force=TimeInForce.DAY, client_order_id="x-1"))
-        assert wait_for(lambda: any(u.event == "fill" for u in got))
+        assert wait_until(lambda: any(u.event == "fill" for u in got))
         fill = next(u for u in got if u.event == "fill")
         assert fill.order.client_order_id == "x-1" and fill.qty == 2 and fill.position_qty == 2
     finally:

@@ -13,9 +13,10 @@ from app.engine.facade import Engine, TickerRejectedError
 from app.engine.orders import algo_order_id
 from app.marketdata.backfill import Backfiller
 from app.marketdata.stream import AlpacaStream
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
 from tests.alpaca.test_broker import FAST as BROKER_FAST
 from tests.alpaca.test_stream import FAST as STREAM_FAST
+from tests.waiting import wait_until
 
 PLUGINS = Path(__file__).parents[1] / "engine" / "plugins"
 
@@ -59,7 +60,7 @@ def test_restart_with_an_order_in_flight(make_engine, emulator, system_store, cl
     cid = algo_order_id(algo, minute, e1.orders.prefix)
     assert e1.orders.prefix != "at"  # paper: this install's own prefix
     # Sent as pending_new (routed); the stream's "new" reaches the DB (orders-at-alpaca docs).
-    assert wait_for(lambda: system_store.get_order(cid)["status"] == "new")
+    assert wait_until(lambda: system_store.get_order(cid)["status"] == "new")
     e1.close()  # the app goes away with the order open at Alpaca
 
     fill = emulator.fill_order(cid, price=123.45)  # fills while nobody listens
@@ -77,7 +78,7 @@ def test_restart_with_an_order_in_flight(make_engine, emulator, system_store, cl
     emulator.faults.fill_mode = "fill"
     clock.set(minute + timedelta(minutes=1, seconds=2))
     e2.run_tick(minute + timedelta(minutes=1))
-    assert wait_for(lambda: len(system_store.transactions(algo)) == 2)
+    assert wait_until(lambda: len(system_store.transactions(algo)) == 2)
     assert e2.algorithm_view(algo).position == 10
 
 
@@ -87,7 +88,7 @@ def test_stream_drop_mid_session_leaves_no_missing_minute(make_engine, emulator,
     engine.start()
     algo = engine.create_algorithm("scripted", "MSFT", 5_000.0, {"action": "buy", "shares": 1})
     feed = engine.feed
-    assert wait_for(lambda: feed.status.state == "connected" and emulator.subscribed() == {"MSFT"})
+    assert wait_until(lambda: feed.status.state == "connected" and emulator.subscribed() == {"MSFT"})
     now = int(SESSION_NOW.timestamp())
     ticks = 0
     for m in range(8):
@@ -98,10 +99,10 @@ def test_stream_drop_mid_session_leaves_no_missing_minute(make_engine, emulator,
         if m in (3, 4):
             emulator.emit_minute(bar_minute)  # sent while we are disconnected: lost
         else:
-            assert wait_for(lambda: feed.status.state == "connected"
+            assert wait_until(lambda: feed.status.state == "connected"
                             and emulator.subscribed() == {"MSFT"})
             emulator.emit_minute(bar_minute)
-            assert wait_for(lambda bm=bar_minute: market_store.latest_ts("MSFT") == bm)
+            assert wait_until(lambda bm=bar_minute: market_store.latest_ts("MSFT") == bm)
         engine.run_tick(SESSION_NOW + timedelta(minutes=m + 1))
         ticks += 1
     assert feed.wait_idle()
@@ -109,4 +110,4 @@ def test_stream_drop_mid_session_leaves_no_missing_minute(make_engine, emulator,
     got = [r[0] for r in market_store.bars_between("MSFT", int(session.open.timestamp()), now + 480)]
     assert got == list(range(int(session.open.timestamp()), now + 480, 60))
     assert feed.connects >= 2
-    assert wait_for(lambda: len(engine.system.transactions(algo)) == ticks)
+    assert wait_until(lambda: len(engine.system.transactions(algo)) == ticks)

@@ -9,7 +9,8 @@ from datetime import timedelta
 from app.broker.base import OrderUpdate
 from app.engine.intake import STALE_BAR_MINUTES
 from tests.alpaca import test_engine_integration as _integration
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
+from tests.waiting import wait_until
 
 make_engine = _integration.make_engine  # the same fixture: engine + AlpacaStream + emulator
 
@@ -18,9 +19,9 @@ def test_a_halted_ticker_holds_and_sends_nothing(make_engine, emulator, clock) -
     e = make_engine()
     e.start()
     algo = e.create_algorithm("scripted", "NVDA", 5_000.0, {"action": "buy", "shares": 1})
-    assert wait_for(lambda: emulator.subscribed() == {"NVDA"})
+    assert wait_until(lambda: emulator.subscribed() == {"NVDA"})
     emulator.halt("NVDA")
-    assert wait_for(lambda: e.feed.is_halted("NVDA"))
+    assert wait_until(lambda: e.feed.is_halted("NVDA"))
     clock.set(SESSION_NOW + timedelta(minutes=1, seconds=2))
     r = e.run_tick(SESSION_NOW + timedelta(minutes=1))
     assert r.errors[algo].startswith("holding: NVDA halted")
@@ -29,7 +30,7 @@ def test_a_halted_ticker_holds_and_sends_nothing(make_engine, emulator, clock) -
     # Right before sending, the same check (an order planned before the halt came in).
     assert e._halted_reason("NVDA").startswith("not sent: NVDA halted (")
     emulator.resume("NVDA")
-    assert wait_for(lambda: not e.feed.is_halted("NVDA"))
+    assert wait_until(lambda: not e.feed.is_halted("NVDA"))
     assert e._halted_reason("NVDA") is None
 
 
@@ -38,7 +39,7 @@ def test_stale_and_missing_bars_show_on_the_card(make_engine, emulator, market_s
     e = make_engine()
     e.start()
     algo = e.create_algorithm("scripted", "MSFT", 5_000.0)
-    assert wait_for(lambda: emulator.subscribed() == {"MSFT"})
+    assert wait_until(lambda: emulator.subscribed() == {"MSFT"})
     newest = market_store.latest_ts("MSFT")
     assert newest is not None
     late = SESSION_NOW + timedelta(minutes=STALE_BAR_MINUTES + 1)
@@ -55,7 +56,7 @@ def test_a_refused_symbol_says_why(make_engine, emulator, clock) -> None:
     e.start()
     e.create_algorithm("scripted", "AAPL", 1_000.0)
     second = e.create_algorithm("scripted", "MSFT", 1_000.0)
-    assert wait_for(lambda: e.feed.ticker_status("MSFT").state == "refused")
+    assert wait_until(lambda: e.feed.ticker_status("MSFT").state == "refused")
     clock.set(SESSION_NOW + timedelta(minutes=1, seconds=2))
     r = e.run_tick(SESSION_NOW + timedelta(minutes=1))
     assert r.errors[second].startswith("holding: the market data stream refused MSFT")

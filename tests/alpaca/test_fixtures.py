@@ -12,8 +12,9 @@ import pytest
 from app.broker.alpaca import AlpacaBroker, update_from_order
 from app.broker.alpaca_clients import INVALID_REQUEST_CODE, api_error_code, refusal_text
 from app.broker.base import OrderRequest
-from tests.alpaca.conftest import SESSION_NOW, make_settings, wait_for
+from tests.alpaca.conftest import SESSION_NOW, make_settings
 from tests.alpaca.test_stream import make_stream, started
+from tests.waiting import wait_until
 
 FIX = Path(__file__).resolve().parents[1] / "fakes" / "fixtures"
 
@@ -142,11 +143,11 @@ def test_the_emulators_trade_updates_carry_the_documented_fields(emulator) -> No
     ts.subscribe_trade_updates(on_update)
     threading.Thread(target=ts.run, daemon=True).start()
     try:
-        assert wait_for(lambda: emulator.trade_conns)
+        assert wait_until(lambda: emulator.trade_conns)
         tc = TradingClient(emulator.key_id, emulator.secret_key, url_override=emulator.url)
         tc.submit_order(MarketOrderRequest(symbol="GE", qty=1, side=OrderSide.BUY,
                                            time_in_force=TimeInForce.DAY, client_order_id="f-1"))
-        assert wait_for(lambda: any(u.event == "fill" for u in got))
+        assert wait_until(lambda: any(u.event == "fill" for u in got))
         assert {u.event for u in got} <= set(doc["events"])
     finally:
         ts.stop()
@@ -182,18 +183,18 @@ def test_orders_go_accepted_or_pending_new_as_documented(clock, calendar, tmp_pa
             b.add_order_listener(seen.append)
             u = b.submit_order(OrderRequest("r-1", "AAPL", "buy", 2))
             assert u.status == "pending_new"
-            assert wait_for(lambda: any(x.status == "filled" for x in seen if
+            assert wait_until(lambda: any(x.status == "filled" for x in seen if
                                         x.client_order_id == "r-1"))
             emu.faults.fill_mode = "hold"
             b.submit_order(OrderRequest("r-2", "AAPL", "buy", 2))
             clock.set(calendar.next_close(clock.now()))  # the close: the day order is canceled
-            assert wait_for(lambda: emu.find_order_by_cid("r-2")["status"] == "canceled")
+            assert wait_until(lambda: emu.find_order_by_cid("r-2")["status"] == "canceled")
             emu.faults.fill_mode = "fill"
             late = b.submit_order(OrderRequest("r-3", "MSFT", "buy", 1))  # after hours
             assert late.status == "accepted"
             assert emu.find_order_by_cid("r-3")["status"] == "accepted"
             clock.set(calendar.next_open(clock.now()))  # released at the next open
-            assert wait_for(lambda: emu.find_order_by_cid("r-3")["status"] == "filled")
+            assert wait_until(lambda: emu.find_order_by_cid("r-3")["status"] == "filled")
             assert {x.status for x in seen} <= documented
         finally:
             b.close()

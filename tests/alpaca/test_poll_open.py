@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.engine.orders import algo_order_id
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
 from tests.alpaca.test_engine_integration import make_engine  # noqa: F401 - fixture
+from tests.waiting import wait_until
 
 
 def order_reads(emulator) -> tuple[int, int]:
@@ -27,7 +28,7 @@ def test_open_orders_are_polled_with_one_list_call(make_engine, emulator, system
     assert engine.run_tick(SESSION_NOW).errors == {}
     cids = [algo_order_id(a, SESSION_NOW, engine.orders.prefix) for a in algos]
     # pending_new when sent, new once routed (the emulator's realism, as Alpaca's docs say).
-    assert wait_for(lambda: [system_store.get_order(c)["status"] for c in cids] == ["new"] * 3)
+    assert wait_until(lambda: [system_store.get_order(c)["status"] for c in cids] == ["new"] * 3)
 
     # One order fills (the trade stream may or may not have told the engine yet); the others
     # stay open.

@@ -13,8 +13,9 @@ from app.marketdata.base import FeedStatus
 from app.marketdata.stream import AlpacaStream
 from db.market import Bar
 from db.timeutil import from_epoch
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.waiting import wait_until
 
 NOW = int(SESSION_NOW.timestamp())
 FAST = dict(recv_timeout=0.05, backoff_base=0.02, backoff_max=0.1, limit_retry=0.3,
@@ -55,7 +56,7 @@ def stream(settings, market_store, calendar, clock) -> Iterator[AlpacaStream]:
 
 def started(s: AlpacaStream) -> AlpacaStream:
     s.start()
-    assert wait_for(lambda: s.status.state == "connected"), s.status
+    assert wait_until(lambda: s.status.state == "connected"), s.status
     return s
 
 
@@ -68,12 +69,12 @@ def test_bars_stored_then_handed_on_regular_session_only(stream, emulator, marke
     stream.add_bar_listener(seen)
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     emulator.emit_minute(NOW - 60)
     premarket = NOW - 6 * 3600  # 04:00 New York: Alpaca sends it, we do not keep it
     emulator.emit_minute(premarket)
     emulator.emit_minute(NOW)
-    assert wait_for(lambda: len(seen.bars) == 2)
+    assert wait_until(lambda: len(seen.bars) == 2)
     assert [b.ts for b in seen.bars] == [NOW - 60, NOW] and all(seen.stored_first)
     assert stream.bars_received == 3 and stream.bars_stored == 2
     assert minutes_in_db(market_store, "AAPL") == [NOW - 60, NOW]
@@ -86,13 +87,13 @@ def test_two_algorithms_share_and_release_a_ticker(stream, emulator, release_ord
     for who in ("a", "b"):
         stream.subscribe(users[who])
     stream.subscribe("GE")
-    assert wait_for(lambda: emulator.subscribed() == {"MSFT", "GE"})
+    assert wait_until(lambda: emulator.subscribed() == {"MSFT", "GE"})
     assert stream.subscriptions() == {"MSFT": 2, "GE": 1}
     stream.unsubscribe(users[release_order[0]])
     time.sleep(0.1)  # give a (wrong) unsubscribe the chance to reach the emulator
     assert emulator.subscribed() == {"MSFT", "GE"}
     stream.unsubscribe(users[release_order[1]])
-    assert wait_for(lambda: emulator.subscribed() == {"GE"})
+    assert wait_until(lambda: emulator.subscribed() == {"GE"})
     stream.unsubscribe("MSFT")  # one release too many is ignored
     assert stream.subscriptions() == {"GE": 1}
 
@@ -100,7 +101,7 @@ def test_two_algorithms_share_and_release_a_ticker(stream, emulator, release_ord
 def test_subscribe_before_start_is_sent_after_auth(stream, emulator) -> None:
     stream.subscribe("NVDA")
     started(stream)
-    assert wait_for(lambda: emulator.subscribed() == {"NVDA"})
+    assert wait_until(lambda: emulator.subscribed() == {"NVDA"})
 
 
 def test_dropped_connection_recovers_with_no_missing_minute(stream, emulator, market_store,
@@ -110,21 +111,21 @@ def test_dropped_connection_recovers_with_no_missing_minute(stream, emulator, ma
     stream.prepare("AAPL")  # history up to 10:00
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     for m in range(3):  # 10:00, 10:01, 10:02 live
         clock.advance(minutes=1)
         emulator.emit_minute(NOW + 60 * m)
-    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW + 120)
+    assert wait_until(lambda: market_store.latest_ts("AAPL") == NOW + 120)
     emulator.faults.linger_406 = 1  # the dropped session lingers once: 406, paced retry
     emulator.drop_market_connections()
     for m in range(3, 6):  # 10:03-10:05 happen while we are away: lost on the stream
         clock.advance(minutes=1)
         emulator.emit_minute(NOW + 60 * m)
-    assert wait_for(lambda: stream.connects >= 2 and stream.status.state == "connected")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: stream.connects >= 2 and stream.status.state == "connected")
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     clock.advance(minutes=1)
     emulator.emit_minute(NOW + 360)
-    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW + 360)
+    assert wait_until(lambda: market_store.latest_ts("AAPL") == NOW + 360)
     assert stream.wait_idle()
     day = minutes_in_db(market_store, "AAPL")
     session_open = NOW - 30 * 60
@@ -154,9 +155,9 @@ def test_gap_backfill_never_reaches_past_the_history_window(stream, emulator, ma
                                   from_epoch(old - 3600), from_epoch(old))])
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     emulator.emit_minute(NOW)
-    assert wait_for(lambda: stream.gap_fills == 1)
+    assert wait_until(lambda: stream.gap_fills == 1)
     assert stream.wait_idle()
     window = int(stream.backfiller.window_start(clock.now()).timestamp())
     assert market_store.bars_between("AAPL", old, window) == []
@@ -166,12 +167,12 @@ def test_gap_backfill_never_reaches_past_the_history_window(stream, emulator, ma
 def test_skipped_minute_on_the_stream_is_backfilled(stream, emulator, market_store, clock) -> None:
     started(stream)
     stream.subscribe("SPY")
-    assert wait_for(lambda: emulator.subscribed() == {"SPY"})
+    assert wait_until(lambda: emulator.subscribed() == {"SPY"})
     emulator.faults.skip_stream.add(("SPY", NOW + 60))
     for m in range(4):
         clock.advance(minutes=1)
         emulator.emit_minute(NOW + 60 * m)
-    assert wait_for(lambda: stream.gap_fills >= 1)
+    assert wait_until(lambda: stream.gap_fills >= 1)
     assert stream.wait_idle()
     assert minutes_in_db(market_store, "SPY") == [NOW + 60 * m for m in range(4)]
 
@@ -184,17 +185,17 @@ def test_late_trade_comes_as_an_updated_bar_after_the_half_minute(stream, emulat
     stream.add_bar_listener(seen)
     started(stream)
     stream.subscribe("GE")
-    assert wait_for(lambda: emulator.subscribed() == {"GE"})
+    assert wait_until(lambda: emulator.subscribed() == {"GE"})
     emulator.faults.late.add(("GE", NOW))
     clock.advance(minutes=1)
     emulator.emit_minute(NOW)
-    assert wait_for(lambda: len(seen.bars) == 1)
+    assert wait_until(lambda: len(seen.bars) == 1)
     first = market_store.bars_between("GE", NOW, NOW + 60)[0]
     final = emulator.bar("GE", NOW)
     assert first[4] != final["c"] and first[5] < final["v"]
     clock.advance(seconds=30)
     assert emulator.emit_corrections() == 1
-    assert wait_for(lambda: len(seen.bars) == 2)
+    assert wait_until(lambda: len(seen.bars) == 2)
     assert [b.ts for b in seen.bars] == [NOW, NOW]
     row = market_store.bars_between("GE", NOW, NOW + 60)[0]
     assert (row[4], row[5]) == (final["c"], final["v"])  # now equal to what REST reports
@@ -204,11 +205,11 @@ def test_late_trade_comes_as_an_updated_bar_after_the_half_minute(stream, emulat
 def test_updated_bar_replaces_the_stored_one(stream, emulator, market_store) -> None:
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     emulator.emit_minute(NOW - 60)
-    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+    assert wait_until(lambda: market_store.latest_ts("AAPL") == NOW - 60)
     assert emulator.emit_correction("AAPL", NOW - 60, c=999.5, v=123456) == 1
-    assert wait_for(lambda: market_store.bars_between("AAPL", NOW - 60, NOW)[0][4] == 999.5)
+    assert wait_until(lambda: market_store.bars_between("AAPL", NOW - 60, NOW)[0][4] == 999.5)
     assert market_store.bars_between("AAPL", NOW - 60, NOW)[0][5] == 123456
     assert market_store.count("AAPL") == 1
 
@@ -221,36 +222,36 @@ def test_bar_followed_by_a_control_frame_is_stored_without_waiting(stream, emula
     a run was missing, issue 11's flaky thin-ticker test)."""
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     for i, ts in enumerate((NOW - 180, NOW - 120, NOW - 60)):
         b = emulator.bar("AAPL", ts)
         assert b is not None
         emulator.emit_raw([dict(b, T="b", S="AAPL")], ping_after=True)
-        assert wait_for(lambda ts=ts: market_store.latest_ts("AAPL") == ts, timeout=2.0), i
+        assert wait_until(lambda ts=ts: market_store.latest_ts("AAPL") == ts, timeout=2.0), i
     assert stream.connects == 1 and market_store.count("AAPL") == 3
 
 
 def test_garbage_on_the_wire_is_skipped_not_fatal(stream, emulator, market_store) -> None:
     started(stream)
     stream.subscribe("AAPL")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
     session = next(s for s in emulator.market_sessions if s.authed)
     session.conn.send_text("{not json")
     emulator.emit_raw([{"T": "b", "S": "AAPL", "t": "garbage"}, 42])
     emulator.emit_minute(NOW - 60)
-    assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+    assert wait_until(lambda: market_store.latest_ts("AAPL") == NOW - 60)
     assert stream.connects == 1
 
 
 def test_refused_auth_is_an_error_status_with_paced_retry(stream, emulator) -> None:
     emulator.faults.refuse_auth = True
     stream.start()
-    assert wait_for(lambda: stream.status.state == "error")
+    assert wait_until(lambda: stream.status.state == "error")
     assert "refused the API keys" in stream.status.detail
     time.sleep(1.0)
     assert emulator.market_auths <= 5  # 0.3 s pacing: a handful, never a storm
     emulator.faults.refuse_auth = False
-    assert wait_for(lambda: stream.status.state == "connected")
+    assert wait_until(lambda: stream.status.state == "connected")
 
 
 def test_connection_limit_406_paced_then_recovers(emulator, settings, market_store, calendar,
@@ -260,12 +261,12 @@ def test_connection_limit_406_paced_then_recovers(emulator, settings, market_sto
     try:
         started(other)  # another app with the same keys holds the one allowed connection
         s.start()
-        assert wait_for(lambda: s.status.state == "error")
+        assert wait_until(lambda: s.status.state == "error")
         assert "connection limit exceeded (406)" in s.status.detail
         time.sleep(1.0)
         assert emulator.market_auths <= 5
         other.stop()
-        assert wait_for(lambda: s.status.state == "connected", timeout=5)
+        assert wait_until(lambda: s.status.state == "connected", timeout=5)
     finally:
         s.stop()
         other.stop()
@@ -278,11 +279,11 @@ def test_silent_connection_is_treated_as_dropped(emulator, settings, market_stor
         started(s)
         s.subscribe("AAPL")
         emulator.faults.silent = True
-        assert wait_for(lambda: s.connects >= 2, timeout=5)
+        assert wait_until(lambda: s.connects >= 2, timeout=5)
         emulator.faults.silent = False
-        assert wait_for(lambda: s.status.state == "connected")
+        assert wait_until(lambda: s.status.state == "connected")
         emulator.emit_minute(NOW - 60)
-        assert wait_for(lambda: market_store.latest_ts("AAPL") == NOW - 60)
+        assert wait_until(lambda: market_store.latest_ts("AAPL") == NOW - 60)
     finally:
         s.stop()
 
@@ -303,7 +304,7 @@ def test_stop_reports_stopped(stream, emulator) -> None:
     started(stream)
     stream.stop()
     assert stream.status.state == "stopped"
-    assert wait_for(lambda: emulator.authed_market_sessions() == 0)
+    assert wait_until(lambda: emulator.authed_market_sessions() == 0)
 
 
 def test_alpaca_py_msgpack_client_gets_bars(emulator: AlpacaEmulator) -> None:
@@ -320,9 +321,9 @@ def test_alpaca_py_msgpack_client_gets_bars(emulator: AlpacaEmulator) -> None:
     t = threading.Thread(target=sds.run, daemon=True)
     t.start()
     try:
-        assert wait_for(lambda: emulator.subscribed() == {"AAPL"})
+        assert wait_until(lambda: emulator.subscribed() == {"AAPL"})
         emulator.emit_minute(NOW - 60)
-        assert wait_for(lambda: got)
+        assert wait_until(lambda: got)
         assert got[0].symbol == "AAPL" and int(got[0].timestamp.timestamp()) == NOW - 60
         assert got[0].vwap > 0 and got[0].trade_count > 0
     finally:

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from app.marketdata.base import TickerStatus
-from tests.alpaca.conftest import SESSION_NOW, wait_for
+from tests.alpaca.conftest import SESSION_NOW
 from tests.alpaca.test_stream import make_stream, started
+from tests.waiting import wait_until
 
 NOW = int(SESSION_NOW.timestamp())
 THIN = [f"TH{i:02d}" for i in range(20)]
@@ -27,8 +28,8 @@ def stream(settings, market_store, calendar, clock):
 def subscribe_all(stream, emulator, tickers) -> None:
     for t in tickers:
         stream.subscribe(t)
-    assert wait_for(lambda: emulator.subscribed() == set(tickers))
-    assert wait_for(lambda: all(stream.ticker_status(t).state == "subscribed" for t in tickers))
+    assert wait_until(lambda: emulator.subscribed() == set(tickers))
+    assert wait_until(lambda: all(stream.ticker_status(t).state == "subscribed" for t in tickers))
 
 
 def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, market_store,
@@ -46,7 +47,7 @@ def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, mark
             clock.advance(minutes=1)
             emulator.emit_minute(NOW + 60 * m)
             time.sleep(0.05)
-        assert wait_for(lambda: s.gap_fills >= 1)
+        assert wait_until(lambda: s.gap_fills >= 1)
         assert s.wait_idle()
         bars_queries = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
         assert 1 <= len(bars_queries) <= 4, bars_queries  # not one per ticker or per minute
@@ -59,7 +60,7 @@ def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, mark
             return stored(t) == want[t]
 
         # The last minute's bars may still be on their way through the websocket.
-        assert wait_for(lambda: all(complete(t) for t in THIN)), {
+        assert wait_until(lambda: all(complete(t) for t in THIN)), {
             t: (stored(t), want[t]) for t in THIN if not complete(t)}
         # A reconnect asks once (one request) for the minutes since each ticker's last bar;
         # a second one does not chase the minutes that answer showed to be empty.
@@ -67,7 +68,7 @@ def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, mark
             emulator.queries.clear()
             n = s.connects
             emulator.drop_market_connections()
-            assert wait_for(lambda n=n: s.connects > n and s.status.state == "connected")
+            assert wait_until(lambda n=n: s.connects > n and s.status.state == "connected")
             time.sleep(0.1)
             assert s.wait_idle()
             asked = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
@@ -97,7 +98,7 @@ def test_a_bar_lost_inside_another_tickers_range_is_fetched_by_that_batch(
         for m in range(8):  # TA: bars 0, 2 (gap 1); TB: bars 0, 7 (gap 1-6); one batch
             clock.advance(minutes=1)
             emulator.emit_minute(ms[m])
-        assert wait_for(lambda: s.gap_fills >= 1) and s.wait_idle()
+        assert wait_until(lambda: s.gap_fills >= 1) and s.wait_idle()
         first = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
         assert len(first) == 1 and "TA" in first[0] and "TB" in first[0], first
         # TA's minute 4 came back in that answer though TA's own gap was minute 1 only.
@@ -107,8 +108,8 @@ def test_a_bar_lost_inside_another_tickers_range_is_fetched_by_that_batch(
         for m in (8, 9):  # TA's next stream bar (9): a gap 3-8, answered up to 7 already
             clock.advance(minutes=1)
             emulator.emit_minute(ms[m])
-        assert wait_for(lambda: market_store.latest_ts("TA") == ms[9])
-        assert wait_for(lambda: s.gap_fills >= 2, timeout=3) and s.wait_idle()
+        assert wait_until(lambda: market_store.latest_ts("TA") == ms[9])
+        assert wait_until(lambda: s.gap_fills >= 2, timeout=3) and s.wait_idle()
         later = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
         assert len(later) == 1 and "start=2024-03-05T15:07:00" in later[0], later
         assert [r[0] for r in market_store.bars_between("TA", NOW, NOW + 600)] == [
@@ -132,8 +133,8 @@ def test_a_bar_lost_before_the_first_one_received_is_fetched(settings, market_st
         for m in range(3):
             clock.advance(minutes=1)
             emulator.emit_minute(NOW + 60 * m)
-        assert wait_for(lambda: market_store.latest_ts("TC") == NOW + 120)
-        assert wait_for(lambda: s.gap_fills >= 1) and s.wait_idle()
+        assert wait_until(lambda: market_store.latest_ts("TC") == NOW + 120)
+        assert wait_until(lambda: s.gap_fills >= 1) and s.wait_idle()
         assert [r[0] for r in market_store.bars_between("TC", 0, 2**40)] == [NOW, NOW + 120]
     finally:
         s.stop()
@@ -146,20 +147,20 @@ def test_symbol_limit_405_refuses_that_symbol_only(stream, emulator, market_stor
     started(stream)
     subscribe_all(stream, emulator, ["AAPL", "MSFT"])
     stream.subscribe("NVDA")
-    assert wait_for(lambda: stream.ticker_status("NVDA").state == "refused")
+    assert wait_until(lambda: stream.ticker_status("NVDA").state == "refused")
     assert "symbol limit" in stream.ticker_status("NVDA").detail
     assert "405" in stream.ticker_status("NVDA").detail
     assert emulator.subscribed() == {"AAPL", "MSFT"} and stream.connects == 1
     emulator.emit_minute(NOW - 60)
-    assert wait_for(lambda: market_store.latest_ts("MSFT") == NOW - 60)
+    assert wait_until(lambda: market_store.latest_ts("MSFT") == NOW - 60)
     assert any(x.ticker == "NVDA" and x.state == "refused" for x in statuses)
     # After a reconnect the whole set goes out in one message: still only NVDA refused.
     stream.unsubscribe("NVDA")
     stream.subscribe("NVDA")
     emulator.drop_market_connections()
-    assert wait_for(lambda: stream.connects >= 2 and stream.status.state == "connected")
-    assert wait_for(lambda: stream.ticker_status("NVDA").state == "refused")
-    assert wait_for(lambda: emulator.subscribed() == {"AAPL", "MSFT"})
+    assert wait_until(lambda: stream.connects >= 2 and stream.status.state == "connected")
+    assert wait_until(lambda: stream.ticker_status("NVDA").state == "refused")
+    assert wait_until(lambda: emulator.subscribed() == {"AAPL", "MSFT"})
     assert stream.ticker_status("AAPL").state == "subscribed"
 
 
@@ -175,7 +176,7 @@ def test_410_for_bars_refuses_the_symbol_and_keeps_the_connection(stream, emulat
     subscribe_all(stream, emulator, ["AAPL"])
     emulator.faults.invalid_channels = {"bars"}
     stream.subscribe("GE")
-    assert wait_for(lambda: stream.ticker_status("GE").state == "refused")
+    assert wait_until(lambda: stream.ticker_status("GE").state == "refused")
     assert "410" in stream.ticker_status("GE").detail
     assert stream.status.state == "connected" and stream.connects == 1
 
@@ -185,12 +186,12 @@ def test_halt_and_resume_are_known_per_ticker(stream, emulator, luld) -> None:
     started(stream)
     subscribe_all(stream, emulator, ["AAPL", "MSFT"])
     assert emulator.halt("AAPL", luld=luld) == 1
-    assert wait_for(lambda: stream.is_halted("AAPL"))
+    assert wait_until(lambda: stream.is_halted("AAPL"))
     assert not stream.is_halted("MSFT")
     reason = stream.ticker_status("AAPL").halt_reason
     assert ("Volatility" in reason) if luld else ("Trading Halt" in reason)
     emulator.resume("AAPL")
-    assert wait_for(lambda: not stream.is_halted("AAPL"))
+    assert wait_until(lambda: not stream.is_halted("AAPL"))
 
 
 def test_missing_pong_is_a_dead_connection(settings, market_store, calendar, clock,
@@ -202,7 +203,7 @@ def test_missing_pong_is_a_dead_connection(settings, market_store, calendar, clo
         time.sleep(0.8)
         assert s.connects == 1 and s.pings_sent >= 3  # pongs come back: all is well
         emulator.faults.no_pong = True
-        assert wait_for(lambda: s.connects >= 2, timeout=5)
+        assert wait_until(lambda: s.connects >= 2, timeout=5)
     finally:
         s.stop()
 
@@ -218,7 +219,7 @@ def test_quiet_night_connection_is_replaced_before_the_open(settings, market_sto
         assert s.connects == 1
         nxt = calendar.next_open(clock.now())
         clock.set(nxt - timedelta(minutes=4))
-        assert wait_for(lambda: s.connects == 2 and s.status.state == "connected", timeout=5)
+        assert wait_until(lambda: s.connects == 2 and s.status.state == "connected", timeout=5)
         time.sleep(1.5)
         assert s.connects == 2  # once, not a loop
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from app.broker.alpaca_trade_stream import TradeUpdatesStream
-from tests.alpaca.conftest import wait_for
+from tests.waiting import wait_until
 
 
 def make(emulator, events: list[dict], **kw) -> TradeUpdatesStream:
@@ -26,9 +26,9 @@ def test_missing_pong_replaces_the_trade_stream(emulator) -> None:
         time.sleep(0.8)
         assert s.connects == 1 and s.pings_sent >= 3  # pongs come back: all is well
         emulator.faults.no_pong = True
-        assert wait_for(lambda: s.connects >= 2, timeout=5)
+        assert wait_until(lambda: s.connects >= 2, timeout=5)
         emulator.faults.no_pong = False
-        assert wait_for(lambda: s.connected and s.state == "connected")
+        assert wait_until(lambda: s.connected and s.state == "connected")
     finally:
         s.stop()
     assert s.state == "stopped" and not s.connected
@@ -39,12 +39,12 @@ def test_refused_keys_wait_then_retry(emulator) -> None:
     s = make(emulator, [])
     s.start()
     try:
-        assert wait_for(lambda: s.state == "error")
+        assert wait_until(lambda: s.state == "error")
         assert "refused the API keys" in s.detail
         n = emulator.trade_auths
         time.sleep(0.2)
         assert emulator.trade_auths <= n + 1  # paced (auth_retry), not a storm
         emulator.faults.refuse_trade_auth = False
-        assert wait_for(lambda: s.connected, timeout=5)
+        assert wait_until(lambda: s.connected, timeout=5)
     finally:
         s.stop()

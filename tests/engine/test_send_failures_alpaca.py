@@ -37,7 +37,7 @@ from app.engine.orders import algo_order_id
 from tests.alpaca.conftest import make_settings
 from tests.engine.conftest import PLUGINS, T0, put_bars
 from tests.fakes.alpaca_emulator import AlpacaEmulator
-from tests.waiting import wait_until as wait_for
+from tests.waiting import wait_until
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, rate_limit_min=0.01,
             poll_interval=0.2, stale_after=0.5, stream_backoff=0.05, stream_auth_retry=0.5)
@@ -104,8 +104,8 @@ def test_a_lost_answer_is_looked_up_not_sent_twice(rig, emulator, clock, system_
     assert lookups(emulator) >= 1
     assert len(emulator.orders) == 1
     cid = algo_order_id(a, T0, engine.orders.prefix)
-    assert wait_for(lambda: system_store.get_order(cid)["status"] == "filled")
-    assert wait_for(lambda: engine.algorithm_view(a).position == 5)
+    assert wait_until(lambda: system_store.get_order(cid)["status"] == "filled")
+    assert wait_until(lambda: engine.algorithm_view(a).position == 5)
     assert [t["shares"] for t in system_store.transactions(a)] == [5]  # one fill, once
 
 
@@ -172,7 +172,7 @@ def test_a_stop_between_retries_sends_nothing_more_and_cancels_what_arrived(
     out: dict = {}
     th = threading.Thread(target=lambda: out.setdefault("r", engine.run_tick(T0)), daemon=True)
     th.start()
-    assert wait_for(lambda: posts(emulator) == 1)
+    assert wait_until(lambda: posts(emulator) == 1)
     t0 = time.monotonic()
     engine.stop_algorithm(a)
     assert time.monotonic() - t0 < 1.0
@@ -180,8 +180,8 @@ def test_a_stop_between_retries_sends_nothing_more_and_cancels_what_arrived(
     assert not th.is_alive()
     assert posts(emulator) == 1  # not tried again after the stop (the one lookup: the cancel)
     cid = algo_order_id(a, T0, engine.orders.prefix)
-    assert wait_for(lambda: emulator.find_order(cid)["status"] == "canceled")
-    assert wait_for(lambda: system_store.get_order(cid)["status"] == "canceled")
+    assert wait_until(lambda: emulator.find_order(cid)["status"] == "canceled")
+    assert wait_until(lambda: system_store.get_order(cid)["status"] == "canceled")
     assert engine.algorithm_view(a).position == 0
 
 
@@ -199,7 +199,7 @@ def test_stop_all_answers_while_alpaca_does_not(rig, emulator, clock, fault):
     th = threading.Thread(target=engine.run_tick, args=(T0,), daemon=True)
     th.start()
     n = len(emulator.requests)
-    assert wait_for(lambda: len(emulator.requests) > n)  # the tick is talking to Alpaca
+    assert wait_until(lambda: len(emulator.requests) > n)  # the tick is talking to Alpaca
     time.sleep(0.2)
     times = []
     for _ in range(5):
@@ -245,15 +245,15 @@ def test_stop_and_sell_with_a_lost_answer_sells_once(rig, emulator, clock, syste
     engine = rig()
     a = engine.create_algorithm("scripted", "AAPL", 5000, BUY5)
     tick(engine, clock)
-    assert wait_for(lambda: engine.algorithm_view(a).position == 5)
+    assert wait_until(lambda: engine.algorithm_view(a).position == 5)
     before = posts(emulator)
     emulator.faults.fail_after_accept, emulator.faults.accept_fail_status = 1, 503
     t0 = time.monotonic()
     engine.stop_all(liquidate=True)
     assert time.monotonic() - t0 < 1.0
-    assert wait_for(lambda: engine.algorithm_view(a).position == 0)
+    assert wait_until(lambda: engine.algorithm_view(a).position == 0)
     assert posts(emulator) - before == 1
     sells = [o for o in emulator.orders.values() if o["side"] == "sell"]
     assert len(sells) == 1 and sells[0]["client_order_id"].endswith("-L")
-    assert wait_for(lambda: emulator.positions.get("AAPL", (0.0, 0.0))[0] == 0.0)
+    assert wait_until(lambda: emulator.positions.get("AAPL", (0.0, 0.0))[0] == 0.0)
     assert [t["type"] for t in system_store.transactions(a)] == ["buy", "sell"]

@@ -279,3 +279,47 @@ def historical_feed(feed: str) -> tuple[str, int]:
     if feed not in HISTORICAL_FEEDS:
         raise ValueError(f"feed {feed!r} is not one of {', '.join(HISTORICAL_FEEDS)}")
     return feed, 0
+
+
+SPLIT_TYPES = ("forward_split", "reverse_split")
+
+
+def split_reader(settings: Settings, timeout: float = 30.0,
+                 rate_limit_min: float = MIN_RATE_LIMIT_WAIT) -> Any:
+    """``read(tickers, start, end)``: Alpaca's forward and reverse splits of ``tickers`` with
+    dates in [start, end] (``GET /v1/corporate-actions?types=forward_split,reverse_split``
+    through alpaca-py's CorporateActionsClient; docs.alpaca.markets/reference/
+    corporateactions-1), as ``corporate_actions_from`` dicts. 429s and 5xx are retried
+    under ``retry.READ_POLICY``, a 429 after its X-RateLimit-Reset; others are raised."""
+    from datetime import date
+
+    from alpaca.data.enums import CorporateActionsType
+    from alpaca.data.requests import CorporateActionsRequest
+
+    from app.broker import retry
+
+    client = corporate_actions_client(settings, timeout)
+
+    def transient(e: BaseException) -> bool:
+        st = api_error_status(e)
+        return st is None and isinstance(e, requests.RequestException) or \
+            st is not None and (st == 429 or st >= 500)
+
+    def pause(attempt: int, e: BaseException) -> float:
+        if api_error_status(e) == 429:
+            return retry_after(e, 30.0, minimum=rate_limit_min)
+        return retry.READ_POLICY.pause(attempt)
+
+    def read(tickers: list[str], start: date, end: date) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(tickers), 100):  # keep each query string short
+            req = CorporateActionsRequest(
+                symbols=list(tickers[i:i + 100]), start=start, end=end,
+                types=[CorporateActionsType(t) for t in SPLIT_TYPES])
+            raw = retry.call(lambda r=req: client.get_corporate_actions(r),  # type: ignore[misc]
+                             retry.READ_POLICY, transient=transient, pause_for=pause,
+                             what="read splits")
+            out.extend(corporate_actions_from(raw, set(tickers)))
+        return out
+
+    return read

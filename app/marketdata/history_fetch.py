@@ -7,6 +7,17 @@ CSV per ticker in the backtest's format. It is resumable: after each chunk the j
 (chunks done, and for CSVs each file's length) is written to ``history-fetch.json`` in the data
 folder; running the same command again skips what is done and cuts a CSV back to its last
 recorded length, so every bar is stored exactly once even after Ctrl+C or a crash.
+
+Splits inside the range (a split in the middle of the fetched years): the bars are fetched raw
+(``adjustment=raw``) and Alpaca's announced splits of the tickers, from the range's start (or
+the oldest stored bar) to today, are read first through alpaca-py's corporate-actions client.
+Into the market DB each one is applied as the engine applies a split on its ex-date
+(``db.corporate.adjust_bars``: the stored bars before the ex-date scaled, recorded under
+Alpaca's action id, so the engine's own check of the same split scales nothing twice); the
+fetched rows of older minutes are then scaled on insert (``MarketStore``'s write). So charts,
+backtests, replays and the plugins' history see one price basis, today's, with no cliff.
+Into CSVs the rows are scaled the same way and the files say so (backtest them with
+``--adjusted``).
 """
 
 from __future__ import annotations
@@ -33,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "history-fetch.json"
 CSV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")  # app/backtest/bars.py
+# A split source: (tickers, first ex-date, last ex-date) -> announced splits, as
+# ``app.broker.alpaca_clients.corporate_actions_from`` gives them (kind, ticker, ex_date,
+# old_rate, new_rate, id).
+SplitSource = Callable[[list[str], date, date], list[dict[str, Any]]]
 SESSIONS_PER_CHUNK = 5  # ~2,000 bars per ticker per request: a few pages, a small loss on a crash
 
 
@@ -47,6 +62,7 @@ class Progress:
     bars: int = 0
     started: float = field(default_factory=time.monotonic)
     skipped: int = 0  # sessions already done by an earlier run
+    splits: list[str] = field(default_factory=list)  # the splits the prices are adjusted for
 
     @property
     def rate(self) -> float:
@@ -118,7 +134,9 @@ class HistoryFetch:
                  calendar: MarketCalendar, state_dir: Path, *, market: MarketStore | None = None,
                  csv_dir: Path | None = None, feed: str = "iex",
                  sessions_per_chunk: int = SESSIONS_PER_CHUNK,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 splits: SplitSource | None = None,
+                 today: Callable[[], date] | None = None) -> None:
         if (market is None) == (csv_dir is None):
             raise ValueError("either a market DB or a CSV folder")
         self._fetch, self.calendar, self.market = fetch, calendar, market
@@ -127,6 +145,9 @@ class HistoryFetch:
         self.feed = feed
         self.sessions_per_chunk = max(1, sessions_per_chunk)
         self.on_progress = on_progress
+        self._splits = splits
+        self._today = today or (lambda: exchange_time(datetime.now(UTC)).date())
+        self._factors: dict[str, list[tuple[int, float]]] = {}  # CSV target: ticker -> splits
 
     def run(self, tickers: list[str], start: date, end: date) -> Progress:
         tickers = sorted({check_ticker(t.strip().upper()) for t in tickers if t.strip()})
@@ -136,9 +157,13 @@ class HistoryFetch:
             raise FetchError(f"--end {end} is before --start {start}")
         sessions = self.calendar.sessions_between(start, end)
         target = f"csv:{self.csv_dir.resolve()}" if self.csv_dir else "db"
-        state = JobState(self.state_dir / STATE_FILE,
-                         job_key(tickers, start, end, self.feed, target))
+        splits = self._read_splits(tickers, start)
+        key = job_key(tickers, start, end, self.feed, target)
+        if self.csv_dir is not None and splits:  # another split basis: other files
+            key += "|" + ",".join(sorted(str(a["id"]) for a in splits))
+        state = JobState(self.state_dir / STATE_FILE, key)
         prog = Progress(len(sessions))
+        prog.splits = self._apply_splits(splits)
         if self.csv_dir is not None:
             self._prepare_csvs(tickers, state)
         for chunk in chunks(sessions, self.sessions_per_chunk):
@@ -160,6 +185,53 @@ class HistoryFetch:
                     len(sessions), prog.skipped)
         return prog
 
+    def _read_splits(self, tickers: list[str], start: date) -> list[dict[str, Any]]:
+        """The splits of ``tickers`` effective from ``start`` (or their oldest stored bar)
+        to today, oldest first; FetchError when they cannot be read (nothing fetched yet)."""
+        if self._splits is None:
+            return []
+        first = start
+        if self.market is not None:
+            for t in tickers:
+                span = self.market.bar_span(t)
+                if span is not None:
+                    first = min(first, exchange_time(datetime.fromtimestamp(span[0],
+                                                                            UTC)).date())
+        today = self._today()
+        if first > today:
+            return []
+        try:
+            found = self._splits(tickers, first, today)
+        except Exception as e:
+            raise FetchError(f"cannot read the splits of {', '.join(tickers)} from Alpaca "
+                             f"({e}); nothing was fetched: the prices would not be "
+                             "split-adjusted") from None
+        want = set(tickers)
+        return sorted((a for a in found if a.get("kind") in ("forward_split", "reverse_split")
+                       and a.get("ticker") in want and str(a.get("ex_date")) <= today.isoformat()
+                       and (a.get("old_rate") or 0) > 0 and (a.get("new_rate") or 0) > 0),
+                      key=lambda a: (str(a["ex_date"]), str(a["id"])))
+
+    def _apply_splits(self, splits: list[dict[str, Any]]) -> list[str]:
+        """Each split onto the market DB's bars (once per Alpaca id), or noted for the CSV
+        rows; a line per split."""
+        from db.corporate import adjust_bars, ex_epoch
+
+        out = []
+        for a in splits:
+            factor = float(a["old_rate"]) / float(a["new_rate"])
+            ex_ts = ex_epoch(str(a["ex_date"]))
+            if self.market is not None:
+                n = adjust_bars(self.market, str(a["id"]), a["ticker"], ex_ts, factor)
+                if n >= 0:
+                    logger.info("data fetch: %s: %d stored bars before %s scaled x%g",
+                                a["ticker"], n, a["ex_date"], factor)
+            else:
+                self._factors.setdefault(a["ticker"], []).append((ex_ts, factor))
+            out.append(f"{a['ticker']} {float(a['new_rate']):g}-for-{float(a['old_rate']):g} "
+                       f"split on {a['ex_date']}")
+        return out
+
     def _prepare_csvs(self, tickers: list[str], state: JobState) -> None:
         assert self.csv_dir is not None
         self.csv_dir.mkdir(parents=True, exist_ok=True)
@@ -180,10 +252,14 @@ class HistoryFetch:
         if self.market is not None:
             return sum(self.market.insert_rows(rows.get(t, [])) for t in tickers)
         assert self.csv_dir is not None
+        from db.corporate import scale_rows
+
         n = 0
         for t in tickers:
             kept = sorted(r for r in rows.get(t, []) if self.calendar.session_bounds_epoch(
                 int(r[1])) is not None)
+            if self._factors.get(t):
+                kept = scale_rows(kept, self._factors)
             path = self.csv_dir / f"{t}.csv"
             with path.open("a", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
@@ -403,12 +479,17 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
         def fetch(tickers: list[str], lo: datetime, hi: datetime) -> dict[str, list[tuple]]:
             return bf.fetch_rows(tickers, lo, hi)
 
+    splits = None
+    if settings.effective_mode != "demo":
+        from app.broker.alpaca_clients import split_reader
+
+        splits = split_reader(settings)
     csv_dir = Path(args.csv).expanduser() if args.csv else None
     line = ProgressLine()
     job = HistoryFetch(fetch, calendar, settings.data_path,
                        market=None if csv_dir else market, csv_dir=csv_dir,
                        feed=settings.alpaca.feed, sessions_per_chunk=args.sessions_per_request,
-                       on_progress=line)
+                       on_progress=line, splits=splits)
     tickers = [t for t in args.tickers.split(",") if t.strip()]
     try:
         p = job.run(tickers, args.start, args.end)
@@ -425,6 +506,9 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
     where = f"{csv_dir}/<TICKER>.csv" if csv_dir else str(settings.market_db_path)
     print(f"{p.bars:,} bars of {', '.join(sorted({t.upper() for t in tickers}))} stored in "
           f"{where} ({p.skipped} of {p.sessions_total} sessions were already done)")
+    if p.splits:
+        print("split-adjusted (today's share basis) for: " + "; ".join(p.splits)
+              + ("\n(backtest these CSVs with --adjusted)" if csv_dir else ""))
     if settings.effective_mode == "demo":
         print("(demo: the synthetic market's bars, up to the demo's clock)")
     return 0

@@ -13,12 +13,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).parents[2]
 
@@ -57,12 +57,11 @@ class _Output:
             self.text += line
 
     def until(self, needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.text:
-                return self.text
-            time.sleep(0.1)
-        raise AssertionError(f"{needle!r} not seen; output so far:\n{self.text}")
+        try:
+            wait_until(lambda: needle in self.text, timeout, interval=0.1)
+        except AssertionError:
+            raise AssertionError(f"{needle!r} not seen; output so far:\n{self.text}") from None
+        return self.text
 
     def rest(self) -> str:
         self._t.join(timeout=10)
@@ -82,7 +81,9 @@ def test_unreachable_broker_keeps_the_service_up_and_sigterm_ends_it_cleanly(tmp
     try:
         out = output.until("WAITING: the broker at " + url + " cannot be reached", 60)
         assert "check the network connection" in out
-        time.sleep(8)  # several retries later it is still up, not crash-looping
+        # Two retries later (2 s, then 4 s of backoff: the log's "try 3") it is still up, not
+        # crash-looping. Waiting for that line, not a fixed sleep, proves the retries happened.
+        output.until("(try 3)", 60)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

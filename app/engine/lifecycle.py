@@ -31,7 +31,7 @@ from app.engine.model import (
 )
 from app.engine.orders import liquidation_order_id
 from app.engine.plugins import PluginInfo, coerce_params, make_class
-from app.engine.storage import DeferredWrites, classify
+from app.engine.storage import FULL_ADVICE, LOCKED_ADVICE, DeferredWrites, classify
 from db.market import BadTickerError, check_ticker
 from db.timeutil import floor_minute, iso_z
 
@@ -43,6 +43,23 @@ LIQUIDATION_WAIT = 0.6
 # Seconds create/resume wait for the plugin's ``__init__``; a slower one (or one queued behind
 # a hung plugin) finishes in the background and the algorithm starts trading once it has.
 PLUGIN_WAIT = 0.6
+# Seconds a create keeps trying while another process holds the DB's write lock (each try
+# waits the connection's busy timeout, 5 s, the core lock let go in between).
+CREATE_WAIT = 12.0
+
+
+def _stop_row(algo_id: int, why: str | None) -> list[list[Any]]:
+    return [["status", algo_id, "stopped", why]]
+
+
+def _not_saved(what: str, kind: str, e: BaseException) -> str:
+    """The message for a request refused because the DB takes no writes."""
+    if kind == "locked":
+        return (f"{what}: the database is locked by another process ({e}); {LOCKED_ADVICE}, "
+                "then try again (nothing was changed)")
+    if kind == "full":
+        return f"{what}: the disk is full ({e}); {FULL_ADVICE} (nothing was changed)"
+    return f"{what}: the database cannot be written ({e}); nothing was changed"
 
 
 class Lifecycle(EngineCore):
@@ -117,7 +134,8 @@ class Lifecycle(EngineCore):
                 return None  # stopped meanwhile: the object is not needed
             if why:
                 a.status, a.error, a.instance = "error", why, None
-                self.system.set_algorithm_status(a.id, "error", why)
+                DeferredWrites.of(self.system).save([["status", a.id, "error", why]],
+                                                    f"the error of algorithm {a.id}")
                 logger.error("algorithm %d (%s): %s", a.id, a.name, why)
             else:
                 a.instance = instance
@@ -186,23 +204,45 @@ class Lifecycle(EngineCore):
         if why:
             raise EngineError(why)
         name = name.strip() or f"{plugin} {ticker}"
-        with self._lock:  # check and take the capital atomically
-            free = self._free_from(cash)
-            if capital > free + 1e-6:
-                raise InsufficientCapitalError(
-                    f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
-            algo_id = self.system.add_algorithm(plugin, ticker, float(capital), values, name)
-            a = AlgoState(algo_id, name, plugin, ticker, float(capital), values, "running",
-                          None, Ledger(float(capital)), instance)
-            self._algos[algo_id] = a
-            self.guards.reset(algo_id, float(capital))
+        a = self._add_row(plugin, ticker, float(capital), values, name, cash, instance)
         if instance is None:
             self._adopt_later(a, fut)
         self._subscribe(a)
-        logger.info("created algorithm %d %r: %s on %s with %.2f", algo_id, name, plugin, ticker,
+        logger.info("created algorithm %d %r: %s on %s with %.2f", a.id, name, plugin, ticker,
                     capital)
         self._emit("on_algorithms_changed")
-        return algo_id
+        return a.id
+
+    def _add_row(self, plugin: str, ticker: str, capital: float, values: dict, name: str,
+                 cash: float, instance: Any) -> AlgoState:
+        """Check and take the capital and write the algorithm's row, atomically. While
+        another process holds the DB's write lock this is tried again (the core lock let go
+        between tries, so the panic button is never held up) for up to ``CREATE_WAIT`` s, and
+        then refused with what to do: nothing was created, nothing taken."""
+        deadline = time.monotonic() + CREATE_WAIT
+        while True:
+            with self._lock:
+                free = self._free_from(cash)
+                if capital > free + 1e-6:
+                    raise InsufficientCapitalError(
+                        f"{capital:,.2f} is more than the free capital {free:,.2f}", free)
+                try:
+                    algo_id = self.system.add_algorithm(plugin, ticker, capital, values, name)
+                except (sqlite3.OperationalError, sqlite3.DatabaseError) as e:
+                    kind = classify(e)
+                    if kind is None:
+                        raise
+                    if kind != "locked" or time.monotonic() >= deadline:
+                        raise EngineError(_not_saved("not created", kind, e)) from None
+                    logger.warning("create %s on %s: the database is locked by another "
+                                   "process (%s); trying again", plugin, ticker, e)
+                else:
+                    a = AlgoState(algo_id, name, plugin, ticker, capital, values, "running",
+                                  None, Ledger(capital), instance)
+                    self._algos[algo_id] = a
+                    self.guards.reset(algo_id, capital)
+                    return a
+            time.sleep(0.2)
 
     def _usable_plugin(self, plugin: str) -> PluginInfo:
         """The plugin's info (the folder read again if it is not known yet), or why not."""
@@ -244,10 +284,9 @@ class Lifecycle(EngineCore):
         writes = DeferredWrites.of(self.system)
         if a.status != "stopped":
             a.status = "stopped"
-            writes.run(partial(self._save_stop, a, why), f"the stop of algorithm {a.id}")
+            writes.save(_stop_row(a.id, why), f"the stop of algorithm {a.id}")
         elif why:
-            writes.run(partial(self.system.set_algorithm_error, a.id, why),
-                       f"the stop reason of algorithm {a.id}")
+            writes.save([["error", a.id, why]], f"the stop reason of algorithm {a.id}")
         if why:
             a.error = why
         a.instance, a.paused, a.busy = None, None, None
@@ -277,12 +316,6 @@ class Lifecycle(EngineCore):
         if why:
             logger.warning("algorithm %d (%s) stopped: %s", a.id, a.name, why)
         return self.io.submit(self._wind_down, a.id, sale)
-
-    def _save_stop(self, a: AlgoState, why: str | None) -> None:
-        """The stop's row; when it was held back (a foreign lock, a full disk) and the
-        algorithm was resumed meanwhile, the resume's row stands instead."""
-        if a.status == "stopped":
-            self.system.set_algorithm_status(a.id, "stopped", why)
 
     def _wind_down(self, algo_id: int, sale: OrderRequest | None) -> None:
         """Broker-job thread: cancel what the stopped algorithm has open, then sell."""
@@ -316,9 +349,8 @@ class Lifecycle(EngineCore):
             a = self._algos.get(algo_id)
             if a is not None:
                 a.error = why
-                DeferredWrites.of(self.system).run(
-                    partial(self.system.set_algorithm_error, algo_id, why),
-                    f"the problem of algorithm {algo_id}")
+                DeferredWrites.of(self.system).save(
+                    [["error", algo_id, why]], f"the problem of algorithm {algo_id}")
         logger.error("algorithm %d: %s", algo_id, why)
         self._emit("on_algorithms_changed")
 
@@ -412,8 +444,7 @@ class Lifecycle(EngineCore):
                 else:  # the COMMIT failed (a full disk): all stopped, their rows come later
                     writes = DeferredWrites.of(self.system)
                     for a in targets:
-                        writes.run(partial(self._save_stop, a, reason),
-                                   f"the stop of algorithm {a.id}")
+                        writes.save(_stop_row(a.id, reason), f"the stop of algorithm {a.id}")
         for a in targets:
             self._unsubscribe(a)
         logger.warning("stop all%s: %d algorithms stopped in %.1f ms%s",
@@ -430,26 +461,33 @@ class Lifecycle(EngineCore):
     # --- resume, delete ------------------------------------------------------------------
     def resume_algorithm(self, algo_id: int) -> None:
         """Run a stopped algorithm again, or lift a pause (accepting the position difference
-        seen for its ticker until it changes again)."""
+        seen for its ticker until it changes again).
+
+        While another process holds the DB's write lock (or the disk is full) the resume
+        takes effect at once and its row is saved once the DB takes writes (journaled
+        meanwhile, ``DeferredWrites``), in order after any stop still waiting."""
+        writes = DeferredWrites.of(self.system)
         with self._lock:
             a = self._get(algo_id)
             if a.status == "running":
                 if a.paused:
                     self._acknowledge_difference(a.ticker)
                     a.paused, a.error = None, None
-                    self.system.set_algorithm_error(a.id, None)
-                    self._persist_holds()
+                    writes.save([["error", a.id, None]], f"the resume of algorithm {a.id}")
+                    if not writes.pending:  # else the next tick writes them
+                        self._persist_holds()
                     self._snapshot_later(a.id)
                     logger.info("algorithm %d (%s) resumed from its pause", a.id, a.name)
                     self._emit("on_algorithms_changed")
                 return
             a.status, a.error, a.busy, a.paused = "running", None, None, None
             a.cooldown_until, a.rejections = None, 0
-            self.system.set_algorithm_status(algo_id, "running")
-            self.system.set_algorithm_error(algo_id, None)
+            writes.save([["status", algo_id, "running", None], ["error", algo_id, None]],
+                        f"the resume of algorithm {algo_id}")
             price = self.market.latest_price(a.ticker)
             self.guards.reset(a.id, a.ledger.value(price))
-            self._persist_holds()  # the new baselines too, before the next tick writes them
+            if not writes.pending:  # the new baselines too, before the next tick writes them
+                self._persist_holds()
             self._snapshot_later(a.id)
         self._refresh_plugins()
         self._instantiate_soon(a)
@@ -462,9 +500,12 @@ class Lifecycle(EngineCore):
         self._emit("on_algorithms_changed")
 
     def delete_algorithm(self, algo_id: int) -> None:
-        """Stop (keeping the position) and hide; its orders and transactions stay in the DB."""
+        """Stop (keeping the position) and hide; its orders and transactions stay in the DB.
+        Under a foreign lock or a full disk it is hidden at once and its row saved later
+        (journaled meanwhile, ``DeferredWrites``)."""
         self.stop_algorithm(algo_id)
         with self._lock:
-            self.system.set_algorithm_status(algo_id, "deleted")
+            DeferredWrites.of(self.system).save([["status", algo_id, "deleted", None]],
+                                                f"the deletion of algorithm {algo_id}")
             self._algos.pop(algo_id, None)
         self._emit("on_algorithms_changed")

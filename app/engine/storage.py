@@ -8,8 +8,9 @@
   disk was full) until the space is back (the pause itself is said by its caller, once);
 - ``OnceNotice``: a problem said once (an ERROR line) while it lasts, and once when it clears,
   instead of a traceback every minute;
-- ``DeferredWrites``: a stop's writes, saved later when the DB is locked by another process
-  (the stop itself never waits for them).
+- ``DeferredWrites``: a stop's, resume's or delete's writes, saved later when the DB is
+  locked by another process or the disk full (the request itself never waits for them),
+  journaled beside the DB so a kill meanwhile loses none (``replay_journal`` at start).
 
 No Qt, no SQL: the engine catches what its DB steps raise.
 """
@@ -17,12 +18,15 @@ No Qt, no SQL: the engine catches what its DB steps raise.
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -225,28 +229,117 @@ def _mb(n: int) -> str:
     return f"{n / MB:,.1f} MB"
 
 
+Record = list[list[Any]]
+"""A deferred write as data (so it can be journaled): ``[["status", id, status, error],
+["error", id, error], ...]``, applied in one transaction by ``apply_record``."""
+
+JOURNAL_SUFFIX = "-deferred.jsonl"
+
+
+def journal_path(store: Any) -> Path | None:
+    """The journal of ``store``'s held-back writes: a file beside its DB (None for an
+    in-memory DB)."""
+    path = str(getattr(store, "path", "") or "")
+    if not path or path == ":memory:" or path.startswith("file::memory"):
+        return None
+    p = Path(path)
+    return p.with_name(p.name + JOURNAL_SUFFIX)
+
+
+def apply_record(store: Any, record: Record) -> None:
+    """Write one held-back record (its steps in one transaction)."""
+    with store.atomic():
+        for step in record:
+            if step[0] == "status":
+                store.set_algorithm_status(int(step[1]), str(step[2]), step[3])
+            elif step[0] == "error":
+                store.set_algorithm_error(int(step[1]), step[2])
+            else:
+                raise ValueError(f"unknown deferred write {step[0]!r}")
+
+
+def replay_journal(store: Any) -> int:
+    """At start, before the algorithms are read: the writes a previous run held back (a DB
+    locked by another process, a full disk) and could not save before it ended (a kill, a
+    power cut) are written now, in order, and the journal removed. Returns how many. A line
+    cut short by the kill (the last one) is skipped. Raises what the DB raises (a lock at
+    start is waited out by the caller); the journal stays until every record is written."""
+    jp = journal_path(store)
+    if jp is None or not jp.exists():
+        return 0
+    records: list[Record] = []
+    for n, line in enumerate(jp.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, list) or not all(isinstance(s, list) and s for s in rec):
+                raise ValueError("not a list of steps")
+            records.append(rec)
+        except ValueError as e:
+            logger.warning("%s line %d skipped (cut short by a kill?): %s", jp, n, e)
+    for rec in records:
+        try:
+            apply_record(store, rec)
+        except ValueError as e:
+            logger.error("held-back write %r skipped: %s", rec, e)
+    _remove(jp)
+    if records:
+        logger.warning("%d writes held back by the last run (the database was locked or the "
+                       "disk full when it ended) are saved now", len(records))
+    return len(records)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class DeferredWrites:
-    """Writes a stop makes (an algorithm's status and reason) that must not be lost and must
-    not hold the stop up: tried at once; while the DB is locked by another process (or the
-    disk is full) they wait,
-    in order, and a timer tries them again every ``every`` s until they are written (said once
-    as an ERROR, once more when written). The stop itself took effect in memory already, so no
-    order leaves meanwhile; only a restart before the lock is released would not know of it.
+    """Writes a stop, resume or delete makes (an algorithm's status and reason) that must not
+    be lost and must not hold the request up: tried at once; while the DB is locked by another
+    process (or the disk is full) they wait, in order, and a timer tries them again every
+    ``every`` s until they are written (said once as an ERROR, once more when written). The
+    request took effect in memory already, so no order leaves meanwhile.
+
+    Each write that waits is also appended (fsync) to a journal beside the DB
+    (``system.db-deferred.jsonl``), removed once the queue is empty: a kill during a long
+    lock loses nothing, ``replay_journal`` writes them at the next start. (On a disk so full
+    that even that line cannot be written, the write waits in memory only; said once.)
 
     One per store: ``DeferredWrites.of(store)``."""
 
-    def __init__(self, every: float = 2.0) -> None:
+    def __init__(self, store: Any = None, every: float = 2.0) -> None:
+        self.store = store
         self.every = every
+        self.journal = journal_path(store) if store is not None else None
         self._pending: list[tuple[Callable[[], Any], str]] = []
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._journal_failed = False
 
     @classmethod
     def of(cls, store: Any) -> DeferredWrites:
         with _OF_LOCK:
             dw = getattr(store, "_deferred_writes", None)
             if dw is None:
-                dw = cls()
+                dw = cls(store)
                 store._deferred_writes = dw
             return dw
 
@@ -255,12 +348,18 @@ class DeferredWrites:
         with self._lock:
             return [what for _, what in self._pending]
 
-    def run(self, fn: Callable[[], Any], what: str) -> bool:
+    def save(self, record: Record, what: str) -> bool:
+        """``record`` written now (True) or held back and journaled (False)."""
+        return self.run(partial(apply_record, self.store, record), what, record)
+
+    def run(self, fn: Callable[[], Any], what: str, record: Record | None = None) -> bool:
         """``fn()`` now (True), or queued behind earlier ones while the DB is locked or the
-        disk full (False). Other errors are raised as they are."""
+        disk full (False; ``record``, the same write as data, journaled). Other errors are
+        raised as they are."""
         with self._lock:
             if self._pending:  # keep the order: behind the writes still waiting
                 self._pending.append((fn, what))
+                self._journal(record)
                 return False
         try:
             fn()
@@ -272,6 +371,7 @@ class DeferredWrites:
             with self._lock:
                 first = not self._pending
                 self._pending.append((fn, what))
+                self._journal(record)
                 self._arm()
             if first and kind == "locked":
                 logger.error("%s: not saved yet, the database is locked by another process "
@@ -281,6 +381,28 @@ class DeferredWrites:
                 logger.error("%s: not saved yet, the disk is full (%s); it took effect and "
                              "is saved as soon as there is room (%s)", what, e, FULL_ADVICE)
             return False
+
+    def _journal(self, record: Record | None) -> None:
+        """(Under the lock) append ``record`` to the journal and fsync it."""
+        if record is None or self.journal is None:
+            return
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        try:
+            new = not self.journal.exists()
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if new:
+                _fsync_dir(self.journal.parent)
+        except OSError as e:
+            if not self._journal_failed:
+                self._journal_failed = True
+                logger.error("cannot journal a held-back write in %s (%s): it waits in "
+                             "memory only, and a restart before it is saved would not know "
+                             "of it", self.journal, e)
 
     def flush(self) -> bool:
         """Try the waiting writes in order; True when none is left."""
@@ -296,6 +418,9 @@ class DeferredWrites:
                     return False
                 logger.error("%s: cannot be saved (%s); dropped", what, e)
             with self._lock:
+                if len(self._pending) == 1 and self.journal is not None:
+                    _remove(self.journal)  # every journaled write is in the DB now
+                    self._journal_failed = False
                 self._pending.pop(0)
                 if not self._pending:
                     logger.warning("the database takes writes again: the waiting writes are "

@@ -375,7 +375,9 @@ def test_stop_all_while_another_process_holds_the_lock_stops_every_algorithm(
     assert engine.run_tick(T0 + timedelta(minutes=1)).fills == []
     errors = [m for m in _errors(caplog) if "locked by another process" in m]
     assert len(errors) == 1 and "saved as soon as the lock is released" in errors[0]
-    assert any("waiting writes are saved" in m for m in caplog.messages)
+    from tests.waiting import wait_until  # said just after the last row is written
+
+    wait_until(lambda: any("waiting writes are saved" in m for m in caplog.messages))
 
 
 def test_classify_reads_storage_errors_from_opening_a_db():
@@ -467,3 +469,135 @@ def test_a_resume_after_a_held_back_stop_is_not_undone_by_it(make_engine, system
     time.sleep(3.0)  # the waiting writes are tried every 2 s
     assert engine.algorithm_view(a).status == "running"
     assert system_store.get_algorithm(a)["status"] == "running"
+
+
+# --- create, resume, delete under a foreign lock; held-back rows survive kill -9 ------------
+def test_create_under_a_lock_longer_than_the_busy_timeout_succeeds_once_it_goes(
+        make_engine, system_store):
+    """Someone's sqlite3 shell holds the write lock past this connection's busy timeout: the
+    create keeps trying (the core lock let go in between) and succeeds once the lock goes."""
+    engine = make_engine()
+    system_store.conn.execute("PRAGMA busy_timeout = 300")  # this thread's wait, shortened
+    holder = _hold_lock(Path(system_store.path), 2.0)
+    try:
+        a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+        assert holder.poll() is not None or holder.wait(timeout=30) == 0
+    finally:
+        holder.wait(timeout=30)
+    assert system_store.get_algorithm(a)["status"] == "running"
+    assert engine.algorithm_view(a).status == "running"
+    assert [(f["algo_id"], f["shares"]) for f in engine.run_tick(T0).fills] == [(a, 1)]
+
+
+def test_create_under_a_lock_that_stays_is_refused_clearly_and_takes_nothing(
+        make_engine, system_store, monkeypatch):
+    import app.engine.lifecycle as lifecycle
+    from app.engine.facade import EngineError
+
+    engine = make_engine()
+    free = engine.free_capital()
+    monkeypatch.setattr(lifecycle, "CREATE_WAIT", 1.0)
+    system_store.conn.execute("PRAGMA busy_timeout = 300")
+    holder = _hold_lock(Path(system_store.path), 6.0)
+    try:
+        with pytest.raises(EngineError) as e:
+            engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+        msg = str(e.value)
+        assert msg.startswith("not created: the database is locked by another process")
+        assert "close the other program" in msg and "nothing was changed" in msg
+        assert holder.poll() is None  # refused while the lock was still held
+    finally:
+        holder.wait(timeout=30)
+    assert engine.algorithm_views() == [] and system_store.list_algorithms() == []
+    assert engine.free_capital() == pytest.approx(free)  # no capital taken
+
+
+def test_resume_and_delete_under_a_lock_take_effect_and_are_saved_when_it_goes(
+        make_engine, system_store, caplog):
+    engine = make_engine()
+    a, b = (engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+            for _ in range(2))
+    engine.stop_algorithm(a)
+    journal = Path(str(system_store.path) + "-deferred.jsonl")
+    system_store.conn.execute("PRAGMA busy_timeout = 300")
+    holder = _hold_lock(Path(system_store.path), 3.0)
+    try:
+        engine.resume_algorithm(a)  # no raw "database is locked": it takes effect
+        engine.delete_algorithm(b)
+        assert engine.algorithm_view(a).status == "running"
+        assert [v.id for v in engine.algorithm_views()] == [a]
+        assert journal.exists()  # held back, on disk
+        assert holder.poll() is None
+        assert {r["id"]: r["status"] for r in system_store.list_algorithms()} == {
+            a: "stopped", b: "running"}
+    finally:
+        holder.wait(timeout=30)
+    from tests.waiting import wait_until
+
+    wait_until(lambda: not journal.exists(), timeout=15)
+    assert system_store.get_algorithm(a)["status"] == "running"
+    assert system_store.get_algorithm(b)["status"] == "deleted"
+    assert any("saved as soon as the lock is released" in m for m in _errors(caplog))
+
+
+def test_held_back_rows_survive_kill_9_during_a_long_lock(tmp_path, calendar):
+    """A real child process stops all, resumes one and deletes one while another process holds
+    the write lock, then is killed with SIGKILL before the lock goes: the next start writes
+    what it held back (from the journal beside the DB), in order."""
+    import signal
+    import sqlite3
+
+    from tests.engine._kill9_child import ROOT
+
+    child = subprocess.Popen([sys.executable, str(ROOT / "tests" / "engine" /
+                                                  "_journal_child.py"), str(tmp_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = None
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        line = child.stdout.readline()
+        assert line.startswith("IDS "), line
+        ids = [int(x) for x in line.split()[1:]]
+        holder = _hold_lock(tmp_path / "system.db", 120.0)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().split() == ["held", "stopped", "running"]
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        if holder is not None:
+            holder.kill()  # its transaction goes with it
+            holder.wait(timeout=30)
+    journal = tmp_path / "system.db-deferred.jsonl"
+    assert len(journal.read_text().splitlines()) == 5  # 3 stops, a resume, a deletion
+    with sqlite3.connect(tmp_path / "system.db") as conn:
+        rows = dict(conn.execute("SELECT id, status FROM algorithms"))
+    assert rows == dict.fromkeys(ids, "running")  # nothing of it reached the DB
+
+    from app.clock import ManualClock
+    from tests.engine._kill9_child import build
+
+    engine, system, market = build(tmp_path, ManualClock(T0))
+    try:
+        assert {v.id: v.status for v in engine.algorithm_views()} == {
+            ids[0]: "stopped", ids[1]: "running"}
+        assert system.get_algorithm(ids[2])["status"] == "deleted"
+        assert not journal.exists()
+    finally:
+        engine.close()
+        system.close()
+        market.close()
+
+
+def test_a_journal_line_cut_short_by_a_kill_is_skipped(system_store):
+    from app.engine.storage import replay_journal
+
+    a = system_store.add_algorithm("scripted", "AAA", 100.0)
+    journal = Path(str(system_store.path) + "-deferred.jsonl")
+    journal.write_text(f'[["status",{a},"stopped","why"]]\n[["status",{a},"run')
+    assert replay_journal(system_store) == 1
+    row = system_store.get_algorithm(a)
+    assert (row["status"], row["error"]) == ("stopped", "why")
+    assert not journal.exists()

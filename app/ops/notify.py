@@ -162,12 +162,14 @@ class Notifier:
         self.sent += 1
         logger.info("notification sent: %s (%d events)", title, len(batch))
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 10.0) -> bool:
+        """Deliver what is queued and end the worker; True if it ended within ``timeout``."""
         try:
             self._q.put(None, timeout=1)
         except queue.Full:
             pass
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 EVENTS = ("fills", "failures", "rejected", "stop_all", "crash", "daily_summary")

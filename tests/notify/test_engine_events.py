@@ -34,17 +34,17 @@ def test_stop_all_is_one_message_and_switches_hold(engine) -> None:
         notes = EngineNotifications(engine, n, stream_minutes=0.001,
                                     events={"stop_all", "failures"})
         engine.add_listener(notes)
-        engine.stop_all(liquidate=False)
-        assert r.wait(1)
-        time.sleep(0.5)
+        engine.stop_all(liquidate=False)  # listeners are called before it returns
+        assert n.close()  # the worker ended: every message stop-all queued was delivered
         assert len(r.posts) == 1
         assert r.posts[0]["title"] == "Stop all" and "3 algorithms stopped" in r.posts[0]["message"]
+        n = notes.notifier = Notifier([r.url], batch_seconds=0.3, min_interval=0)
         notes.on_fill(1, {"type": "buy", "shares": 1, "ticker": "AAPL", "price": 1.0})  # off
         notes.on_feed_status(FeedStatus("reconnecting", "network"))
         time.sleep(0.1)
         notes.on_feed_status(FeedStatus("reconnecting", "network"))  # the 30 s re-check
         assert r.wait(2)
-        n.close()
+        assert n.close()  # everything queued delivered: the fill (switched off) said nothing
         assert len(r.posts) == 2
         assert r.posts[1]["title"] == "Market data stream down"
     finally:

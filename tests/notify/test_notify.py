@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.ops.notify import EngineNotifications, Notifier, mask_url
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,13 +22,15 @@ class Receiver:
     def __init__(self, delay: float = 0.0) -> None:
         self.posts: list[dict] = []
         self.paths: list[str] = []
+        self.arrived = 0  # POSTs begun (before the handler's delay)
         self.got = threading.Event()
         outer = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(delay)
+                outer.arrived += 1
+                time.sleep(delay)  # a slow target: the sender must not wait for it
                 outer.posts.append(json.loads(body))
                 outer.paths.append(self.path)
                 outer.got.set()
@@ -45,10 +48,9 @@ class Receiver:
         return f"json://127.0.0.1:{self.server.server_address[1]}/hook-secret-token"
 
     def wait(self, n: int, timeout: float = 15) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.posts) < n:
-            time.sleep(0.02)
-        return len(self.posts) >= n
+        """True once ``n`` messages arrived; fails the test after ``timeout`` s."""
+        return wait_until(lambda: len(self.posts) >= n, timeout,
+                          what=f"{n} notification(s) at the receiver") is True
 
     def close(self) -> None:
         self.server.shutdown()
@@ -69,8 +71,7 @@ def test_a_burst_is_one_message_and_send_never_blocks(receiver: Receiver) -> Non
         assert n.send(f"fill {i}", f"AAPL buy {i}")
     assert time.perf_counter() - t0 < 0.5
     assert receiver.wait(1)
-    time.sleep(0.8)
-    n.close()
+    assert n.close()  # the worker has ended: whatever was queued has been delivered
     assert len(receiver.posts) == 1
     msg = receiver.posts[0]
     assert msg["title"] == "AutoTrader: 100 events"
@@ -85,7 +86,7 @@ def test_a_slow_target_does_not_block_the_sender() -> None:
     try:
         n = Notifier([slow.url], batch_seconds=0, min_interval=0)
         n.send("one", "x")
-        time.sleep(0.1)  # the worker is now inside the slow POST
+        wait_until(lambda: slow.arrived == 1)  # the worker is now inside the slow POST
         t0 = time.perf_counter()
         for i in range(500):  # more than the queue holds: the rest is dropped, not waited for
             n.send(f"m{i}", "x")
@@ -142,7 +143,7 @@ def test_engine_events_reach_the_phone(receiver: Receiver, tmp_path: Path) -> No
         events.on_stream_status(False, "connection refused")
         assert receiver.wait(2)
         assert receiver.posts[1]["title"] == "Market data stream down"
-        n.close()
+        assert n.close()  # everything queued delivered: the plain stop said nothing
         assert len(receiver.posts) == 2
     finally:
         engine.close()

@@ -13,12 +13,15 @@ plugin's ``__init__`` already sees them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import inspect
+import json
 import logging
+import os
 import pkgutil
 import sys
 import time
@@ -207,9 +210,83 @@ def _probe_verdict(path: Path, stamp: tuple[int, int]) -> str | None:
     """Why ``path`` must not be imported here (its probe ended badly), or None."""
     known = _probed.get(path)
     if known is None or known[0] != stamp:
-        _probe([path])
+        if not _remembered({path: stamp}):
+            _probe([path])
         known = _probed.get(path)
     return None if known is None else known[1]
+
+
+# Verdicts are kept across starts (a file that hangs its import would cost PROBE_SECONDS at
+# every start), keyed by the file's path, mtime, size and SHA-256 and the stamps of the
+# ``_*.py`` helpers beside it: any change to them checks it again.
+def verdict_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "autotrader" / "plugin-checks.json"
+
+
+def _fingerprint(path: Path, stamp: tuple[int, int]) -> dict[str, Any]:
+    helpers = []
+    for h in sorted(path.parent.glob("_*.py")):
+        try:
+            st = h.stat()
+        except OSError:
+            continue
+        helpers.append([h.name, st.st_mtime_ns, st.st_size])
+    return {"stamp": list(stamp), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "helpers": helpers}
+
+
+def _read_verdicts() -> dict[str, Any]:
+    try:
+        data = json.loads(verdict_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remembered(todo: dict[Path, tuple[int, int]]) -> list[Path]:
+    """The files of ``todo`` whose verdict is kept from an earlier start (put in ``_probed``,
+    said again when broken); the others are left to probe."""
+    kept = _read_verdicts()
+    out = []
+    for path, stamp in todo.items():
+        entry = kept.get(str(path))
+        try:
+            if not isinstance(entry, dict) or entry.get("key") != _fingerprint(path, stamp):
+                continue
+        except OSError:
+            continue
+        why = entry.get("why")
+        if why is not None and entry.get("timeout") and \
+                float(entry.get("seconds", 0)) < PROBE_SECONDS:
+            continue  # cut at a shorter limit than today's: give it the longer one
+        _probed[path] = (stamp, why)
+        out.append(path)
+        if why:
+            logger.error("plugin %s is broken: %s (found at an earlier start; checked again "
+                         "when the file changes); it is not loaded", path, why)
+    return out
+
+
+def _remember(verdicts: dict[Path, tuple[tuple[int, int], str | None, bool]]) -> None:
+    """Keep the new verdicts for the next start (written whole, then renamed into place)."""
+    kept = _read_verdicts()
+    for path, (stamp, why, timeout) in verdicts.items():
+        try:
+            kept[str(path)] = {"key": _fingerprint(path, stamp), "why": why,
+                               "timeout": timeout, "seconds": PROBE_SECONDS}
+        except OSError:
+            continue
+    target = verdict_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(kept, f)
+        os.replace(tmp, target)
+    except OSError as e:
+        logger.warning("cannot keep the plugin checks in %s: %s", target, e)
 
 
 def _probe(paths: list[Path]) -> None:
@@ -232,6 +309,7 @@ def _probe(paths: list[Path]) -> None:
             continue
         running[path] = (stamp, proc)
     deadline = time.monotonic() + PROBE_SECONDS
+    new: dict[Path, tuple[tuple[int, int], str | None, bool]] = {}
     while running and time.monotonic() < deadline:
         wait([proc.sentinel for _, proc in running.values()],
              timeout=max(0.0, deadline - time.monotonic()))
@@ -243,12 +321,16 @@ def _probe(paths: list[Path]) -> None:
             code = proc.exitcode
             _probed[path] = (stamp, None if code == _PROBE_OK else
                              f"importing it ended its process: it {sandbox.describe_exit(code)}")
+            new[path] = (*_probed[path], False)
     for path, (stamp, proc) in running.items():
         sandbox.kill_group(proc.pid)
         proc.kill()
         proc.join(5)
         _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "
                                 "code that never returns?)")
+        new[path] = (*_probed[path], True)
+    if new:
+        _remember(new)
     for path, (_, why) in ((p, _probed[p]) for p in paths if p in _probed):
         if why:
             logger.error("plugin %s is broken: %s; it is not loaded", path, why)
@@ -303,7 +385,7 @@ def _exec_file(path: Path) -> PluginInfo | None:
 
 def _probe_new_files(dirs: list[Path]) -> None:
     """Probe, in parallel, the user files not imported yet in their current version."""
-    todo = []
+    todo: dict[Path, tuple[int, int]] = {}
     for d in dirs:
         d = Path(d).expanduser()
         if not d.is_dir():
@@ -316,9 +398,11 @@ def _probe_new_files(dirs: list[Path]) -> None:
             cached, probed = _file_cache.get(path), _probed.get(path)
             if not path.name.startswith("_") and (cached is None or cached[0] != stamp) \
                     and (probed is None or probed[0] != stamp):
-                todo.append(path)
-    if todo:
-        _probe(todo)
+                todo[path] = stamp
+    kept = set(_remembered(todo)) if todo else set()
+    left = [p for p in todo if p not in kept]
+    if left:
+        _probe(left)
 
 
 def discover_plugins(extra_dirs: list[Path] | None = None) -> list[PluginInfo]:

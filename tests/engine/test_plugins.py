@@ -144,3 +144,54 @@ def test_module_code_that_ends_or_hangs_its_process_is_listed_broken_not_run_her
     infos = {p.name: p for p in discover_plugins([folder])}
     assert infos["boom"].ok and not infos["spin"].ok
 
+
+
+_NEXT_START = """
+import json, sys, time
+import app.engine.plugins as plugins
+plugins.PROBE_SECONDS = 2.0
+t0 = time.monotonic()
+infos = {p.name: p.error for p in plugins.discover_plugins([__import__("pathlib").Path(sys.argv[1])])}
+print(json.dumps({"seconds": time.monotonic() - t0, "spin": infos["spin"], "good": infos["good"]}))
+"""
+
+
+def test_a_hanging_plugin_file_costs_its_probe_time_once_not_at_every_start(
+        tmp_path: Path, monkeypatch):
+    """The probe's verdicts are kept (path, mtime, size, SHA-256, helper files beside it): the
+    next start (a new process here) lists the hanging file as broken at once; a change to it
+    or to a helper beside it checks it again."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from app.engine import plugins
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "spin.py").write_text("while True:\n    pass\n")
+    (folder / "good.py").write_text(GOOD)
+    (folder / "_helper.py").write_text("X = 1\n")
+    root = Path(__file__).resolve().parents[2]
+
+    def start() -> dict:
+        out = subprocess.run([sys.executable, "-c", _NEXT_START, str(folder)], cwd=root,
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = start()
+    assert first["seconds"] >= 2.0 and first["spin"].startswith("importing it took longer")
+    assert first["good"] is None
+    assert plugins.verdict_file().exists()
+    assert oct(plugins.verdict_file().stat().st_mode & 0o777) == "0o600"
+    second = start()
+    assert second["seconds"] < 2.0, second  # no probe waited out again
+    assert second["spin"] == first["spin"] and second["good"] is None
+    (folder / "_helper.py").write_text("X = 2\n")  # a helper beside it changed: checked again
+    assert start()["seconds"] >= 2.0
+    (folder / "spin.py").write_text(GOOD)  # fixed: checked again, and loads
+    fixed = start()
+    assert fixed["spin"] is None and fixed["good"] is None

@@ -8,6 +8,7 @@ Subcommands:
   doctor          check the set-up and say what to fix
   backup/restore  consistent copies of both DBs and the config
   algo            list, show, add, stop, resume, delete, stop-all (goes to the running app)
+  guards          show or change the risk guard limits (goes to the running app)
   data            fetch / list / prune / export minute-bar history
   notify          send a test notification
   report          weekly / monthly returns, drawdowns and trades from the daily snapshots
@@ -42,6 +43,7 @@ DELEGATED = {
     "backup": "app.ops.backup",
     "restore": "app.ops.restore",
     "algo": "app.control.cli",
+    "guards": "app.control.guards",
     "data": "app.marketdata.history_fetch",
     "notify": "app.ops.notify",
     "report": "app.ops.performance",

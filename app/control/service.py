@@ -12,13 +12,14 @@ import logging
 import math
 from typing import Any
 
+from app.control.guards import GuardRequests
 from app.engine.model import EngineError
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "from the command line"
-CHANGES = ("add", "stop", "resume", "delete", "stop_all")
-READS = ("ping", "list", "show", "account")
+CHANGES = ("add", "stop", "resume", "delete", "stop_all", "guards_set")
+READS = ("ping", "list", "show", "account", "guards", "guards_check")
 MAX_NAME = 60  # characters: a card's title, a table's cell
 
 
@@ -44,7 +45,7 @@ def _algo_id(req: dict[str, Any]) -> int:
         raise RequestError(f"{v!r} is not an algorithm id") from None
 
 
-class ControlService:
+class ControlService(GuardRequests):  # guards, guards_check, guards_set
     def __init__(self, engine: Any, *, running: bool = True) -> None:
         self.engine = engine
         self.running = running  # False: the app is not running, the DB is changed directly

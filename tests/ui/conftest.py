@@ -231,3 +231,8 @@ def unlocked_window(qtbot, w: Any) -> Any:
     set_up_pin(w)
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
     return w
+
+
+def wait_account(qtbot, w: Any) -> None:
+    """Until the header shows the broker's account (its first read is on a worker thread)."""
+    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=15000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.ui.cards import ROLES
-from tests.ui.conftest import PIN, enter, unlocked_window
+from tests.ui.conftest import PIN, enter, unlocked_window, wait_account
 
 
 def create_via_ui(qtbot, w, plugin: str, ticker: str, capital: str) -> None:
@@ -25,10 +25,6 @@ def create_via_ui(qtbot, w, plugin: str, ticker: str, capital: str) -> None:
     for ch in capital:
         w.new_vm.key(ch)
     w.new_vm.next()
-
-
-def wait_account(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: w.header_vm.free() is not None, timeout=15000)
 
 
 def test_create_with_valid_ticker(qtbot, window, rig) -> None:

@@ -11,8 +11,8 @@ from PySide6.QtCore import QObject, Qt
 from app.backtest.api import backtest_recent
 from app.ui import format as fmt
 from app.ui.newalgo import backtest_figures
-from tests.ui.conftest import unlocked_window
-from tests.ui.test_algorithms import create_via_ui, wait_account
+from tests.ui.conftest import unlocked_window, wait_account
+from tests.ui.test_algorithms import create_via_ui
 from tests.ui.test_touch import centre
 
 

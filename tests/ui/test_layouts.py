@@ -9,9 +9,8 @@ import pytest
 from PySide6.QtCore import QObject, QPointF, Qt
 
 from app.ui.screenshot import save_png
-from tests.ui.conftest import SCREENSHOTS, enter, unlocked_window
+from tests.ui.conftest import SCREENSHOTS, enter, unlocked_window, wait_account
 from tests.ui.qmlwalk import window_problems
-from tests.ui.test_algorithms import wait_account
 
 SIZES = [(800, 480), (1024, 600), (1280, 800), (1920, 1080), (480, 800)]
 

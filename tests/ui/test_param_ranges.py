@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import unlocked_window
-from tests.ui.test_algorithms import wait_account
+from tests.ui.conftest import unlocked_window, wait_account
 
 RANGED = '''
 """SMA crossover with declared ranges."""

@@ -14,8 +14,7 @@ from PySide6.QtCore import QObject, QPointF, Qt
 
 from app.ui import dashboard
 from app.ui.screenshot import save_png
-from tests.ui.conftest import PIN, enter, unlocked_window
-from tests.ui.test_algorithms import wait_account
+from tests.ui.conftest import PIN, enter, unlocked_window, wait_account
 
 SHOTS = Path(os.environ.get("AUTOTRADER_SHOTS", "/tmp/autotrader-shots"))
 SIZES = [(800, 480), (1920, 1080)]

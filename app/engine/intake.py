@@ -136,7 +136,11 @@ class BrokerIntake(EngineCore):
             elif st.halted:
                 why = f"holding: {ticker} halted ({st.halt_reason or 'trading halt'})"
             else:
-                age = self._bar_age(ticker, minute)
+                # A delayed feed (delayed_sip: 15 min) is measured from its newest final
+                # minute (AlpacaStream.watermark), not taken for a gap.
+                delay = int(getattr(self.feed, "delay_seconds", 0) or 0)
+                age = self._bar_age(ticker, datetime.fromtimestamp(
+                    int(minute.timestamp()) - delay, UTC) if delay else minute)
                 if age is None:
                     why = f"holding: no bar for {ticker} yet"
                 elif age >= STALE_HOLD_MINUTES:

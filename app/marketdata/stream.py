@@ -22,6 +22,12 @@ Failure handling, in order of how often it happens:
   the first tick never runs on a socket that silently died overnight;
 - a connection that stays open but goes silent while the market is open (no bar for any
   subscribed ticker for ``silence_timeout``): treated as dropped;
+- the ``delayed_sip`` feed (a free plan's SIP: every bar comes 15 minutes after its minute;
+  docs.alpaca.markets/docs/real-time-stock-pricing-data, "v2/delayed_sip is a 15-minute
+  delayed SIP feed"): ``watermark()`` says which minutes are final (before it) and which are
+  still to come; the 15 minutes after it are never a gap, never backfilled nor marked as
+  answered, and the market counts as open for the silence check only as the feed shows it
+  (from 15 minutes after the open), so the delay is neither a gap nor a dead stream;
 - 406 connection limit (Alpaca keeps a dropped session ~90 s, and one connection per account
   is shared by every app using the keys) and auth failures: an ``error`` status that says why
   and a paced retry (``limit_retry`` / ``auth_retry``), never a reconnect storm.
@@ -38,7 +44,7 @@ import time
 
 import websocket
 
-from app.broker.alpaca_clients import data_stream_url
+from app.broker.alpaca_clients import data_stream_url, historical_feed
 from app.broker.ws_reconnect import Dropped, Heartbeat, ReconnectingWebSocket, Refused
 from app.clock import Clock, WallClock
 from app.config import Settings
@@ -103,6 +109,11 @@ class AlpacaStream(ReconnectingWebSocket):
         self.preopen_reconnect = preopen_reconnect
         self.gap_symbols = gap_symbols
         self.max_batch = 5000
+        # Seconds between a minute's close and its bar on this feed (delayed_sip: 900).
+        try:
+            self.delay_seconds = historical_feed(settings.alpaca.feed)[1]
+        except ValueError:
+            self.delay_seconds = 0
 
         self._subs = SubscriptionSet()
         # Listener lists (app.listeners: thread-safe, a raising listener logged, the others
@@ -162,7 +173,7 @@ class AlpacaStream(ReconnectingWebSocket):
                 # The gap reference: the newest stored bar, or with none (no history: a
                 # ticker new to the DB whose backfill found nothing) the minute before this
                 # one, so a bar lost before the first one received is still missed and fetched.
-                ref = latest if latest is not None else self._now_ts() // 60 * 60 - 60
+                ref = latest if latest is not None else self.watermark() - 60
                 self._last_ts.setdefault(ticker, ref)
                 self._set_ticker(ticker, state="pending", detail="", halted=False,
                                  halt_reason="", last_bar_ts=latest)
@@ -177,6 +188,12 @@ class AlpacaStream(ReconnectingWebSocket):
                                  halt_reason="")
                 if not refused:
                     self._send_locked("unsubscribe", [ticker])
+
+    def watermark(self) -> int:
+        """Epoch second (a minute mark) before which every minute is final as this feed sees
+        it: its bar has come, or none will (a minute without trades). Minutes from it on are
+        still to come: on ``delayed_sip`` the last 15 minutes, on IEX/SIP the current one."""
+        return (self._now_ts() - self.delay_seconds) // 60 * 60
 
     def subscriptions(self) -> dict[str, int]:
         return {t: self._subs.count(t) for t in self._subs.tickers()}
@@ -419,8 +436,14 @@ class AlpacaStream(ReconnectingWebSocket):
         if not self._subs.tickers():
             self._last_data = time.monotonic()
             return
-        quiet = time.monotonic() - self._last_data
-        if quiet > self.silence_timeout and self.calendar.is_open(now_at):
+        # The market as the feed shows it (delayed_sip: as it was 15 minutes ago), and only
+        # the time it has been open counts: the first bars of a session are not yet late.
+        seen = int(now_at.timestamp()) - self.delay_seconds
+        bounds = self.calendar.session_bounds_epoch(seen)
+        if bounds is None:
+            return
+        quiet = min(time.monotonic() - self._last_data, seen - bounds[0])
+        if quiet > self.silence_timeout:
             raise Dropped(f"no bar for {quiet:.0f} s while the market is open")
 
     def _handle(self, msgs: list | dict) -> list[tuple]:
@@ -546,7 +569,7 @@ class AlpacaStream(ReconnectingWebSocket):
         self._gap_wake.set()
 
     def _queue_reconnect_gaps(self, disconnected_at: int | None) -> None:
-        end = self._now_ts() // 60 * 60
+        end = self.watermark()  # minutes after it are still to come on the stream
         for t in sorted(self._subs.tickers()):
             last = self._last_ts.get(t) or self.market.latest_ts(t)
             start = last + 60 if last is not None else disconnected_at
@@ -583,6 +606,7 @@ class AlpacaStream(ReconnectingWebSocket):
         start = min(g[0] for g in gaps.values())
         end = max(g[1] for g in gaps.values())
         before = self.backfiller.requests
+        final = self.watermark()  # REST has nothing newer for this feed (delayed_sip: -15 min)
         try:
             counts = self.backfiller.backfill_many(list(gaps), from_epoch(start), from_epoch(end))
         except BackfillError as e:
@@ -595,8 +619,8 @@ class AlpacaStream(ReconnectingWebSocket):
             self.gap_requests += self.backfiller.requests - before
         self.gap_fills += 1
         with self._gap_lock:
-            for t in gaps:  # REST answered [start, end) for every ticker asked: never again
-                self._answered[t] = max(self._answered.get(t, 0), end)
+            for t in gaps:  # REST answered [start, min(end, final)) for every ticker: never again
+                self._answered[t] = max(self._answered.get(t, 0), min(end, final))
         logger.info("stream gaps %s..%s: %d tickers, %d bars backfilled",
                     from_epoch(start).isoformat(), from_epoch(end).isoformat(), len(gaps),
                     sum(counts.values()))

@@ -116,9 +116,15 @@ class Faults:
     duplicate_message: str = "client_order_id must be unique"
 
 
+# ``/v2/delayed_sip`` "is a 15-minute delayed SIP feed" (docs.alpaca.markets/docs/
+# real-time-stock-pricing-data): a minute's bar goes out 15 minutes after the minute closes.
+SIP_DELAY = 15 * 60
+
+
 class _MarketSession:
-    def __init__(self, conn: WSConnection, use_msgpack: bool) -> None:
+    def __init__(self, conn: WSConnection, use_msgpack: bool, feed: str = "iex") -> None:
         self.conn = conn
+        self.feed = feed  # the URL's last part: iex, sip, delayed_sip, test
         self.msgpack = use_msgpack
         self.authed = False
         self.bars: set[str] = set()
@@ -374,9 +380,12 @@ class AlpacaEmulator:
         return 200, {"corporate_actions": out, "next_page_token": None}
 
     # --- stream control -------------------------------------------------------------------
-    def emit_minute(self, ts: int, tickers: list[str] | None = None) -> int:
+    def emit_minute(self, ts: int, tickers: list[str] | None = None,
+                    feeds: tuple[str, ...] | None = None) -> int:
         """Send the bars of minute ``ts`` to every authenticated market session subscribed to
         them (after the minute closes, as Alpaca does). Returns the number of bars sent.
+        ``feeds``: only sessions on these feeds. A ``delayed_sip`` session gets a minute only
+        once it is ``SIP_DELAY`` old on the emulator's clock (never a fresher one).
 
         A minute with a late trade (``faults.late``) goes out without it; the trade comes in
         an updated bar ``u`` after the next :30 (``emit_corrections``), as the docs say."""
@@ -385,7 +394,12 @@ class AlpacaEmulator:
             sessions = [s for s in self.market_sessions if s.authed]
         if self.faults.silent:
             return 0
+        now_ts = int(self.now().timestamp())
         for s in sessions:
+            if feeds is not None and s.feed not in feeds:
+                continue
+            if s.feed == "delayed_sip" and ts + 60 + SIP_DELAY > now_ts:
+                continue
             wanted = sorted(tickers if tickers is not None else s.bars)
             msgs = []
             for t in wanted:
@@ -482,6 +496,7 @@ class AlpacaEmulator:
                 return
             if nxt % 60 == 0:
                 self.emit_minute(nxt - 60)
+                self.emit_minute(nxt - 60 - SIP_DELAY, feeds=("delayed_sip",))
             else:
                 self.emit_corrections()
             self.tick()
@@ -923,8 +938,8 @@ class AlpacaEmulator:
         return 200, {"bars": out, "next_page_token": token}
 
     # --- websocket sessions -----------------------------------------------------------------
-    def market_session(self, conn: WSConnection, use_msgpack: bool) -> None:
-        s = _MarketSession(conn, use_msgpack)
+    def market_session(self, conn: WSConnection, use_msgpack: bool, feed: str = "iex") -> None:
+        s = _MarketSession(conn, use_msgpack, feed)
         conn.answer_pings = lambda: not self.faults.no_pong
         with self.lock:
             self.market_sessions.append(s)
@@ -1186,7 +1201,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.emulator.trade_session(conn)
         else:
             use_msgpack = "msgpack" in self.headers.get("Content-Type", "")
-            self.emulator.market_session(conn, use_msgpack)
+            self.emulator.market_session(conn, use_msgpack, path.rstrip("/").rsplit("/", 1)[-1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -97,3 +98,131 @@ def equity_chart(result: RunResult, path: Path) -> Path:
 
 def _name(result: RunResult) -> str:
     return " ".join([result.plugin, *(f"{k}={v}" for k, v in result.params.items())])
+
+
+def _num_key(v: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def search_trials(rep: dict[str, Any]) -> list[tuple[dict[str, str], float | None]]:
+    """Every in-sample run of an optimisation report, over all folds: (point, score); a grid
+    or random search tried the same candidates on each fold, an Optuna search its own."""
+    out: list[tuple[dict[str, str], float | None]] = []
+    for row in rep["folds"]:
+        points = row.get("tried") or rep["candidates"]
+        out += list(zip(points, row["scores"], strict=True))
+    return out
+
+
+def importance(trials: list[tuple[dict[str, str], float | None]]) -> dict[str, float]:
+    """Each parameter's share of the score's variance explained by its value alone
+    (correlation ratio, eta squared; 0..1): which parameters the objective depends on."""
+    done = [(p, s) for p, s in trials if s is not None and np.isfinite(s)]
+    if len(done) < 2:
+        return {}
+    scores = np.array([s for _, s in done], dtype=np.float64)
+    total = float(((scores - scores.mean()) ** 2).sum())
+    out: dict[str, float] = {}
+    for name in done[0][0]:
+        groups: dict[str, list[float]] = {}
+        for p, s in done:
+            groups.setdefault(p[name], []).append(float(s))  # type: ignore[arg-type]
+        between = sum(len(g) * (float(np.mean(g)) - scores.mean()) ** 2
+                      for g in groups.values())
+        out[name] = between / total if total > 0 else 0.0
+    return out
+
+
+def heatmap_grid(rep: dict[str, Any]) -> dict[str, Any] | None:
+    """The objective over two parameters: the mean in-sample score of every trial at each pair
+    of values (the other parameters, if any, averaged over), the count of finished trials
+    per cell, and each fold's chosen pair. With more than two parameters, the two the score
+    depends on most (``importance``). None with fewer than two parameters."""
+    trials = search_trials(rep)
+    if not trials or len(trials[0][0]) < 2:
+        return None
+    imp = importance(trials)
+    names = list(trials[0][0])
+    if len(names) > 2:
+        names = sorted(names, key=lambda n: -imp.get(n, 0.0))[:2]
+    space = rep.get("space") or {}
+    axes = [sorted(set(space.get(n) or []) | {p[n] for p, _ in trials}, key=_num_key)
+            for n in names]
+    xs, ys = axes
+    total = np.zeros((len(ys), len(xs)))
+    count = np.zeros((len(ys), len(xs)), dtype=np.int64)
+    for p, s in trials:
+        if s is None or not np.isfinite(s):
+            continue
+        i, j = ys.index(p[names[1]]), xs.index(p[names[0]])
+        total[i, j] += s
+        count[i, j] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    chosen = [(xs.index(r["params"][names[0]]), ys.index(r["params"][names[1]]), r["fold"])
+              for r in rep["folds"]]
+    return {"names": names, "x": xs, "y": ys, "mean": mean, "count": count,
+            "chosen": chosen, "importance": imp, "trials": len(trials)}
+
+
+def _ticks(ax: Any, values: list[str], axis: str) -> None:
+    step = max(1, int(np.ceil(len(values) / 12)))  # at most about 12 labels an axis
+    at = list(range(0, len(values), step))
+    if axis == "x":
+        ax.set_xticks(at, [values[k] for k in at])
+    else:
+        ax.set_yticks(at, [values[k] for k in at])
+
+
+def search_heatmap(rep: dict[str, Any], path: Path) -> Path | None:
+    """heatmap.png of an optimisation (grid, random or Optuna): the mean in-sample objective
+    per pair of values, cells never tried in grey, each fold's choice marked with its number;
+    for a sampled search, the number of trials in each cell. None when there is no pair."""
+    g = heatmap_grid(rep)
+    if g is None:
+        return None
+    xs, ys, mean = g["x"], g["y"], g["mean"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(mean), origin="lower", aspect="auto", cmap=cmap,
+                   interpolation="nearest")
+    sampled = rep["search"] != "grid"
+    if sampled and mean.size <= 400:
+        lo, hi = float(np.nanmin(mean)), float(np.nanmax(mean))
+        for i, j in zip(*np.nonzero(g["count"]), strict=True):
+            light = hi > lo and (mean[i, j] - lo) / (hi - lo) > 0.6  # viridis' yellow end
+            ax.text(j, i, str(g["count"][i, j]), ha="center", va="center", fontsize=6,
+                    color="black" if light else "white")
+    folds: dict[tuple[int, int], list[str]] = {}
+    for j, i, fold in g["chosen"]:  # folds that chose the same cell share one label
+        folds.setdefault((j, i), []).append(str(fold))
+    for (j, i), which in folds.items():
+        ax.scatter([j], [i], marker="*", s=140, color="#ff3b30", edgecolors="white",
+                   linewidths=0.8, zorder=3)
+        below = i == len(ys) - 1  # the top row: the numbers go under the star
+        right = j == len(xs) - 1  # the last column: left of the star
+        ax.annotate(",".join(which), (j, i), xytext=(-6 if right else 6, -11 if below else 4),
+                    textcoords="offset points", fontsize=8, color="#ff3b30", weight="bold",
+                    ha="right" if right else "left")
+    _ticks(ax, xs, "x")
+    _ticks(ax, ys, "y")
+    ax.set_xlabel(g["names"][0])
+    ax.set_ylabel(g["names"][1])
+    tried = int((g["count"] > 0).sum())
+    title = f"mean in-sample {rep['objective']} over the folds ({rep['search']}"
+    title += f": {g['trials']} trials, {tried} of {mean.size} cells)" if sampled else ")"
+    imp = g["importance"]
+    if len(imp) > 2 or sampled:
+        title += "\nvariance explained: " + ", ".join(
+            f"{n} {v:.0%}" for n, v in sorted(imp.items(), key=lambda kv: -kv[1]))
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax)
+    ax.text(1.0, -0.12, "* chosen per fold (number); grey: not tried", transform=ax.transAxes,
+            ha="right", va="top", fontsize=7, color="#555555")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -217,7 +217,8 @@ def optimize(base: Spec, data: tuple[Bars, int], space: dict[str, list[str]], *,
                    "out-of-sample figures")
     return {
         "plugin": base.plugin, "ticker": base.ticker, "objective": objective,
-        "search": search, "candidates": cands, "train_sessions": train, "test_sessions": test,
+        "search": search, "candidates": cands, "space": space, "train_sessions": train,
+        "test_sessions": test,
         "folds": fold_rows,
         "in_sample": {objective: is_obj, "mean_return": is_ret},
         "out_of_sample": {objective: oos_obj, "mean_return": oos_ret,
@@ -376,25 +377,9 @@ def _charts(rep: dict[str, Any], out: Path) -> list[Path]:
     fig.savefig(out / "oos_equity.png", dpi=100)
     plt.close(fig)
     made.append(out / "oos_equity.png")
-    names = list(rep["candidates"][0]) if rep["candidates"] else []
-    if len(names) == 2 and rep["search"] == "grid":
-        xs = sorted({c[names[0]] for c in rep["candidates"]}, key=_number)
-        ys = sorted({c[names[1]] for c in rep["candidates"]}, key=_number)
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for j, c in enumerate(rep["candidates"]):
-            vals = [r["scores"][j] for r in rep["folds"] if r["scores"][j] is not None]
-            if vals:
-                grid[ys.index(c[names[1]]), xs.index(c[names[0]])] = float(np.mean(vals))
-        fig, ax = plt.subplots(figsize=(7, 5))
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(xs)), xs)
-        ax.set_yticks(range(len(ys)), ys)
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
-        ax.set_title(f"mean in-sample {rep['objective']} over the folds")
-        fig.colorbar(im)
-        fig.tight_layout()
-        fig.savefig(out / "heatmap.png", dpi=100)
-        plt.close(fig)
-        made.append(out / "heatmap.png")
+    from app.backtest.charts import search_heatmap
+
+    heat = search_heatmap(rep, out / "heatmap.png")  # grid, random or Optuna
+    if heat is not None:
+        made.append(heat)
     return made

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import pytest
 
 from app.backtest.bars import write_csv
@@ -143,3 +144,61 @@ def test_optuna_missing_is_one_line(capsys, twelve_days, monkeypatch):
     assert rc == 2
     assert "--search optuna needs the 'optuna' package: pip install 'autotrader[research]'" \
         in capsys.readouterr().err
+
+
+def test_optuna_search_gets_a_heatmap_of_its_trials(capsys, tmp_path, twelve_days):
+    """``--search optuna`` writes heatmap.png like the grid: each cell the mean in-sample
+    objective of the trials at that pair of values (recomputed here from optimize.json), the
+    cells never tried empty, every fold's choice among the tried cells."""
+    pytest.importorskip("optuna")
+    from PIL import Image
+
+    from app.backtest.charts import heatmap_grid, importance, search_trials
+
+    out = tmp_path / "opt"
+    rc = main(["backtest", "optimize", "sma_crossover", "RW", "--csv", str(twelve_days),
+               "--param", "sma_short=2:20:2", "--param", "sma_long=20:60:5", "--train", "4",
+               "--test", "3", "--objective", "total_return", "--search", "optuna",
+               "--trials", "8", "--seed", "5", "--out", str(out), "--workers", "2"])
+    assert rc == 0, capsys.readouterr().err
+    rep = json.loads((out / "optimize.json").read_text())
+    assert rep["space"]["sma_short"][0] == "2" and rep["candidates"] == []
+    g = heatmap_grid(rep)
+    assert g is not None and g["names"] == ["sma_short", "sma_long"]
+    assert g["x"] == rep["space"]["sma_short"] and g["y"] == rep["space"]["sma_long"]
+    assert g["trials"] == 8 * len(rep["folds"])
+    cells: dict[tuple[str, str], list[float]] = {}
+    for row in rep["folds"]:
+        for p, s in zip(row["tried"], row["scores"], strict=True):
+            if s is not None:
+                cells.setdefault((p["sma_short"], p["sma_long"]), []).append(s)
+    assert int(g["count"].sum()) == sum(len(v) for v in cells.values())
+    for i, y in enumerate(g["y"]):
+        for j, x in enumerate(g["x"]):
+            if (x, y) in cells:
+                assert g["mean"][i, j] == pytest.approx(np.mean(cells[x, y]))
+            else:
+                assert np.isnan(g["mean"][i, j]) and g["count"][i, j] == 0
+    for j, i, _ in g["chosen"]:  # a fold's choice is a point it tried
+        assert g["count"][i, j] > 0
+    assert set(importance(search_trials(rep))) == {"sma_short", "sma_long"}
+    img = Image.open(out / "heatmap.png")
+    assert img.size == (800, 550)
+    pixels = np.asarray(img.convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 20  # drawn, not blank
+
+
+def test_heatmap_picks_the_two_parameters_that_matter():
+    """With three parameters the heatmap shows the two the score depends on (the third one
+    averaged over); each parameter's share of the variance is in [0, 1]."""
+    from app.backtest.charts import heatmap_grid
+
+    tried = [{"a": str(a), "b": str(b), "c": str(c)}
+             for a in range(3) for b in range(3) for c in range(3)]
+    scores = [10.0 * int(p["c"]) + int(p["a"]) + 0.01 * int(p["b"]) for p in tried]
+    rep = {"search": "random", "objective": "sharpe", "candidates": tried,
+           "folds": [{"fold": 1, "scores": scores, "params": tried[-1]}]}
+    g = heatmap_grid(rep)
+    assert g is not None and g["names"] == ["c", "a"]
+    assert all(0.0 <= v <= 1.0 for v in g["importance"].values())
+    assert g["mean"][2, 1] == pytest.approx(np.mean([10 + 2 + 0.01 * b for b in range(3)]))

@@ -5,7 +5,10 @@ Used when an algorithm is created (``prepare``), at start-up and after a stream 
 follows every ``next_page_token``), IEX by default, in chunks of a few weeks so a long
 backfill reports progress and a failure loses at most one chunk. Only regular-session bars
 are kept (the store filters them); storing is an upsert, so running it twice changes nothing.
-A 429 is waited out (``X-RateLimit-Reset`` when sent) and the chunk retried.
+A 429 is waited out (``X-RateLimit-Reset`` when sent) and the chunk retried; a 5xx or a network
+error is retried with a doubling pause. The retries go through the broker's one retry policy
+(app/broker/retry.py: a bounded number of tries, none nested inside another retried call, a
+caller's ``scope`` caps them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from app.broker import retry
 from app.broker.alpaca_clients import (
     api_error_message,
     api_error_status,
@@ -31,6 +35,9 @@ from db.market import MarketStore, check_ticker
 from db.timeutil import from_epoch, require_aware, to_epoch
 
 logger = logging.getLogger(__name__)
+
+# 429s waited out before giving up (at the default 30 s each, about an hour of them).
+RATE_LIMITED_TRIES = 120
 
 # progress(ticker, fraction 0..1, bars stored so far)
 ProgressCallback = Callable[[str, float, int], None]
@@ -168,38 +175,7 @@ class Backfiller:
         req = StockBarsRequest(symbol_or_symbols=names if len(names) > 1 else names[0],
                                timeframe=TimeFrame.Minute, start=start, end=end,
                                feed=DataFeed(self.feed), adjustment=Adjustment.RAW)
-        attempt = limited = 0
-        while True:
-            try:
-                self.requests += 1
-                raw = self.client.get_stock_bars(req)  # type: ignore[attr-defined]
-                break
-            except Exception as e:
-                status = api_error_status(e)
-                if status == 429:
-                    limited += 1
-                    wait = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
-                    logger.warning("backfill %s: rate limited (429); waiting %.1f s", label, wait)
-                elif status is None or status >= 500:
-                    attempt += 1
-                    wait = self.error_wait * min(2 ** (attempt - 1), 16)
-                    logger.warning("backfill %s: %s; retrying in %.1f s", label,
-                                   api_error_message(e) or type(e).__name__, wait)
-                elif status in (401, 403):
-                    raise BackfillError(refusal_text(f"history for {label}", status, None,
-                                                     api_error_message(e), data_api=True)
-                                        ) from None
-                else:
-                    raise BackfillError(
-                        f"history for {label} refused (HTTP {status}): {api_error_message(e)}"
-                    ) from None
-                # 429s are waited out (up to ~an hour of them); other failures give up sooner.
-                if attempt >= self.max_attempts or limited >= 120:
-                    raise BackfillError(
-                        f"history for {label}: giving up after {attempt + limited} attempts "
-                        f"({api_error_message(e) or type(e).__name__})"
-                    ) from None
-                time.sleep(wait)
+        raw = self._get_bars(req, label)
         out: dict[str, list[tuple]] = {}
         if not isinstance(raw, dict):
             return out
@@ -208,3 +184,60 @@ class Backfiller:
             out[t] = [(t, to_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
                        float(b["c"]), int(b.get("v") or 0)) for b in bars]
         return out
+
+    def _get_bars(self, req: object, label: str) -> object:
+        """One request (and its pages) through the retry policy: 429s waited out (up to
+        ``RATE_LIMITED_TRIES``), 5xx and network errors retried ``max_attempts`` tries in all,
+        anything else (401/403, a bad request) at once a ``BackfillError``."""
+        errors = limited = 0
+
+        def transient(e: BaseException) -> bool:
+            nonlocal errors, limited
+            status = api_error_status(e)
+            if status == 429:
+                limited += 1
+                return limited < RATE_LIMITED_TRIES
+            if status is None or status >= 500:
+                errors += 1
+                return errors < self.max_attempts
+            return False
+
+        def pause_for(_attempt: int, e: BaseException) -> float:
+            if api_error_status(e) == 429:
+                wait = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
+                logger.warning("backfill %s: rate limited (429); waiting %.1f s", label, wait)
+                return wait
+            wait = self.error_wait * min(2 ** (errors - 1), 16)
+            logger.warning("backfill %s: %s; retrying in %.1f s", label,
+                           api_error_message(e) or type(e).__name__, wait)
+            return wait
+
+        def fetch() -> object:
+            self.requests += 1
+            return self.client.get_stock_bars(req)  # type: ignore[attr-defined]
+
+        # Every pause of both kinds fits in the budget: the counters above decide the end.
+        policy = retry.RetryPolicy(
+            attempts=RATE_LIMITED_TRIES + self.max_attempts, base=self.error_wait,
+            cap=self.error_wait * 16,
+            budget=RATE_LIMITED_TRIES * max(self.rate_limit_wait, 120.0)
+            + self.max_attempts * self.error_wait * 16)
+        try:
+            return retry.call(fetch, policy, transient=transient, pause_for=pause_for,
+                              what=f"backfill {label}")
+        except retry.Exhausted as x:
+            raise BackfillError(
+                f"history for {label}: giving up after {x.tries} attempts "
+                f"({api_error_message(x.last) or type(x.last).__name__})") from None
+        except Exception as e:
+            status = api_error_status(e)
+            if status in (401, 403):
+                raise BackfillError(refusal_text(f"history for {label}", status, None,
+                                                 api_error_message(e), data_api=True)) from None
+            if status is not None and status != 429 and status < 500:
+                raise BackfillError(
+                    f"history for {label} refused (HTTP {status}): {api_error_message(e)}"
+                ) from None
+            raise BackfillError(  # the last transient failure allowed (counters above)
+                f"history for {label}: giving up after {errors + limited} attempts "
+                f"({api_error_message(e) or type(e).__name__})") from None

@@ -108,3 +108,34 @@ def test_progress_reported_per_chunk(settings, market_store, calendar, clock, em
     assert len(seen) == 5
     assert [s[1] for s in seen] == sorted(s[1] for s in seen) and seen[-1][1] == 1.0
     assert seen[-1][2] == market_store.count("SPY")
+
+
+def test_429s_then_503s_then_data_through_the_one_retry_policy(settings, market_store, calendar,
+                                                                 clock, emulator) -> None:
+    """Issue 10: backfill retries on app/broker/retry.py. The first chunk meets two 429s, the
+    second two 503s (set from the progress report between them); both end with the data."""
+    emulator.faults.fail_status, emulator.faults.fail_count = 429, 2
+    emulator.faults.fail_prefix = "/v2/stocks"
+
+    def after_chunk(_t: str, _f: float, _n: int) -> None:
+        if emulator.faults.fail_status == 429:
+            emulator.faults.fail_status, emulator.faults.fail_count = 503, 2
+
+    bf = make(settings, market_store, calendar, clock, chunk_days=3)
+    start, end = clock.now() - timedelta(days=6), clock.now()
+    stored = bf.backfill_range("MSFT", start, end, progress=after_chunk)
+    assert stored == len(expected_minutes(calendar, start, end)) == market_store.count("MSFT")
+    assert emulator.faults.fail_status == 503 and emulator.faults.fail_count == 0
+    assert bf.requests == 2 + 2 + 2  # each chunk: two refused tries, then its data
+
+
+def test_a_callers_retry_scope_caps_the_backfills_tries(settings, market_store, calendar, clock,
+                                                         emulator) -> None:
+    from app.broker import retry
+
+    emulator.faults.fail_status, emulator.faults.fail_count = 503, 5
+    emulator.faults.fail_prefix = "/v2/stocks"
+    bf = make(settings, market_store, calendar, clock)
+    with retry.scope(attempts=1), pytest.raises(BackfillError, match="giving up after 1 attempt"):
+        bf.backfill_range("GE", clock.now() - timedelta(hours=1), clock.now())
+    assert bf.requests == 1 and emulator.faults.fail_count == 4

@@ -8,7 +8,9 @@
   nothing for the page's Content-Security-Policy to allow).
 
 matplotlib draws off-screen (the Agg canvas, no pyplot state: safe on a worker thread, and
-no display needed on a headless Pi).
+no display needed on a headless Pi). It is optional (the ``charts`` extra; the Pi kiosk and the
+bundle go without): then the PNG writers raise ``ChartsUnavailable`` with a message saying so,
+``charts_unavailable()`` tells callers beforehand, and the SVG sparkline still works.
 """
 
 from __future__ import annotations
@@ -28,13 +30,40 @@ ACCOUNT_COLOUR, BENCH_COLOUR = "#111111", "#999999"
 MAX_LINES = 10  # more algorithms than this: the ten largest by value are drawn
 
 
+NO_MATPLOTLIB = ("no PNG charts: matplotlib is not installed (the optional 'charts' extra: "
+                 "pip install 'matplotlib>=3.8,<4')")
+
+
+class ChartsUnavailable(RuntimeError):
+    """A PNG was asked for where matplotlib is not installed."""
+
+
+def charts_unavailable() -> str | None:
+    """Why the PNG charts cannot be drawn here (matplotlib missing), or None when they can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return NO_MATPLOTLIB
+    return None
+
+
 def _figure(width_px: int, height_px: int, dpi: int = 100) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ChartsUnavailable(NO_MATPLOTLIB) from e
 
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
 
 
 def pct_curve(series: Series, base: float | None = None) -> tuple[list[date], list[float]]:
@@ -55,7 +84,8 @@ def equity_png(path: Path, title: str, account: Series | None,
                bases: dict[str, float] | None = None,
                size: tuple[int, int] = (1000, 520)) -> Path:
     """Write a PNG of the curves in % of each one's starting value (``account_base`` and
-    ``bases`` by algorithm name when known, e.g. its capital; else its first value)."""
+    ``bases`` by algorithm name when known, e.g. its capital; else its first value).
+    ``ChartsUnavailable`` without matplotlib."""
     fig = _figure(*size)
     ax = fig.add_subplot(1, 1, 1)
     drawn = 0
@@ -87,16 +117,13 @@ def equity_png(path: Path, title: str, account: Series | None,
                 transform=ax.transAxes)
     fig.autofmt_xdate()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _save(fig, path)
 
 
 def day_png(path: Path, title: str, day_pnl: dict[str, float], account: Series,
             size: tuple[int, int] = (640, 320)) -> Path:
     """The daily summary's picture: the day's P&L per algorithm (bars, green/red) and the
-    account's value over the last days (line)."""
+    account's value over the last days (line). ``ChartsUnavailable`` without matplotlib."""
     fig = _figure(*size)
     left = fig.add_subplot(1, 2, 1)
     names = list(day_pnl)[:12]
@@ -119,10 +146,7 @@ def day_png(path: Path, title: str, day_pnl: dict[str, float], account: Series,
     fig.suptitle(title, fontsize=10)
     # fixed margins: tight_layout would draw the figure a second time (a second on a Pi)
     fig.subplots_adjust(left=0.2, right=0.97, bottom=0.12, top=0.82, wspace=0.35)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _save(fig, path)
 
 
 def sparkline_svg(values: Sequence[float], width: int = 300, height: int = 60,

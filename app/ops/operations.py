@@ -64,6 +64,7 @@ class Operations:
         self.status_server: Any = None
         self._started = False
         self._snapshotted: set[str] = set()
+        self._said_no_charts = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -134,8 +135,14 @@ class Operations:
                        previous: dict[int, dict[str, Any]], title: str) -> str | None:
         """``<data>/charts/day-YYYY-MM-DD.png`` (the last 10 kept); None if it cannot be drawn
         (the text goes alone)."""
-        from app.ops.charts import day_png
+        from app.ops.charts import charts_unavailable, day_png
 
+        missing = charts_unavailable()
+        if missing:  # a kiosk without the charts extra: the text goes alone, said once
+            if not self._said_no_charts:
+                self._said_no_charts = True
+                logger.warning("daily summary without its picture: %s", missing)
+            return None
         folder = Path(self.settings.data_path) / "charts"
         try:
             day_pnl = {f"#{r['algo_id']} {r['name']}": r["pnl"] - (previous[r["algo_id"]]["pnl"]

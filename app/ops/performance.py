@@ -194,7 +194,7 @@ def write_report_files(conn: Any, since: str, out_dir: Any, period: str = "week"
     Returns what was written and how many benchmark days were found."""
     from pathlib import Path
 
-    from app.ops.charts import equity_png
+    from app.ops.charts import charts_unavailable, equity_png
 
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -225,6 +225,10 @@ def write_report_files(conn: Any, since: str, out_dir: Any, period: str = "week"
     def pts(g: list[dict[str, Any]]) -> list[tuple[str, float]]:
         return [(r["day"], float(r["value"])) for r in g]
 
+    no_charts = charts_unavailable()  # no matplotlib (a kiosk): the CSVs alone, and why
+    if no_charts:
+        return {"dir": str(out), "files": ["periods.csv", "equity.csv"], "days": len(days),
+                "benchmark_days": len(bench), "charts": no_charts}
     acct_base = series_base(conn, perf.ACCOUNT, since, account[0]) if account else None
     equity_png(out / "account.png", f"Account since {since}", pts(account),
                benchmark=bench, benchmark_name=benchmark, account_base=acct_base)
@@ -305,6 +309,8 @@ def main(argv: list[str]) -> int:
         return 0
     if written is not None:
         print(f"charts and CSVs in {written['dir']}: {', '.join(written['files'])}")
+        if written.get("charts"):
+            print(written["charts"], file=sys.stderr)
         if not written["benchmark_days"] and written["days"]:
             print(f"note: no {args.benchmark.upper()} bars for those days in the market DB; "
                   f"'autotrader data fetch {args.benchmark.upper()} --start {args.since} --end "

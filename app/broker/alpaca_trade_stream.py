@@ -3,8 +3,12 @@
 Authenticate, listen to ``trade_updates``, hand each event's ``data`` to a callback. A dropped
 connection is retried with exponential backoff and jitter; a refused login waits
 ``auth_retry`` (alpaca-py's own TradingStream retries every ~10 ms, which caused 429 storms).
-The reconnect loop is ``app.broker.ws_reconnect``, shared with the market-data stream.
-Events missed while disconnected are not replayed by Alpaca: the broker's polling covers them.
+The reconnect loop is ``app.broker.ws_reconnect``, shared with the market-data stream, its
+pauses from the one retry policy (``app.broker.retry``). Events missed while disconnected are
+not replayed by Alpaca (docs.alpaca.markets/docs/websocket-streaming offers no replay; it has
+clients keep their state "along with requesting from the REST API"), so every reconnect calls
+``on_reconnect``: the broker then asks Alpaca about its open orders at once instead of waiting
+for its slow poll of a quiet order.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ class TradeUpdatesStream(ReconnectingWebSocket):
                  connect_timeout: float = 10.0, recv_timeout: float = 1.0,
                  backoff_base: float = 1.0, backoff_max: float = 60.0,
                  auth_retry: float = 300.0, ping_interval: float = 20.0,
-                 pong_timeout: float = 20.0) -> None:
+                 pong_timeout: float = 20.0,
+                 on_reconnect: Callable[[], None] | None = None) -> None:
         super().__init__(backoff_base=backoff_base, backoff_max=backoff_max,
                          ping_interval=ping_interval, pong_timeout=pong_timeout)
         self.url = url
@@ -39,6 +44,7 @@ class TradeUpdatesStream(ReconnectingWebSocket):
         self._on_event = on_event
         self.connect_timeout, self.recv_timeout = connect_timeout, recv_timeout
         self.auth_retry = auth_retry
+        self._on_reconnect = on_reconnect
         self._connected = threading.Event()
         self.state = "stopped"
         self.detail = ""
@@ -110,6 +116,14 @@ class TradeUpdatesStream(ReconnectingWebSocket):
                     self._on_event(msg.get("data") or {})
                 except Exception:
                     logger.exception("trade update handler failed")
+
+    def _on_open(self, ws: websocket.WebSocket) -> None:
+        """A reconnect (not the first open): what happened meanwhile must be asked for."""
+        if self.connects > 1 and self._on_reconnect is not None:
+            try:
+                self._on_reconnect()
+            except Exception:
+                logger.exception("trade updates: reconnect handler failed")
 
     def _refused(self, e: Refused) -> None:
         self._set("error", e.why)

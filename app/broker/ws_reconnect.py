@@ -3,7 +3,8 @@
 
 The thread repeats: open (connect, log in, subscribe: the subclass's ``_open``), serve (read
 until the connection ends: ``_serve``), close. A connection that drops or fails to open is
-retried after an exponential backoff with jitter (``backoff``), reset by every good open. A
+retried after an exponential backoff with jitter (``backoff``: the pause of the one retry
+policy, ``app.broker.retry.RetryPolicy``, jittered; it never gives up), reset by every good open. A
 refusal from the server (keys, connection limit, plan) raises ``Refused`` with its own pause:
 it is waited out once, never retried in a storm. While serving, ``_keep_alive`` pings every
 ``ping_interval`` and treats a missing pong after ``pong_timeout`` as a dead connection (a
@@ -21,6 +22,8 @@ import time
 from dataclasses import dataclass
 
 import websocket
+
+from app.broker.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class ReconnectingWebSocket:
     def __init__(self, *, backoff_base: float, backoff_max: float, ping_interval: float = 20.0,
                  pong_timeout: float = 20.0) -> None:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        # The pauses between reconnects: retry.py's exponential pause (base x 2^n, capped).
+        # A stream never stops trying, so attempts and budget play no part here.
+        self.policy = RetryPolicy(attempts=1, base=backoff_base, cap=backoff_max)
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout  # 0: no pings
         self._ws_lock = threading.Lock()  # held for every send on the socket
         self.pings_sent = 0
@@ -111,8 +117,9 @@ class ReconnectingWebSocket:
             self._thread = None
 
     def backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter in [d/2, d], d = base x 2^attempt <= max."""
-        d = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        """Exponential backoff with jitter in [d/2, d], d = the policy's pause (base x
+        2^attempt, at most ``backoff_max``), so many clients never reconnect in step."""
+        d = self.policy.pause(min(attempt, 62))
         return d * (0.5 + 0.5 * self._rng.random())
 
     # --- while serving ------------------------------------------------------------------------

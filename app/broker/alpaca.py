@@ -139,7 +139,8 @@ class AlpacaBroker:
             a = settings.alpaca
             self.trade_stream = TradeUpdatesStream(
                 trade_stream_url(settings), str(a.key_id), str(a.secret_key), self._on_event,
-                backoff_base=stream_backoff, auth_retry=stream_auth_retry)
+                backoff_base=stream_backoff, auth_retry=stream_auth_retry,
+                on_reconnect=self._poll_open_now)
             self.trade_stream.start()
         self._poller = threading.Thread(target=self._poll_loop, name="alpaca-order-poll",
                                         daemon=True)
@@ -420,6 +421,14 @@ class AlpacaBroker:
             logger.warning("trade update not understood (%s): event %s", e, event)
             return
         self._emit(u)
+
+    def _poll_open_now(self) -> None:
+        """The trade stream is back: events it missed are not replayed, so every open order is
+        asked about at the poller's next pass (within a second), not after ``stale_after``."""
+        with self._lock:
+            for cid, u in self._known.items():
+                if not u.is_terminal:
+                    self._touched[cid] = 0.0
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(min(1.0, self.poll_interval)):

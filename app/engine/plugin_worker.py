@@ -139,7 +139,8 @@ def _contain(memory_mb: float) -> None:
     """What a plugin can reach beyond its own calls, made small:
 
     - its own process group, so the engine kills whatever it forks along with it (a child
-      spinning on after its worker was replaced, found by a hostile test);
+      spinning on after its worker was replaced, found by a hostile test), and a child
+      subreaper, so what leaves the group (``setsid``) is still found (``_subreaper``);
     - a data memory limit (``RLIMIT_DATA``): an allocation past it is a ``MemoryError`` in
       that call, not the whole machine swapping or the OOM killer picking the engine;
     - first in line for the OOM killer all the same (``oom_score_adj`` 1000);
@@ -147,6 +148,7 @@ def _contain(memory_mb: float) -> None:
       process of that user: keys there are out of reach only for another user, README)."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    _subreaper()
     if memory_mb > 0:
         import resource
 
@@ -161,6 +163,21 @@ def _contain(memory_mb: float) -> None:
         f.write("1000")
     for name in [n for n in os.environ if _SECRET_ENV.search(n)]:
         del os.environ[name]
+
+
+def _subreaper() -> None:
+    """Linux: orphans among this process's descendants become its children, not init's. A
+    plugin's ``setsid()`` child leaves the process group (``killpg`` misses it) and, once its
+    parent exits, would belong to no one; as the worker's child it is found by the engine's
+    walk of parent links (``sandbox.kill_tree``) before the worker is killed."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
 
 
 def _harden() -> None:

@@ -323,7 +323,7 @@ def _probe(paths: list[Path]) -> None:
                              f"importing it ended its process: it {sandbox.describe_exit(code)}")
             new[path] = (*_probed[path], False)
     for path, (stamp, proc) in running.items():
-        sandbox.kill_group(proc.pid)
+        sandbox.kill_tree(proc.pid)
         proc.kill()
         proc.join(5)
         _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "

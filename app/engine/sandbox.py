@@ -326,6 +326,75 @@ def kill_group(pid: int | None) -> None:
         os.killpg(pid, _signal.SIGKILL)
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (read from /proc)."""
+    import os
+
+    out: dict[int, int] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            out[int(name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` by parent links."""
+    children: dict[int, list[int]] = {}
+    for p, pp in _parents().items():
+        children.setdefault(pp, []).append(p)
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def kill_tree(pid: int | None) -> None:
+    """SIGKILL a live plugin process's descendants, then its process group (``kill_group``).
+    The descendants are found by parent links (a worker is a child subreaper: a ``setsid``
+    grandchild whose parent exited is its child) and stopped first (SIGSTOP), the walk
+    repeated until it finds no new one, so none forks away meanwhile. Only for a process
+    not reaped yet (its pid cannot be anyone else's)."""
+    import os
+
+    if pid is None or pid <= 1 or pid == os.getpid():
+        return
+    kill_descendants(pid)
+    kill_group(pid)
+
+
+def kill_descendants(pid: int) -> None:
+    """``kill_tree`` without the group kill: every process below the live ``pid``."""
+    import os
+    import signal as _signal
+
+    seen: set[int] = set()
+    for _ in range(20):
+        new = descendants(pid) - seen
+        if not new:
+            break
+        for k in new:
+            with contextlib.suppress(OSError):
+                os.kill(k, _signal.SIGSTOP)
+        seen |= new
+    for k in seen:
+        with contextlib.suppress(OSError):
+            os.kill(k, _signal.SIGKILL)
+
+
 def _group_members(pgid: int) -> bool:
     """Whether a process of process group ``pgid`` exists (read from /proc)."""
     import os
@@ -419,7 +488,10 @@ class ProcessPluginPool:
         proc = slot.proc
         if proc is None:
             return None
-        kill_group(proc.pid)  # the worker and whatever its plugins forked
+        if proc.is_alive():  # the worker and whatever its plugins forked (setsid too)
+            kill_tree(proc.pid)
+        else:
+            kill_group(proc.pid)
         if proc.is_alive():
             proc.kill()
         proc.join(timeout=5)
@@ -564,6 +636,8 @@ class ProcessPluginPool:
             for slot in self._slots:
                 if slot.proc is None:
                     continue
+                if slot.proc.is_alive():  # what its plugins started ends first (setsid too)
+                    kill_descendants(slot.proc.pid)
                 try:
                     slot.conn.send(None)
                 except OSError:

@@ -281,3 +281,31 @@ def test_plugins_do_not_see_the_broker_keys_in_their_environment(make_engine, ca
     lines = [r.getMessage() for r in caplog.records if r.name == "plugin.snoops"]
     assert lines and all("env:" in ln for ln in lines)
     assert not any("APCA_" in ln or "ALPACA" in ln or "SECRET" in ln for ln in lines)
+
+
+def test_a_daemon_a_plugin_starts_with_setsid_dies_with_its_worker(make_engine, tmp_path):
+    """fork, setsid, fork, exit: the grandchild is in a group of its own (the group kill
+    misses it) and its parent is gone. The worker is a child subreaper, so it is found by
+    parent links and killed with the worker: at the time limit, and at close."""
+    from tests.waiting import wait_until
+
+    pid_file = tmp_path / "daemon.pid"
+    engine = make_engine(plugin_dirs=DIRS, timeout=1.5)
+    bad = engine.create_algorithm("daemonizes", "AAA", 1000, {"pid_file": str(pid_file)})
+    r = engine.run_tick(_minute(0))
+    assert "longer than 1.5 s" in r.errors[bad]
+    daemon = int(wait_until(pid_file.exists) and pid_file.read_text())
+    assert _gone(daemon), f"the plugin's setsid daemon {daemon} still runs"
+
+    calm = engine.create_algorithm("daemonizes", "BBB", 1000,
+                                   {"pid_file": str(pid_file) + "2", "hang": False})
+    engine.stop_algorithm(bad)
+    r = engine.run_tick(_minute(1))
+    assert calm not in r.errors, r.errors
+    second = Path(str(pid_file) + "2")
+    daemon = int(wait_until(second.exists) and second.read_text())
+    assert not _gone(daemon, 0.2)  # it spins on meanwhile (a leftover: killed with its worker)
+    group = os.getpgid(daemon)  # the middle process's session and group, not the worker's
+    assert group == os.getsid(daemon) and group not in _worker_pids(engine)
+    engine.close()
+    assert _gone(daemon), f"the plugin's setsid daemon {daemon} outlived the engine's close"

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app import __version__
-from app.config import ConfigError, Settings, load_settings
+from app.cliargs import add_common_options, settings_from_args
+from app.config import ConfigError, Settings
 from app.ops.dbcheck import describe_problem, inspect_db, migration_sets
 from db.connection import BUSY_TIMEOUT_MS
 
@@ -153,22 +154,12 @@ def prune(dest: Path, keep: int, label: str = "autotrader-backup") -> list[Path]
 
 
 # --- CLI --------------------------------------------------------------------------------------
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="config file (default: the platform's config folder)")
-    p.add_argument("--data-dir", help="folder of the DBs (default: the platform's data folder)")
-
-
-def load(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, overrides={"data_dir": args.data_dir,
-                                                 "_explicit_config": bool(args.config)})
-
-
 def backup_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autotrader backup",
         description="Copy system.db, market.db and the config into a timestamped folder. "
                     "Safe while AutoTrader runs.")
-    _common(p)
+    add_common_options(p)
     p.add_argument("--dest", help="where to put the backup (default: <data folder>/backups)")
     p.add_argument("--archive", action="store_true", help="write one .tar.gz instead of a folder")
     p.add_argument("--skip-market", action="store_true",
@@ -184,7 +175,7 @@ def main(argv: list[str]) -> int:
     args = backup_parser().parse_args(argv[1:])
     try:
         try:
-            settings = load(args)
+            settings = settings_from_args(args)
         except ConfigError as e:
             # The data still deserves a backup; the config file is copied as it is.
             if not args.data_dir:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.cliargs import add_common_options, settings_from_args
 from app.config import ConfigError, Settings
 from app.ops.backup import (
     CONFIG_NAME,
@@ -28,9 +29,7 @@ from app.ops.backup import (
     FORMAT,
     MANIFEST,
     BackupError,
-    _common,
     create_backup,
-    load,
     sha256,
 )
 from app.ops.dbcheck import describe_problem, inspect_db, migration_sets
@@ -164,7 +163,7 @@ def _backup_mode(folder: Path) -> str | None:
 
 def _settings_for_restore(args: argparse.Namespace) -> Settings:
     try:
-        return load(args)
+        return settings_from_args(args)
     except ConfigError as e:
         # A broken config must not stop a restore that brings a good one back, but where the
         # data goes must then be said explicitly (the broken file may have named a folder).
@@ -248,7 +247,7 @@ def restore_parser() -> argparse.ArgumentParser:
         prog="autotrader restore",
         description="Put a backup's DBs (and config) back. The backup is checked first; the "
                     "current files are backed up before they are replaced.")
-    _common(p)
+    add_common_options(p)
     p.add_argument("source", help="a backup folder or .tar.gz made by 'autotrader backup'")
     p.add_argument("--force", action="store_true",
                    help="restore even though a running AutoTrader has the DBs open")

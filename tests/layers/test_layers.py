@@ -3,9 +3,10 @@
 Read statically (ast, every ``import`` in the file, function-level ones included), so a lazy
 import cannot hide an upward dependency. The layers, bottom to top:
 
-    base       app (version), app.config, app.cliargs, app.clock, app.clocksane, app.logging_setup,
-               app.memtrim, app.term (terminal output), app.typedvalue, app.listeners,
-               app.testhooks, db.timeutil, db.calendar        import nothing of ours
+    base       app (version), app.config, app.config_write, app.cliargs, app.clock,
+               app.clocksane, app.logging_setup, app.memtrim, app.term (terminal output),
+               app.typedvalue, app.listeners, app.testhooks, db.timeutil, db.calendar
+                                                               import nothing of ours
     db         db.*                                            base
     services   app.broker, app.marketdata, app.security,       db, base
                algorithm (plugins: db and algorithm only)
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OURS = ("app", "db", "algorithm")
 QT = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6")
 
-BASE = {"app", "app.config", "app.cliargs", "app.clock", "app.clocksane", "app.logging_setup",
+BASE = {"app", "app.config", "app.config_write", "app.cliargs", "app.clock", "app.clocksane", "app.logging_setup",
         "app.memtrim", "app.term", "app.testhooks", "app.typedvalue", "app.listeners", "db.timeutil",
         "db.calendar"}
 # Module prefix -> layer; the longest matching prefix wins.

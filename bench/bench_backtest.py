@@ -125,17 +125,27 @@ def explain_difference(bars, ours, theirs) -> None:  # noqa: ANN001
 
 
 def bench_csv(bars, cal, repeat: int) -> None:  # noqa: ANN001
-    """CSV load time (wall, best of ``repeat``) vs the floor: pandas.read_csv alone."""
+    """CSV load time vs the floor, pandas.read_csv alone of the same file, measured in turns
+    (ours, floor, ours, ...) so both see the same machine; the least of each counts. The
+    ratio uses CPU time (pandas reads on threads: process CPU counts them all); wall time is
+    printed too, the target (under 0.2 s for a year) being a wall figure on an idle machine."""
     import pandas as pd
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "year.csv"
         write_csv(bars, path)
         size = path.stat().st_size
-        ours = min(_wall(lambda: load_csv(path, bars.ticker, cal)) for _ in range(repeat))
-        floor = min(_wall(lambda: pd.read_csv(path)) for _ in range(repeat))
-    print(f"CSV load, {len(bars):,} rows ({size / 1e6:.1f} MB): load_csv {ours:.3f} s, floor "
-          f"pandas.read_csv {floor:.3f} s, ratio {ours / floor:.2f}x (target: under 0.2 s)")
+        load_csv(path, bars.ticker, cal)  # imports and the calendar's arrays, once
+        ours_w = ours_c = floor_w = floor_c = float("inf")
+        for _ in range(max(3, repeat)):
+            _, w, c = timed(lambda: load_csv(path, bars.ticker, cal))
+            ours_w, ours_c = min(ours_w, w), min(ours_c, c)
+            _, w, c = timed(lambda: pd.read_csv(path))
+            floor_w, floor_c = min(floor_w, w), min(floor_c, c)
+    print(f"CSV load, {len(bars):,} rows ({size / 1e6:.1f} MB): load_csv {ours_w:.3f} s wall "
+          f"/ {ours_c:.3f} s CPU; floor pandas.read_csv {floor_w:.3f} s wall / {floor_c:.3f} s "
+          f"CPU; ratio {ours_c / floor_c:.2f}x CPU, {ours_w / floor_w:.2f}x wall "
+          f"(target: under 0.2 s)")
 
 
 def bench_sweep(cal, runs: int = 50) -> None:  # noqa: ANN001
@@ -183,6 +193,7 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=365, help="calendar days of bars (default 365)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="runs per fast path, the fastest counts (default 5)")
+    ap.add_argument("--csv-only", action="store_true", help="only the CSV load")
     ap.add_argument("--sweep-only", action="store_true",
                     help="only the 50-run sweep (process pool vs local Dask cluster)")
     ap.add_argument("--skip-shipped", action="store_true",
@@ -199,6 +210,8 @@ def main() -> int:
           f"seeded random walk, capital {CAPITAL:,.0f}, no costs, fill at the next open\n")
     rows: list[tuple[str, int, float, float, int, float]] = []
     bench_csv(bars, cal, args.repeat)
+    if args.csv_only:
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "sma_incremental.py").write_text(INCREMENTAL, encoding="utf-8")

@@ -124,6 +124,9 @@ def _epoch_seconds(stamps, tz: ZoneInfo | None, lines: np.ndarray,  # noqa: ANN0
     if pd.api.types.is_integer_dtype(stamps.dtype):
         out = stamps.to_numpy(dtype=np.int64)
         return out // 1000 if out.size and np.abs(out).max() > 10**11 else out  # milliseconds
+    fast = _iso_fast(stamps, tz)
+    if fast is not None:
+        return fast
     text = stamps.astype(str).str.strip()
     digits = text.str.fullmatch(r"-?\d+").to_numpy()
     out = np.zeros(len(text), dtype=np.int64)
@@ -168,6 +171,33 @@ def _epoch_seconds(stamps, tz: ZoneInfo | None, lines: np.ndarray,  # noqa: ANN0
         "datetime64[s]").astype(np.int64)
     out[idx] = secs
     return out
+
+
+def _iso_fast(stamps, tz: ZoneInfo | None) -> np.ndarray | None:  # noqa: ANN001
+    """Epoch seconds when every row is ISO-8601 with one zone (or naive and ``tz`` given),
+    parsed in one call in C; None sends the column to the row-aware path below (mixed offsets,
+    epoch numbers as text, other notations, errors to be named by line). Stripping and
+    matching each row in Python cost 0.55 s of a 0.75 s load of a year of minutes.
+    (Epoch seconds and milliseconds as text are 10 and 13 digits: not ISO-8601, so NaT.)"""
+    import pandas as pd
+
+    if not (pd.api.types.is_string_dtype(stamps.dtype)
+            or pd.api.types.is_object_dtype(stamps.dtype)):
+        return None
+    try:
+        parsed = pd.to_datetime(stamps, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # mixed offsets (a DST change), aware and naive rows
+        return None
+    if not pd.api.types.is_datetime64_any_dtype(parsed.dtype) or parsed.isna().any():
+        return None
+    if parsed.dt.tz is None:
+        if tz is None:
+            return None  # the row-aware path says which line lacks a zone
+        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        if parsed.isna().any():
+            return None
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[s]").astype(np.int64)
 
 
 def _numbers(col, name: str, lines: np.ndarray, path: Path) -> np.ndarray:  # noqa: ANN001
@@ -216,7 +246,11 @@ def load_csv(path: str | Path, ticker: str, calendar: MarketCalendar, *,
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise BacktestError(f"CSV file {path} cannot be read as CSV: {e}") from None
     cols, split = _columns([str(c) for c in frame.columns], path)
-    frame = frame.dropna(how="all")  # blank lines (kept above so line numbers stay right)
+    # Blank lines (kept above so line numbers stay right) are rows with nothing in any column;
+    # a numeric column without a gap proves there are none (dropna over every column costs).
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if not numeric or frame[numeric[0]].isna().any():
+        frame = frame.dropna(how="all")
     if frame.empty:
         raise BacktestError(f"CSV file {path} has a header but no rows")
     lines = frame.index.to_numpy(dtype=np.int64) + 2

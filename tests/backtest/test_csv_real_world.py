@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -98,3 +99,28 @@ def test_a_csv_with_only_closed_hours_is_refused(tmp_path, calendar):
                     "2024-03-04T23:00:00Z,1,1,1,1,1\n2024-03-04T23:01:00Z,1,1,1,1,1\n")
     with pytest.raises(BacktestError, match="every row is outside NYSE regular sessions: 2 rows"):
         load_csv(path, "X", calendar)
+
+
+def test_one_pass_iso_parse_and_the_row_by_row_path_agree(tmp_path, calendar):
+    """The documented format (ISO-8601 'Z'), and naive New York times with tz, are parsed in
+    one call; a column the one pass cannot take (some rows epoch seconds as text, one with
+    blanks around it) goes row by row; all give the same minutes."""
+    from app.backtest.bars import _iso_fast
+
+    ref = random_walk("X", calendar, date(2024, 3, 8), date(2024, 3, 11), seed=2)
+    write_csv(ref, tmp_path / "ours.csv")
+    stamps = pd.read_csv(tmp_path / "ours.csv")["timestamp"]
+    assert np.array_equal(_iso_fast(stamps, None), ref.ts)
+    local = pd.to_datetime(ref.ts, unit="s", utc=True).tz_convert(EXCHANGE_TZ)
+    naive = pd.Series(local.strftime("%Y-%m-%d %H:%M:%S"))
+    assert _iso_fast(naive, None) is None  # no zone: the row-aware path names the line
+    assert np.array_equal(_iso_fast(naive, ZoneInfo("America/New_York")), ref.ts)
+    mixed = stamps.astype(object).copy()
+    mixed.iloc[::7] = [str(int(t)) for t in ref.ts[::7]]
+    mixed.iloc[3] = f"  {mixed.iloc[3]}  "
+    assert _iso_fast(mixed, None) is None
+    frame = pd.read_csv(tmp_path / "ours.csv")
+    frame["timestamp"] = mixed
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    b = load_csv(tmp_path / "mixed.csv", "X", calendar)
+    assert np.array_equal(b.ts, ref.ts) and np.array_equal(b.c, ref.c)

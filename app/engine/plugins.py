@@ -301,19 +301,21 @@ def _probe(paths: list[Path]) -> None:
     for path in paths:
         try:
             stamp = _stamp(path)
-            proc = ctx.Process(target=_probe_child, args=(str(path), sandbox._memory_mb),
+            began = ctx.Value("d", 0.0, lock=False)
+            proc = ctx.Process(target=_probe_child,
+                               args=(str(path), sandbox._memory_mb, began),
                                name=f"autotrader-plugin-check-{path.stem}", daemon=True)
             proc.start()
         except (OSError, RuntimeError) as e:
             logger.warning("cannot check plugin %s in a separate process: %s", path, e)
             continue
-        running[path] = (stamp, proc)
+        running[path] = (stamp, proc, began)
     deadline = time.monotonic() + PROBE_SECONDS
     new: dict[Path, tuple[tuple[int, int], str | None, bool]] = {}
     while running and time.monotonic() < deadline:
-        wait([proc.sentinel for _, proc in running.values()],
+        wait([proc.sentinel for _, proc, _ in running.values()],
              timeout=max(0.0, deadline - time.monotonic()))
-        for path, (stamp, proc) in list(running.items()):
+        for path, (stamp, proc, _) in list(running.items()):
             if proc.is_alive():
                 continue
             del running[path]
@@ -321,14 +323,20 @@ def _probe(paths: list[Path]) -> None:
             code = proc.exitcode
             _probed[path] = (stamp, None if code == _PROBE_OK else
                              f"importing it ended its process: it {sandbox.describe_exit(code)}")
-            new[path] = (*_probed[path], False)
-    for path, (stamp, proc) in running.items():
+            if code != -9:  # SIGKILL may be the OOM killer's, not the file's doing
+                new[path] = (*_probed[path], False)
+    for path, (stamp, proc, began) in running.items():
+        # Kept for the next start only when the file's own module code ran for most of the
+        # limit: on a loaded machine the probe process itself may take that long to start
+        # (every file "hung" at a load of 15 on 2 cores), which says nothing of the file.
+        ran = time.monotonic() - began.value if began.value > 0 else 0.0
         sandbox.kill_tree(proc.pid)
         proc.kill()
         proc.join(5)
         _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "
                                 "code that never returns?)")
-        new[path] = (*_probed[path], True)
+        if ran >= PROBE_SECONDS / 2:
+            new[path] = (*_probed[path], True)
     if new:
         _remember(new)
     for path, (_, why) in ((p, _probed[p]) for p in paths if p in _probed):
@@ -346,7 +354,7 @@ def _probe_context() -> Any:
     return ctx
 
 
-def _probe_child(path: str, memory_mb: float) -> None:
+def _probe_child(path: str, memory_mb: float, began: Any = None) -> None:
     """In the probe process: import the file as the app would, then exit with ``_PROBE_OK``
     (an exception in it is fine: the app lists the plugin as broken with it)."""
     import os
@@ -357,6 +365,8 @@ def _probe_child(path: str, memory_mb: float) -> None:
     probe_imports = False
     plugin_worker._harden()
     plugin_worker._contain(memory_mb)
+    if began is not None:
+        began.value = time.monotonic()  # the file's own code starts now (system-wide clock)
     _exec_file(Path(path))
     os._exit(_PROBE_OK)
 

@@ -149,7 +149,7 @@ def test_module_code_that_ends_or_hangs_its_process_is_listed_broken_not_run_her
 _NEXT_START = """
 import json, sys, time
 import app.engine.plugins as plugins
-plugins.PROBE_SECONDS = 2.0
+plugins.PROBE_SECONDS = 6.0
 t0 = time.monotonic()
 infos = {p.name: p.error for p in plugins.discover_plugins([__import__("pathlib").Path(sys.argv[1])])}
 print(json.dumps({"seconds": time.monotonic() - t0, "spin": infos["spin"], "good": infos["good"]}))
@@ -182,16 +182,16 @@ def test_a_hanging_plugin_file_costs_its_probe_time_once_not_at_every_start(
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    first = start()
-    assert first["seconds"] >= 2.0 and first["spin"].startswith("importing it took longer")
+    first = start()  # (kept only when the file's own code ran for half the limit or more)
+    assert first["seconds"] >= 6.0 and first["spin"].startswith("importing it took longer")
     assert first["good"] is None
     assert plugins.verdict_file().exists()
     assert oct(plugins.verdict_file().stat().st_mode & 0o777) == "0o600"
     second = start()
-    assert second["seconds"] < 2.0, second  # no probe waited out again
+    assert second["seconds"] < 6.0, second  # no probe waited out again
     assert second["spin"] == first["spin"] and second["good"] is None
     (folder / "_helper.py").write_text("X = 2\n")  # a helper beside it changed: checked again
-    assert start()["seconds"] >= 2.0
+    assert start()["seconds"] >= 6.0
     (folder / "spin.py").write_text(GOOD)  # fixed: checked again, and loads
     fixed = start()
     assert fixed["spin"] is None and fixed["good"] is None

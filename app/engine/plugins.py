@@ -183,6 +183,7 @@ _file_cache: dict[Path, tuple[tuple[int, int], PluginInfo | None]] = {}
 # isolation already (plugin workers, backtest children).
 probe_imports = True
 PROBE_SECONDS = 30.0  # a heavy import (pandas, scikit-learn) on a Pi takes seconds
+PROBE_START_SECONDS = 60.0  # more for the check process to start (a loaded machine)
 _PROBE_OK = 86  # the exit code of a probe whose import returned (a plugin's own exit is not)
 _probed: dict[Path, tuple[tuple[int, int], str | None]] = {}
 
@@ -310,13 +311,28 @@ def _probe(paths: list[Path]) -> None:
             logger.warning("cannot check plugin %s in a separate process: %s", path, e)
             continue
         running[path] = (stamp, proc, began)
-    deadline = time.monotonic() + PROBE_SECONDS
+    spawned = time.monotonic()
+
+    def due(began: Any) -> float:
+        # The limit counts from when the file's own code starts: on a loaded machine the
+        # check process itself may take that long to start (at a load of 15 on 2 cores every
+        # file of a folder "took longer than 30 s" before it ran a line).
+        if began.value > 0:
+            return float(began.value) + PROBE_SECONDS
+        return spawned + PROBE_START_SECONDS + PROBE_SECONDS
+
     new: dict[Path, tuple[tuple[int, int], str | None, bool]] = {}
-    while running and time.monotonic() < deadline:
+    while running:
+        now = time.monotonic()
+        nearest = min(due(b) for _, _, b in running.values())
         wait([proc.sentinel for _, proc, _ in running.values()],
-             timeout=max(0.0, deadline - time.monotonic()))
-        for path, (stamp, proc, _) in list(running.items()):
+             timeout=min(max(0.0, nearest - now), 0.5))  # began moves a due time later
+        now = time.monotonic()
+        for path, (stamp, proc, began) in list(running.items()):
             if proc.is_alive():
+                if now >= due(began):
+                    del running[path]
+                    _probe_overdue(path, stamp, proc, began.value > 0, new)
                 continue
             del running[path]
             proc.join()
@@ -325,23 +341,29 @@ def _probe(paths: list[Path]) -> None:
                              f"importing it ended its process: it {sandbox.describe_exit(code)}")
             if code != -9:  # SIGKILL may be the OOM killer's, not the file's doing
                 new[path] = (*_probed[path], False)
-    for path, (stamp, proc, began) in running.items():
-        # Kept for the next start only when the file's own module code ran for most of the
-        # limit: on a loaded machine the probe process itself may take that long to start
-        # (every file "hung" at a load of 15 on 2 cores), which says nothing of the file.
-        ran = time.monotonic() - began.value if began.value > 0 else 0.0
-        sandbox.kill_tree(proc.pid)
-        proc.kill()
-        proc.join(5)
-        _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "
-                                "code that never returns?)")
-        if ran >= PROBE_SECONDS / 2:
-            new[path] = (*_probed[path], True)
     if new:
         _remember(new)
     for path, (_, why) in ((p, _probed[p]) for p in paths if p in _probed):
         if why:
             logger.error("plugin %s is broken: %s; it is not loaded", path, why)
+
+
+def _probe_overdue(path: Path, stamp: tuple[int, int], proc: Any, began: bool,
+                   new: dict[Path, tuple[tuple[int, int], str | None, bool]]) -> None:
+    """A probe past its time: killed (with what it started), the file listed as broken; the
+    verdict kept for the next start only when the file's own code ran out the limit."""
+    from app.engine import sandbox
+
+    sandbox.kill_tree(proc.pid)
+    proc.kill()
+    proc.join(5)
+    if began:
+        _probed[path] = (stamp, f"importing it took longer than {PROBE_SECONDS:g} s (module "
+                                "code that never returns?)")
+        new[path] = (*_probed[path], True)
+    else:
+        _probed[path] = (stamp, f"its check did not start within {PROBE_START_SECONDS:g} s "
+                                "(a very busy machine?); it is checked again at the next start")
 
 
 def _probe_context() -> Any:

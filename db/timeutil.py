@@ -85,5 +85,10 @@ def floor_minute(t: datetime) -> datetime:
     return require_aware(t).replace(second=0, microsecond=0)
 
 
+def minute_epoch(t: datetime) -> int:
+    """Epoch seconds of the start of the minute ``t`` falls in (a bar's ``ts``)."""
+    return int(floor_minute(t).timestamp())
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

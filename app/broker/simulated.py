@@ -47,7 +47,7 @@ from db.calendar import MarketCalendar, nyse
 from db.market import TICKER_RE, MarketStore
 from db.simbroker import OPEN_STATUSES, SimBrokerStore
 from db.system import SystemStore
-from db.timeutil import floor_minute, iso_z
+from db.timeutil import iso_z, minute_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def last_close(market: MarketStore) -> PriceRule:
     """Base price = close of the last complete bar before the current minute."""
 
     def rule(ticker: str, now: datetime) -> float | None:
-        return market.latest_price(ticker, before_ts=int(floor_minute(now).timestamp()))
+        return market.latest_price(ticker, before_ts=minute_epoch(now))
 
     return rule
 
@@ -69,7 +69,7 @@ def next_open(market: MarketStore) -> PriceRule:
     fallback = last_close(market)
 
     def rule(ticker: str, now: datetime) -> float | None:
-        m = int(floor_minute(now).timestamp())
+        m = minute_epoch(now)
         rows = market.bars_between(ticker, m, m + 60)
         return rows[0][1] if rows else fallback(ticker, now)
 
@@ -200,7 +200,7 @@ class SimulatedBroker:
                    "broker_order_id": "sim-" + uuid.uuid4().hex[:16], "ticker": request.ticker,
                    "side": request.side, "qty": request.qty, "status": "new", "filled_qty": 0,
                    "filled_avg_price": None, "reason": "",
-                   "created_ts": int(floor_minute(now).timestamp())}
+                   "created_ts": minute_epoch(now)}
             with self.system.atomic():
                 self.store.insert_order(row, iso_z(now))
                 qty = request.qty
@@ -220,7 +220,7 @@ class SimulatedBroker:
     def _progress(self) -> list[OrderUpdate]:
         """Fill the rest of partially filled orders from earlier minutes."""
         now = self.clock.now()
-        minute = int(floor_minute(now).timestamp())
+        minute = minute_epoch(now)
         out = []
         with self._lock:
             for row in self._open_rows():

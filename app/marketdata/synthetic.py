@@ -34,7 +34,7 @@ from app.marketdata.base import BarListener, FeedStatus, StatusListener
 from app.marketdata.subscriptions import SubscriptionSet
 from db.calendar import MarketCalendar, Session
 from db.market import Bar, MarketStore, check_ticker
-from db.timeutil import floor_minute
+from db.timeutil import floor_minute, minute_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class SyntheticFeed:
         """Write the previous sessions and today's bars up to the last complete minute."""
         check_ticker(ticker)
         now = self.clock.now()
-        upto = int(floor_minute(now).timestamp())  # bars starting before this are complete
+        upto = minute_epoch(now)  # bars starting before this are complete
         history = self.calendar.sessions_before(now, self.history_sessions)
         start = int(history[0].open.timestamp()) if history else upto - 86400
         with self._lock:
@@ -181,7 +181,7 @@ class SyntheticFeed:
 
         Called by the feed's thread at each minute and by the engine before a tick, so a tick
         never runs before its last minute's bar is stored."""
-        upto = int(floor_minute(t).timestamp())
+        upto = minute_epoch(t)
         new: list[Bar] = []
         with self._lock:
             for ticker in sorted(self._subs.tickers()):

@@ -85,3 +85,22 @@ def test_partial_fills_finish_a_minute_later(system_store, priced, clock, calend
     assert [h.filled_qty for h in heard] == [3, 10]
     b.cancel_order("pf")  # canceling a filled order changes nothing
     assert b.get_order("pf").status == "filled"
+
+
+def test_a_raising_order_listener_is_logged_and_the_next_still_hears(
+        system_store, priced, clock, calendar, caplog):
+    b = make(system_store, priced, clock, calendar, partial_fill_ratio=0.5, slippage_bps=0)
+    heard = []
+
+    def broken(update):
+        raise RuntimeError("listener bug")
+
+    b.add_order_listener(broken)
+    b.add_order_listener(heard.append)
+    u = b.submit_order(OrderRequest("l1", "AAA", "buy", 10))
+    assert (u.status, u.filled_qty) == ("partially_filled", 5)  # the caller never sees the bug
+    clock.advance(minutes=1)
+    assert b.get_order("l1").status == "filled"
+    assert [h.filled_qty for h in heard] == [5, 10]
+    failed = [r for r in caplog.records if "order listener" in r.getMessage()]
+    assert len(failed) == 2 and all("broken" in r.getMessage() for r in failed)

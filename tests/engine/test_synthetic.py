@@ -80,3 +80,23 @@ def test_prepare_writes_history_and_bars_appear_as_the_clock_passes(calendar, ma
     feed.unsubscribe("AAPL")
     clock.advance(minutes=5)
     assert feed.ensure_until(clock.now()) == []
+
+
+def test_a_raising_bar_listener_is_logged_and_the_next_still_hears(calendar, market_store,
+                                                                   caplog):
+    clock = ManualClock(OPEN + timedelta(minutes=10, seconds=5))
+    feed = SyntheticFeed(market_store, clock, calendar, seed=42)
+    heard = []
+
+    def broken(bar):
+        raise RuntimeError("listener bug")
+
+    feed.add_bar_listener(broken)
+    feed.add_bar_listener(heard.append)
+    feed.subscribe("AAPL")
+    clock.advance(minutes=2)
+    new = feed.ensure_until(clock.now())
+    assert len(new) == 2 and heard == new
+    assert market_store.latest_ts("AAPL") == new[-1].ts  # stored before anyone was told
+    failed = [r for r in caplog.records if "bar listener" in r.getMessage()]
+    assert len(failed) == 2 and all("broken" in r.getMessage() for r in failed)

@@ -13,10 +13,12 @@ caller's ``scope`` caps them).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from app.broker import retry
@@ -41,6 +43,31 @@ RATE_LIMITED_TRIES = 120
 
 # progress(ticker, fraction 0..1, bars stored so far)
 ProgressCallback = Callable[[str, float, int], None]
+
+
+# Epoch seconds of each UTC day seen in bar timestamps ("2024-01-02" -> 1704153600), bounded;
+# seconds into the day of each whole minute ("14:30:00" -> 52200).
+_DAY_EPOCH: dict[str, int] = {}
+_DAY_EPOCH_MAX = 8192
+_MINUTE_OF_DAY = {f"{h:02d}:{m:02d}:00": h * 3600 + m * 60 for h in range(24) for m in range(60)}
+
+
+def bar_epoch(t: object) -> int:
+    """Epoch seconds of a bar's ``t``. Alpaca sends ``2024-01-02T14:30:00Z``: the day's epoch
+    (one parse per day) plus the minute's offset (a dict hit), several times faster than a full
+    ISO parse, which was the backfill's largest cost after the network (a year is 240,000
+    bars with extended hours). Anything else (an offset, seconds, fractions) takes
+    ``to_epoch``."""
+    if type(t) is str and len(t) == 20 and t[10] == "T" and t[19] == "Z":
+        minute = _MINUTE_OF_DAY.get(t[11:19])
+        if minute is not None:
+            day = _DAY_EPOCH.get(t[:10])
+            if day is None:
+                if len(_DAY_EPOCH) >= _DAY_EPOCH_MAX:
+                    _DAY_EPOCH.clear()
+                day = _DAY_EPOCH[t[:10]] = to_epoch(t) - minute  # a bad date: its error
+            return day + minute
+    return to_epoch(t)  # type: ignore[arg-type]  # to_epoch says what is wrong with it
 
 
 class BackfillError(RuntimeError):
@@ -114,20 +141,38 @@ class Backfiller:
             return 0
         total_s = (end - start).total_seconds()
         stored = 0
-        with self._lock_for(ticker):
+        chunks = []
+        chunk_start = start
+        while chunk_start < end:
+            chunk_end = min(end, chunk_start + timedelta(days=self.chunk_days))
+            chunks.append((chunk_start, chunk_end))
+            chunk_start = chunk_end
+        with self._lock_for(ticker), ThreadPoolExecutor(
+                1, thread_name_prefix=f"backfill-{ticker}") as pool:
+            # The next chunk is fetched while this one is stored: the wait for Alpaca's pages
+            # hides the parsing and storing. The fetching thread never opens a DB; it runs in
+            # a copy of this thread's context (a caller's retry scope applies there too).
+            def fetch(i: int) -> Future[dict[str, list[tuple]]]:
+                a, b = chunks[i]
+                ctx = contextvars.copy_context()
+                return pool.submit(lambda: ctx.run(self._fetch, ticker, a, b))
+
             t0 = time.monotonic()
-            chunk_start = start
-            while chunk_start < end:
-                chunk_end = min(end, chunk_start + timedelta(days=self.chunk_days))
-                rows = self._fetch(ticker, chunk_start, chunk_end).get(ticker, [])
-                stored += self.market.insert_rows(rows)
-                chunk_start = chunk_end
-                if progress is not None:
-                    done = (chunk_start - start).total_seconds() / total_s
-                    try:
-                        progress(ticker, min(1.0, done), stored)
-                    except Exception:
-                        logger.exception("backfill progress callback failed")
+            pending = fetch(0)
+            try:
+                for i, (_, chunk_end) in enumerate(chunks):
+                    rows = pending.result().get(ticker, [])
+                    if i + 1 < len(chunks):
+                        pending = fetch(i + 1)
+                    stored += self.market.insert_rows(rows)
+                    if progress is not None:
+                        done = (chunk_end - start).total_seconds() / total_s
+                        try:
+                            progress(ticker, min(1.0, done), stored)
+                        except Exception:
+                            logger.exception("backfill progress callback failed")
+            finally:
+                pending.cancel()  # a failed store: the chunk fetched ahead is not needed
             logger.info("backfill %s %s..%s: %d regular-session bars in %.1f s", ticker,
                         start.isoformat(), end.isoformat(), stored, time.monotonic() - t0)
         return stored
@@ -181,7 +226,7 @@ class Backfiller:
             return out
         for t in names:
             bars = raw.get(t) or []
-            out[t] = [(t, to_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
+            out[t] = [(t, bar_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
                        float(b["c"]), int(b.get("v") or 0)) for b in bars]
         return out
 

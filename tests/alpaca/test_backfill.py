@@ -110,23 +110,35 @@ def test_progress_reported_per_chunk(settings, market_store, calendar, clock, em
     assert seen[-1][2] == market_store.count("SPY")
 
 
+class FaultPerCall:
+    """The real alpaca-py data client, with the emulator's fault switch set before each call
+    from a schedule (0: none): the Backfiller fetches the next chunk while it stores one, so
+    faults set from its progress reports would race with that fetch."""
+
+    def __init__(self, settings, emulator, schedule: list[int]) -> None:
+        from app.broker.alpaca_clients import data_client
+
+        self.real, self.emulator, self.schedule = data_client(settings), emulator, schedule
+
+    def get_stock_bars(self, req):
+        status = self.schedule.pop(0) if self.schedule else 0
+        if status:
+            f = self.emulator.faults
+            f.fail_status, f.fail_count, f.fail_prefix = status, 1, "/v2/stocks"
+        return self.real.get_stock_bars(req)
+
+
 def test_429s_then_503s_then_data_through_the_one_retry_policy(settings, market_store, calendar,
                                                                  clock, emulator) -> None:
     """Issue 10: backfill retries on app/broker/retry.py. The first chunk meets two 429s, the
-    second two 503s (set from the progress report between them); both end with the data."""
-    emulator.faults.fail_status, emulator.faults.fail_count = 429, 2
-    emulator.faults.fail_prefix = "/v2/stocks"
-
-    def after_chunk(_t: str, _f: float, _n: int) -> None:
-        if emulator.faults.fail_status == 429:
-            emulator.faults.fail_status, emulator.faults.fail_count = 503, 2
-
-    bf = make(settings, market_store, calendar, clock, chunk_days=3)
+    second two 503s; both end with their data."""
+    client = FaultPerCall(settings, emulator, [429, 429, 0, 503, 503, 0])
+    bf = make(settings, market_store, calendar, clock, chunk_days=3, client=client)
     start, end = clock.now() - timedelta(days=6), clock.now()
-    stored = bf.backfill_range("MSFT", start, end, progress=after_chunk)
+    stored = bf.backfill_range("MSFT", start, end)
     assert stored == len(expected_minutes(calendar, start, end)) == market_store.count("MSFT")
-    assert emulator.faults.fail_status == 503 and emulator.faults.fail_count == 0
-    assert bf.requests == 2 + 2 + 2  # each chunk: two refused tries, then its data
+    assert client.schedule == [] and emulator.faults.fail_count == 0
+    assert bf.requests == 6  # each chunk: two refused tries, then its data
 
 
 def test_a_callers_retry_scope_caps_the_backfills_tries(settings, market_store, calendar, clock,
@@ -139,3 +151,28 @@ def test_a_callers_retry_scope_caps_the_backfills_tries(settings, market_store, 
     with retry.scope(attempts=1), pytest.raises(BackfillError, match="giving up after 1 attempt"):
         bf.backfill_range("GE", clock.now() - timedelta(hours=1), clock.now())
     assert bf.requests == 1 and emulator.faults.fail_count == 4
+
+
+def test_bar_epoch_agrees_with_the_iso_parser() -> None:
+    from app.marketdata.backfill import bar_epoch
+    from db.timeutil import to_epoch
+
+    for s in ("2024-01-02T14:30:00Z", "2024-02-29T23:59:00Z", "2024-03-10T07:05:59Z",
+              "2024-01-02T14:30:00+00:00", "2024-01-02T09:30:00-05:00", "2024-01-02T14:30:00.5Z"):
+        assert bar_epoch(s) == to_epoch(s), s
+    for bad in ("2024-01-02T24:30:00Z", "2024-13-02T14:30:00Z", "2024-01-02T1 :30:00Z"):
+        with pytest.raises(ValueError, match=bad):
+            bar_epoch(bad)
+
+
+def test_a_failure_in_a_later_chunk_keeps_the_stored_ones(settings, market_store, calendar,
+                                                          clock, emulator) -> None:
+    """Chunks are fetched one ahead of the store: a refusal of the second chunk still leaves
+    the first stored, and is reported."""
+    client = FaultPerCall(settings, emulator, [0, 400])
+    bf = make(settings, market_store, calendar, clock, chunk_days=3, client=client)
+    start = clock.now() - timedelta(days=6)
+    with pytest.raises(BackfillError, match="HTTP 400"):
+        bf.backfill_range("SPY", start, clock.now())
+    first = expected_minutes(calendar, start, start + timedelta(days=3))
+    assert market_store.count("SPY") == len(first) > 0

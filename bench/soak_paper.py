@@ -189,13 +189,17 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
                     problems[k] += k in why
             out.write(f"{ts}\n")
             if i % 50 == 0:
-                extra = {"fd_targets": fd_targets()} if i == 50 else {}
+                extra = ({"fd_targets": fd_targets(), "db_threads": db_threads(system, market)}
+                         if i == 50 else {})
                 stats.write(json.dumps({"i": i, "day": m.date().isoformat(),
                                         "bars_waited_out": waited_out, **extra,
+                                        **db_conns(system, market),
                                         **proc_stats()}) + "\n")
         feed.wait_idle(10.0)
         stats.write(json.dumps({"end": True, "bars_waited_out": waited_out,
                                 "plugin_problems": problems, "fd_targets": fd_targets(),
+                                "db_threads": db_threads(system, market),
+                                **db_conns(system, market),
                                 **proc_stats()}) + "\n")
     publish_clock(folder, todo[-1] + 62)
     engine.close()
@@ -214,6 +218,36 @@ def fd_targets() -> list[str]:
         except OSError:
             pass
     return sorted(out)
+
+
+def db_threads(*stores) -> dict[str, list[str]]:
+    """Per DB file, the thread holding each open connection (its name, or the OS's name and
+    "ended" when the thread is gone but its connection is still open)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, list[str]] = {}
+    for store in stores:
+        held = []
+        for tid in list(store._tl._by_thread):
+            try:
+                comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            except OSError:
+                comm = "ended"
+            held.append(f"{names.get(tid, '?')} ({comm})")
+        out[Path(store._tl.path).name] = sorted(held)
+    return out
+
+
+def db_conns(*stores) -> dict[str, int]:
+    """DB connections open now: of live threads, and of ended ones (not closed yet: a store
+    closes those when it next opens a connection, db/connection.py)."""
+    live = ended = 0
+    for store in stores:
+        for tid in list(store._tl._by_thread):
+            if os.path.exists(f"/proc/self/task/{tid}"):
+                live += 1
+            else:
+                ended += 1
+    return {"db_conns": live, "db_conns_ended": ended}
 
 
 def publish_clock(folder: Path, ts: int) -> None:
@@ -250,12 +284,28 @@ class PaperResult(Result):
     sent_late: int = 0
     stopped: list = field(default_factory=list)  # algorithms stopped (risk guards), why
     fds_new: list = field(default_factory=list)  # fds open at the end, not at minute 50
+    db_threads: tuple = ({}, {})  # threads holding a DB connection: minute 50, the end
+    db_conns: tuple = (0, 0)  # DB connections of live threads: after warm-up, the end
+    db_conns_ended: int = 0  # connections of ended threads still open at the end
     bars_differing: int = 0
     bars_differing_examples: list = field(default_factory=list)
 
     @property
+    def fds_beside_db(self) -> tuple[int, int]:
+        """fds other than those of DB connections of live threads (two each: the file and its
+        WAL). A long-lived thread opens its connection the first time it writes (the order
+        poll: the first update it finds while the trade stream is down, any day of the run),
+        a step that is not a leak: one connection per live thread, closed when it ends."""
+        return (self.fds[0] - 2 * self.db_conns[0], self.fds[1] - 2 * self.db_conns[1])
+
+    @property
     def problems(self) -> list[str]:
-        p = super().problems
+        p = [x for x in super().problems if not x.startswith("fds grew")]
+        a, b = self.fds_beside_db
+        if b > a + 2:
+            p.append(f"fds grew {self.fds} ({a} -> {b} beside live threads' DB connections)")
+        if self.db_conns_ended:
+            p.append(f"{self.db_conns_ended} DB connections of ended threads still open")
         if self.duplicate_cids_at_broker:
             p.append(f"{self.duplicate_cids_at_broker} client order ids sent twice")
         if self.shares_mismatch:
@@ -430,6 +480,10 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
             if x in grown:
                 grown.remove(x)
         result.fds_new = grown
+        result.db_threads = (next((r["db_threads"] for r in stretch if "db_threads" in r
+                                   and "i" in r), {}), end.get("db_threads", {}))
+        result.db_conns = (warm.get("db_conns", 0), end.get("db_conns", 0))
+        result.db_conns_ended = end.get("db_conns_ended", 0)
         result.plugin_problems = end.get("plugin_problems", {})
     for p in (system, market):
         result.db_mb[p.name] = round(sum(
@@ -537,6 +591,11 @@ def describe(r: PaperResult) -> str:
         f"(drift {r.rss_end_mb - r.rss_warm_mb} MB); fds {r.fds[0]} -> {r.fds[1]}; "
         f"threads {r.threads[0]} -> {r.threads[1]}; fds opened since minute 50 and still "
         f"open: {r.fds_new}",
+        f"  DB connections of live threads {r.db_conns[0]} -> {r.db_conns[1]}, of ended "
+        f"threads at the end {r.db_conns_ended}; fds beside them {r.fds_beside_db[0]} -> "
+        f"{r.fds_beside_db[1]}",
+        f"  DB connections' threads at minute 50: {r.db_threads[0]}",
+        f"  DB connections' threads at the end: {r.db_threads[1]}",
         f"  DB sizes: {r.db_mb}",
         f"  algorithms stopped: {len(r.stopped)} {r.stopped[:3]}",
         "  checks: " + ("all passed" if not r.problems else "; ".join(r.problems)),

@@ -135,7 +135,7 @@ class MarketStore(Store):
             logger.debug("dropped %d of %d bars (outside session or invalid)", dropped, len(rows))
         if not kept:
             return 0
-        db = self._tl.db
+        db = self._tl.writer_db  # the page cache a batch of 100 tickers needs (connection.py)
         try:
             if db.conn.in_transaction:  # inside a caller's transaction (a split): a savepoint
                 with db.atomic():

@@ -26,6 +26,7 @@ from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QMouseEvent, QPainter, QPicture
 from PySide6.QtWidgets import QWidget
 
+from app.ui.chart_lines import MovingAverages, peak_decimate
 from db.calendar import EXCHANGE_TZ
 from db.timeutil import to_epoch
 
@@ -52,6 +53,7 @@ def right_pad(width: float) -> float:
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
 PRICE_PEN = {"color": "#0a2f6b", "width": 2}
+GRID_COLOR = "#dfe3e8"  # opaque: what the 25% dark grid looked like on white, a bit lighter
 UP_COLOR = "#0b6b2f"
 DOWN_COLOR = "#b0201a"
 VOLUME_UP = "#8fc9a3"
@@ -62,16 +64,6 @@ MIN_BUCKET_PX = 3.0  # a candle or volume bar is at least this wide; more bars a
 INDICATOR_COLORS = ("#c25e00", "#6a1b9a", "#00796b", "#5d4037")
 BUY_BRUSH = "#0b6b2f"
 SELL_BRUSH = "#b0201a"
-
-
-def sma(values: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average; NaN until ``window`` values exist."""
-    out = np.full(values.shape, np.nan)
-    if window <= 0 or len(values) < window:
-        return out
-    c = np.cumsum(np.insert(values.astype(float), 0, 0.0))
-    out[window - 1:] = (c[window:] - c[:-window]) / window
-    return out
 
 
 def spacing_bars(spacing: float, i: int) -> int:
@@ -87,10 +79,28 @@ def style_plot(plot: pg.PlotItem) -> None:
     plot.hideButtons()
     plot.showAxis("right")
     plot.hideAxis("left")
+    for name in ("left", "right", "top", "bottom"):
+        # No unit prefixes: otherwise every range change rewrites each axis's (empty) HTML
+        # label and asks the layout for its size again, a bar at a time.
+        plot.getAxis(name).enableAutoSIPrefix(False)
     for name in ("right", "bottom"):
         ax = plot.getAxis(name)
         ax.setPen(pg.mkPen("#0d1117"))
         ax.setTextPen(pg.mkPen("#0d1117"))
+
+class PriceAxis(pg.AxisItem):
+    """The price axis: one level of round steps (1, 2 or 5 times a power of ten) about
+    every 45 px, each with its grid line."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
+        span = maxVal - minVal
+        if not (math.isfinite(span) and span > 0 and size > 0):
+            return super().tickSpacing(minVal, maxVal, size)
+        raw = span / max(2.0, size / 45.0)
+        mag = 10.0 ** math.floor(math.log10(raw))
+        step = next(m * mag for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= raw * 0.999)
+        return [(step, 0.0)]
+
 
 class ExchangeTimeAxis(pg.AxisItem):
     """Bottom axis whose tick labels are the New York time of the bar at that x."""
@@ -103,9 +113,9 @@ class ExchangeTimeAxis(pg.AxisItem):
         span = max(1.0, maxVal - minVal)
         want = max(2, int(size / 90))  # a label every ~90 px
         major = next((s for s in TICK_STEPS if span / s <= want), TICK_STEPS[-1])
-        minor = next((s for s in reversed(TICK_STEPS) if s < major), major)
         self._major = float(major)
-        return [(float(major), 0.0), (float(minor), 0.0)]
+        # One level: the grid is opaque, so a finer level's lines would be as dark.
+        return [(float(major), 0.0)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
         """New York time of each tick's bar; the date instead when a session starts between
@@ -244,6 +254,8 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._markers: list[tuple[int, str, float]] = []  # (epoch, side, price)
         self._sma_windows: tuple[int, ...] = ()
         self._sma_values: list[np.ndarray] = []
+        self._smas = MovingAverages()
+        self._lines_at: tuple = ()  # what the lines were last made from (version, view)
         self._scale = 1.0
         self._marker_size = 16
         self._candles = False
@@ -256,7 +268,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._legend = pg.LabelItem(justify="left")
         self.addItem(self._legend, row=0, col=0)
         # Row 1: prices. Row 2: volume, with the New York time axis at the very bottom.
-        self._plot = self.addPlot(row=1, col=0)
+        self._plot = self.addPlot(row=1, col=0, axisItems={"right": PriceAxis("right")})
         axis = ExchangeTimeAxis(self)
         self._vol = self.addPlot(row=2, col=0, axisItems={"bottom": axis})
         self.ci.layout.setRowStretchFactor(1, 4)
@@ -267,9 +279,17 @@ class PriceChart(pg.GraphicsLayoutWidget):
             style_plot(plot)
             plot.getAxis("right").setWidth(64)
         item.hideAxis("bottom")
-        item.showGrid(x=True, y=True, alpha=0.25)
-        self._vol.showGrid(x=True, y=False, alpha=0.25)
+        item.showGrid(x=False, y=True)
+        self._vol.showGrid(x=True, y=False)
+        for axis_item in (item.getAxis("right"), self._vol.getAxis("bottom")):
+            # Opaque grid lines: the raster engine blends translucent ones pixel by pixel,
+            # about 1 ms per axis per frame at 800x480, more than the price line itself.
+            axis_item.setTickPen(pg.mkPen(GRID_COLOR))
+            axis_item.setStyle(tickAlpha=255)
+            axis_item.setZValue(-1)  # under the bars and lines (the views paint no background)
+        # The volume pane's right axis only keeps the panes' x aligned: no values, no ticks.
         self._vol.getAxis("right").setStyle(showValues=False)
+        self._vol.getAxis("right").setTickPen(pg.mkPen(None))
         self._vol.getViewBox().setMouseEnabled(x=True, y=False)
         self._vol.getViewBox().setAutoVisible(y=True)
         self._vol.getViewBox().enableAutoRange(axis="y")
@@ -284,15 +304,16 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._last_tag.setZValue(20)
         item.addItem(self._last_tag, ignoreBounds=True)
         self._last_tag.hide()
-        self._price = item.plot(pen=pg.mkPen(**PRICE_PEN), skipFiniteCheck=True)
-        self._price.setClipToView(True)
-        self._price.setDownsampling(auto=True, method="peak")
+        # Curves get only the bars in view, already thinned to the pixel columns
+        # (``_draw_lines``), so pyqtgraph neither clips nor downsamples 100,000 points.
+        self._price = pg.PlotCurveItem(pen=pg.mkPen(**PRICE_PEN), skipFiniteCheck=True)
+        item.addItem(self._price)
         self._candle_item = _BarsItem(self, volume=False)
         self._candle_item.hide()
         item.addItem(self._candle_item)
         self._volume_item = _BarsItem(self, volume=True)
         self._vol.addItem(self._volume_item)
-        self._indicators: list[pg.PlotDataItem] = []
+        self._indicators: list[pg.PlotCurveItem] = []
         self._buys = pg.ScatterPlotItem(symbol="t1", size=16, brush=BUY_BRUSH, pen=pg.mkPen("w"))
         self._sells = pg.ScatterPlotItem(symbol="t", size=16, brush=SELL_BRUSH, pen=pg.mkPen("w"))
         self._buys.setZValue(10)
@@ -326,6 +347,8 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._edge_date.hide()
         item.addItem(self._edge_date, ignoreBounds=True)
         vb.sigRangeChanged.connect(self._place_dates)
+        vb.sigXRangeChanged.connect(self._draw_lines)
+        vb.sigResized.connect(self._draw_lines)
         self._vol.getViewBox().sigRangeChangedManually.connect(self._on_manual)
         self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self._timer = QTimer(self)
@@ -430,12 +453,14 @@ class PriceChart(pg.GraphicsLayoutWidget):
             item.removeItem(c)
         self._indicators = []
         self._sma_windows = tuple(int(w) for w in windows if int(w) > 1)
+        self._smas.set_windows(self._sma_windows)
+        self._sma_values = []
+        self._lines_at = ()
         for i in range(len(self._sma_windows)):
-            c = item.plot(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
-                                       width=max(1.5, 2 * self._scale)),
-                          skipFiniteCheck=True, connect="finite")
-            c.setClipToView(True)
-            c.setDownsampling(auto=True, method="peak")
+            c = pg.PlotCurveItem(pen=pg.mkPen(INDICATOR_COLORS[i % len(INDICATOR_COLORS)],
+                                              width=max(1.5, 2 * self._scale)),
+                                 connect="finite")
+            item.addItem(c)
             self._indicators.append(c)
         self._show_legend()
         self._dirty = True
@@ -458,6 +483,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
             self._o[:n] = self._h[:n] = self._l[:n] = close
         self._follow = True
         self._want_days = 1
+        self._smas.invalidate(0)
         self._touch()
 
     def append(self, ts: int, close: float, o: float | None = None, h: float | None = None,
@@ -472,12 +498,17 @@ class PriceChart(pg.GraphicsLayoutWidget):
             self._ts[n] = ts
             self._n = n = n + 1
         i = n - 1
+        self._smas.invalidate(i)
         self._close[i] = close
         self._o[i] = close if o is None else o
         self._h[i] = max(close, self._o[i]) if h is None else h
         self._l[i] = min(close, self._o[i]) if lo is None else lo
         self._v[i] = v or 0.0
         self._touch()
+        # The first bar after a quiet spell is drawn at once; more within the same frame
+        # interval wait for the timer (at most MAX_FPS draws a second either way).
+        if time.monotonic() - self._last_draw >= 1.0 / MAX_FPS:
+            self._flush()
 
     def _touch(self) -> None:
         self._version += 1
@@ -763,12 +794,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
             return
         self._dirty = False
         n = self._n
-        x = np.arange(n, dtype=float)
         y = self._close[:n]
-        self._price.setData(x, y, skipFiniteCheck=True)
-        self._sma_values = [sma(y, w) for w in self._sma_windows]
-        for values, c in zip(self._sma_values, self._indicators, strict=True):
-            c.setData(x, values, connect="finite", skipFiniteCheck=True)
         self._candle_item.data_changed()
         self._volume_item.data_changed()
         self._draw_markers()
@@ -796,14 +822,35 @@ class PriceChart(pg.GraphicsLayoutWidget):
             pad = right_pad(width)
             vb.setLimits(xMin=-pad, xMax=n + pad, minXRange=10)
             vb.setXRange(n - width, n + pad, padding=0)
-            # The volume pane's height follows the bars in view now (pyqtgraph 0.13 waits
-            # for a paint otherwise).
+            self._draw_lines()  # the same view (no range signal) still needs the new bar
+            # Both panes' heights follow the bars in view now: pyqtgraph otherwise does it
+            # while painting, and the changed range paints the whole chart a second time.
+            vb.updateAutoRange()
             self._vol.getViewBox().updateAutoRange()
         elif n:
             span = (vb.viewRange()[0][1] - vb.viewRange()[0][0])
             vb.setLimits(xMin=-right_pad(span), xMax=n + right_pad(span), minXRange=10)
+            self._draw_lines()
+        else:
+            self._draw_lines()
         self._draws += 1
         self._last_draw = time.monotonic()
+
+    def _draw_lines(self, *args: object) -> None:
+        """The price and indicator lines for the bars in view, one bucket of bars per pixel
+        column (its high and low), made again only when the bars or the view changed."""
+        vb = self._plot.getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        i0, i1, k = buckets(self._n, x0, x1, max(1, int(vb.width())))
+        key = (self._version, i0, i1, k, self._sma_windows)
+        if key == self._lines_at:
+            return
+        self._lines_at = key
+        self._sma_values = self._smas.update(self._close[:self._n])
+        x, y = peak_decimate(self._close, i0, i1, k)
+        self._price.setData(x, y, skipFiniteCheck=True)
+        for values, c in zip(self._sma_values, self._indicators, strict=False):
+            c.setData(*peak_decimate(values, i0, i1, k), connect="finite")
 
     def _draw_markers(self) -> None:
         ts = self._ts[: self._n]

@@ -179,12 +179,15 @@ class AlpacaEmulator:
         self._corrections: list[tuple[str, int]] = []  # (ticker, minute) owed a ``u`` bar
         self.illiquid: dict[str, float] = {}  # ticker -> chance that a minute has a trade
         self.realism = realism  # orders accepted/pending_new, queued, canceled at the close
+        if realism:  # Alpaca's documented limit, counted for real (see Faults.rate_limit)
+            self.faults.rate_limit = 200
         self._timers: list[threading.Timer] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) log for assertions
         self.queries: list[str] = []  # "path?k=v&..." log for assertions
         self.order_posts = 0
         self._rate: dict[bool, tuple[float, int]] = {}  # is_data -> (window start, requests)
         self.rate_limited = 0  # requests answered 429 by the counter
+        self.peak_rate = {False: 0, True: 0}  # is_data -> most requests seen in one window
         self.market_auths = 0  # auth attempts on the market stream (storm detection)
         self.trade_auths = 0
         # Corporate actions: (group, item) as /v1/corporate-actions lists them; the ids of
@@ -748,6 +751,7 @@ class AlpacaEmulator:
                 start, n = now, 0
             n += 1
             self._rate[is_data] = (start, n)
+            self.peak_rate[is_data] = max(self.peak_rate[is_data], n)
         return bool(f.rate_limit) and n > limit, {
             "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - n)),
             "X-RateLimit-Reset": str(int(start + f.rate_window + 0.999))}

@@ -6,7 +6,8 @@ every real second) and the window, for ``--seconds`` (default 600). RSS is sampl
 of a least-squares line through the samples is the leak rate.
 
 - floor: a bare QQuickWidget window whose one Text changes every second (what any QML app
-  with a clock costs): the same sampling, so a machine's noise shows in both.
+  with a clock costs), run beside each scenario over the same minutes with the same sampling,
+  so a machine's noise shows in both; the scenario's slope is printed against the floor's.
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
 
@@ -152,22 +153,55 @@ def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> f
     return cov / var * 3600.0
 
 
-def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
-        malloc: bool = False, trim: bool = True, warmup: float = 60.0) -> dict:
+def _env(d: str, page: str, seconds: float, every: float, pyobj: bool, malloc: bool,
+         trim: bool, warmup: float) -> dict:
+    return dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
+                BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
+                BENCH_MALLOC="1" if malloc else "0", BENCH_TRIM="1" if trim else "0",
+                BENCH_WARMUP=str(warmup), PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
+
+
+def _samples(page: str, out: str, err: str, code: int | None) -> dict:
     import json
 
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
-                   BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
-                   BENCH_MALLOC="1" if malloc else "0", BENCH_TRIM="1" if trim else "0",
-                   BENCH_WARMUP=str(warmup),
-                   PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, timeout=seconds + 180, cwd=ROOT)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("SAMPLES ")), None)
+    line = next((ln for ln in out.splitlines() if ln.startswith("SAMPLES ")), None)
     if line is None:
-        raise SystemExit(f"{page}: no samples (exit {out.returncode})\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{page}: no samples (exit {code})\n{err[-3000:]}")
     return json.loads(line[len("SAMPLES "):])
+
+
+def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
+        malloc: bool = False, trim: bool = True, warmup: float = 60.0,
+        with_floor: bool = True) -> tuple[dict, dict | None]:
+    """The scenario's samples and, measured beside it over the same minutes (the floor is a
+    one-Text QML window: it costs next to no CPU), the floor's."""
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as fd:
+        procs = [(page, subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(d, page, seconds, every, pyobj, malloc, trim, warmup)))]
+        if with_floor and page != "floor":
+            procs.append(("floor", subprocess.Popen(
+                [sys.executable, "-c", FLOOR], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_env(fd, "floor", seconds, every, False, malloc, trim, warmup))))
+        got = []
+        for name, p in procs:
+            out, err = p.communicate(timeout=seconds + 180)
+            got.append(_samples(name, out, err, p.returncode))
+    return got[0], (got[1] if len(got) > 1 else None)
+
+
+def _fmt(page: str, s: list[dict], warmup: float) -> tuple[str, float]:
+    slope = slope_mb_per_hour(s, warmup)
+    end = s[-1]["t"]
+    mid = warmup + (end - warmup) / 2
+    late = slope_mb_per_hour([x for x in s if x["t"] >= mid], mid)
+    after = next(x for x in s if x["t"] >= warmup)
+    return (f"{page:9s}: RSS {s[0]['rss']:.1f} MB at start, {after['rss']:.1f} MB after "
+            f"warm-up ({after['t']:.0f} s), {s[-1]['rss']:.1f} MB at {end:.0f} s "
+            f"({(end - after['t']) / 60:.1f} min after warm-up); slope {slope:+.2f} MB/h "
+            f"(second half {late:+.2f} MB/h)"), slope
 
 
 def main() -> int:
@@ -185,26 +219,18 @@ def main() -> int:
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")
     a = ap.parse_args()
     scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP)]
-    floor_slope = None
     worst = 0.0
     for page, script in scenarios:
-        if a.only and page != a.only:
-            continue
-        r = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
-                not a.no_trim, a.warmup)
+        if (a.only and page != a.only) or (not a.only and page == "floor"):
+            continue  # the floor runs beside each scenario, over the same minutes
+        r, fr = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
+                    not a.no_trim, a.warmup)
         s = r["samples"]
-        slope = slope_mb_per_hour(s, a.warmup)
-        line = (f"{page:9s}: RSS {s[0]['rss']:.0f} MB at start, "
-                f"{next(x for x in s if x['t'] >= a.warmup)['rss']:.0f} MB after warm-up, "
-                f"{s[-1]['rss']:.0f} MB at {s[-1]['t']:.0f} s; slope {slope:+.2f} MB/h")
-        end = s[-1]["t"]
-        mid = a.warmup + (end - a.warmup) / 2
-        late = slope_mb_per_hour([x for x in s if x["t"] >= mid], mid)
-        line += f" (second half {late:+.2f} MB/h)"
-        if page == "floor":
-            floor_slope = slope
-        elif floor_slope is not None:
-            line += f" (floor {floor_slope:+.2f} MB/h)"
+        line, slope = _fmt(page, s, a.warmup)
+        if fr is not None:
+            fline, fslope = _fmt("floor", fr["samples"], a.warmup)
+            ratio = f"{slope / fslope:.2f}x the floor" if fslope > 0.05 else "floor ~flat"
+            line += f"\n{fline}\n    -> {page} {slope:+.2f} MB/h vs floor {fslope:+.2f} MB/h: {ratio}"
         if a.python_objects:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
                      f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")
@@ -213,7 +239,10 @@ def main() -> int:
                      f"({slope_mb_per_hour(s, a.warmup, 'malloc_used'):+.2f} MB/h), free in heap "
                      f"{s[-1]['malloc_free']:.0f} MB "
                      f"({slope_mb_per_hour(s, a.warmup, 'malloc_free'):+.2f} MB/h), SQLite "
-                     f"{s[0]['sqlite']:.1f} -> {s[-1]['sqlite']:.1f} MB")
+                     f"{s[0]['sqlite']:.2f} -> "
+                     f"{next(x for x in s if x['t'] >= a.warmup)['sqlite']:.2f} (warm-up) -> "
+                     f"{s[-1]['sqlite']:.2f} MB "
+                     f"({slope_mb_per_hour(s, a.warmup, 'sqlite'):+.2f} MB/h)")
         print(line, flush=True)
         if a.python_objects:
             for t in r.get("top", []):

@@ -23,6 +23,7 @@ from app.config import load_settings
 from app.ops.status_page import StatusServer, load_token, token_path
 from tests.control.conftest import env_for
 from tests.notify.test_notify import Receiver
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "<script>alert('x')</script>&"
@@ -161,16 +162,16 @@ def test_running_app_page_summary_history_report_crash_and_data(short_dir: Path)
         p = subprocess.Popen([sys.executable, "main.py", "run", "--headless", "--minutes",
                               "392"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
-        page = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and page is None and p.poll() is None:
+        def status() -> dict | None:
+            assert p.poll() is None, (short_dir / "app.out").read_text()[-2000:]
             try:
                 code, body = get(f"http://127.0.0.1:{port}/api/status")
-                if code == 200 and json.loads(body)["algorithms"]:
-                    page = json.loads(body)
             except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        assert page is not None, (short_dir / "app.out").read_text()[-2000:]
+                return None
+            return json.loads(body) if code == 200 and json.loads(body)["algorithms"] else None
+
+        page = wait_until(status, 60, what="the status page listing the algorithms",
+                          interval=0.1)
         assert {a["ticker"] for a in page["algorithms"]} == {"AAPL", "MSFT", "NVDA"}
         assert page["stream"]["state"]
         assert p.wait(timeout=120) == 0
@@ -201,9 +202,8 @@ def test_running_app_page_summary_history_report_crash_and_data(short_dir: Path)
         p = subprocess.Popen([sys.executable, "main.py", "run", "--headless"], cwd=ROOT,
                              env=env, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not (short_dir / "d" / "running").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until((short_dir / "d" / "running").exists, 60, what="the running marker",
+                   interval=0.1)
         time.sleep(0.5)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=10)

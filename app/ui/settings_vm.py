@@ -1,20 +1,28 @@
-"""Settings screen: change the PIN, idle lock time, demo speed, key status, latest log lines.
+"""Settings screen: change the PIN, idle lock time, demo speed, the risk guards, the kiosk's
+screen rotation; key status, latest log lines.
 
 Choices are stored in the system DB's settings table (``ui.idle_lock_seconds``,
 ``demo.speed``) and win over the config file's defaults on the next start, unless an
 environment variable or flag set them explicitly. Keys are only ever shown as set / not set.
+The risk guards are changed through the engine (guard_edit_vm.py). The rotation is written
+into the config file's ``[ui] rotation``, which the kiosk's service applies (picture and
+touch together) when the window starts (app/ops/display.py ``guard``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, Signal, Slot
 
 from app import __version__
+from app.config_write import ConfigWriteError, set_value
 from app.logging_setup import LOG_FILENAME, tail
+from app.ui.guard_edit_vm import GuardEditViewModel
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +30,7 @@ IDLE_KEY = "ui.idle_lock_seconds"
 SPEED_KEY = "demo.speed"
 IDLE_CHOICES = (60, 120, 300, 600, 1800, 0)
 SPEED_CHOICES = (1.0, 10.0, 60.0, 120.0, 300.0, 600.0)
+ROTATIONS = (0, 90, 180, 270)
 LOG_LINES = 80
 
 
@@ -32,38 +41,6 @@ def compact_log_line(line: str) -> str:
     if len(parts) == 4 and len(parts[0]) >= 19:
         return f"{parts[0][11:19]} {parts[1]} {parts[2]}: {parts[3]}"
     return line
-
-
-def guard_rows(limits: Any) -> list[dict[str, str]]:
-    """The risk guards as a person reads them: [{"name", "value"}] ("off" for 0)."""
-    if limits is None:
-        return []
-
-    def money(v: float) -> str:
-        return f"${v:,.0f}" if v else "off"
-
-    def pct(v: float, of: str) -> str:
-        return f"{v:g}% {of}".rstrip() if v else "off"
-
-    g = limits
-    return [
-        {"name": "Algorithm: daily loss", "value": pct(g.algo_max_daily_loss_pct, "of capital")
-         + (f" or {money(g.algo_max_daily_loss)}" if g.algo_max_daily_loss else "")},
-        {"name": "Algorithm: below its peak", "value": pct(g.algo_max_drawdown_pct, "")},
-        {"name": "Algorithm: orders a day", "value": str(g.algo_max_orders_per_day or "off")},
-        {"name": "Algorithm: one order's value", "value": money(g.algo_max_order_value)},
-        {"name": "Account: daily loss (stops all)",
-         "value": pct(g.account_max_daily_loss_pct, "")
-         + (f" or {money(g.account_max_daily_loss)}" if g.account_max_daily_loss else "")},
-        {"name": "Account: orders in one minute",
-         "value": pct(g.account_max_minute_order_pct, "of running capital")
-         + (f" or {money(g.account_max_minute_order_value)}"
-            if g.account_max_minute_order_value else "")},
-        {"name": "Broker refusals", "value": f"wait {g.reject_cooldown_minutes} min, stop "
-                                             f"after {g.max_rejections}"},
-        {"name": "On a guard stop", "value": "sell the shares" if g.on_guard_stop == "sell"
-                                             else "keep the shares"},
-    ]
 
 
 def idle_label(seconds: int) -> str:
@@ -93,9 +70,10 @@ class SettingsViewModel(QObject):
     changePinRequested = Signal()
     backRequested = Signal()
     idleChanged = Signal(int)
+    restartRequested = Signal()  # close the window: the kiosk's service starts it again
 
     def __init__(self, settings: Any, system: Any, clock: Any, mode: str,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, env: Mapping[str, str] | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
         self._system = system
@@ -104,7 +82,13 @@ class SettingsViewModel(QObject):
         self._idle = stored_idle_seconds(system, settings.ui.idle_lock_seconds)
         self._log: list[str] = []
         self._message = ""
-        self._guards: list[dict[str, str]] = []
+        self._guard_edit = GuardEditViewModel(self)
+        self.guard_edit = self._guard_edit  # for the window's wiring (PIN)
+        self._guard_edit.saved.connect(self.set_message)
+        self._rotation = int(getattr(settings.ui, "rotation", 0))
+        self._rotation_note = ""
+        self._rotation_saved = False
+        self._env = os.environ if env is None else env
 
     # --- shown ---------------------------------------------------------------------------
     @Property(int, notify=changed)
@@ -127,20 +111,76 @@ class SettingsViewModel(QObject):
         self._clock = clock
         self.changed.emit()
 
-    def set_guards(self, limits: Any) -> None:
-        """The engine's risk limits (``engine.guards.limits``), shown read-only."""
-        self._guards = guard_rows(limits)
-        self.changed.emit()
+    def set_engine(self, engine: Any) -> None:
+        """The running engine: its clock, and its risk guards to show and change."""
+        self.set_clock(getattr(engine, "clock", None))
+        self._guard_edit.set_engine(engine)
 
-    @Property(list, notify=changed)
-    def guards(self) -> list:
-        return list(self._guards)
+    @Property(QObject, constant=True)
+    def guardEdit(self) -> QObject:
+        return self._guard_edit
 
     @Property(str, constant=True)
     def guardsHint(self) -> str:
-        return (f"Set in [risk] of {self._settings.config_path}; they apply at the next start."
-                if getattr(self._settings, "config_path", None)
-                else "Set in the [risk] section of the config file; they apply at the next start.")
+        where = getattr(self._settings, "config_path", "") or "the config file"
+        return (f"Tap a value to change it: it applies at once and is kept. [risk] in {where} "
+                "gives the values at the first start (a later edit there wins).")
+
+    # --- the kiosk's screen rotation -----------------------------------------------------
+    @Property(int, notify=changed)
+    def rotation(self) -> int:
+        return self._rotation
+
+    @Property(list, constant=True)
+    def rotationChoices(self) -> list:
+        return [{"value": d, "label": f"{d}\u00b0"} for d in ROTATIONS]
+
+    @Property(str, notify=changed)
+    def rotationNote(self) -> str:
+        if self._rotation_note:
+            return self._rotation_note
+        return ("Turns the kiosk's picture and touch together; it applies when the window "
+                "starts on the Pi (a desktop turns its own screen).")
+
+    @Property(bool, notify=changed)
+    def canRestart(self) -> bool:
+        """Under the kiosk's service (systemd starts the window again when it closes)."""
+        return self._rotation_saved and bool(self._env.get("INVOCATION_ID")) \
+            and bool(getattr(self._settings.ui, "kiosk", False))
+
+    @Slot(int)
+    def setRotation(self, degrees: int) -> None:
+        if degrees not in ROTATIONS or degrees == self._rotation:
+            return
+        env_name = "AUTOTRADER_UI_ROTATION"
+        if self._env.get(env_name):
+            self._rotation_note = (f"{env_name}={self._env[env_name]} in the environment sets "
+                                   "it (e.g. /etc/autotrader/autotrader.env): change it there.")
+            self.changed.emit()
+            return
+        path = Path(getattr(self._settings, "config_path", "") or "")
+        if not str(path):
+            self._rotation_note = "No config file is in use: set [ui] rotation by hand."
+            self.changed.emit()
+            return
+        try:
+            set_value(path, "ui", "rotation", int(degrees))
+        except ConfigWriteError as e:
+            self._rotation_note = f"Not saved: {e}"
+            self.changed.emit()
+            return
+        logger.warning("screen rotation set to %d degrees on the Settings screen (in %s)",
+                       degrees, path)
+        self._rotation, self._rotation_saved = int(degrees), True
+        self._rotation_note = (f"Saved ({degrees}\u00b0 in {path}). The kiosk turns the "
+                               "screen and touch when the window restarts.")
+        self.changed.emit()
+
+    @Slot()
+    def restartWindow(self) -> None:
+        if self.canRestart:
+            logger.warning("window restarted from Settings (screen rotation)")
+            self.restartRequested.emit()
 
     @Property(bool, notify=changed)
     def isDemo(self) -> bool:

@@ -181,9 +181,7 @@ class MainWindow(QMainWindow):
                                    else "unlock", LIVE_PURPOSE)
         self.header_vm.set_clock(engine.clock, engine.calendar)
         self.cards.set_clock(lambda: exchange_time(engine.clock.now()).strftime("%H:%M"))
-        self.settings_vm.set_clock(engine.clock)
-        guards = getattr(engine, "guards", None)
-        self.settings_vm.set_guards(getattr(guards, "limits", None))
+        self.settings_vm.set_engine(engine)  # its clock, its risk guards to show and change
         self.perf_vm.set_today(lambda: exchange_time(engine.clock.now()).date())
         engine.add_listener(self.bridge)
         from app.control.server import start_control
@@ -272,6 +270,9 @@ class MainWindow(QMainWindow):
 
         self.settings_vm.backRequested.connect(lambda: self.show_page("dashboard"))
         self.settings_vm.changePinRequested.connect(self._change_pin)
+        self.settings_vm.guard_edit.pinRequested.connect(  # loosening a guard in LIVE
+            lambda why: self.ask_pin(why, self.settings_vm.guard_edit.saveConfirmed))
+        self.settings_vm.restartRequested.connect(self.close)  # the kiosk's service restarts it
 
     # --- navigation ------------------------------------------------------------------------
     def current_page(self) -> str:

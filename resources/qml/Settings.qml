@@ -1,4 +1,5 @@
-// Settings: PIN, idle lock, demo speed, key status, latest log lines.
+// Settings: PIN, idle lock, demo speed, risk guards (tap to change), screen rotation, key
+// status, latest log lines. The guard editor covers the page with a number pad.
 import QtQuick
 import QtQuick.Layouts
 import AutoTrader
@@ -18,6 +19,8 @@ Rectangle {
     GridLayout {
         anchors.fill: parent
         anchors.margins: Theme.gap
+        // Hidden under the guard editor: a tap there never reaches a button below it.
+        visible: page.prefs.guardEdit.editName === ""
         columns: Theme.portrait ? 1 : 2
         columnSpacing: Theme.gap * 2
         rowSpacing: Theme.gap
@@ -51,7 +54,8 @@ Rectangle {
                 Btn { objectName: "changePinButton"; text: "Change PIN"; Layout.fillWidth: true
                       onClicked: page.prefs.changePin() }
                 Text { objectName: "settingsMessage"; visible: text !== ""; text: page.prefs.message
-                       font.pixelSize: Theme.font; font.bold: true; color: Theme.good }
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.good
+                       Layout.fillWidth: true; wrapMode: Text.Wrap }  // a long line widened the column
                 Text { text: "Lock after idle"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text }
                 Flow {
                     Layout.fillWidth: true
@@ -79,25 +83,50 @@ Rectangle {
                 Text { text: "Mode: " + page.prefs.modeText + "   \u00b7   Alpaca API keys: " + page.prefs.keysText
                        font.pixelSize: Theme.font; color: Theme.text
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
-                // The risk guards the engine runs with (read-only here).
+                // The risk guards the engine runs with: tap a value to change it.
                 Text { text: "Risk guards"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text
                        Layout.topMargin: Theme.gap }
                 Repeater {
-                    model: page.prefs.guards
+                    model: page.prefs.guardEdit.rows
                     RowLayout {
                         required property var modelData
                         Layout.fillWidth: true
                         spacing: Theme.gap
-                        Text { text: modelData.name; font.pixelSize: Theme.fontSmall; color: Theme.muted
-                               Layout.fillWidth: true; wrapMode: Text.WordWrap }
-                        Text { objectName: "guardValue"; text: modelData.value; font.pixelSize: Theme.fontSmall
-                               font.bold: true; color: Theme.text
-                               Layout.maximumWidth: left.width * 0.55
-                               horizontalAlignment: Text.AlignRight; wrapMode: Text.WordWrap }
+                        // preferredWidth 1: the label takes what the button leaves, however
+                        // long its one-line width (a re-created row laid out from it otherwise).
+                        Text { text: modelData.label; font.pixelSize: Theme.fontSmall; color: Theme.muted
+                               Layout.fillWidth: true; Layout.preferredWidth: 1; wrapMode: Text.WordWrap }
+                        Btn { objectName: "guardValue_" + modelData.name
+                              text: modelData.shown + (modelData.edited ? " *" : "")
+                              kind: "secondary"; fontSize: Theme.fontSmall
+                              Layout.preferredWidth: Math.max(Theme.touch * 2.6, labelWidth + Theme.gap * 2)
+                              Layout.maximumWidth: left.width * 0.5
+                              onClicked: page.prefs.guardEdit.edit(modelData.name) }
                     }
                 }
-                Text { text: page.prefs.guardsHint; font.pixelSize: Theme.fontSmall * 0.9
-                       color: Theme.muted; Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
+                Text { text: page.prefs.guardsHint + "  * changed here or with 'autotrader guards'."
+                       font.pixelSize: Theme.fontSmall * 0.9
+                       color: Theme.muted; Layout.fillWidth: true; wrapMode: Text.Wrap }
+                // The Pi kiosk's picture and touch rotation ([ui] rotation of the config file).
+                Text { text: "Screen rotation (kiosk)"; font.pixelSize: Theme.font; font.bold: true
+                       color: Theme.text; Layout.topMargin: Theme.gap }
+                Flow {
+                    Layout.fillWidth: true
+                    spacing: Theme.gap / 2
+                    Repeater {
+                        model: page.prefs.rotationChoices
+                        Choice { required property var modelData
+                                 objectName: "rotation" + modelData.value
+                                 text: modelData.label; selected: modelData.value === page.prefs.rotation
+                                 onClicked: page.prefs.setRotation(modelData.value) }
+                    }
+                }
+                Text { objectName: "rotationNote"; text: page.prefs.rotationNote
+                       font.pixelSize: Theme.fontSmall; color: Theme.muted
+                       Layout.fillWidth: true; wrapMode: Text.Wrap }
+                Btn { objectName: "restartWindow"; visible: page.prefs.canRestart
+                      text: "Restart the window now"; kind: "secondary"
+                      onClicked: page.prefs.restartWindow() }
                 Text { text: page.prefs.aboutText; font.pixelSize: Theme.fontSmall; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
             }
@@ -138,6 +167,81 @@ Rectangle {
                         color: "#e8edf3"
                     }
                 }
+            }
+        }
+    }
+
+    // One risk guard being changed: over the whole page, the value typed on the number pad.
+    Rectangle {
+        id: editor
+        objectName: "guardEditor"
+        readonly property QtObject ed: page.prefs.guardEdit
+        visible: ed.editName !== ""
+        anchors.fill: parent
+        color: Theme.bg
+        z: 20
+        MouseArea { anchors.fill: parent }  // nothing under it takes a tap
+        GridLayout {
+            anchors.fill: parent
+            anchors.margins: Theme.gap
+            columns: Theme.portrait ? 1 : 2
+            columnSpacing: Theme.gap * 2
+            rowSpacing: Theme.gap
+            ColumnLayout {
+                Layout.fillWidth: true
+                Layout.alignment: Qt.AlignTop
+                spacing: Theme.gap
+                Text { text: editor.ed.editLabel; font.pixelSize: Theme.fontLarge; font.bold: true
+                       color: Theme.text; Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                Rectangle {
+                    visible: editor.ed.editKind !== "choice"
+                    Layout.fillWidth: true
+                    Layout.preferredHeight: Theme.touch * 1.2
+                    radius: Theme.radius; color: Theme.surface
+                    border.width: 2; border.color: editor.ed.editError !== "" ? Theme.bad : Theme.accent
+                    Text {
+                        objectName: "guardDisplay"
+                        anchors.centerIn: parent
+                        text: (editor.ed.editText === "" ? " " : editor.ed.editText)
+                              + (editor.ed.editKind === "pct" ? " %" : editor.ed.editKind === "minutes" ? " min" : "")
+                        font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
+                    }
+                }
+                Flow {
+                    visible: editor.ed.editKind === "choice"
+                    Layout.fillWidth: true
+                    spacing: Theme.gap / 2
+                    Choice { objectName: "choiceKeep"; text: "Keep the shares"; selected: editor.ed.editText === "keep"
+                             onClicked: editor.ed.choose("keep") }
+                    Choice { objectName: "choiceSell"; text: "Sell the shares"; selected: editor.ed.editText === "sell"
+                             onClicked: editor.ed.choose("sell") }
+                }
+                Text { visible: text !== ""; text: editor.ed.editRange === "" ? "" : "Valid: " + editor.ed.editRange
+                       font.pixelSize: Theme.fontSmall; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                Text { text: editor.ed.editNow; font.pixelSize: Theme.fontSmall; color: Theme.muted
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                Text { objectName: "guardError"; visible: text !== ""; text: editor.ed.editError
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.bad
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                RowLayout {
+                    Layout.fillWidth: true
+                    spacing: Theme.gap
+                    Btn { objectName: "guardCancel"; text: "Cancel"; kind: "secondary"
+                          Layout.fillWidth: true; onClicked: editor.ed.cancel() }
+                    Btn { objectName: "guardOff"; visible: editor.ed.editOffAllowed; text: "Off"
+                          kind: "secondary"; Layout.fillWidth: true; onClicked: editor.ed.turnOff() }
+                    Btn { objectName: "guardSave"; text: "Save"; Layout.fillWidth: true
+                          onClicked: editor.ed.save() }
+                }
+            }
+            NumberKeys {
+                visible: editor.ed.editKind !== "choice"
+                Layout.fillHeight: true
+                Layout.fillWidth: Theme.portrait
+                Layout.preferredWidth: Theme.touch * 5
+                onKey: (ch) => editor.ed.key(ch)
+                onBackspace: editor.ed.backspace()
             }
         }
     }

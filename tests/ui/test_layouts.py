@@ -158,12 +158,13 @@ def test_lock_screen_shows_the_portfolio_read_only(qtbot, window, rig) -> None:
 
 
 def test_settings_show_the_engine_guards(qtbot, window, rig) -> None:
-    """The risk guards in force, as the engine holds them, read-only in Settings."""
+    """The risk guards in force, as the engine holds them, in Settings (changed by a tap:
+    tests/ui/test_settings_guards.py)."""
     w = unlocked_window(qtbot, window)
-    rows = {r["name"]: r["value"] for r in w.settings_vm.guards}
+    rows = {r["name"]: r["shown"] for r in w.settings_vm.guard_edit.rows}
     lim = rig.engine.guards.limits
-    assert rows["Algorithm: daily loss"] == f"{lim.algo_max_daily_loss_pct:g}% of capital"
-    assert rows["Algorithm: below its peak"] == f"{lim.algo_max_drawdown_pct:g}%"
-    assert rows["Algorithm: orders a day"] == str(lim.algo_max_orders_per_day)
-    assert rows["On a guard stop"] == "keep the shares"
+    assert rows["algo_max_daily_loss_pct"] == f"{lim.algo_max_daily_loss_pct:g} %"
+    assert rows["algo_max_drawdown_pct"] == f"{lim.algo_max_drawdown_pct:g} %"
+    assert rows["algo_max_orders_per_day"] == str(lim.algo_max_orders_per_day)
+    assert rows["on_guard_stop"] == "keep the shares"
     assert "[risk]" in w.settings_vm.guardsHint

@@ -6,12 +6,21 @@ writes each minute's bar into the replay's own market DB once the simulated cloc
 that minute, exactly as the synthetic feed does, so the engine, the simulated broker and the
 window run their demo code paths unchanged. The sessions before the day are history (written
 at the start, as the demo's); nothing comes after the day. The source DB is opened read-only.
+
+A split in the middle of a replay: the stored bars are on one price basis (the market DB's
+bars are split-adjusted, ``db.corporate``). A split scheduled with ``[demo] splits`` is
+replayed as the demo's synthetic market shows one (and as Alpaca's raw bars have it): from its
+ex-date on, prices are divided by the ratio and volumes multiplied; the simulated market
+announces it and the engine applies it before the ex-date's first tick (history rescaled,
+positions split), so charts, the plugins' history and P&L show no cliff. Without that, the
+engine would rescale the history of a split the replayed prices never had.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -56,8 +65,10 @@ class ReplayFeed(SyntheticFeed):
     """``SyntheticFeed`` whose sessions are the stored ones, up to and including the day."""
 
     def __init__(self, market: MarketStore, clock: Clock, calendar: MarketCalendar,
-                 source: ReplaySource) -> None:
-        super().__init__(market, clock, calendar, history_sessions=HISTORY_SESSIONS)
+                 source: ReplaySource,
+                 splits: Iterable[tuple[str, str, float, float]] = ()) -> None:
+        super().__init__(market, clock, calendar, history_sessions=HISTORY_SESSIONS,
+                         splits=splits)
         self.source = source
         self._store = MarketStore(source.market_db, calendar, readonly=True)
         self._status = FeedStatus("simulated", f"REPLAY of {source.day.isoformat()} "
@@ -69,7 +80,8 @@ class ReplayFeed(SyntheticFeed):
         return self.source.day.isoformat()
 
     def session_bars(self, ticker: str, session: Session) -> np.ndarray:
-        """The stored bars of one session (none after the replayed day)."""
+        """The stored bars of one session (none after the replayed day), as raw prices after
+        the scheduled splits in force that day (``split_ratio``)."""
         if session.day > self.source.day:
             return np.zeros((0, 6))
         key = (ticker, session.day)
@@ -80,6 +92,10 @@ class ReplayFeed(SyntheticFeed):
         rows = self._store.bars_between(ticker, int(session.open.timestamp()),
                                         int(session.close.timestamp()))
         out = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        k = self.split_ratio(ticker, session.day)
+        if k != 1.0:
+            out[:, 1:5] /= k
+            out[:, 5] = np.floor(out[:, 5] * k)
         with self._lock:
             self._cache[key] = out
             while len(self._cache) > 256:

@@ -183,7 +183,7 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
 
         replay = replay_source(settings.data_path)  # a folder of ``run --replay DATE``
         splits = demo_splits(settings, system, market)
-        feed: Any = (ReplayFeed(market, clock, calendar, replay) if replay else
+        feed: Any = (ReplayFeed(market, clock, calendar, replay, splits=splits) if replay else
                      SyntheticFeed(market, clock, calendar, seed=settings.demo.seed,
                                    splits=splits))
         broker: Any = SimulatedBroker(system, market, clock,

@@ -65,12 +65,16 @@ def set_value(path: Path, section: str, key: str, value: int | float | str | boo
         mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
     except OSError as e:
         raise ConfigWriteError(f"cannot read {path}: {e.strerror or e}") from None
-    new = with_value(old, section, key, literal)
     try:
-        got = tomllib.loads(new).get(section, {}).get(key)
+        tomllib.loads(old)
     except tomllib.TOMLDecodeError as e:
         raise ConfigWriteError(f"{path} is not valid TOML ({e}); fix it first, it was left "
                                "as it was") from None
+    new = with_value(old, section, key, literal)
+    try:
+        got = tomllib.loads(new).get(section, {}).get(key)
+    except tomllib.TOMLDecodeError:
+        got = None  # e.g. the section written as ``ui.x = ...`` or ``ui = {...}``
     if got != value:
         raise ConfigWriteError(f"cannot place [{section}] {key} in {path} (it sets it in "
                                f"another form); set {key} = {literal} there by hand")

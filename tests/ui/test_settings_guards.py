@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import tomllib
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt
@@ -126,6 +127,12 @@ def test_a_guard_changed_by_touch_is_stored_and_used(qtbot, window, rig, size, c
     type_keys(qtbot, page, "5")
     click(qtbot, page, "guardCancel")
     assert rig.engine.guards.limits.algo_max_orders_per_day == 100
+    # The kiosk's rotation, by a tap: written to the config file in use.
+    click(qtbot, page, "rotation90")
+    cfg = rig.settings.config_path
+    assert tomllib.loads(Path(cfg).read_text())["ui"]["rotation"] == 90
+    assert "restarts" in item(page, "rotationNote").property("text")
+    shot(qtbot, w, "36-settings-rotation")
 
 
 def test_live_loosening_asks_the_window_for_the_pin(qtbot, window, rig) -> None:

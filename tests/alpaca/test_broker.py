@@ -90,6 +90,22 @@ def test_market_order_fills_from_trade_stream(broker, rec, emulator) -> None:
     assert broker.get_order("a1-100").status == "filled"
 
 
+def test_a_raising_order_listener_is_logged_and_the_next_still_hears(broker, emulator,
+                                                                     caplog) -> None:
+    def broken(u: OrderUpdate) -> None:
+        raise RuntimeError("listener bug")
+
+    broker.add_order_listener(broken)
+    rec = Recorder()  # registered after the broken one
+    broker.add_order_listener(rec)
+    with caplog.at_level(logging.ERROR, logger="app.listeners"):
+        broker.submit_order(order("a1-150", 3))
+        assert wait_until(lambda: rec.final("a1-150") is not None)
+    assert rec.final("a1-150").filled_qty == 3  # the trade stream went on after the bug
+    failed = [r.getMessage() for r in caplog.records if "order listener" in r.getMessage()]
+    assert failed and all("broken" in m for m in failed)
+
+
 def test_partial_fills_are_cumulative_and_derive_per_fill(broker, rec, emulator) -> None:
     emulator.faults.fill_mode = "partial"
     emulator.faults.partial_parts = 3

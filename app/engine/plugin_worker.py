@@ -9,7 +9,8 @@ places an order or holds money state: killing this process costs only the calls 
 Messages from the engine: ``(drops, ops, give_up)`` where ``drops`` are object ids to forget,
 ``ops`` a list of ``("construct", iid, spec)`` / ``("run", iid, ctx, minute, algo_id)`` and
 ``give_up`` the ``time.monotonic()`` after which ops not started are skipped (the clock is
-system-wide). One reply per op, in order: ``(status, value, where, output)``.
+system-wide). One reply per op, in order: ``(status, value, where, output, usage)``, usage
+being ``_Meter.after``'s (memory grown, memory now, threads started).
 """
 
 from __future__ import annotations
@@ -80,6 +81,40 @@ class _Capture(io.TextIOBase):
         text, dropped = "".join(self.parts), self.dropped
         self.parts, self.size, self.dropped = [], 0, 0
         return text, dropped
+
+
+class _Meter:
+    """This process's data memory (what ``RLIMIT_DATA`` counts) and thread count, read after
+    each op (two ``pread`` of /proc files kept open: microseconds): the engine learns which
+    plugin grows its worker's memory and which one left threads running."""
+
+    def __init__(self) -> None:
+        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+        try:
+            self.statm: int | None = os.open("/proc/self/statm", os.O_RDONLY)
+            self.stat: int | None = os.open("/proc/self/stat", os.O_RDONLY)
+        except OSError:
+            self.statm = self.stat = None
+        self.data_kb, self.threads = self.read()
+
+    def read(self) -> tuple[int, int]:
+        if self.statm is None or self.stat is None:
+            return 0, 0
+        try:
+            data = int(os.pread(self.statm, 128, 0).split()[5]) * self.page_kb
+            threads = int(os.pread(self.stat, 1024, 0).rsplit(b")", 1)[1].split()[17])
+        except (OSError, IndexError, ValueError):
+            return 0, 0
+        return data, threads
+
+    def after(self, op: tuple) -> tuple[int, int, int]:
+        """(data memory grown during a ``run`` op in kB, data memory now in kB, threads
+        more than before the op)."""
+        data, threads = self.read()
+        grew = data - self.data_kb if op[0] == "run" else 0
+        more = threads - self.threads
+        self.data_kb, self.threads = data, threads
+        return grew, data, more
 
 
 def _where(e: BaseException) -> str:
@@ -273,7 +308,8 @@ def _call(op: tuple, instances: dict[int, Any], set_context: Any) -> Any:
         set_context(None)
 
 
-def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context: Any) -> tuple:
+def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context: Any,
+           meter: _Meter | None = None) -> tuple:
     """``_call`` with the plugin's output captured and anything it raises (sys.exit()
     included) turned into an error reply; always a reply the pipe can carry."""
     status, value, where = "ok", None, ""
@@ -290,17 +326,20 @@ def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context:
         value, where = (type(e).__name__, text), _where(e)
     finally:
         sys.stdout, sys.stderr = real_out, real_err
-    reply = (status, value, where, capture.take())
+    usage = meter.after(op) if meter is not None else (0, 0, 0)
+    reply = (status, value, where, capture.take(), usage)
     if not (status == "ok" and _plain(value)):
         try:
             pickle.dumps(reply)
         except Exception:  # noqa: BLE001 - whatever a plugin's exception text holds
-            reply = ("error", ("TypeError", "result cannot be passed back"), "", ("", 0))
+            reply = ("error", ("TypeError", "result cannot be passed back"), "", ("", 0),
+                     usage)
     return reply
 
 
 def _run_batch(conn: Any, ops: list, give_up: float | None, instances: dict[int, Any],
-               capture: _Capture, progress: Any, set_context: Any) -> None:
+               capture: _Capture, progress: Any, set_context: Any,
+               meter: _Meter | None = None) -> None:
     """One message's ops in order. Replies go back in small bundles (every few ms and at the
     end): one pipe write per call would cost more than a fast plugin's run(). ``progress``
     tells the engine which call is running and since when."""
@@ -309,13 +348,13 @@ def _run_batch(conn: Any, ops: list, give_up: float | None, instances: dict[int,
     for n, op in enumerate(ops):
         last_op = n == len(ops) - 1
         if give_up is not None and time.monotonic() > give_up:
-            replies.append(("skipped", None, "", ("", 0)))
+            replies.append(("skipped", None, "", ("", 0), (0, 0, 0)))
             if last_op:
                 conn.send(replies)
             continue
         if progress is not None:
             progress[0], progress[1] = float(n), time.monotonic()
-        replies.append(_reply(op, instances, capture, set_context))
+        replies.append(_reply(op, instances, capture, set_context, meter))
         now = time.monotonic()
         if last_op or now - flushed > FLUSH_SECONDS:
             conn.send(replies)
@@ -337,6 +376,7 @@ def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
     # which otherwise came every ~20 minutes and cost ~20 ms inside a tick.
     gc.collect()
     gc.freeze()
+    meter = _Meter()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -348,4 +388,4 @@ def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
         drops, ops, give_up = msg
         for iid in drops:
             instances.pop(iid, None)
-        _run_batch(conn, ops, give_up, instances, capture, progress, set_context)
+        _run_batch(conn, ops, give_up, instances, capture, progress, set_context, meter)

@@ -224,6 +224,11 @@ def set_plugin_memory_mb(mb: float) -> None:
     _memory_mb = float(mb)
 
 STARTUP_SECONDS = 30.0    # a new worker this slow to start is replaced
+# Worker health, looked at before each batch (``ProcessPluginPool._health``):
+RECYCLE_SHARE = 0.6       # data memory past this share of plugin_memory_mb: recycle
+RECYCLE_MB_NO_LIMIT = 2048.0  # the same without a limit
+SPIN_IDLE_SECONDS = 1.0   # idle at least this long before its CPU use while idle is judged
+SPIN_SHARE = 0.25         # CPU share while idle above which a thread is left spinning
 OUTPUT_LINES_PER_MINUTE = 20  # plugin print()/stderr lines logged per plugin per minute
 
 
@@ -271,6 +276,10 @@ class RemoteInstance:
     iid: int
     gen: int = -1  # the slot generation it was created in; another one means: re-create
     deaths: int = 0  # calls in a row that ended with its worker dead or stopped
+    key: Any = None  # the engine's name for it (the algorithm id), for messages
+    grew_kb: int = 0  # data memory its run() calls added to its worker since it started
+    threads: int = 0  # threads its calls started and left running
+    recycled: list[str] = field(default_factory=list)  # why its worker was recycled for it
 
 
 class _Slot:
@@ -287,6 +296,11 @@ class _Slot:
         self.started_at = 0.0
         self.instances = 0
         self.drops: list[int] = []
+        self.members: weakref.WeakSet[RemoteInstance] = weakref.WeakSet()
+        self.quarantine = False  # holds plugins moved out of a shared worker (health)
+        self.data_kb = 0  # the worker's data memory after its last call
+        self.idle_since: float | None = None  # its last batch ended then
+        self.idle_cpu = 0.0  # its CPU seconds then
 
 
 def describe_exit(code: int | None) -> str:
@@ -395,6 +409,18 @@ def kill_descendants(pid: int) -> None:
             os.kill(k, _signal.SIGKILL)
 
 
+def _cpu_seconds(proc: Any) -> float:
+    """User + system CPU seconds of a live process (0.0 when it cannot be read)."""
+    import os
+
+    try:
+        with open(f"/proc/{proc.pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return 0.0
+
+
 def _group_members(pgid: int) -> bool:
     """Whether a process of process group ``pgid`` exists (read from /proc)."""
     import os
@@ -482,6 +508,7 @@ class ProcessPluginPool:
         slot.started_at = time.monotonic()
         slot.gen += 1  # objects it held are re-created on their next call (instances stay)
         slot.drops.clear()
+        slot.data_kb, slot.idle_since = 0, None
         logger.info("plugin worker %d started (pid %s)", slot.index, proc.pid)
 
     def _kill(self, slot: _Slot) -> int | None:
@@ -516,12 +543,15 @@ class ProcessPluginPool:
         loaded worker; the call's ``result`` is its handle (``RemoteInstance``)."""
         with self._lock:
             for idle in self._slots:  # every worker starts now, side by side, not one by one
-                if idle.proc is None and not self._closed:  # at its first object (each ~1 s)
+                if idle.proc is None and not self._closed and not idle.quarantine:
                     self._start(idle)
-            slot = min(self._slots, key=lambda s: s.instances)
+            slot = min((s for s in self._slots if not s.quarantine),
+                       key=lambda s: s.instances)
             self._next_iid += 1
-            inst = RemoteInstance(spec, slot.index, self._next_iid)
+            inst = RemoteInstance(spec, slot.index, self._next_iid,
+                                  key=key if key is not None else spec.name)
             slot.instances += 1
+            slot.members.add(inst)
         call = Call(key if key is not None else spec.name, lambda: None)
         call.op = ("construct",)
         call.instance = inst
@@ -599,11 +629,18 @@ class ProcessPluginPool:
 
     def _apply(self, slot: _Slot, inflight: dict, reply: tuple) -> None:
         idx = slot.index
-        status, value, where, (text, dropped) = reply
+        status, value, where, (text, dropped), (grew, data_kb, threads) = reply
         call, op, rebuild = inflight[idx].pop(0)
         if not inflight[idx]:
             del inflight[idx]
+            slot.idle_since, slot.idle_cpu = time.monotonic(), _cpu_seconds(slot.proc)
         inst: RemoteInstance = call.instance
+        if op[0] == "run":
+            inst.key = call.key  # the algorithm it runs for (its construct had the name)
+        if data_kb:
+            slot.data_kb = data_kb
+            inst.grew_kb += grew
+            inst.threads += max(0, threads)
         if text or dropped:
             self._output.log(inst.spec.name, text, dropped)
         if status == "skipped":
@@ -629,6 +666,62 @@ class ProcessPluginPool:
             call.error = RemoteError.make(*value)
             call.where = where
         inst.deaths = 0
+
+    # -- health ----------------------------------------------------------------------------
+    def _health(self, slot: _Slot) -> None:
+        """Before a batch: a worker whose memory nears its limit (a plugin leaking) or that
+        used the CPU while idle (a thread a plugin left spinning) is recycled, the plugin
+        to blame moved to a worker of its own so it no longer fails the others."""
+        if slot.proc is None or not slot.proc.is_alive():
+            return
+        if slot.quarantine and not slot.members:
+            self._kill(slot)  # its plugins are gone: no process kept for nothing
+            return
+        limit_mb = _memory_mb * RECYCLE_SHARE if _memory_mb > 0 else RECYCLE_MB_NO_LIMIT
+        if slot.data_kb > limit_mb * 1024:
+            top = max(slot.members, key=lambda m: m.grew_kb, default=None)
+            blame = [top] if top is not None and top.grew_kb > 0 else []
+            who = (f"; plugin {top.spec.name} ({top.key}) added {top.grew_kb / 1024:,.0f} MB"
+                   if blame and top is not None else "")
+            self._recycle(slot, blame, f"its memory reached {slot.data_kb / 1024:,.0f} MB "
+                                       f"(recycled past {limit_mb:,.0f} MB){who}")
+            return
+        if slot.idle_since is None:
+            return
+        idle = time.monotonic() - slot.idle_since
+        if idle < SPIN_IDLE_SECONDS:
+            return
+        busy = _cpu_seconds(slot.proc) - slot.idle_cpu
+        if busy <= SPIN_SHARE * idle:
+            return
+        blame = [m for m in slot.members if m.threads > 0]
+        names = ", ".join(f"{m.spec.name} ({m.key})" for m in blame) or "none known"
+        self._recycle(slot, blame, f"it used {busy / idle:.0%} of a CPU while idle for "
+                                   f"{idle:.1f} s: a thread left running by a plugin (plugins "
+                                   f"that started threads: {names})")
+
+    def _recycle(self, slot: _Slot, blame: list[RemoteInstance], why: str) -> None:
+        """Kill ``slot``'s worker (the next batch starts a new one and re-creates its plugin
+        objects); the plugins to blame go to a worker of their own first."""
+        logger.error("plugin worker %d recycled: %s", slot.index, why)
+        for m in blame:
+            m.recycled.append(why)
+        if blame and not slot.quarantine:
+            q = _Slot(len(self._slots))
+            q.quarantine = True
+            self._slots.append(q)
+            for m in blame:
+                slot.members.discard(m)
+                slot.instances = max(0, slot.instances - 1)
+                m.slot, m.gen = q.index, -1
+                q.members.add(m)
+                q.instances += 1
+                logger.error("plugin %s (%s) runs in a worker of its own from now on (worker "
+                             "%d)", m.spec.name, m.key, q.index)
+        for m in list(slot.members):
+            m.grew_kb, m.threads = 0, 0
+        self._kill(slot)
+        slot.data_kb, slot.idle_since = 0, None
 
     def close(self) -> None:
         self._closed = True
@@ -670,6 +763,8 @@ class _Batch:
         self.last: dict[int, float] = {}
 
     def run(self, calls: list[Call]) -> None:
+        for slot in list(self.pool._slots):
+            self.pool._health(slot)
         for idx, items in self._queues(calls).items():
             self._send(self.pool._slots[idx], items)
         while self.inflight:
@@ -684,6 +779,11 @@ class _Batch:
         for c in calls:
             if not isinstance(c.instance, RemoteInstance):
                 c.error = RuntimeError("the plugin object was not created in a worker")
+                continue
+            if len(c.instance.recycled) >= MAX_DEATHS_IN_A_ROW:
+                c.deaths = len(c.instance.recycled)
+                c.died = (f"its worker was recycled {c.deaths} times for it (last: "
+                          f"{c.instance.recycled[-1]})")
                 continue
             if c.instance.deaths >= MAX_DEATHS_IN_A_ROW:
                 c.deaths = c.instance.deaths

@@ -309,3 +309,92 @@ def test_a_daemon_a_plugin_starts_with_setsid_dies_with_its_worker(make_engine, 
     assert group == os.getsid(daemon) and group not in _worker_pids(engine)
     engine.close()
     assert _gone(daemon), f"the plugin's setsid daemon {daemon} outlived the engine's close"
+
+
+def _inst(engine, algo_id):
+    """The algorithm's plugin object handle, once its (cold) worker has created it."""
+    from tests.waiting import wait_until
+
+    return wait_until(lambda: engine._algos[algo_id].instance, timeout=60)
+
+
+def _leak_run(make_engine, monkeypatch, recycle_share: float):
+    """A leaking plugin (40 MB kept per call) sharing its worker with a plugin that needs
+    150 MB for a moment at each call; the worker limit 600 MB. Returns the engine, the two
+    ids, and the errors of 14 minutes by algorithm."""
+    from app.engine import sandbox
+
+    monkeypatch.setattr(sandbox, "_memory_mb", 600.0)
+    monkeypatch.setattr(sandbox, "RECYCLE_SHARE", recycle_share)
+    engine = make_engine(plugin_dirs=DIRS, timeout=10.0)
+    leak = engine.create_algorithm("leaks", "AAA", 1000)
+    engine.create_algorithm("needs_memory", "BBB", 1000)  # the other worker
+    mate = engine.create_algorithm("needs_memory", "AAA", 1000)
+    assert _inst(engine, mate).slot == _inst(engine, leak).slot
+    errors: dict[int, list[str]] = {}
+    for i in range(14):
+        for a, why in engine.run_tick(_minute(i)).errors.items():
+            errors.setdefault(a, []).append(why)
+    return engine, leak, mate, errors
+
+
+def test_without_recycling_a_leaking_plugin_fails_the_one_sharing_its_worker(
+        make_engine, monkeypatch):
+    """The control for the test below: recycling off, the leaker's neighbour gets
+    MemoryError once the leak has eaten its worker's limit."""
+    _, _, mate, errors = _leak_run(make_engine, monkeypatch, recycle_share=100.0)
+    assert any("MemoryError" in why for why in errors.get(mate, [])), errors
+
+
+def test_a_leaking_plugin_is_moved_to_a_worker_of_its_own_and_fails_no_one(
+        make_engine, monkeypatch, caplog):
+    engine, leak, mate, errors = _leak_run(make_engine, monkeypatch, recycle_share=0.6)
+    assert mate not in errors, errors  # its neighbour never failed
+    logs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("recycled: its memory reached" in m and "plugin leaks (1) added" in m
+               for m in logs), logs
+    assert any("plugin leaks (1) runs in a worker of its own" in m for m in logs), logs
+    procs = engine._pool.processes
+    own = procs._slots[engine._algos[leak].instance.slot]
+    assert own.quarantine and set(own.members) == {engine._algos[leak].instance}
+    assert engine._algos[mate].instance.slot != own.index
+    # In its own worker it is recycled again as it leaks; three times and it is stopped.
+    assert engine.algorithm_view(leak).status in ("running", "stopped")
+    for i in range(14, 40):
+        engine.run_tick(_minute(i))
+        if engine.algorithm_view(leak).status == "stopped":
+            break
+    view = engine.algorithm_view(leak)
+    assert view.status == "stopped" and "recycled 3 times" in (view.error or ""), view.error
+    assert engine.algorithm_view(mate).status == "running"
+
+
+def test_a_thread_a_plugin_leaves_spinning_is_seen_and_its_worker_recycled(
+        make_engine, monkeypatch, caplog):
+    """A plugin starts a thread that spins for ever and returns: between minutes its worker
+    uses the CPU while idle. Seen before the next batch: recycled, the plugin moved to a
+    worker of its own; the plugin sharing the worker trades on. (The CPU share that counts
+    as spinning is lowered for the test: on a loaded CI machine a spinner may get a tenth of
+    a core.)"""
+    from app.engine import sandbox
+    from tests.waiting import wait_until
+
+    monkeypatch.setattr(sandbox, "SPIN_SHARE", 0.05)
+    engine = make_engine(plugin_dirs=DIRS, timeout=5.0)
+    spin = engine.create_algorithm("spawns_spinner", "AAA", 1000)
+    engine.create_algorithm("scripted", "BBB", 1000, {"action": "hold"})
+    mate = engine.create_algorithm("scripted", "AAA", 1000, {"action": "buy", "shares": 1})
+    procs = engine._pool.processes
+    slot = procs._slots[_inst(engine, spin).slot]
+    assert _inst(engine, mate).slot == slot.index
+    assert engine.run_tick(_minute(0)).errors == {}
+    pid = slot.proc.pid
+    idle_cpu = slot.idle_cpu
+    wait_until(lambda: sandbox._cpu_seconds(slot.proc) - idle_cpu > 0.3, timeout=30)
+    wait_until(lambda: time.monotonic() - slot.idle_since > sandbox.SPIN_IDLE_SECONDS)
+    r = engine.run_tick(_minute(1))
+    assert mate not in r.errors and [f["algo_id"] for f in r.fills].count(mate) == 1
+    assert _gone(pid), "the spinning worker still runs"
+    logs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("CPU while idle" in m and "spawns_spinner (1)" in m for m in logs), logs
+    assert procs._slots[engine._algos[spin].instance.slot].quarantine

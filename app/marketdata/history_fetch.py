@@ -205,7 +205,7 @@ class HistoryFetch:
         except Exception as e:
             raise FetchError(f"cannot read the splits of {', '.join(tickers)} from Alpaca "
                              f"({e}); nothing was fetched: the prices would not be "
-                             "split-adjusted") from None
+                             "split-adjusted (--raw fetches them unadjusted)") from None
         want = set(tickers)
         return sorted((a for a in found if a.get("kind") in ("forward_split", "reverse_split")
                        and a.get("ticker") in want and str(a.get("ex_date")) <= today.isoformat()
@@ -360,6 +360,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--end", required=True, type=date.fromisoformat, help="YYYY-MM-DD (included)")
     f.add_argument("--csv", metavar="DIR", help="write DIR/TICKER.csv instead of the market DB")
     f.add_argument("--sessions-per-request", type=int, default=SESSIONS_PER_CHUNK)
+    f.add_argument("--raw", action="store_true",
+                   help="do not read Alpaca's splits: store raw prices (a split in the range "
+                        "then shows as a cliff)")
     c = sub.add_parser("list", help="what the market DB holds per ticker")
     common(c)
     c.add_argument("--json", action="store_true")
@@ -480,7 +483,7 @@ def _fetch_cmd(args: argparse.Namespace, settings: Settings, market: MarketStore
             return bf.fetch_rows(tickers, lo, hi)
 
     splits = None
-    if settings.effective_mode != "demo":
+    if settings.effective_mode != "demo" and not args.raw:
         from app.broker.alpaca_clients import split_reader
 
         splits = split_reader(settings)

@@ -145,3 +145,48 @@ def test_splits_unreadable_stops_before_any_bar_is_fetched(emulator, settings, m
             ["NVDA"], date(2024, 6, 5), date(2024, 6, 11))
     assert not any("stocks/bars" in q for q in emulator.queries)
     assert market_store.bar_span("NVDA") is None
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_the_data_fetch_command_names_the_splits_or_stores_raw(calendar, tmp_path, raw) -> None:
+    """``autotrader data fetch`` as a user runs it (a real process, wall clock): it says which
+    splits the prices are adjusted for; ``--raw`` skips the corporate actions and stores
+    Alpaca's raw prices (the cliff stays)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fakes.alpaca_emulator import AlpacaEmulator
+
+    root = Path(__file__).resolve().parents[2]
+    emu = AlpacaEmulator(calendar=calendar).start()
+    try:
+        emu.schedule_action("forward_splits", dict(SPLIT))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOTRADER_", "APCA_"))}
+        env.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+                    "AUTOTRADER_DATA_DIR": str(tmp_path / "data"),
+                    "AUTOTRADER_LOG_DIR": str(tmp_path / "log"), "AUTOTRADER_MODE": "paper",
+                    "APCA_API_KEY_ID": emu.key_id, "APCA_API_SECRET_KEY": emu.secret_key,
+                    "AUTOTRADER_ALPACA_TRADING_URL": emu.url,
+                    "AUTOTRADER_ALPACA_DATA_URL": emu.url})
+        r = subprocess.run([sys.executable, "main.py", "data", "fetch", "NVDA", "--start",
+                            "2024-06-07", "--end", "2024-06-10", *(["--raw"] if raw else [])],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        market = MarketStore(tmp_path / "data" / "market.db", calendar)
+        try:
+            ex_open, _ = _minutes(calendar, EX)
+            first, last_before = (market.bars_between("NVDA", ex_open, ex_open + 60)[0],
+                                  market.last_n_rows("NVDA", 1, ex_open)[0])
+        finally:
+            market.close()
+        step = first[1] / last_before[4]  # the ex-date's first open / the close before it
+        if raw:
+            assert "split-adjusted" not in r.stdout and 0.05 < step < 0.2
+            assert not any("corporate-actions" in q for q in emu.queries)
+        else:
+            assert "split-adjusted (today's share basis) for: NVDA 10-for-1 split on " \
+                   "2024-06-10" in r.stdout
+            assert 0.9 < step < 1.1
+    finally:
+        emu.stop()

@@ -23,7 +23,6 @@ from PySide6.QtQml import QQmlEngine
 from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
 
 from app.ui import format as fmt
-from app.ui.chart import PriceChart
 from app.ui.qml import load_page
 from app.ui.theme import theme
 from db.calendar import exchange_time
@@ -291,6 +290,10 @@ class DetailPage(QWidget):
         self.vm = vm
         self.title = load_page(engine, "DetailTitle.qml", {"detail": vm}, self)
         self.side = load_page(engine, "DetailSide.qml", {"detail": vm}, self)
+        # pyqtgraph (about a second of imports on the Pi) loads with the first Detail page,
+        # not before the lock screen's first frame.
+        from app.ui.chart import PriceChart
+
         self.chart = PriceChart(self)
         left = QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)

@@ -27,7 +27,7 @@ from app.ui.header import HeaderViewModel
 from app.ui.idle import IdleWatcher
 from app.ui.lock import LockViewModel
 from app.ui.newalgo import BACKTEST_DAYS, NewAlgoViewModel
-from app.ui.performance import PerformancePage, PerformanceViewModel
+from app.ui.performance import PerformanceViewModel
 from app.ui.qml import load_page, shared_engine
 from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
@@ -40,6 +40,21 @@ PAGES = ("lock", "dashboard", "new", "detail", "settings", "performance")
 REFRESH_DEBOUNCE_MS = 150
 LIVE_PURPOSE = "LIVE mode: the PIN starts trading with real money."
 ACCOUNT_REFRESH_MS = 30_000
+
+
+class _Pages(dict):
+    """The window's pages by name; a missing one (Detail, Performance: the pyqtgraph pages)
+    is built the first time it is asked for, so the lock screen shows before pyqtgraph
+    loads."""
+
+    def __init__(self, build: Callable[[str], QWidget], pages: dict[str, QWidget]) -> None:
+        super().__init__(pages)
+        self._build = build
+
+    def __missing__(self, name: str) -> QWidget:
+        page = self._build(name)
+        self[name] = page
+        return page
 
 
 class MainWindow(QMainWindow):
@@ -119,31 +134,30 @@ class MainWindow(QMainWindow):
         # Pages change their layout with the window's shape (portrait, wide); their landscape
         # minimums must not stop the window from becoming 480 px wide.
         self.setMinimumSize(320, 320)
-        self.pages: dict[str, QWidget] = {
+        self.pages: dict[str, QWidget] = _Pages(self._build_page, {
             "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm,
                                                          "header": self.header_vm}),
             "dashboard": load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm}),
             "new": load_page(self.qml, "NewAlgorithm.qml", {"flow": self.new_vm}),
-            "detail": DetailPage(self.qml, self.detail_vm),
             "settings": load_page(self.qml, "Settings.qml", {"prefs": self.settings_vm}),
-            "performance": PerformancePage(self.qml, self.perf_vm),
-        }
-        # The dashboard and Detail sit in holders: on a wide screen Detail moves beside the
-        # cards (``_dock``), and both names show the dashboard's holder.
+        })
+        # The dashboard, Detail and Performance sit in holders: Detail and Performance are
+        # built into theirs when first opened (``_build_page``), and on a wide screen Detail
+        # moves beside the cards (``_dock``), where both names show the dashboard's holder.
         self._holders: dict[str, QWidget] = {}
         self._holder_rows: dict[str, QHBoxLayout] = {}
-        for name in ("dashboard", "detail"):
+        for name in ("dashboard", "detail", "performance"):
             holder = QWidget()
             holder.setObjectName(f"{name}Holder")
             box = QHBoxLayout(holder)
             box.setContentsMargins(0, 0, 0, 0)
             box.setSpacing(0)
-            box.addWidget(self.pages[name], 1)
+            if name in self.pages:
+                box.addWidget(self.pages[name], 1)
             self._holders[name] = holder
             self._holder_rows[name] = box
         for name in PAGES:
-            self.stack.addWidget(self._holders.get(name, self.pages[name]))
-        self.chart = self.pages["detail"].chart
+            self.stack.addWidget(self._holders.get(name) or self.pages[name])
 
         # --- idle lock ---------------------------------------------------------------------
         self.idle = IdleWatcher(stored_idle_seconds(system, settings.ui.idle_lock_seconds),
@@ -205,6 +219,26 @@ class MainWindow(QMainWindow):
             self.requestPlugins.emit()
         if self.current_page() == "performance":
             self.requestPerformance.emit()
+
+    def _build_page(self, name: str) -> QWidget:
+        """Detail or Performance, the first time either is asked for."""
+        if name == "detail":
+            page: QWidget = DetailPage(self.qml, self.detail_vm)
+            self.pages[name] = page
+            self._place_detail()
+            return page
+        if name == "performance":
+            from app.ui.performance_page import PerformancePage
+
+            page = PerformancePage(self.qml, self.perf_vm)
+            self._holder_rows[name].addWidget(page, 1)
+            return page
+        raise KeyError(name)
+
+    @property
+    def chart(self) -> Any:
+        """Detail's price chart (building Detail if it was never opened)."""
+        return self.pages["detail"].chart
 
     def engine_failed(self, message: str) -> None:
         self.dash_vm.set_message(f"The engine could not start: {message}", error=True)
@@ -282,7 +316,9 @@ class MainWindow(QMainWindow):
     def show_page(self, name: str) -> None:
         self._page = name
         holder = "dashboard" if self._docked and name in ("dashboard", "detail") else name
-        self.stack.setCurrentWidget(self._holders.get(holder, self.pages[name]))
+        if (holder == "dashboard" and self._docked) or name == "detail":
+            self.pages["detail"]  # built now if never opened: shown beside the cards
+        self.stack.setCurrentWidget(self._holders.get(holder) or self.pages[name])
         self.header.setVisible(name != "lock")
         self.pages[name].setFocus()
 
@@ -296,20 +332,25 @@ class MainWindow(QMainWindow):
         if wide == self._docked:
             return
         self._docked = wide
-        detail, dash = self.pages["detail"], self.pages["dashboard"]
+        dash = self.pages["dashboard"]
         if wide:
             dash.setFixedWidth(self._docked_dash_width())
-            self._holder_rows["dashboard"].addWidget(detail, 1)
         else:
             dash.setMinimumWidth(0)
             dash.setMaximumWidth(16_777_215)
-            self._holder_rows["detail"].addWidget(detail, 1)
-        detail.show()
+        if "detail" in self.pages:  # else placed when first built
+            self._place_detail()
         self.detail_vm.set_docked(wide)
         self.dash_vm.set_selected(self.detail_vm.algo_id if wide else -1)
         self.show_page(self._page)
         if wide:
             self._select_first()
+
+    def _place_detail(self) -> None:
+        """Detail beside the cards (docked) or in its own holder."""
+        detail = self.pages["detail"]
+        self._holder_rows["dashboard" if self._docked else "detail"].addWidget(detail, 1)
+        detail.show()
 
     def _docked_dash_width(self) -> int:
         """Two card columns (the grid's cards are 240 design px wide) and the margins."""

@@ -1,0 +1,137 @@
+"""The Performance screen's widgets: the curves' pyqtgraph chart (dates, % of each curve's
+start) beside the QML title bar and list. Imported when the screen first opens, so the window's
+start does not wait for pyqtgraph."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtQml import QQmlEngine
+from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
+
+from app.ui.chart import style_plot
+from app.ui.performance import Curve, PerformanceViewModel, day_epoch
+from app.ui.qml import load_page
+from app.ui.theme import theme
+
+DAY = 86_400
+# Day spacings the date axis may label (about a week, a fortnight, a month, a quarter...).
+DAY_STEPS = (1, 2, 7, 14, 28, 91, 182, 364, 728)
+
+
+class DayAxis(pg.AxisItem):
+    """Dates at noon UTC as 'Feb 05' (or 'Feb 2024' when labels are months apart), spaced so
+    labels never collide."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
+        days = max(1.0, (maxVal - minVal) / DAY)
+        want = max(2, int(size / 80))  # a label every ~80 px
+        step = next((d for d in DAY_STEPS if days / d <= want), DAY_STEPS[-1])
+        return [(float(step * DAY), float(DAY / 2))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        fmt_ = "%b %Y" if spacing >= 91 * DAY else "%b %d"
+        return [datetime.fromtimestamp(v, UTC).strftime(fmt_) for v in values]
+
+
+class PercentAxis(pg.AxisItem):
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [f"{v:+g}%" if v else "0%" for v in values]
+
+
+class PerformanceChart(pg.PlotWidget):
+    """The curves in % of their start, a date axis, a zero line; lines reused between loads."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w",
+                         axisItems={"bottom": DayAxis("bottom"), "right": PercentAxis("right")})
+        self.setObjectName("performanceChart")
+        item = self.getPlotItem()
+        style_plot(item)
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.getViewBox().setMouseEnabled(x=False, y=False)
+        zero = pg.InfiniteLine(pos=0, angle=0, movable=False,
+                               pen=pg.mkPen("#6b7686", width=1, style=Qt.PenStyle.DashLine))
+        item.addItem(zero, ignoreBounds=True)
+        self._lines: list[pg.PlotDataItem] = []
+        self._shown: list[str] = []
+        self._scale = 1.0
+
+    def set_curves(self, curves: list[Curve]) -> None:
+        item = self.getPlotItem()
+        while len(self._lines) < len(curves):
+            line = item.plot(symbol="o", symbolSize=5)
+            self._lines.append(line)
+        self._shown = []
+        for line, c in zip(self._lines, curves, strict=False):
+            width = max(2.0, (3.0 if c.key == "account" else 2.0) * self._scale)
+            style = Qt.PenStyle.DashLine if c.key == "bench" else Qt.PenStyle.SolidLine
+            line.setPen(pg.mkPen(c.colour, width=width, style=style))
+            line.setSymbolBrush(pg.mkBrush(c.colour))
+            line.setSymbolPen(pg.mkPen(c.colour))
+            line.setData([day_epoch(d) for d in c.days], c.pct)
+            line.show()
+            self._shown.append(c.key)
+        for line in self._lines[len(curves):]:
+            line.setData([], [])
+            line.hide()
+        item.enableAutoRange()
+
+    def shown_keys(self) -> list[str]:
+        return list(self._shown)
+
+    def apply_scale(self, scale: float) -> None:
+        self._scale = scale
+        font = self.font()
+        font.setPixelSize(int(round(13 * scale)))
+        item = self.getPlotItem()
+        for name in ("right", "bottom"):
+            item.getAxis(name).setStyle(tickFont=font)
+        item.getAxis("right").setWidth(int(round(56 * scale)))
+
+
+class PerformancePage(QWidget):
+    """[QML title bar: Back, range buttons over the chart] beside [QML list of the curves];
+    in portrait the list goes under the chart."""
+
+    def __init__(self, engine: QQmlEngine, vm: PerformanceViewModel,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("performancePage")
+        self.vm = vm
+        self.title = load_page(engine, "PerformanceTitle.qml", {"perf": vm}, self)
+        self.side = load_page(engine, "PerformanceSide.qml", {"perf": vm}, self)
+        self.chart = PerformanceChart(self)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(0)
+        left.addWidget(self.title)
+        left.addWidget(self.chart, 1)
+        self._row = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(0)
+        self._row.addLayout(left, 1)
+        self._row.addWidget(self.side)
+        vm.curvesChanged.connect(lambda: self.chart.set_curves(vm.curves))
+        if vm.curves:  # read before this page was first built
+            self.chart.set_curves(vm.curves)
+        self._theme = theme()
+        self._theme.scaleChanged.connect(self._apply_scale)
+        self._apply_scale()
+
+    def _apply_scale(self) -> None:
+        t = self._theme
+        self.title.setFixedHeight(t.px(64))
+        self.chart.apply_scale(t.scale)
+        if t.portrait:
+            self._row.setDirection(QBoxLayout.Direction.TopToBottom)
+            self.side.setMinimumWidth(0)
+            self.side.setMaximumWidth(16_777_215)
+            self.side.setFixedHeight(t.px(300))
+        else:
+            self._row.setDirection(QBoxLayout.Direction.LeftToRight)
+            self.side.setMinimumHeight(0)
+            self.side.setMaximumHeight(16_777_215)
+            self.side.setFixedWidth(t.px(300))

@@ -267,8 +267,14 @@ def replay_journal(store: Any) -> int:
     jp = journal_path(store)
     if jp is None or not jp.exists():
         return 0
+    try:
+        text = jp.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:  # kept for a look: what it holds is not known
+        logger.error("cannot read the held-back writes of the last run in %s (%s); the "
+                     "algorithms start as the database has them", jp, e)
+        return 0
     records: list[Record] = []
-    for n, line in enumerate(jp.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -281,7 +287,7 @@ def replay_journal(store: Any) -> int:
     for rec in records:
         try:
             apply_record(store, rec)
-        except ValueError as e:
+        except (ValueError, IndexError, TypeError) as e:
             logger.error("held-back write %r skipped: %s", rec, e)
     _remove(jp)
     if records:

@@ -601,3 +601,29 @@ def test_a_journal_line_cut_short_by_a_kill_is_skipped(system_store):
     row = system_store.get_algorithm(a)
     assert (row["status"], row["error"]) == ("stopped", "why")
     assert not journal.exists()
+
+
+def test_a_garbled_journal_never_stops_the_start(system_store, caplog):
+    """Lines a hand edit or a broken disk left: wrong shapes, unknown steps and statuses,
+    binary junk. Each bad one is skipped with a line in the log; the good ones are written."""
+    from app.engine.storage import replay_journal
+
+    a = system_store.add_algorithm("scripted", "AAA", 100.0)
+    journal = Path(str(system_store.path) + "-deferred.jsonl")
+    journal.write_bytes(b'\x00\xff junk\n{"a": 1}\n[["status", 1]]\n[["drop", 1]]\n'
+                        b'[["status", 1, "exploded", null]]\n[["status", null, "x", 1]]\n[]\n'
+                        + f'[["status",{a},"stopped",null]]\n'.encode())
+    assert replay_journal(system_store) == 6
+    assert system_store.get_algorithm(a)["status"] == "stopped"
+    assert not journal.exists()
+    assert sum("skipped" in m for m in caplog.messages) >= 6
+
+
+def test_an_unreadable_journal_is_kept_and_said(system_store, caplog):
+    from app.engine.storage import replay_journal
+
+    journal = Path(str(system_store.path) + "-deferred.jsonl")
+    journal.mkdir()  # not a file
+    assert replay_journal(system_store) == 0
+    assert journal.exists()
+    assert any("cannot read the held-back writes" in m for m in caplog.messages)

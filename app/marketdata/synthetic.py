@@ -88,19 +88,25 @@ class SyntheticFeed:
         """New shares per old share of the scheduled splits in force on ``day`` (1: none)."""
         return math.prod(r for ex, r in self._splits.get(ticker, ()) if ex <= day)
 
+    # Prices after a scheduled split: rounded to cents (the walk's raw prices, as quoted), or
+    # None: left as divided (a subclass serving stored prices, ReplayFeed).
+    split_decimals: int | None = 2
+
     def session_bars(self, ticker: str, session: Session) -> np.ndarray:
         """All of one session's bars: rows of (ts, o, h, l, c, v) as float64, raw prices (after
-        the scheduled splits in force that day)."""
+        the scheduled splits in force that day), cached (the 256 latest sessions)."""
         key = (ticker, session.day)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        out = self._walk(ticker, session)
+        out = self._continuous(ticker, session)
         k = self.split_ratio(ticker, session.day)
         if k != 1.0:
-            out[:, 1:5] = np.round(out[:, 1:5] / k, 2)
+            prices = out[:, 1:5] / k
+            out[:, 1:5] = prices if self.split_decimals is None else np.round(
+                prices, self.split_decimals)
             out[:, 5] = np.floor(out[:, 5] * k)
         with self._lock:
             self._cache[key] = out
@@ -108,8 +114,9 @@ class SyntheticFeed:
                 self._cache.popitem(last=False)
         return out
 
-    def _walk(self, ticker: str, session: Session) -> np.ndarray:
-        """The session's continuous (split-free) bars."""
+    def _continuous(self, ticker: str, session: Session) -> np.ndarray:
+        """The session's continuous (split-free) bars, a new array: a seeded random walk here
+        (a subclass may serve stored ones)."""
         n = int((session.close - session.open).total_seconds() // 60)
         rng = np.random.default_rng([self.seed, _h(ticker), session.day.toordinal()])
         x = (np.arange(n) + 0.5) / 390.0  # early closes keep the morning's shape

@@ -79,28 +79,16 @@ class ReplayFeed(SyntheticFeed):
         """The replayed date (YYYY-MM-DD), for what the app shows beside its mode."""
         return self.source.day.isoformat()
 
-    def session_bars(self, ticker: str, session: Session) -> np.ndarray:
-        """The stored bars of one session (none after the replayed day), as raw prices after
-        the scheduled splits in force that day (``split_ratio``)."""
+    split_decimals = None  # stored prices divided by the ratio as they are, not rounded
+
+    def _continuous(self, ticker: str, session: Session) -> np.ndarray:
+        """The stored bars of one session (none after the replayed day); ``session_bars``
+        turns them into raw prices after the scheduled splits in force that day."""
         if session.day > self.source.day:
             return np.zeros((0, 6))
-        key = (ticker, session.day)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                return cached
         rows = self._store.bars_between(ticker, int(session.open.timestamp()),
                                         int(session.close.timestamp()))
-        out = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-        k = self.split_ratio(ticker, session.day)
-        if k != 1.0:
-            out[:, 1:5] /= k
-            out[:, 5] = np.floor(out[:, 5] * k)
-        with self._lock:
-            self._cache[key] = out
-            while len(self._cache) > 256:
-                self._cache.popitem(last=False)
-        return out
+        return np.asarray(rows, dtype=np.float64).reshape(-1, 6)
 
     def stop(self) -> None:
         super().stop()

@@ -215,7 +215,9 @@ class AlpacaBroker:
         return Account(cash=float(a.cash), equity=float(a.equity),
                        buying_power=float(a.buying_power), currency=a.currency or "USD",
                        trading_blocked=bool(a.trading_blocked),
-                       account_blocked=bool(a.account_blocked), status=_value(a.status))
+                       account_blocked=bool(a.account_blocked), status=_value(a.status),
+                       last_equity=(float(a.last_equity) if a.last_equity is not None
+                                    else None))
 
     def get_clock(self) -> MarketClock:
         c = self._call("clock", self.client.get_clock)

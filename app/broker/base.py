@@ -32,6 +32,10 @@ class Account:
     trading_blocked: bool = False
     account_blocked: bool = False
     status: str = "ACTIVE"
+    # Equity at the previous session's close (Alpaca's ``last_equity``: "Equity as of
+    # previous trading day at 16:00:00 ET", https://alpaca.markets/docs/api-references/
+    # trading-api/account/): today's P&L is equity - last_equity. None when unknown.
+    last_equity: float | None = None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class SimulatedBroker:
         self._listeners: Callbacks[[OrderUpdate]] = Callbacks("order listener")
         self._lock = threading.RLock()
         self.store = SimBrokerStore(system)
+        self._last_equity: tuple[int, float] | None = None  # (previous close, equity then)
         with self.system.atomic():
             self.store.open_account(float(starting_cash), iso_z(clock.now()))
 
@@ -120,7 +121,31 @@ class SimulatedBroker:
         for t, q in self.get_positions().items():
             p = self.market.latest_price(t)
             equity += q * (p or 0.0)
-        return Account(cash=cash, equity=equity, buying_power=cash)
+        return Account(cash=cash, equity=equity, buying_power=cash,
+                       last_equity=self._equity_at_previous_close(cash))
+
+    def _equity_at_previous_close(self, cash: float) -> float | None:
+        """As Alpaca's ``last_equity``: the account's value at the last session close, its
+        cash and shares then (today's fills undone) at that close's prices. Worked out once
+        per session."""
+        try:
+            close = int(self.calendar.previous_session(self.clock.now()).close.timestamp())
+        except ValueError:  # before the calendar's first session
+            return None
+        if self._last_equity is not None and self._last_equity[0] == close:
+            return self._last_equity[1]
+        positions = dict(self.get_positions())
+        for o in self.store.open_orders(("filled", "partially_filled", "canceled")):
+            q = int(o["filled_qty"] or 0)
+            if q <= 0 or int(o["created_ts"]) < close:
+                continue
+            signed = q if o["side"] == "buy" else -q
+            cash += signed * float(o["filled_avg_price"]) + q * self.commission_per_share
+            positions[o["ticker"]] = positions.get(o["ticker"], 0.0) - signed
+        value = cash + sum(q * (self.market.latest_price(t, before_ts=close) or 0.0)
+                           for t, q in positions.items() if q)
+        self._last_equity = (close, value)
+        return value
 
     def _closed_today(self, now: datetime) -> bool:
         return bool(self.closed_days) and \

@@ -239,6 +239,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk, GuardEditor):
         with self._lock:
             free = self._free_from(acct.cash)
         return {"cash": acct.cash, "equity": acct.equity, "free": free,
+                "last_equity": acct.last_equity,
                 "mode": self.mode, "broker": self.broker.name,
                 "halted": self.status_problem, "storage": self.storage_problem}
 

@@ -136,18 +136,39 @@ class HeaderViewModel(QObject):
             return "\u2014"
         return fmt.money(self._account.get("free"))
 
+    def _today_figures(self) -> tuple[float, float, bool] | None:
+        """(P&L, base, the account's?): the broker's change of the account's value since the
+        previous close (equity - last_equity) when it gives one, else the algorithms' own
+        P&L since their last snapshot."""
+        a = self._account
+        equity, last = a.get("equity"), a.get("last_equity")
+        if "error" not in a and isinstance(equity, int | float) and \
+                isinstance(last, int | float) and last > 0:
+            return float(equity) - float(last), float(last), True
+        if self._today is not None:
+            return self._today[0], self._today[1], False
+        return None
+
+    @Property(str, notify=changed)
+    def todayLabel(self) -> str:
+        """'Today' (the account, as the broker values it) or 'Algos today' (the fallback)."""
+        f = self._today_figures()
+        return "Algos today" if f is not None and not f[2] else "Today"
+
     @Property(str, notify=changed)
     def todayText(self) -> str:
-        """'+$1,234.56 · +1.23%' (the algorithms' P&L since the last close)."""
-        if self._today is None:
+        """'+$1,234.56 · +1.23%': the account's change since the previous close."""
+        f = self._today_figures()
+        if f is None:
             return "\u2014"
-        pnl, base = self._today
+        pnl, base, _ = f
         pct = pnl / base * 100 if base else 0.0
         return f"{fmt.signed_money(pnl)} \u00b7 {fmt.signed_pct(pct)}"
 
     @Property(int, notify=changed)
     def todaySign(self) -> int:
-        return fmt.sign_of(self._today[0]) if self._today is not None else 0
+        f = self._today_figures()
+        return fmt.sign_of(f[0]) if f is not None else 0
 
     @Property(str, notify=changed)
     def countText(self) -> str:

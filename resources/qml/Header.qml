@@ -56,7 +56,7 @@ Rectangle {
                  label: "Account value"; value: bar.header.valueText
                  maxWidth: Theme.scale * (bar.two ? 120 : 122) }
         Figure { objectName: "headerToday"; Layout.row: 0; Layout.column: 2
-                 label: "Today"; value: bar.header.todayText
+                 label: bar.header.todayLabel; value: bar.header.todayText
                  maxWidth: Theme.scale * (bar.two ? 130 : 132)
                  valueColor: bar.header.todaySign > 0 ? "#7ee2a0"
                            : bar.header.todaySign < 0 ? "#ff8a80" : "white" }

@@ -25,7 +25,7 @@ Rectangle {
         Part { objectName: "stripValue"; text: "Account " + strip.header.valueText }
         Part {
             objectName: "stripToday"
-            text: "Today " + strip.header.todayText
+            text: strip.header.todayLabel + " " + strip.header.todayText
             color: strip.header.todaySign > 0 ? "#7ee2a0" : strip.header.todaySign < 0 ? "#ff8a80" : "white"
         }
         Part { objectName: "stripCount"; text: strip.header.countText; visible: text !== ""

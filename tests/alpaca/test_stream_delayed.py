@@ -76,8 +76,8 @@ def test_delayed_bars_make_no_gap_and_a_reconnect_marks_nothing_past_the_waterma
 
     # Dropped; back 5 minutes later: [09:45, 09:50) is fetched (SIP minus 15 minutes, no
     # 403), and nothing after the new watermark is taken as answered.
+    clock.advance(minutes=5)  # first: the reconnect must not come before the clock moved
     emulator.drop_market_connections()
-    clock.advance(minutes=5)
     assert wait_until(lambda: s.gap_fills == 1, timeout=10)
     assert s.wait_idle()
     assert minutes_in_db(market_store, "AAPL") == list(range(final - 60, final + 300, 60))

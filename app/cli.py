@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # the control channel, then notifications, snapshots, status page (app/ops)
         return run_headless(s, minutes=args.minutes,
                             start_control=with_operations(start_control, s))
-    return run_gui(s, kiosk=s.ui.kiosk, minutes=args.minutes)
+    return run_gui(s, kiosk=s.ui.kiosk, minutes=args.minutes, replay=args.replay or "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,8 +95,10 @@ def show_window(window: Any, screen: Any, fullscreen: bool) -> None:
         window.show()
 
 
-def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) -> int:
-    """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code."""
+def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
+            replay: str = "") -> int:
+    """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code.
+    ``replay``: the stored day ``run --replay`` plays again (the header says so)."""
     os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
     from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
@@ -123,7 +125,7 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None) ->
     except StorageError as e:
         print(f"autotrader: {e}", file=sys.stderr)
         return 2
-    window = MainWindow(settings, system)
+    window = MainWindow(settings, system, replay=replay)
     # The engine (plugins, DBs, the demo's first history) is built off the GUI thread while
     # the PIN pad is already on screen: started once the first frame is drawn, so its
     # imports and the demo history (Python, one GIL) do not hold that frame back.

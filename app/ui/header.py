@@ -61,6 +61,7 @@ class HeaderViewModel(QObject):
         self._ny = "NYSE"
         self._today: tuple[float, float] | None = None  # (P&L, value at the day's start)
         self._counts = ""
+        self._replay = ""  # the day a ``run --replay`` plays again ('' otherwise)
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.update_market)
@@ -110,6 +111,11 @@ class HeaderViewModel(QObject):
         self._mode, self._live_armed = mode, armed
         self.changed.emit()
 
+    def set_replay(self, day: str) -> None:
+        """``run --replay DAY``: the badge says REPLAY and the day, not DEMO."""
+        self._replay = str(day or "")
+        self.changed.emit()
+
     def set_live_armed(self, armed: bool) -> None:
         self._live_armed = armed
         self.changed.emit()
@@ -117,8 +123,15 @@ class HeaderViewModel(QObject):
     # --- shown ---------------------------------------------------------------------------
     @Property(str, notify=changed)
     def modeText(self) -> str:
+        if self._replay:
+            return "REPLAY"
         m = self._mode.upper()
         return m if self._live_armed else f"{m} \u00b7 PAUSED"
+
+    @Property(str, notify=changed)
+    def replayText(self) -> str:
+        """The replayed day under REPLAY ('' when not a replay)."""
+        return self._replay
 
     @Property(str, notify=changed)
     def mode(self) -> str:

@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Any, system: Any, *,
                  pin_now: Callable[[], float] = time.time,
                  idle_now: Callable[[], float] = time.monotonic,
-                 run_scheduler: bool = True) -> None:
+                 run_scheduler: bool = True, replay: str = "") -> None:
         """The window, usable (PIN pad) before the engine exists: ``attach_engine`` later.
 
         ``system`` is the GUI thread's own connection to the system DB (PIN, UI settings).
@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.lock_vm = LockViewModel(self.guard, self)
         self.header_vm = HeaderViewModel(None, None, self.mode, self)
         self.header_vm.set_live_armed(self._live_armed)
+        self.header_vm.set_replay(replay)  # ``run --replay DAY``
         self.dash_vm = DashboardViewModel(self)
         self.new_vm = NewAlgoViewModel(self)
         # "Backtest last 5 days": a process of its own, never the engine worker's thread.

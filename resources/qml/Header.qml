@@ -39,17 +39,32 @@ Rectangle {
             objectName: "modeBadge"
             Layout.row: 0; Layout.column: 0
             Layout.alignment: Qt.AlignVCenter
-            implicitWidth: modeLabel.implicitWidth + Theme.gap * 2
-            implicitHeight: modeLabel.implicitHeight + Theme.gap
+            implicitWidth: modeColumn.implicitWidth + Theme.gap * 2
+            implicitHeight: modeColumn.implicitHeight + Theme.gap
             radius: Theme.radius / 2
-            color: bar.header.mode === "live" ? "#d32f2f"
+            color: bar.header.replayText !== "" ? "#7e57c2"
+                 : bar.header.mode === "live" ? "#d32f2f"
                  : bar.header.mode === "paper" ? "#1565c0" : "#f2b01e"
-            Text {
-                id: modeLabel
+            Column {
+                id: modeColumn
                 anchors.centerIn: parent
-                text: bar.header.modeText
-                font.pixelSize: Theme.font; font.bold: true
-                color: bar.header.mode === "demo" ? "#111111" : "white"
+                Text {
+                    id: modeLabel
+                    objectName: "modeLabel"
+                    anchors.horizontalCenter: parent.horizontalCenter
+                    text: bar.header.modeText
+                    font.pixelSize: Theme.font; font.bold: true
+                    color: bar.header.mode === "demo" && bar.header.replayText === ""
+                           ? "#111111" : "white"
+                }
+                Text {  // a replay's date under REPLAY, so the badge stays narrow
+                    objectName: "modeDate"
+                    anchors.horizontalCenter: parent.horizontalCenter
+                    visible: bar.header.replayText !== ""
+                    text: bar.header.replayText
+                    font.pixelSize: Theme.fontSmall; font.bold: true
+                    color: "white"
+                }
             }
         }
         Figure { objectName: "headerValue"; Layout.row: 0; Layout.column: 1

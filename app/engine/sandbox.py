@@ -678,7 +678,9 @@ class ProcessPluginPool:
             self._kill(slot)  # its plugins are gone: no process kept for nothing
             return
         limit_mb = _memory_mb * RECYCLE_SHARE if _memory_mb > 0 else RECYCLE_MB_NO_LIMIT
-        if slot.data_kb > limit_mb * 1024:
+        # Alone in its worker a plugin's memory is its own business: past the limit its own
+        # calls fail with MemoryError (shown on its card), no one else's.
+        if slot.data_kb > limit_mb * 1024 and not slot.quarantine:
             top = max(slot.members, key=lambda m: m.grew_kb, default=None)
             blame = [top] if top is not None and top.grew_kb > 0 else []
             who = (f"; plugin {top.spec.name} ({top.key}) added {top.grew_kb / 1024:,.0f} MB"

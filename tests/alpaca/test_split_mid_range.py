@@ -4,9 +4,10 @@ after it are on one basis for charts, backtests, replays and an algorithm's hist
 The split is the documented example's shape (fixtures/corporate_actions.json, from
 docs.alpaca.markets/reference/corporateactions-1: NVDA 10-for-1, ex-date 2024-06-10). The
 emulator serves raw bars with the x10 cliff on the ex-date, as Alpaca's ``adjustment=raw``
-does, and split-adjusted ones for ``adjustment=split`` (docs.alpaca.markets/reference/
-stockbars: "adjustment ... raw, split, dividend, spin-off, all"); the app fetches raw and
-adjusts itself, so a later split (applied by the engine on its ex-date) keeps working.
+does, and split-adjusted ones for ``adjustment=split`` (the historical bars' adjustment
+parameter; docs.alpaca.markets/changelog/optionally-adjust-bars-after-spin-offs: raw, split,
+spin-off... and combinations such as ``split,spin-off``); the app fetches raw and adjusts
+itself, so a later split (applied by the engine on its ex-date) keeps working.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ import dataclasses
 import json
 import logging
 import math
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 EDITS_KEY = "engine.guard_edits"
 HISTORY_KEEP = 200
 MAX_MONEY = 1e9
+_EDITS = threading.Lock()  # one guard change at a time (its DB write is outside the core lock)
 
 
 class GuardLimitError(EngineError):
@@ -245,30 +248,39 @@ class GuardEditor:
 
     def set_guard_limit(self, name: str, raw: Any, *, confirmed: bool = False,
                         source: str = "in the app") -> GuardChange:
-        """Change one limit now: validated, PIN rule (module doc), stored, then applied."""
+        """Change one limit now: validated, PIN rule (module doc), stored, then applied.
+
+        The DB write happens outside the core's lock (a DB held by another process can make
+        it wait for seconds: the panic button must not); edits wait for each other instead."""
         new = parse_value(name, raw)
-        with self._lock:
-            lim = self.guards.limits
-            old = getattr(lim, name)
-            loose = loosens(name, old, new)
-            if loose and self.mode == "live" and not confirmed:
-                raise PinRequiredError(f"raising or turning off {name} in LIVE mode needs the "
-                                       "PIN")
-            upd: dict[str, Any] = {name: new}
-            try:
-                limits = dataclasses.replace(lim, **upd)
-            except ValueError as e:
-                raise GuardLimitError(str(e)) from None
+        with _EDITS:
+            with self._lock:
+                lim = self.guards.limits
+                old = getattr(lim, name)
+                loose = loosens(name, old, new)
+                if loose and self.mode == "live" and not confirmed:
+                    raise PinRequiredError(f"raising or turning off {name} in LIVE mode needs "
+                                           "the PIN")
+                upd: dict[str, Any] = {name: new}
+                try:
+                    dataclasses.replace(lim, **upd)  # the limits' own checks
+                except ValueError as e:
+                    raise GuardLimitError(str(e)) from None
             at = datetime.now(UTC).isoformat(timespec="seconds")  # wall time, not demo's
             change = GuardChange(name, old, new, loose, at)
-            if new != old:
+            if new == old:
+                return change
+            try:
                 self._store_edit(change, source)
-                self._apply_limits(limits)
-        if new != old:
-            logger.warning("risk guard %s changed %s from %s to %s (%s)%s", name, source,
-                           shown(name, old), shown(name, new), f"{old!r} -> {new!r}",
-                           ", loosened with the PIN" if loose and self.mode == "live" else "")
-            self._emit("on_guards_changed", change)
+            except (sqlite3.Error, OSError) as e:
+                raise GuardLimitError(f"{name} not changed: it could not be saved ({e}); "
+                                      "try again") from None
+            with self._lock:  # only edits change the limits, and they wait for each other
+                self._apply_limits(dataclasses.replace(self.guards.limits, **upd))
+        logger.warning("risk guard %s changed %s from %s to %s (%s)%s", name, source,
+                       shown(name, old), shown(name, new), f"{old!r} -> {new!r}",
+                       ", loosened with the PIN" if loose and self.mode == "live" else "")
+        self._emit("on_guards_changed", change)
         return change
 
     def _store_edit(self, change: GuardChange, source: str) -> None:

@@ -23,7 +23,12 @@ T = TypeVar("T")
 INTERVAL = 0.005
 
 
-def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "",
+# A positive wait's deadline costs nothing when the thing comes (the wait ends at once), and
+# CI runs the suite on two workers on a loaded 2-core machine: 5 s timed out there.
+DEFAULT_TIMEOUT = 15.0
+
+
+def wait_until(cond: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, what: str = "",
                interval: float = INTERVAL) -> T:
     """``cond()``'s first truthy value, polled every ``interval`` s; AssertionError after
     ``timeout`` s (naming ``what``, or the condition's source line)."""
@@ -38,7 +43,7 @@ def wait_until(cond: Callable[[], T], timeout: float = 5.0, what: str = "",
 
 
 def nothing_before(marker: Callable[[], object], happened: Callable[[], object],
-                   timeout: float = 5.0, what: str = "",
+                   timeout: float = DEFAULT_TIMEOUT, what: str = "",
                    interval: float = INTERVAL) -> None:
     """Wait for ``marker()`` (the event after which the unwanted thing can no longer come
     unseen); fail if ``happened()`` is truthy at any poll up to and including that moment,

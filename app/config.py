@@ -117,6 +117,8 @@ class UiSettings:
     # The Pi kiosk's picture and touch, degrees clockwise (0, 90, 180, 270); when set it wins
     # over the rotation lines of /etc/autotrader/autotrader.env (app/ops/display.py guard).
     rotation: int = 0
+    # The Performance screen's buy-and-hold reference (its bars come from the market DB).
+    performance_reference: str = "SPY"
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,7 @@ RANGE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "alpaca.backfill_days": lambda v: 1 <= v <= 3650,
     "ui.idle_lock_seconds": lambda v: 0 <= v <= 86_400,
     "ui.rotation": lambda v: v in (0, 90, 180, 270),
+    "ui.performance_reference": lambda v: re.fullmatch(r"[A-Z][A-Z.]{0,9}", v) is not None,
     **{key: (lambda v: v >= 0) for key, typ in TYPES.items()
        if key.startswith("risk.") and unwrap_optional(typ) in (float, int)},
     "risk.max_rejections": lambda v: v >= 1,

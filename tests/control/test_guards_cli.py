@@ -123,3 +123,21 @@ def test_guards_command_running_then_stopped(short_dir: Path) -> None:
         assert (got["algo_max_drawdown_pct"], got["algo_max_orders_per_day"]) == (15, 50)
     finally:
         stop_app(app)
+
+
+def test_command_line_pin_typed_at_the_terminal(live_channel, short_dir, monkeypatch):
+    """The PIN as typed at a terminal (getpass needs a real terminal, which a test has not:
+    the prompt alone is replaced), checked by the app over the socket."""
+    import app.control.guards as g
+
+    typed = iter(["111111", PIN])
+    monkeypatch.setattr(g, "_ask_pin", lambda interactive: next(typed))
+    args = argparse.Namespace(action="set", name="algo_max_orders_per_day", value="off")
+    with ControlClient.connect(short_dir / "d") as c:
+        wrong = run(c, args, running=True, interactive=True)
+        assert not wrong["ok"] and "Wrong PIN" in wrong["error"]
+        assert live_channel.guards.limits.algo_max_orders_per_day == 100
+        right = run(c, args, running=True, interactive=True)
+    assert right["ok"] and right["change"]["loosened"]
+    assert live_channel.guards.limits.algo_max_orders_per_day == 0
+    assert PinGuard(live_channel.system).failures == 0  # the right PIN clears the count

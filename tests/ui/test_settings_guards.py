@@ -78,7 +78,8 @@ def open_settings(qtbot, w):
     return w.pages["settings"]
 
 
-@pytest.mark.parametrize("size", [(800, 480), (1280, 800)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [(800, 480), (1280, 800), (480, 800)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
 def test_a_guard_changed_by_touch_is_stored_and_used(qtbot, window, rig, size, caplog) -> None:
     caplog.set_level(logging.WARNING)
     w = unlocked_window(qtbot, window)
@@ -216,3 +217,10 @@ def test_rotation_is_written_to_the_config_and_restarts_only_under_the_kiosk(
     cfg.write_text("[ui\nrotation = ")
     plain.setRotation(90)
     assert "not valid TOML" in plain.rotationNote and cfg.read_text() == "[ui\nrotation = "
+
+
+def test_restart_closes_the_window_for_the_service_to_start_again(qtbot, window) -> None:
+    w = unlocked_window(qtbot, window)
+    assert w.isVisible()
+    w.settings_vm.restartRequested.emit()  # what "Restart the window now" sends
+    qtbot.waitUntil(lambda: not w.isVisible() and w._closed, timeout=15000)

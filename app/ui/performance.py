@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 ACCOUNT = 0  # db.performance's algo id of the account row
 RANGES = {"1W": 7, "1M": 31, "3M": 92, "All": 0}
+# References a tap on the screen's reference button goes through (the configured one first).
+REFERENCES = ("SPY", "QQQ", "DIA", "IWM")
 ACCOUNT_COLOUR = "#0d1117"
 BENCH_COLOUR = "#7a8494"
 COLOURS = ("#0a4fa6", "#c25e00", "#0b6b2f", "#6a1b9a", "#b0201a", "#00796b", "#5d4037",
@@ -154,15 +156,17 @@ class CurveListModel(QAbstractListModel):
 class PerformanceViewModel(QObject):
     changed = Signal()
     backRequested = Signal()
-    reloadRequested = Signal()
+    reloadRequested = Signal(str)  # the reference ticker to read with the snapshots
     curvesChanged = Signal()
 
-    def __init__(self, today: Any = None, parent: QObject | None = None) -> None:
+    def __init__(self, today: Any = None, parent: QObject | None = None,
+                 reference: str = "SPY") -> None:
         super().__init__(parent)
         self._today = today or (lambda: date.today())
         self._rows: list[dict[str, Any]] = []
         self._bench: list[tuple[str, float]] = []
-        self._bench_name = "SPY"
+        self._bench_name = reference  # shown now, read with the next load
+        self._references = [reference] + [r for r in REFERENCES if r != reference]
         self._range = "1M"
         self._loading = False
         self._loaded = False
@@ -176,7 +180,7 @@ class PerformanceViewModel(QObject):
     def open(self) -> None:
         self._loading = True
         self.changed.emit()
-        self.reloadRequested.emit()
+        self.reloadRequested.emit(self._bench_name)
 
     @Slot(list, list, str)
     def set_data(self, rows: list, bench: list, bench_name: str) -> None:
@@ -229,6 +233,22 @@ class PerformanceViewModel(QObject):
                 f"day{'s' if len(days) != 1 else ''} \u00b7 in % of each one's start")
 
     # --- actions -------------------------------------------------------------------------
+    @property
+    def reference(self) -> str:
+        return self._bench_name
+
+    @Property(str, notify=changed)
+    def referenceText(self) -> str:
+        return f"vs {self._bench_name}"
+
+    @Slot()
+    def nextReference(self) -> None:
+        """The reference button: the next of the references (config's first), read again."""
+        i = self._references.index(self._bench_name) if self._bench_name in \
+            self._references else -1
+        self._bench_name = self._references[(i + 1) % len(self._references)]
+        self.open()
+
     @Slot(str)
     def setRange(self, name: str) -> None:
         if name in RANGES and name != self._range:

@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
     requestCreate = Signal(str, str, float, dict)
     requestAct = Signal(str, int, bool)
     requestChart = Signal(int, str)
-    requestPerformance = Signal()
+    requestPerformance = Signal(str)  # the reference ticker
 
     def __init__(self, settings: Any, system: Any, *,
                  pin_now: Callable[[], float] = time.time,
@@ -116,7 +116,8 @@ class MainWindow(QMainWindow):
         self.backtest_job.failed.connect(self.new_vm.on_backtest_failed)
         self.detail_vm = DetailViewModel(self)
         self.settings_vm = SettingsViewModel(settings, system, None, self.mode, self)
-        self.perf_vm = PerformanceViewModel(parent=self)
+        self.perf_vm = PerformanceViewModel(
+            parent=self, reference=str(getattr(settings.ui, "performance_reference", "SPY")))
         self.cards = self.dash_vm.cards
         self.bridge = EngineBridge(self)
 
@@ -219,7 +220,7 @@ class MainWindow(QMainWindow):
         if self.current_page() == "new" or self._return_page == "new":
             self.requestPlugins.emit()
         if self.current_page() == "performance":
-            self.requestPerformance.emit()
+            self.requestPerformance.emit(self.perf_vm.reference)
 
     def _build_page(self, name: str) -> QWidget:
         """Detail or Performance, the first time either is asked for."""

@@ -214,8 +214,8 @@ class EngineWorker(QObject):
             ts, bars, txs = np.zeros(0, dtype=np.int64), np.zeros((0, 5)), []
         self.chart.emit(algo_id, ts, bars, txs, params, indicators)
 
-    @Slot()
-    def load_performance(self) -> None:
+    @Slot(str)
+    def load_performance(self, reference: str = REFERENCE) -> None:
         """Every daily snapshot, and the reference ticker's close on each of their days."""
         from db import performance as perf
 
@@ -224,11 +224,11 @@ class EngineWorker(QObject):
         try:
             rows = perf.all_since(self._engine.system.conn, "")
             days = sorted({str(r["day"]) for r in rows})
-            bench = benchmark_series(self._engine.market, self._engine.calendar, REFERENCE,
+            bench = benchmark_series(self._engine.market, self._engine.calendar, reference,
                                      days)
         except Exception:  # noqa: BLE001 - the page says what it could not read
             logger.exception("reading the performance snapshots failed")
-        self.performance.emit(rows, bench, REFERENCE)
+        self.performance.emit(rows, bench, reference)
 
     # --- actions ---------------------------------------------------------------------------
     @Slot(str, str, float, dict)

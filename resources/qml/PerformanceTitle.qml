@@ -17,6 +17,10 @@ Rectangle {
                color: Theme.text; Layout.fillWidth: true
                fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.8)
                elide: Text.ElideRight }
+        Btn { objectName: "perfReferenceButton"; text: bar.perf.referenceText; kind: "key"
+              fontSize: Theme.fontSmall
+              implicitWidth: Math.max(Theme.touch, Theme.scale * 76)
+              onClicked: bar.perf.nextReference() }
         Repeater {
             model: bar.perf.ranges
             Btn {

@@ -86,6 +86,26 @@ def test_view_model_ranges_and_messages(qtbot, system) -> None:
     assert row["valueText"] == f"${10_000 - 50 * 59:,}"
 
 
+def test_the_reference_is_configured_and_chosen_on_the_screen(qtbot) -> None:
+    """ui.performance_reference is the first; the screen's button goes through the others,
+    each read again with the snapshots (the worker gets the ticker)."""
+    from app.config import load_settings
+
+    assert load_settings(overrides={"ui.performance_reference": "QQQ"}).ui \
+        .performance_reference == "QQQ"
+    vm = PerformanceViewModel(today=lambda: date(2024, 3, 5), reference="QQQ")
+    asked: list[str] = []
+    vm.reloadRequested.connect(asked.append)
+    vm.open()
+    assert asked == ["QQQ"] and vm.referenceText == "vs QQQ"
+    vm.nextReference()
+    assert asked[-1] == "SPY" and vm.referenceText == "vs SPY"
+    vm.set_data([], [], "SPY")
+    for _ in range(3):
+        vm.nextReference()
+    assert asked[-3:] == ["DIA", "IWM", "QQQ"]
+
+
 def test_today_pnl_counts_from_the_last_close(system) -> None:
     perf.record_day(system.conn, [
         {"day": "2024-03-01", "algo_id": 1, "value": 10_100, "pnl": 100, "taken": "close"},

@@ -56,7 +56,9 @@ def _context() -> mp.context.BaseContext:
         return mp.get_context("fork")
     ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
     if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["app.backtest.replay", "app.backtest.run"])
+        # One forkserver a process (so one per Dask worker), started with what every run
+        # needs: each run forks from it warm instead of building the calendar again.
+        ctx.set_forkserver_preload(["app.backtest.preload"])
     return ctx
 
 

@@ -22,8 +22,8 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QMouseEvent, QPainter, QPicture
+from PySide6.QtCore import QEvent, QLine, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from app.ui.chart_lines import MovingAverages, peak_decimate
@@ -165,15 +165,15 @@ def merge_ohlcv(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: 
 
 
 class _BarsItem(pg.GraphicsObject):
-    """Candles or volume bars of the visible range, painted from a cached QPicture that is
-    rebuilt only when the data or the visible range changes (a crosshair move repaints the
-    picture as it is). One item for the chart's life: nothing is allocated per bar."""
+    """Candles or volume bars of the visible range, as whole-pixel rectangles and lines made
+    again only when the data, the visible range or the view's scale changes (a crosshair move
+    repaints them as they are). One item for the chart's life."""
 
     def __init__(self, chart: PriceChart, volume: bool) -> None:
         super().__init__()
         self._chart = chart
         self._volume = volume
-        self._picture = QPicture()
+        self._parts: list[tuple[QPen, QBrush, list[QRect], list[QLine]]] = []
         self._key: tuple = ()
         self._bounds = QRectF()
 
@@ -188,33 +188,46 @@ class _BarsItem(pg.GraphicsObject):
         return QRectF(self._bounds)
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802, N803
+        vb = self.getViewBox()
+        if self._volume and ax == 1 and vb is not None and orthoRange is not None \
+                and orthoRange[0] is not None:
+            # The pane's height follows the bars as drawn: k bars merged add their volumes.
+            i0, i1, k = buckets(self._chart.count, orthoRange[0], orthoRange[1],
+                                max(1, int(vb.width() / MIN_BUCKET_PX)))
+            if i1 > i0:
+                return (0.0, max(1.0, float(self._chart.merged(i0, i1, k)[5].max())))
         return self._chart.visible_bounds(ax, orthoRange, self._volume)
 
-    def _rebuild(self, key: tuple, i0: int, i1: int, k: int) -> None:
+    def _rebuild(self, key: tuple, i0: int, i1: int, k: int, sx: float, dx: float,
+                 sy: float, dy: float) -> None:
+        """Whole-pixel rectangles and lines in device coordinates (the raster engine fills
+        those directly; scaled ones go through its path filler)."""
         x, o, h, lo, c, v = self._chart.merged(i0, i1, k)
-        pic = QPicture()
-        p = QPainter(pic)
-        width = 0.7 * k
+        xs = np.rint(np.asarray(x, dtype=float) * sx + dx).astype(np.int64)
+        half = max(0, int(round(0.35 * k * abs(sx))))
         up = c >= o
+        parts: list[tuple[QPen, QBrush, list[QRect], list[QLine]]] = []
         for rising in (True, False):
             sel = up if rising else ~up
             if not sel.any():
                 continue
-            colour = UP_COLOR if rising else DOWN_COLOR
             if self._volume:
-                p.setPen(pg.mkPen(None))
-                p.setBrush(pg.mkBrush(VOLUME_UP if rising else VOLUME_DOWN))
-                p.drawRects([QRectF(xi - width / 2, 0.0, width, vi)
-                             for xi, vi in zip(x[sel], v[sel], strict=True) if vi > 0])
+                top = np.rint(np.asarray(v[sel], dtype=float) * sy + dy).astype(np.int64)
+                base = int(round(dy))
+                rects = [QRect(a - half, min(t, base), 2 * half + 1, abs(base - t) + 1)
+                         for a, t in zip(xs[sel].tolist(), top.tolist(), strict=True)]
+                parts.append((QPen(Qt.PenStyle.NoPen),
+                              QBrush(QColor(VOLUME_UP if rising else VOLUME_DOWN)), rects, []))
                 continue
-            p.setPen(pg.mkPen(colour, width=1))
-            p.drawLines([QLineF(xi, li, xi, hi)
-                         for xi, li, hi in zip(x[sel], lo[sel], h[sel], strict=True)])
-            p.setBrush(pg.mkBrush(colour))
-            p.drawRects([QRectF(xi - width / 2, min(oi, ci), width, abs(ci - oi))
-                         for xi, oi, ci in zip(x[sel], o[sel], c[sel], strict=True)])
-        p.end()
-        self._picture, self._key = pic, key
+            colour = QColor(UP_COLOR if rising else DOWN_COLOR)
+            ys = [np.rint(np.asarray(a[sel], dtype=float) * sy + dy).astype(np.int64).tolist()
+                  for a in (lo, h, o, c)]
+            cx = xs[sel].tolist()
+            lines = [QLine(a, yl, a, yh) for a, yl, yh in zip(cx, ys[0], ys[1], strict=True)]
+            rects = [QRect(a - half, min(yo, yc), 2 * half + 1, abs(yo - yc) + 1)
+                     for a, yo, yc in zip(cx, ys[2], ys[3], strict=True)]
+            parts.append((QPen(colour, 0), QBrush(colour), rects, lines))
+        self._parts, self._key = parts, key
 
     def paint(self, p: QPainter, *args) -> None:
         vb = self.getViewBox()
@@ -226,10 +239,21 @@ class _BarsItem(pg.GraphicsObject):
         i0, i1, k = buckets(n, x0, x1, max_count)
         if i1 <= i0:
             return
-        key = (self._chart.version, i0, i1, k)
+        t = p.transform()  # data -> device: a scale and a shift (the view never rotates)
+        key = (self._chart.version, i0, i1, k, t.m11(), t.dx(), t.m22(), t.dy())
         if key != self._key:
-            self._rebuild(key, i0, i1, k)
-        self._picture.play(p)
+            self._rebuild(key, i0, i1, k, t.m11(), t.dx(), t.m22(), t.dy())
+        p.save()
+        p.resetTransform()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for pen, brush, rects, lines in self._parts:
+            p.setPen(pen)
+            if lines:
+                p.drawLines(lines)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(brush)
+            p.drawRects(rects)
+        p.restore()
 
 
 class PriceChart(pg.GraphicsLayoutWidget):

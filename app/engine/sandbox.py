@@ -637,10 +637,10 @@ class ProcessPluginPool:
         inst: RemoteInstance = call.instance
         if op[0] == "run":
             inst.key = call.key  # the algorithm it runs for (its construct had the name)
-        if data_kb:
+        inst.threads += max(0, threads)
+        if data_kb:  # read at a batch's end, and after each op while the worker grows
             slot.data_kb = data_kb
             inst.grew_kb += grew
-            inst.threads += max(0, threads)
         if text or dropped:
             self._output.log(inst.spec.name, text, dropped)
         if status == "skipped":

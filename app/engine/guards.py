@@ -21,6 +21,10 @@ is stopped within a day:
   A sale is still bounded by the shares the algorithm holds.
 - a broker refusal: that algorithm's orders wait 5 minutes; 3 refusals in a row stop it;
 - a guard stop keeps the position (``on_guard_stop = "keep"``; "sell" sells it at market).
+
+The limits come from the config's ``[risk]``; they can be changed while running (Settings,
+``autotrader guards set``) through ``guard_edit.py``, which stores the change and swaps
+``GuardBook.limits`` (``base`` keeps the config's values).
 """
 
 from __future__ import annotations

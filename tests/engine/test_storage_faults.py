@@ -627,3 +627,48 @@ def test_an_unreadable_journal_is_kept_and_said(system_store, caplog):
     assert replay_journal(system_store) == 0
     assert journal.exists()
     assert any("cannot read the held-back writes" in m for m in caplog.messages)
+
+
+def test_create_on_a_full_disk_is_refused_clearly_and_takes_nothing(small_fs, calendar):
+    """A real full filesystem: the new algorithm's row cannot be written; the create says so
+    in one line (no raw SQLite message, no traceback) and nothing is taken or half made."""
+    from datetime import UTC, datetime
+
+    from app.broker.simulated import SimulatedBroker
+    from app.clock import ManualClock
+    from app.engine.facade import Engine, EngineError
+    from db.market import MarketStore
+    from db.system import SystemStore
+
+    from .conftest import put_bars
+
+    system = SystemStore(small_fs / "system.db")
+    market = MarketStore(small_fs / "market.db", calendar)
+    put_bars(market, "AAA", 100.0, datetime(2024, 6, 4, 13, 30, tzinfo=UTC), T0, calendar)
+    clock = ManualClock(T0)
+    broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
+    engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
+                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS], plugin_timeout=10.0)
+    try:
+        engine.start()
+        first = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+        free = engine.free_capital()
+        filler = _fill(small_fs)
+        for _ in range(200):  # what SQLite keeps for itself too
+            try:
+                system.set_setting("pad", "x" * 65536)
+            except Exception:  # noqa: BLE001 - the disk is full: what we wanted
+                break
+        with pytest.raises(EngineError) as e:
+            engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+        assert str(e.value).startswith("not created: the disk is full"), e.value
+        assert "nothing was changed" in str(e.value)
+        assert [v.id for v in engine.algorithm_views()] == [first]
+        assert engine.free_capital() == pytest.approx(free)
+        filler.unlink()
+        second = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+        assert [r["id"] for r in system.list_algorithms()] == [first, second]
+    finally:
+        engine.close()
+        system.close()
+        market.close()

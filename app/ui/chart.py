@@ -90,13 +90,13 @@ def style_plot(plot: pg.PlotItem) -> None:
 
 class PriceAxis(pg.AxisItem):
     """The price axis: one level of round steps (1, 2 or 5 times a power of ten) about
-    every 45 px, each with its grid line."""
+    every 45 px (at least four steps), each with its grid line."""
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
         span = maxVal - minVal
         if not (math.isfinite(span) and span > 0 and size > 0):
             return super().tickSpacing(minVal, maxVal, size)
-        raw = span / max(2.0, size / 45.0)
+        raw = span / max(4.0, size / 45.0)  # at least four steps, even on a short plot
         mag = 10.0 ** math.floor(math.log10(raw))
         step = next(m * mag for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= raw * 0.999)
         return [(step, 0.0)]

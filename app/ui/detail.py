@@ -320,7 +320,7 @@ class DetailPage(QWidget):
             self._row.setDirection(QBoxLayout.Direction.TopToBottom)
             self.side.setMinimumWidth(0)
             self.side.setMaximumWidth(16_777_215)
-            self.side.setFixedHeight(t.px(340))
+            self.side.setFixedHeight(t.px(380))
         else:
             self._row.setDirection(QBoxLayout.Direction.LeftToRight)
             self.side.setMinimumHeight(0)

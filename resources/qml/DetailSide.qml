@@ -141,9 +141,11 @@ Rectangle {
               visible: side.detail.status === "paused" && !side.askStop
               active: side.detail.busy === ""
               onClicked: side.detail.accept() }
+        // Portrait (the panel under the chart): the three actions on one row, so the
+        // transactions get the height of four or five rows instead of one.
         GridLayout {
             Layout.fillWidth: true
-            columns: 2
+            columns: Theme.portrait ? 3 : 2
             rowSpacing: Theme.gap / 2
             columnSpacing: Theme.gap / 2
             visible: !side.askStop
@@ -157,7 +159,8 @@ Rectangle {
                           && side.detail.busy === ""
                   onClicked: side.detail.resume() }
             Btn { objectName: "deleteButton"; text: "Delete\u2026"; kind: "secondary"
-                  Layout.columnSpan: 2; Layout.fillWidth: true
+                  Layout.columnSpan: Theme.portrait ? 1 : 2; Layout.fillWidth: true
+                  Layout.preferredWidth: 1
                   active: side.detail.busy === ""
                   onClicked: side.detail.remove() }
         }
@@ -166,17 +169,21 @@ Rectangle {
         GridLayout {
             Layout.fillWidth: true
             visible: side.askStop
-            columns: 2
+            columns: Theme.portrait ? 3 : 2
             rowSpacing: Theme.gap / 2
             columnSpacing: Theme.gap / 2
             Btn { objectName: "stopCancelButton"; text: "Cancel"; kind: "secondary"
                   Layout.fillWidth: true; Layout.preferredWidth: 1
                   onClicked: side.askStop = false }
-            Btn { objectName: "stopKeepButton"; text: "Stop, keep shares"; kind: "danger"
+            Btn { objectName: "stopKeepButton"; kind: "danger"
+                  text: Theme.portrait ? "Keep shares" : "Stop, keep shares"
                   fontSize: Theme.fontSmall; Layout.fillWidth: true; Layout.preferredWidth: 1
                   onClicked: { side.askStop = false; side.detail.stop(false) } }
-            Btn { objectName: "stopSellButton"; text: "Stop and sell\u2026 (PIN)"; kind: "sell"
-                  Layout.columnSpan: 2; Layout.fillWidth: true
+            Btn { objectName: "stopSellButton"; kind: "sell"
+                  text: Theme.portrait ? "Sell\u2026 (PIN)" : "Stop and sell\u2026 (PIN)"
+                  fontSize: Theme.portrait ? Theme.fontSmall : Theme.font
+                  Layout.columnSpan: Theme.portrait ? 1 : 2; Layout.fillWidth: true
+                  Layout.preferredWidth: 1
                   onClicked: { side.askStop = false; side.detail.stop(true) } }
         }
     }

@@ -39,7 +39,8 @@ Rectangle {
             objectName: "modeBadge"
             Layout.row: 0; Layout.column: 0
             Layout.alignment: Qt.AlignVCenter
-            implicitWidth: modeColumn.implicitWidth + Theme.gap * 2
+            implicitWidth: modeColumn.implicitWidth
+                           + Theme.gap * (bar.header.replayText !== "" ? 1 : 2)
             implicitHeight: modeColumn.implicitHeight + Theme.gap
             radius: Theme.radius / 2
             color: bar.header.replayText !== "" ? "#7e57c2"
@@ -62,7 +63,7 @@ Rectangle {
                     anchors.horizontalCenter: parent.horizontalCenter
                     visible: bar.header.replayText !== ""
                     text: bar.header.replayText
-                    font.pixelSize: Theme.fontSmall; font.bold: true
+                    font.pixelSize: Math.round(Theme.fontSmall * 0.85); font.bold: true
                     color: "white"
                 }
             }

@@ -190,6 +190,22 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     shot("07b-detail-candles-crosshair")
     w.chart._hide_crosshair()
     w.detail_vm.toggleCandles()
+    # A day of trades: the list shows several rows at every size (portrait showed one).
+    txs = [{"id": 9000 + i, "type": "buy" if i % 2 == 0 else "sell", "shares": 10 + i,
+            "price": 250.0 + i, "timestamp": f"2024-03-05T15:{10 + 3 * i:02d}:00Z"}
+           for i in range(8)]
+    w.detail_vm.transactions.set_transactions(txs)
+    qtbot.wait(50)
+    shot("07c-detail-transactions")
+    side = w.pages["detail"].side.rootObject()
+    side.setProperty("askStop", True)
+    qtbot.wait(50)
+    shot("07d-detail-stop-asked")
+    side.setProperty("askStop", False)
+    w.header_vm.set_replay("2024-03-05")
+    qtbot.wait(50)
+    shot("07e-header-replay")
+    w.header_vm.set_replay("")
 
     w.dash_vm.open(ids[0])
     qtbot.waitUntil(lambda: not w._detail_loading and w.chart.get_sma_count() == 2, timeout=15000)

@@ -13,7 +13,9 @@ Rectangle {
         spacing: Theme.gap
         Btn { objectName: "perfBackButton"; text: "\u2190 Back"; kind: "secondary"
               onClicked: bar.perf.back() }
-        Text { text: "Performance"; font.pixelSize: Theme.font * 1.1; font.bold: true
+        // The title gives way to the buttons on a narrow bar (the page says what it is).
+        Text { text: bar.width >= Theme.scale * 560 ? "Performance" : ""
+               font.pixelSize: Theme.font * 1.1; font.bold: true
                color: Theme.text; Layout.fillWidth: true
                fontSizeMode: Text.HorizontalFit; minimumPixelSize: Math.round(Theme.fontSmall * 0.8)
                elide: Text.ElideRight }

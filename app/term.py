@@ -104,12 +104,14 @@ def table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | No
     for i, h in enumerate(head):
         numeric = bool(cells) and all(_numeric(r[i]) or r[i] in ("", "-") for r in cells)
         wraps = (tty or plain_wrap) and h in wrap  # else one line per row (grep, awk)
-        t.add_column(h, justify="right" if numeric else "left", no_wrap=not wraps,
+        t.add_column(Text(h), justify="right" if numeric else "left", no_wrap=not wraps,
                      overflow="fold" if wraps else "ellipsis", min_width=widths[i],
                      max_width=widths[i])
     si = list(head).index(status_col) if status_col is not None and status_col in head else -1
     for r in cells:
-        row: list[Any] = list(r)
+        # Text, not str: rich would read "[ui] rotation" or a plugin's "[x]" as markup and
+        # drop it.
+        row: list[Any] = [Text(v) for v in r]
         if tty and si >= 0:
             row[si] = Text(r[si], style=STATUS_STYLES.get(r[si], ""))
         t.add_row(*row)

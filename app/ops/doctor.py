@@ -537,6 +537,8 @@ def report(findings: list[Finding], file: TextIO | None = None) -> None:
     """The findings as a table through app/term (colours and wrapped text on a terminal; off
     one, plain text with one line per finding at natural width, so ``grep`` finds a whole
     message, and its fix on the line below)."""
+    from rich.text import Text
+
     from app.term import console, table
 
     rows: list[list[str]] = []
@@ -545,11 +547,11 @@ def report(findings: list[Finding], file: TextIO | None = None) -> None:
         if f.fix and f.level in (WARN, FAIL):
             rows.append(["", "", f"fix: {f.fix}"])
     c = console(file)
-    c.print(f"AutoTrader doctor {__version__} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    c.print(Text(f"AutoTrader doctor {__version__} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"))
     table(["STATUS", "CHECK", "FINDING"], rows, file=file, shrink=("FINDING", "CHECK"),
           wrap=("FINDING",), plain_fit=False)
     line, style = summary(findings)
-    c.print(line, style=style if c.is_terminal and not c.no_color else "")
+    c.print(Text(line), style=style if c.is_terminal and not c.no_color else "")
 
 
 def render(findings: list[Finding]) -> str:

@@ -74,3 +74,14 @@ def test_progress_bar_on_a_terminal() -> None:
         p.update(5, 10)
         p.update(10, 10)
     assert "10/10 sessions" in out.getvalue() and "100.0%" in out.getvalue()
+
+
+def test_brackets_in_cells_are_text_not_markup(monkeypatch) -> None:
+    """A finding naming "[ui] rotation", a plugin error quoting "[bold]": shown as written,
+    on a terminal and off one (rich would otherwise take them for style tags and drop them)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    row = [["ok", "rotation", "90 degrees from autotrader.toml ([ui] rotation), [bold]x[/bold]"]]
+    for out in (io.StringIO(), Tty()):
+        term.table(["STATUS", "CHECK", "FINDING"], row, file=out)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+        assert "([ui] rotation), [bold]x[/bold]" in plain

@@ -167,7 +167,8 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(BarColumn(bar_width=16),
-                                     TextColumn("{task.percentage:>5.1f}%  {task.description}"),
+                                     TextColumn("{task.percentage:>5.1f}%  {task.description}",
+                                                markup=False),  # the text as written
                                      console=self.c, transient=False)
             self._bar.__enter__()
             self._task = self._bar.add_task("", total=1)

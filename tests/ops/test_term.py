@@ -85,3 +85,10 @@ def test_brackets_in_cells_are_text_not_markup(monkeypatch) -> None:
         term.table(["STATUS", "CHECK", "FINDING"], row, file=out)
         plain = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
         assert "([ui] rotation), [bold]x[/bold]" in plain
+
+
+def test_progress_text_is_not_markup() -> None:
+    out = Tty()
+    with term.progress(lambda d, t, f: f"[x] {d}/{t} sessions", out) as p:
+        p.update(2, 2)
+    assert "[x] 2/2 sessions" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())

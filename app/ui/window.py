@@ -43,9 +43,9 @@ ACCOUNT_REFRESH_MS = 30_000
 
 
 class _Pages(dict):
-    """The window's pages by name; a missing one (Detail, Performance: the pyqtgraph pages)
-    is built the first time it is asked for, so the lock screen shows before pyqtgraph
-    loads."""
+    """The window's pages by name; a missing one (New, Settings, and Detail and Performance
+    with pyqtgraph) is built the first time it is asked for, so the lock screen's first frame
+    waits for neither their QML nor pyqtgraph."""
 
     def __init__(self, build: Callable[[str], QWidget], pages: dict[str, QWidget]) -> None:
         super().__init__(pages)
@@ -140,15 +140,14 @@ class MainWindow(QMainWindow):
             "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm,
                                                          "header": self.header_vm}),
             "dashboard": load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm}),
-            "new": load_page(self.qml, "NewAlgorithm.qml", {"flow": self.new_vm}),
-            "settings": load_page(self.qml, "Settings.qml", {"prefs": self.settings_vm}),
         })
-        # The dashboard, Detail and Performance sit in holders: Detail and Performance are
-        # built into theirs when first opened (``_build_page``), and on a wide screen Detail
-        # moves beside the cards (``_dock``), where both names show the dashboard's holder.
+        # Every page but the lock screen sits in a holder: New, Settings, Detail and
+        # Performance are built into theirs when first opened (``_build_page``), and on a wide
+        # screen Detail moves beside the cards (``_dock``), where both names show the
+        # dashboard's holder.
         self._holders: dict[str, QWidget] = {}
         self._holder_rows: dict[str, QHBoxLayout] = {}
-        for name in ("dashboard", "detail", "performance"):
+        for name in ("dashboard", "new", "detail", "settings", "performance"):
             holder = QWidget()
             holder.setObjectName(f"{name}Holder")
             box = QHBoxLayout(holder)
@@ -223,9 +222,15 @@ class MainWindow(QMainWindow):
             self.requestPerformance.emit(self.perf_vm.reference)
 
     def _build_page(self, name: str) -> QWidget:
-        """Detail or Performance, the first time either is asked for."""
+        """New, Settings, Detail or Performance, the first time it is asked for."""
+        if name in ("new", "settings"):
+            page: QWidget = (
+                load_page(self.qml, "NewAlgorithm.qml", {"flow": self.new_vm}) if name == "new"
+                else load_page(self.qml, "Settings.qml", {"prefs": self.settings_vm}))
+            self._holder_rows[name].addWidget(page, 1)
+            return page
         if name == "detail":
-            page: QWidget = DetailPage(self.qml, self.detail_vm)
+            page = DetailPage(self.qml, self.detail_vm)
             self.pages[name] = page
             self._place_detail()
             return page

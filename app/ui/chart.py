@@ -861,11 +861,14 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._last_draw = time.monotonic()
 
     def _draw_lines(self, *args: object) -> None:
-        """The price and indicator lines for the bars in view, one bucket of bars per pixel
-        column (its high and low), made again only when the bars or the view changed."""
+        """The price and indicator lines for the bars in view, one bucket of bars per line
+        width of pixel columns (its high and low), made again only when the bars or the view
+        changed."""
         vb = self._plot.getViewBox()
         (x0, x1), _ = vb.viewRange()
-        i0, i1, k = buckets(self._n, x0, x1, max(1, int(vb.width())))
+        # One bucket per line width: a 2 px line shows nothing finer than 2 px columns.
+        width = max(1.0, self._price.opts["pen"].widthF())
+        i0, i1, k = buckets(self._n, x0, x1, max(1, int(vb.width() / width)))
         key = (self._version, i0, i1, k, self._sma_windows)
         if key == self._lines_at:
             return

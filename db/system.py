@@ -207,6 +207,16 @@ class SystemStore(Store):
             seen.extend(t for t in new if t["id"] > top)  # another thread may have added some
             return [t.copy() for t in seen]
 
+    def last_transaction_id(self) -> int:
+        """The newest transaction's id (0 when there is none)."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
+                   .fetchone()[0])
+
+    def tickers_traded_after(self, tx_id: int) -> set[str]:
+        """Tickers with a transaction newer than ``tx_id``."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT ticker FROM transactions WHERE id > ?", (tx_id,))}
+
     def all_transactions(self) -> list[Transaction]:
         return cast(list[Transaction], self._rows(
             f"SELECT {_TX_COLUMNS} FROM transactions ORDER BY id"))

@@ -186,13 +186,19 @@ class BrokerIntake(EngineCore):
             logger.warning("shares held outside AutoTrader (never traded): %s", ", ".join(
                 f"{q:g} {t}" for t, q in sorted(self._external.items())))
 
-    def _differences(self, broker_pos: dict[str, float]) -> dict[str, tuple[float, float, float]]:
+    def _differences(self, broker_pos: dict[str, float], traded_after: int | None = None,
+                     ) -> dict[str, tuple[float, float, float]]:
         """Under the lock: ticker -> (broker, algorithms, external) where they disagree.
-        Tickers with orders still open are skipped: their positions are moving."""
+        Tickers with orders still open are skipped: their positions are moving; so are those
+        with a fill recorded after transaction ``traded_after`` (the broker's figures were
+        read before it: an order that filled between the read and now is in our ledger and
+        not in them, and the next check compares them again)."""
         mine = self.system.positions_by_ticker()
         ext = self._external or {}
         moving = {r["ticker"] for r in self.system.open_orders()
                   if r["status"] not in TERMINAL_STATUSES}
+        if traded_after is not None:
+            moving |= self.system.tickers_traded_after(traded_after)
         out = {}
         for t in sorted(set(broker_pos) | set(mine) | set(ext)):
             if t in moving:
@@ -203,11 +209,13 @@ class BrokerIntake(EngineCore):
                 out[t] = (b, m, x)
         return out
 
-    def _compare_positions(self, broker_pos: dict[str, float]) -> list[AlgoState]:
-        """Under the lock: pause the algorithms of every ticker that differs."""
+    def _compare_positions(self, broker_pos: dict[str, float],
+                           traded_after: int | None = None) -> list[AlgoState]:
+        """Under the lock: pause the algorithms of every ticker that differs (see
+        ``_differences`` for ``traded_after``)."""
         self._broker_positions = dict(broker_pos)
         paused = []
-        for t, (b, m, x) in self._differences(broker_pos).items():
+        for t, (b, m, x) in self._differences(broker_pos, traded_after).items():
             why = f"broker holds {b:g} {t}, the algorithms {m:g}" + (
                 f" (and {x:g} external)" if x else "")
             for a in self._algos.values():
@@ -224,6 +232,7 @@ class BrokerIntake(EngineCore):
     def watch_positions(self, minute: datetime | None = None) -> list[int]:
         """Ask the broker for its positions (no lock held) and pause what differs; returns
         the ids of algorithms newly paused. Called every 5 minutes by the tick."""
+        before = self.system.last_transaction_id()
         try:
             pos = self.broker.get_positions()
         except BrokerError as e:
@@ -231,7 +240,7 @@ class BrokerIntake(EngineCore):
             return []
         with self._lock:
             self._last_watch = minute
-            paused = self._compare_positions(pos)
+            paused = self._compare_positions(pos, traded_after=before)
         if paused:
             self._emit("on_algorithms_changed")
         return [a.id for a in paused]

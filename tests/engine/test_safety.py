@@ -317,6 +317,37 @@ def test_broker_refusals_cool_down_then_stop(rig, clock, system_store):
 
 
 # --- the broker is the source of truth ---------------------------------------------------
+def test_a_fill_landing_between_the_position_read_and_the_compare_pauses_nothing(
+        rig, clock, system_store):
+    """The broker's positions are read outside the engine lock; a fill the trade stream
+    records in between (order filled, transaction written) is in the ledger and not in the
+    figures just read. That is no difference (seen in CI under load: 'broker holds 3 MSFT,
+    the algorithms 4', the algorithm paused); the next watch compares again."""
+    engine, broker = rig()
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 10})
+    clock.set(T0 + timedelta(seconds=2))
+    engine.run_tick(T0)
+    assert engine.algorithm_view(a).position == 10
+    read = broker.get_positions
+
+    def read_then_a_fill_lands() -> dict[str, float]:
+        pos = read()  # the broker's figures: 10 AAA
+        system_store.conn.execute("UPDATE sim_positions SET qty = 11 WHERE ticker = 'AAA'")
+        system_store.add_transaction(a, "AAA", "buy", 1, 100.0, "2024-06-04T13:31:00Z",
+                                     fill_id="stream:late")
+        return pos
+
+    broker.get_positions = read_then_a_fill_lands
+    assert engine.watch_positions(T0 + timedelta(minutes=5)) == []
+    assert engine.algorithm_view(a).status == "running"
+    broker.get_positions = read  # the next watch sees 11 on both sides
+    assert engine.watch_positions(T0 + timedelta(minutes=10)) == []
+    assert engine.algorithm_view(a).status == "running"
+    # A real difference still pauses it.
+    system_store.conn.execute("UPDATE sim_positions SET qty = 50 WHERE ticker = 'AAA'")
+    assert engine.watch_positions(T0 + timedelta(minutes=15)) == [a]
+
+
 def test_position_difference_pauses_the_ticker_until_accepted(rig, clock, system_store):
     # Shares held before AutoTrader's first start are external, never traded.
     system_store.conn.execute("INSERT INTO sim_account (id, cash, starting_cash, created_at) "

@@ -53,11 +53,15 @@ def test_restart_with_an_order_in_flight(make_engine, emulator, system_store, cl
     e1 = make_engine()
     e1.start()
     algo = e1.create_algorithm("scripted", "AAPL", 10_000.0, {"action": "buy", "shares": 5})
+    # The plugin's worker may still be starting on a loaded machine (the tick then skips it,
+    # as it should): this test is about the order, so it ticks once the plugin is there.
+    wait_until(lambda: e1._algos[algo].instance is not None, timeout=60)
     minute = SESSION_NOW
     clock.set(minute + timedelta(seconds=2))
     result = e1.run_tick(minute)
     assert result.errors == {}
     cid = algo_order_id(algo, minute, e1.orders.prefix)
+    assert system_store.get_order(cid) is not None, result.decisions
     assert e1.orders.prefix != "at"  # paper: this install's own prefix
     # Sent as pending_new (routed); the stream's "new" reaches the DB (orders-at-alpaca docs).
     assert wait_until(lambda: system_store.get_order(cid)["status"] == "new")

@@ -13,7 +13,8 @@ import pytest
 
 from tests.control.conftest import cli, start_app, stop_app
 
-pytestmark = pytest.mark.slow
+# A dozen CLI processes (0.6 s each idle, several seconds each on a loaded machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 
 def js(base: Path, *args: str) -> dict:

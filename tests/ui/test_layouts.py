@@ -47,7 +47,10 @@ def test_fifteen_cards_with_huge_figures_fit(qtbot, window, size) -> None:
     w = unlocked_window(qtbot, window)
     w.resize(*size)
     # The engine's own reads (it has no algorithms; one follows any algorithmsChanged, e.g.
-    # when the plugin folder's probe ends) would replace the fake cards: cut them off.
+    # when the plugin folder's probe ends) would replace the fake cards: stop the worker,
+    # deliver what it already sent (a queued read outlives a disconnect), then cut it off.
+    w.worker_thread.stop()
+    qtbot.wait(50)
     w.worker.views.disconnect()
     w.cards.set_views(fake_views())
     assert w.cards.count() == 15

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -340,24 +340,36 @@ def kill_group(pid: int | None) -> None:
         os.killpg(pid, _signal.SIGKILL)
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process (read from /proc)."""
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...);
+    raises OSError or IndexError when the process is gone or the file is unreadable."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
+def _all_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, ``_stat_fields``) of every process that can be read now (from /proc)."""
     import os
 
-    out: dict[int, int] = {}
     try:
         names = os.listdir("/proc")
     except OSError:
-        return out
+        return
     for name in names:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            out[int(name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
+            yield int(name), _stat_fields(int(name))
+        except (OSError, IndexError):
             continue
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (read from /proc)."""
+    out: dict[int, int] = {}
+    for pid, fields in _all_stats():
+        with contextlib.suppress(IndexError, ValueError):
+            out[pid] = int(fields[1])
     return out
 
 
@@ -414,8 +426,7 @@ def _cpu_seconds(proc: Any) -> float:
     import os
 
     try:
-        with open(f"/proc/{proc.pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = _stat_fields(proc.pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError, AttributeError):
         return 0.0
@@ -423,23 +434,8 @@ def _cpu_seconds(proc: Any) -> float:
 
 def _group_members(pgid: int) -> bool:
     """Whether a process of process group ``pgid`` exists (read from /proc)."""
-    import os
-
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return False
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid).encode():
-            return True
-    return False
+    want = str(pgid).encode()
+    return any(len(fields) > 2 and fields[2] == want for _, fields in _all_stats())
 
 
 class _OutputLimiter:

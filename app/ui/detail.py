@@ -11,28 +11,22 @@ from typing import Any
 
 from PySide6.QtCore import (
     Property,
-    QAbstractListModel,
-    QByteArray,
     QModelIndex,
     QObject,
-    Qt,
     Signal,
     Slot,
 )
 from PySide6.QtQml import QQmlEngine
-from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from app.ui import format as fmt
 from app.ui.qml import load_page
-from app.ui.theme import theme
+from app.ui.rowmodel import DictRowsModel, roles
+from app.ui.split_page import SplitPage
 from db.calendar import exchange_time
 from db.timeutil import parse_iso
 
 logger = logging.getLogger(__name__)
-
-TX_ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i
-            for i, name in enumerate(("side", "sharesText", "priceText", "timeText"))}
-
 
 INDICATOR_KINDS = ("sma",)
 
@@ -60,26 +54,10 @@ def indicator_windows(declared: Any, params: dict[str, Any]) -> list[int]:
     return sorted(set(out))
 
 
-class TransactionModel(QAbstractListModel):
+class TransactionModel(DictRowsModel):
     """Newest first."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[dict[str, str]] = []
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        return {r: QByteArray(n.encode()) for n, r in TX_ROLES.items()}
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        for name, r in TX_ROLES.items():
-            if r == role:
-                return self._rows[index.row()][name]
-        return None
+    ROLES = roles("side", "sharesText", "priceText", "timeText")
 
     @staticmethod
     def _row(t: dict) -> dict[str, str]:
@@ -280,8 +258,11 @@ class DetailViewModel(QObject):
             self.changed.emit()
 
 
-class DetailPage(QWidget):
+class DetailPage(SplitPage):
     """[QML title bar over the chart] beside [QML side panel: figures, transactions, actions]."""
+
+    SIDE_WIDTH = 290
+    SIDE_HEIGHT = 380
 
     def __init__(self, engine: QQmlEngine, vm: DetailViewModel,
                  parent: QWidget | None = None) -> None:
@@ -295,35 +276,8 @@ class DetailPage(QWidget):
         from app.ui.chart import PriceChart
 
         self.chart = PriceChart(self)
-        left = QVBoxLayout()
-        left.setContentsMargins(0, 0, 0, 0)
-        left.setSpacing(0)
-        left.addWidget(self.title)
-        left.addWidget(self.chart, 1)
-        self._row = row = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(0)
-        row.addLayout(left, 1)
-        row.addWidget(self.side)
         vm.zoomRequested.connect(self.chart.zoom)
         vm.followRequested.connect(self.chart.follow)
         vm.daysRequested.connect(self.chart.show_days)
         vm.candlesRequested.connect(self.chart.set_candles)
-        self._theme = theme()
-        self._theme.scaleChanged.connect(self._apply_scale)
-        self._apply_scale()
-
-    def _apply_scale(self) -> None:
-        t = self._theme
-        self.title.setFixedHeight(t.px(64))
-        if t.portrait:  # upright screen: the chart on top, the panel under it, full width
-            self._row.setDirection(QBoxLayout.Direction.TopToBottom)
-            self.side.setMinimumWidth(0)
-            self.side.setMaximumWidth(16_777_215)
-            self.side.setFixedHeight(t.px(380))
-        else:
-            self._row.setDirection(QBoxLayout.Direction.LeftToRight)
-            self.side.setMinimumHeight(0)
-            self.side.setMaximumHeight(16_777_215)
-            self.side.setFixedWidth(t.px(290))
-        self.chart.apply_scale(t.scale)
+        self._lay_out(self.title, self.chart, self.side, self.chart.apply_scale)

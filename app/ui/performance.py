@@ -19,17 +19,14 @@ from typing import Any
 
 from PySide6.QtCore import (
     Property,
-    QAbstractListModel,
-    QByteArray,
-    QModelIndex,
     QObject,
-    Qt,
     Signal,
     Slot,
 )
 
 from app.ops.performance import max_drawdown
 from app.ui import format as fmt
+from app.ui.rowmodel import DictRowsModel, roles
 
 logger = logging.getLogger(__name__)
 
@@ -114,30 +111,11 @@ def day_epoch(day: str) -> float:
     return datetime(d.year, d.month, d.day, 12, tzinfo=UTC).timestamp()
 
 
-ROLES = {name: Qt.ItemDataRole.UserRole + 1 + i for i, name in enumerate(
-    ("key", "name", "detail", "colour", "changeText", "changeSign", "valueText", "drawdownText"))}
-
-
-class CurveListModel(QAbstractListModel):
+class CurveListModel(DictRowsModel):
     """One row per curve: its colour, name, change over the range, last value, drawdown."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[dict[str, Any]] = []
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        return {r: QByteArray(n.encode()) for n, r in ROLES.items()}
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        for name, r in ROLES.items():
-            if r == role:
-                return self._rows[index.row()][name]
-        return None
+    ROLES = roles("key", "name", "detail", "colour", "changeText", "changeSign", "valueText",
+                  "drawdownText")
 
     def set_curves(self, curves: list[Curve]) -> None:
         self.beginResetModel()

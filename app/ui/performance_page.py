@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtQml import QQmlEngine
-from PySide6.QtWidgets import QBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from app.ui.chart import style_plot
 from app.ui.performance import Curve, PerformanceViewModel, day_epoch
 from app.ui.qml import load_page
-from app.ui.theme import theme
+from app.ui.split_page import SplitPage
 
 DAY = 86_400
 # Day spacings the date axis may label (about a week, a fortnight, a month, a quarter...).
@@ -92,7 +92,7 @@ class PerformanceChart(pg.PlotWidget):
         item.getAxis("right").setWidth(int(round(56 * scale)))
 
 
-class PerformancePage(QWidget):
+class PerformancePage(SplitPage):
     """[QML title bar: Back, range buttons over the chart] beside [QML list of the curves];
     in portrait the list goes under the chart."""
 
@@ -104,34 +104,7 @@ class PerformancePage(QWidget):
         self.title = load_page(engine, "PerformanceTitle.qml", {"perf": vm}, self)
         self.side = load_page(engine, "PerformanceSide.qml", {"perf": vm}, self)
         self.chart = PerformanceChart(self)
-        left = QVBoxLayout()
-        left.setContentsMargins(0, 0, 0, 0)
-        left.setSpacing(0)
-        left.addWidget(self.title)
-        left.addWidget(self.chart, 1)
-        self._row = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
-        self._row.setContentsMargins(0, 0, 0, 0)
-        self._row.setSpacing(0)
-        self._row.addLayout(left, 1)
-        self._row.addWidget(self.side)
         vm.curvesChanged.connect(lambda: self.chart.set_curves(vm.curves))
         if vm.curves:  # read before this page was first built
             self.chart.set_curves(vm.curves)
-        self._theme = theme()
-        self._theme.scaleChanged.connect(self._apply_scale)
-        self._apply_scale()
-
-    def _apply_scale(self) -> None:
-        t = self._theme
-        self.title.setFixedHeight(t.px(64))
-        self.chart.apply_scale(t.scale)
-        if t.portrait:
-            self._row.setDirection(QBoxLayout.Direction.TopToBottom)
-            self.side.setMinimumWidth(0)
-            self.side.setMaximumWidth(16_777_215)
-            self.side.setFixedHeight(t.px(300))
-        else:
-            self._row.setDirection(QBoxLayout.Direction.LeftToRight)
-            self.side.setMinimumHeight(0)
-            self.side.setMaximumHeight(16_777_215)
-            self.side.setFixedWidth(t.px(300))
+        self._lay_out(self.title, self.chart, self.side, self.chart.apply_scale)

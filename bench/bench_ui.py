@@ -10,10 +10,15 @@
 
 Floors, measured in the same run (issue 15): start to first frame against a bare
 QQuickWidget window with one Text (``FLOOR_CHILD``, a fresh process the same way; three starts
-of each, alternating, medians), target <= 1.5x; the live chart against pyqtgraph alone plotting the same array with the same updates
-(``floor_chart``), target <= 1.2x CPU.
+of each, alternating, medians), target <= 1.5x. The live chart against two floors, measured
+interleaved with it (two rounds, the second reversed, medians): the same content
+(``SameContentFloor``: pyqtgraph alone drawing the same panes, lines, pens, axes, data, view
+and update rate with its plain API, ``setData`` on every bar), target <= 1.2x CPU, the one
+that measures our code; and, printed beside it for the record, the bare line
+(``FloorChart``: one PlotWidget, one 1 px curve of the closes), which the chart's extra
+panes and lines cost 2-3x of by themselves.
 
-Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--first-frame-only]
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--first-frame-only | --chart-only]
 """
 
 from __future__ import annotations
@@ -203,8 +208,120 @@ class FloorChart:
         return getattr(self.widget, name)
 
 
+class SameContentFloor:
+    """pyqtgraph alone drawing what the chart draws, with its plain API: a legend row, a price
+    pane (2 px price line, two 2 px SMA lines, a last-price line with its tag, opaque grid,
+    price axis on the right) over a volume pane (volume bars, x grid, a date axis at the
+    bottom, an empty right axis keeping the panes aligned), x linked; each bar goes in with
+    ``setData`` on every curve (clip-to-view and peak downsampling: pyqtgraph's own way to
+    show 100,000 points), the view follows the newest bar with the chart's width and right
+    margin, and the panes' heights auto-range over the bars in view.
+
+    Differences, so the ratio says what they cost: the volume bars are a filled step curve
+    (pyqtgraph has no clipped bar item; ``BarGraphItem`` draws every one of 100,000 bars, which
+    would make the floor slower, not fairer) and there is no candlestick item in pyqtgraph,
+    so the candles row is compared with this same line floor. The SMAs' newest values are
+    computed per bar as the chart does (the mean of the last ``w`` closes). The bench data
+    has no session gap, so neither draws a separator."""
+
+    def __init__(self) -> None:
+        import numpy as np
+        import pyqtgraph as pg
+
+        from app.ui.chart import GRID_COLOR, INDICATOR_COLORS, PRICE_PEN, VOLUME_UP
+
+        self.np = np
+        self.widget = pg.GraphicsLayoutWidget()
+        self.widget.setBackground("w")
+        self.legend = pg.LabelItem(justify="left")
+        self.legend.setText("price&nbsp;&nbsp; SMA 20&nbsp;&nbsp; SMA 50<br>hold a finger on the "
+                            "chart for its time, open/high/low/close and values",
+                            color="#0d1117", size="10pt")
+        self.widget.addItem(self.legend, row=0, col=0)
+        self.plot = self.widget.addPlot(row=1, col=0)
+        self.vol = self.widget.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        self.widget.ci.layout.setRowStretchFactor(1, 4)
+        self.widget.ci.layout.setRowStretchFactor(2, 1)
+        self.vol.setXLink(self.plot)
+        for plot in (self.plot, self.vol):
+            plot.showAxis("right")
+            plot.hideAxis("left")
+            plot.getAxis("right").setWidth(64)
+        self.plot.hideAxis("bottom")
+        self.plot.showGrid(y=True)
+        self.vol.showGrid(x=True)
+        for ax in (self.plot.getAxis("right"), self.vol.getAxis("bottom")):
+            ax.setTickPen(pg.mkPen(GRID_COLOR))
+            ax.setStyle(tickAlpha=255)
+        self.vol.getAxis("right").setStyle(showValues=False)
+        self.curve = self.plot.plot(pen=pg.mkPen(**PRICE_PEN))
+        self.smas = [self.plot.plot(pen=pg.mkPen(c, width=2)) for c in INDICATOR_COLORS[:2]]
+        self.volume = self.vol.plot(pen=None, fillLevel=0, brush=VOLUME_UP)
+        self.tag = pg.InfiniteLine(angle=0, pen=pg.mkPen("#0a2f6b"), label="{value:.2f}",
+                                   labelOpts={"position": 0.98, "fill": "#0a2f6b",
+                                              "color": "#ffffff"})
+        self.plot.addItem(self.tag, ignoreBounds=True)
+        for c in [self.curve, self.volume, *self.smas]:
+            c.setClipToView(True)
+            c.setDownsampling(auto=True, method="peak")
+        for plot in (self.plot, self.vol):
+            plot.getViewBox().setAutoVisible(y=True)
+        self.windows = (20, 50)
+        self.draws = 0
+
+    def set_series(self, ts, close, ohlv) -> None:
+        np = self.np
+        n = len(ts)
+        # Room for the bars to come, handed to pyqtgraph as views (no copy of the series per
+        # bar: that would be the floor's own waste, not pyqtgraph's cost).
+        self.x, self.y, self.v = (np.zeros(n + 100_000) for _ in range(3))
+        self.x[:n], self.y[:n], self.v[:n] = ts, close, ohlv[:, 3]
+        self.ma = []
+        for w in self.windows:
+            m = np.full(len(self.x), np.nan)
+            c = np.cumsum(np.insert(self.y[:n], 0, 0.0))
+            m[w - 1:n] = (c[w:] - c[:-w]) / w
+            self.ma.append(m)
+        self.n = n
+        self._show()
+
+    def _show(self) -> None:
+        n = self.n
+        x = self.x[:n]
+        self.curve.setData(x, self.y[:n], skipFiniteCheck=True)
+        for c, m in zip(self.smas, self.ma, strict=True):
+            c.setData(x, m[:n], connect="finite")
+        self.volume.setData(x, self.v[:n], skipFiniteCheck=True)
+        self.tag.setValue(float(self.y[n - 1]))
+        width = 392 * 60.0  # the chart's default: one session and two bars, 12% margin
+        self.plot.setXRange(x[-1] - width, x[-1] + 0.12 * width, padding=0)
+
+    def append(self, ts: int, close: float, o: float, h: float, lo: float, v: float) -> None:
+        n = self.n
+        self.x[n], self.y[n], self.v[n] = ts, close, v
+        for m, w in zip(self.ma, self.windows, strict=True):
+            m[n] = self.y[n + 1 - w:n + 1].mean()
+        self.n = n + 1
+        self._show()
+        self.draws += 1
+
+    def set_candles(self, on: bool) -> None:
+        pass
+
+    @property
+    def count(self) -> int:
+        return self.n
+
+    def __getattr__(self, name: str):
+        return getattr(self.widget, name)
+
+
 def floor_chart(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) -> dict:
     return live_chart_cpu(points, hz, seconds, factory=FloorChart)
+
+
+def same_content_floor(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0) -> dict:
+    return live_chart_cpu(points, hz, seconds, factory=SameContentFloor)
 
 
 def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.0,
@@ -221,9 +338,10 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
     chart.show()
     ts = 1_709_649_000 + 60 * np.arange(points, dtype=np.int64)
     close = 100 + np.cumsum(np.random.default_rng(1).normal(0, 0.05, points))
-    if factory:
+    bare = factory is FloorChart
+    if bare:
         chart.set_series(ts, close)
-    else:  # the real chart gets whole bars: open/high/low and volume (its volume pane)
+    else:  # whole bars: open/high/low and volume (the volume pane)
         opens = np.concatenate(([close[0]], close[:-1]))
         vols = np.random.default_rng(3).integers(100, 5000, points).astype(float)
         chart.set_series(ts, close, np.column_stack([opens, np.maximum(opens, close) + 0.02,
@@ -239,7 +357,7 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
     def add() -> None:
         state["i"] += 1
         c = float(close[-1] + rng.normal(0, 0.05))
-        if factory:
+        if bare:
             chart.append(int(ts[-1]) + 60 * state["i"], c)
         else:
             chart.append(int(ts[-1]) + 60 * state["i"], c, c - 0.01, c + 0.03, c - 0.03,
@@ -255,12 +373,51 @@ def live_chart_cpu(points: int = 100_000, hz: float = 10.0, seconds: float = 10.
     app.exec()
     timer.stop()
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    chart.close()
+    chart.deleteLater()  # its timers stop: the next measurement runs alone
+    app.processEvents()
     return {"points": chart.count, "updates": state["i"], "draws": chart.draws - draws0,
             "wall_s": wall, "cpu_pct": 100.0 * cpu / wall}
 
 
+def chart_rows() -> None:
+    """The live chart as a line and as candles beside both floors, interleaved: two rounds,
+    the second in the reverse order, medians of each (the machine's load drifts within a
+    minute; back-to-back runs of one kind would take the drift as a difference)."""
+    runs: dict[str, list[dict]] = {"line": [], "candles": [], "same": [], "bare": []}
+    kinds = {"line": live_chart_cpu, "candles": lambda: live_chart_cpu(candles=True),
+             "same": same_content_floor, "bare": floor_chart}
+    order = ["line", "same", "candles", "bare"]
+    for rnd in range(2):
+        for k in (order if rnd == 0 else order[::-1]):
+            runs[k].append(kinds[k]())
+    cpu = {k: statistics.median(x["cpu_pct"] for x in v) for k, v in runs.items()}
+    for k, v in runs.items():
+        print(f"  {k}: CPU {[round(x['cpu_pct'], 1) for x in v]} % of one core, "
+              f"{v[-1]['points']:,} points, {v[-1]['updates']} updates, "
+              f"{v[-1]['draws']} redraws (last run)")
+    print(f"live chart (line, 2 SMAs, volume pane): CPU {cpu['line']:.1f}% of one core; "
+          f"candles: {cpu['candles']:.1f}%")
+    print(f"  floor, same content: pyqtgraph alone drawing the same panes, lines, axes and "
+          f"view (setData per bar): {cpu['same']:.1f}%")
+    print(f"  floor, bare line: one PlotWidget, one 1 px curve: {cpu['bare']:.1f}%")
+    same = "pyqtgraph alone, same panes, lines and view"
+    report("ui", "live chart 100k points at 10 Hz, CPU", cpu["line"], cpu["same"],
+           "% core", 1.2, "lower", same)
+    report("ui", "live chart 100k candles + volume at 10 Hz, CPU", cpu["candles"], cpu["same"],
+           "% core", 1.2, "lower", same + " (price as a line)")
+    bare = "bare line: one PlotWidget, one 1 px curve"
+    report("ui", "live chart 100k points at 10 Hz, CPU, vs bare line", cpu["line"],
+           cpu["bare"], "% core", None, "lower", bare)
+    report("ui", "live chart 100k candles at 10 Hz, CPU, vs bare line", cpu["candles"],
+           cpu["bare"], "% core", None, "lower", bare)
+
+
 def main() -> int:
     first_only = "--first-frame-only" in sys.argv[1:]
+    if "--chart-only" in sys.argv[1:]:
+        chart_rows()
+        return 0
     # Three starts of each, alternating (floor, app, app, floor, floor, app), medians: one
     # process start on a shared machine swings with whatever else starts at that moment.
     floors, apps = [], []
@@ -283,19 +440,7 @@ def main() -> int:
     cpu, ticks, cards, page = dashboard_cpu()
     print(f"whole app on the {page}: {cpu:.1f}% of one core over 20 s (demo 60x: {ticks} ticks, "
           f"{cards} cards updating)")
-    r = live_chart_cpu()
-    print(f"live chart: {r['points']:,} points, {r['updates']} updates in {r['wall_s']:.1f} s, "
-          f"{r['draws']} redraws, CPU {r['cpu_pct']:.1f}% of one core")
-    rc = live_chart_cpu(candles=True)
-    print(f"live chart, candles: {rc['points']:,} points (merged to the screen's width), "
-          f"{rc['updates']} updates, {rc['draws']} redraws, CPU {rc['cpu_pct']:.1f}% of one core")
-    f = floor_chart()
-    print(f"  floor: pyqtgraph alone, {f['points']:,} points, {f['updates']} updates, "
-          f"CPU {f['cpu_pct']:.1f}% of one core")
-    report("ui", "live chart 100k points at 10 Hz, CPU", r["cpu_pct"], f["cpu_pct"],
-           "% core", 1.2, "lower", "pyqtgraph alone, same array")
-    report("ui", "live chart 100k candles + volume at 10 Hz, CPU", rc["cpu_pct"], f["cpu_pct"],
-           "% core", 1.2, "lower", "pyqtgraph alone, same array (a line)")
+    chart_rows()
     return 0
 
 

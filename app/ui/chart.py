@@ -581,7 +581,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         return [line.label.toPlainText() for line in self._separators]
 
     def _draw_separators(self) -> None:
-        starts = session_starts(self.timestamps())[1:][-MAX_SEPARATORS:]
+        starts = self.session_starts()[1:][-MAX_SEPARATORS:]
         key = tuple(int(i) for i in starts)
         if key == self._separator_at:
             return
@@ -834,7 +834,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
             self._last_tag.hide()
         if self._follow and n:
             if self._want_days:
-                starts = session_starts(self.timestamps())
+                starts = self.session_starts()
                 first = int(starts[max(0, len(starts) - self._want_days)])
                 # A session just begun still shows a sensible width (at least an hour).
                 first = min(first, max(0, n - 60))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.guards import GuardBook, RiskLimits
 from app.engine.model import EngineError
+from app.engine.storage import LOCKED_ADVICE, classify
 
 if TYPE_CHECKING:
     from db.system import SystemStore
@@ -150,6 +151,16 @@ def shown(name: str, value: Any) -> str:
     if spec.kind == "minutes":
         return f"{value:g} min"
     return f"{value:g}"
+
+
+def not_saved(name: str, e: BaseException) -> str:
+    """Why a change could not be stored, and what to do (the limit is left as it was)."""
+    kind = classify(e)
+    why = ("another program holds the system database's write lock" if kind == "locked"
+           else "the disk is full" if kind == "full" else "the database could not be written")
+    advice = {"locked": LOCKED_ADVICE, "full": "free some space on that disk"}.get(kind or "")
+    return (f"{name} not changed: it could not be saved: {why} ({e}); "
+            + (f"{advice}, then try again" if advice else "try again"))
 
 
 # --- storage ---------------------------------------------------------------------------------
@@ -273,8 +284,7 @@ class GuardEditor:
             try:
                 self._store_edit(change, source)
             except (sqlite3.Error, OSError) as e:
-                raise GuardLimitError(f"{name} not changed: it could not be saved ({e}); "
-                                      "try again") from None
+                raise GuardLimitError(not_saved(name, e)) from None
             with self._lock:  # only edits change the limits, and they wait for each other
                 self._apply_limits(dataclasses.replace(self.guards.limits, **upd))
         logger.warning("risk guard %s changed %s from %s to %s (%s)%s", name, source,

@@ -7,6 +7,14 @@ only holds what is being typed and asks the window for the PIN when the engine s
 change loosens a limit (``pinRequested``; the window calls ``saveConfirmed`` after the PIN).
 A change made elsewhere (``autotrader guards set``) reaches the screen through the engine's
 ``on_guards_changed``, from an engine thread, handed to the GUI thread by a queued signal.
+
+Saving runs on a thread of its own ("guard-edit"), never the GUI thread nor the engine
+worker's: storing a change waits for SQLite's write lock (up to its 5 s busy timeout when
+another program holds it), and meanwhile the window must answer, the panic button included
+(its stop all goes to the engine worker, which must not be queued behind a change). While a
+change is being saved the editor says so, Save is off (no second submit) and Close hides the
+editor; the result comes back by a queued signal: saved (the Settings message), or refused
+(in the editor, the typed value kept for a retry, or in the Settings message if it was closed).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Property, QObject, Signal, Slot
+from PySide6.QtCore import Property, QObject, QThread, Signal, Slot
 
 from app.engine.guard_edit import SPECS, shown
 from app.engine.model import EngineError
@@ -32,11 +40,37 @@ def range_text(name: str) -> str:
     return f"{s.minimum:g} to {s.maximum:,.0f}{unit}{whole}{off}"
 
 
+class GuardSaver(QObject):
+    """The engine's ``set_guard_limit``, on the guard-edit thread; the outcome as a signal."""
+
+    done = Signal(str, str, str, str)  # name, refusal ('' = saved), old and new as shown
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__()
+        self._engine = engine
+
+    @Slot(str, str, bool)
+    def save(self, name: str, text: str, confirmed: bool) -> None:
+        try:
+            ch = self._engine.set_guard_limit(name, text, confirmed=confirmed,
+                                              source="on the Settings screen")
+        except EngineError as e:
+            self.done.emit(name, str(e) or "refused", "", "")
+            return
+        except Exception as e:  # noqa: BLE001 - a DB that cannot be written: said, not lost
+            logger.exception("risk guard change failed")
+            self.done.emit(name, f"not saved: {e}", "", "")
+            return
+        self.done.emit(name, "", shown(name, ch.old), shown(name, ch.new))
+
+
 class GuardEditViewModel(QObject):
     changed = Signal()
     pinRequested = Signal(str)  # the purpose shown on the PIN pad
     saved = Signal(str)  # a line for the Settings screen's message
+    failed = Signal(str)  # a refusal after the editor was closed (the Settings message)
     _elsewhere = Signal()  # a change from another thread (queued to this one)
+    _request = Signal(str, str, bool)  # to the saver's thread (queued)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,9 +80,14 @@ class GuardEditViewModel(QObject):
         self._text = ""
         self._error = ""
         self._pending: tuple[str, str] | None = None
+        self._saving = ""  # the limit whose change is being saved
+        self._thread: QThread | None = None
+        self._saver: GuardSaver | None = None
+        self._orphans: list[tuple[QThread, GuardSaver]] = []
         self._elsewhere.connect(self.reload)
 
     def set_engine(self, engine: Any) -> None:
+        self.stop()  # a saver bound to an engine before this one
         self._engine = engine
         if hasattr(engine, "add_listener"):
             engine.add_listener(self)
@@ -108,6 +147,11 @@ class GuardEditViewModel(QObject):
     def editError(self) -> str:
         return self._error
 
+    @Property(bool, notify=changed)
+    def saving(self) -> bool:
+        """A change is being saved (Save is off until it comes back)."""
+        return bool(self._saving)
+
     # --- actions -------------------------------------------------------------------------
     @Slot(str)
     def edit(self, name: str) -> None:
@@ -123,7 +167,7 @@ class GuardEditViewModel(QObject):
 
     @Slot(str)
     def key(self, ch: str) -> None:
-        if not self._name or len(self._text) >= MAX_CHARS or not (ch.isdigit() or ch == "."):
+        if not self._name or self._saving or len(self._text) >= MAX_CHARS or not (ch.isdigit() or ch == "."):
             return
         if ch == "." and ("." in self._text or self.editKind in ("count", "minutes")):
             return
@@ -134,31 +178,37 @@ class GuardEditViewModel(QObject):
 
     @Slot()
     def backspace(self) -> None:
+        if self._saving:
+            return
         self._text, self._error = self._text[:-1], ""
         self.changed.emit()
 
     @Slot()
     def turnOff(self) -> None:
-        if self.editOffAllowed:
+        if self.editOffAllowed and not self._saving:
             self._text, self._error = "0", ""
             self.changed.emit()
 
     @Slot(str)
     def choose(self, value: str) -> None:
-        if self.editKind == "choice":
+        if self.editKind == "choice" and not self._saving:
             self._text, self._error = value, ""
             self.changed.emit()
 
     @Slot()
     def cancel(self) -> None:
+        """Cancel, or Close while a change is being saved: the editor goes, the change
+        goes on and its outcome is the Settings message."""
+        if self._saving and self._saving == self._name:
+            self.saved.emit(f"Saving {SPECS[self._name].label}\u2026")
         self._name, self._text, self._error, self._pending = "", "", "", None
         self.changed.emit()
 
     @Slot()
     def save(self) -> None:
         """Check with the engine; a LIVE loosening first asks for the PIN."""
-        if not self._name or self._engine is None:
-            return
+        if not self._name or self._engine is None or self._saving:
+            return  # one change at a time: Save is off while one is being saved
         name, text = self._name, self._text or ""
         try:
             old, new, loosens = self._engine.check_guard_limit(name, text)
@@ -182,19 +232,49 @@ class GuardEditViewModel(QObject):
             self._apply(*pending, confirmed=True)
 
     def _apply(self, name: str, text: str, confirmed: bool) -> None:
-        try:
-            ch = self._engine.set_guard_limit(name, text, confirmed=confirmed,
-                                              source="on the Settings screen")
-        except EngineError as e:
-            self._error = str(e)
-            self.changed.emit()
+        """Hand the change to the guard-edit thread; ``_done`` gets the outcome."""
+        if self._saving:
             return
-        except Exception as e:  # noqa: BLE001 - a DB that cannot be written: said, not lost
-            logger.exception("risk guard change failed")
-            self._error = f"not saved: {e}"
-            self.changed.emit()
+        if self._thread is None:
+            self._saver = GuardSaver(self._engine)
+            self._thread = QThread()
+            self._thread.setObjectName("guard-edit")
+            self._saver.moveToThread(self._thread)
+            self._request.connect(self._saver.save)
+            self._saver.done.connect(self._done)
+            self._thread.start()
+        self._saving, self._error = name, ""
+        self.changed.emit()
+        self._request.emit(name, text, confirmed)
+
+    @Slot(str, str, str, str)
+    def _done(self, name: str, error: str, old: str, new: str) -> None:
+        self._saving = ""
+        editing = self._name == name
+        if error:
+            if editing:
+                self._error = error  # the typed value stays: Save again retries
+                self.changed.emit()
+            else:
+                self.changed.emit()
+                self.failed.emit(f"{SPECS[name].label}: {error}")
             return
-        self._name, self._text, self._error = "", "", ""
+        if editing:
+            self._name, self._text, self._error = "", "", ""
         self.reload()
-        self.saved.emit(f"{SPECS[name].label}: {shown(name, ch.old)} \u2192 "
-                        f"{shown(name, ch.new)}. Saved; applies now.")
+        self.saved.emit(f"{SPECS[name].label}: {old} \u2192 {new}. Saved; applies now.")
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """End the guard-edit thread (after a change being saved). True if it ended."""
+        t, saver = self._thread, self._saver
+        if t is None or saver is None:
+            return True
+        self._thread, self._saver, self._saving = None, None, ""
+        self._request.disconnect(saver.save)
+        saver.done.disconnect(self._done)
+        t.quit()
+        if t.wait(timeout_ms):
+            return True
+        logger.warning("a risk guard change was still being saved after %d ms", timeout_ms)
+        self._orphans.append((t, saver))  # a QThread destroyed while running aborts
+        return False

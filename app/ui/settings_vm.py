@@ -82,9 +82,11 @@ class SettingsViewModel(QObject):
         self._idle = stored_idle_seconds(system, settings.ui.idle_lock_seconds)
         self._log: list[str] = []
         self._message = ""
+        self._message_bad = False
         self._guard_edit = GuardEditViewModel(self)
-        self.guard_edit = self._guard_edit  # for the window's wiring (PIN)
+        self.guard_edit = self._guard_edit  # for the window's wiring (PIN, stop at close)
         self._guard_edit.saved.connect(self.set_message)
+        self._guard_edit.failed.connect(self.set_refusal)
         self._rotation = int(getattr(settings.ui, "rotation", 0))
         self._rotation_note = ""
         self._rotation_saved = False
@@ -99,13 +101,21 @@ class SettingsViewModel(QObject):
     def idleChoices(self) -> list:
         return [{"value": v, "label": idle_label(v)} for v in IDLE_CHOICES]
 
-    def set_message(self, text: str) -> None:
-        self._message = text
+    def set_message(self, text: str, bad: bool = False) -> None:
+        self._message, self._message_bad = text, bad
         self.changed.emit()
+
+    def set_refusal(self, text: str) -> None:
+        self.set_message(text, bad=True)
 
     @Property(str, notify=changed)
     def message(self) -> str:
         return self._message
+
+    @Property(bool, notify=changed)
+    def messageBad(self) -> bool:
+        """The message says something was not done (shown in the warning colour)."""
+        return self._message_bad
 
     def set_clock(self, clock: Any) -> None:
         self._clock = clock

@@ -54,7 +54,8 @@ Rectangle {
                 Btn { objectName: "changePinButton"; text: "Change PIN"; Layout.fillWidth: true
                       onClicked: page.prefs.changePin() }
                 Text { objectName: "settingsMessage"; visible: text !== ""; text: page.prefs.message
-                       font.pixelSize: Theme.font; font.bold: true; color: Theme.good
+                       font.pixelSize: Theme.font; font.bold: true
+                       color: page.prefs.messageBad ? Theme.bad : Theme.good
                        Layout.fillWidth: true; wrapMode: Text.Wrap }  // a long line widened the column
                 Text { text: "Lock after idle"; font.pixelSize: Theme.font; font.bold: true; color: Theme.text }
                 Flow {
@@ -224,14 +225,22 @@ Rectangle {
                 Text { objectName: "guardError"; visible: text !== ""; text: editor.ed.editError
                        font.pixelSize: Theme.font; font.bold: true; color: Theme.bad
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
+                // While a change is being saved (it may wait for the database): Save is off,
+                // Close leaves the editor (the change goes on; its outcome is the message).
+                Text { objectName: "guardSaving"; visible: editor.ed.saving
+                       text: "Saving\u2026 The rest of the app still answers: Close to go back."
+                       font.pixelSize: Theme.fontSmall; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
                 RowLayout {
                     Layout.fillWidth: true
                     spacing: Theme.gap
-                    Btn { objectName: "guardCancel"; text: "Cancel"; kind: "secondary"
-                          Layout.fillWidth: true; onClicked: editor.ed.cancel() }
+                    Btn { objectName: "guardCancel"; text: editor.ed.saving ? "Close" : "Cancel"
+                          kind: "secondary"; Layout.fillWidth: true; onClicked: editor.ed.cancel() }
                     Btn { objectName: "guardOff"; visible: editor.ed.editOffAllowed; text: "Off"
-                          kind: "secondary"; Layout.fillWidth: true; onClicked: editor.ed.turnOff() }
-                    Btn { objectName: "guardSave"; text: "Save"; Layout.fillWidth: true
+                          kind: "secondary"; Layout.fillWidth: true; active: !editor.ed.saving
+                          onClicked: editor.ed.turnOff() }
+                    Btn { objectName: "guardSave"; text: editor.ed.saving ? "Saving\u2026" : "Save"
+                          Layout.fillWidth: true; active: !editor.ed.saving
                           onClicked: editor.ed.save() }
                 }
             }

@@ -103,8 +103,9 @@ def test_a_guard_changed_by_touch_is_stored_and_used(qtbot, window, rig, size, c
     shot(qtbot, w, "32-settings-guard-keypad")
     assert not window_problems(w), window_problems(w)
     click(qtbot, page, "guardSave")
-    # Stored before shown: the DB has it by the time the screen says so.
-    assert ed.editName == ""
+    # Saved on the guard-edit thread; stored before shown: the DB has it by the time the
+    # screen says so.
+    qtbot.waitUntil(lambda: ed.editName == "" and not ed.saving, timeout=5000)
     assert rig.engine.guards.limits.algo_max_daily_loss_pct == 7.5
     stored = json.loads(rig.engine.system.get_setting(EDITS_KEY))
     assert stored["edits"]["algo_max_daily_loss_pct"]["value"] == 7.5
@@ -122,6 +123,7 @@ def test_a_guard_changed_by_touch_is_stored_and_used(qtbot, window, rig, size, c
     click(qtbot, page, "choiceSell")
     shot(qtbot, w, "35-settings-guard-choice")
     click(qtbot, page, "guardSave")
+    qtbot.waitUntil(lambda: ed.editName == "" and not ed.saving, timeout=5000)
     assert rig.engine.guards.limits.on_guard_stop == "sell"
     # Cancel leaves everything as it was.
     click(qtbot, page, "guardValue_algo_max_orders_per_day")
@@ -154,13 +156,15 @@ def test_live_loosening_asks_the_window_for_the_pin(qtbot, window, rig) -> None:
     enter(w.lock_vm, "000000")  # wrong: still locked, nothing changed
     assert w.current_page() == "lock" and rig.engine.guards.limits.algo_max_drawdown_pct == 25
     enter(w.lock_vm, PIN)
-    qtbot.waitUntil(lambda: w.current_page() == "settings", timeout=5000)
+    qtbot.waitUntil(lambda: w.current_page() == "settings" and not ed.saving
+                    and "25 % \u2192 off" in w.settings_vm.message, timeout=5000)
     assert rig.engine.guards.limits.algo_max_drawdown_pct == 0
     assert "25 % \u2192 off" in w.settings_vm.message
     # Tightening in LIVE: no PIN asked.
     click(qtbot, page, "guardValue_algo_max_drawdown_pct")
     type_keys(qtbot, page, "20")
     click(qtbot, page, "guardSave")
+    qtbot.waitUntil(lambda: ed.editName == "" and not ed.saving, timeout=5000)
     assert w.current_page() == "settings" and rig.engine.guards.limits.algo_max_drawdown_pct == 20
 
 

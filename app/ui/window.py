@@ -623,6 +623,7 @@ class MainWindow(QMainWindow):
             logger.warning("the scheduler did not stop within 10 s")
         if self.worker_thread is not None:
             self.worker_thread.stop()
+        self.settings_vm.guard_edit.stop()  # after a risk guard change being saved
         # Drop the QML scenes now, while their view models and the engine surely exist.
         for qw in self.findChildren(QQuickWidget):
             qw.setSource(QUrl())

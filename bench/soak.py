@@ -33,9 +33,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -98,13 +101,7 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
 
     cal = nyse()
     minutes = json.loads((folder / "plan.json").read_text())["minutes"]
-    progress = folder / "progress.log"
-    done = set()
-    if progress.exists():
-        for line in progress.read_text().splitlines():
-            if line.strip().isdigit():
-                done.add(int(line))
-    todo = [m for m in minutes if m > max(done, default=0)]
+    todo = minutes_left(folder, minutes)
     if not todo:
         return
     first = datetime.fromtimestamp(todo[0], UTC)
@@ -118,9 +115,7 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
     for i in range(len(system.list_algorithms()), n_algos):  # a kill may cut this short
         engine.create_algorithm("sma_crossover", f"S{i % n_tickers:02d}", 20_000)
     engine.start()
-    with open(folder / "stats.log", "a", buffering=1) as stats, \
-            open(progress, "a", buffering=1) as out:
-        stats.write(json.dumps({"start": True, **proc_stats()}) + "\n")
+    with life_logs(folder) as (stats, out):
         for i, ts in enumerate(todo):
             m = datetime.fromtimestamp(ts, UTC)
             clock.set(m + timedelta(seconds=2))
@@ -132,6 +127,25 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
     engine.close()
     system.close()
     market.close()
+
+
+def minutes_left(folder: Path, minutes: list[int]) -> list[int]:
+    """The planned minutes after the last one a former life recorded in its progress log."""
+    progress = folder / "progress.log"
+    done = [int(x) for x in progress.read_text().split() if x.isdigit()] \
+        if progress.exists() else []
+    return [m for m in minutes if m > max(done, default=0)]
+
+
+@contextmanager
+def life_logs(folder: Path) -> Iterator[tuple[TextIO, TextIO]]:
+    """A life's stats log (its first record: the start, with the process's figures) and
+    progress log (a minute a line once ticked), both appended to and line-buffered, so a
+    SIGKILL loses at most the line being written."""
+    with open(folder / "stats.log", "a", buffering=1) as stats, \
+            open(folder / "progress.log", "a", buffering=1) as out:
+        stats.write(json.dumps({"start": True, **proc_stats()}) + "\n")
+        yield stats, out
 
 
 @dataclass
@@ -176,12 +190,32 @@ class Result:
 def check(folder: Path, result: Result) -> Result:
     import sqlite3
 
-    minutes = json.loads((folder / "plan.json").read_text())["minutes"]
+    count_ticks(folder, json.loads((folder / "plan.json").read_text())["minutes"], result)
+    db = sqlite3.connect(folder / "system.db")
+    count_orders(db, result)
+    compare_positions(ledger(db), dict(db.execute("SELECT ticker, qty FROM sim_positions")),
+                      result)
+    db.close()
+    read_stretch(last_life(folder), result)
+    for name in ("system.db", "market.db"):
+        result.db_mb[name] = db_mb(folder / name)
+    return result
+
+
+# --- the checks and the kill loop bench/soak_paper.py shares ------------------------------
+def count_ticks(folder: Path, minutes: list[int], result: Result) -> list[int]:
+    """Ticks expected, run (distinct planned minutes recorded) and re-run after a kill, from
+    the child's progress log; returns the minutes recorded."""
     lines = [int(x) for x in (folder / "progress.log").read_text().split()]
     result.ticks_expected = len(minutes)
     result.ticks_run = len(set(lines) & set(minutes))
     result.ticks_repeated = len(lines) - len(set(lines))
-    db = sqlite3.connect(folder / "system.db")
+    return lines
+
+
+def count_orders(db, result: Result) -> None:
+    """Orders and fills the app recorded in its system DB (``db``: a sqlite3 connection), and
+    the intents and fills recorded twice."""
     result.orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
     result.duplicate_intents = db.execute(
         "SELECT count(*) FROM (SELECT algo_id, minute FROM orders WHERE algo_id IS NOT NULL "
@@ -190,49 +224,66 @@ def check(folder: Path, result: Result) -> Result:
     result.fills_recorded_twice = db.execute(
         "SELECT count(*) FROM (SELECT fill_id FROM transactions WHERE fill_id IS NOT NULL "
         "GROUP BY fill_id HAVING count(*) > 1)").fetchone()[0]
-    ledger = dict(db.execute(
+
+
+def ledger(db) -> dict:
+    """Per ticker, the shares the algorithms' transactions add up to (buys +, sells -)."""
+    return dict(db.execute(
         "SELECT ticker, sum(CASE type WHEN 'buy' THEN shares WHEN 'sell' THEN -shares "
         "ELSE 0 END) FROM transactions GROUP BY ticker"))
-    broker = dict(db.execute("SELECT ticker, qty FROM sim_positions"))
-    for t in sorted(set(ledger) | set(broker)):
-        if abs(float(ledger.get(t) or 0) - float(broker.get(t) or 0)) > 1e-9:
-            result.ledger_vs_broker[t] = (ledger.get(t), broker.get(t))
-    db.close()
-    last = []
+
+
+def compare_positions(books: dict, broker: dict, result: Result) -> None:
+    """Each ticker whose ledger position differs from the broker's, into the result."""
+    for t in sorted(set(books) | set(broker)):
+        if abs(float(books.get(t) or 0) - float(broker.get(t) or 0)) > 1e-9:
+            result.ledger_vs_broker[t] = (books.get(t), broker.get(t))
+
+
+def last_life(folder: Path) -> list[dict]:
+    """The stats records of the child's last life (since its last start)."""
+    stretch: list[dict] = []
     for line in (folder / "stats.log").read_text().splitlines():
         rec = json.loads(line)
         if rec.get("start"):
-            last = []
-        last.append(rec)
-    if len(last) >= 2:
-        warm = last[min(len(last) - 1, max(1, len(last) // 3))]  # a third in: warmed up
-        end = last[-1]
-        result.rss_warm_mb, result.rss_end_mb = warm["rss_mb"], end["rss_mb"]
-        result.fds = (warm["fds"], end["fds"])
-        result.threads = (warm["threads"], end["threads"])
-    for name in ("system.db", "market.db"):
-        p = folder / name
-        result.db_mb[name] = round(sum(
-            Path(f"{p}{x}").stat().st_size for x in ("", "-wal") if Path(f"{p}{x}").exists())
-            / 1e6, 1)
-    return result
+            stretch = []
+        stretch.append(rec)
+    return stretch
 
 
-def run(folder: Path, days: int = 3, kills: int = 3, n_algos: int = 20, n_tickers: int = 15,
-        seed: int = 1, final_stretch: float = 0.3, log=print) -> Result:
-    """Build, run the child with ``kills`` SIGKILLs at random moments, restart, check.
-    The last ``final_stretch`` of the minutes runs uninterrupted (the memory figures)."""
-    t0 = time.monotonic()
-    folder.mkdir(parents=True, exist_ok=True)
-    build(folder, days, n_tickers)
-    total = len(json.loads((folder / "plan.json").read_text())["minutes"])
-    rnd = random.Random(seed)
-    # Kill points: minutes reached, spread over the first part of the run.
-    points = sorted(rnd.sample(range(20, max(21 + kills, int(total * (1 - final_stretch)))),
-                               kills))
-    result = Result()
+def read_stretch(stretch: list[dict], result: Result) -> tuple[dict, dict] | None:
+    """RSS, fds and threads after warm-up (a third in) and at the end of the last life, into
+    the result; returns those two records (None when the life left fewer than two)."""
+    if len(stretch) < 2:
+        return None
+    warm = stretch[min(len(stretch) - 1, max(1, len(stretch) // 3))]
+    end = stretch[-1]
+    result.rss_warm_mb, result.rss_end_mb = warm["rss_mb"], end["rss_mb"]
+    result.fds = (warm["fds"], end["fds"])
+    result.threads = (warm["threads"], end["threads"])
+    return warm, end
+
+
+def db_mb(path: Path) -> float:
+    """A DB's size with its WAL, in MB."""
+    return round(sum(Path(f"{path}{x}").stat().st_size for x in ("", "-wal")
+                     if Path(f"{path}{x}").exists()) / 1e6, 1)
+
+
+def kill_points(rnd: random.Random, total: int, kills: int, final_stretch: float) -> list[int]:
+    """Ticks reached at which to kill the child, spread over the minutes before the last,
+    uninterrupted ``final_stretch`` of the run."""
+    return sorted(rnd.sample(range(20, max(21 + kills, int(total * (1 - final_stretch)))),
+                             kills))
+
+
+def run_lives(script: Path, folder: Path, n_algos: int, n_tickers: int, points: list[int],
+              rnd: random.Random, result: Result, log=print) -> None:
+    """Start ``script --child folder`` and SIGKILL it once it has recorded each of
+    ``points`` ticks (at a random moment inside the next), restarting it as systemd would,
+    until a life ends by itself."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder),
+    cmd = [sys.executable, str(script), "--child", str(folder),
            "--algos", str(n_algos), "--tickers", str(n_tickers)]
     progress = folder / "progress.log"
 
@@ -259,7 +310,21 @@ def run(folder: Path, days: int = 3, kills: int = 3, n_algos: int = 20, n_ticker
         if p.returncode not in (0, -signal.SIGKILL):
             raise RuntimeError(f"the soak child failed with exit code {p.returncode}")
         if p.returncode == 0:
-            break
+            return
+
+
+def run(folder: Path, days: int = 3, kills: int = 3, n_algos: int = 20, n_tickers: int = 15,
+        seed: int = 1, final_stretch: float = 0.3, log=print) -> Result:
+    """Build, run the child with ``kills`` SIGKILLs at random moments, restart, check.
+    The last ``final_stretch`` of the minutes runs uninterrupted (the memory figures)."""
+    t0 = time.monotonic()
+    folder.mkdir(parents=True, exist_ok=True)
+    build(folder, days, n_tickers)
+    total = len(json.loads((folder / "plan.json").read_text())["minutes"])
+    rnd = random.Random(seed)
+    points = kill_points(rnd, total, kills, final_stretch)
+    result = Result()
+    run_lives(Path(__file__).resolve(), folder, n_algos, n_tickers, points, rnd, result, log)
     result.seconds = time.monotonic() - t0
     return check(folder, result)
 
@@ -279,25 +344,37 @@ def describe(r: Result) -> str:
     ])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--days", type=int, default=22)
-    ap.add_argument("--kills", type=int, default=20)
+def soak_main(doc: str, child_fn, soak_fn, describe_fn, *, days: int, kills: int,
+              prefix: str, more_args=None) -> int:
+    """The command line both soaks share: ``--child FOLDER`` runs one life of the app (the
+    parent starts it so), else ``soak_fn(folder, args)`` runs the soak and its result is
+    printed; exit 1 when a check failed. ``more_args(parser)`` adds a soak's own options."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--days", type=int, default=days)
+    ap.add_argument("--kills", type=int, default=kills)
     ap.add_argument("--algos", type=int, default=20)
     ap.add_argument("--tickers", type=int, default=15)
+    if more_args:
+        more_args(ap)
     ap.add_argument("--folder")
     ap.add_argument("--child")
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child), args.algos, args.tickers)
+        child_fn(Path(args.child), args.algos, args.tickers)
         return 0
     import tempfile
 
-    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="soak-"))
-    r = run(folder, args.days, args.kills, args.algos, args.tickers)
-    print(describe(r))
+    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix=prefix))
+    r = soak_fn(folder, args)
+    print(describe_fn(r))
     print(f"  data folder: {folder}")
     return 0 if not r.problems else 1
+
+
+def main() -> int:
+    return soak_main(__doc__, child, lambda folder, a: run(folder, a.days, a.kills, a.algos,
+                                                           a.tickers),
+                     describe, days=22, kills=20, prefix="soak-")
 
 
 if __name__ == "__main__":

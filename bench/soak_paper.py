@@ -37,8 +37,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -49,7 +47,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.soak import START_DAY, Result, proc_stats  # noqa: E402
+from bench.soak import (  # noqa: E402
+    START_DAY,
+    Result,
+    compare_positions,
+    count_orders,
+    count_ticks,
+    db_mb,
+    kill_points,
+    last_life,
+    ledger,
+    life_logs,
+    minutes_left,
+    proc_stats,
+    read_stretch,
+    run_lives,
+    soak_main,
+)
 
 # Real timeouts scaled to a run where a simulated minute lasts a fraction of a second; the
 # same knobs the Alpaca tests use (tests/alpaca/test_broker.py and test_stream.py FAST).
@@ -143,9 +157,7 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
     cal = nyse()
     plan = json.loads((folder / "plan.json").read_text())
     minutes, tickers = plan["minutes"], plan["tickers"]
-    progress = folder / "progress.log"
-    done = [int(x) for x in progress.read_text().split()] if progress.exists() else []
-    todo = [m for m in minutes if m > max(done, default=0)]
+    todo = minutes_left(folder, minutes)
     if not todo:
         return
     clock = ManualClock(datetime.fromtimestamp(todo[0], UTC))
@@ -168,9 +180,7 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
     waited_out = 0
     problems = {"raised": 0, "took longer": 0}
     plan_set = set(minutes)
-    with open(folder / "stats.log", "a", buffering=1) as stats, \
-            open(progress, "a", buffering=1) as out:
-        stats.write(json.dumps({"start": True, **proc_stats()}) + "\n")
+    with life_logs(folder) as (stats, out):
         for i, ts in enumerate(todo):
             m = datetime.fromtimestamp(ts, UTC)
             clock.set(m + timedelta(seconds=2))
@@ -400,40 +410,11 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
     (folder / "plan.json").write_text(json.dumps(
         {"minutes": minutes, "tickers": tickers, "settings": emu.setting_values()}))
     rnd = random.Random(seed)
-    total = len(minutes)
-    points = sorted(rnd.sample(range(20, max(21 + kills, int(total * (1 - final_stretch)))),
-                               kills))
+    points = kill_points(rnd, len(minutes), kills, final_stretch)
     result = PaperResult()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder),
-           "--algos", str(n_algos), "--tickers", str(n_tickers)]
-    progress = folder / "progress.log"
-
-    def reached() -> int:
-        try:
-            return len(progress.read_text().split())
-        except FileNotFoundError:
-            return 0
-
     try:
-        while True:
-            result.starts += 1
-            p = subprocess.Popen(cmd, env=env, cwd=ROOT)
-            target = points[0] if points else None
-            while p.poll() is None:
-                if target is not None and reached() >= target:
-                    time.sleep(rnd.uniform(0, 0.05))  # a random moment inside a minute
-                    p.send_signal(signal.SIGKILL)
-                    p.wait()
-                    result.kills += 1
-                    points.pop(0)
-                    log(f"  SIGKILL {result.kills} after {reached()} ticks")
-                    break
-                time.sleep(0.01)
-            if p.returncode not in (0, -signal.SIGKILL):
-                raise RuntimeError(f"the soak child failed with exit code {p.returncode}")
-            if p.returncode == 0:
-                break
+        run_lives(Path(__file__).resolve(), folder, n_algos, n_tickers, points, rnd, result,
+                  log)
         time.sleep(0.5)  # the last fills' timers
     finally:
         driver.stop.set()
@@ -448,10 +429,7 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
     import sqlite3
 
     data = folder / "data"
-    lines = [int(x) for x in (folder / "progress.log").read_text().split()]
-    result.ticks_expected = len(minutes)
-    result.ticks_run = len(set(lines) & set(minutes))
-    result.ticks_repeated = len(lines) - len(set(lines))
+    lines = count_ticks(folder, minutes, result)
     system = next(data.rglob("system.db"))
     market = next(data.rglob("market.db"))
     _check_orders(system, emu, result)
@@ -461,18 +439,10 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
         "SELECT id, ticker, error FROM algorithms WHERE status = 'stopped'")]
     sdb.close()
     _check_bars(market, emu, minutes, tickers, max(lines), running, result)
-    stretch: list[dict] = []
-    for line in (folder / "stats.log").read_text().splitlines():
-        rec = json.loads(line)
-        if rec.get("start"):
-            stretch = []
-        stretch.append(rec)
-    if len(stretch) >= 2:
-        warm = stretch[min(len(stretch) - 1, max(1, len(stretch) // 3))]
-        end = stretch[-1]
-        result.rss_warm_mb, result.rss_end_mb = warm["rss_mb"], end["rss_mb"]
-        result.fds = (warm["fds"], end["fds"])
-        result.threads = (warm["threads"], end["threads"])
+    stretch = last_life(folder)
+    ends = read_stretch(stretch, result)
+    if ends:
+        warm, end = ends
         result.bars_waited_out = end.get("bars_waited_out", 0)
         early = next((r["fd_targets"] for r in stretch if "fd_targets" in r and "i" in r), [])
         grown = list(end.get("fd_targets", []))
@@ -486,9 +456,7 @@ def check_paper(folder: Path, result: PaperResult, emu, minutes: list[int],
         result.db_conns_ended = end.get("db_conns_ended", 0)
         result.plugin_problems = end.get("plugin_problems", {})
     for p in (system, market):
-        result.db_mb[p.name] = round(sum(
-            Path(f"{p}{x}").stat().st_size for x in ("", "-wal") if Path(f"{p}{x}").exists())
-            / 1e6, 1)
+        result.db_mb[p.name] = db_mb(p)
     return result
 
 
@@ -499,14 +467,7 @@ def _check_orders(system: Path, emu, result: PaperResult) -> None:
     from db.timeutil import parse_iso
 
     db = sqlite3.connect(system)
-    result.orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
-    result.duplicate_intents = db.execute(
-        "SELECT count(*) FROM (SELECT algo_id, minute FROM orders WHERE algo_id IS NOT NULL "
-        "GROUP BY algo_id, minute HAVING count(*) > 1)").fetchone()[0]
-    result.fills = db.execute("SELECT count(*) FROM transactions").fetchone()[0]
-    result.fills_recorded_twice = db.execute(
-        "SELECT count(*) FROM (SELECT fill_id FROM transactions WHERE fill_id IS NOT NULL "
-        "GROUP BY fill_id HAVING count(*) > 1)").fetchone()[0]
+    count_orders(db, result)
     with emu.lock:
         orders = list(emu.orders.values())
         positions = {s: q for s, (q, _) in emu.positions.items()}
@@ -528,12 +489,7 @@ def _check_orders(system: Path, emu, result: PaperResult) -> None:
         got = recorded.get(o["client_order_id"], 0.0)
         if abs(filled - got) > 1e-9:
             result.shares_mismatch[o["client_order_id"]] = (got, filled)
-    ledger = dict(db.execute(
-        "SELECT ticker, sum(CASE type WHEN 'buy' THEN shares WHEN 'sell' THEN -shares "
-        "ELSE 0 END) FROM transactions GROUP BY ticker"))
-    for t in sorted(set(ledger) | set(positions)):
-        if abs(float(ledger.get(t) or 0) - float(positions.get(t) or 0)) > 1e-9:
-            result.ledger_vs_broker[t] = (ledger.get(t), positions.get(t))
+    compare_positions(ledger(db), positions, result)
     db.close()
 
 
@@ -603,27 +559,15 @@ def describe(r: PaperResult) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--days", type=int, default=5)
-    ap.add_argument("--kills", type=int, default=10)
-    ap.add_argument("--algos", type=int, default=20)
-    ap.add_argument("--tickers", type=int, default=15)
-    ap.add_argument("--start", type=date.fromisoformat, default=START_DAY,
-                    help="first session (default 2024-03-04: the DST change after 5 sessions; "
-                         "2024-10-28 with --days 24: the DST change and the Nov 29 half day)")
-    ap.add_argument("--folder")
-    ap.add_argument("--child")
-    args = ap.parse_args()
-    if args.child:
-        child(Path(args.child), args.algos, args.tickers)
-        return 0
-    import tempfile
+    def start_arg(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument(
+            "--start", type=date.fromisoformat, default=START_DAY,
+            help="first session (default 2024-03-04: the DST change after 5 sessions; "
+                 "2024-10-28 with --days 24: the DST change and the Nov 29 half day)")
 
-    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="soak-paper-"))
-    r = run(folder, args.days, args.kills, args.algos, args.tickers, start=args.start)
-    print(describe(r))
-    print(f"  data folder: {folder}")
-    return 0 if not r.problems else 1
+    return soak_main(__doc__, child, lambda folder, a: run(folder, a.days, a.kills, a.algos,
+                                                           a.tickers, start=a.start),
+                     describe, days=5, kills=10, prefix="soak-paper-", more_args=start_arg)
 
 
 if __name__ == "__main__":

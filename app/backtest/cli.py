@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the live engine's tick itself each minute, with SQLite and the "
                           "simulated broker (slow: for short periods and cross-checks)")
     p.add_argument("--guards", action="store_true",
-                   help="apply the config's [risk] guards as live does (daily loss, drawdown, "
-                        "orders per day...); runs the exact path; the report lists guard stops")
+                   help="apply the risk guards in force as live does (daily loss, drawdown, "
+                        "orders per day...): the config's [risk] with the changes made in the "
+                        "app or with 'autotrader guards'; runs the exact path; the report says "
+                        "which limits and lists guard stops")
     p.add_argument("--fill", choices=FILL_RULES, default="open",
                    help="fill at the open of the decision minute's bar (default) or at the "
                         "last close")
@@ -208,7 +210,7 @@ def _main(args: argparse.Namespace) -> int:
                               else args.commission),
         timeout_s=settings.engine.plugin_timeout, strict_cash=args.strict_cash,
         tz=args.tz, splits=tuple(args.split), adjusted=args.adjusted,
-        risk=_risk_limits(settings) if args.guards else None)
+        **(_risk_limits(settings) if args.guards else {}))
     if args.guards and args.vector:
         raise BacktestError("--guards runs the live engine each minute: it cannot be combined "
                             "with --vector")
@@ -293,10 +295,17 @@ def _single(spec, args: argparse.Namespace) -> int:  # noqa: ANN001
     return 0
 
 
-def _risk_limits(settings: Any) -> Any:
+def _risk_limits(settings: Any) -> dict[str, Any]:
+    """The limits the app runs with in this data folder (the engine's read at start: the
+    config's [risk] with the changes stored by the Settings screen or 'autotrader guards'),
+    and where they come from, for the Spec."""
+    from app.engine.guard_edit import limits_in_force
     from app.engine.guards import RiskLimits
 
-    return RiskLimits.from_settings(getattr(settings, "risk", None))
+    base = RiskLimits.from_settings(getattr(settings, "risk", None))
+    limits, source = limits_in_force(settings.system_db_path, base)
+    print(f"Risk guards: {source}")
+    return {"risk": limits, "risk_source": source}
 
 
 def _sweep(specs: list, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ run the chosen path. Everything a user can get wrong becomes a ``BacktestError``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -50,6 +50,7 @@ class Spec:
     splits: tuple[tuple[str, str, float, float], ...] = ()  # --split: (ticker, ex, new, old)
     adjusted: bool = False          # the CSV says its prices are split-adjusted already
     risk: Any = None                # the live risk guards (RiskLimits) to apply; exact path only
+    risk_source: str = ""           # where those limits come from (said in the report)
 
 
 def resolve_plugin(name: str, dirs: tuple[Path, ...] = ()):  # noqa: ANN201 - PluginInfo
@@ -230,7 +231,9 @@ def run(spec: Spec, bars: tuple[Bars, int] | None = None,
         "adjusted": spec.adjusted,
         "data": str(spec.csv) if spec.csv else f"market DB {spec.market_db}",
         "start": spec.start.isoformat() if spec.start else None,
-        "end": spec.end.isoformat() if spec.end else None}
+        "end": spec.end.isoformat() if spec.end else None,
+        "risk_guards": None if spec.risk is None else {
+            "source": spec.risk_source, "limits": asdict(spec.risk)}}
     return result
 
 

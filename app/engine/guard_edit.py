@@ -28,11 +28,13 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.engine.guards import GuardBook, RiskLimits
 from app.engine.model import EngineError
 from app.engine.storage import LOCKED_ADVICE, classify
+from db.connection import StorageError
 
 if TYPE_CHECKING:
     from db.system import SystemStore
@@ -206,6 +208,33 @@ def with_edits(system: SystemStore, base: RiskLimits) -> RiskLimits:
     logger.info("risk guards changed in the app apply: %s",
                 ", ".join(f"{k}={v!r}" for k, v in changes.items()))
     return dataclasses.replace(base, **changes)
+
+
+def limits_in_force(system_db: str | Path, base: RiskLimits) -> tuple[RiskLimits, str]:
+    """The limits the app runs with (the engine's read at start, ``with_edits``) from the
+    system DB at ``system_db``, read-only, and a sentence saying where they come from. No DB
+    there, or one that cannot be read: the config's (``base``), and the sentence says why."""
+    from db.system import SystemStore
+
+    path = Path(system_db)
+    if not path.is_file():
+        return base, f"the config's [risk] ({path} does not exist: no changes made in the app)"
+    try:
+        store = SystemStore(path, readonly=True)
+        try:
+            limits = with_edits(store, base)
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError, StorageError) as e:
+        return base, (f"the config's [risk] (the changes made in the app could not be read "
+                      f"from {path}: {e})")
+    changed = [n for n in SPECS if getattr(limits, n) != getattr(base, n)]
+    if not changed:
+        return base, f"the config's [risk] (no change made in the app applies; {path})"
+    what = ", ".join(f"{n} {shown(n, getattr(base, n))} -> {shown(n, getattr(limits, n))}"
+                     for n in changed)
+    return limits, (f"the limits in force: the config's [risk] with the changes made in the "
+                    f"app ({what}; {path})")
 
 
 def guard_book(system: SystemStore, base: RiskLimits) -> GuardBook:

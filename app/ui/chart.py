@@ -46,9 +46,17 @@ def session_starts(ts: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(np.diff(ts) > SESSION_GAP) + 1))
 
 
-def right_pad(width: float) -> float:
-    """Room at the right edge so the newest bar and its marker are not clipped."""
-    return max(5.0, width * 0.12)
+def right_pad(width: float, tag_px: float = 0.0, plot_px: float = 0.0) -> float:
+    """Room at the right edge, in bars, so the newest bar and its marker are not clipped and
+    the last-price tag (``tag_px`` wide, at the right edge of a plot ``plot_px`` wide) sits
+    beside the newest bar, not over it: at least 12% of the width shown."""
+    pad = max(5.0, width * 0.12)
+    need = tag_px + 8.0  # the tag and a gap, in pixels, right of the newest bar
+    if tag_px > 0 and plot_px > need + 20:
+        # The newest bar (x = n - 1) sits (pad + 1) bars from the right edge of a view
+        # (width + pad) bars wide: (pad + 1) * plot_px / (width + pad) >= need.
+        pad = max(pad, (need * width - plot_px) / (plot_px - need))
+    return pad
 # Bar spacings the axis may put ticks at, in bars (minutes within a session).
 TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
@@ -323,7 +331,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._width = 0.0  # bars in view while following (0: not chosen yet)
         self._last_tag = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen("#0a2f6b", width=1, style=Qt.PenStyle.DotLine),
-            label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",
+            label="{value:.2f}", labelOpts={"position": 1.0, "color": "#ffffff",
                                              "fill": "#0a2f6b", "anchors": [(1, 0.5), (1, 0.5)]})
         self._last_tag.setZValue(20)
         item.addItem(self._last_tag, ignoreBounds=True)
@@ -613,13 +621,20 @@ class PriceChart(pg.GraphicsLayoutWidget):
             self._edge_date.hide()
             return
         (x0, x1), (y0, y1) = self._plot.getViewBox().viewRange()
+        px_per_bar = self._plot.getViewBox().width() / max(1e-9, x1 - x0)
         for line in self._separators:
-            line.label.setVisible(x0 <= line.value() <= x1)
+            shown = x0 <= line.value() <= x1
+            line.label.setVisible(shown)
+            if shown:  # the date left of its line when it would run past the right edge
+                room = (x1 - line.value()) * px_per_bar
+                side = 1 if room < line.label.textItem.boundingRect().width() + 4 else 0
+                if line.label.anchors[0] != (side, 0):
+                    line.label.anchors = [(side, 0), (side, 0)]
+                    line.label.updatePosition()
         starts = self.session_starts()
         i = int(np.searchsorted(starts, max(0.0, x0 + 0.5), side="right")) - 1
         first = int(starts[i]) if i >= 0 and len(starts) else 0
         nxt = int(starts[i + 1]) if i + 1 < len(starts) else None
-        px_per_bar = self._plot.getViewBox().width() / max(1e-9, x1 - x0)
         crowded = nxt is not None and (nxt - x0) * px_per_bar < 110 * self._scale
         if first - 0.5 >= x0 or crowded:  # its own line is in view, or the next date is near
             self._edge_date.hide()
@@ -791,7 +806,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         width = max(10.0, min((x1 - x0) * factor, self._n + 10.0))
         self._width = width
         if self._follow:
-            right = self._n + right_pad(width)
+            right = self._n + self._right_pad(width)
             vb.setXRange(right - width, right, padding=0)
         else:
             mid = (x0 + x1) / 2
@@ -843,7 +858,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
             else:
                 width = self._width or min(n, DEFAULT_WINDOW) + 2
             self._width = width
-            pad = right_pad(width)
+            pad = self._right_pad(width)
             vb.setLimits(xMin=-pad, xMax=n + pad, minXRange=10)
             vb.setXRange(n - width, n + pad, padding=0)
             self._draw_lines()  # the same view (no range signal) still needs the new bar
@@ -853,12 +868,17 @@ class PriceChart(pg.GraphicsLayoutWidget):
             self._vol.getViewBox().updateAutoRange()
         elif n:
             span = (vb.viewRange()[0][1] - vb.viewRange()[0][0])
-            vb.setLimits(xMin=-right_pad(span), xMax=n + right_pad(span), minXRange=10)
+            vb.setLimits(xMin=-right_pad(span), xMax=n + self._right_pad(span), minXRange=10)
             self._draw_lines()
         else:
             self._draw_lines()
         self._draws += 1
         self._last_draw = time.monotonic()
+
+    def _right_pad(self, width: float) -> float:
+        """``right_pad`` for this plot's width and the last-price tag's text."""
+        tag = self._last_tag.label.textItem.boundingRect().width() if self._n else 0.0
+        return right_pad(width, tag, self._plot.getViewBox().width())
 
     def _draw_lines(self, *args: object) -> None:
         """The price and indicator lines for the bars in view, one bucket of bars per line

@@ -151,3 +151,31 @@ def test_the_left_edge_keeps_its_date(qtbot) -> None:
     vb.setXRange(200, 400, padding=0)  # the line in view: its own label, nothing pinned
     qtbot.wait(50)
     assert c._separators[0].label.isVisible() and c.edge_date() == "Tue Mar 05"
+
+
+def test_last_tag_beside_newest_bar_and_dates_inside(qtbot) -> None:
+    """Seen in a real window at 800x480: the last-price tag covered the newest bars, and the
+    newest session's date ran out of the plot at the right edge ("Tue Dec 0")."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    c.resize(440, 300)
+    c.show()
+    ts, close, ohlv = bars(600, day_gap_at=560)
+    c.set_series(ts, close, ohlv)
+    c.set_candles(True)
+    c.show_days(2)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    vb = c.getPlotItem().getViewBox()
+
+    def scene_x(x: float) -> float:
+        return vb.mapViewToScene(QPointF(x, 0.0)).x()
+
+    label = c._last_tag.label
+    tag_left = label.mapToScene(label.boundingRect().topLeft()).x()
+    newest_right = scene_x(599 + 0.35)  # the newest candle's right edge
+    assert newest_right + 4 <= tag_left
+    assert tag_left >= scene_x(vb.viewRange()[0][0])
+    sep = c._separators[-1]
+    assert sep.label.isVisible()
+    right = sep.label.mapToScene(sep.label.boundingRect().topRight()).x()
+    assert right <= vb.sceneBoundingRect().right() + 1

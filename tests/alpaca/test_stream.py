@@ -15,7 +15,7 @@ from db.market import Bar
 from db.timeutil import from_epoch
 from tests.alpaca.conftest import SESSION_NOW
 from tests.fakes.alpaca_emulator import AlpacaEmulator
-from tests.waiting import wait_until
+from tests.waiting import nothing_before, wait_until
 
 NOW = int(SESSION_NOW.timestamp())
 FAST = dict(recv_timeout=0.05, backoff_base=0.02, backoff_max=0.1, limit_retry=0.3,
@@ -60,6 +60,33 @@ def started(s: AlpacaStream) -> AlpacaStream:
     return s
 
 
+class SilenceChecks:
+    """Records each run of a stream's silence check (``_check_silence``, which raises
+    ``Dropped`` to replace a connection): the monotonic time it started, or the exception it
+    raised. A test's marker that "the check has run since ..." for a negative assertion
+    (nothing was replaced) instead of a fixed sleep. The check itself runs unchanged."""
+
+    def __init__(self, s: AlpacaStream) -> None:
+        self.started: list[float] = []
+        self.raised: list[BaseException] = []
+        real = s._check_silence
+
+        def check() -> None:
+            t = time.monotonic()
+            try:
+                real()
+            except BaseException as e:
+                self.raised.append(e)
+                raise
+            self.started.append(t)
+
+        s._check_silence = check  # type: ignore[method-assign]
+
+    def ran_since(self, t: float, times: int = 1) -> bool:
+        """Whether the check started and passed ``times`` times after ``t``."""
+        return sum(1 for x in self.started if x > t) >= times
+
+
 def minutes_in_db(market, ticker: str) -> list[int]:
     return [r[0] for r in market.bars_between(ticker, 0, 2**40)]
 
@@ -90,12 +117,17 @@ def test_two_algorithms_share_and_release_a_ticker(stream, emulator, release_ord
     assert wait_until(lambda: emulator.subscribed() == {"MSFT", "GE"})
     assert stream.subscriptions() == {"MSFT": 2, "GE": 1}
     stream.unsubscribe(users[release_order[0]])
-    time.sleep(0.1)  # give a (wrong) unsubscribe the chance to reach the emulator
-    assert emulator.subscribed() == {"MSFT", "GE"}
+    # The marker: a subscribe sent after it on the same connection (the emulator handles a
+    # connection's messages in order), so a wrong unsubscribe would have reached it first.
+    stream.subscribe("IBM")
+    nothing_before(lambda: "IBM" in emulator.subscribed(),
+                   lambda: "MSFT" not in emulator.subscribed(),
+                   what="MSFT unsubscribed while an algorithm still uses it")
+    assert emulator.subscribed() == {"MSFT", "GE", "IBM"}
     stream.unsubscribe(users[release_order[1]])
-    assert wait_until(lambda: emulator.subscribed() == {"GE"})
+    assert wait_until(lambda: emulator.subscribed() == {"GE", "IBM"})
     stream.unsubscribe("MSFT")  # one release too many is ignored
-    assert stream.subscriptions() == {"GE": 1}
+    assert stream.subscriptions() == {"GE": 1, "IBM": 1}
 
 
 def test_subscribe_before_start_is_sent_after_auth(stream, emulator) -> None:
@@ -243,13 +275,22 @@ def test_garbage_on_the_wire_is_skipped_not_fatal(stream, emulator, market_store
     assert stream.connects == 1
 
 
+def assert_paced(attempts, pause: float, more: int = 3) -> None:
+    """A refused login is retried after ``pause`` s, never in a storm: ``more`` further
+    attempts take at least ``more - 1`` whole pauses (the first may have begun before this
+    call). A slow machine only makes them slower; a storm takes milliseconds."""
+    t0, n = time.monotonic(), attempts()
+    wait_until(lambda: attempts() >= n + more, timeout=15 + more * pause)
+    took = time.monotonic() - t0
+    assert took >= (more - 1) * pause, f"{more} attempts in {took:.2f} s, pause {pause} s"
+
+
 def test_refused_auth_is_an_error_status_with_paced_retry(stream, emulator) -> None:
     emulator.faults.refuse_auth = True
     stream.start()
     assert wait_until(lambda: stream.status.state == "error")
     assert "refused the API keys" in stream.status.detail
-    time.sleep(1.0)
-    assert emulator.market_auths <= 5  # 0.3 s pacing: a handful, never a storm
+    assert_paced(lambda: emulator.market_auths, FAST["auth_retry"])
     emulator.faults.refuse_auth = False
     assert wait_until(lambda: stream.status.state == "connected")
 
@@ -263,8 +304,7 @@ def test_connection_limit_406_paced_then_recovers(emulator, settings, market_sto
         s.start()
         assert wait_until(lambda: s.status.state == "error")
         assert "connection limit exceeded (406)" in s.status.detail
-        time.sleep(1.0)
-        assert emulator.market_auths <= 5
+        assert_paced(lambda: emulator.market_auths, s.limit_retry)
         other.stop()
         assert wait_until(lambda: s.status.state == "connected", timeout=5)
     finally:
@@ -291,11 +331,16 @@ def test_silent_connection_is_treated_as_dropped(emulator, settings, market_stor
 def test_silence_while_closed_is_normal(emulator, settings, market_store, calendar, clock) -> None:
     clock.advance(hours=8)  # 18:00 New York: closed, no bars expected
     s = make_stream(settings, market_store, calendar, clock, silence_timeout=0.2)
+    checks = SilenceChecks(s)
     try:
         started(s)
         s.subscribe("AAPL")
-        time.sleep(0.8)
-        assert s.connects == 1 and s.status.state == "connected"
+        quiet_from = time.monotonic()
+        # The marker: silence checks run (and passed) after twice the timeout of quiet.
+        nothing_before(lambda: checks.ran_since(quiet_from + 2 * s.silence_timeout, times=3),
+                       lambda: checks.raised or s.connects != 1,
+                       what="a quiet connection replaced while the market is closed")
+        assert s.status.state == "connected"
     finally:
         s.stop()
 

@@ -11,8 +11,8 @@ import pytest
 
 from app.marketdata.base import TickerStatus
 from tests.alpaca.conftest import SESSION_NOW
-from tests.alpaca.test_stream import make_stream, started
-from tests.waiting import wait_until
+from tests.alpaca.test_stream import SilenceChecks, make_stream, started
+from tests.waiting import nothing_before, wait_until
 
 NOW = int(SESSION_NOW.timestamp())
 THIN = [f"TH{i:02d}" for i in range(20)]
@@ -200,8 +200,10 @@ def test_missing_pong_is_a_dead_connection(settings, market_store, calendar, clo
                     pong_timeout=0.3)
     try:
         started(s)
-        time.sleep(0.8)
-        assert s.connects == 1 and s.pings_sent >= 3  # pongs come back: all is well
+        # A ping goes out only once the last one's pong came back (else, after
+        # pong_timeout, the connection is dropped): five pings on one connection, four pongs.
+        nothing_before(lambda: s.pings_sent >= 5, lambda: s.connects != 1,
+                       what="a connection whose pongs come back replaced")
         emulator.faults.no_pong = True
         assert wait_until(lambda: s.connects >= 2, timeout=5)
     finally:
@@ -212,15 +214,21 @@ def test_quiet_night_connection_is_replaced_before_the_open(settings, market_sto
                                                             clock, emulator) -> None:
     clock.advance(hours=8)  # 18:00 New York: connected all evening, nothing arrives
     s = make_stream(settings, market_store, calendar, clock, preopen_reconnect=300.0)
+    checks = SilenceChecks(s)  # the check that replaces a quiet connection: the markers
     try:
         started(s)
         s.subscribe("AAPL")
-        time.sleep(0.3)
-        assert s.connects == 1
+        t = time.monotonic()
+        nothing_before(lambda: checks.ran_since(t, times=2),
+                       lambda: checks.raised or s.connects != 1,
+                       what="replaced in the evening, long before the pre-open window")
         nxt = calendar.next_open(clock.now())
         clock.set(nxt - timedelta(minutes=4))
         assert wait_until(lambda: s.connects == 2 and s.status.state == "connected", timeout=5)
-        time.sleep(1.5)
-        assert s.connects == 2  # once, not a loop
+        t = time.monotonic()
+        n = len(checks.raised)
+        nothing_before(lambda: checks.ran_since(t, times=3),
+                       lambda: len(checks.raised) != n or s.connects != 2,
+                       what="the fresh connection replaced again")  # once, not a loop
     finally:
         s.stop()

@@ -3,12 +3,11 @@ dies silently (pings unanswered) is replaced, as on the market-data stream."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.broker.alpaca_trade_stream import TradeUpdatesStream
-from tests.waiting import wait_until
+from tests.alpaca.test_stream import assert_paced
+from tests.waiting import nothing_before, wait_until
 
 
 def make(emulator, events: list[dict], **kw) -> TradeUpdatesStream:
@@ -25,8 +24,10 @@ def test_missing_pong_replaces_the_trade_stream(emulator) -> None:
     s.start()
     try:
         assert s.wait_connected(5)
-        time.sleep(0.8)
-        assert s.connects == 1 and s.pings_sent >= 3  # pongs come back: all is well
+        # A ping goes out only once the last one's pong came back (else, after
+        # pong_timeout, the connection is dropped): five pings on one connection, four pongs.
+        nothing_before(lambda: s.pings_sent >= 5, lambda: s.connects != 1,
+                       what="a connection whose pongs come back replaced")
         emulator.faults.no_pong = True
         assert wait_until(lambda: s.connects >= 2, timeout=5)
         emulator.faults.no_pong = False
@@ -43,9 +44,7 @@ def test_refused_keys_wait_then_retry(emulator) -> None:
     try:
         assert wait_until(lambda: s.state == "error")
         assert "refused the API keys" in s.detail
-        n = emulator.trade_auths
-        time.sleep(0.2)
-        assert emulator.trade_auths <= n + 1  # paced (auth_retry), not a storm
+        assert_paced(lambda: emulator.trade_auths, s.auth_retry, more=2)  # not a storm
         emulator.faults.refuse_trade_auth = False
         assert wait_until(lambda: s.connected, timeout=5)
     finally:

@@ -103,8 +103,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     s = settings_from_args(args)
     print(f"config file: {s.config_path}{'' if os.path.exists(s.config_path) else ' (not present)'}")
-    table(["SETTING", "VALUE", "FROM"], [list(row) for row in describe(s)], status_col=None,
+    from app.control.guards import mark_in_force
+
+    rows, note = mark_in_force(s, describe(s))  # risk limits changed in the app: in force
+    table(["SETTING", "VALUE", "FROM"], [list(row) for row in rows], status_col=None,
           shrink=("FROM", "VALUE"), wrap=("VALUE", "FROM"), plain_fit=False)
+    if note:
+        print(note)
     return 0
 
 

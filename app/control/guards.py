@@ -115,6 +115,35 @@ def print_guards(ans: dict[str, Any], out: Any = None) -> None:
               style="")
 
 
+def mark_in_force(settings: Any, rows: list[tuple[str, str, str]]
+                  ) -> tuple[list[tuple[str, str, str]], str]:
+    """``autotrader config``'s rows with each ``risk.*`` limit changed in the app (Settings,
+    ``guards set``) marked, the value in force beside the file's, read from the data folder's
+    system DB as the engine does at start; and a note for under the table ('' if none)."""
+    from app.engine.guard_edit import SPECS, limits_in_force
+    from app.engine.guards import RiskLimits
+
+    try:
+        base = RiskLimits.from_settings(getattr(settings, "risk", None))
+    except ValueError:  # the file's [risk] is refused by the engine too: shown as it is
+        return rows, ""
+    limits, _ = limits_in_force(settings.system_db_path, base)
+    out: list[tuple[str, str, str]] = []
+    marked = 0
+    for key, value, source in rows:
+        name = key.removeprefix("risk.")
+        if key.startswith("risk.") and name in SPECS \
+                and getattr(limits, name) != getattr(base, name):
+            value, source = f"{value} * in force: {getattr(limits, name)}", \
+                f"{source}; * changed in the app"
+            marked += 1
+        out.append((key, value, source))
+    note = (f"* {marked} risk guard{'s' if marked != 1 else ''} changed in the app or with "
+            f"'autotrader guards' (kept in {settings.system_db_path}): the value in force, "
+            "until the file's value for it changes" if marked else "")
+    return out, note
+
+
 class _Offline:
     """The app is not running: an engine built here (no scheduler), the DB changed directly."""
 

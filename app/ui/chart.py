@@ -327,7 +327,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._vol.getViewBox().enableAutoRange(axis="y")
         self._separators: list[pg.InfiniteLine] = []
         self._separator_at: tuple[int, ...] = ()
-        self._want_days = 1  # the next draw shows today's session
+        self._want_days = 1  # sessions shown while following (today's), 0: ``_width`` bars
         self._width = 0.0  # bars in view while following (0: not chosen yet)
         self._last_tag = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen("#0a2f6b", width=1, style=Qt.PenStyle.DotLine),
@@ -804,11 +804,17 @@ class PriceChart(pg.GraphicsLayoutWidget):
         vb = self._plot.getViewBox()
         (x0, x1), _ = vb.viewRange()
         width = max(10.0, min((x1 - x0) * factor, self._n + 10.0))
-        self._width = width
+        self._want_days = 0
         if self._follow:
-            right = self._n + self._right_pad(width)
-            vb.setXRange(right - width, right, padding=0)
+            # As the next draw lays it out: ``_width`` bars, then the right margin, the
+            # whole view ``width`` wide (it grew by the margin at the next bar before).
+            bars = width
+            for _ in range(4):
+                bars = max(5.0, width - self._right_pad(bars))
+            self._width = bars
+            vb.setXRange(self._n - bars, self._n - bars + width, padding=0)
         else:
+            self._width = width
             mid = (x0 + x1) / 2
             vb.setXRange(mid - width / 2, mid + width / 2, padding=0)
 
@@ -853,7 +859,8 @@ class PriceChart(pg.GraphicsLayoutWidget):
                 first = int(starts[max(0, len(starts) - self._want_days)])
                 # A session just begun still shows a sensible width (at least an hour).
                 first = min(first, max(0, n - 60))
-                self._want_days = 0
+                # Kept: "1D" goes on showing the whole session as it grows (it stayed at the
+                # width of the moment it was pressed); a zoom chooses a width instead.
                 width = n - first + 1
             else:
                 width = self._width or min(n, DEFAULT_WINDOW) + 2

@@ -179,3 +179,31 @@ def test_last_tag_beside_newest_bar_and_dates_inside(qtbot) -> None:
     assert sep.label.isVisible()
     right = sep.label.mapToScene(sep.label.boundingRect().topRight()).x()
     assert right <= vb.sceneBoundingRect().right() + 1
+
+
+def test_one_day_keeps_showing_the_whole_session_as_it_grows(qtbot) -> None:
+    """Seen in a real window: "1D" pressed 40 minutes into the session kept a 60-bar view,
+    so two hours later the morning was out of view."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    c.resize(600, 300)
+    c.show()
+    ts, close, ohlv = bars(300, day_gap_at=260)  # today: 40 bars so far
+    c.set_series(ts, close, ohlv)
+    c.show_days(1)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    vb = c.getPlotItem().getViewBox()
+    for i in range(120):  # two more hours of bars
+        t = int(ts[-1]) + 60 * (i + 1)
+        c.append(t, 100.0, 100.0, 100.5, 99.5, 1000.0)
+    qtbot.waitUntil(lambda: not c._dirty and c.count == 420, timeout=10_000)
+    qtbot.wait(150)
+    x0, x1 = vb.viewRange()[0]
+    assert x0 <= 260 and x1 >= 419  # today's first bar and the newest one in view
+    assert x0 >= 259 - 2  # and not yesterday's
+    c.zoom(0.5)  # a zoom chooses a width of its own, kept while following
+    w = vb.viewRange()[0][1] - vb.viewRange()[0][0]
+    c.append(int(ts[-1]) + 60 * 121, 100.0)
+    qtbot.waitUntil(lambda: not c._dirty, timeout=10_000)
+    qtbot.wait(150)
+    assert abs((vb.viewRange()[0][1] - vb.viewRange()[0][0]) - w) < 1.0

@@ -622,15 +622,22 @@ class PriceChart(pg.GraphicsLayoutWidget):
             return
         (x0, x1), (y0, y1) = self._plot.getViewBox().viewRange()
         px_per_bar = self._plot.getViewBox().width() / max(1e-9, x1 - x0)
-        for line in self._separators:
-            shown = x0 <= line.value() <= x1
+        taken = math.inf  # left end (px from x0) of the newer date already placed
+        for line in reversed(self._separators):  # newest first: it wins a crowded spot
+            at = (line.value() - x0) * px_per_bar
+            wide = line.label.textItem.boundingRect().width()
+            # The date left of its line when it would run past the right edge.
+            side = 1 if (x1 - line.value()) * px_per_bar < wide + 4 else 0
+            left = at - wide if side else at
+            # A short session (a half day, 5D on a narrow plot): two dates would overlap.
+            shown = x0 <= line.value() <= x1 and left + wide + 4 <= taken
             line.label.setVisible(shown)
-            if shown:  # the date left of its line when it would run past the right edge
-                room = (x1 - line.value()) * px_per_bar
-                side = 1 if room < line.label.textItem.boundingRect().width() + 4 else 0
-                if line.label.anchors[0] != (side, 0):
-                    line.label.anchors = [(side, 0), (side, 0)]
-                    line.label.updatePosition()
+            if not shown:
+                continue
+            taken = left
+            if line.label.anchors[0] != (side, 0):
+                line.label.anchors = [(side, 0), (side, 0)]
+                line.label.updatePosition()
         starts = self.session_starts()
         i = int(np.searchsorted(starts, max(0.0, x0 + 0.5), side="right")) - 1
         first = int(starts[i]) if i >= 0 and len(starts) else 0

@@ -207,3 +207,24 @@ def test_one_day_keeps_showing_the_whole_session_as_it_grows(qtbot) -> None:
     qtbot.waitUntil(lambda: not c._dirty, timeout=10_000)
     qtbot.wait(150)
     assert abs((vb.viewRange()[0][1] - vb.viewRange()[0][0]) - w) < 1.0
+
+
+def test_dates_of_short_sessions_do_not_overlap(qtbot) -> None:
+    """Seen at 1920x1080 on 5D: a half day's date ran into the next one ("Fri Nov 27Mon Nov
+    30"). The newer date stays; the older one hides while they would overlap."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    c.resize(500, 300)
+    c.show()
+    ts, close, ohlv = bars(800, day_gap_at=390)
+    ts[400:] += 86_400 - 60 * 10  # a 10-bar session between two full ones
+    c.set_series(ts, close, ohlv)
+    c.show_days(3)
+    qtbot.waitUntil(lambda: c.draws > 0 and not c._dirty, timeout=10_000)
+    qtbot.wait(100)
+    shown = [s for s in c._separators if s.label.isVisible()]
+    assert shown and shown[-1] is c._separators[-1]
+    rects = [s.label.mapRectToScene(s.label.boundingRect()) for s in shown]
+    for a, b in zip(rects, rects[1:], strict=False):
+        assert a.right() <= b.left()
+    assert len(shown) < len(c._separators)  # the short session's date gave way

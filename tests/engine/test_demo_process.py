@@ -13,12 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.control.conftest import env_for as child_env
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -48,19 +48,33 @@ def lines_of(stream) -> queue.Queue:
 
 
 def wait_for(q: queue.Queue, text: str, timeout: float = 30) -> list[str]:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = q.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"{text!r} not seen; got:\n{''.join(seen[-30:])}")
+    """The lines read until one containing ``text`` (the process's output ended or
+    ``timeout`` s without it: AssertionError with the last lines)."""
+    seen: list[str] = []
+    ended = False
+
+    def found() -> bool:
+        nonlocal ended
+        while True:
+            try:
+                line = q.get_nowait()
+            except queue.Empty:
+                return False
+            ended = line is None
+            if ended:
+                return True
+            seen.append(line)
+            if text in line:
+                return True
+
+    try:
+        wait_until(found, timeout=timeout, interval=0.02)
+    except AssertionError:
+        ended = False
+    if ended or not seen or text not in seen[-1]:
+        why = "before the output ended" if ended else f"within {timeout:g} s"
+        raise AssertionError(f"{text!r} not seen {why}; got:\n{''.join(seen[-30:])}")
+    return seen
 
 
 def run(tmp_path: Path, *args: str, timeout: float = 60, **extra: str):

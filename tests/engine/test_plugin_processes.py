@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.engine.conftest import HERE, PLUGINS, T0
+from tests.waiting import wait_until
 
 HOSTILE = HERE / "plugins_hostile"
 DIRS = [HOSTILE, PLUGINS]
@@ -115,14 +116,7 @@ def test_endless_loop_is_killed_at_the_time_limit_and_others_trade(make_engine):
     assert took < 5.0  # the limit plus a replacement worker, not forever
     # The spinning process is gone: nothing of ours is left burning a core.
     for pid in pids - set(_worker_pids(engine)):
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"worker {pid} still alive")
+        wait_until(lambda pid=pid: _gone(pid), what=f"worker {pid} gone")
     r = engine.run_tick(_minute(1))
     assert not any(g in r.errors for g in good)
     assert "longer than 0.5 s" in r.errors[spinner]
@@ -202,20 +196,16 @@ def test_plugin_objects_are_spread_over_the_workers(make_engine):
     assert sorted(s.instances for s in procs._slots) == [1] + [2] * (procs.size - 1)
 
 
-def _gone(pid: int, wait_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a child of ours would stay a zombie until reaped
-            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
-                return True
-        except OSError:
-            return True
-        time.sleep(0.05)
-    return False
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has ended (a child of ours not reaped yet: a zombie, ended too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True
 
 
 def test_what_a_plugin_forks_dies_with_its_worker(make_engine, tmp_path):
@@ -228,13 +218,13 @@ def test_what_a_plugin_forks_dies_with_its_worker(make_engine, tmp_path):
     r = engine.run_tick(_minute(0))
     assert "longer than 1 s" in r.errors[bad] and good not in r.errors
     child = int(pid_file.read_text())
-    assert _gone(child), f"the plugin's child {child} still runs"
+    wait_until(lambda: _gone(child), what=f"the plugin's child {child} ended")
     # And at close, a worker's leftovers go too.
     pid_file.unlink()
     engine.run_tick(_minute(1))
     child = int(pid_file.read_text())
     engine.close()
-    assert _gone(child), f"the plugin's child {child} outlived the engine's close"
+    wait_until(lambda: _gone(child), what=f"the plugin's child {child} ended at close")
 
 
 def test_a_plugin_asking_for_10_gb_gets_memory_error_in_its_call(make_engine, monkeypatch):
@@ -287,15 +277,13 @@ def test_a_daemon_a_plugin_starts_with_setsid_dies_with_its_worker(make_engine, 
     """fork, setsid, fork, exit: the grandchild is in a group of its own (the group kill
     misses it) and its parent is gone. The worker is a child subreaper, so it is found by
     parent links and killed with the worker: at the time limit, and at close."""
-    from tests.waiting import wait_until
-
     pid_file = tmp_path / "daemon.pid"
     engine = make_engine(plugin_dirs=DIRS, timeout=1.5)
     bad = engine.create_algorithm("daemonizes", "AAA", 1000, {"pid_file": str(pid_file)})
     r = engine.run_tick(_minute(0))
     assert "longer than 1.5 s" in r.errors[bad]
     daemon = int(wait_until(pid_file.exists) and pid_file.read_text())
-    assert _gone(daemon), f"the plugin's setsid daemon {daemon} still runs"
+    wait_until(lambda: _gone(daemon), what=f"the plugin's setsid daemon {daemon} ended")
 
     calm = engine.create_algorithm("daemonizes", "BBB", 1000,
                                    {"pid_file": str(pid_file) + "2", "hang": False})
@@ -304,17 +292,15 @@ def test_a_daemon_a_plugin_starts_with_setsid_dies_with_its_worker(make_engine, 
     assert calm not in r.errors, r.errors
     second = Path(str(pid_file) + "2")
     daemon = int(wait_until(second.exists) and second.read_text())
-    assert not _gone(daemon, 0.2)  # it spins on meanwhile (a leftover: killed with its worker)
+    assert not _gone(daemon)  # it spins on meanwhile (a leftover: killed with its worker)
     group = os.getpgid(daemon)  # the middle process's session and group, not the worker's
     assert group == os.getsid(daemon) and group not in _worker_pids(engine)
     engine.close()
-    assert _gone(daemon), f"the plugin's setsid daemon {daemon} outlived the engine's close"
+    wait_until(lambda: _gone(daemon), what=f"the setsid daemon {daemon} ended at close")
 
 
 def _inst(engine, algo_id):
     """The algorithm's plugin object handle, once its (cold) worker has created it."""
-    from tests.waiting import wait_until
-
     return wait_until(lambda: engine._algos[algo_id].instance, timeout=60)
 
 
@@ -376,8 +362,6 @@ def test_a_thread_a_plugin_leaves_spinning_is_seen_and_its_worker_recycled(
     as spinning is lowered for the test: on a loaded CI machine a spinner may get a tenth of
     a core.)"""
     from app.engine import sandbox
-    from tests.waiting import wait_until
-
     monkeypatch.setattr(sandbox, "SPIN_SHARE", 0.05)
     engine = make_engine(plugin_dirs=DIRS, timeout=5.0)
     spin = engine.create_algorithm("spawns_spinner", "AAA", 1000)
@@ -393,7 +377,7 @@ def test_a_thread_a_plugin_leaves_spinning_is_seen_and_its_worker_recycled(
     wait_until(lambda: time.monotonic() - slot.idle_since > sandbox.SPIN_IDLE_SECONDS)
     r = engine.run_tick(_minute(1))
     assert mate not in r.errors and [f["algo_id"] for f in r.fills].count(mate) == 1
-    assert _gone(pid), "the spinning worker still runs"
+    wait_until(lambda: _gone(pid), what="the spinning worker ended")
     logs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("CPU while idle" in m and "spawns_spinner (1)" in m for m in logs), logs
     own = procs._slots[engine._algos[spin].instance.slot]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.storage import DiskWatch, OnceNotice, classify
+from app.engine.storage import DeferredWrites, DiskWatch, OnceNotice, classify
+from tests.waiting import nothing_before, wait_until
 
 from .conftest import PLUGINS, T0
 
@@ -366,17 +367,13 @@ def test_stop_all_while_another_process_holds_the_lock_stops_every_algorithm(
         assert [r["status"] for r in system_store.list_algorithms()] == ["running"] * 3
     finally:
         holder.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(
-            r["status"] != "stopped" for r in system_store.list_algorithms()):
-        time.sleep(0.1)
-    assert [r["status"] for r in system_store.list_algorithms()] == ["stopped"] * 3
+    wait_until(lambda: all(r["status"] == "stopped" for r in system_store.list_algorithms()),
+               timeout=10, what="the held-back stop rows written once the lock went")
     assert system_store.orders_for(ids[0])[-1]["reason"] != "liquidation on stop"
     assert engine.run_tick(T0 + timedelta(minutes=1)).fills == []
     errors = [m for m in _errors(caplog) if "locked by another process" in m]
     assert len(errors) == 1 and "saved as soon as the lock is released" in errors[0]
-    from tests.waiting import wait_until  # said just after the last row is written
-
+    # said just after the last row is written
     wait_until(lambda: any("waiting writes are saved" in m for m in caplog.messages))
 
 
@@ -435,11 +432,8 @@ def test_stop_all_on_a_full_disk_stops_every_algorithm_and_saves_when_space_is_b
         rows = {r["id"]: r["status"] for r in system.list_algorithms()}
         assert any(rows[a] == "running" for a in ids)  # not all could be written yet
         filler.unlink()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(
-                r["status"] != "stopped" for r in system.list_algorithms()):
-            time.sleep(0.1)
-        assert [r["status"] for r in system.list_algorithms()] == ["stopped"] * 3
+        wait_until(lambda: all(r["status"] == "stopped" for r in system.list_algorithms()),
+                   timeout=10, what="the held-back stop rows written once there was room")
         assert any("disk is full" in m and "not saved yet" in m for m in _errors(caplog))
     finally:
         engine.close()
@@ -454,6 +448,7 @@ def test_a_resume_after_a_held_back_stop_is_not_undone_by_it(make_engine, system
 
     engine = make_engine()
     a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    writes = DeferredWrites.of(system_store)
     system_store.conn.execute("PRAGMA busy_timeout = 300")
     holder = _hold_lock(Path(system_store.path), 3.0)
     try:
@@ -464,10 +459,13 @@ def test_a_resume_after_a_held_back_stop_is_not_undone_by_it(make_engine, system
         except sqlite3.OperationalError:
             pass
         assert engine.algorithm_view(a).status == "running"
+        assert writes.pending  # the stop's row waits for the lock
     finally:
         holder.wait(timeout=30)
-    time.sleep(3.0)  # the waiting writes are tried every 2 s
-    assert engine.algorithm_view(a).status == "running"
+    # The marker: the waiting writes tried again (every 2 s) and all written.
+    nothing_before(lambda: not writes.pending,
+                   lambda: engine.algorithm_view(a).status != "running",
+                   what="the resumed algorithm stopped by the held-back stop row")
     assert system_store.get_algorithm(a)["status"] == "running"
 
 
@@ -532,8 +530,6 @@ def test_resume_and_delete_under_a_lock_take_effect_and_are_saved_when_it_goes(
             a: "stopped", b: "running"}
     finally:
         holder.wait(timeout=30)
-    from tests.waiting import wait_until
-
     wait_until(lambda: not journal.exists(), timeout=15)
     assert system_store.get_algorithm(a)["status"] == "running"
     assert system_store.get_algorithm(b)["status"] == "deleted"

@@ -41,13 +41,30 @@ def range_text(name: str) -> str:
 
 
 class GuardSaver(QObject):
-    """The engine's ``set_guard_limit``, on the guard-edit thread; the outcome as a signal."""
+    """On the guard-edit thread: the engine's ``set_guard_limit``, and the Settings screen's
+    stored choices (idle lock, demo speed); each outcome as a signal."""
 
     done = Signal(str, str, str, str)  # name, refusal ('' = saved), old and new as shown
+    written = Signal(str, str, str)  # setting key, value, error ('' = stored)
 
     def __init__(self, engine: Any) -> None:
         super().__init__()
         self._engine = engine
+
+    @Slot(object, str, str)
+    def write(self, system: Any, key: str, value: str) -> None:
+        try:
+            system.set_setting(key, value)
+        except Exception as e:  # noqa: BLE001 - a DB that cannot be written: said on screen
+            logger.warning("setting %s=%s not stored: %s", key, value, e)
+            self.written.emit(key, value, str(e) or type(e).__name__)
+            return
+        self.written.emit(key, value, "")
+
+    @Slot()
+    def finish(self) -> None:
+        """Queued after every change and write asked for: they are done; the thread ends."""
+        QThread.currentThread().quit()
 
     @Slot(str, str, bool)
     def save(self, name: str, text: str, confirmed: bool) -> None:
@@ -71,6 +88,9 @@ class GuardEditViewModel(QObject):
     failed = Signal(str)  # a refusal after the editor was closed (the Settings message)
     _elsewhere = Signal()  # a change from another thread (queued to this one)
     _request = Signal(str, str, bool)  # to the saver's thread (queued)
+    _write = Signal(object, str, str)  # system store, key, value: to the saver's thread
+    written = Signal(str, str, str)  # key, value, error ('' = stored): on the GUI thread
+    _finish = Signal()  # to the saver's thread, after everything asked for
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -235,17 +255,34 @@ class GuardEditViewModel(QObject):
         """Hand the change to the guard-edit thread; ``_done`` gets the outcome."""
         if self._saving:
             return
-        if self._thread is None:
-            self._saver = GuardSaver(self._engine)
-            self._thread = QThread()
-            self._thread.setObjectName("guard-edit")
-            self._saver.moveToThread(self._thread)
-            self._request.connect(self._saver.save)
-            self._saver.done.connect(self._done)
-            self._thread.start()
+        self._start()
         self._saving, self._error = name, ""
         self.changed.emit()
         self._request.emit(name, text, confirmed)
+
+    def write_setting(self, system: Any, key: str, value: str) -> None:
+        """``system.set_setting(key, value)`` on the guard-edit thread (it may wait for the
+        DB's write lock); the outcome comes back as ``written``."""
+        self._start()
+        self._write.emit(system, key, value)
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        self._saver = GuardSaver(self._engine)
+        self._thread = QThread()
+        self._thread.setObjectName("guard-edit")
+        self._saver.moveToThread(self._thread)
+        self._request.connect(self._saver.save)
+        self._write.connect(self._saver.write)
+        self._saver.done.connect(self._done)
+        self._saver.written.connect(self._written)
+        self._finish.connect(self._saver.finish)
+        self._thread.start()
+
+    @Slot(str, str, str)
+    def _written(self, key: str, value: str, error: str) -> None:
+        self.written.emit(key, value, error)
 
     @Slot(str, str, str, str)
     def _done(self, name: str, error: str, old: str, new: str) -> None:
@@ -265,14 +302,18 @@ class GuardEditViewModel(QObject):
         self.saved.emit(f"{SPECS[name].label}: {old} \u2192 {new}. Saved; applies now.")
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
-        """End the guard-edit thread (after a change being saved). True if it ended."""
+        """End the guard-edit thread after the changes and writes already asked for (each
+        may wait for the DB's lock). True if it ended within ``timeout_ms``."""
         t, saver = self._thread, self._saver
         if t is None or saver is None:
             return True
         self._thread, self._saver, self._saving = None, None, ""
         self._request.disconnect(saver.save)
+        self._write.disconnect(saver.write)
         saver.done.disconnect(self._done)
-        t.quit()
+        saver.written.disconnect(self._written)
+        self._finish.emit()  # queued behind them: the thread quits once they are done
+        self._finish.disconnect(saver.finish)
         if t.wait(timeout_ms):
             return True
         logger.warning("a risk guard change was still being saved after %d ms", timeout_ms)

@@ -87,6 +87,7 @@ class SettingsViewModel(QObject):
         self.guard_edit = self._guard_edit  # for the window's wiring (PIN, stop at close)
         self._guard_edit.saved.connect(self.set_message)
         self._guard_edit.failed.connect(self.set_refusal)
+        self._guard_edit.written.connect(self._written)
         self._rotation = int(getattr(settings.ui, "rotation", 0))
         self._rotation_note = ""
         self._rotation_saved = False
@@ -221,12 +222,14 @@ class SettingsViewModel(QObject):
         return "\n".join(self._log) if self._log else "(no log lines yet)"
 
     # --- actions -------------------------------------------------------------------------
+    # Both apply at once and are stored off the GUI thread (the write may wait up to 5 s for
+    # the DB's write lock while another program holds it); a write that fails is said.
     @Slot(int)
     def setIdleSeconds(self, seconds: int) -> None:
         if seconds < 0:
             return
         self._idle = int(seconds)
-        self._system.set_setting(IDLE_KEY, str(self._idle))
+        self._guard_edit.write_setting(self._system, IDLE_KEY, str(self._idle))
         self.idleChanged.emit(self._idle)
         self.changed.emit()
 
@@ -235,9 +238,17 @@ class SettingsViewModel(QObject):
         if not self.isDemo or not 0 < speed <= 10_000:
             return
         self._clock.set_speed(float(speed))
-        self._system.set_setting(SPEED_KEY, repr(float(speed)))
+        self._guard_edit.write_setting(self._system, SPEED_KEY, repr(float(speed)))
         logger.info("demo speed set to %gx", speed)
         self.changed.emit()
+
+    @Slot(str, str, str)
+    def _written(self, key: str, value: str, error: str) -> None:
+        if not error:
+            return
+        what = {IDLE_KEY: "Lock after idle", SPEED_KEY: "Demo clock speed"}.get(key, key)
+        self.set_refusal(f"{what} applies now but was not saved ({error}): the next start "
+                         "uses the previous choice. Tap it again once the database is free.")
 
     @Slot()
     def refreshLog(self) -> None:

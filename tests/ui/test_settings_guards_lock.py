@@ -187,3 +187,31 @@ def test_the_guard_edit_thread_ends_with_the_window(qtbot, window, rig) -> None:
     assert thread is not None and thread.isRunning()
     w.close()
     assert not thread.isRunning() and ed._thread is None
+
+
+def test_lock_after_idle_under_the_db_lock_applies_and_says_it_was_not_stored(
+        qtbot, window, rig) -> None:
+    w = unlocked_window(qtbot, window)
+    page = open_settings(qtbot, w)
+    prefs = w.settings_vm
+    seconds: list[int] = []
+    prefs.idleChanged.connect(seconds.append)
+    other = sqlite3.connect(rig.settings.system_db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    gaps = GuiGaps()
+    try:
+        tap_text(qtbot, page, "10 min")
+        assert prefs.idleSeconds == 600 and seconds == [600]  # applied at once
+        qtbot.waitUntil(lambda: prefs.messageBad, timeout=BUSY_TIMEOUT_MS * 4)
+        assert "Lock after idle applies now but was not saved (database is locked)" in \
+            prefs.message, prefs.message
+    finally:
+        longest = gaps.stop()
+        other.execute("ROLLBACK")
+        other.close()
+    assert longest < BUSY_TIMEOUT_MS / 1000, longest
+    assert rig.engine.system.get_setting("ui.idle_lock_seconds") is None
+    tap_text(qtbot, page, "5 min")
+    tap_text(qtbot, page, "10 min")  # once the lock is gone: stored, in the order tapped
+    qtbot.waitUntil(lambda: rig.engine.system.get_setting("ui.idle_lock_seconds") == "600",
+                    timeout=BUSY_TIMEOUT_MS * 2)

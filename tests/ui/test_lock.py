@@ -64,8 +64,9 @@ def test_unlock_wrong_pin_and_lockout(qtbot, window, pin_time) -> None:
 def test_idle_lock_returns_to_page_in_use(qtbot, window, idle_time) -> None:
     w = window
     set_up_pin(w)
-    w.settings_vm.setIdleSeconds(60)  # stored, and applied at once
-    assert w.engine.system.get_setting("ui.idle_lock_seconds") == "60"
+    w.settings_vm.setIdleSeconds(60)  # applied at once, stored off the GUI thread
+    qtbot.waitUntil(lambda: w.engine.system.get_setting("ui.idle_lock_seconds") == "60",
+                    timeout=15000)
     w.dash_vm.settings()
     assert w.current_page() == "settings"
     idle_time.advance(59)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def build(folder: Path, clock: ManualClock) -> tuple[Engine, SystemStore, Market
     return engine, system, market
 
 
+def loaded(engine: Engine, *ids: int) -> None:
+    """Wait until the algorithms' plugin objects exist: on a loaded machine a worker can take
+    longer to start than the tick waits, and the tick then skips the algorithm (as it should),
+    which would shift every count this test checks by a minute."""
+    deadline = time.monotonic() + 60
+    while any(engine._algos[i].instance is None for i in ids):
+        assert time.monotonic() < deadline, "plugins not loaded within 60 s"
+        time.sleep(0.02)
+
+
 def main(folder: Path) -> None:
     cal = nyse()
     clock = ManualClock(T0)
@@ -49,6 +60,7 @@ def main(folder: Path) -> None:
     engine.start()
     a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 5})
     b = engine.create_algorithm("scripted", "BBB", 5000, {"action": "buy", "shares": 5})
+    loaded(engine, a, b)
     system.conn.execute("UPDATE sim_account SET cash = 10")
     clock.set(T0 + timedelta(seconds=2))
     engine.run_tick(T0)
@@ -56,6 +68,7 @@ def main(folder: Path) -> None:
     system.conn.execute("INSERT INTO sim_positions (ticker, qty) VALUES ('BBB', 7)")
     assert engine.watch_positions(T0) == [b]
     c = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 5})
+    loaded(engine, c)
     clock.set(T0 + timedelta(minutes=1, seconds=2))
     engine.run_tick(T0 + timedelta(minutes=1))
     put_bars(market, "AAA", 110.0, T0, T0 + timedelta(minutes=3), cal)

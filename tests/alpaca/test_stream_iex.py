@@ -68,8 +68,10 @@ def test_thin_tickers_gaps_are_one_multi_symbol_request_per_batch(settings, mark
             emulator.queries.clear()
             n = s.connects
             emulator.drop_market_connections()
-            assert wait_until(lambda n=n: s.connects > n and s.status.state == "connected")
-            time.sleep(0.1)
+            # The marker: the new connection's gap requests are queued (``_on_open`` clears
+            # the moment of the drop once it has queued them), so wait_idle waits for them.
+            assert wait_until(lambda n=n: s.connects > n and s.status.state == "connected"
+                              and s._disconnected_at is None)
             assert s.wait_idle()
             asked = [q for q in emulator.queries if q.startswith("/v2/stocks/bars")]
             assert len(asked) <= most, asked

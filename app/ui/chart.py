@@ -58,7 +58,7 @@ def right_pad(width: float, tag_px: float = 0.0, plot_px: float = 0.0) -> float:
         pad = max(pad, (need * width - plot_px) / (plot_px - need))
     return pad
 # Bar spacings the axis may put ticks at, in bars (minutes within a session).
-TICK_STEPS = (1, 5, 10, 15, 30, 60, 130, 390, 780, 1950, 3900, 7800, 19500, 39000)
+TICK_STEPS = (1, 5, 10, 15, 30, 60, 120, 390, 780, 1950, 3900, 7800, 19500, 39000)
 
 PRICE_PEN = {"color": "#0a2f6b", "width": 2}
 GRID_COLOR = "#dfe3e8"  # opaque: what the 25% dark grid looked like on white, a bit lighter
@@ -124,6 +124,38 @@ class ExchangeTimeAxis(pg.AxisItem):
         self._major = float(major)
         # One level: the grid is opaque, so a finer level's lines would be as dark.
         return [(float(major), 0.0)]
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803
+        """Ticks on round New York times (10:00, 12:00, 14:00 for a 120-minute step; each
+        session's first bar for steps of a session or more), not every n-th bar counted
+        from the series' first bar (that read 12:30, 14:40)."""
+        spacing = self.tickSpacing(minVal, maxVal, size)[0][0]
+        ts = self._chart.timestamps()
+        i0, i1 = max(0, math.ceil(minVal)), min(len(ts), math.floor(maxVal) + 1)
+        if i1 <= i0:
+            return [(spacing, [])]
+        starts = self._chart.session_starts()
+        if spacing >= 390:  # whole sessions: every (spacing / 390)-th session's first bar
+            every = max(1, int(round(spacing / 390)))
+            k = np.arange(len(starts))
+            pick = starts[(k % every == 0) & (starts >= i0) & (starts < i1)]
+            return [(spacing, [float(i) for i in pick])]
+        # Minute of the New York day of each bar in view; the UTC offset is the same within
+        # a session (clocks change on weekends), so one lookup per session in view.
+        first = max(0, int(np.searchsorted(starts, i0, side="right")) - 1)
+        bounds = list(starts[first:]) + [len(ts)]
+        out: list[float] = []
+        for s, e in zip(bounds, bounds[1:], strict=False):
+            a, b = max(int(s), i0), min(int(e), i1)
+            if a >= b:
+                if s >= i1:
+                    break
+                continue
+            off = datetime.fromtimestamp(int(ts[a]), EXCHANGE_TZ).utcoffset()
+            secs = int(off.total_seconds()) if off is not None else 0
+            minute = ((ts[a:b] + secs) // 60) % 1440
+            out += [float(a + j) for j in np.flatnonzero(minute % int(spacing) == 0)]
+        return [(spacing, out)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
         """New York time of each tick's bar; the date instead when a session starts between

@@ -3,11 +3,14 @@ the crosshair on press-and-hold (real mouse events), the last-price tag and sepa
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from app.ui.chart import HOLD_MS, PriceChart, buckets, merge_ohlcv
+from db.calendar import EXCHANGE_TZ
 
 T0 = 1_709_649_000  # 2024-03-05 14:30 UTC, 09:30 in New York
 
@@ -228,3 +231,25 @@ def test_dates_of_short_sessions_do_not_overlap(qtbot) -> None:
     for a, b in zip(rects, rects[1:], strict=False):
         assert a.right() <= b.left()
     assert len(shown) < len(c._separators)  # the short session's date gave way
+
+
+def test_axis_ticks_on_round_times(qtbot) -> None:
+    """Ticks counted from the series' first bar read "12:30, 14:40" (seen under Xvfb at
+    1920x1080); they sit on round New York times, and on session starts for whole days."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    ts, close, ohlv = bars(1200, day_gap_at=390)  # T0 is 09:30 in New York
+    ts = ts + 60 * 17  # the series starts at 09:47, not on a round minute
+    c.set_series(ts, close, ohlv)
+    axis = c.volume_plot.getAxis("bottom")
+    for lo, hi, px in ((0.0, 390.0, 300), (400.0, 700.0, 700), (0.0, 1199.0, 120)):
+        [(spacing, values)] = axis.tickValues(lo, hi, px)
+        assert values, (lo, hi, px)
+        for v in values:
+            t = datetime.fromtimestamp(int(ts[int(v)]), EXCHANGE_TZ)
+            if spacing >= 390:
+                assert int(v) in c.session_starts()
+            else:
+                assert (t.hour * 60 + t.minute) % int(spacing) == 0, (spacing, t)
+        labels = [x for x in axis.tickStrings(values, 1.0, spacing) if x]
+        assert labels

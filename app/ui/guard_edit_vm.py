@@ -6,7 +6,12 @@ change loosens a limit, stores it before applying it and logs it (``set_guard_li
 only holds what is being typed and asks the window for the PIN when the engine says a LIVE
 change loosens a limit (``pinRequested``; the window calls ``saveConfirmed`` after the PIN).
 A change made elsewhere (``autotrader guards set``) reaches the screen through the engine's
-``on_guards_changed``, from an engine thread, handed to the GUI thread by a queued signal.
+``on_guards_changed``: the limits are read on the thread that made the change (the control
+socket's, a plain Python thread) and posted to a ``GuiInbox`` (no Qt signal is emitted from a
+thread Qt did not start: PYSIDE-3124, see inbox.py). The GUI thread never takes the engine's
+lock here: it shows and checks against the limits last read (the engine checks again, PIN
+rule included, when it makes the change), so a core lock held for seconds (stop all waiting
+for a DB another program holds) cannot freeze the screen.
 
 Saving runs on a thread of its own ("guard-edit"), never the GUI thread nor the engine
 worker's: storing a change waits for SQLite's write lock (up to its 5 s busy timeout when
@@ -24,8 +29,9 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, QThread, Signal, Slot
 
-from app.engine.guard_edit import SPECS, shown
+from app.engine.guard_edit import SPECS, loosens, parse_value, shown
 from app.engine.model import EngineError
+from app.ui.inbox import GuiInbox
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +46,23 @@ def range_text(name: str) -> str:
     return f"{s.minimum:g} to {s.maximum:,.0f}{unit}{whole}{off}"
 
 
+def read_rows(engine: Any) -> list[dict[str, Any]]:
+    """The engine's limits as the screen shows them (takes the engine's lock: not called on
+    the GUI thread once the engine runs)."""
+    if engine is None or not hasattr(engine, "guard_limits"):
+        return []
+    return [{"name": r["name"], "label": r["label"], "kind": r["kind"], "value": r["value"],
+             "shown": r["shown"], "edited": bool(r["edited"]),
+             "config": shown(r["name"], r["config"])}
+            for r in engine.guard_limits()]
+
+
 class GuardSaver(QObject):
     """On the guard-edit thread: the engine's ``set_guard_limit``, and the Settings screen's
     stored choices (idle lock, demo speed); each outcome as a signal."""
 
-    done = Signal(str, str, str, str)  # name, refusal ('' = saved), old and new as shown
+    done = Signal(str, str, str, str, object)  # name, refusal ('' = saved), old and new as
+    # shown, the limits read after it (a list of rows, or None)
     written = Signal(str, str, str)  # setting key, value, error ('' = stored)
 
     def __init__(self, engine: Any) -> None:
@@ -72,13 +90,14 @@ class GuardSaver(QObject):
             ch = self._engine.set_guard_limit(name, text, confirmed=confirmed,
                                               source="on the Settings screen")
         except EngineError as e:
-            self.done.emit(name, str(e) or "refused", "", "")
+            self.done.emit(name, str(e) or "refused", "", "", None)
             return
         except Exception as e:  # noqa: BLE001 - a DB that cannot be written: said, not lost
             logger.exception("risk guard change failed")
-            self.done.emit(name, f"not saved: {e}", "", "")
+            self.done.emit(name, f"not saved: {e}", "", "", None)
             return
-        self.done.emit(name, "", shown(name, ch.old), shown(name, ch.new))
+        self.done.emit(name, "", shown(name, ch.old), shown(name, ch.new),
+                       read_rows(self._engine))
 
 
 class GuardEditViewModel(QObject):
@@ -86,7 +105,6 @@ class GuardEditViewModel(QObject):
     pinRequested = Signal(str)  # the purpose shown on the PIN pad
     saved = Signal(str)  # a line for the Settings screen's message
     failed = Signal(str)  # a refusal after the editor was closed (the Settings message)
-    _elsewhere = Signal()  # a change from another thread (queued to this one)
     _request = Signal(str, str, bool)  # to the saver's thread (queued)
     _write = Signal(object, str, str)  # system store, key, value: to the saver's thread
     written = Signal(str, str, str)  # key, value, error ('' = stored): on the GUI thread
@@ -104,7 +122,7 @@ class GuardEditViewModel(QObject):
         self._thread: QThread | None = None
         self._saver: GuardSaver | None = None
         self._orphans: list[tuple[QThread, GuardSaver]] = []
-        self._elsewhere.connect(self.reload)
+        self._inbox = GuiInbox(self, interval_ms=100)  # changes made on other threads
 
     def set_engine(self, engine: Any) -> None:
         self.stop()  # a saver bound to an engine before this one
@@ -114,17 +132,17 @@ class GuardEditViewModel(QObject):
         self.reload()
 
     def on_guards_changed(self, change: Any) -> None:  # engine listener, any thread
-        self._elsewhere.emit()
+        engine = self._engine
+        if engine is not None:
+            self._inbox.post(self._set_rows, read_rows(engine))
 
     @Slot()
     def reload(self) -> None:
-        if self._engine is None or not hasattr(self._engine, "guard_limits"):
-            self._rows = []
-        else:
-            self._rows = [{"name": r["name"], "label": r["label"], "kind": r["kind"],
-                           "shown": r["shown"], "edited": bool(r["edited"]),
-                           "config": shown(r["name"], r["config"])}
-                          for r in self._engine.guard_limits()]
+        """Read the limits now (at attach, before the engine runs)."""
+        self._set_rows(read_rows(self._engine))
+
+    def _set_rows(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
         self.changed.emit()
 
     # --- shown ---------------------------------------------------------------------------
@@ -177,8 +195,7 @@ class GuardEditViewModel(QObject):
     def edit(self, name: str) -> None:
         if name not in SPECS or self._engine is None:
             return
-        row: dict[str, Any] = next(
-            (r for r in self._engine.guard_limits() if r["name"] == name), {})
+        row: dict[str, Any] = next((r for r in self._rows if r["name"] == name), {})
         value = row.get("value")
         self._name, self._error, self._pending = name, "", None
         self._text = (str(value) if isinstance(value, str)
@@ -230,13 +247,15 @@ class GuardEditViewModel(QObject):
         if not self._name or self._engine is None or self._saving:
             return  # one change at a time: Save is off while one is being saved
         name, text = self._name, self._text or ""
-        try:
-            old, new, loosens = self._engine.check_guard_limit(name, text)
+        row = next((r for r in self._rows if r["name"] == name), None)
+        try:  # the engine's own rules, against the limits last read (it checks again)
+            new = parse_value(name, text)
         except EngineError as e:
             self._error = str(e)
             self.changed.emit()
             return
-        if loosens and getattr(self._engine, "mode", "") == "live":
+        old = row["value"] if row is not None else new
+        if loosens(name, old, new) and getattr(self._engine, "mode", "") == "live":
             self._pending = (name, text)
             why = (f"Loosen a risk guard? {SPECS[name].label}: {shown(name, old)} \u2192 "
                    f"{shown(name, new)}.")
@@ -284,8 +303,8 @@ class GuardEditViewModel(QObject):
     def _written(self, key: str, value: str, error: str) -> None:
         self.written.emit(key, value, error)
 
-    @Slot(str, str, str, str)
-    def _done(self, name: str, error: str, old: str, new: str) -> None:
+    @Slot(str, str, str, str, object)
+    def _done(self, name: str, error: str, old: str, new: str, rows: Any) -> None:
         self._saving = ""
         editing = self._name == name
         if error:
@@ -298,7 +317,7 @@ class GuardEditViewModel(QObject):
             return
         if editing:
             self._name, self._text, self._error = "", "", ""
-        self.reload()
+        self._set_rows(rows if isinstance(rows, list) else self._rows)
         self.saved.emit(f"{SPECS[name].label}: {old} \u2192 {new}. Saved; applies now.")
 
     def stop(self, timeout_ms: int = 10_000) -> bool:

@@ -215,3 +215,37 @@ def test_lock_after_idle_under_the_db_lock_applies_and_says_it_was_not_stored(
     tap_text(qtbot, page, "10 min")  # once the lock is gone: stored, in the order tapped
     qtbot.waitUntil(lambda: rig.engine.system.get_setting("ui.idle_lock_seconds") == "600",
                     timeout=BUSY_TIMEOUT_MS * 2)
+
+
+def test_the_screen_never_waits_for_the_engines_lock(qtbot, window, rig) -> None:
+    """Stop all holds the engine's lock while it waits for a DB another program holds (10 s
+    measured above); the Settings screen shows, types and checks against the limits it last
+    read, and only the guard-edit thread waits for that lock."""
+    w = unlocked_window(qtbot, window)
+    page = open_settings(qtbot, w)
+    ed = w.settings_vm.guard_edit
+    held, release = threading.Event(), threading.Event()
+    out: dict[str, bool] = {}
+
+    def hold() -> None:  # as stop_all does, on the engine worker
+        with rig.engine._lock:
+            held.set()
+            out["released_by_test"] = release.wait(BUSY_TIMEOUT_MS * 2 / 1000)
+
+    th = threading.Thread(target=hold)
+    th.start()
+    assert held.wait(10)
+    try:
+        click(qtbot, page, "guardValue_algo_max_orders_per_day")
+        assert ed.editName == "algo_max_orders_per_day" and ed.editText == "100"
+        type_keys(qtbot, page, "\u232b\u232b\u232b50")
+        click(qtbot, page, "guardSave")
+        assert ed.saving and rig.engine.guards.limits.algo_max_orders_per_day == 100
+    finally:
+        release.set()
+        th.join(30)
+    assert out["released_by_test"], "the GUI thread waited for the engine's lock"
+    qtbot.waitUntil(lambda: ed.editName == "" and not ed.saving, timeout=10000)
+    assert rig.engine.guards.limits.algo_max_orders_per_day == 50
+    row = next(r for r in ed.rows if r["name"] == "algo_max_orders_per_day")
+    assert row["shown"] == "50" and row["edited"]

@@ -139,7 +139,11 @@ class ExchangeTimeAxis(pg.AxisItem):
             every = max(1, int(round(spacing / 390)))
             k = np.arange(len(starts))
             pick = starts[(k % every == 0) & (starts >= i0) & (starts < i1)]
-            return [(spacing, [float(i) for i in pick])]
+            kept: list[float] = []
+            for i in pick[::-1]:  # a short session (a half day) would crowd the next date
+                if not kept or kept[-1] - i >= 0.6 * spacing:
+                    kept.append(float(i))
+            return [(spacing, kept[::-1])]
         # Minute of the New York day of each bar in view; the UTC offset is the same within
         # a session (clocks change on weekends), so one lookup per session in view.
         first = max(0, int(np.searchsorted(starts, i0, side="right")) - 1)

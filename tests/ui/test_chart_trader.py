@@ -253,3 +253,14 @@ def test_axis_ticks_on_round_times(qtbot) -> None:
                 assert (t.hour * 60 + t.minute) % int(spacing) == 0, (spacing, t)
         labels = [x for x in axis.tickStrings(values, 1.0, spacing) if x]
         assert labels
+
+
+def test_axis_dates_of_short_sessions_do_not_crowd(qtbot) -> None:
+    """5D at 1920x1080 read "Nov 27 Nov 30" run together: a half day's date gives way."""
+    c = PriceChart()
+    qtbot.addWidget(c)
+    ts, close, ohlv = bars(1200, day_gap_at=390)
+    ts[400:] += 86_400 - 60 * 10  # a 10-bar session
+    c.set_series(ts, close, ohlv)
+    [(spacing, values)] = c.volume_plot.getAxis("bottom").tickValues(0.0, 1199.0, 200)
+    assert spacing >= 390 and 400.0 in values and 390.0 not in values

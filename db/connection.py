@@ -33,20 +33,29 @@ if TYPE_CHECKING:
     from sqlite_utils.migrations import Migrations
 
 
+_HIDDEN_WHILE_LOADING = ("pandas", "numpy")
+
+
 def _import_sqlite_utils():  # noqa: ANN202
-    """sqlite-utils imports pandas at import time when it is installed (0.3-0.5 s and ~40 MB
-    at every start, a kiosk included) only to map ``pd.Timestamp`` columns, which AutoTrader
-    never inserts. Pandas is hidden while sqlite-utils loads, unless something already loaded
-    it; a later ``import pandas`` (backtests) works as usual."""
-    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+    """sqlite-utils imports pandas and numpy at import time when they are installed (pandas
+    0.3-0.5 s and ~40 MB, numpy 0.1-0.3 s, at every start, a kiosk's lock screen included)
+    only to map ``pd.Timestamp`` and numpy scalar types to column types when it creates a
+    table from Python values, which AutoTrader never does (its tables are made by SQL in
+    db/migrations.py, its rows written by SQL). Each is hidden while sqlite-utils loads,
+    unless something already loaded it; a later ``import pandas`` / ``import numpy`` (the
+    engine, charts, backtests) works as usual."""
+    if "sqlite_utils" in sys.modules:
         import sqlite_utils
         return sqlite_utils
-    sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+    hidden = [m for m in _HIDDEN_WHILE_LOADING if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]  # import m -> ImportError
     try:
         import sqlite_utils
     finally:
-        if "pandas" in sys.modules and sys.modules["pandas"] is None:
-            del sys.modules["pandas"]
+        for m in hidden:
+            if m in sys.modules and sys.modules[m] is None:
+                del sys.modules[m]
     return sqlite_utils
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import db
 from app.engine.ledger import Ledger
 from app.engine.sandbox import Call
 from db.market import Bar
 from db.system import Transaction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LAST_TICK_KEY = "engine.last_tick"
 GUARDS_KEY = "engine.guards"
@@ -112,6 +113,8 @@ class EngineProvider(db.StoreProvider):
     """The seed functions' data source over the live DBs, plus a numpy fast path."""
 
     def last_n_closes(self, ticker: str, n: int, before: datetime | None) -> np.ndarray:
+        import numpy as np  # here: the window imports this module before its first frame
+
         before_ts = 2**62 if before is None else int(before.timestamp())
         return np.asarray(self.market.last_n_closes(ticker, before_ts=before_ts, n=n),
                           dtype=np.float64)

@@ -11,7 +11,8 @@ of a least-squares line through the samples is the leak rate.
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
 
-Target: every scenario's slope under 1 MB/hour after warm-up.
+Target: every scenario's slope under 1 MB/hour after warm-up. The verdict prints both the
+slope itself against 1 MB/h and the slope minus the floor's against 1 MB/h.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_memory.py [--seconds 600]
      [--only lock] [--python-objects]  (the last one also prints the Python object count
@@ -21,6 +22,7 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_memory.py [--seconds
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TARGET_MB_H = 1.0  # issue 19: under 1 MB per hour after warm-up
 
 COMMON = r"""
 import gc, json, os, sys, time, tracemalloc
@@ -162,8 +166,6 @@ def _env(d: str, page: str, seconds: float, every: float, pyobj: bool, malloc: b
 
 
 def _samples(page: str, out: str, err: str, code: int | None) -> dict:
-    import json
-
     line = next((ln for ln in out.splitlines() if ln.startswith("SAMPLES ")), None)
     if line is None:
         raise SystemExit(f"{page}: no samples (exit {code})\n{err[-3000:]}")
@@ -204,6 +206,20 @@ def _fmt(page: str, s: list[dict], warmup: float) -> tuple[str, float]:
             f"(second half {late:+.2f} MB/h)"), slope
 
 
+def _verdict(page: str, slope: float, fslope: float) -> str:
+    """Both readings of the target, neither hidden: the issue's absolute 1 MB/h on the app's
+    own slope, and 1 MB/h on the app's slope minus the floor's (a bare QML clock window
+    measured beside it over the same minutes: what any Qt Quick app on this machine grows)."""
+    absolute = "met" if slope < TARGET_MB_H else "NOT met"
+    text = f"{page} {slope:+.2f} MB/h: under {TARGET_MB_H:g} MB/h (the target) {absolute}"
+    if fslope != fslope:  # no floor measured (NaN)
+        return text + "; no floor measured beside it"
+    diff = slope - fslope
+    beyond = "met" if diff < TARGET_MB_H else "NOT met"
+    return (text + f"; floor {fslope:+.2f} MB/h, difference {diff:+.2f} MB/h: "
+            f"under {TARGET_MB_H:g} MB/h beyond the floor {beyond}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
@@ -217,20 +233,26 @@ def main() -> int:
     ap.add_argument("--malloc", action="store_true",
                     help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")
+    ap.add_argument("--save", metavar="PATH",
+                    help="write every scenario's and floor's samples there (JSON)")
     a = ap.parse_args()
+    saved: dict[str, dict] = {}
     scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP)]
-    worst = 0.0
+    verdicts: list[tuple[str, float, float]] = []
     for page, script in scenarios:
         if (a.only and page != a.only) or (not a.only and page == "floor"):
             continue  # the floor runs beside each scenario, over the same minutes
         r, fr = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
                     not a.no_trim, a.warmup)
         s = r["samples"]
+        saved[page] = {"samples": s, "floor": fr["samples"] if fr else None}
+        if a.save:
+            Path(a.save).write_text(json.dumps(saved))
         line, slope = _fmt(page, s, a.warmup)
+        fslope = float("nan")
         if fr is not None:
             fline, fslope = _fmt("floor", fr["samples"], a.warmup)
-            ratio = f"{slope / fslope:.2f}x the floor" if fslope > 0.05 else "floor ~flat"
-            line += f"\n{fline}\n    -> {page} {slope:+.2f} MB/h vs floor {fslope:+.2f} MB/h: {ratio}"
+            line += f"\n{fline}\n    -> {_verdict(page, slope, fslope)}"
         if a.python_objects:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
                      f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")
@@ -248,8 +270,9 @@ def main() -> int:
             for t in r.get("top", []):
                 print("   ", t)
         if page != "floor":
-            worst = max(worst, slope)
-    print(f"target: under 1 MB/h after warm-up: {'met' if worst < 1.0 else 'NOT met'}")
+            verdicts.append((page, slope, fslope))
+    for page, slope, fslope in verdicts:
+        print(f"verdict: {_verdict(page, slope, fslope)}")
     return 0
 
 

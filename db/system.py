@@ -16,6 +16,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import sqlite_utils
 
+from db import connection
 from db.connection import Store, last_rowid
 from db.migrations import system_migrations
 from db.timeutil import iso_z, utcnow
@@ -108,6 +109,18 @@ class SystemStore(Store):
             if outer and self.conn.in_transaction:
                 self.conn.rollback()
             raise
+
+    @contextmanager
+    def brief_lock_waits(self, ms: int) -> Iterator[None]:
+        """This thread's writes wait at most ``ms`` for another connection's write lock
+        (instead of ``BUSY_TIMEOUT_MS``): for callers that have somewhere else to put a write
+        that cannot be made now (the panic button's held-back rows)."""
+        conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {connection.BUSY_TIMEOUT_MS}")
 
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
               ) -> list[dict[str, Any]]:

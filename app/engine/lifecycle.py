@@ -43,6 +43,10 @@ LIQUIDATION_WAIT = 0.6
 # Seconds create/resume wait for the plugin's ``__init__``; a slower one (or one queued behind
 # a hung plugin) finishes in the background and the algorithm starts trading once it has.
 PLUGIN_WAIT = 0.6
+# How long a stop (the panic button, a card's Stop) waits for a DB write lock held elsewhere
+# before its rows wait
+# in DeferredWrites (the stop itself takes effect in memory at once).
+PANIC_LOCK_WAIT_MS = 300
 # Seconds a create keeps trying while another process holds the DB's write lock (each try
 # waits the connection's busy timeout, 5 s, the core lock let go in between).
 CREATE_WAIT = 12.0
@@ -400,7 +404,7 @@ class Lifecycle(EngineCore):
 
         From the moment this returns no order of the algorithm leaves the machine (one being
         sent at that very moment is cancelled as soon as the broker has it)."""
-        with self._lock:
+        with self._lock, self.system.brief_lock_waits(PANIC_LOCK_WAIT_MS):
             a = self._get(algo_id)
             job = self._stop_locked(a, reason, liquidate)
         self._unsubscribe(a)
@@ -433,14 +437,19 @@ class Lifecycle(EngineCore):
                         failures.append(str(e))
 
             try:
-                with self.system.atomic():
+                # Another process's write lock is waited out for a moment only: the rows
+                # have a place to wait (DeferredWrites), the owner's tap has not. With the
+                # usual 5 s busy timeout, BEGIN and then the first held-back row each waited
+                # it out under the engine lock: 10 s before "all stopped".
+                with self.system.brief_lock_waits(PANIC_LOCK_WAIT_MS), self.system.atomic():
                     began = True
                     stop_each()
             except sqlite3.OperationalError as e:
                 if classify(e) not in ("locked", "full"):
                     raise
                 if not began:  # no transaction (another process holds the write lock): stop
-                    stop_each()  # them all anyway; each stop's row waits (DeferredWrites)
+                    with self.system.brief_lock_waits(PANIC_LOCK_WAIT_MS):
+                        stop_each()  # them all anyway; each stop's row waits (DeferredWrites)
                 else:  # the COMMIT failed (a full disk): all stopped, their rows come later
                     writes = DeferredWrites.of(self.system)
                     for a in targets:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.engine.storage import DeferredWrites, DiskWatch, OnceNotice, classify
+from db.connection import BUSY_TIMEOUT_MS
 from tests.waiting import nothing_before, wait_until
 
 from .conftest import PLUGINS, T0
@@ -39,6 +40,10 @@ def _hold_lock(path: Path, seconds: float) -> subprocess.Popen:
                          stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "locked"
     return p
+
+
+def connection_busy_timeout(store) -> int:
+    return int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -354,12 +359,13 @@ def test_stop_all_while_another_process_holds_the_lock_stops_every_algorithm(
     ids = [engine.create_algorithm("scripted", t, 5000, {"action": "buy", "shares": 1})
            for t in ("AAA", "BBB", "AAA")]
     assert len(engine.run_tick(T0).fills) == 3
-    system_store.conn.execute("PRAGMA busy_timeout = 300")  # this thread's wait, shortened
     holder = _hold_lock(Path(system_store.path), 4.0)
     try:
         t0 = time.monotonic()
         engine.stop_all()
+        # Not the 5 s busy timeout (it was waited out twice: 10 s before "all stopped").
         assert time.monotonic() - t0 < 2.0
+        assert connection_busy_timeout(system_store) == BUSY_TIMEOUT_MS  # restored
         assert all(engine.algorithm_view(a).status == "stopped" for a in ids)
         with pytest.raises(EngineError, match="not sold: the database is locked"):
             engine.stop_algorithm(ids[0], liquidate=True)  # no sale without its intent row

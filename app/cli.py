@@ -32,7 +32,6 @@ from app.config import (
     describe,
     finite_number,
 )
-from app.memtrim import start_heap_trimmer
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +151,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_file = setup_logging(s.log_level, s.log_path)
     logger.info("AutoTrader %s starting in %s mode; log file %s", __version__,
                 s.effective_mode.upper(), log_file)
-    # Months unattended: freed C-heap pages go back to the system every minute (glibc).
-    start_heap_trimmer()
     headless = args.headless or not has_display()
     if not headless:
         try:
@@ -167,7 +164,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "(DISPLAY set), or on the Pi with QT_QPA_PLATFORM=eglfs.", file=sys.stderr)
         from app.control.server import start_control
         from app.engine.runner import run_headless
+        from app.memtrim import start_heap_trimmer
         from app.ops.operations import with_operations
+
+        # Months unattended: freed C-heap pages go back to the system every minute (glibc);
+        # the window starts it after its first frame (app/ui/app.py).
+        start_heap_trimmer()
 
         # the control channel, then notifications, snapshots, status page (app/ops)
         return run_headless(s, minutes=args.minutes,

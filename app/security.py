@@ -28,8 +28,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from db.system import SystemStore
+if TYPE_CHECKING:  # the lock screen's module needs no DB module loaded to import this one
+    from db.system import SystemStore
 
 logger = logging.getLogger(__name__)
 

@@ -44,8 +44,7 @@ LIQUIDATION_WAIT = 0.6
 # a hung plugin) finishes in the background and the algorithm starts trading once it has.
 PLUGIN_WAIT = 0.6
 # How long a stop (the panic button, a card's Stop) waits for a DB write lock held elsewhere
-# before its rows wait
-# in DeferredWrites (the stop itself takes effect in memory at once).
+# before its rows wait in DeferredWrites (the stop itself takes effect in memory at once).
 PANIC_LOCK_WAIT_MS = 300
 # Seconds a create keeps trying while another process holds the DB's write lock (each try
 # waits the connection's busy timeout, 5 s, the core lock let go in between).

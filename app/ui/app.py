@@ -78,6 +78,12 @@ def start_after_first_frame(window: Any, start: Any, fallback_ms: int | None = 2
         QTimer.singleShot(fallback_ms, go)
 
 
+def _start_heap_trimmer() -> None:
+    from app.memtrim import start_heap_trimmer
+
+    start_heap_trimmer()
+
+
 def show_window(window: Any, screen: Any, fullscreen: bool) -> None:
     """Fullscreen (kiosk) or maximised on a desktop larger than 800x480; the geometry is set
     first, because without a window manager (X11 kiosk) nothing else sizes the window."""
@@ -133,6 +139,9 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
     builder.built.connect(window.attach_engine)
     builder.failed.connect(window.engine_failed)
     start_after_first_frame(window, builder.start)
+    # Months unattended: freed C-heap pages go back to the system every minute (glibc). Its
+    # import looks for the C library (ctypes.util, ~25 ms): after the first frame too.
+    start_after_first_frame(window, _start_heap_trimmer)
     ready_file = os.environ.get("AUTOTRADER_READY_FILE")
     if ready_file:  # the kiosk unit: pi-upgrade.sh waits for this marker (app/ops/kioskready)
         from app.ops.kioskready import write_ready

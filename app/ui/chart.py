@@ -572,7 +572,12 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._h[i] = max(close, self._o[i]) if h is None else h
         self._l[i] = min(close, self._o[i]) if lo is None else lo
         self._v[i] = v or 0.0
+        fresh = self._starts_at == self._version
         self._touch()
+        if fresh:  # session starts kept up to date by the appended bar, not found again
+            if i and self._ts[i] - self._ts[i - 1] > SESSION_GAP and self._starts[-1] != i:
+                self._starts = np.append(self._starts, i)
+            self._starts_at = self._version
         # The first bar after a quiet spell is drawn at once; more within the same frame
         # interval wait for the timer (at most MAX_FPS draws a second either way).
         if time.monotonic() - self._last_draw >= 1.0 / MAX_FPS:

@@ -264,3 +264,20 @@ def test_axis_dates_of_short_sessions_do_not_crowd(qtbot) -> None:
     c.set_series(ts, close, ohlv)
     [(spacing, values)] = c.volume_plot.getAxis("bottom").tickValues(0.0, 1199.0, 200)
     assert spacing >= 390 and 400.0 in values and 390.0 not in values
+
+
+def test_session_starts_follow_appended_bars(qtbot) -> None:
+    """Kept up to date bar by bar (the whole series is not scanned again per bar)."""
+    from app.ui.chart import session_starts
+
+    c = PriceChart()
+    qtbot.addWidget(c)
+    ts, close, ohlv = bars(300, day_gap_at=200)
+    c.set_series(ts, close, ohlv)
+    assert list(c.session_starts()) == [0, 200]
+    t = int(ts[-1])
+    for step in (60, 60, 86_400, 60, 0, 60):  # a new session, and a corrected bar (0)
+        t += step
+        c.append(t, 100.0)
+        assert list(c.session_starts()) == list(session_starts(c.timestamps()))
+    assert list(c.session_starts()) == [0, 200, 302]

@@ -27,18 +27,20 @@ def _qt_message_handler(mode: Any, context: Any, message: str) -> None:
     logging.getLogger("qt").log(level, "%s", message)
 
 
-def apply_stored_settings(settings: Any) -> Any:
+def apply_stored_settings(settings: Any, system: Any = None) -> Any:
     """The demo speed chosen on the settings screen wins over the config's default value (a
-    flag or environment variable still wins: the user asked for it explicitly)."""
+    flag or environment variable still wins: the user asked for it explicitly). ``system``:
+    an open system store to read it from (else one is opened and closed here)."""
     if settings.effective_mode != "demo" or settings.sources.get("demo.speed", "default") != "default":
         return settings
     from app.ui.settings_vm import stored_demo_speed
     from db.system import SystemStore
 
     try:
-        store = SystemStore(settings.system_db_path)
+        store = system if system is not None else SystemStore(settings.system_db_path)
         speed = stored_demo_speed(store, settings.demo.speed)
-        store.close()
+        if store is not system:
+            store.close()
     except Exception as e:  # noqa: BLE001 - the engine reports DB problems itself
         logger.warning("cannot read stored settings: %s", e)
         return settings
@@ -116,13 +118,11 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("AutoTrader")
 
+    from app.engine.storage import wait_out_storage
     from app.ui.window import MainWindow
     from app.ui.workers import EngineBuilder
     from db.connection import StorageError
     from db.system import SystemStore
-
-    settings = apply_stored_settings(settings)
-    from app.engine.storage import wait_out_storage
 
     try:  # the GUI thread's own connection; a full disk or a foreign lock is waited out
         system = wait_out_storage(lambda: SystemStore(settings.system_db_path),
@@ -131,6 +131,7 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
     except StorageError as e:
         print(f"autotrader: {e}", file=sys.stderr)
         return 2
+    settings = apply_stored_settings(settings, system)  # one store opened before the frame
     window = MainWindow(settings, system, replay=replay)
     # The engine (plugins, DBs, the demo's first history) is built off the GUI thread while
     # the PIN pad is already on screen: started once the first frame is drawn, so its

@@ -175,8 +175,12 @@ Rectangle {
             Btn { objectName: "stopCancelButton"; text: "Cancel"; kind: "secondary"
                   Layout.fillWidth: true; Layout.preferredWidth: 1
                   onClicked: side.askStop = false }
-            Btn { objectName: "stopKeepButton"; kind: "danger"
-                  text: Theme.portrait ? "Keep shares" : "Stop, keep shares"
+            Btn { id: keepButton; objectName: "stopKeepButton"; kind: "danger"
+                  // The long label only where it fits ("Stop, keep sh…" at 800x480).
+                  TextMetrics { id: keepLong; text: "Stop, keep shares"
+                                font.pixelSize: Theme.fontSmall; font.bold: true }
+                  text: Theme.portrait || keepLong.width > keepButton.width - Theme.gap * 1.5
+                        ? "Keep shares" : "Stop, keep shares"
                   fontSize: Theme.fontSmall; Layout.fillWidth: true; Layout.preferredWidth: 1
                   onClicked: { side.askStop = false; side.detail.stop(false) } }
             Btn { objectName: "stopSellButton"; kind: "sell"

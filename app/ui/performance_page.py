@@ -52,9 +52,10 @@ class PerformanceChart(pg.PlotWidget):
         style_plot(item)
         item.showGrid(x=True, y=True, alpha=0.25)
         item.getViewBox().setMouseEnabled(x=False, y=False)
-        zero = pg.InfiniteLine(pos=0, angle=0, movable=False,
-                               pen=pg.mkPen("#6b7686", width=1, style=Qt.PenStyle.DashLine))
-        item.addItem(zero, ignoreBounds=True)
+        self._zero = pg.InfiniteLine(pos=0, angle=0, movable=False,
+                                     pen=pg.mkPen("#6b7686", width=1,
+                                                  style=Qt.PenStyle.DashLine))
+        item.addItem(self._zero, ignoreBounds=True)
         self._lines: list[pg.PlotDataItem] = []
         self._shown: list[str] = []
         self._scale = 1.0
@@ -77,6 +78,11 @@ class PerformanceChart(pg.PlotWidget):
         for line in self._lines[len(curves):]:
             line.setData([], [])
             line.hide()
+        # No curve (no snapshots yet, a range with none): no axes counting an empty range's
+        # +0.1 ... +0.9 %; the page's message says why it is empty.
+        for name in ("right", "bottom"):
+            item.showAxis(name, bool(curves))
+        self._zero.setVisible(bool(curves))
         item.enableAutoRange()
 
     def shown_keys(self) -> list[str]:

@@ -112,7 +112,9 @@ def test_press_and_hold_shows_the_crosshair_a_drag_pans(qtbot) -> None:
         qtbot.mouseMove(vp, pos=start + QPoint(dx, 0))
         qtbot.wait(5)
     qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=start + QPoint(200, 0))
-    qtbot.wait(HOLD_MS + 100)
+    # The hold's timer is what would start a crosshair: once released it must not be running
+    # (no fixed wait that a slow machine could pass by accident).
+    assert not c._hold_timer.isActive()
     assert c.crosshair_index() is None
     assert not c.following
 

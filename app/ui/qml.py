@@ -46,6 +46,9 @@ def shared_engine() -> QQmlEngine:
 
         theme()
         _engine = make_engine()
+        from app.ui.jsgc import start_js_collector
+
+        start_js_collector(_engine)  # its JS garbage collected every minute (issue 19)
     return _engine
 
 

@@ -8,6 +8,9 @@ of a least-squares line through the samples is the leak rate.
 - floor: a bare QQuickWidget window whose one Text changes every second (what any QML app
   with a clock costs), run beside each scenario over the same minutes with the same sampling,
   so a machine's noise shows in both; the scenario's slope is printed against the floor's.
+  It has the app's memory measures too (heap trimmer, JS garbage collected every minute;
+  --no-trim drops them in both): without the collection its slope over 10 minutes was
+  +1.2 MB/h, the rising edge of the QML engine's own garbage cycle (tens of minutes long).
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
 
@@ -110,6 +113,9 @@ open(path, "w").write('import QtQuick\nRectangle { color: "#111"; Text { id: t; 
                       'text: "0" } Timer { interval: 1000; running: true; repeat: true; '
                       'onTriggered: t.text = new Date().toLocaleTimeString() } }\n')
 w.setSource(QUrl.fromLocalFile(path))
+if os.environ.get("BENCH_TRIM", "1") == "1":
+    from app.ui.jsgc import start_js_collector
+    start_js_collector(w.engine())  # the app's JS collection every minute (app/ui/qml.py)
 w.resize(800, 480)
 w.show()
 timer.start(int(EVERY * 1000))
@@ -128,6 +134,10 @@ have = len(engine.algorithm_views())
 for i in range(max(0, 20 - have)):
     engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
 w = MainWindow(s, engine.system)
+if os.environ.get("BENCH_TRIM", "1") != "1":  # --no-trim: without the JS collection too
+    from app.ui.jsgc import JsCollector
+    for c in w.qml.findChildren(JsCollector):
+        c._timer.stop()
 w.guard.set_pin("246813")
 w.attach_engine(engine, scheduler)
 w.resize(800, 480)
@@ -229,7 +239,8 @@ def main() -> int:
     ap.add_argument("--python-objects", action="store_true")
     ap.add_argument("--no-trim", action="store_true",
                     help="without the app's memory measures (app/memtrim.py, "
-                         "app/ui/pyside_source_scan.py), to see what they save")
+                         "app/ui/pyside_source_scan.py, app/ui/jsgc.py), to see what "
+                         "they save")
     ap.add_argument("--malloc", action="store_true",
                     help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")

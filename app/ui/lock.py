@@ -70,8 +70,7 @@ class LockViewModel(QObject):
         self._busy, self._then = False, None
         self._digits = self._first = ""
         self._message, self._error = "", False
-        self._update_lock()
-        self._timer.start()
+        self._update_lock()  # polls on while a lockout counts down
         self.changed.emit()
 
     @property
@@ -191,6 +190,14 @@ class LockViewModel(QObject):
             if left == 0 and self._error:
                 self._message, self._error = "", False
             self.changed.emit()
+        # Poll only while a lockout counts down (only this pad's own check starts one, and
+        # it calls here): the pad left up for months read system.db on the GUI thread twice
+        # a second for nothing.
+        if left > 0:
+            if not self._timer.isActive():
+                self._timer.start()
+        else:
+            self._timer.stop()
 
     # --- what QML shows ------------------------------------------------------------------
     @Property(str, notify=changed)

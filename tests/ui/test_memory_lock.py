@@ -12,7 +12,7 @@ import gc
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.conftest import set_up_pin
+from tests.ui.conftest import PIN, enter, set_up_pin
 
 WARM_UP = 200
 REFRESHES = 1000
@@ -56,3 +56,33 @@ def test_lock_screen_refreshes_leave_no_objects_behind(qtbot, window, rig) -> No
     # The engine's worker reads cards behind the pad meanwhile (views in flight come and go):
     # a few hundred objects of slack, well under one per refresh.
     assert py1 - py0 < REFRESHES // 4, f"Python objects {py0} -> {py1}"
+
+
+def test_idle_pad_polls_only_during_a_lockout(qtbot, window, pin_time) -> None:
+    """The pad reads the lockout from system.db (on the GUI thread) only while one counts
+    down; left up for months it read it twice a second for nothing."""
+    w = window
+    set_up_pin(w)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)
+    reads = []
+    real = w.guard.locked_for
+
+    def counted() -> float:
+        reads.append(1)
+        return real()
+
+    w.guard.locked_for = counted  # the same guard, its reads counted
+    w.lock()
+    reads.clear()
+    qtbot.wait(1600)  # three of the pad's 500 ms polls, were it polling
+    assert reads == [] and w.lock_vm.lockedFor == 0
+    for _ in range(5):
+        enter(w.lock_vm, "0000")
+    assert w.lock_vm.lockedFor == 30
+    pin_time.advance(30)  # the countdown follows: it is polling now
+    qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=15000)
+    reads.clear()
+    qtbot.wait(1600)
+    assert reads == []  # and stops again once the lockout is over
+    enter(w.lock_vm, PIN)
+    qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)

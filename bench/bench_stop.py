@@ -65,8 +65,8 @@ def build(tmp: Path, algos: int, plugin: str, params: dict, timeout: float):
 def build_alpaca(tmp: Path, algos: int, emulator_box: list):
     """The engine on AlpacaBroker (alpaca-py) against a fresh loopback emulator."""
     from app.broker.alpaca import AlpacaBroker
-    from tests.alpaca.conftest import make_settings
     from tests.fakes.alpaca_emulator import AlpacaEmulator
+    from tests.fakes.emulator_fixtures import make_settings
 
     cal, system, market, clock = stores(tmp, ("AAPL", "MSFT"))
     emu = AlpacaEmulator(now=clock.now, calendar=cal).start()

@@ -66,7 +66,7 @@ from bench.soak import (  # noqa: E402
 )
 
 # Real timeouts scaled to a run where a simulated minute lasts a fraction of a second; the
-# same knobs the Alpaca tests use (tests/alpaca/test_broker.py and test_stream.py FAST).
+# same knobs the Alpaca tests use (tests/broker/test_broker.py and test_stream.py FAST).
 BROKER_FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01,
                    rate_limit_min=0.05, poll_interval=0.2, stale_after=0.5,
                    stream_backoff=0.05, stream_auth_retry=0.5)

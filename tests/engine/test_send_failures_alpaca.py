@@ -34,9 +34,9 @@ from app.broker.alpaca import AlpacaBroker
 from app.broker.retry import ORDER_POLICY
 from app.engine.facade import Engine
 from app.engine.orders import algo_order_id
-from tests.alpaca.conftest import make_settings
 from tests.engine.conftest import PLUGINS, T0, put_bars
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.fakes.emulator_fixtures import make_settings
 from tests.waiting import wait_until
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, rate_limit_min=0.01,

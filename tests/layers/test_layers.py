@@ -235,3 +235,20 @@ def test_lazy_and_relative_imports_are_read(tmp_path: Path) -> None:
     assert ("app.ui", 5) in found and ("app.ui.app", 5) in found
     assert ("app.engine.orders", 6) in found and ("PySide6.QtCore", 7) in found
     assert layer("app.ui.app") == "top" and "top" not in MAY_IMPORT["engine"]
+
+
+# Test folders that are not about one source package: the fakes (emulator, websocket server),
+# this file, and the soak (the whole app for simulated days).
+CROSS_CUTTING_TEST_FOLDERS = {"fakes", "layers", "soak"}
+
+
+def test_test_folders_mirror_the_source_folders() -> None:
+    """tests/<x> is about app/<x> (tests/app: app's own modules, tests/db: db/), so a
+    maintainer finds a module's tests by its path; tests/engine/alpaca is the engine against
+    the Alpaca emulator."""
+    sources = {p.name for p in (ROOT / "app").iterdir() if (p / "__init__.py").exists()}
+    sources |= {"app", "db", "algorithm"}
+    folders = {p.name for p in (ROOT / "tests").iterdir()
+               if p.is_dir() and (p / "__init__.py").exists()}
+    stray = folders - sources - CROSS_CUTTING_TEST_FOLDERS
+    assert not stray, f"test folders with no source folder of that name: {sorted(stray)}"

@@ -14,9 +14,9 @@ from app.engine.facade import Engine
 from app.engine.scheduler import Scheduler
 from app.marketdata.backfill import Backfiller
 from app.marketdata.stream import AlpacaStream
-from tests.alpaca.test_broker import FAST as BROKER_FAST
-from tests.alpaca.test_stream import FAST as STREAM_FAST
+from tests.broker.test_broker import FAST as BROKER_FAST
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.marketdata.test_stream import FAST as STREAM_FAST
 from tests.ui.conftest import SESSION_TIME, SteppedClock, set_up_pin
 
 

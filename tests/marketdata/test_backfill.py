@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.marketdata.backfill import Backfiller, BackfillError
-from tests.alpaca.conftest import make_settings
 from tests.fakes.bars import bar_values
+from tests.fakes.emulator_fixtures import make_settings
 
 
 def expected_minutes(calendar, start: datetime, end: datetime) -> list[int]:

@@ -11,7 +11,7 @@ import pytest
 from app.config import load_settings
 from app.marketdata.base import FeedStatus
 from app.ops.notify import EngineNotifications, Notifier
-from tests.notify.test_notify import Receiver
+from tests.ops.test_notify import Receiver
 
 
 @pytest.fixture

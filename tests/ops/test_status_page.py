@@ -22,7 +22,7 @@ import pytest
 from app.config import load_settings
 from app.ops.status_page import StatusServer, load_token, token_path
 from tests.control.conftest import env_for
-from tests.notify.test_notify import Receiver
+from tests.ops.test_notify import Receiver
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.engine.orders import algo_order_id
-from tests.alpaca.conftest import SESSION_NOW
-from tests.alpaca.test_engine_integration import make_engine  # noqa: F401 - fixture
+from tests.engine.alpaca.test_engine_integration import make_engine  # noqa: F401 - fixture
+from tests.fakes.emulator_fixtures import SESSION_NOW
 from tests.waiting import wait_until
 
 

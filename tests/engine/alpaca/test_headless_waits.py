@@ -20,7 +20,7 @@ import pytest
 from tests.fakes.alpaca_emulator import AlpacaEmulator
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def _env(tmp_path: Path, url: str, stream: str, trade_stream: str, key: str, secret: str) -> dict:

@@ -13,12 +13,12 @@ from app.engine.facade import Engine, TickerRejectedError
 from app.engine.orders import algo_order_id
 from app.marketdata.backfill import Backfiller
 from app.marketdata.stream import AlpacaStream
-from tests.alpaca.conftest import SESSION_NOW
-from tests.alpaca.test_broker import FAST as BROKER_FAST
-from tests.alpaca.test_stream import FAST as STREAM_FAST
+from tests.broker.test_broker import FAST as BROKER_FAST
+from tests.fakes.emulator_fixtures import SESSION_NOW
+from tests.marketdata.test_stream import FAST as STREAM_FAST
 from tests.waiting import wait_until
 
-PLUGINS = Path(__file__).parents[1] / "engine" / "plugins"
+PLUGINS = Path(__file__).parents[1] / "plugins"
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.clock import ManualClock
-from tests.alpaca.conftest import SESSION_NOW, make_settings
-from tests.alpaca.test_stream import make_stream, minutes_in_db, started
+from tests.fakes.emulator_fixtures import SESSION_NOW, make_settings
+from tests.marketdata.test_stream import make_stream, minutes_in_db, started
 from tests.waiting import nothing_before, wait_until
 
 OPEN = datetime(2024, 3, 5, 14, 30, tzinfo=UTC)  # 09:30 New York (EST)
@@ -121,7 +121,7 @@ def test_the_card_measures_a_delayed_feed_from_its_watermark(
     from app.engine.facade import Engine
     from app.marketdata.backfill import Backfiller
     from app.marketdata.stream import AlpacaStream
-    from tests.alpaca.test_engine_integration import BROKER_FAST, PLUGINS, STREAM_FAST
+    from tests.engine.alpaca.test_engine_integration import BROKER_FAST, PLUGINS, STREAM_FAST
 
     settings = delayed_settings(emulator, tmp_path)
     broker = AlpacaBroker.from_settings(settings, **BROKER_FAST)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.alpaca_emulator import AlpacaEmulator
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 @pytest.mark.slow

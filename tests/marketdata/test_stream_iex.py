@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from app.marketdata.base import TickerStatus
-from tests.alpaca.conftest import SESSION_NOW
-from tests.alpaca.test_stream import SilenceChecks, make_stream, started
+from tests.fakes.emulator_fixtures import SESSION_NOW
+from tests.marketdata.test_stream import SilenceChecks, make_stream, started
 from tests.waiting import nothing_before, wait_until
 
 NOW = int(SESSION_NOW.timestamp())

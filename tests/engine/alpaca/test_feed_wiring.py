@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from app.broker.base import OrderUpdate
 from app.engine.intake import STALE_BAR_MINUTES
-from tests.alpaca import test_engine_integration as _integration
-from tests.alpaca.conftest import SESSION_NOW
+from tests.engine.alpaca import test_engine_integration as _integration
+from tests.fakes.emulator_fixtures import SESSION_NOW
 from tests.waiting import wait_until
 
 make_engine = _integration.make_engine  # the same fixture: engine + AlpacaStream + emulator

@@ -4,7 +4,7 @@ and skipped like any unreadable frame, the connection and the next bars unaffect
 
 from __future__ import annotations
 
-from tests.alpaca.test_stream import NOW, started, stream  # noqa: F401  # the fixture
+from tests.marketdata.test_stream import NOW, started, stream  # noqa: F401  # the fixture
 from tests.waiting import wait_until
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from app.broker.alpaca import AlpacaBroker
 from app.broker.base import BrokerError, OrderRequest, OrderUpdate, UnknownTickerError, fill_delta
-from tests.alpaca.conftest import make_settings
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.fakes.emulator_fixtures import make_settings
 from tests.waiting import wait_until
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, poll_interval=0.2,

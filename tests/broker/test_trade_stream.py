@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.broker.alpaca_trade_stream import TradeUpdatesStream
-from tests.alpaca.test_stream import assert_paced
+from tests.marketdata.test_stream import assert_paced
 from tests.waiting import nothing_before, wait_until
 
 
@@ -75,7 +75,7 @@ def test_a_drop_in_the_middle_of_a_fill_loses_no_fill(emulator, settings) -> Non
     last fill arrives in seconds with the cumulative quantity and price, though the slow poll
     of a quiet order (``stale_after``) and of a down stream (``poll_interval``) are a minute."""
     from app.broker.alpaca import AlpacaBroker
-    from tests.alpaca.test_broker import Recorder, order
+    from tests.broker.test_broker import Recorder, order
 
     emulator.faults.fill_mode = "hold"
     b = AlpacaBroker.from_settings(settings, backoff_base=0.01, backoff_max=0.05,

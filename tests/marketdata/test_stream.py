@@ -13,8 +13,8 @@ from app.marketdata.base import FeedStatus
 from app.marketdata.stream import AlpacaStream
 from db.market import Bar
 from db.timeutil import from_epoch
-from tests.alpaca.conftest import SESSION_NOW
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.fakes.emulator_fixtures import SESSION_NOW
 from tests.waiting import nothing_before, wait_until
 
 NOW = int(SESSION_NOW.timestamp())

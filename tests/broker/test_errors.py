@@ -16,7 +16,7 @@ from app.broker.base import BrokerError, OrderRequest
 from app.config import ConfigError
 from app.engine.orders import ORDER_ID_PREFIX_KEY, OrderBook
 from app.marketdata.backfill import Backfiller, BackfillError
-from tests.alpaca.conftest import make_settings
+from tests.fakes.emulator_fixtures import make_settings
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, rate_limit_wait=0.01, rate_limit_min=0.01,
             poll_interval=0.2, stale_after=0.5, stream_backoff=0.05, stream_auth_retry=0.5)

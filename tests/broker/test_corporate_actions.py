@@ -14,8 +14,8 @@ import db.corporate as dbc
 from app.broker.alpaca import AlpacaBroker
 from app.broker.alpaca_clients import corporate_actions_from
 from app.engine.facade import Engine
-from tests.alpaca.conftest import SESSION_NOW
-from tests.alpaca.test_broker import FAST as BROKER_FAST
+from tests.broker.test_broker import FAST as BROKER_FAST
+from tests.fakes.emulator_fixtures import SESSION_NOW
 from tests.waiting import wait_until
 
 PLUGINS = Path(__file__).parents[1] / "engine" / "plugins"

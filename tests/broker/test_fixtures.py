@@ -12,8 +12,8 @@ import pytest
 from app.broker.alpaca import AlpacaBroker, update_from_order
 from app.broker.alpaca_clients import INVALID_REQUEST_CODE, api_error_code, refusal_text
 from app.broker.base import OrderRequest
-from tests.alpaca.conftest import SESSION_NOW, make_settings
-from tests.alpaca.test_stream import make_stream, started
+from tests.fakes.emulator_fixtures import SESSION_NOW, make_settings
+from tests.marketdata.test_stream import make_stream, started
 from tests.waiting import wait_until
 
 FIX = Path(__file__).resolve().parents[1] / "fakes" / "fixtures"

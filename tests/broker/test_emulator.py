@@ -10,8 +10,8 @@ import pytest
 
 from app.broker.alpaca import AlpacaBroker
 from app.broker.base import BrokerError
-from tests.alpaca.conftest import make_settings
 from tests.fakes.alpaca_emulator import AlpacaEmulator
+from tests.fakes.emulator_fixtures import make_settings
 from tests.waiting import wait_until
 
 

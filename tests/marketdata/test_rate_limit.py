@@ -98,7 +98,7 @@ def exhaust(emu: AlpacaEmulator, path: str) -> float:
 def test_realism_counts_alpacas_documented_limit(emulator) -> None:
     assert emulator.realism and emulator.faults.rate_limit == 200
     assert emulator.faults.rate_window == 60.0
-    # The tests' own traffic stays far under it (the most any tests/alpaca test made in one
+    # The tests' own traffic stays far under it (the most any emulator test made in one
     # window, measured with the limit on: 22 trading, 3 data requests).
 
 
@@ -108,7 +108,7 @@ def test_an_order_past_the_limit_waits_for_the_reset_and_is_placed_once(emulator
     nothing is placed; the broker waits until X-RateLimit-Reset, not less, not in a storm,
     and places it exactly once."""
     from app.broker.alpaca import AlpacaBroker
-    from tests.alpaca.test_broker import FAST, Recorder, order
+    from tests.broker.test_broker import FAST, Recorder, order
 
     emulator.faults.rate_window = 6.0  # the documented 200, in a shorter window
     b = AlpacaBroker.from_settings(settings, **{**FAST, "rate_limit_min": 0.05,
@@ -135,7 +135,7 @@ def test_gap_backfill_past_the_data_limit_loses_no_bar(emulator, settings, marke
     """The data API's window is used up when the stream misses a minute: the gap batch gets
     429, waits for the reset (the Backfiller's floor of 1 s or Reset, whichever is later)
     and stores the bar; the stream stays connected throughout."""
-    from tests.alpaca.test_stream import NOW, make_stream, minutes_in_db, started
+    from tests.marketdata.test_stream import NOW, make_stream, minutes_in_db, started
 
     emulator.faults.rate_window = 6.0
     s = started(make_stream(settings, market_store, calendar, clock))

@@ -18,26 +18,13 @@ import numpy as np
 import db
 
 
-@dataclass(frozen=True)
-class AlgoContext:
-    """What the engine knows about the algorithm being run, fixed for this call."""
-
-    algo_id: int
-    ticker: str
-    initial_capital: float
-    cash: float
-    position: int
-    avg_cost: float | None
-    last_price: float | None
-    current_time: datetime
-
-
 @dataclass(slots=True)
-class RunningContext:
-    """The same fields, for a backtest that runs one algorithm minute after minute: one object
-    moved forward through its public fields (``current_time`` and ``last_price`` each
-    minute) instead of a new frozen snapshot per call, which would cost more than the plugin
-    call itself. The backtest builds a new one after each fill."""
+class AlgoContext:
+    """What the engine knows about the algorithm being run. The live engine builds one per
+    plugin call; a backtest, which runs one algorithm minute after minute, moves one object
+    forward through its public fields (``current_time`` and ``last_price`` each minute, a new
+    one after each fill) instead of a new snapshot per call, which would cost more than the
+    plugin call itself. ``current_time`` is None only before a backtest's first minute."""
 
     algo_id: int
     ticker: str
@@ -49,20 +36,24 @@ class RunningContext:
     current_time: datetime | None
 
 
+# The backtest's name for the same class (app/backtest/replay.py).
+RunningContext = AlgoContext
+
+
 _local = threading.local()
 
 
-def set_context(ctx: AlgoContext | RunningContext | None) -> None:
+def set_context(ctx: AlgoContext | None) -> None:
     """Engine use only: the context for plugin calls on this thread."""
     _local.ctx = ctx
 
 
-def context() -> AlgoContext | RunningContext | None:
+def context() -> AlgoContext | None:
     """The running algorithm's context, or None outside the engine."""
     return getattr(_local, "ctx", None)
 
 
-def _own(algo_id: int) -> AlgoContext | RunningContext | None:
+def _own(algo_id: int) -> AlgoContext | None:
     ctx = context()
     return ctx if ctx is not None and ctx.algo_id == int(algo_id) else None
 

@@ -160,6 +160,13 @@ def _schedule(bars: Bars, first: int) -> tuple[list[int], list[int], list[bool],
     return minutes, seen, here, np.asarray(seen, dtype=np.int64)
 
 
+def _days(bars: Bars, minutes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tick minutes (epoch seconds) as an array, each one's day number (epoch // 86,400)
+    and each bar's: the day-based strategies group by them."""
+    t = np.asarray(minutes, dtype=np.int64)
+    return t, t // 86_400, bars.ts // 86_400
+
+
 def rsi2(bars: Bars, first: int, capital: float, params: dict[str, Any],
          **costs: Any) -> list[dict[str, Any]]:
     """``algorithm/rsi2.py``: buy when last > SMA(trend) and Cutler's RSI < oversold; sell
@@ -230,14 +237,12 @@ def opening_range(bars: Bars, first: int, capital: float, params: dict[str, Any]
     if rng <= 0:
         raise BacktestError("range_minutes must be positive")
     minutes, seen, here, k = _schedule(bars, first)
-    t = np.asarray(minutes, dtype=np.int64)
-    tday = t // 86_400
-    opens = _ny_open(np.concatenate((tday, bars.ts // 86_400)))
+    t, tday, bday = _days(bars, minutes)
+    opens = _ny_open(np.concatenate((tday, bday)))
     o_t = np.fromiter((opens[int(d)] for d in tday), dtype=np.int64, count=t.shape[0])
     minute = (t - o_t) // 60
     hi_day: dict[int, float] = {}
     lo_day: dict[int, float] = {}
-    bday = bars.ts // 86_400
     for d in np.unique(tday).tolist():
         start = opens[d]
         a = int(np.searchsorted(bars.ts, start))
@@ -263,9 +268,7 @@ def momentum(bars: Bars, first: int, capital: float, params: dict[str, Any],
     if look <= 0:
         raise BacktestError("lookback_days must be positive")
     minutes, seen, here, k = _schedule(bars, first)
-    t = np.asarray(minutes, dtype=np.int64)
-    tday = t // 86_400
-    bday = bars.ts // 86_400
+    _, tday, bday = _days(bars, minutes)
     days, last_idx = np.unique(bday[::-1], return_index=True)   # each day's last bar
     daily = bars.c[bday.shape[0] - 1 - last_idx]
     q = np.searchsorted(days, tday)                  # sessions with bars before the tick's

@@ -212,11 +212,21 @@ def test_a_db_held_by_another_process_never_holds_the_panic_button(live, data_di
         except Exception as e:  # noqa: BLE001 - inspected below
             out["error"] = e
 
+    # The moment that matters, marked rather than guessed with a sleep: the change has
+    # entered its DB write (which now waits on SQLite's 5 s busy timeout).
+    writing = threading.Event()
+    store_edit = engine._store_edit
+
+    def marked_store_edit(*args, **kwargs):
+        writing.set()
+        return store_edit(*args, **kwargs)
+
+    engine._store_edit = marked_store_edit
     th = threading.Thread(target=change)
     th.start()
     try:
-        time.sleep(0.5)  # the change is waiting on SQLite's busy timeout by now
-        assert th.is_alive()
+        assert writing.wait(15), "the change never reached its DB write"
+        assert th.is_alive()  # still waiting for the DB
         t0 = time.monotonic()
         with engine._lock:  # what stop, stop all and the tick take first: free
             waited = time.monotonic() - t0

@@ -130,8 +130,20 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
-def test_disk_filling_mid_run_pauses_trading_once_and_resumes_when_space_is_back(
-        small_fs, calendar, caplog):
+def _fill_sqlite(system) -> None:
+    """Fill what SQLite keeps for itself too (the WAL may reuse its frames)."""
+    for _ in range(200):
+        try:
+            system.set_setting("pad", "x" * 65536)
+        except Exception:  # noqa: BLE001 - the disk is full: what we wanted
+            break
+
+
+@pytest.fixture
+def small_fs_engine(small_fs, calendar):
+    """A started demo engine whose DBs are on the small filesystem, with bars for AAA up to
+    T0; no free-space floor, so a pause must come from a failed write itself. Yields
+    (engine, system, broker, clock)."""
     from datetime import UTC, datetime
 
     from app.broker.simulated import SimulatedBroker
@@ -148,39 +160,45 @@ def test_disk_filling_mid_run_pauses_trading_once_and_resumes_when_space_is_back
     clock = ManualClock(T0)
     broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
     engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
-                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS])
-    # No free-space floor: the pause must come from the failed write itself.
+                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS],
+                    plugin_timeout=10.0)  # cold plugin workers on a loaded machine
     engine.disk = DiskWatch(small_fs, warn_bytes=1024 * 1024, pause_bytes=0)
     try:
         engine.start()
-        a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
-        assert engine.run_tick(T0).fills  # trades while there is room
-        filler = _fill(small_fs)
-        caplog.set_level(logging.INFO)
-        minutes = [T0 + timedelta(minutes=i) for i in range(1, 8)]
-        results = []
-        for m in minutes[:5]:
-            clock.set(m)
-            results.append(engine.run_tick(m))
-        assert all(not r.fills for r in results)
-        assert engine.algorithm_view(a).position == 1  # nothing more bought
-        problem = engine.account_summary()["storage"]
-        assert problem and "full" in problem and "free some space" in problem
-        assert engine.status_problem == problem
-        full = [m for m in _errors(caplog) if "full" in m]
-        assert len(full) == 1, _errors(caplog)  # one clear error, not one a minute
-        assert not any(r.exc_info for r in caplog.records)
-
-        filler.unlink()
-        clock.set(minutes[5])
-        r = engine.run_tick(minutes[5])
-        assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 1)]
-        assert engine.storage_problem is None
-        assert engine.algorithm_view(a).position == 2
+        yield engine, system, broker, clock
     finally:
         engine.close()
         system.close()
         market.close()
+
+
+def test_disk_filling_mid_run_pauses_trading_once_and_resumes_when_space_is_back(
+        small_fs_engine, small_fs, caplog):
+    engine, _, _, clock = small_fs_engine
+    a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+    assert engine.run_tick(T0).fills  # trades while there is room
+    filler = _fill(small_fs)
+    caplog.set_level(logging.INFO)
+    minutes = [T0 + timedelta(minutes=i) for i in range(1, 8)]
+    results = []
+    for m in minutes[:5]:
+        clock.set(m)
+        results.append(engine.run_tick(m))
+    assert all(not r.fills for r in results)
+    assert engine.algorithm_view(a).position == 1  # nothing more bought
+    problem = engine.account_summary()["storage"]
+    assert problem and "full" in problem and "free some space" in problem
+    assert engine.status_problem == problem
+    full = [m for m in _errors(caplog) if "full" in m]
+    assert len(full) == 1, _errors(caplog)  # one clear error, not one a minute
+    assert not any(r.exc_info for r in caplog.records)
+
+    filler.unlink()
+    clock.set(minutes[5])
+    r = engine.run_tick(minutes[5])
+    assert [(f["algo_id"], f["shares"]) for f in r.fills] == [(a, 1)]
+    assert engine.storage_problem is None
+    assert engine.algorithm_view(a).position == 2
 
 
 def test_full_disk_simulated_by_the_free_space_check(make_engine, system_store, caplog):
@@ -395,56 +413,27 @@ def test_classify_reads_storage_errors_from_opening_a_db():
 
 
 def test_stop_all_on_a_full_disk_stops_every_algorithm_and_saves_when_space_is_back(
-        small_fs, calendar, caplog):
+        small_fs_engine, small_fs, caplog):
     """A real full filesystem: the status writes of stop all fail (SQLITE_FULL); every
     algorithm stops at once all the same, and the rows are written once there is room."""
-    from datetime import UTC, datetime
+    from app.engine.facade import EngineError
 
-    from app.broker.simulated import SimulatedBroker
-    from app.clock import ManualClock
-    from app.engine.facade import Engine
-    from db.market import MarketStore
-    from db.system import SystemStore
-
-    from .conftest import put_bars
-
-    system = SystemStore(small_fs / "system.db")
-    market = MarketStore(small_fs / "market.db", calendar)
-    put_bars(market, "AAA", 100.0, datetime(2024, 6, 4, 13, 30, tzinfo=UTC), T0, calendar)
-    clock = ManualClock(T0)
-    broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
-    engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
-                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS],
-                    plugin_timeout=10.0)  # cold plugin workers on a loaded machine
-    engine.disk = DiskWatch(small_fs, warn_bytes=1024 * 1024, pause_bytes=0)
-    try:
-        engine.start()
-        ids = [engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
-               for _ in range(3)]
-        assert len(engine.run_tick(T0).fills) == 3
-        filler = _fill(small_fs)
-        # Fill what SQLite keeps for itself too (the WAL may reuse its frames).
-        for _ in range(200):
-            try:
-                system.set_setting("pad", "x" * 65536)
-            except Exception:  # noqa: BLE001 - the disk is full: what we wanted
-                break
-        from app.engine.facade import EngineError
-
-        with pytest.raises(EngineError, match="not sold"):  # no sale without its intent row
-            engine.stop_all(liquidate=True)
-        assert [engine.algorithm_view(a).status for a in ids] == ["stopped"] * 3
-        assert broker.get_positions().get("AAA") == 3  # nothing was sold unrecorded
-        rows = {r["id"]: r["status"] for r in system.list_algorithms()}
-        assert any(rows[a] == "running" for a in ids)  # not all could be written yet
-        filler.unlink()
-        wait_until(lambda: all(r["status"] == "stopped" for r in system.list_algorithms()),
-                   timeout=10, what="the held-back stop rows written once there was room")
-        assert any("disk is full" in m and "not saved yet" in m for m in _errors(caplog))
-    finally:
-        engine.close()
-        system.close()
-        market.close()
+    engine, system, broker, _ = small_fs_engine
+    ids = [engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
+           for _ in range(3)]
+    assert len(engine.run_tick(T0).fills) == 3
+    filler = _fill(small_fs)
+    _fill_sqlite(system)
+    with pytest.raises(EngineError, match="not sold"):  # no sale without its intent row
+        engine.stop_all(liquidate=True)
+    assert [engine.algorithm_view(a).status for a in ids] == ["stopped"] * 3
+    assert broker.get_positions().get("AAA") == 3  # nothing was sold unrecorded
+    rows = {r["id"]: r["status"] for r in system.list_algorithms()}
+    assert any(rows[a] == "running" for a in ids)  # not all could be written yet
+    filler.unlink()
+    wait_until(lambda: all(r["status"] == "stopped" for r in system.list_algorithms()),
+               timeout=10, what="the held-back stop rows written once there was room")
+    assert any("disk is full" in m and "not saved yet" in m for m in _errors(caplog))
 
 
 def test_a_resume_after_a_held_back_stop_is_not_undone_by_it(make_engine, system_store):
@@ -631,46 +620,22 @@ def test_an_unreadable_journal_is_kept_and_said(system_store, caplog):
     assert any("cannot read the held-back writes" in m for m in caplog.messages)
 
 
-def test_create_on_a_full_disk_is_refused_clearly_and_takes_nothing(small_fs, calendar):
+def test_create_on_a_full_disk_is_refused_clearly_and_takes_nothing(small_fs_engine, small_fs):
     """A real full filesystem: the new algorithm's row cannot be written; the create says so
     in one line (no raw SQLite message, no traceback) and nothing is taken or half made."""
-    from datetime import UTC, datetime
+    from app.engine.facade import EngineError
 
-    from app.broker.simulated import SimulatedBroker
-    from app.clock import ManualClock
-    from app.engine.facade import Engine, EngineError
-    from db.market import MarketStore
-    from db.system import SystemStore
-
-    from .conftest import put_bars
-
-    system = SystemStore(small_fs / "system.db")
-    market = MarketStore(small_fs / "market.db", calendar)
-    put_bars(market, "AAA", 100.0, datetime(2024, 6, 4, 13, 30, tzinfo=UTC), T0, calendar)
-    clock = ManualClock(T0)
-    broker = SimulatedBroker(system, market, clock, starting_cash=100_000, calendar=calendar)
-    engine = Engine(mode="demo", system=system, market=market, broker=broker, feed=None,
-                    clock=clock, calendar=calendar, plugin_dirs=[PLUGINS], plugin_timeout=10.0)
-    try:
-        engine.start()
-        first = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
-        free = engine.free_capital()
-        filler = _fill(small_fs)
-        for _ in range(200):  # what SQLite keeps for itself too
-            try:
-                system.set_setting("pad", "x" * 65536)
-            except Exception:  # noqa: BLE001 - the disk is full: what we wanted
-                break
-        with pytest.raises(EngineError) as e:
-            engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
-        assert str(e.value).startswith("not created: the disk is full"), e.value
-        assert "nothing was changed" in str(e.value)
-        assert [v.id for v in engine.algorithm_views()] == [first]
-        assert engine.free_capital() == pytest.approx(free)
-        filler.unlink()
-        second = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
-        assert [r["id"] for r in system.list_algorithms()] == [first, second]
-    finally:
-        engine.close()
-        system.close()
-        market.close()
+    engine, system, _, _ = small_fs_engine
+    first = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+    free = engine.free_capital()
+    filler = _fill(small_fs)
+    _fill_sqlite(system)
+    with pytest.raises(EngineError) as e:
+        engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+    assert str(e.value).startswith("not created: the disk is full"), e.value
+    assert "nothing was changed" in str(e.value)
+    assert [v.id for v in engine.algorithm_views()] == [first]
+    assert engine.free_capital() == pytest.approx(free)
+    filler.unlink()
+    second = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
+    assert [r["id"] for r in system.list_algorithms()] == [first, second]

@@ -423,25 +423,25 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
+
+    def take(section: str | None, key: str, value: Any) -> None:
+        """One key of the file (top level or in ``[section]``), checked and read."""
+        dotted = f"{section}.{key}" if section else key
+        line = _line_of(text, section, key)
+        origin = f"{path} line {line}" if line else str(path)
+        if dotted not in FIELDS:
+            raise ConfigError(f"{origin}: unknown key '{dotted}'")
+        origins[dotted] = origin
+        values[dotted] = _coerce(dotted, value, origin)
+
     for k, v in data.items():
-        if isinstance(v, dict):
-            if k not in SECTIONS:
-                raise ConfigError(f"{path}: unknown section [{k}] (known: {', '.join(SECTIONS)})")
-            for sk, sv in v.items():
-                dotted = f"{k}.{sk}"
-                line = _line_of(text, k, sk)
-                origin = f"{path} line {line}" if line else str(path)
-                if dotted not in FIELDS:
-                    raise ConfigError(f"{origin}: unknown key '{dotted}'")
-                origins[dotted] = origin
-                values[dotted] = _coerce(dotted, sv, origin)
+        if not isinstance(v, dict):
+            take(None, k, v)
+        elif k not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{k}] (known: {', '.join(SECTIONS)})")
         else:
-            line = _line_of(text, None, k)
-            origin = f"{path} line {line}" if line else str(path)
-            if k not in FIELDS:
-                raise ConfigError(f"{origin}: unknown key '{k}'")
-            origins[k] = origin
-            values[k] = _coerce(k, v, origin)
+            for sk, sv in v.items():
+                take(k, sk, sv)
     if any(k in SECRET_KEYS and values[k] for k in values):
         mode = path.stat().st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -4,8 +4,12 @@ On the confirm step each of the plugin's parameters can be changed (numbers on t
 pad, true/false by a tap); the engine checks them again when it creates the algorithm.
 "Try it first" backtests the choice on the last few sessions in a process of its own (the
 window's ``BacktestJob``; Cancel kills it); the key figures are formatted here, and any change
-to the choice drops them. The ticker step asks the broker before Next (the worker thread):
-an unknown symbol is refused there, a known one shows its name and last price.
+to the choice drops them. The ticker step asks the broker as soon as the typing pauses (and
+again on Next if it has no answer yet), on the worker thread: an unknown symbol is refused on
+that step, a known one shows its name and last price there ("AMZN · Amazon.com · $184.38"),
+before Next. A broker that does not answer within ``CHECK_TIMEOUT_MS`` is said so, and the pad
+stays usable meanwhile. The capital step shows how many whole shares the amount buys at that
+price.
 
 Typed input stays here across steps, so a refusal (unknown ticker, too much capital) sends
 the user back to the step to fix with the input kept and the reason shown. The engine is the
@@ -19,7 +23,7 @@ import math
 import re
 from typing import Any
 
-from PySide6.QtCore import Property, QObject, Signal, Slot
+from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
 from app.engine.plugins import check_range
 from app.typedvalue import ValueTypeError, parse_typed
@@ -34,6 +38,27 @@ MAX_TICKER = 10
 MAX_CAPITAL_CHARS = 12
 BACKTEST_DAYS = 5
 CAPITAL_RE = re.compile(r"^\d{0,10}(\.\d{0,2})?$")
+CHECK_DELAY_MS = 600     # the ticker is checked once typing pauses this long
+CHECK_TIMEOUT_MS = 10_000  # a broker slower than this is said to be slow
+
+
+def plugin_title(p: dict[str, Any]) -> str:
+    """The name people see: the plugin's declared ``display_name``, else its module name made
+    readable (``sma_crossover`` -> ``SMA crossover``)."""
+    return str(p.get("display_name") or "").strip() or fmt.readable_name(p.get("name") or "")
+
+
+def shares_text(capital: float | None, price: float | None, ticker: str) -> str:
+    """'Buys 54 shares of AMZN at $184.38 (last price)' for the capital step."""
+    if not price or price <= 0 or not math.isfinite(price):
+        return ""
+    if capital is None or capital <= 0:
+        return f"{ticker} last traded at {fmt.price(price)}."
+    n = int(math.floor(capital / price + 1e-9))
+    if n < 1:
+        return f"Not enough for one share of {ticker} at {fmt.price(price)}."
+    return (f"Buys {n:,} share{'s' if n != 1 else ''} of {ticker} at {fmt.price(price)} "
+            "(last price).")
 
 
 def params_text(params: dict[str, Any]) -> str:
@@ -116,6 +141,15 @@ class NewAlgoViewModel(QObject):
         self._free: float | None = None
         self._bt_seq = 0
         self._check_seq = 0
+        # The check starts when typing pauses; a broker that does not answer is said so.
+        self._check_delay = QTimer(self)
+        self._check_delay.setSingleShot(True)
+        self._check_delay.setInterval(CHECK_DELAY_MS)
+        self._check_delay.timeout.connect(lambda: self._start_check(advance=False))
+        self._check_timeout = QTimer(self)
+        self._check_timeout.setSingleShot(True)
+        self._check_timeout.setInterval(CHECK_TIMEOUT_MS)
+        self._check_timeout.timeout.connect(self._check_timed_out)
         self.reset()
 
     def reset(self) -> None:
@@ -129,7 +163,11 @@ class NewAlgoViewModel(QObject):
         self._edit_text = ""
         self._checking = False
         self._ticker_info = ""
+        self._price: float | None = None
+        self._advance = False  # Next was tapped while the check runs: go on when it is known
         self._check_seq += 1
+        self._check_delay.stop()
+        self._check_timeout.stop()
         self._leave_asked: tuple | None = None
         self._clear_backtest()
         self.changed.emit()
@@ -190,7 +228,8 @@ class NewAlgoViewModel(QObject):
 
     @Property(list, notify=pluginsChanged)
     def plugins(self) -> list:
-        return [{"name": p["name"], "description": p.get("description") or "",
+        return [{"name": p["name"], "title": plugin_title(p),
+                 "description": p.get("description") or "",
                  "paramsText": params_text(p.get("params") or {}),
                  "error": p.get("error") or "", "usable": not p.get("error")}
                 for p in self._plugins]
@@ -198,6 +237,11 @@ class NewAlgoViewModel(QObject):
     @Property(str, notify=changed)
     def plugin(self) -> str:
         return self._plugin
+
+    @Property(str, notify=changed)
+    def pluginTitle(self) -> str:
+        p = self._plugin_info()
+        return plugin_title(p) if p else ""
 
     @Property(str, notify=changed)
     def pluginDescription(self) -> str:
@@ -222,6 +266,11 @@ class NewAlgoViewModel(QObject):
     def tickerInfo(self) -> str:
         """"AMZN · Amazon.com · $184.38" once the broker knows the ticker."""
         return self._ticker_info
+
+    @Property(str, notify=changed)
+    def sharesText(self) -> str:
+        """How many whole shares the capital buys at the checked last price."""
+        return shares_text(self._capital_value(), self._price, self._ticker)
 
     @Property(str, notify=changed)
     def capitalText(self) -> str:
@@ -294,16 +343,47 @@ class NewAlgoViewModel(QObject):
 
     def _forget_ticker_check(self) -> None:
         self._check_seq += 1
-        self._checking, self._ticker_info = False, ""
+        self._checking, self._ticker_info, self._price, self._advance = False, "", None, False
+        self._check_delay.stop()
+        self._check_timeout.stop()
+
+    def _typed(self) -> None:
+        """The ticker changed: forget the old answer, ask about the new one once typing
+        pauses."""
+        self._forget_ticker_check()
+        if TICKER_RE.match(self._ticker):
+            self._check_delay.start()
+
+    def _start_check(self, advance: bool) -> None:
+        """Ask the worker about the typed ticker (a number tells its answer from older ones)."""
+        if self._step != "ticker" or not TICKER_RE.match(self._ticker):
+            return
+        self._check_delay.stop()
+        self._advance = self._advance or advance
+        if self._checking:
+            return  # the answer on its way goes on if Next asked for it
+        self._check_seq += 1
+        self._checking, self._message = True, ""
+        self._check_timeout.start()
+        self.changed.emit()
+        self.tickerCheckRequested.emit(self._check_seq, self._ticker)
+
+    def _check_timed_out(self) -> None:
+        if not self._checking or self._step != "ticker":
+            return
+        self._checking, self._advance = False, False
+        self._message = (f"The broker has not answered about {self._ticker} in "
+                         f"{CHECK_TIMEOUT_MS // 1000} s. Tap Next to ask again.")
+        self.changed.emit()
 
     @Slot(str)
     def key(self, ch: str) -> None:
         """A key on the current step's keypad."""
         if self._step == "ticker":
-            self._forget_ticker_check()
             ch = ch.upper()
             if len(self._ticker) < MAX_TICKER and (ch.isalnum() or ch == "."):
                 self._ticker += ch
+                self._typed()
         elif self._step == "capital":
             candidate = self._capital + ch
             if len(candidate) <= MAX_CAPITAL_CHARS and CAPITAL_RE.match(candidate):
@@ -334,8 +414,9 @@ class NewAlgoViewModel(QObject):
     @Slot()
     def backspace(self) -> None:
         if self._step == "ticker":
-            self._forget_ticker_check()
             self._ticker = self._ticker[:-1]
+            self._typed()
+            self._message = ""
         elif self._step == "capital":
             self._capital = self._capital[:-1]
         elif self._step == PARAM_STEP:
@@ -348,13 +429,10 @@ class NewAlgoViewModel(QObject):
             if not TICKER_RE.match(self._ticker):
                 self._message = ("A ticker is 1 to 10 letters, digits or '.', starting with a "
                                  "letter (e.g. AAPL, BRK.B).")
-            elif self._ticker_info:
+            elif self._ticker_info and not self._checking:
                 self._step, self._message = "capital", ""  # already checked
-            elif not self._checking:
-                self._check_seq += 1
-                self._checking, self._message = True, ""
-                self.changed.emit()
-                self.tickerCheckRequested.emit(self._check_seq, self._ticker)
+            else:  # ask now (or let the answer on its way go on to the capital)
+                self._start_check(advance=True)
                 return
         elif self._step == PARAM_STEP:
             default = ((self._plugin_info() or {}).get("params") or {}).get(self._edit_name)
@@ -482,15 +560,26 @@ class NewAlgoViewModel(QObject):
                                     dict(self._params))
 
     # --- results from the worker ---------------------------------------------------------
-    @Slot(int, str, bool, str)
-    def on_ticker_checked(self, seq: int, ticker: str, ok: bool, text: str) -> None:
+    @Slot(int, str, bool, str, float, bool)
+    def on_ticker_checked(self, seq: int, ticker: str, ok: bool, text: str,
+                          price: float = -1.0, final: bool = True) -> None:
+        """The broker's answer: shown on the ticker step; Next, if tapped meanwhile, goes on.
+        A known ticker may be answered twice: its name at once, then with the last price once
+        its history is loaded (``final``)."""
         if seq != self._check_seq or self._step != "ticker" or ticker != self._ticker:
             return  # typed on since: this answer is for another ticker
-        self._checking = False
+        if final:
+            self._checking = False
+            self._check_timeout.stop()
         if ok:
-            self._ticker_info, self._step, self._message = text, "capital", ""
+            self._ticker_info, self._message = text, ""
+            self._price = price if price > 0 else None
+            if self._advance and final:
+                self._advance = False
+                self._step = "capital"
         else:
-            self._ticker_info, self._message = "", text
+            self._ticker_info, self._price, self._message = "", None, text
+            self._advance = False
         self.changed.emit()
 
     @Slot(int, str)

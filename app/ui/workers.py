@@ -106,8 +106,10 @@ class EngineWorker(QObject):
     # algo id, ts array, (n, 5) array of open/high/low/close/volume, transactions, effective
     # plugin parameters, the plugin's declared chart indicators
     chart = Signal(int, object, object, list, dict, list)
-    plugins = Signal(list)                 # [dict(name, description, params, error)]
-    tickerChecked = Signal(int, str, bool, str)  # request number, ticker, known?, text
+    # [dict(name, display_name, description, params, error, ranges)]
+    plugins = Signal(list)
+    # request number, ticker, known?, text, last price (-1 unknown), final answer?
+    tickerChecked = Signal(int, str, bool, str, float, bool)
     performance = Signal(list, list, str)  # snapshot rows, [(day, reference close)], reference
 
     def __init__(self, engine: Any, settings: Any = None) -> None:
@@ -181,7 +183,9 @@ class EngineWorker(QObject):
         try:
             for p in self._engine.plugins():
                 self._note_plugin(p)
+                declared = getattr(p.cls, "display_name", None) if p.cls is not None else None
                 out.append({"name": p.name, "description": p.description or "",
+                            "display_name": declared if isinstance(declared, str) else "",
                             "params": dict(p.params or {}), "error": p.error or "",
                             "ranges": {k: param_range(p.cls, k) for k in (p.params or {})}})
         except Exception as e:  # noqa: BLE001
@@ -268,32 +272,38 @@ class EngineWorker(QObject):
     @Slot(int, str)
     def check_ticker(self, seq: int, ticker: str) -> None:
         """The ticker step asks the broker before Next: a known, tradable symbol comes back
-        as "AMZN · Amazon.com · $184.38" (its history loaded, as creating it would), anything
-        else as the refusal."""
+        as "AMZN · Amazon.com · $184.38" with its last price (its history loaded, as creating
+        it would), anything else as the refusal. A symbol with no stored history is answered
+        twice: its name at once (not final), then with the price once the history is in."""
         from app.broker.base import BrokerError, UnknownTickerError
+        from app.ui import format as fmt
+
+        def refuse(text: str) -> None:
+            self.tickerChecked.emit(seq, ticker, False, text, -1.0, True)
 
         try:
             info = self._engine.broker.get_ticker(ticker)
         except UnknownTickerError:
-            self.tickerChecked.emit(seq, ticker, False,
-                                    f"{ticker} is unknown to the broker. Check the symbol.")
+            refuse(f"{ticker} is unknown to the broker. Check the symbol.")
             return
         except BrokerError as e:
             logger.warning("cannot check %s with the broker: %s", ticker, e)
-            self.tickerChecked.emit(seq, ticker, False, f"Cannot reach the broker to check "
-                                    f"{ticker} now; try again in a moment.")
+            refuse(f"Cannot reach the broker to check {ticker} now; try again in a moment.")
             return
         except Exception:  # noqa: BLE001
             logger.exception("checking %s failed", ticker)
-            self.tickerChecked.emit(seq, ticker, False, f"Could not check {ticker}; the log "
-                                    "has the details.")
+            refuse(f"Could not check {ticker}; the log has the details.")
             return
         if not getattr(info, "tradable", True) or not getattr(info, "active", True):
-            self.tickerChecked.emit(seq, ticker, False, f"{ticker} is not tradable at this "
-                                    "broker.")
+            refuse(f"{ticker} is not tradable at this broker.")
             return
+        name = str(getattr(info, "name", "") or "")
+        parts = [ticker] + ([name] if name and name != ticker else [])
         feed = getattr(self._engine, "feed", None)
         if feed is not None and self._engine.market.latest_ts(ticker) is None:
+            self.tickerChecked.emit(seq, ticker, True,
+                                    " \u00b7 ".join(parts + ["loading its price\u2026"]),
+                                    -1.0, False)
             try:
                 feed.prepare(ticker)
             except Exception as e:  # noqa: BLE001 - the create step tries again
@@ -303,12 +313,10 @@ class EngineWorker(QObject):
             price = self._engine.market.latest_price(ticker)
         except Exception:  # noqa: BLE001
             logger.exception("reading the last price of %s failed", ticker)
-        from app.ui import format as fmt
-
-        name = str(getattr(info, "name", "") or "")
-        parts = [ticker] + ([name] if name and name != ticker else []) + (
-            [fmt.price(price)] if price is not None else [])
-        self.tickerChecked.emit(seq, ticker, True, " \u00b7 ".join(parts))
+        ok_price = price is not None and price > 0
+        self.tickerChecked.emit(seq, ticker, True, " \u00b7 ".join(
+            parts + ([fmt.price(price)] if ok_price else [])),
+            float(price) if ok_price else -1.0, True)
 
     @Slot(str, int, bool)
     def act(self, action: str, algo_id: int, liquidate: bool) -> None:

@@ -60,17 +60,20 @@ Rectangle {
             Btn { objectName: "nextButton"; text: "Next \u2192"
                   Layout.row: 0; Layout.column: 3
                   visible: ["ticker", "capital", "param"].indexOf(page.flow.step) >= 0
-                  active: !page.flow.checking
                   onClicked: page.flow.next() }
         }
 
         // Messages take reserved space on the steps with a keypad: nothing moves under the
-        // finger when one appears.
+        // finger when one appears. On the ticker step the broker's answer shows here, before
+        // Next: "AMZN · Amazon.com · $184.38", or why not.
         Text {
             objectName: "flowMessage"
+            readonly property bool info: page.flow.message === "" && page.flow.step === "ticker"
+                                         && page.flow.tickerInfo !== ""
             visible: page.flow.step !== "working" && page.flow.step !== "confirm"
                      && page.flow.step !== "plugin" || (page.flow.message !== "" && page.flow.step !== "working")
             text: page.flow.message !== "" ? page.flow.message
+                  : info ? page.flow.tickerInfo
                   : page.flow.step === "ticker" && page.flow.checking
                     ? "Checking " + page.flow.ticker + " with the broker\u2026" : ""
             Layout.fillWidth: true
@@ -80,12 +83,15 @@ Rectangle {
             maximumLineCount: 2
             elide: Text.ElideRight
             font.pixelSize: Theme.font; font.bold: true
-            color: page.flow.message !== "" ? Theme.bad : Theme.accent
+            color: page.flow.message !== "" ? Theme.bad : info ? Theme.text : Theme.accent
         }
 
         // --- step 1: plugins ---------------------------------------------------------------
         ListView {
+            id: pluginList
+            objectName: "pluginList"
             visible: page.flow.step === "plugin"
+            boundsBehavior: Flickable.StopAtBounds
             Layout.fillWidth: true
             Layout.fillHeight: true
             clip: true
@@ -106,7 +112,9 @@ Rectangle {
                     anchors.verticalCenter: parent.verticalCenter
                     anchors.margins: Theme.gap * 1.5
                     spacing: Theme.gap / 2
-                    Text { text: modelData.name; font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
+                    Text { objectName: "pluginTitle"; text: modelData.title
+                           width: parent.width; elide: Text.ElideRight
+                           font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
                     Text { text: modelData.usable ? modelData.description : "Broken: " + modelData.error
                            width: parent.width; wrapMode: Text.WordWrap
                            font.pixelSize: Theme.font; color: modelData.usable ? Theme.muted : Theme.bad }
@@ -121,6 +129,30 @@ Rectangle {
                 visible: parent.count === 0
                 text: "Loading plugins\u2026"
                 font.pixelSize: Theme.fontLarge; color: Theme.muted
+            }
+            readonly property bool overflows: contentHeight > height + 1
+            Rectangle {  // scroll bar when the plugins do not all fit
+                visible: pluginList.overflows
+                anchors.right: parent.right; z: 2
+                width: Math.max(4, Theme.gap * 0.6); radius: width / 2
+                y: pluginList.visibleArea.yPosition * pluginList.height
+                height: pluginList.visibleArea.heightRatio * pluginList.height
+                color: Theme.muted; opacity: 0.7
+            }
+            Rectangle {  // and a hint that more are below (taps go through it to the cards)
+                objectName: "pluginScrollHint"
+                visible: pluginList.overflows && !pluginList.atYEnd
+                anchors.horizontalCenter: parent.horizontalCenter
+                anchors.bottom: parent.bottom
+                anchors.bottomMargin: Theme.gap / 2
+                z: 2
+                width: hintText.implicitWidth + Theme.gap * 2
+                height: hintText.implicitHeight + Theme.gap
+                radius: height / 2
+                color: Theme.text; opacity: 0.85
+                Text { id: hintText; anchors.centerIn: parent
+                       text: "\u25BC " + pluginList.count + " plugins \u00b7 swipe up for more"
+                       font.pixelSize: Theme.fontSmall; font.bold: true; color: Theme.bg }
             }
         }
 
@@ -146,7 +178,7 @@ Rectangle {
                     }
                 }
                 Text {
-                    text: page.flow.plugin
+                    text: page.flow.pluginTitle
                     Layout.fillWidth: true
                     horizontalAlignment: Text.AlignRight
                     font.pixelSize: Theme.font; color: Theme.muted
@@ -192,6 +224,12 @@ Rectangle {
                         font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
                     }
                 }
+                // How many whole shares that buys at the checked price; a line kept even
+                // when empty, so the chips below do not move as digits are typed.
+                Text { objectName: "sharesText"; text: page.flow.sharesText
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap; maximumLineCount: 2
+                       Layout.preferredHeight: Theme.font * 2.6; verticalAlignment: Text.AlignVCenter }
                 Text { text: page.flow.freeText; font.pixelSize: Theme.font; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
                 RowLayout {

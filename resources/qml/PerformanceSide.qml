@@ -65,9 +65,14 @@ Rectangle {
                     spacing: 0
                     RowLayout {
                         Layout.fillWidth: true
-                        Text { text: name; font.pixelSize: Theme.fontSmall; font.bold: true
-                               color: Theme.text; Layout.fillWidth: true; elide: Text.ElideRight }
+                        // The whole name, on a second line if need be (never cut), and the
+                        // change beside it at its full width.
+                        Text { objectName: "perfName"; text: name
+                               font.pixelSize: Theme.fontSmall; font.bold: true
+                               color: Theme.text; Layout.fillWidth: true; Layout.preferredWidth: 1
+                               wrapMode: Text.Wrap; Layout.alignment: Qt.AlignTop }
                         Text { objectName: "perfChange"; text: changeText
+                               Layout.alignment: Qt.AlignTop
                                font.pixelSize: Theme.font; font.bold: true
                                color: changeSign > 0 ? Theme.good : changeSign < 0 ? Theme.bad : Theme.text }
                     }

@@ -25,13 +25,25 @@ Rectangle {
         columnSpacing: Theme.gap * 2
         rowSpacing: Theme.gap
 
-        Flickable {
-            id: leftFlick
-            objectName: "settingsFlick"
+        // Back and the title stay put; only the settings under them scroll.
+        ColumnLayout {
             Layout.fillHeight: !Theme.portrait
             Layout.fillWidth: Theme.portrait
             Layout.preferredHeight: Theme.portrait ? page.height * 0.6 : -1
             Layout.preferredWidth: Theme.portrait ? -1 : page.width * 0.6
+            spacing: Theme.gap
+            RowLayout {
+                objectName: "settingsTitleRow"
+                Layout.fillWidth: true
+                Btn { objectName: "settingsBackButton"; text: "\u2190 Back"; kind: "secondary"
+                      onClicked: page.prefs.back() }
+                Text { text: "Settings"; font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
+            }
+        Flickable {
+            id: leftFlick
+            objectName: "settingsFlick"
+            Layout.fillHeight: true
+            Layout.fillWidth: true
             contentHeight: left.implicitHeight
             boundsBehavior: Flickable.StopAtBounds
             clip: true
@@ -47,10 +59,6 @@ Rectangle {
                 id: left
                 width: leftFlick.width - Theme.gap  // room for the scroll bar
                 spacing: Theme.gap
-                RowLayout {
-                    Btn { text: "\u2190 Back"; kind: "secondary"; onClicked: page.prefs.back() }
-                    Text { text: "Settings"; font.pixelSize: Theme.fontLarge; font.bold: true; color: Theme.text }
-                }
                 Btn { objectName: "changePinButton"; text: "Change PIN"; Layout.fillWidth: true
                       onClicked: page.prefs.changePin() }
                 Text { objectName: "settingsMessage"; visible: text !== ""; text: page.prefs.message
@@ -131,6 +139,7 @@ Rectangle {
                 Text { text: page.prefs.aboutText; font.pixelSize: Theme.fontSmall; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WrapAnywhere }
             }
+        }
         }
 
         ColumnLayout {

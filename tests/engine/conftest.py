@@ -5,6 +5,9 @@ Prices are flat and known (``put_bars``) so money arithmetic can be checked to t
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,3 +66,33 @@ def make_engine(system_store, market_store, calendar, clock) -> Callable[..., En
     yield make
     for e in engines:
         e.close()
+
+
+# --- a real full disk ----------------------------------------------------------------------
+@pytest.fixture
+def small_fs(tmp_path: Path):
+    """A 16 MB tmpfs mounted for the test (needs root); skipped where it cannot be made
+    (tests/engine/test_storage_faults.py's test_full_disk_simulated covers the logic then)."""
+    d = tmp_path / "small"
+    d.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("cannot mount a small filesystem here (not root)")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(d)],
+                      capture_output=True).returncode:
+        pytest.skip("mount -t tmpfs refused here")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros into ``folder/filler`` until the filesystem is full; returns the file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler

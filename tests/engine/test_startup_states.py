@@ -3,8 +3,6 @@ filesystem where the test may mount one."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import fill_disk
 from .test_demo_process import ROOT, env_for, run
 
 pytestmark = pytest.mark.slow
@@ -74,33 +73,12 @@ def test_bad_start_date_in_the_config_file_names_file_and_key(tmp_path: Path):
             in lines[0]
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    d = tmp_path / "small"
-    d.mkdir()
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("cannot mount a small filesystem here (not root)")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(d)],
-                      capture_output=True).returncode:
-        pytest.skip("mount -t tmpfs refused here")
-    yield d
-    subprocess.run(["umount", "-l", str(d)], capture_output=True)
-
-
 def test_full_disk_at_start_waits_with_what_to_do_and_starts_when_space_is_back(
         small_fs, tmp_path, capsys, monkeypatch):
     from app.config import load_settings
     from app.engine.runner import build_when_disk_allows
 
-    filler = small_fs / "filler"
-    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = fill_disk(small_fs)
     data = small_fs / "data"
     settings = load_settings(tmp_path / "none.toml", env={
         "AUTOTRADER_DATA_DIR": str(data), "AUTOTRADER_LOG_DIR": str(tmp_path / "log"),

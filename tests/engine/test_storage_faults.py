@@ -19,7 +19,7 @@ from app.engine.storage import DeferredWrites, DiskWatch, OnceNotice, classify
 from db.connection import BUSY_TIMEOUT_MS
 from tests.waiting import nothing_before, wait_until
 
-from .conftest import PLUGINS, T0
+from .conftest import PLUGINS, T0, fill_disk
 
 HOLDER = """
 import sqlite3, sys, time
@@ -101,35 +101,6 @@ def test_decisions_not_recorded_send_nothing_and_are_reported_once(
 
 
 # --- a full disk ---------------------------------------------------------------------------
-@pytest.fixture
-def small_fs(tmp_path):
-    """A 16 MB tmpfs mounted for the test (needs root); skipped where it cannot be made."""
-    d = tmp_path / "small"
-    d.mkdir()
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("cannot mount a small filesystem here (not root); "
-                    "test_full_disk_simulated covers the logic with a simulated ENOSPC")
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(d)],
-                        capture_output=True).returncode
-    if rc != 0:
-        pytest.skip("mount -t tmpfs refused here; see test_full_disk_simulated")
-    yield d
-    subprocess.run(["umount", "-l", str(d)], capture_output=True)
-
-
-def _fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
-
-
 def _fill_sqlite(system) -> None:
     """Fill what SQLite keeps for itself too (the WAL may reuse its frames)."""
     for _ in range(200):
@@ -177,7 +148,7 @@ def test_disk_filling_mid_run_pauses_trading_once_and_resumes_when_space_is_back
     engine, _, _, clock = small_fs_engine
     a = engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
     assert engine.run_tick(T0).fills  # trades while there is room
-    filler = _fill(small_fs)
+    filler = fill_disk(small_fs)
     caplog.set_level(logging.INFO)
     minutes = [T0 + timedelta(minutes=i) for i in range(1, 8)]
     results = []
@@ -353,7 +324,7 @@ def test_log_file_on_a_full_disk_is_said_once_not_a_traceback_per_line(small_fs,
     log.addHandler(h)
     log.propagate = False
     try:
-        filler = _fill(small_fs)
+        filler = fill_disk(small_fs)
         for i in range(200):
             log.error("line %d %s", i, "x" * 2000)
         err = capsys.readouterr().err
@@ -422,7 +393,7 @@ def test_stop_all_on_a_full_disk_stops_every_algorithm_and_saves_when_space_is_b
     ids = [engine.create_algorithm("scripted", "AAA", 5000, {"action": "buy", "shares": 1})
            for _ in range(3)]
     assert len(engine.run_tick(T0).fills) == 3
-    filler = _fill(small_fs)
+    filler = fill_disk(small_fs)
     _fill_sqlite(system)
     with pytest.raises(EngineError, match="not sold"):  # no sale without its intent row
         engine.stop_all(liquidate=True)
@@ -628,7 +599,7 @@ def test_create_on_a_full_disk_is_refused_clearly_and_takes_nothing(small_fs_eng
     engine, system, _, _ = small_fs_engine
     first = engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})
     free = engine.free_capital()
-    filler = _fill(small_fs)
+    filler = fill_disk(small_fs)
     _fill_sqlite(system)
     with pytest.raises(EngineError) as e:
         engine.create_algorithm("scripted", "AAA", 5000, {"action": "hold"})

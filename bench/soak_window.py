@@ -12,10 +12,12 @@ builds the engine once the first frame is drawn, the engine worker thread, the c
 socket, the operations (snapshots, retention), the heap trimmer, Qt's event loop in the main
 thread. Two things differ from the app, both through the seams the app already has:
 
-- the engine the builder builds is the soak's paper stack (``build_engine`` of
-  ``app.engine.runner`` is replaced in the child by one building what soak_paper's child
-  builds: a manual clock, the broker's and the stream's timeouts scaled to a run where a
-  minute lasts a fraction of a second, the soak's plugins);
+- the engine the builder builds is the soak's paper stack: ``build_engine`` of
+  ``app.engine.runner`` runs as in the app (free-disk check, the data folder's instance
+  lock, the plugin memory limit, the stale-order age), its ``_build`` is replaced in the
+  child by one building what soak_paper's child builds: a manual clock, the broker's and the
+  stream's timeouts scaled to a run where a minute lasts a fraction of a second, the soak's
+  plugins;
 - the "scheduler" the window starts in its ``SchedulerThread`` (once the engine has started,
   as the app's) is the soak's minute loop: the clock moved minute by minute, the minute's
   bars waited for, ``engine.run_tick``, the stats records, as in soak_paper's child. When it
@@ -99,12 +101,14 @@ def child(folder: Path, n_algos: int, n_tickers: int) -> None:
         **{"ui.idle_lock_seconds": 0}))
     loop = MinuteLoop(folder, todo, set(minutes), plan["tickers"], n_algos, n_tickers, clock)
 
-    def build_engine(settings: Any, *, clock: Any = None) -> tuple[Any, Any]:
-        """What the window's EngineBuilder thread builds here: soak_paper's paper stack."""
+    def build(settings: Any, _clock: Any) -> tuple[Any, Any]:
+        """What the app's ``build_engine`` builds here (on the window's EngineBuilder thread,
+        after its disk check, instance lock and plugin memory limit): soak_paper's paper
+        stack, and the soak's minute loop as the scheduler."""
         loop.engine = build_paper_engine(folder, settings, loop.clock)
         return loop.engine, loop
 
-    runner.build_engine = build_engine  # EngineBuilder imports it when it runs
+    runner._build = build
     from PySide6.QtCore import QTimer
 
     QTimer.singleShot(0, lambda: loop.found_window(qapp))

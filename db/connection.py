@@ -26,6 +26,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 _HIDDEN_WHILE_LOADING = ("pandas", "numpy")
 
 
-def _import_sqlite_utils():  # noqa: ANN202
+def _import_sqlite_utils() -> ModuleType:
     """sqlite-utils imports pandas and numpy at import time when they are installed (pandas
     0.3-0.5 s and ~40 MB, numpy 0.1-0.3 s, at every start, a kiosk's lock screen included)
     only to map ``pd.Timestamp`` and numpy scalar types to column types when it creates a
@@ -59,7 +60,8 @@ def _import_sqlite_utils():  # noqa: ANN202
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()  # noqa: F811  # the same module, loaded without pandas
+if not TYPE_CHECKING:  # the checker reads the module's own types from the import above
+    sqlite_utils = _import_sqlite_utils()  # the same module, loaded without pandas
 
 logger = logging.getLogger(__name__)
 

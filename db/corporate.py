@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -32,7 +32,7 @@ _ACTION_COLS = ("id", "ticker", "kind", "ex_date", "record_date", "payable_date"
                 "new_rate", "rate")
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+def _rows(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
     cur = conn.execute(sql, params)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
@@ -206,10 +206,11 @@ def bar_factors(conn: sqlite3.Connection) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
-def scale_rows(rows: list, factors: dict[str, list[tuple[int, float]]]) -> list:
+def scale_rows(rows: Iterable[Sequence[Any]],
+               factors: dict[str, list[tuple[int, float]]]) -> list[Sequence[Any]]:
     """Rows (ticker, ts, o, h, l, c, v) of a minute before an applied split, scaled like the
     stored ones (a backfill of old minutes after the split was applied)."""
-    out = []
+    out: list[Sequence[Any]] = []
     for r in rows:
         f = 1.0
         for ex_ts, k in factors.get(r[0], ()):

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 BarRow = tuple[str, int, float, float, float, float, int]  # ticker, ts, o, h, l, c, v
+OhlcvRow = tuple[int, float, float, float, float, int]  # ts, o, h, l, c, v (one ticker's)
 
 
 class BadTickerError(ValueError):
@@ -64,10 +65,11 @@ class Bar:
 MAX_PRICE = 1e9  # above any real share price; also rejects inf (NaN fails every comparison)
 
 
-def _clean_rows(rows: Iterable[Sequence[Any]], calendar: MarketCalendar | None) -> list:
+def _clean_rows(rows: Iterable[Sequence[Any]],
+                calendar: MarketCalendar | None) -> list[Sequence[Any]]:
     """Rows at a whole minute with positive finite prices (and in a regular session when a
     calendar is given). A hot loop: bulk inserts run through it at ~1 us a row."""
-    out: list = []
+    out: list[Sequence[Any]] = []
     append = out.append
     lo = hi = 0  # bounds of the last session seen: most rows fall in it, so no bisect
     for r in rows:
@@ -148,7 +150,7 @@ class MarketStore(Store):
         return len(kept)
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, kept: list) -> list:
+    def _write(conn: sqlite3.Connection, kept: list[Sequence[Any]]) -> list[Sequence[Any]]:
         # Minutes before a split already applied to the stored bars are scaled the same way
         # (a backfill of old minutes); read inside the write transaction.
         from db.corporate import bar_factors, scale_rows
@@ -166,7 +168,7 @@ class MarketStore(Store):
         return self.insert_rows(b.as_row() for b in bars)
 
     # --- reads ---------------------------------------------------------------------------
-    def last_n_rows(self, ticker: str, n: int, before_ts: int) -> list[tuple]:
+    def last_n_rows(self, ticker: str, n: int, before_ts: int) -> list[OhlcvRow]:
         """(ts, o, h, l, c, v) of the ``n`` bars strictly before ``before_ts``, oldest first."""
         if n < 0:
             raise ValueError(f"n must be zero or more, got {n}")
@@ -237,7 +239,7 @@ class MarketStore(Store):
         ).fetchone()
         return None if row is None else row[0]
 
-    def bars_between(self, ticker: str, start_ts: int, end_ts: int) -> list[tuple]:
+    def bars_between(self, ticker: str, start_ts: int, end_ts: int) -> list[OhlcvRow]:
         """(ts, o, h, l, c, v) with start_ts <= ts < end_ts, oldest first."""
         return self.conn.execute(
             "SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts >= ? AND ts < ? "
@@ -246,9 +248,13 @@ class MarketStore(Store):
         ).fetchall()
 
     def count(self, ticker: str | None = None) -> int:
+        n: int
         if ticker is None:
-            return self.conn.execute("SELECT count(*) FROM bars").fetchone()[0]
-        return self.conn.execute("SELECT count(*) FROM bars WHERE ticker = ?", (ticker,)).fetchone()[0]
+            n = self.conn.execute("SELECT count(*) FROM bars").fetchone()[0]
+        else:
+            n = self.conn.execute("SELECT count(*) FROM bars WHERE ticker = ?",
+                                  (ticker,)).fetchone()[0]
+        return n
 
     def tickers(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT ticker FROM bars ORDER BY ticker")]

@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -256,7 +256,7 @@ class HistoryFetch:
 
         n = 0
         for t in tickers:
-            kept = sorted(r for r in rows.get(t, []) if self.calendar.session_bounds_epoch(
+            kept: Sequence[Sequence[Any]] = sorted(r for r in rows.get(t, []) if self.calendar.session_bounds_epoch(
                 int(r[1])) is not None)
             if self._factors.get(t):
                 kept = scale_rows(kept, self._factors)

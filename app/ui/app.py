@@ -103,6 +103,116 @@ def show_window(window: Any, screen: Any, fullscreen: bool) -> None:
         window.show()
 
 
+class Startup:
+    """The window as ``start_window`` opens it, and what comes after its first frame: the
+    GUI thread's system store (``system``) and the engine's builder (``builder``), both None
+    until then. ``on_built``: more slots for the builder's ``built`` signal (benchmarks)."""
+
+    def __init__(self, settings: Any, window: Any, system: Any = None) -> None:
+        self.settings = settings
+        self.window = window
+        self.system = system
+        self.builder: Any = None
+        self.code: int | None = None  # an exit code when the rest could not start
+        self.on_built: list[Any] = []
+
+    def start_engine(self) -> None:
+        """The engine (plugins, DBs, the demo's first history), built off the GUI thread
+        while the PIN pad is on screen."""
+        from app.ui.workers import EngineBuilder
+
+        if self.window.engine is not None or self.builder is not None:
+            return
+        builder = self.builder = EngineBuilder(self.settings, self.window)
+        builder.built.connect(self.window.attach_engine)
+        builder.failed.connect(self.window.engine_failed)
+        for slot in self.on_built:
+            builder.built.connect(slot)
+        builder.start()
+
+    def wait(self, ms: int = 30_000) -> None:
+        if self.builder is not None:
+            self.builder.wait(ms)
+
+    def stores(self) -> list[Any]:
+        engine = self.window.engine
+        return [s for s in [self.system] + ([engine.system, engine.market] if engine else [])
+                if s is not None]
+
+
+def _open_system(settings: Any) -> Any:
+    """The GUI thread's own system store (migrated); a full disk or a foreign lock is
+    waited out, saying so on stderr. Raises ``StorageError`` for a file it cannot use."""
+    from app.engine.storage import wait_out_storage
+    from db.system import SystemStore
+
+    return wait_out_storage(lambda: SystemStore(settings.system_db_path), settings.data_path,
+                            say=lambda m: print(f"WAITING: {m}", file=sys.stderr))
+
+
+def start_window(settings: Any, *, replay: str = "", run_scheduler: bool = True
+                 ) -> Startup | int:
+    """The window with its PIN pad, not shown yet (an exit code when the system DB cannot be
+    used). The pad is all its first frame waits for (issue 15): its three settings are read
+    with plain sqlite3 (``EarlySettings``); sqlite-utils, the migrations, the rest of the
+    window's modules and pages open right after that frame (``finish``), then the engine is
+    built on its thread. A system DB that cannot be read that way (not a database, locked by
+    another process) takes the full path first, as before: the store is opened before any
+    window, which says what is wrong or waits the lock out."""
+    import sqlite3
+
+    from app.ui.early_lock import EarlySettings
+    from app.ui.window import MainWindow
+
+    try:
+        early = EarlySettings.read(settings.system_db_path)
+    except (sqlite3.Error, OSError) as e:
+        logger.info("system DB not read early (%s): opening it before the window", e)
+        early = None
+    if early is None:
+        from db.connection import StorageError
+
+        try:
+            system = _open_system(settings)
+        except StorageError as e:
+            print(f"autotrader: {e}", file=sys.stderr)
+            return 2
+        settings = apply_stored_settings(settings, system)
+        window = MainWindow(settings, system, replay=replay, run_scheduler=run_scheduler)
+        startup = Startup(settings, window, system)
+        start_after_first_frame(window, startup.start_engine)
+        return startup
+
+    window = MainWindow(settings, early, replay=replay, run_scheduler=run_scheduler,
+                        lock_only=True)
+    startup = Startup(settings, window)
+
+    def finish() -> None:
+        from db.connection import StorageError
+
+        if window.closed:
+            return
+        try:
+            system = _open_system(settings)
+        except (StorageError, RuntimeError) as e:  # RuntimeError: a schema too new
+            print(f"autotrader: {e}", file=sys.stderr)
+            logger.error("the system DB cannot be used: %s", e)
+            startup.code = 2
+            window.close()
+            return
+        startup.system = system
+        early.attach(system)  # the pad's PinGuard reads and writes the store from now on
+        startup.settings = apply_stored_settings(settings, system)
+        # The engine's thread first (the store is migrated: it only opens it), then the rest
+        # of the window beside it; the engine's result is handled once that is done (a
+        # queued signal to this thread), as is anything typed meanwhile.
+        startup.start_engine()
+        window.finish(system, startup.settings)
+
+    start_after_first_frame(window, finish)
+    return startup
+
+
 def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
             replay: str = "") -> int:
     """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code.
@@ -118,28 +228,10 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("AutoTrader")
 
-    from app.engine.storage import wait_out_storage
-    from app.ui.window import MainWindow
-    from app.ui.workers import EngineBuilder
-    from db.connection import StorageError
-    from db.system import SystemStore
-
-    try:  # the GUI thread's own connection; a full disk or a foreign lock is waited out
-        system = wait_out_storage(lambda: SystemStore(settings.system_db_path),
-                                  settings.data_path,
-                                  say=lambda m: print(f"WAITING: {m}", file=sys.stderr))
-    except StorageError as e:
-        print(f"autotrader: {e}", file=sys.stderr)
-        return 2
-    settings = apply_stored_settings(settings, system)  # one store opened before the frame
-    window = MainWindow(settings, system, replay=replay)
-    # The engine (plugins, DBs, the demo's first history) is built off the GUI thread while
-    # the PIN pad is already on screen: started once the first frame is drawn, so its
-    # imports and the demo history (Python, one GIL) do not hold that frame back.
-    builder = EngineBuilder(settings, window)
-    builder.built.connect(window.attach_engine)
-    builder.failed.connect(window.engine_failed)
-    start_after_first_frame(window, builder.start)
+    startup = start_window(settings, replay=replay)
+    if isinstance(startup, int):
+        return startup
+    window = startup.window
     # Months unattended: freed C-heap pages go back to the system every minute (glibc). Its
     # import looks for the C library (ctypes.util, ~25 ms): after the first frame too.
     start_after_first_frame(window, _start_heap_trimmer)
@@ -185,14 +277,12 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
         stopper.start(500)
 
     code = app.exec()
-    builder.wait(30_000)
+    startup.wait(30_000)
     window.shutdown()
-    engine = window.engine
-    stores = [system] + ([engine.system, engine.market] if engine is not None else [])
-    for store in stores:
+    for store in startup.stores():
         try:
             store.close()
         except Exception:  # noqa: BLE001
             pass
-    return int(code)
+    return int(startup.code if startup.code is not None else code)
 

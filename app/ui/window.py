@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
@@ -20,19 +20,15 @@ from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QStackedWidget, QVBoxLay
 
 from app.security import PinGuard
 from app.ui import format as fmt
-from app.ui.backtest_job import BacktestJob
-from app.ui.dashboard import DashboardViewModel
-from app.ui.detail import DetailPage, DetailViewModel, indicator_windows
-from app.ui.header import HeaderViewModel
-from app.ui.idle import IdleWatcher
 from app.ui.lock import LockViewModel
-from app.ui.newalgo import BACKTEST_DAYS, NewAlgoViewModel
-from app.ui.performance import PerformanceViewModel
 from app.ui.qml import load_page, shared_engine
-from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
 from app.ui.theme import theme
-from app.ui.workers import EngineBridge, EngineWorker, SchedulerThread, WorkerThread
-from db.calendar import exchange_time
+
+# The rest of the window's modules (the other pages' view models, the engine's workers, the
+# ``db`` package with sqlite-utils) are imported in ``finish``, after the lock screen's first
+# frame when the window starts with ``lock_only`` (issue 15; tests/ui/test_first_frame_imports).
+if TYPE_CHECKING:
+    from app.ui.workers import EngineWorker, SchedulerThread, WorkerThread
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +67,14 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Any, system: Any, *,
                  pin_now: Callable[[], float] = time.time,
                  idle_now: Callable[[], float] = time.monotonic,
-                 run_scheduler: bool = True, replay: str = "") -> None:
+                 run_scheduler: bool = True, replay: str = "", lock_only: bool = False) -> None:
         """The window, usable (PIN pad) before the engine exists: ``attach_engine`` later.
 
         ``system`` is the GUI thread's own connection to the system DB (PIN, UI settings).
+        ``lock_only``: only the PIN pad now, its first frame cheap (issue 15): ``system`` is
+        then what the pad's PinGuard reads (``app.ui.early_lock.EarlySettings``), and
+        ``finish(store)`` builds the rest once the frame is on screen; the pad and what was
+        typed on it stay.
         """
         super().__init__()
         self.setWindowTitle("AutoTrader")
@@ -85,6 +85,10 @@ class MainWindow(QMainWindow):
         self.mode = str(settings.effective_mode)
         self.qml = shared_engine()
         self._theme = theme()
+        self._idle_now = idle_now
+        self._replay = replay
+        self._finished = False
+        self._unlock_pending = False
         self._return_page = "dashboard"
         self._pending_pin_action: Callable[[], None] | None = None
         self._detail_loading = False
@@ -94,16 +98,88 @@ class MainWindow(QMainWindow):
         self._live_armed = self.mode != "live"
         self._run_scheduler = run_scheduler
         self._closed = False
+        self._idle_filter_on: Any = None
         self.worker: EngineWorker | None = None
         self.worker_thread: WorkerThread | None = None
         self.scheduler_thread: SchedulerThread | None = None
 
-        # --- view models -------------------------------------------------------------------
+        # --- the PIN pad: all the first frame shows ------------------------------------------
         self.guard = PinGuard(system, now=pin_now)
         self.lock_vm = LockViewModel(self.guard, self)
+        central = QWidget(self)
+        self._column = QVBoxLayout(central)
+        self._column.setContentsMargins(0, 0, 0, 0)
+        self._column.setSpacing(0)
+        self.stack = QStackedWidget(central)
+        self._page = "lock"
+        self._docked = False
+        self._column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        # Pages change their layout with the window's shape (portrait, wide); their landscape
+        # minimums must not stop the window from becoming 480 px wide.
+        self.setMinimumSize(320, 320)
+        if lock_only:
+            from app.ui.early_lock import EarlyHeader
+
+            strip: Any = EarlyHeader(self)  # the real header's view model comes in finish
+        else:
+            strip = self._make_header_vm()
+        self.pages: dict[str, QWidget] = _Pages(self._build_page, {
+            "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm,
+                                                         "header": strip}),
+        })
+        self.stack.addWidget(self.pages["lock"])
+        self.lock_vm.unlocked.connect(self._on_unlocked)
+        # Ctrl+Q quits (a kiosk window has no title bar; the Pi's service restarts it anyway).
+        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
+        quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        quit_shortcut.activated.connect(self.close)
+        self.lock("unlock" if self.guard.is_set else "setup")
+        if not lock_only:
+            self.finish(system)
+
+    def _make_header_vm(self) -> Any:
+        from app.ui.header import HeaderViewModel
+
         self.header_vm = HeaderViewModel(None, None, self.mode, self)
         self.header_vm.set_live_armed(self._live_armed)
-        self.header_vm.set_replay(replay)  # ``run --replay DAY``
+        self.header_vm.set_replay(self._replay)  # ``run --replay DAY``
+        return self.header_vm
+
+    @property
+    def closed(self) -> bool:
+        """Has the window shut down?"""
+        return self._closed
+
+    @property
+    def finished(self) -> bool:
+        """Is the whole window built (not only the PIN pad)?"""
+        return self._finished
+
+    def finish(self, system: Any, settings: Any = None) -> None:
+        """Build the rest of the window around the PIN pad: view models, header, dashboard,
+        idle lock, wiring. ``system``: the GUI thread's system store, open and migrated;
+        ``settings``: with the stored ones applied (``app.ui.app.apply_stored_settings``).
+        The pad keeps its state (what was typed, a check in progress)."""
+        if self._finished or self._closed:
+            return
+        from app.ui.backtest_job import BacktestJob
+        from app.ui.dashboard import DashboardViewModel
+        from app.ui.detail import DetailViewModel
+        from app.ui.idle import IdleWatcher
+        from app.ui.newalgo import BACKTEST_DAYS, NewAlgoViewModel
+        from app.ui.performance import PerformanceViewModel
+        from app.ui.settings_vm import SettingsViewModel, stored_idle_seconds
+        from app.ui.workers import EngineBridge
+
+        self.system = system
+        if settings is not None:
+            self.settings = settings
+        settings = self.settings
+        # --- view models -------------------------------------------------------------------
+        if not hasattr(self, "header_vm"):
+            self._make_header_vm()
+            self.pages["lock"].rootObject().setProperty("header", self.header_vm)
         self.dash_vm = DashboardViewModel(self)
         self.new_vm = NewAlgoViewModel(self)
         # "Backtest last 5 days": a process of its own, never the engine worker's thread.
@@ -122,25 +198,11 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(self)
 
         # --- widgets -----------------------------------------------------------------------
-        central = QWidget(self)
-        col = QVBoxLayout(central)
-        col.setContentsMargins(0, 0, 0, 0)
-        col.setSpacing(0)
+        central = self.centralWidget()
         self.header = load_page(self.qml, "Header.qml", {"header": self.header_vm}, central)
-        self.stack = QStackedWidget(central)
-        self._page = "lock"
-        self._docked = False
-        col.addWidget(self.header)
-        col.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
-        # Pages change their layout with the window's shape (portrait, wide); their landscape
-        # minimums must not stop the window from becoming 480 px wide.
-        self.setMinimumSize(320, 320)
-        self.pages: dict[str, QWidget] = _Pages(self._build_page, {
-            "lock": load_page(self.qml, "LockPage.qml", {"lock": self.lock_vm,
-                                                         "header": self.header_vm}),
-            "dashboard": load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm}),
-        })
+        self.header.setVisible(self._page != "lock")  # before the layout would show it
+        self._column.insertWidget(0, self.header)
+        self.pages["dashboard"] = load_page(self.qml, "Dashboard.qml", {"dash": self.dash_vm})
         # Every page but the lock screen sits in a holder: New, Settings, Detail and
         # Performance are built into theirs when first opened (``_build_page``), and on a wide
         # screen Detail moves beside the cards (``_dock``), where both names show the
@@ -157,13 +219,11 @@ class MainWindow(QMainWindow):
                 box.addWidget(self.pages[name], 1)
             self._holders[name] = holder
             self._holder_rows[name] = box
-        for name in PAGES:
-            self.stack.addWidget(self._holders.get(name) or self.pages[name])
+            self.stack.addWidget(holder)
 
         # --- idle lock ---------------------------------------------------------------------
         self.idle = IdleWatcher(stored_idle_seconds(system, settings.ui.idle_lock_seconds),
-                                now=idle_now, parent=self)
-        self._idle_filter_on: Any = None
+                                now=self._idle_now, parent=self)
         self.idle.idle.connect(self.lock)
         self.settings_vm.idleChanged.connect(self.idle.set_seconds)
 
@@ -175,12 +235,15 @@ class MainWindow(QMainWindow):
         self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
         self._account_timer.timeout.connect(self.requestAccount)
         self._connect_views()
-        # Ctrl+Q quits (a kiosk window has no title bar; the Pi's service restarts it anyway).
-        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
-        quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        quit_shortcut.activated.connect(self.close)
         self.dash_vm.set_message("Starting the engine\u2026", sticky=True)
-        self.lock("unlock" if self.guard.is_set else "setup")
+        self._finished = True
+        self.idle.arm(self._page != "lock")
+        self._watch_input()
+        self._fit(self.width(), self.height())
+        self.show_page(self._page)
+        if self._unlock_pending:  # unlocked before this was built
+            self._unlock_pending = False
+            self._on_unlocked()
 
     def attach_engine(self, engine: Any, scheduler: Any) -> None:
         """Wire a built engine: listener, worker thread, start (reconcile) off the GUI thread."""
@@ -195,6 +258,8 @@ class MainWindow(QMainWindow):
                 self.lock_vm.start(self.lock_vm.mode if self.lock_vm.mode != "confirm"
                                    else "unlock", LIVE_PURPOSE)
         self.header_vm.set_clock(engine.clock, engine.calendar)
+        from db.calendar import exchange_time
+
         self.cards.set_clock(lambda: exchange_time(engine.clock.now()).strftime("%H:%M"))
         self.settings_vm.set_engine(engine)  # its clock, its risk guards to show and change
         self.perf_vm.set_today(lambda: exchange_time(engine.clock.now()).date())
@@ -208,6 +273,8 @@ class MainWindow(QMainWindow):
         feed = getattr(engine, "feed", None)
         if feed is not None:
             feed.add_status_listener(self.bridge.on_feed_status)
+        from app.ui.workers import EngineWorker, SchedulerThread, WorkerThread
+
         self.worker = EngineWorker(engine, self.settings)
         self.worker_thread = WorkerThread(self.worker, self)
         self.scheduler_thread = (SchedulerThread(scheduler, self)
@@ -230,6 +297,8 @@ class MainWindow(QMainWindow):
             self._holder_rows[name].addWidget(page, 1)
             return page
         if name == "detail":
+            from app.ui.detail import DetailPage
+
             page = DetailPage(self.qml, self.detail_vm)
             self.pages[name] = page
             self._place_detail()
@@ -286,7 +355,6 @@ class MainWindow(QMainWindow):
         b.bar.connect(self._on_bar)
         b.feedStatus.connect(self.header_vm.set_stream)
 
-        self.lock_vm.unlocked.connect(self._on_unlocked)
         self.lock_vm.confirmed.connect(self._on_pin_confirmed)
         self.lock_vm.cancelled.connect(self._on_pin_cancelled)
         self.lock_vm.pinChanged.connect(self._on_pin_changed)
@@ -325,8 +393,10 @@ class MainWindow(QMainWindow):
         holder = "dashboard" if self._docked and name in ("dashboard", "detail") else name
         if (holder == "dashboard" and self._docked) or name == "detail":
             self.pages["detail"]  # built now if never opened: shown beside the cards
-        self.stack.setCurrentWidget(self._holders.get(holder) or self.pages[name])
-        self.header.setVisible(name != "lock")
+        self.stack.setCurrentWidget(self._holders.get(holder) or self.pages[name]
+                                    if self._finished else self.pages["lock"])
+        if self._finished:
+            self.header.setVisible(name != "lock")
         self.pages[name].setFocus()
 
     @property
@@ -336,7 +406,7 @@ class MainWindow(QMainWindow):
 
     def _dock(self, wide: bool) -> None:
         """Wide screens: Detail beside the cards (two card columns); else a page of its own."""
-        if wide == self._docked:
+        if wide == self._docked or not self._finished:
             return
         self._docked = wide
         dash = self.pages["dashboard"]
@@ -378,7 +448,8 @@ class MainWindow(QMainWindow):
             purpose = LIVE_PURPOSE
         self._pending_pin_action = None
         self.lock_vm.start(mode, purpose)
-        self.idle.arm(False)
+        if self._finished:
+            self.idle.arm(False)
         self.show_page("lock")
 
     def ask_pin(self, purpose: str, action: Callable[[], None]) -> None:
@@ -389,6 +460,9 @@ class MainWindow(QMainWindow):
         self.show_page("lock")
 
     def _on_unlocked(self) -> None:
+        if not self._finished:  # the rest of the window is not built yet: done in finish()
+            self._unlock_pending = True
+            return
         self.idle.arm(True)
         if not self._live_armed:
             self._live_armed = True
@@ -505,6 +579,8 @@ class MainWindow(QMainWindow):
                   indicators: list) -> None:
         if algo_id != self.detail_vm.algo_id:
             return
+        from app.ui.detail import indicator_windows
+
         self.chart.set_indicators(indicator_windows(indicators, params))
         # bars: open, high, low, close, volume per row
         self.chart.set_series(ts, bars[:, 3], bars[:, [0, 1, 2, 4]])
@@ -589,29 +665,41 @@ class MainWindow(QMainWindow):
 
     # --- window ----------------------------------------------------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802
+        self._watch_input()
+        super().showEvent(event)
+
+    def _watch_input(self) -> None:
         # Watch input on the top-level QWindow (every touch, click and key passes it) rather
         # than on the whole application, which would route every event through Python.
         handle = self.windowHandle()
-        if handle is not None and handle is not self._idle_filter_on:
-            if self._idle_filter_on is not None:
-                self._idle_filter_on.removeEventFilter(self.idle)
-            handle.installEventFilter(self.idle)
-            self._idle_filter_on = handle
-        super().showEvent(event)
+        if not self._finished or handle is None or handle is self._idle_filter_on:
+            return
+        if self._idle_filter_on is not None:
+            self._idle_filter_on.removeEventFilter(self.idle)
+        handle.installEventFilter(self.idle)
+        self._idle_filter_on = handle
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
-        self._theme.set_size(event.size().width(), event.size().height())
+        self._fit(event.size().width(), event.size().height())
+        super().resizeEvent(event)
+
+    def _fit(self, width: int, height: int) -> None:
+        self._theme.set_size(width, height)
+        if not self._finished:  # the PIN pad alone: it follows the theme
+            return
         self.header.setFixedHeight(self._theme.headerHeight)
         if self._docked and self._theme.wide:  # the scale may have changed
             self.pages["dashboard"].setFixedWidth(self._docked_dash_width())
         self._dock(self._theme.wide)
-        super().resizeEvent(event)
 
     def shutdown(self) -> None:
         """Stop the scheduler (after its tick in progress), the worker, then the engine."""
         if self._closed:
             return
         self._closed = True
+        if not self._finished:  # closed before the rest was built: only the pad to drop
+            self.pages["lock"].setSource(QUrl())
+            return
         self.bridge.stop()
         self.backtest_job.shutdown()  # killed, never waited for
         self.idle.arm(False)

@@ -1,7 +1,9 @@
-"""The lock screen's first frame does not wait for numpy or pandas (issue 15, start to first
-frame): sqlite-utils is loaded with both hidden, the window's modules import numpy only where
-it is used, and the engine (which may bring them) is built after that frame, as ``run_gui``
-does. Checked in a fresh interpreter, the real window offscreen on an empty data folder."""
+"""The lock screen's first frame waits only for the PIN pad (issue 15, start to first frame):
+the window opens as ``run_gui`` opens it (``start_window``), with the pad alone; its settings
+are read with plain sqlite3, and sqlite-utils, the migrations, the ``db`` package, the other
+pages' modules and the engine (which brings numpy and pandas) load after that frame. Checked
+in a fresh interpreter, the real window offscreen, on an empty data folder (first start) and
+on one with a PIN set."""
 
 from __future__ import annotations
 
@@ -10,7 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+# Not imported when the lock screen's first frame is drawn.
+AFTER_FIRST_FRAME = (
+    "sqlite_utils", "db", "db.connection", "db.migrations", "db.system", "db.market",
+    "db.calendar", "app.engine", "app.ui.header", "app.ui.dashboard", "app.ui.detail",
+    "app.ui.newalgo", "app.ui.performance", "app.ui.settings_vm", "app.ui.workers",
+    "app.ui.backtest_job", "numpy", "pandas", "pyqtgraph",
+)
 
 CHILD = r"""
 import sys
@@ -18,47 +30,63 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.config import load_settings
-from app.ui.app import start_after_first_frame
-from app.ui.window import MainWindow
-from app.ui.workers import EngineBuilder
-from db.system import SystemStore
+from app.ui.app import start_after_first_frame, start_window
 s = load_settings(overrides={"data_dir": sys.argv[1]})
-w = MainWindow(s, SystemStore(s.system_db_path), run_scheduler=False)
+startup = start_window(s, run_scheduler=False)
+w = startup.window
 w.resize(800, 480)
-builder = EngineBuilder(s)
 seen = {}
 def frame():
     if "frame" not in seen:
         seen["frame"] = 1
-        print("frame", w.current_page(), "numpy" in sys.modules, "pandas" in sys.modules,
-              "sqlite_utils" in sys.modules, flush=True)
+        loaded = [m for m in sys.argv[2].split(",") if m in sys.modules]
+        print("frame", w.current_page(), w.finished, w.lock_vm.mode, "loaded:" + ",".join(loaded),
+              flush=True)
+def whole():
+    print("finished", w.finished, startup.system is not None, startup.builder is not None,
+          flush=True)
 def built(engine, scheduler):
-    w.attach_engine(engine, scheduler)
     import numpy
-    print("engine", w.engine is not None, numpy.asarray([1, 2]).sum(), flush=True)
-    QTimer.singleShot(0, app.quit)
-builder.built.connect(built)
-builder.failed.connect(lambda e: (print("failed", e, flush=True), app.quit()))
+    QTimer.singleShot(0, lambda: (print("engine", w.engine is not None, numpy.asarray([1, 2]).sum(),
+                                        flush=True), app.quit()))
+startup.on_built.append(built)
 w.pages["lock"].quickWindow().afterRendering.connect(frame)
 w.show()
-start_after_first_frame(w, builder.start)
+start_after_first_frame(w, whole)
 QTimer.singleShot(90_000, app.quit)
 app.exec()
-builder.wait()
+startup.wait()
 w.shutdown()
+for store in startup.stores():
+    store.close()
 """
 
 
-def test_lock_screen_first_frame_without_numpy_or_pandas(tmp_path) -> None:
+def run_child(data: Path) -> list[str]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    r = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "data")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run([sys.executable, "-c", CHILD, str(data), ",".join(AFTER_FIRST_FRAME)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    lines = r.stdout.splitlines()
-    # sqlite-utils itself still loads before the frame (the GUI thread's system DB and its
-    # migrations use it); numpy and pandas do not.
-    assert "frame lock False False True" in lines, r.stdout
-    assert "engine True 3" in lines, r.stdout  # the engine came after it, numpy works there
+    return r.stdout.splitlines()
+
+
+@pytest.mark.parametrize("pin_set", [False, True])
+def test_lock_screen_first_frame_waits_for_nothing_else(tmp_path, pin_set) -> None:
+    data = tmp_path / "data"
+    if pin_set:
+        from app.security import PinGuard
+        from db.system import SystemStore
+
+        store = SystemStore(data / "system.db")
+        PinGuard(store).set_pin("246813")
+        store.close()
+    lines = run_child(data)
+    # The pad alone, in the right mode, and none of the rest loaded yet.
+    mode = "unlock" if pin_set else "setup"
+    assert f"frame lock False {mode} loaded:" in lines, lines
+    # Right after it: the rest of the window, the system store, the engine's builder.
+    assert "finished True True True" in lines, lines
+    assert "engine True 3" in lines, lines  # the engine came after it, numpy works there
 
 
 def test_numpy_and_pandas_import_after_db_loaded_them_hidden() -> None:

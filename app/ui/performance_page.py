@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtQml import QQmlEngine
 from PySide6.QtWidgets import QWidget
 
@@ -96,6 +97,15 @@ class PerformanceChart(pg.PlotWidget):
         for name in ("right", "bottom"):
             item.getAxis(name).setStyle(tickFont=font)
         item.getAxis("right").setWidth(int(round(56 * scale)))
+        # Room for the dates under the plot at this font: pyqtgraph's own height, sized for
+        # its default font, cut their lower half at 1920x1080.
+        item.getAxis("bottom").setHeight(int(QFontMetrics(font).height() + round(14 * scale)))
+
+    def date_labels_fit(self) -> bool:
+        """The date axis is tall enough for its labels (tests)."""
+        axis = self.getPlotItem().getAxis("bottom")
+        font = axis.style.get("tickFont") or self.font()
+        return axis.height() >= QFontMetrics(font).height() + 8
 
 
 class PerformancePage(SplitPage):

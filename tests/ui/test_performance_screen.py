@@ -140,3 +140,50 @@ def test_an_empty_chart_shows_no_axes(qtbot, system) -> None:
     chart.set_curves(curves)
     assert item.getAxis("right").isVisible() and item.getAxis("bottom").isVisible()
     assert chart.shown_keys() == ["account", "algo:7"]
+
+
+@pytest.mark.parametrize("size", [(800, 480), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_legend_is_whole_at_both_sizes(qtbot, window, rig, size) -> None:
+    """Issue 12: at 1920x1080 the curves' names were cut ("AAPL · sma_crossov…") and the
+    dates under the chart lost their lower half. Every name is shown whole (on two lines if
+    need be), every figure unclipped, and the date axis is tall enough for its font."""
+    import os
+    from pathlib import Path
+
+    from PySide6.QtCore import QObject
+
+    from app.ui.screenshot import save_png
+    from tests.ui.conftest import unlocked_window
+    from tests.ui.qmlwalk import items, window_problems
+
+    days = weekdays(date(2024, 3, 4), 30)
+    long = ["sma_crossover with a long name", "momentum_breakout_fast", "rsi2 dip buyer"]
+    rows = []
+    for i, d in enumerate(days):
+        rows.append({"day": d, "algo_id": perf.ACCOUNT, "name": "Account", "ticker": "",
+                     "value": 100_000 + 100 * i, "pnl": 100 * i, "status": "demo",
+                     "taken": "close"})
+        for k, name in enumerate(long):
+            rows.append({"day": d, "algo_id": 7 + k, "name": name, "ticker": "AAPL",
+                         "value": 10_000 - 40 * i * (k + 1), "pnl": -40 * i * (k + 1),
+                         "status": "running", "taken": "close"})
+    perf.record_day(rig.engine.system.conn, rows)
+    w = unlocked_window(qtbot, window)
+    w.resize(*size)
+    w.open_performance()
+    qtbot.waitUntil(lambda: w.perf_vm.model.rowCount() == 4, timeout=15000)
+    qtbot.wait(300)
+    page = w.pages["performance"]
+    names = [it for it in items(page.side.rootObject()) if it.objectName() == "perfName"
+             and it.isVisible()]
+    assert sorted(str(n.property("text")) for n in names) == sorted(
+        ["Account"] + [f"AAPL \u00b7 {n}" for n in long])
+    for n in names:
+        assert not n.property("truncated"), n.property("text")
+        assert n.property("contentWidth") <= n.width() + 1, n.property("text")
+    changes = page.side.rootObject().findChildren(QObject, "perfChange")
+    assert all(not c.property("truncated") for c in changes)
+    assert page.chart.date_labels_fit()
+    assert not window_problems(w)
+    shots = Path(os.environ.get("AUTOTRADER_SHOTS", "/tmp/autotrader-shots"))
+    save_png(w, shots / f"{size[0]}x{size[1]}-performance-legend.png")

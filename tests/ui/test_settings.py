@@ -44,3 +44,31 @@ def test_keys_shown_only_as_set(qtbot, window, rig) -> None:
     vm = SettingsViewModel(s, rig.engine.system, rig.clock, "paper")
     shown = " ".join(str(vm.property(p)) for p in ("keysText", "modeText", "aboutText"))
     assert vm.keysText == "set" and key not in shown and secret not in shown
+
+
+def test_back_stays_put_while_the_settings_scroll(qtbot, window) -> None:
+    """Issue 12: Back sat inside the scrolling column and went off screen with it; now it is
+    pinned above the part that scrolls, at both sizes, and still goes back."""
+    from PySide6.QtCore import QObject, QPointF, Qt
+
+    set_up_pin(window)
+    qtbot.waitUntil(lambda: window.current_page() == "dashboard", timeout=15000)
+    for size in ((800, 480), (1920, 1080)):
+        window.resize(*size)
+        window._open_settings()
+        qtbot.wait(150)
+        page = window.pages["settings"]
+        root = page.rootObject()
+        back = root.findChild(QObject, "settingsBackButton")
+        flick = root.findChild(QObject, "settingsFlick")
+        before = back.mapToScene(QPointF(0, 0))
+        assert before.y() >= 0 and before.y() + back.height() <= page.height()
+        if size == (800, 480):  # the settings do not all fit: they scroll
+            assert flick.property("contentHeight") > flick.property("height")
+        flick.setProperty("contentY", max(0.0, flick.property("contentHeight")
+                                          - flick.property("height")))
+        qtbot.wait(50)
+        assert back.isVisible() and back.mapToScene(QPointF(0, 0)) == before
+        centre = back.mapToScene(QPointF(back.width() / 2, back.height() / 2)).toPoint()
+        qtbot.mouseClick(page, Qt.MouseButton.LeftButton, pos=centre)
+        qtbot.waitUntil(lambda: window.current_page() == "dashboard", timeout=5000)

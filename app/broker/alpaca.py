@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 
@@ -45,7 +45,7 @@ from app.broker.alpaca_clients import (
     trading_base_url,
     trading_client,
 )
-from app.broker.alpaca_trade_stream import TradeUpdatesStream
+from app.broker.alpaca_trade_stream import TradeUpdateEvent, TradeUpdatesStream
 from app.broker.base import (
     TERMINAL_STATUSES,
     Account,
@@ -54,6 +54,7 @@ from app.broker.base import (
     OrderListener,
     OrderRequest,
     OrderUpdate,
+    Side,
     TickerInfo,
     UnknownTickerError,
 )
@@ -76,7 +77,7 @@ def _f(x: Any) -> float | None:
 
 def update_from_order(o: Any, reason: str = "") -> OrderUpdate:
     """An ``OrderUpdate`` from an alpaca-py ``Order`` model or a raw order dict."""
-    get = o.get if isinstance(o, dict) else lambda k: getattr(o, k, None)
+    get: Callable[[str], Any] = o.get if isinstance(o, dict) else lambda k: getattr(o, k, None)
     ts = get("updated_at")
     if isinstance(ts, str):
         ts = parse_iso(ts)
@@ -85,7 +86,7 @@ def update_from_order(o: Any, reason: str = "") -> OrderUpdate:
         client_order_id=str(get("client_order_id")),
         status=_value(get("status")),
         ticker=str(get("symbol") or ""),
-        side=_value(get("side")),  # type: ignore[arg-type]
+        side=cast(Side, _value(get("side"))),  # Alpaca's order sides are "buy" and "sell"
         qty=int(float(get("qty") or 0)),
         filled_qty=int(float(get("filled_qty") or 0)),
         filled_avg_price=avg,
@@ -156,7 +157,7 @@ class AlpacaBroker:
         """Seconds before the next try: a 429 waits for Alpaca's reset time, the rest back off."""
         if api_error_status(e) == 429:
             return retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
-        return min(self.backoff_max, self.backoff_base * 2 ** attempt)
+        return min(self.backoff_max, self.backoff_base * 2.0 ** attempt)
 
     @staticmethod
     def _transient(e: BaseException) -> bool:
@@ -409,7 +410,7 @@ class AlpacaBroker:
                 self._touched[u.client_order_id] = time.monotonic()
             self._listeners.notify(u)
 
-    def _on_event(self, data: dict) -> None:
+    def _on_event(self, data: TradeUpdateEvent) -> None:
         order = data.get("order")
         if not isinstance(order, dict) or not order.get("client_order_id"):
             return

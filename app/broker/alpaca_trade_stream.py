@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, TypedDict
 
 import websocket
 
@@ -25,7 +26,17 @@ from app.broker.ws_reconnect import Dropped, Heartbeat, ReconnectingWebSocket, R
 
 logger = logging.getLogger(__name__)
 
-EventCallback = Callable[[dict], None]
+
+
+class TradeUpdateEvent(TypedDict, total=False):
+    """The ``data`` of a ``trade_updates`` message as Alpaca sends it (decoded JSON, checked
+    by the receiver): the event's name and the order as Alpaca's order JSON."""
+
+    event: str
+    order: dict[str, Any]
+
+
+EventCallback = Callable[[TradeUpdateEvent], None]
 
 
 class TradeUpdatesStream(ReconnectingWebSocket):
@@ -67,11 +78,12 @@ class TradeUpdatesStream(ReconnectingWebSocket):
                 "trade updates: %s%s", state, f" ({detail})" if detail else "")
         self.state, self.detail = state, detail
 
-    def _recv(self, ws: websocket.WebSocket) -> dict:
+    def _recv(self, ws: websocket.WebSocket) -> dict[str, Any]:
         data = ws.recv()
         if not data:
             raise Dropped("closed by server")
-        return json.loads(data)
+        reply: dict[str, Any] = json.loads(data)  # the authorization reply, an object
+        return reply
 
     # --- ReconnectingWebSocket hooks --------------------------------------------------------
     def _open(self) -> websocket.WebSocket:

@@ -47,7 +47,7 @@ class RetryPolicy:
 
     def pause(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (0-based)."""
-        return min(self.cap, self.base * 2 ** attempt)
+        return min(self.cap, self.base * 2.0 ** attempt)
 
 
 # Reads (account, clock, positions, an order's state) are idempotent: retried freely.

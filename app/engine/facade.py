@@ -41,6 +41,7 @@ from app.engine.model import (
     EXTERNAL_KEY,
     GUARDS_KEY,
     LAST_TICK_KEY,
+    AccountSummary,
     AlgoState,
     AlgoView,
     EngineError,
@@ -234,7 +235,7 @@ class Engine(TickPlanner, Lifecycle, BrokerIntake, CorporateDesk, GuardEditor):
         with self._lock:
             return self._view(self._get(algo_id), price)
 
-    def account_summary(self) -> dict:
+    def account_summary(self) -> AccountSummary:
         acct = self.io.account()
         with self._lock:
             free = self._free_from(acct.cash)

@@ -56,6 +56,21 @@ class DecisionRow(TypedDict):
     refused: str | None
 
 
+class AccountSummary(TypedDict):
+    """The account as the screens show it: the broker's cash and equity (``last_equity`` at the
+    previous close, None when unknown), the cash no algorithm holds (``free``), the engine's
+    mode and broker, and why trading is halted or storage failing (None when not)."""
+
+    cash: float
+    equity: float
+    free: float
+    last_equity: float | None
+    mode: str
+    broker: str
+    halted: str | None
+    storage: str | None
+
+
 @dataclass(frozen=True)
 class TickResult:
     minute: datetime

@@ -518,7 +518,11 @@ class NewAlgoViewModel(QObject):
         """A capital chip: 25 %, 50 % or all of the money free for new algorithms."""
         if self._step != "capital" or self._free is None or self._free <= 0:
             return
-        v = math.floor(self._free * max(0.0, min(1.0, share)) * 100) / 100
+        share = max(0.0, min(1.0, share))
+        if share < 1:  # whole dollars ($10,000 rather than $9,999.99 of $39,999.97 free)
+            v = min(float(round(self._free * share)), math.floor(self._free * 100) / 100)
+        else:  # every free cent
+            v = math.floor(self._free * 100) / 100
         self._capital = f"{v:.2f}".rstrip("0").rstrip(".")
         self._message = ""
         self.changed.emit()

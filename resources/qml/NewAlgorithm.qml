@@ -282,6 +282,9 @@ Rectangle {
             Text { text: page.flow.summary; font.pixelSize: Theme.fontHuge * 0.7; font.bold: true
                    color: Theme.text; Layout.fillWidth: true; wrapMode: Text.WordWrap
                    horizontalAlignment: Text.AlignHCenter }
+            Text { objectName: "confirmShares"; text: page.flow.sharesText; visible: text !== ""
+                   font.pixelSize: Theme.font; color: Theme.text; Layout.fillWidth: true
+                   wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
             Text { text: page.flow.pluginDescription; font.pixelSize: Theme.font; color: Theme.muted
                    Layout.fillWidth: true; wrapMode: Text.WordWrap; horizontalAlignment: Text.AlignHCenter }
             Flow {

@@ -97,7 +97,7 @@ def test_ticker_known_before_next_and_shares_it_buys(qtbot, window, rig, size) -
     assert w.new_vm.sharesText == f"AMZN last traded at ${price:,.2f}."
     w.new_vm.capitalShare(0.25)
     capital = float(w.new_vm.capitalText)
-    assert capital == pytest.approx(w.header_vm.free() * 0.25, abs=0.01)
+    assert capital == round(w.header_vm.free() * 0.25)  # whole dollars
     n = math.floor(capital / price)
     assert w.new_vm.sharesText == f"Buys {n:,} shares of AMZN at ${price:,.2f} (last price)."
     assert find(new, "sharesText").property("text") == w.new_vm.sharesText
@@ -106,6 +106,11 @@ def test_ticker_known_before_next_and_shares_it_buys(qtbot, window, rig, size) -
     type_ticker(w, "100")
     assert w.new_vm.sharesText == f"Not enough for one share of AMZN at ${price:,.2f}."
     w.new_vm.capitalShare(1.0)
+    assert float(w.new_vm.capitalText) == math.floor(w.header_vm.free() * 100) / 100
+    w.new_vm.next()
+    assert w.new_vm.step == "confirm"
+    assert find(new, "confirmShares").property("text") == w.new_vm.sharesText
+    w.new_vm.back()
     qtbot.wait(100)
     assert not window_problems(w)
     save_png(w, SHOTS / f"{size[0]}x{size[1]}-new-capital-shares.png")
@@ -139,11 +144,13 @@ def test_slow_broker_is_said_and_the_pad_stays_usable(qtbot, window, rig) -> Non
         assert time.monotonic() - t0 < 3
         assert not w.new_vm.checking and w.new_vm.step == "ticker"
         assert threads and threads[0] != threading.main_thread().name
+        qtbot.wait(100)
+        assert find(w.pages["new"], "flowMessage").property("text") == w.new_vm.message
+        save_png(w, SHOTS / "800x480-new-ticker-slow-broker.png")
         # The pad answers while the broker does not: a key types at once.
         w.new_vm.backspace()
         w.new_vm.key("t")
         assert w.new_vm.ticker == "MSFT"
-        save_png(w, SHOTS / "800x480-new-ticker-slow-broker.png")
         release.set()
         w.new_vm.next()  # asks again; the broker answers now
         qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15000)

@@ -7,10 +7,11 @@ in QML), not as context-property globals: a page says exactly what it uses.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QUrl
+from PySide6.QtCore import QObject, QUrl
 from PySide6.QtQml import QQmlComponent, QQmlEngine
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QWidget
@@ -64,7 +65,13 @@ def load_page(engine: QQmlEngine, name: str, props: dict[str, Any],
     w = QQuickWidget(engine, parent)
     w.setResizeMode(QQuickWidget.ResizeMode.SizeRootObjectToView)
     w.setObjectName(name.removesuffix(".qml"))
-    w.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)  # fingers, not only mice
+    # Fingers, not only mice: QQuickWidget accepts touch events by itself except on macOS.
+    # Only there is ``Qt`` named: the first use of that namespace builds all its ~100 Python
+    # enums (15-40 ms here), which the lock screen's first frame does not wait for (issue 15).
+    if sys.platform == "darwin":
+        from PySide6.QtCore import Qt
+
+        w.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)
     if hasattr(w, "setInitialProperties"):  # Qt >= 6.9
         w.setInitialProperties(props)
         w.setSource(url)

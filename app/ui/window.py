@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
@@ -130,10 +130,6 @@ class MainWindow(QMainWindow):
         })
         self.stack.addWidget(self.pages["lock"])
         self.lock_vm.unlocked.connect(self._on_unlocked)
-        # Ctrl+Q quits (a kiosk window has no title bar; the Pi's service restarts it anyway).
-        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
-        quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        quit_shortcut.activated.connect(self.close)
         self.lock("unlock" if self.guard.is_set else "setup")
         if not lock_only:
             self.finish(system)
@@ -235,6 +231,13 @@ class MainWindow(QMainWindow):
         self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
         self._account_timer.timeout.connect(self.requestAccount)
         self._connect_views()
+        # Ctrl+Q quits (a kiosk window has no title bar; the Pi's service restarts it anyway).
+        # Here, not with the pad: ``Qt``'s first use builds its ~100 Python enums (15-40 ms).
+        from PySide6.QtCore import Qt
+
+        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
+        quit_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        quit_shortcut.activated.connect(self.close)
         self.dash_vm.set_message("Starting the engine\u2026", sticky=True)
         self._finished = True
         self.idle.arm(self._page != "lock")

@@ -1,7 +1,8 @@
 """The lock screen's first frame waits only for the PIN pad (issue 15, start to first frame):
 the window opens as ``run_gui`` opens it (``start_window``), with the pad alone; its settings
 are read with plain sqlite3, and sqlite-utils, the migrations, the ``db`` package, the other
-pages' modules and the engine (which brings numpy and pandas) load after that frame. Checked
+pages' modules and the engine (which brings numpy and pandas) load after that frame, as do
+the ``Qt`` namespace's Python enums. Checked
 in a fresh interpreter, the real window offscreen, on an empty data folder (first start) and
 on one with a PIN set."""
 
@@ -26,9 +27,13 @@ AFTER_FIRST_FRAME = (
 
 CHILD = r"""
 import sys
+import PySide6.QtCore as QtCore
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
+# PySide builds the ``Qt`` namespace's ~100 Python enums at its first use (15-40 ms), where
+# it loads types lazily (6.11 does).
+lazy_qt = "Qt" not in QtCore.__dict__
 from app.config import load_settings
 from app.ui.app import start_after_first_frame, start_window
 s = load_settings(overrides={"data_dir": sys.argv[1]})
@@ -42,6 +47,7 @@ def frame():
         loaded = [m for m in sys.argv[2].split(",") if m in sys.modules]
         print("frame", w.current_page(), w.finished, w.lock_vm.mode, "loaded:" + ",".join(loaded),
               flush=True)
+        print("Qt namespace built:", lazy_qt and "Qt" in QtCore.__dict__, flush=True)
 def whole():
     print("finished", w.finished, startup.system is not None, startup.builder is not None,
           flush=True)
@@ -84,6 +90,7 @@ def test_lock_screen_first_frame_waits_for_nothing_else(tmp_path, pin_set) -> No
     # The pad alone, in the right mode, and none of the rest loaded yet.
     mode = "unlock" if pin_set else "setup"
     assert f"frame lock False {mode} loaded:" in lines, lines
+    assert "Qt namespace built: False" in lines, lines
     # Right after it: the rest of the window, the system store, the engine's builder.
     assert "finished True True True" in lines, lines
     assert "engine True 3" in lines, lines  # the engine came after it, numpy works there

@@ -156,7 +156,7 @@ class CorporateDesk(EngineCore):
         return done
 
     # --- helpers ------------------------------------------------------------------------
-    def _holders(self, ticker: str, ex_iso: str) -> list[tuple[dict, int, int]]:
+    def _holders(self, ticker: str, ex_iso: str) -> list[tuple[dict[str, Any], int, int]]:
         """(algorithm row, shares held before the ex-date, transactions on/after it)."""
         out = []
         for row in self.system.list_algorithms(ALL_ALGO_STATUSES):
@@ -166,7 +166,7 @@ class CorporateDesk(EngineCore):
             out.append((row, held, later))
         return out
 
-    def _db_ledger(self, row: dict) -> Ledger:
+    def _db_ledger(self, row: dict[str, Any]) -> Ledger:
         return Ledger.from_transactions(row["initial_capital"],
                                         self.system.transactions(row["id"]),
                                         dbc.events(self.system, row["id"]))
@@ -183,11 +183,11 @@ class CorporateDesk(EngineCore):
                 a.paused = a.error = ev["note"]
                 self.system.set_algorithm_error(a.id, ev["note"])
 
-    def _pause_note(self, act: dict, why: str) -> str:
+    def _pause_note(self, act: dict[str, Any], why: str) -> str:
         return f"paused: {describe(act)}: {why}"
 
     # --- split --------------------------------------------------------------------------
-    def _apply_split(self, act: dict) -> None:
+    def _apply_split(self, act: dict[str, Any]) -> None:
         ticker, old, new = act["ticker"], float(act["old_rate"]), float(act["new_rate"])
         if not (old > 0 and new > 0):
             raise ValueError(f"bad split rates {new}:{old}")

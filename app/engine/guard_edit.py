@@ -66,6 +66,8 @@ class LimitSpec:
     zero_off: bool = True
 
 
+LimitValue = float | str  # a number (int included), or a choice's word
+
 SPECS: dict[str, LimitSpec] = {s.name: s for s in (
     LimitSpec("algo_max_daily_loss_pct", "Algorithm: daily loss, % of its capital", "pct", 100),
     LimitSpec("algo_max_daily_loss", "Algorithm: daily loss, dollars", "money"),
@@ -86,7 +88,7 @@ SPECS: dict[str, LimitSpec] = {s.name: s for s in (
 )}
 
 
-def parse_value(name: str, raw: Any) -> float | int | str:
+def parse_value(name: str, raw: Any) -> LimitValue:
     """``raw`` (a number, or text as typed: "2.5", "$1,000", "10%", "off") as the value of
     limit ``name``, or GuardLimitError saying what is wrong."""
     spec = SPECS.get(name)
@@ -127,10 +129,10 @@ def parse_value(name: str, raw: Any) -> float | int | str:
     return num
 
 
-def loosens(name: str, old: Any, new: Any) -> bool:
+def loosens(name: str, old: LimitValue, new: LimitValue) -> bool:
     """Does changing limit ``name`` from ``old`` to ``new`` let more risk through?"""
     spec = SPECS[name]
-    if spec.kind == "choice":
+    if spec.kind == "choice" or isinstance(old, str) or isinstance(new, str):  # keep | sell
         return old != new and new == spec.looser
     if spec.looser == "lower":
         return new < old
@@ -278,7 +280,7 @@ class GuardEditor:
                  "zero_off": s.zero_off}
                 for n, s in SPECS.items()]
 
-    def check_guard_limit(self, name: str, raw: Any) -> tuple[Any, Any, bool]:
+    def check_guard_limit(self, name: str, raw: Any) -> tuple[LimitValue, LimitValue, bool]:
         """(old, new, loosens) for a proposed change, without making it (GuardLimitError
         when the value cannot be taken)."""
         new = parse_value(name, raw)

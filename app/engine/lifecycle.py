@@ -26,6 +26,7 @@ from app.engine.model import (
     AlgoState,
     EngineError,
     InsufficientCapitalError,
+    NewInstance,
     TickerRejectedError,
     UnknownPluginError,
 )
@@ -70,8 +71,8 @@ class Lifecycle(EngineCore):
 
 
     # --- plugins -------------------------------------------------------------------------
-    def _new_instance(self, plugin: str, params: dict, ticker: str,
-                      capital: float) -> tuple[Any, str | None]:
+    def _new_instance(self, plugin: str, params: dict[str, Any], ticker: str,
+                      capital: float) -> NewInstance:
         """(plugin object, None) or (None, why it cannot be created). No lock held: a plugin
         ``__init__`` may take up to the plugin time limit."""
         info = self._plugins.get(plugin)
@@ -108,7 +109,7 @@ class Lifecycle(EngineCore):
                         a.id, a.name)
         self._adopt_later(a, fut)
 
-    def _adopt_later(self, a: AlgoState, fut: Future) -> None:
+    def _adopt_later(self, a: AlgoState, fut: Future[NewInstance]) -> None:
         with self._lock:
             a.starting = fut
         fut.add_done_callback(lambda f: self._adopt(a, *f.result()) if not f.exception()
@@ -121,7 +122,7 @@ class Lifecycle(EngineCore):
             starting = [a for a in self._algos.values() if a.starting is not None]
         if not starting:
             return
-        wait_futures([a.starting for a in starting], timeout=timeout)
+        wait_futures([f for a in starting if (f := a.starting) is not None], timeout=timeout)
         for a in starting:
             f = a.starting
             if f is not None and f.done():
@@ -172,7 +173,7 @@ class Lifecycle(EngineCore):
         return max(0.0, cash - held)
 
     def create_algorithm(self, plugin: str, ticker: str, capital: float,
-                         params: dict | None = None, name: str = "") -> int:
+                         params: dict[str, Any] | None = None, name: str = "") -> int:
         info = self._usable_plugin(plugin)
         ticker = (ticker or "").strip().upper()
         try:
@@ -216,7 +217,8 @@ class Lifecycle(EngineCore):
         self._emit("on_algorithms_changed")
         return a.id
 
-    def _add_row(self, plugin: str, ticker: str, capital: float, values: dict, name: str,
+    def _add_row(self, plugin: str, ticker: str, capital: float, values: dict[str, Any],
+                 name: str,
                  cash: float, instance: Any) -> AlgoState:
         """Check and take the capital and write the algorithm's row, atomically. While
         another process holds the DB's write lock this is tried again (the core lock let go
@@ -280,7 +282,7 @@ class Lifecycle(EngineCore):
         return a
 
     # --- stop ----------------------------------------------------------------------------
-    def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future:
+    def _stop_locked(self, a: AlgoState, why: str | None, liquidate: bool) -> Future[None]:
         """Under the lock: mark ``a`` stopped (so none of its orders is sent from now on),
         write the sale's intent if asked, and queue the broker work. Returns the job.
         A DB locked by another process does not hold the stop up: its writes wait."""
@@ -385,7 +387,7 @@ class Lifecycle(EngineCore):
         except BrokerError as e:
             logger.warning("cannot cancel order %s: %s", coid, e)
 
-    def _wait_sales(self, jobs: list[Future]) -> list[str]:
+    def _wait_sales(self, jobs: list[Future[None]]) -> list[str]:
         done, _ = wait_futures(jobs, timeout=LIQUIDATION_WAIT)
         out = []
         for f in done:
@@ -421,7 +423,7 @@ class Lifecycle(EngineCore):
         One short step under the lock marks them all stopped; cancels and sales go to the
         broker afterwards, off the lock."""
         t0 = time.perf_counter()
-        jobs: list[Future] = []
+        jobs: list[Future[None]] = []
         failures: list[str] = []
         with self._lock:
             targets = [a for a in self._algos.values()

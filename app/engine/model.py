@@ -14,11 +14,16 @@ from db.market import Bar
 from db.system import Transaction
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import numpy as np
 
 LAST_TICK_KEY = "engine.last_tick"
 GUARDS_KEY = "engine.guards"
 EXTERNAL_KEY = "engine.external_positions"
+
+# A plugin object being made: (the object, None), or (None, why it cannot be made).
+NewInstance = tuple[Any, str | None]
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ class AlgoState:
     paused: str | None = None  # why its ticker is paused (positions differ from the broker)
     cooldown_until: datetime | None = None  # a broker refusal: no orders before this minute
     rejections: int = 0  # broker refusals in a row
-    starting: Any = None  # a Future: the plugin object being created in the background
+    starting: Future[NewInstance] | None = None  # the plugin object being made in the background
 
     @property
     def trading(self) -> bool:

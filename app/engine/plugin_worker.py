@@ -27,9 +27,16 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from multiprocessing.connection import Connection
+
+    from algorithm._api import AlgoContext
 
 FLUSH_SECONDS = 0.02  # replies are sent at least this often while a batch runs
 OUTPUT_CAP = 8192  # characters of print()/stderr kept per call; the rest are counted
@@ -42,7 +49,7 @@ class PluginSpec:
     name: str
     path: str | None
     builtin: bool
-    params: dict
+    params: dict[str, Any]
     ticker: str
     capital: float
 
@@ -53,6 +60,24 @@ class WorkerConfig:
     market_path: str
     plugin_dirs: tuple[str, ...]
     memory_mb: float = 0.0  # the worker's data memory limit (RLIMIT_DATA); 0: none
+
+
+# The wire protocol (module docstring), engine -> worker: ops on plugin objects by id (iid).
+ConstructOp = tuple[Literal["construct"], int, PluginSpec]
+RunOp = tuple[Literal["run"], int, "AlgoContext", "datetime", int]  # iid, ctx, minute, algo id
+WorkerOp = ConstructOp | RunOp
+# Worker -> engine: what a plugin's run() returned, as plain values (``_portable``). A value of
+# a type the engine does not take travels as ("opaque", its type's name).
+Opaque = tuple[Literal["opaque"], str]
+Portable = (tuple[Literal["none"]] | tuple[Literal["len"], int] | Opaque
+            | tuple[Literal["pair"], bool, str | Opaque, float | Opaque])
+ErrorInfo = tuple[str, str]  # what a plugin raised: its type's name, its text
+Output = tuple[str, int]  # print()/stderr text captured, characters dropped
+Usage = tuple[int, int, int]  # ``_Meter.after``: kB grown during the op, kB now, threads more
+OkReply = tuple[Literal["ok"], Portable | None, str, Output, Usage]  # None: a construct
+ErrorReply = tuple[Literal["error"], ErrorInfo, str, Output, Usage]  # where: file:line
+SkippedReply = tuple[Literal["skipped"], None, str, Output, Usage]
+Reply = OkReply | ErrorReply | SkippedReply
 
 
 class _Capture(io.TextIOBase):
@@ -114,7 +139,7 @@ class _Meter:
         except (OSError, IndexError, ValueError):
             return 0
 
-    def after(self, op: tuple, last: bool) -> tuple[int, int, int]:
+    def after(self, op: WorkerOp, last: bool) -> Usage:
         """(data memory grown during this ``run`` op in kB, known only in detail; data memory
         now in kB, 0 when not read; threads more than before the op)."""
         threads = threading.active_count()
@@ -143,7 +168,7 @@ def _where(e: BaseException) -> str:
 _OK_SHARES = (int, float, bool)
 
 
-def _portable(raw: Any) -> Any:
+def _portable(raw: Any) -> Portable:
     """What the engine may check of a plugin's result, as plain picklable values. Anything
     else becomes ``("opaque", type name)`` so the engine refuses it by its type's name."""
     if type(raw) in (tuple, list):
@@ -166,15 +191,14 @@ def _portable(raw: Any) -> Any:
     return ("opaque", type(raw).__name__)
 
 
-def _plain(value: Any) -> bool:
+def _plain(value: Portable | None) -> bool:
     """True for a ``_portable`` value made of built-in types only (no pickle test needed:
     a type name from a plugin could be a str subclass with its own ``__reduce__``)."""
     if value is None:  # a construct
         return True
-    kind = value[0]
-    if kind == "pair":
+    if value[0] == "pair":
         return type(value[2]) is str and type(value[3]) in _OK_SHARES
-    return kind == "none" or kind == "len"
+    return value[0] == "none" or value[0] == "len"
 
 
 # Environment variables a plugin has no business reading: the broker keys (APCA_*, the
@@ -303,7 +327,10 @@ def _start(cfg: WorkerConfig) -> None:
             sys.path.append(d)
 
 
-def _call(op: tuple, instances: dict[int, Any], set_context: Any) -> Any:
+SetContext = Callable[["AlgoContext | None"], None]
+
+
+def _call(op: WorkerOp, instances: dict[int, Any], set_context: SetContext) -> Portable | None:
     """Do one op: create a plugin object or run one; the result as a ``_portable`` value."""
     if op[0] == "construct":
         spec: PluginSpec = op[2]
@@ -321,27 +348,29 @@ def _call(op: tuple, instances: dict[int, Any], set_context: Any) -> Any:
         set_context(None)
 
 
-def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context: Any,
-           meter: _Meter | None = None, last: bool = True) -> tuple:
+def _reply(op: WorkerOp, instances: dict[int, Any], capture: _Capture,
+           set_context: SetContext, meter: _Meter | None = None, last: bool = True) -> Reply:
     """``_call`` with the plugin's output captured and anything it raises (sys.exit()
     included) turned into an error reply; always a reply the pipe can carry."""
-    status, value, where = "ok", None, ""
+    value: Portable | None = None
+    error: ErrorInfo | None = None
+    where = ""
     real_out, real_err = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = capture
     try:
         value = _call(op, instances, set_context)
     except BaseException as e:  # noqa: BLE001 - sys.exit() in a plugin included
-        status = "error"
         try:
             text = str(e)[:500]
         except Exception:  # noqa: BLE001 - a hostile __str__
             text = "<unprintable>"
-        value, where = (type(e).__name__, text), _where(e)
+        error, where = (type(e).__name__, text), _where(e)
     finally:
         sys.stdout, sys.stderr = real_out, real_err
     usage = meter.after(op, last) if meter is not None else (0, 0, 0)
-    reply = (status, value, where, capture.take(), usage)
-    if not (status == "ok" and _plain(value)):
+    reply: Reply = (("ok", value, where, capture.take(), usage) if error is None
+                    else ("error", error, where, capture.take(), usage))
+    if not (error is None and _plain(value)):
         try:
             pickle.dumps(reply)
         except Exception:  # noqa: BLE001 - whatever a plugin's exception text holds
@@ -350,13 +379,13 @@ def _reply(op: tuple, instances: dict[int, Any], capture: _Capture, set_context:
     return reply
 
 
-def _run_batch(conn: Any, ops: list, give_up: float | None, instances: dict[int, Any],
-               capture: _Capture, progress: Any, set_context: Any,
-               meter: _Meter | None = None) -> None:
+def _run_batch(conn: Connection, ops: list[WorkerOp], give_up: float | None,
+               instances: dict[int, Any], capture: _Capture, progress: Any,
+               set_context: SetContext, meter: _Meter | None = None) -> None:
     """One message's ops in order. Replies go back in small bundles (every few ms and at the
     end): one pipe write per call would cost more than a fast plugin's run(). ``progress``
     tells the engine which call is running and since when."""
-    replies: list[tuple] = []
+    replies: list[Reply] = []
     flushed = time.monotonic()
     for n, op in enumerate(ops):
         last_op = n == len(ops) - 1
@@ -374,7 +403,7 @@ def _run_batch(conn: Any, ops: list, give_up: float | None, instances: dict[int,
             replies, flushed = [], now
 
 
-def main(conn: Any, cfg: WorkerConfig, progress: Any = None) -> None:
+def main(conn: Connection, cfg: WorkerConfig, progress: Any = None) -> None:
     """``progress`` (shared memory, two doubles): the index in its batch of the op running
     and its ``time.monotonic()`` start, so the engine knows which call to blame and time
     without a message per call."""

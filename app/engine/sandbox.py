@@ -23,9 +23,18 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from app.engine.plugin_worker import _where
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from algorithm._api import AlgoContext
+    from app.engine.plugin_worker import PluginSpec, Portable, Reply, WorkerConfig, WorkerOp
+
+# What a queued process call asks of its plugin object (the object's id is added when sent).
+CallOp = tuple[Literal["construct"]] | tuple[Literal["run"], "AlgoContext", "datetime", int]
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +81,11 @@ class Call:
     started: float | None = None
     finished: float | None = None
     done: _Done = field(default_factory=_Done)
-    _report: queue.SimpleQueue | None = None
+    _report: queue.SimpleQueue[Call] | None = None
     # process pool: the worker died (exit, crash, kill after the time limit) during this call
     died: str | None = None
     deaths: int = 0  # worker deaths in a row charged to this call's key
-    op: tuple | None = None
+    op: CallOp | None = None
     instance: Any = None
 
     @property
@@ -235,13 +244,14 @@ OUTPUT_LINES_PER_MINUTE = 20  # plugin print()/stderr lines logged per plugin pe
 class RemoteError(Exception):
     """An exception raised by plugin code in a worker; its type name is the plugin's."""
 
-    _classes: dict[str, type] = {}
+    _classes: dict[str, type[RemoteError]] = {}
 
     @classmethod
     def make(cls, name: str, text: str) -> RemoteError:
         klass = cls._classes.get(name)
         if klass is None:
-            klass = type(name if name.isidentifier() else "Exception", (cls,), {})
+            klass = cast("type[RemoteError]",  # type() of a subclass of cls
+                         type(name if name.isidentifier() else "Exception", (cls,), {}))
             cls._classes[name] = klass
         return klass(text)
 
@@ -251,27 +261,26 @@ def _opaque(name: str) -> Any:
     return type(name if name.isidentifier() else "object", (), {})()
 
 
-def _decode(value: Any) -> Any:
-    kind = value[0]
-    if kind == "none":
+def _decode(value: Portable | None) -> Any:
+    """A plugin's result as the engine checks it (the worker's ``_portable`` undone; None is
+    a construct's answer, never a run's)."""
+    if value is None or value[0] == "none":
         return None
-    if kind == "len":
+    if value[0] == "len":
         return (None,) * value[1]
-    if kind == "opaque":
+    if value[0] == "opaque":
         return _opaque(value[1])
     _, is_list, action, shares = value
-    if type(action) is tuple:
-        action = _opaque(action[1])
-    if type(shares) is tuple:
-        shares = _opaque(shares[1])
-    return [action, shares] if is_list else (action, shares)
+    act = _opaque(action[1]) if type(action) is tuple else action
+    num = _opaque(shares[1]) if type(shares) is tuple else shares
+    return [act, num] if is_list else (act, num)
 
 
 @dataclass(eq=False)
 class RemoteInstance:
     """The engine's handle on a plugin object living in a worker process."""
 
-    spec: Any
+    spec: PluginSpec
     slot: int
     iid: int
     gen: int = -1  # the slot generation it was created in; another one means: re-create
@@ -518,7 +527,7 @@ class ProcessPluginPool:
         if proc.is_alive():
             proc.kill()
         proc.join(timeout=5)
-        code = proc.exitcode
+        code: int | None = proc.exitcode
         try:
             slot.conn.close()
         except OSError:
@@ -589,14 +598,14 @@ class ProcessPluginPool:
                     c.done.set()
         return calls
 
-    def _ops_for(self, slot: _Slot, call: Call) -> list[tuple[Call, tuple, bool]]:
+    def _ops_for(self, slot: _Slot, call: Call) -> list[Op]:
         """(call, op, is_rebuild) for ``call`` on ``slot``: a run whose object was lost with
         an earlier worker is preceded by its re-creation."""
         inst: RemoteInstance = call.instance
         assert call.op is not None  # set when the call was queued
         if call.op[0] == "construct":
             return [(call, ("construct", inst.iid, inst.spec), False)]
-        out = []
+        out: list[Op] = []
         if inst.gen != slot.gen:
             out.append((call, ("construct", inst.iid, inst.spec), True))
         out.append((call, ("run", inst.iid, *call.op[1:]), False))
@@ -605,7 +614,7 @@ class ProcessPluginPool:
     def _run_all(self, calls: list[Call], timeout: float, budget: float | None) -> None:
         _Batch(self, timeout, budget).run(calls)
 
-    def _drain(self, slot: _Slot, inflight: dict, last: dict) -> None:
+    def _drain(self, slot: _Slot, inflight: dict[int, list[Op]], last: dict[int, float]) -> None:
         idx = slot.index
         while idx in inflight:
             try:
@@ -623,9 +632,9 @@ class ProcessPluginPool:
                 if idx in inflight:
                     self._apply(slot, inflight, reply)
 
-    def _apply(self, slot: _Slot, inflight: dict, reply: tuple) -> None:
+    def _apply(self, slot: _Slot, inflight: dict[int, list[Op]], reply: Reply) -> None:
         idx = slot.index
-        status, value, where, (text, dropped), (grew, data_kb, threads) = reply
+        _, _, where, (text, dropped), (grew, data_kb, threads) = reply
         call, op, rebuild = inflight[idx].pop(0)
         if not inflight[idx]:
             del inflight[idx]
@@ -639,27 +648,28 @@ class ProcessPluginPool:
             inst.grew_kb += grew
         if text or dropped:
             self._output.log(inst.spec.name, text, dropped)
-        if status == "skipped":
+        if reply[0] == "skipped":
             call.skipped = True
             return
         if op[0] == "construct":
-            if status == "ok":
+            if reply[0] == "ok":
                 inst.gen = slot.gen
                 if rebuild:
                     logger.info("plugin %s (%s) re-created in worker %d", inst.spec.name,
                                 call.key, idx)
             else:
-                call.error = RemoteError.make(*value)
+                error = reply[1]
+                call.error = RemoteError.make(*error)
                 call.where = where
                 if rebuild:
                     call.error = RemoteError.make(
-                        value[0], f"(re-creating it after its worker restarted) {value[1]}")
+                        error[0], f"(re-creating it after its worker restarted) {error[1]}")
             return
-        if status == "ok":
+        if reply[0] == "ok":
             if call.error is None:  # not a failed re-creation just before
-                call.result = _decode(value)
+                call.result = _decode(reply[1])
         elif call.error is None:
-            call.error = RemoteError.make(*value)
+            call.error = RemoteError.make(*reply[1])
             call.where = where
         inst.deaths = 0
 
@@ -746,7 +756,7 @@ class ProcessPluginPool:
                 self._kill(slot)
 
 
-Op = tuple[Call, tuple, bool]  # (call, op sent to the worker, is a re-creation)
+Op = tuple[Call, "WorkerOp", bool]  # (call, op sent to the worker, is a re-creation)
 
 
 class _Batch:
@@ -810,7 +820,7 @@ class _Batch:
     def _deadline(self, slot: _Slot) -> float:
         if not slot.ready:
             return self.last[slot.index] + STARTUP_SECONDS
-        started = slot.progress[1]
+        started: float = slot.progress[1]  # when the op running began (time.monotonic())
         if started >= slot.sent_at:
             return started + self.timeout
         return self.last[slot.index] + self.timeout
@@ -898,7 +908,7 @@ class PluginDied(Exception):
     """The worker process running the call exited, crashed or was stopped."""
 
 
-def spec_from_class(cls: type, ticker: str, capital: float) -> Any:
+def spec_from_class(cls: type, ticker: str, capital: float) -> PluginSpec:
     """How a worker re-creates ``cls(ticker, capital)``: the plugin's module (a built-in by
     name, a user plugin by file) and the parameter values set on the class."""
     from app.engine.plugin_worker import PluginSpec
@@ -919,7 +929,7 @@ def spec_from_class(cls: type, ticker: str, capital: float) -> Any:
     raise LookupError(f"{module} is not a plugin module")
 
 
-def _worker_config(engine: Any) -> Any:
+def _worker_config(engine: Any) -> WorkerConfig | None:
     """The worker set-up for ``engine``, or None when workers cannot see its data (in-memory
     DBs, a custom data provider) or ``AUTOTRADER_PLUGIN_PROCESSES=0``."""
     import os

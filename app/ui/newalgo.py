@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
@@ -131,7 +132,9 @@ class NewAlgoViewModel(QObject):
     # request number, plugin, ticker, capital, params: a backtest on the worker thread.
     backtestRequested = Signal(int, str, str, float, dict)
     backtestCancelRequested = Signal()
-    tickerCheckRequested = Signal(int, str)  # request number, ticker
+    # request number, ticker, a threading.Event set once the answer is no longer wanted (the
+    # worker then skips the broker call or the history load it has not started yet)
+    tickerCheckRequested = Signal(int, str, object)
     finished = Signal(int)   # the new algorithm's id
     closed = Signal()
 
@@ -141,6 +144,7 @@ class NewAlgoViewModel(QObject):
         self._free: float | None = None
         self._bt_seq = 0
         self._check_seq = 0
+        self._check_token = threading.Event()
         # The check starts when typing pauses; a broker that does not answer is said so.
         self._check_delay = QTimer(self)
         self._check_delay.setSingleShot(True)
@@ -166,6 +170,7 @@ class NewAlgoViewModel(QObject):
         self._price: float | None = None
         self._advance = False  # Next was tapped while the check runs: go on when it is known
         self._check_seq += 1
+        self._check_token.set()
         self._check_delay.stop()
         self._check_timeout.stop()
         self._leave_asked: tuple | None = None
@@ -343,6 +348,7 @@ class NewAlgoViewModel(QObject):
 
     def _forget_ticker_check(self) -> None:
         self._check_seq += 1
+        self._check_token.set()  # typed on: the old ticker's history need not be loaded
         self._checking, self._ticker_info, self._price, self._advance = False, "", None, False
         self._check_delay.stop()
         self._check_timeout.stop()
@@ -363,10 +369,11 @@ class NewAlgoViewModel(QObject):
         if self._checking:
             return  # the answer on its way goes on if Next asked for it
         self._check_seq += 1
+        self._check_token = threading.Event()
         self._checking, self._message = True, ""
         self._check_timeout.start()
         self.changed.emit()
-        self.tickerCheckRequested.emit(self._check_seq, self._ticker)
+        self.tickerCheckRequested.emit(self._check_seq, self._ticker, self._check_token)
 
     def _check_timed_out(self) -> None:
         if not self._checking or self._step != "ticker":

@@ -269,14 +269,24 @@ class EngineWorker(QObject):
         self.created.emit(int(algo_id), ticker)
         self.refresh()
 
-    @Slot(int, str)
-    def check_ticker(self, seq: int, ticker: str) -> None:
+    @Slot(int, str, object)
+    def check_ticker(self, seq: int, ticker: str, dropped: Any = None) -> None:
         """The ticker step asks the broker before Next: a known, tradable symbol comes back
         as "AMZN · Amazon.com · $184.38" with its last price (its history loaded, as creating
         it would), anything else as the refusal. A symbol with no stored history is answered
-        twice: its name at once (not final), then with the price once the history is in."""
+        twice: its name at once (not final), then with the price once the history is in.
+
+        ``dropped`` (a threading.Event) is set by the GUI once the user typed on: a request
+        still queued is skipped, and a known prefix ("A" on the way to "AMZN") does not have
+        its history loaded."""
         from app.broker.base import BrokerError, UnknownTickerError
         from app.ui import format as fmt
+
+        def gone() -> bool:
+            return dropped is not None and dropped.is_set()
+
+        if gone():
+            return
 
         def refuse(text: str) -> None:
             self.tickerChecked.emit(seq, ticker, False, text, -1.0, True)
@@ -299,11 +309,15 @@ class EngineWorker(QObject):
             return
         name = str(getattr(info, "name", "") or "")
         parts = [ticker] + ([name] if name and name != ticker else [])
+        if gone():
+            return
         feed = getattr(self._engine, "feed", None)
         if feed is not None and self._engine.market.latest_ts(ticker) is None:
             self.tickerChecked.emit(seq, ticker, True,
                                     " \u00b7 ".join(parts + ["loading its price\u2026"]),
                                     -1.0, False)
+            if gone():
+                return
             try:
                 feed.prepare(ticker)
             except Exception as e:  # noqa: BLE001 - the create step tries again

@@ -247,3 +247,36 @@ def test_history_loaded_once_when_created(qtbot, window, rig) -> None:
         assert sum(inserted) - first <= 5  # the three new minutes, not the window again
     finally:
         rig.engine.market.insert_rows = real
+
+
+def test_typing_on_drops_the_check_of_a_known_prefix(qtbot, window, rig) -> None:
+    """"AM" (made a known symbol here) is checked while the user pauses; typing on to "AMZN"
+    drops that check, so AM's history is never loaded; AMZN's answer comes as usual."""
+    w = unlocked_window(qtbot, window)
+    open_new(qtbot, w, (800, 480))
+    rig.engine.broker.symbols = set(rig.engine.broker.symbols) | {"AM"}
+    real = rig.engine.broker.get_ticker
+    asked: list[str] = []
+    release = threading.Event()
+
+    def slow(symbol):
+        asked.append(symbol)
+        if symbol == "AM":
+            release.wait(10)
+        return real(symbol)
+
+    rig.engine.broker.get_ticker = slow
+    try:
+        w.new_vm.choosePlugin("buy_once")
+        type_ticker(w, "AM")
+        qtbot.waitUntil(lambda: asked == ["AM"], timeout=5000)  # the pause's check started
+        type_ticker(w, "ZN")
+        release.set()
+        qtbot.waitUntil(lambda: "$" in w.new_vm.tickerInfo and not w.new_vm.checking,
+                        timeout=15000)
+        assert w.new_vm.tickerInfo.startswith("AMZN \u00b7 ")
+        assert rig.engine.market.latest_ts("AM") is None  # never loaded
+        assert rig.engine.market.latest_ts("AMZN") is not None
+    finally:
+        release.set()
+        rig.engine.broker.get_ticker = real

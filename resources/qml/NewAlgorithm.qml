@@ -224,12 +224,6 @@ Rectangle {
                         font.pixelSize: Theme.fontHuge; font.bold: true; color: Theme.text
                     }
                 }
-                // How many whole shares that buys at the checked price; a line kept even
-                // when empty, so the chips below do not move as digits are typed.
-                Text { objectName: "sharesText"; text: page.flow.sharesText
-                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text
-                       Layout.fillWidth: true; wrapMode: Text.WordWrap; maximumLineCount: 2
-                       Layout.preferredHeight: Theme.font * 2.6; verticalAlignment: Text.AlignVCenter }
                 Text { text: page.flow.freeText; font.pixelSize: Theme.font; color: Theme.muted
                        Layout.fillWidth: true; wrapMode: Text.WordWrap }
                 RowLayout {
@@ -239,6 +233,11 @@ Rectangle {
                     Btn { objectName: "chip50"; text: "50%"; kind: "secondary"; onClicked: page.flow.capitalShare(0.5) }
                     Btn { objectName: "chipAll"; text: "All free"; kind: "secondary"; onClicked: page.flow.capitalShare(1.0) }
                 }
+                // How many whole shares that buys at the checked price (under the chips, so
+                // they stay where they were).
+                Text { objectName: "sharesText"; text: page.flow.sharesText
+                       font.pixelSize: Theme.font; font.bold: true; color: Theme.text
+                       Layout.fillWidth: true; wrapMode: Text.WordWrap }
             }
             NumberKeys {
                 Layout.fillHeight: true

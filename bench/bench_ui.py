@@ -11,7 +11,7 @@
    10 s; CPU time of this process / wall time = share of one core.
 
 Floors, measured in the same run (issue 15): start to first frame against a bare
-QQuickWidget window with one Text (``FLOOR_CHILD``, a fresh process the same way; three starts
+QQuickWidget window with one Text (``FLOOR_CHILD``, a fresh process the same way; five starts
 of each, alternating, medians), target <= 1.5x. The live chart against two floors, measured
 interleaved with it (two rounds, the second reversed, medians): the same content
 (``SameContentFloor``: pyqtgraph alone drawing the same panes, lines, pens, axes, data, view
@@ -44,12 +44,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 CHILD = r"""
 import os, sys, time
 t0 = float(os.environ["BENCH_T0"])
-from PySide6.QtWidgets import QApplication
 from PySide6.QtCore import QTimer
-app = QApplication(sys.argv[:1])
+from app.ui.app import make_application, start_after_first_frame, start_window
+app = make_application()   # as run_gui makes it
 t_qt = time.time()
 from app.config import load_settings
-from app.ui.app import start_after_first_frame, start_window
 s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"]})
 # As run_gui does: the PIN pad alone, then (after its first frame) the rest of the window and
 # the engine, built on a thread beside the pad.
@@ -437,11 +436,12 @@ def main() -> int:
     if "--chart-only" in sys.argv[1:]:
         chart_rows()
         return 0
-    # Three starts of each, alternating (floor, app, app, floor, floor, app), medians: one
-    # process start on a shared machine swings with whatever else starts at that moment.
+    # Five starts of each, alternating (floor, app, app, floor, ...), medians: one process
+    # start on a shared machine swings with whatever else starts at that moment (three were
+    # not enough to keep the ratio's median from following one slow start).
     floors, apps = [], []
     floor_first_frame(), start_to_first_frame()  # warm_up: bytecode written, not timed
-    for i in range(3):
+    for i in range(5):
         order = (floor_first_frame, start_to_first_frame)
         for f in (order if i % 2 == 0 else order[::-1]):
             (floors if f is floor_first_frame else apps).append(f())

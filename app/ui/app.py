@@ -213,12 +213,11 @@ def start_window(settings: Any, *, replay: str = "", run_scheduler: bool = True
     return startup
 
 
-def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
-            replay: str = "") -> int:
-    """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code.
-    ``replay``: the stored day ``run --replay`` plays again (the header says so)."""
+def make_application() -> Any:
+    """The QApplication (the running one if there is one), as the window wants it: Qt's
+    messages in our log, PySide's import hook without its source cache."""
     os.environ.setdefault("QT_QUICK_CONTROLS_STYLE", "Basic")
-    from PySide6.QtCore import QTimer, qInstallMessageHandler
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from app.ui.pyside_source_scan import install as no_source_cache
@@ -227,7 +226,16 @@ def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
     qInstallMessageHandler(_qt_message_handler)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("AutoTrader")
+    return app
 
+
+def run_gui(settings: Any, kiosk: bool = False, minutes: float | None = None,
+            replay: str = "") -> int:
+    """Run the window until it is closed (or ``minutes`` of engine-clock time); exit code.
+    ``replay``: the stored day ``run --replay`` plays again (the header says so)."""
+    from PySide6.QtCore import QTimer
+
+    app = make_application()
     startup = start_window(settings, replay=replay)
     if isinstance(startup, int):
         return startup

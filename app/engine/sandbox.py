@@ -483,7 +483,7 @@ class ProcessPluginPool:
     in the replacement (their plugin objects re-created first).
     """
 
-    def __init__(self, workers: int, config: Any) -> None:
+    def __init__(self, workers: int, config: WorkerConfig) -> None:
         import multiprocessing as mp
 
         self.size = max(1, workers)
@@ -569,8 +569,8 @@ class ProcessPluginPool:
             self._forget(inst.slot, inst.iid)
         return call
 
-    def make_call(self, key: Any, instance: RemoteInstance, ctx: Any, minute: Any,
-                  algo_id: Any) -> Call:
+    def make_call(self, key: Any, instance: RemoteInstance, ctx: AlgoContext,
+                  minute: datetime, algo_id: int) -> Call:
         call = Call(key, lambda: None)
         call.op = ("run", ctx, minute, algo_id)
         call.instance = instance

@@ -216,7 +216,7 @@ class AlpacaStream(ReconnectingWebSocket):
     def _set_ticker(self, ticker: str, **changes: object) -> None:
         with self._status_lock:
             old = self._tstatus.get(ticker) or TickerStatus(ticker)
-            new = TickerStatus(**{**old.__dict__, **changes})  # type: ignore[arg-type]
+            new = TickerStatus(**{**old.__dict__, **changes})
             if new == old:
                 return
             self._tstatus[ticker] = new

@@ -176,8 +176,13 @@ class SyntheticFeed:
         history = self.calendar.sessions_before(now, self.history_sessions)
         start = int(history[0].open.timestamp()) if history else upto - 86400
         with self._lock:
-            if self._emitted.get(ticker, 0) >= upto - 60:
-                return
+            done = self._emitted.get(ticker)
+            if done is not None:
+                if done >= upto - 60:
+                    return
+                # Written before (the new-algorithm check, then the create a minute later):
+                # only the minutes since, as ensure_until does, not the whole window again.
+                start = max(start, done + 60)
             rows = self.bars_between(ticker, start, upto)
             self.market.insert_rows(rows)
             self._emitted[ticker] = max(self._emitted.get(ticker, 0), upto - 60)

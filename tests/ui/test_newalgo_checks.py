@@ -215,9 +215,6 @@ def test_plugins_by_display_name_with_a_scroll_hint(qtbot, window, rig, size) ->
         qtbot.waitUntil(lambda: not hint.isVisible(), timeout=2000)
 
 
-@pytest.mark.xfail(strict=True, reason="the synthetic feed's prepare() writes the whole "
-                   "history window again once a minute has passed (app/marketdata/synthetic"
-                   ".py); see issue 12's report")
 def test_history_loaded_once_when_created(qtbot, window, rig) -> None:
     """The ticker step loads the history (for the last price); creating the algorithm a few
     minutes later only adds the minutes since, it does not load the window again."""

@@ -284,6 +284,7 @@ class WindowResult(sp.PaperResult):
     os_threads: tuple = (0, 0)
     fds_not_db: tuple = (0, 0)  # fds other than DB files': at minute 50, at the end
     rss_first_mb: int = 0  # the last life's first record (its start), for the warm-up's cost
+    rss_per_session: float = 0.0  # MB per 390 ticks after warm-up (least squares), last life
 
     @property
     def problems(self) -> list[str]:
@@ -322,6 +323,11 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
         sp.run_lives = original
     out = WindowResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(r)})
     out.screen, out.n_algos = screen, n_algos
+    return window_figures(folder, out)
+
+
+def window_figures(folder: Path, out: WindowResult) -> WindowResult:
+    """The window's figures of the child's last life (its stats records), into ``out``."""
     stretch = last_life(folder)
     recs = [x for x in stretch if "page" in x]
     if stretch:
@@ -333,6 +339,14 @@ def run(folder: Path, days: int = 2, kills: int = 3, n_algos: int = 20, n_ticker
         out.docked = bool(end.get("docked"))
         for name in ("cards", "chart_points", "chart_draws", "frames", "os_threads"):
             setattr(out, name, (warm.get(name, 0), end.get(name, 0)))
+        after = [x for x in recs[recs.index(warm) if warm in recs else 0:] if "i" in x]
+        if len(after) >= 3:
+            xs, ys = [x["i"] for x in after], [x["rss_mb"] for x in after]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            var = sum((x - mx) ** 2 for x in xs)
+            if var:
+                out.rss_per_session = round(390 * sum(
+                    (x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var, 2)
         early = next((x["fd_targets"] for x in stretch if "fd_targets" in x and "i" in x), [])
         out.fds_not_db = (_not_db(early), _not_db(end.get("fd_targets", [])))
     return out
@@ -352,7 +366,8 @@ def describe(r: WindowResult) -> str:
         f"{r.chart_points[1]}, redraws {r.chart_draws[0]} -> {r.chart_draws[1]}; dashboard "
         f"frames rendered {r.frames[0]} -> {r.frames[1]}",
         f"  child RSS: at its last start {r.rss_first_mb} MB, after warm-up {r.rss_warm_mb} "
-        f"MB, at the end {r.rss_end_mb} MB (drift {r.rss_end_mb - r.rss_warm_mb} MB); OS "
+        f"MB, at the end {r.rss_end_mb} MB (drift {r.rss_end_mb - r.rss_warm_mb} MB, "
+        f"{r.rss_per_session:+g} MB a session after warm-up); OS "
         f"threads {r.os_threads[0]} -> {r.os_threads[1]}; fds other than DB files' (minute 50 "
         f"-> the end) {r.fds_not_db[0]} -> {r.fds_not_db[1]}",
         "  checks: " + ("all passed" if not r.problems else "; ".join(r.problems)),

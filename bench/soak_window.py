@@ -267,7 +267,8 @@ class MinuteLoop:
         return {"page": win.current_page(), "cards": win.cards.count(),
                 "docked": win.docked, "chart_points": chart.count if chart else -1,
                 "chart_draws": chart.draws if chart else -1, "frames": self.frames,
-                "os_threads": len(os.listdir("/proc/self/task"))}
+                "os_threads": len(os.listdir("/proc/self/task")),
+                "py_blocks": sys.getallocatedblocks()}
 
 
 # --- the parent: soak_paper's run with this script as the child ---------------------------
@@ -283,6 +284,8 @@ class WindowResult(sp.PaperResult):
     frames: tuple = (0, 0)  # frames the dashboard's scene rendered: after warm-up, the end
     os_threads: tuple = (0, 0)
     fds_not_db: tuple = (0, 0)  # fds other than DB files': at minute 50, at the end
+    py_blocks: tuple = (0, 0)  # Python's allocated memory blocks: after warm-up, the end
+    db_conns_live: tuple = (0, 0)  # DB connections of live threads (each its page cache)
     rss_first_mb: int = 0  # the last life's first record (its start), for the warm-up's cost
     rss_per_session: float = 0.0  # MB per 390 ticks after warm-up (least squares), last life
 
@@ -337,8 +340,10 @@ def window_figures(folder: Path, out: WindowResult) -> WindowResult:
         end = stretch[-1]
         out.pages_seen = [x["page"] for x in recs]
         out.docked = bool(end.get("docked"))
-        for name in ("cards", "chart_points", "chart_draws", "frames", "os_threads"):
+        for name in ("cards", "chart_points", "chart_draws", "frames", "os_threads",
+                     "py_blocks"):
             setattr(out, name, (warm.get(name, 0), end.get(name, 0)))
+        out.db_conns_live = (warm.get("db_conns", 0), end.get("db_conns", 0))
         after = [x for x in recs[recs.index(warm) if warm in recs else 0:] if "i" in x]
         if len(after) >= 3:
             xs, ys = [x["i"] for x in after], [x["rss_mb"] for x in after]
@@ -370,6 +375,9 @@ def describe(r: WindowResult) -> str:
         f"{r.rss_per_session:+g} MB a session after warm-up); OS "
         f"threads {r.os_threads[0]} -> {r.os_threads[1]}; fds other than DB files' (minute 50 "
         f"-> the end) {r.fds_not_db[0]} -> {r.fds_not_db[1]}",
+        f"  beside the RSS: Python's allocated blocks {r.py_blocks[0]} -> {r.py_blocks[1]}; DB "
+        f"connections of live threads {r.db_conns_live[0]} -> {r.db_conns_live[1]} (each "
+        f"with its page cache, up to 2 MB)",
         "  checks: " + ("all passed" if not r.problems else "; ".join(r.problems)),
     ])
 

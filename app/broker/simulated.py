@@ -24,11 +24,12 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.broker import demo_universe
 from app.broker.base import (
     Account,
     BrokerError,
@@ -83,10 +84,12 @@ class SimulatedBroker:
                  starting_cash: float = 100_000.0, slippage_bps: float = 1.0,
                  commission_per_share: float = 0.0, *, price_rule: PriceRule | None = None,
                  partial_fill_ratio: float | None = None,
-                 symbols: Iterable[str] | None = None,
+                 symbols: Iterable[str] | Mapping[str, str] | None = None,
                  calendar: MarketCalendar | None = None) -> None:
-        """``symbols``: the tickers this broker knows; None = any well-formed symbol (the
-        synthetic market can make up any ticker)."""
+        """``symbols``: the tickers this broker knows (a mapping gives each its name, as
+        ``app.broker.demo_universe.known_symbols`` does for the demo); any other is refused
+        as unknown, except the tickers it holds shares of. None = any well-formed symbol
+        (tests; a backtest names its one ticker)."""
         if not (starting_cash > 0 and math.isfinite(starting_cash)):
             raise ValueError(f"starting cash must be positive, got {starting_cash}")
         if partial_fill_ratio is not None and not 0 < partial_fill_ratio < 1:
@@ -98,6 +101,7 @@ class SimulatedBroker:
         self.price_rule = price_rule or last_close(market)
         self.partial_fill_ratio = partial_fill_ratio
         self.symbols = None if symbols is None else set(symbols)
+        self._names: dict[str, str] = dict(symbols) if isinstance(symbols, Mapping) else {}
         # Sessions (YYYY-MM-DD, New York) the exchange did not open although the calendar
         # has them (an unscheduled closure): the clock says closed, orders are refused.
         self.closed_days: set[str] = set()
@@ -107,6 +111,8 @@ class SimulatedBroker:
         self._last_equity: tuple[int, float] | None = None  # (previous close, equity then)
         with self.system.atomic():
             self.store.open_account(float(starting_cash), iso_z(clock.now()))
+        if self.symbols is not None:  # shares held can always be priced and sold
+            self.symbols |= set(self.store.positions())
 
     # --- account -------------------------------------------------------------------------
     def _cash(self) -> float:
@@ -161,8 +167,12 @@ class SimulatedBroker:
         if not isinstance(symbol, str) or not TICKER_RE.match(symbol):
             raise UnknownTickerError(f"{symbol!r} is not a ticker symbol")
         if self.symbols is not None and symbol not in self.symbols:
-            raise UnknownTickerError(f"the simulated broker does not know {symbol}")
-        return TickerInfo(symbol=symbol, tradable=True, active=True, name=f"{symbol} (simulated)")
+            raise UnknownTickerError(
+                f"{symbol} is not listed in the simulated market (it lists "
+                f"{len(self.symbols)} symbols)")
+        name = (self._names.get(symbol) or demo_universe.name_of(symbol)
+                or f"{symbol} (simulated)")
+        return TickerInfo(symbol=symbol, tradable=True, active=True, name=name)
 
     # --- orders --------------------------------------------------------------------------
     def _row(self, coid: str) -> dict[str, Any] | None:

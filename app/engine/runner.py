@@ -169,6 +169,7 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
     before_tick = None
     start = None
     if mode == "demo":
+        from app.broker.demo_universe import known_symbols
         from app.broker.simulated import SimulatedBroker
         from app.marketdata.synthetic import SyntheticFeed
 
@@ -186,11 +187,21 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
         feed: Any = (ReplayFeed(market, clock, calendar, replay, splits=splits) if replay else
                      SyntheticFeed(market, clock, calendar, seed=settings.demo.seed,
                                    splits=splits))
+        # The demo's market lists its symbols (a replay: the stored day's); any other is
+        # refused as unknown. Existing algorithms' and configured tickers stay known.
+        listed = MarketStore(replay.market_db, calendar, readonly=True) if replay else None
+        try:
+            symbols = known_symbols(
+                system, [*settings.demo.tickers, *(t for t, *_ in splits)],
+                listed=listed.tickers() if listed else None)
+        finally:
+            if listed:
+                listed.close()
         broker: Any = SimulatedBroker(system, market, clock,
                                       starting_cash=settings.demo.starting_cash,
                                       slippage_bps=settings.engine.slippage_bps,
                                       commission_per_share=settings.engine.commission_per_share,
-                                      calendar=calendar)
+                                      symbols=symbols, calendar=calendar)
         before_tick = feed.ensure_until
     elif mode in ("paper", "live"):
         from app.broker.alpaca import AlpacaBroker

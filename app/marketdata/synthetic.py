@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
+from app.broker import demo_universe
 from app.clock import Clock
 from app.listeners import Callbacks
 from app.marketdata.base import BarListener, FeedStatus, StatusListener
@@ -38,8 +39,9 @@ from db.timeutil import floor_minute, minute_epoch
 
 logger = logging.getLogger(__name__)
 
-KNOWN_PRICES = {"AAPL": 190.0, "MSFT": 420.0, "NVDA": 130.0, "AMZN": 185.0, "GOOGL": 170.0,
-                "META": 560.0, "TSLA": 250.0, "SPY": 580.0, "QQQ": 500.0, "AMD": 150.0}
+# The demo market's price levels (app.broker.demo_universe, the broker's list of symbols); a
+# ticker outside it (an algorithm created before the demo had a fixed market) gets a made-up one.
+KNOWN_PRICES = demo_universe.PRICES
 HISTORY_SESSIONS = 3
 MAX_CATCH_UP_SESSIONS = 5
 

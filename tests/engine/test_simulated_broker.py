@@ -71,6 +71,30 @@ def test_refusals(system_store, priced, clock, calendar):
     assert b.get_account().cash == 100
 
 
+def test_known_symbols_with_their_names(system_store, priced, clock, calendar):
+    """The demo's broker (issue 12): a mapping of symbols to names; a symbol outside it is
+    unknown, with the reason; one of the demo's market is named from its table."""
+    b = make(system_store, priced, clock, calendar, symbols={"AAA": "Triple A Corp",
+                                                             "AMZN": "", "OLDT": ""})
+    assert b.get_ticker("AAA").name == "Triple A Corp"
+    assert b.get_ticker("AMZN").name == "Amazon.com"
+    assert b.get_ticker("OLDT").name == "OLDT (simulated)"
+    with pytest.raises(UnknownTickerError, match="ZZZZZ is not listed in the simulated market"):
+        b.get_ticker("ZZZZZ")
+    with pytest.raises(UnknownTickerError):
+        b.submit_order(OrderRequest("u1", "ZZZZZ", "buy", 1))
+
+
+def test_shares_held_stay_known(system_store, priced, clock, calendar):
+    """Shares bought while a symbol was known (an older demo) can still be sold."""
+    make(system_store, priced, clock, calendar).submit_order(OrderRequest("h1", "AAA", "buy", 2))
+    b = make(system_store, priced, clock, calendar, symbols={"BBB"})
+    assert b.get_ticker("AAA").symbol == "AAA"
+    assert b.submit_order(OrderRequest("h2", "AAA", "sell", 2)).status == "filled"
+    with pytest.raises(UnknownTickerError):
+        b.get_ticker("CCC")
+
+
 def test_partial_fills_finish_a_minute_later(system_store, priced, clock, calendar):
     b = make(system_store, priced, clock, calendar, partial_fill_ratio=0.3, slippage_bps=0)
     heard = []

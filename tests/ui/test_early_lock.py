@@ -105,6 +105,23 @@ def test_a_wrong_pin_before_the_window_is_whole_counts(qtbot, opened) -> None:
     assert startup.system.get_setting(FAILURES_KEY) == "0"
 
 
+def test_unlocked_before_the_window_is_whole_opens_the_dashboard_once_it_is(
+        qtbot, opened, monkeypatch) -> None:
+    startup, _ = opened
+    w = startup.window
+    finish, held = MainWindow.finish, []
+    monkeypatch.setattr(MainWindow, "finish", lambda self, *a: held.append(a))
+    w.show()
+    qtbot.waitUntil(lambda: bool(held), timeout=10_000)
+    for d in PIN:
+        w.lock_vm.digit(d)
+    w.lock_vm.submit()
+    qtbot.waitUntil(lambda: not w.lock_vm.busy, timeout=15_000)  # checked: right
+    assert w.current_page() == "lock" and not w.finished
+    finish(w, *held[0])
+    assert w.current_page() == "dashboard" and w.header.isVisible()
+
+
 def test_first_start_sets_the_pin_on_the_early_pad(qtbot, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(Startup, "start_engine", lambda self: None)
     startup = start_window(settings_for(tmp_path), run_scheduler=False)

@@ -35,6 +35,8 @@ from app.typedvalue import ValueTypeError, parse_typed
 logger = logging.getLogger(__name__)
 
 PARAM_TYPES = (bool, int, float, str)
+# Class attributes that describe the plugin rather than parameterise it.
+NOT_PARAMS = frozenset({"display_name"})
 USER_PREFIX = "autotrader_user_plugins"
 
 # The original design's module names for the seed's data functions (``system_databse`` is
@@ -125,7 +127,7 @@ def plugin_params(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for klass in reversed(cls.__mro__[:-1]):
         for k, v in vars(klass).items():
-            if k.startswith("_") or type(v) not in PARAM_TYPES:
+            if k.startswith("_") or k in NOT_PARAMS or type(v) not in PARAM_TYPES:
                 continue
             out[k] = v
     return out

@@ -12,12 +12,31 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from db.connection import StorageError
-from db.market import BadTickerError, Bar, MarketStore, check_ticker, to_row
-from db.system import SystemStore
 from db.timeutil import parse_iso, require_aware
+
+if TYPE_CHECKING:
+    from db.connection import StorageError
+    from db.market import BadTickerError, Bar, MarketStore, check_ticker
+    from db.system import SystemStore
+
+# The stores (and sqlite-utils under them) load on first use, not when any ``db.*`` module
+# is imported: the lock screen's first frame reads its settings through db.settings_peek
+# without them (issue 15, start to first frame).
+_LAZY = {"StorageError": "db.connection", "BadTickerError": "db.market", "Bar": "db.market",
+         "MarketStore": "db.market", "check_ticker": "db.market", "SystemStore": "db.system"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'db' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute hit
+    return value
 
 REQUEST_KINDS = ("last_n_bars",)
 
@@ -53,6 +72,8 @@ class StoreProvider:
         return self.market.latest_price(ticker)
 
     def insert_minute_data(self, ticker: str, bars: Iterable[Any]) -> int:
+        from db.market import to_row
+
         return self.market.insert_rows(to_row(ticker, b) for b in bars)
 
 
@@ -118,6 +139,9 @@ def current_provider() -> DataProvider:
 def open_provider(system_db_path: Any, market_db_path: Any) -> StoreProvider:
     """Open the system and market DBs at these paths and make them the global provider (the
     "run a plugin by hand" case); returns the provider."""
+    from db.market import MarketStore
+    from db.system import SystemStore
+
     p = StoreProvider(SystemStore(system_db_path), MarketStore(market_db_path))
     use_provider(p)
     return p
@@ -146,6 +170,8 @@ def get_data_for_algorithm(ticker: str, request_type: str = "last_n_bars", n: in
     if type(n) is not int and (isinstance(n, bool) or not isinstance(n, int)) or n < 0:
         raise ValueError(f"n must be a whole number >= 0, got {n!r}")
     if type(ticker) is not str or ticker not in _checked_tickers:
+        from db.market import check_ticker
+
         check_ticker(ticker)
         if len(_checked_tickers) < 10_000:
             _checked_tickers.add(ticker)
@@ -169,6 +195,8 @@ def get_transactions(algo_id: int) -> list[dict[str, Any]]:
 
 
 def get_latest_price(ticker: str) -> float | None:
+    from db.market import check_ticker
+
     check_ticker(ticker)
     return current_provider().latest_price(ticker)
 
@@ -176,6 +204,8 @@ def get_latest_price(ticker: str) -> float | None:
 def insert_minute_data(ticker: str, bars: Iterable[Any]) -> int:
     """Upsert minute bars (seed or Alpaca shape); bars outside the regular session are dropped.
     Returns how many were stored."""
+    from db.market import check_ticker
+
     check_ticker(ticker)
     return current_provider().insert_minute_data(ticker, bars)
 

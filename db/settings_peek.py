@@ -2,10 +2,9 @@
 
 The lock screen's first frame needs three settings (is a PIN set, the wrong-try count, the
 lock's end) and nothing else of the DB (issue 15, start to first frame). Opening the real
-store means sqlite-utils and its migrations; importing the ``db`` package at all means its
-``__init__``, which imports every store and sqlite-utils (60-120 ms here). So this module uses
-the standard library only and imports nothing of ours: ``app/ui/early_lock.py`` loads it by
-its path, without the package. The file is opened read-only: it is never created, migrated
+store means sqlite-utils and its migrations; so this module uses the standard library only
+and imports nothing of ours (the ``db`` package loads its stores lazily, so importing
+``db.settings_peek`` costs no sqlite-utils). The file is opened read-only: it is never created, migrated
 or written here (``SystemStore`` does that after the first frame).
 """
 

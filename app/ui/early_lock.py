@@ -16,36 +16,17 @@ engine) comes right after that frame (``MainWindow.finish``, ``app.ui.app.start_
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from PySide6.QtCore import Property, QObject, Signal
 
 from app.ui import format as fmt
+from db import settings_peek
 
-DB_DIR = Path(__file__).resolve().parents[2] / "db"
 WRITE_WAIT_S = 60.0  # a write waits this long for the real store (the disk may be slow)
-
-_peek: ModuleType | None = None
-
-
-def settings_peek() -> ModuleType:
-    """``db/settings_peek.py``, loaded by its path: importing ``db.settings_peek`` would run
-    the ``db`` package's ``__init__`` first (every store, sqlite-utils)."""
-    global _peek
-    if _peek is None:
-        spec = importlib.util.spec_from_file_location("_autotrader_settings_peek",
-                                                      DB_DIR / "settings_peek.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _peek = module
-    return _peek
-
 
 class StoreNotOpenError(RuntimeError):
     pass
@@ -62,7 +43,7 @@ class EarlySettings:
     @classmethod
     def read(cls, path: str | Path) -> EarlySettings:
         """From the DB file at ``path``; raises ``sqlite3.Error`` when it cannot be read."""
-        return cls(settings_peek().read_settings(path))
+        return cls(settings_peek.read_settings(path))
 
     def attach(self, store: Any) -> None:
         """The real system store, open and migrated: every call goes to it from now on."""

@@ -2,7 +2,8 @@
 the window opens as ``run_gui`` opens it (``start_window``), with the pad alone; its settings
 are read with plain sqlite3, and sqlite-utils, the migrations, the ``db`` package, the other
 pages' modules and the engine (which brings numpy and pandas) load after that frame, as do
-the ``Qt`` namespace's Python enums. Checked
+the ``Qt`` namespace's Python enums (the ``db`` package itself is imported for
+``db.settings_peek``: its stores load lazily). Checked
 in a fresh interpreter, the real window offscreen, on an empty data folder (first start) and
 on one with a PIN set."""
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Not imported when the lock screen's first frame is drawn.
 AFTER_FIRST_FRAME = (
-    "sqlite_utils", "db", "db.connection", "db.migrations", "db.system", "db.market",
+    "sqlite_utils", "db.connection", "db.migrations", "db.system", "db.market",
     "db.calendar", "app.engine", "app.ui.header", "app.ui.dashboard", "app.ui.detail",
     "app.ui.newalgo", "app.ui.performance", "app.ui.settings_vm", "app.ui.workers",
     "app.ui.backtest_job", "numpy", "pandas", "pyqtgraph",

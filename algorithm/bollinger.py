@@ -12,6 +12,7 @@ from algorithm import cash, closes, position
 class Algorithm:
     """Bollinger reversion: buys below the lower band (SMA 20 - 2 sd), sells at the SMA."""
 
+    display_name = "Bollinger reversion"
     window = 20
     width = 2.0
     indicators = (("sma", "window"),)  # the middle band

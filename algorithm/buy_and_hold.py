@@ -6,6 +6,7 @@ from algorithm import closes, position
 class Algorithm:
     """Buy and hold: invests its capital at the first price it sees and keeps the shares."""
 
+    display_name = "Buy and hold"
     cash_fraction = 0.98  # leave a little for the fill being above the last close
 
     def __init__(self, ticker, initial_capital):

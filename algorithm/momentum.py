@@ -15,6 +15,7 @@ BARS_PER_DAY = 390
 class Algorithm:
     """Daily momentum: in the stock while its 5-session return is above 0, rebalanced daily."""
 
+    display_name = "Daily momentum"
     lookback_days = 5
     threshold = 0.0
     indicators = ()  # a return over days: nothing to draw on the minute chart

@@ -18,6 +18,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 class Algorithm:
     """Opening-range breakout: long above the first 30 minutes' high, out by 15:45."""
 
+    display_name = "Opening-range breakout"
     range_minutes = 30
     exit_minute = 375  # minutes after 9:30: 15:45
     indicators = ()  # the range is two levels, not a moving average: nothing to draw

@@ -21,6 +21,7 @@ def rsi(c, period):
 class Algorithm:
     """RSI(2) mean reversion: buys an oversold dip above the trend SMA, sells above SMA 5."""
 
+    display_name = "RSI(2) reversion"
     rsi_period = 2
     oversold = 10.0
     trend_sma = 200

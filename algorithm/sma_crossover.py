@@ -11,6 +11,7 @@ from db import get_data_for_algorithm, get_transactions
 class Algorithm:
     """SMA 20/50 crossover: buys when SMA 20 is above SMA 50, sells all when it drops below."""
 
+    display_name = "SMA crossover"  # the name the app shows (else the module name)
     # Parameters: plain class attributes. The app shows them and lets you change them per
     # algorithm (they are set before __init__ runs).
     sma_short = 20

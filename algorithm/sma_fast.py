@@ -11,6 +11,7 @@ from algorithm import cash, closes, position
 class Algorithm:
     """SMA 20/50 crossover (fast path): in the stock while SMA 20 is above SMA 50."""
 
+    display_name = "SMA crossover (fast)"
     sma_short = 20
     sma_long = 50
     # Lines the app draws on the price chart: (kind, length); a length may name a parameter.

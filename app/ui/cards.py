@@ -90,7 +90,8 @@ def derive(state: dict[str, Any]) -> dict[str, Any]:
         "pnlPctText": fmt.signed_pct(pnl_pct),
         "pnlSign": fmt.sign_of(pnl),
         "spark": list(state.get("spark") or []),
-        "pluginName": fmt.readable_name(state.get("plugin") or ""),
+        "pluginName": fmt.plugin_name(state.get("plugin") or "",
+                                      state.get("plugin_display_name")),
         "holdingText": holding,
         "avgCost": float(avg) if (avg and position) else 0.0,
         # The card's pill holds the word only, so the plugin's name beside it keeps its room;

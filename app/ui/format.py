@@ -79,6 +79,14 @@ def readable_name(module: str) -> str:
     return " ".join(out)
 
 
+def plugin_name(module: str, declared: object = None) -> str:
+    """The name people see for a plugin: its declared ``display_name`` (a class attribute),
+    else its module name made readable (``sma_crossover`` -> ``SMA crossover``)."""
+    if isinstance(declared, str) and declared.strip():
+        return " ".join(declared.split())
+    return readable_name(module or "")
+
+
 # Words that say a message is a program's internals rather than a sentence for a person.
 _RAW = ("Traceback", "Error(", "Exception(", "<class ", "errno", " object at 0x")
 

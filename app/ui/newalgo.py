@@ -46,7 +46,7 @@ CHECK_TIMEOUT_MS = 10_000  # a broker slower than this is said to be slow
 def plugin_title(p: dict[str, Any]) -> str:
     """The name people see: the plugin's declared ``display_name``, else its module name made
     readable (``sma_crossover`` -> ``SMA crossover``)."""
-    return str(p.get("display_name") or "").strip() or fmt.readable_name(p.get("name") or "")
+    return fmt.plugin_name(p.get("name") or "", p.get("display_name"))
 
 
 def shares_text(capital: float | None, price: float | None, ticker: str) -> str:
@@ -245,8 +245,7 @@ class NewAlgoViewModel(QObject):
 
     @Property(str, notify=changed)
     def pluginTitle(self) -> str:
-        p = self._plugin_info()
-        return plugin_title(p) if p else ""
+        return self._plugin_title() if self._plugin else ""
 
     @Property(str, notify=changed)
     def pluginDescription(self) -> str:
@@ -298,7 +297,7 @@ class NewAlgoViewModel(QObject):
     @Property(str, notify=changed)
     def summary(self) -> str:
         v = self._capital_value()
-        return (f"{self._plugin} on {self._ticker} with {fmt.money(v)}"
+        return (f"{self._plugin_title()} on {self._ticker} with {fmt.money(v)}"
                 if v is not None else "")
 
     @Property(str, notify=changed)
@@ -317,6 +316,10 @@ class NewAlgoViewModel(QObject):
     def backtestButtonText(self) -> str:
         return ("Cancel backtest" if self._bt_state == "running"
                 else f"Backtest last {BACKTEST_DAYS} days")
+
+    def _plugin_title(self) -> str:
+        p = self._plugin_info()
+        return plugin_title(p) if p else fmt.readable_name(self._plugin)
 
     def _plugin_info(self) -> dict[str, Any] | None:
         return next((p for p in self._plugins if p["name"] == self._plugin), None)
@@ -564,7 +567,7 @@ class NewAlgoViewModel(QObject):
             return
         self._clear_backtest()
         self._bt_state = "running"
-        self._bt_message = (f"Running {self._plugin} on the last {BACKTEST_DAYS} days of "
+        self._bt_message = (f"Running {self._plugin_title()} on the last {BACKTEST_DAYS} days of "
                             f"{self._ticker}\u2026")
         self.changed.emit()
         self.backtestRequested.emit(self._bt_seq, self._plugin, self._ticker, v,

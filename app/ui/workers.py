@@ -118,10 +118,14 @@ class EngineWorker(QObject):
         self._settings = settings
         self._plugin_params: dict[str, dict] = {}
         self._plugin_indicators: dict[str, list] = {}
+        self._plugin_names: dict[str, str] = {}  # module -> its declared display_name or ''
+        self._unnamed: set[str] = set()  # plugins not found when last listed
         self._day_base = DayBase()
 
     def _note_plugin(self, p: Any) -> None:
         self._plugin_params[p.name] = dict(p.params or {})
+        named = getattr(p.cls, "display_name", None) if p.cls is not None else None
+        self._plugin_names[p.name] = named if isinstance(named, str) else ""
         declared = getattr(p.cls, "indicators", None) if p.cls is not None else None
         try:
             self._plugin_indicators[p.name] = [tuple(i) for i in (declared or ())]
@@ -152,6 +156,7 @@ class EngineWorker(QObject):
         """Cards and account figures, read here so the GUI never waits on the DB or broker."""
         try:
             views = [_plain(v) for v in self._engine.algorithm_views()]
+            self._name_plugins(views)
             market = self._engine.market
             sparks: dict[str, list[float]] = {}
             for t in {v["ticker"] for v in views}:
@@ -168,6 +173,21 @@ class EngineWorker(QObject):
             except Exception:  # noqa: BLE001 - a header figure, never worth more than a log line
                 logger.exception("reading today's P&L failed")
         self.refresh_account()
+
+    def _name_plugins(self, views: list[dict[str, Any]]) -> None:
+        """Each view's ``plugin_display_name``: its plugin's declared ``display_name`` ('' when
+        none; the cards fall back to the module name made readable). Plugins are listed once,
+        and again only when a view names one not seen yet."""
+        missing = {v["plugin"] for v in views} - self._plugin_names.keys() - self._unnamed
+        if missing:
+            try:
+                for p in self._engine.plugins():
+                    self._note_plugin(p)
+            except Exception:  # noqa: BLE001 - a label, never worth more than a log line
+                logger.exception("listing the plugins for their names failed")
+            self._unnamed |= missing - self._plugin_names.keys()
+        for v in views:
+            v["plugin_display_name"] = self._plugin_names.get(v["plugin"], "")
 
     @Slot()
     def refresh_account(self) -> None:

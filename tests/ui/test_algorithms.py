@@ -32,7 +32,7 @@ def test_create_with_valid_ticker(qtbot, window, rig) -> None:
     wait_account(qtbot, w)
     create_via_ui(qtbot, w, "sma_crossover", "msft", "2500")
     assert w.new_vm.step == "confirm"
-    assert w.new_vm.summary == "sma_crossover on MSFT with $2,500.00"
+    assert w.new_vm.summary == "SMA crossover on MSFT with $2,500.00"  # its display_name
     w.new_vm.confirm()
     assert w.new_vm.step == "working"  # the GUI thread did not wait for the backfill
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=10_000)

@@ -200,7 +200,7 @@ def test_plugins_by_display_name_with_a_scroll_hint(qtbot, window, rig, size) ->
     qtbot.wait(150)
     shown = {str(it.property("text")) for it in items(new.rootObject())
              if it.objectName() == "pluginTitle"}
-    assert {"Bollinger", "Buy and hold", "Buy once"} <= shown
+    assert {"Bollinger reversion", "Buy and hold", "Buy once"} <= shown
     assert not any("_" in t for t in shown), shown
     lst = find(new, "pluginList")
     hint = find(new, "pluginScrollHint")

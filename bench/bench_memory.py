@@ -8,11 +8,14 @@ of a least-squares line through the samples is the leak rate.
 - floor: a bare QQuickWidget window whose one Text changes every second (what any QML app
   with a clock costs), run beside each scenario over the same minutes with the same sampling,
   so a machine's noise shows in both; the scenario's slope is printed against the floor's.
-  It has the app's memory measures too (heap trimmer, JS garbage collected every minute;
-  --no-trim drops them in both): without the collection its slope over 10 minutes was
+  It has the app's memory measures too (two malloc arenas, heap trimmer, JS garbage
+  collected every minute; --no-trim drops them in both): without the collection its slope over 10 minutes was
   +1.2 MB/h, the rising edge of the QML engine's own garbage cycle (tens of minutes long).
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
+- engine (only with --only engine): the same engine, 20 algorithms and process shape
+  (QApplication, heap trimmer) with no window at all, to split the window's growth from the
+  engine's (issue 19: the lock screen without the engine attached is flat, +0.04 MB/h).
 
 Target: every scenario's slope under 1 MB/hour after warm-up. The verdict prints both the
 slope itself against 1 MB/h and the slope minus the floor's against 1 MB/h.
@@ -40,6 +43,9 @@ TARGET_MB_H = 1.0  # issue 19: under 1 MB per hour after warm-up
 
 COMMON = r"""
 import gc, json, os, sys, time, tracemalloc
+if os.environ.get("BENCH_TRIM", "1") == "1":
+    from app.memtrim import limit_arenas
+    limit_arenas()  # two malloc arenas, before any thread: as app/cli.py main() should do
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 if os.environ.get("BENCH_TRIM", "1") == "1":
@@ -154,6 +160,24 @@ sample()
 app.exec()
 """
 
+ENGINE = COMMON + r"""
+import threading
+from app.config import load_settings
+from app.engine.runner import build_engine
+s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"], "demo.speed": 60.0})
+engine, scheduler = build_engine(s)
+names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX", "INTC"]
+have = len(engine.algorithm_views())
+for i in range(max(0, 20 - have)):
+    engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
+engine.start()  # what the window's worker does (app/ui/workers.py start_engine)
+_stop = threading.Event()
+threading.Thread(target=scheduler.run, args=(_stop,), name="scheduler", daemon=True).start()
+timer.start(int(EVERY * 1000))
+sample()
+app.exec()
+"""
+
 
 def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> float:
     pts = [(s["t"], s[key]) for s in samples if s["t"] >= warmup]
@@ -235,10 +259,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=60.0)
-    ap.add_argument("--only", choices=("floor", "lock", "dashboard"))
+    ap.add_argument("--only", choices=("floor", "lock", "dashboard", "engine"))
     ap.add_argument("--python-objects", action="store_true")
     ap.add_argument("--no-trim", action="store_true",
-                    help="without the app's memory measures (app/memtrim.py, "
+                    help="without the app's memory measures (app/memtrim.py: arena limit and trimmer, "
                          "app/ui/pyside_source_scan.py, app/ui/jsgc.py), to see what "
                          "they save")
     ap.add_argument("--malloc", action="store_true",
@@ -248,10 +272,10 @@ def main() -> int:
                     help="write every scenario's and floor's samples there (JSON)")
     a = ap.parse_args()
     saved: dict[str, dict] = {}
-    scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP)]
+    scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP), ("engine", ENGINE)]
     verdicts: list[tuple[str, float, float]] = []
     for page, script in scenarios:
-        if (a.only and page != a.only) or (not a.only and page == "floor"):
+        if (a.only and page != a.only) or (not a.only and page in ("floor", "engine")):
             continue  # the floor runs beside each scenario, over the same minutes
         r, fr = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
                     not a.no_trim, a.warmup)

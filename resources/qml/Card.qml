@@ -140,10 +140,16 @@ Rectangle {
                 wrapMode: Text.Wrap
                 maximumLineCount: 2
                 elide: Text.ElideRight
+                // The second line leaves room for "more", so it ends in "…", not under the link.
+                onLineLaidOut: function(line) {
+                    if (line.number === 1)
+                        line.width = width - moreLink.implicitWidth
+                }
                 color: card.status === "failing" ? Theme.bad
                      : card.status === "paused" ? Theme.warn : Theme.muted
             }
             Text {
+                id: moreLink
                 objectName: "cardMore"
                 visible: reason.truncated
                 anchors.right: parent.right

@@ -132,6 +132,8 @@ def test_every_screen(qtbot, window, rig, size) -> None:
     w.new_vm.choosePlugin("sma_crossover")
     for ch in "AMZN":
         w.new_vm.key(ch)
+    # The broker's answer shows on this step ("AMZN · Amazon.com · $184.38"), once typing pauses.
+    qtbot.waitUntil(lambda: "Amazon.com" in w.new_vm.tickerInfo, timeout=15000)
     shot("04-new-2-ticker")
     w.new_vm.next()
     qtbot.waitUntil(lambda: w.new_vm.step == "capital", timeout=15000)

@@ -223,6 +223,11 @@ class MinuteLoop:
                                     self.tickers[i % self.n_tickers], 20_000)
         waited_out = 0
         problems = {"raised": 0, "took longer": 0}
+        # SOAK_TRACEMALLOC=1: Python's allocations traced from a third of the life to its
+        # end, the largest growths written to tracemalloc.txt (slower; for finding a drift).
+        trace: list = [True] if os.environ.get("SOAK_TRACEMALLOC") else []
+        if trace:
+            import tracemalloc
         with life_logs(folder) as (stats, out):
             for i, ts in enumerate(self.todo):
                 if stop.is_set():
@@ -241,6 +246,9 @@ class MinuteLoop:
                     for k in problems:
                         problems[k] += k in why
                 out.write(f"{ts}\n")
+                if trace and i == len(self.todo) // 3:
+                    tracemalloc.start(12)
+                    trace.append(tracemalloc.take_snapshot())
                 if i % 50 == 0:
                     extra = ({"fd_targets": sp.fd_targets(),
                               "db_threads": sp.db_threads(system, market)} if i == 50 else {})
@@ -250,6 +258,14 @@ class MinuteLoop:
                                             **self.window_stats()}) + "\n")
             feed.wait_idle(10.0)
             time.sleep(0.5)  # the last tick's refresh reaches the cards
+            if len(trace) > 1:
+                diff = tracemalloc.take_snapshot().compare_to(trace[1], "traceback")
+                with open(folder / "tracemalloc.txt", "a") as f:
+                    f.write(f"total {sum(st.size_diff for st in diff)} B "
+                            f"{sum(st.count_diff for st in diff):+d} blocks\n")
+                    for st in diff[:25]:
+                        f.write(f"{st.size_diff} B {st.count_diff:+d} blocks\n  "
+                                + "\n  ".join(st.traceback.format()[-16:]) + "\n")
             stats.write(json.dumps({"end": True, "bars_waited_out": waited_out,
                                     "plugin_problems": problems, "fd_targets": sp.fd_targets(),
                                     "db_threads": sp.db_threads(system, market),

@@ -162,7 +162,9 @@ class MinuteLoop:
         from app.ui.window import MainWindow
 
         wins = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]
-        if not wins:
+        # The window opens with the PIN pad alone; the dashboard is built after the pad's
+        # first frame (``MainWindow.finish``): its scene is the one to count frames of.
+        if not wins or not getattr(wins[0], "finished", True):
             QTimer.singleShot(50, lambda: self.found_window(qapp))
             return
         win = self.window = wins[0]

@@ -7,10 +7,10 @@ Everything of ``bench/soak_paper.py`` (read its docstring): the loopback emulato
 driver in the parent, the fault plan, the SIGKILLs and restarts, the end checks
 (``check_paper``); the child is the app as ``app/ui/app.py`` starts it: ``run_gui`` builds the
 QApplication (``QT_QPA_PLATFORM=offscreen``, a screen of ``--screen`` pixels), the
-``MainWindow`` with its QML pages and pyqtgraph chart, the ``EngineBuilder`` thread that
-builds the engine once the first frame is drawn, the engine worker thread, the control
-socket, the operations (snapshots, retention), the heap trimmer, Qt's event loop in the main
-thread. Two things differ from the app, both through the seams the app already has:
+``MainWindow`` (the PIN pad first; after its first frame the rest: the QML pages, Detail with
+its pyqtgraph chart, and the ``EngineBuilder`` thread that builds the engine), the engine
+worker thread, the control socket, the operations (snapshots, retention), the heap trimmer,
+Qt's event loop in the main thread. Two things differ from the app, both through the seams the app already has:
 
 - the engine the builder builds is the soak's paper stack: ``build_engine`` of
   ``app.engine.runner`` runs as in the app (free-disk check, the data folder's instance

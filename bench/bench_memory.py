@@ -13,6 +13,11 @@ of a least-squares line through the samples is the leak rate.
   +1.2 MB/h, the rising edge of the QML engine's own garbage cycle (tens of minutes long).
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
+- The demo feed's session cache (app/marketdata/synthetic.py, an LRU of the 256 latest
+  ticker-sessions of generated bars, ~19 KB each) fills at the bench's 60x: ~+3 MB/h for its
+  first ~1.5 hours, then stays (~4.8 MB). Each scenario samples its size and prints the slope
+  of RSS less it too (issue 19: the engine alone grew +3.08 MB/h of malloc in use with it,
+  -0.07 MB/h with the cache emptied every 30 s).
 - engine (only with --only engine): the same engine, 20 algorithms and process shape
   (QApplication, heap trimmer) with no window at all, to split the window's growth from the
   engine's (issue 19: the lock screen without the engine attached is flat, +0.04 MB/h).
@@ -70,6 +75,7 @@ def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
 samples = []
+PROBES = []  # fn(row) adding a scenario's own figures to each sample
 t0 = time.monotonic()
 WARMUP = float(os.environ.get("BENCH_WARMUP", "60"))
 SNAP0 = None
@@ -88,6 +94,8 @@ def sample():
         row["malloc_used"] = (mi.uordblks + mi.hblkhd) / 2**20
         row["malloc_free"] = mi.fordblks / 2**20
         row["sqlite"] = _sqlite.sqlite3_memory_used() / 2**20
+    for probe in PROBES:
+        probe(row)
     samples.append(row)
     if row["t"] >= SECONDS:
         finish()
@@ -139,6 +147,10 @@ names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX",
 have = len(engine.algorithm_views())
 for i in range(max(0, 20 - have)):
     engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
+def _feed_cache(row):  # the demo feed's session cache (bounded: its 256 latest sessions)
+    c = getattr(getattr(engine, "feed", None), "_cache", None)
+    row["feed_cache"] = sum(a.nbytes for a in list(c.values())) / 2**20 if c is not None else 0.0
+PROBES.append(_feed_cache)
 w = MainWindow(s, engine.system)
 if os.environ.get("BENCH_TRIM", "1") != "1":  # --no-trim: without the JS collection too
     from app.ui.jsgc import JsCollector
@@ -170,6 +182,10 @@ names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX",
 have = len(engine.algorithm_views())
 for i in range(max(0, 20 - have)):
     engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
+def _feed_cache(row):  # the demo feed's session cache (bounded: its 256 latest sessions)
+    c = getattr(getattr(engine, "feed", None), "_cache", None)
+    row["feed_cache"] = sum(a.nbytes for a in list(c.values())) / 2**20 if c is not None else 0.0
+PROBES.append(_feed_cache)
 engine.start()  # what the window's worker does (app/ui/workers.py start_engine)
 _stop = threading.Event()
 threading.Thread(target=scheduler.run, args=(_stop,), name="scheduler", daemon=True).start()
@@ -288,6 +304,13 @@ def main() -> int:
         if fr is not None:
             fline, fslope = _fmt("floor", fr["samples"], a.warmup)
             line += f"\n{fline}\n    -> {_verdict(page, slope, fslope)}"
+        if "feed_cache" in s[-1]:
+            beyond = [dict(x, rss=x["rss"] - x.get("feed_cache", 0.0)) for x in s]
+            line += (f"\n    demo feed's session cache {s[0]['feed_cache']:.1f} -> "
+                     f"{s[-1]['feed_cache']:.1f} MB "
+                     f"({slope_mb_per_hour(s, a.warmup, 'feed_cache'):+.2f} MB/h; bounded: 256 "
+                     f"sessions, ~4.8 MB for 390-minute days); RSS less that cache "
+                     f"{slope_mb_per_hour(beyond, a.warmup):+.2f} MB/h")
         if a.python_objects:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
                      f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")

@@ -175,6 +175,14 @@ class ThreadLocalDB:
         """Open connections (one per thread that used this store and is still alive)."""
         return len(self._by_thread) + (self._shared is not None)
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connection now (a short-lived thread, at its end: else
+        it stays open until another thread next opens one)."""
+        with self._lock:
+            d = self._by_thread.pop(threading.get_native_id(), None)
+        if d is not None:
+            _close_quietly(d.conn)
+
     def _close_ended_threads(self) -> None:
         for tid in [t for t in self._by_thread if not _thread_alive(t)]:
             _close_quietly(self._by_thread.pop(tid).conn)
@@ -217,6 +225,10 @@ class Store:
     def open_connections(self) -> int:
         """Connections open now (one per live thread that used this store)."""
         return self._tl.connection_count()
+
+    def release_thread(self) -> None:
+        """Close the calling thread's connection (see ``ThreadLocalDB.release_thread``)."""
+        self._tl.release_thread()
 
     def close(self) -> None:
         self._tl.close()

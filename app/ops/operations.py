@@ -101,6 +101,11 @@ class Operations:
                 fn()
             except Exception:  # noqa: BLE001 - never into the engine
                 logger.exception("%s failed", name)
+            finally:  # this thread ends here: its DB connections with it (not at the next open)
+                for store in (getattr(self.engine, "system", None),
+                              getattr(self.engine, "market", None)):
+                    if hasattr(store, "release_thread"):
+                        store.release_thread()
 
         t = threading.Thread(target=run, name=name, daemon=True)
         self._threads = [x for x in self._threads if x.is_alive()] + [t]

@@ -154,3 +154,29 @@ def test_a_missed_close_is_caught_up_and_a_fresh_start_invents_none(tmp_path: Pa
     rows = perf.history(engine.system.conn, perf.ACCOUNT)
     assert [(r["day"], r["taken"]) for r in rows] == [("2024-06-04", "startup")]
     _close(engine)
+
+
+def test_the_close_work_thread_leaves_no_db_connection_open(tmp_path: Path, calendar) -> None:
+    """The after-close work (snapshot, retention) runs on a thread of its own; when it ends,
+    so do its system.db and market.db connections (they stayed open until another thread next
+    opened one: two connections and fds held from one close to the next, seen in the soak)."""
+    settings = load_settings(tmp_path / "none.toml", env={
+        "AUTOTRADER_DATA_DIR": str(tmp_path / "d"), "APCA_API_KEY_ID": ""})
+    settings.data_path.mkdir(parents=True)
+    mon = calendar.session_on(WEEK[0])
+    clock = ManualClock(mon.open)
+    engine = _engine(tmp_path, calendar, clock)
+    try:
+        engine.create_algorithm("sma_crossover", "AAPL", 10_000, name="A")
+        engine.start()
+        for minute in (mon.minutes()[0], mon.minutes()[-1]):
+            clock.set(minute + timedelta(seconds=2))
+            engine.run_tick(minute)
+        before = (engine.system.open_connections(), engine.market.open_connections())
+        ops = Operations(engine, settings)
+        ops.session_closed(mon.open.date())
+        ops.close()  # waits for the close's thread
+        assert perf.history(engine.system.conn, perf.ACCOUNT)  # it did its work on both DBs
+        assert (engine.system.open_connections(), engine.market.open_connections()) == before
+    finally:
+        _close(engine)

@@ -102,10 +102,10 @@ class Operations:
             except Exception:  # noqa: BLE001 - never into the engine
                 logger.exception("%s failed", name)
             finally:  # this thread ends here: its DB connections with it (not at the next open)
-                for store in (getattr(self.engine, "system", None),
-                              getattr(self.engine, "market", None)):
-                    if hasattr(store, "release_thread"):
-                        store.release_thread()
+                for store in ("system", "market"):
+                    release = getattr(getattr(self.engine, store, None), "release_thread", None)
+                    if release is not None:
+                        release()
 
         t = threading.Thread(target=run, name=name, daemon=True)
         self._threads = [x for x in self._threads if x.is_alive()] + [t]

@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     # only: folders 0700, files 0600.
     if hasattr(os, "umask"):
         os.umask(0o077)
+    # Two malloc arenas, set before any thread starts (glibc fixes the limit then): the
+    # engine's many threads each left free space in an arena of its own, +3 MB/h on a kiosk
+    # left locked for days (issue 19, app/memtrim.py).
+    from app.memtrim import limit_arenas
+
+    limit_arenas()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         import importlib

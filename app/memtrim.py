@@ -24,7 +24,6 @@ Elsewhere (musl, macOS) there is no malloc_trim and this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import threading
@@ -40,8 +39,7 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 def _load_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols, libc's among them
     except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
@@ -58,8 +56,9 @@ def limit_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The process's own symbols (libc's among them): no find_library, which runs
+        # ldconfig in a subprocess, on the way to the first frame.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

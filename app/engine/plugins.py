@@ -122,14 +122,17 @@ def _import_error(e: BaseException, path: Path | None) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
+def is_param(name: str, value: object) -> bool:
+    """Whether a class attribute is a parameter: public, of a plain type, not a description
+    of the plugin (``display_name``)."""
+    return not name.startswith("_") and name not in NOT_PARAMS and type(value) in PARAM_TYPES
+
+
 def plugin_params(cls: type) -> dict[str, Any]:
     """Public class attributes of a plain type, defined on the plugin's own classes."""
     out: dict[str, Any] = {}
     for klass in reversed(cls.__mro__[:-1]):
-        for k, v in vars(klass).items():
-            if k.startswith("_") or k in NOT_PARAMS or type(v) not in PARAM_TYPES:
-                continue
-            out[k] = v
+        out.update((k, v) for k, v in vars(klass).items() if is_param(k, v))
     return out
 
 

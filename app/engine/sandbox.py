@@ -912,12 +912,11 @@ def spec_from_class(cls: type, ticker: str, capital: float) -> PluginSpec:
     """How a worker re-creates ``cls(ticker, capital)``: the plugin's module (a built-in by
     name, a user plugin by file) and the parameter values set on the class."""
     from app.engine.plugin_worker import PluginSpec
-    from app.engine.plugins import NOT_PARAMS, PARAM_TYPES, USER_PREFIX
+    from app.engine.plugins import USER_PREFIX, is_param
 
     module = cls.__module__
     name = module.rsplit(".", 1)[-1]
-    params = {k: v for k, v in vars(cls).items()
-              if not k.startswith("_") and k not in NOT_PARAMS and type(v) in PARAM_TYPES}
+    params = {k: v for k, v in vars(cls).items() if is_param(k, v)}
     if module.startswith(USER_PREFIX + "."):
         path = (getattr(cls, "_plugin_file", None)
                 or getattr(sys.modules.get(module), "__file__", None))

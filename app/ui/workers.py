@@ -203,9 +203,8 @@ class EngineWorker(QObject):
         try:
             for p in self._engine.plugins():
                 self._note_plugin(p)
-                declared = getattr(p.cls, "display_name", None) if p.cls is not None else None
                 out.append({"name": p.name, "description": p.description or "",
-                            "display_name": declared if isinstance(declared, str) else "",
+                            "display_name": self._plugin_names[p.name],
                             "params": dict(p.params or {}), "error": p.error or "",
                             "ranges": {k: param_range(p.cls, k) for k in (p.params or {})}})
         except Exception as e:  # noqa: BLE001

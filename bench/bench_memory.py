@@ -137,10 +137,10 @@ sample()
 app.exec()
 """
 
-APP = COMMON + r"""
+# The demo engine with 20 algorithms and a probe of its feed's session cache.
+ENGINE_SETUP = r"""
 from app.config import load_settings
 from app.engine.runner import build_engine
-from app.ui.window import MainWindow
 s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"], "demo.speed": 60.0})
 engine, scheduler = build_engine(s)
 names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX", "INTC"]
@@ -151,6 +151,10 @@ def _feed_cache(row):  # the demo feed's session cache (bounded: its 256 latest 
     c = getattr(getattr(engine, "feed", None), "_cache", None)
     row["feed_cache"] = sum(a.nbytes for a in list(c.values())) / 2**20 if c is not None else 0.0
 PROBES.append(_feed_cache)
+"""
+
+APP = COMMON + ENGINE_SETUP + r"""
+from app.ui.window import MainWindow
 w = MainWindow(s, engine.system)
 if os.environ.get("BENCH_TRIM", "1") != "1":  # --no-trim: without the JS collection too
     from app.ui.jsgc import JsCollector
@@ -172,20 +176,8 @@ sample()
 app.exec()
 """
 
-ENGINE = COMMON + r"""
+ENGINE = COMMON + ENGINE_SETUP + r"""
 import threading
-from app.config import load_settings
-from app.engine.runner import build_engine
-s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"], "demo.speed": 60.0})
-engine, scheduler = build_engine(s)
-names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX", "INTC"]
-have = len(engine.algorithm_views())
-for i in range(max(0, 20 - have)):
-    engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
-def _feed_cache(row):  # the demo feed's session cache (bounded: its 256 latest sessions)
-    c = getattr(getattr(engine, "feed", None), "_cache", None)
-    row["feed_cache"] = sum(a.nbytes for a in list(c.values())) / 2**20 if c is not None else 0.0
-PROBES.append(_feed_cache)
 engine.start()  # what the window's worker does (app/ui/workers.py start_engine)
 _stop = threading.Event()
 threading.Thread(target=scheduler.run, args=(_stop,), name="scheduler", daemon=True).start()

@@ -13,11 +13,11 @@ of a least-squares line through the samples is the leak rate.
   +1.2 MB/h, the rising edge of the QML engine's own garbage cycle (tens of minutes long).
 - lock: the PIN pad up, the engine trading 20 algorithms behind it.
 - dashboard: unlocked, 20 algorithm cards updating every second.
-- The demo feed's session cache (app/marketdata/synthetic.py, an LRU of the 256 latest
-  ticker-sessions of generated bars, ~19 KB each) fills at the bench's 60x: ~+3 MB/h for its
-  first ~1.5 hours, then stays (~4.8 MB). Each scenario samples its size and prints the slope
-  of RSS less it too (issue 19: the engine alone grew +3.08 MB/h of malloc in use with it,
-  -0.07 MB/h with the cache emptied every 30 s).
+- The demo feed's session cache (app/marketdata/synthetic.py): each scenario samples its size
+  and prints the slope of RSS less it too. It was an LRU of the 256 latest ticker-sessions
+  (~19 KB each) that filled at the bench's 60x for ~1.5 hours, ~+3 MB/h (issue 19: the engine
+  alone grew +3.08 MB/h of malloc in use with it, -0.07 MB/h with the cache emptied every
+  30 s); it now keeps two sessions a ticker (~0.7 MB for 20 tickers), full within warm-up.
 - engine (only with --only engine): the same engine, 20 algorithms and process shape
   (QApplication, heap trimmer) with no window at all, to split the window's growth from the
   engine's (issue 19: the lock screen without the engine attached is flat, +0.04 MB/h).
@@ -147,9 +147,10 @@ names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX",
 have = len(engine.algorithm_views())
 for i in range(max(0, 20 - have)):
     engine.create_algorithm("sma_crossover", names[i % len(names)], 1000.0)
-def _feed_cache(row):  # the demo feed's session cache (bounded: its 256 latest sessions)
+def _feed_cache(row):  # the demo feed's session cache (two sessions a ticker)
     c = getattr(getattr(engine, "feed", None), "_cache", None)
-    row["feed_cache"] = sum(a.nbytes for a in list(c.values())) / 2**20 if c is not None else 0.0
+    row["feed_cache"] = sum(a.nbytes for d in list(c.values()) for a in list(d.values())
+                            ) / 2**20 if c is not None else 0.0
 PROBES.append(_feed_cache)
 """
 

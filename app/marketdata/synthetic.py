@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 KNOWN_PRICES = demo_universe.PRICES
 HISTORY_SESSIONS = 3
 MAX_CATCH_UP_SESSIONS = 5
+# Sessions of bars kept a ticker: today's (read every minute) and the one before (the previous
+# close). Older ones are asked for once (history, catch-up); a global LRU of 256 sessions kept
+# growing for days in a long-running demo (~3 MB/h at the bench's 60x clock, issue 19).
+CACHED_SESSIONS = 2
 
 
 def _h(*parts: object) -> int:
@@ -65,7 +69,8 @@ class SyntheticFeed:
         self._bar_listeners: Callbacks[[Bar]] = Callbacks("bar listener")
         self._status_listeners: Callbacks[[FeedStatus]] = Callbacks("status listener")
         self._emitted: dict[str, int] = {}  # ticker -> start ts of the newest bar written
-        self._cache: OrderedDict[tuple[str, object], np.ndarray] = OrderedDict()
+        # ticker -> its latest sessions' bars, newest last (``CACHED_SESSIONS`` a ticker)
+        self._cache: dict[str, OrderedDict[date, np.ndarray]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,12 +101,11 @@ class SyntheticFeed:
 
     def session_bars(self, ticker: str, session: Session) -> np.ndarray:
         """All of one session's bars: rows of (ts, o, h, l, c, v) as float64, raw prices (after
-        the scheduled splits in force that day), cached (the 256 latest sessions)."""
-        key = (ticker, session.day)
+        the scheduled splits in force that day), cached (a ticker's few latest sessions)."""
         with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
+            per_ticker = self._cache.get(ticker)
+            if per_ticker is not None and (cached := per_ticker.get(session.day)) is not None:
+                per_ticker.move_to_end(session.day)
                 return cached
         out = self._continuous(ticker, session)
         k = self.split_ratio(ticker, session.day)
@@ -111,9 +115,10 @@ class SyntheticFeed:
                 prices, self.split_decimals)
             out[:, 5] = np.floor(out[:, 5] * k)
         with self._lock:
-            self._cache[key] = out
-            while len(self._cache) > 256:
-                self._cache.popitem(last=False)
+            per_ticker = self._cache.setdefault(ticker, OrderedDict())
+            per_ticker[session.day] = out
+            while len(per_ticker) > CACHED_SESSIONS:
+                per_ticker.popitem(last=False)
         return out
 
     def _continuous(self, ticker: str, session: Session) -> np.ndarray:

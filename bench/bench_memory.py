@@ -71,6 +71,29 @@ if MALLOC:
     _sqlite = ctypes.CDLL("libsqlite3.so.0")
     _sqlite.sqlite3_memory_used.restype = ctypes.c_int64
 PAGE = int(os.sysconf("SC_PAGE_SIZE"))
+def _status_rss():  # RSS split: anonymous (heaps, arenas, stacks) / files (libs, DB pages)
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile", "RssShmem"):
+                out[k.lower()] = int(v.split()[0]) / 1024
+    return out
+def _pymalloc_arenas():  # Python's small-object arenas (mmap'd, not in mallinfo), in MB
+    import tempfile as _t
+    with _t.TemporaryFile() as f:
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        for line in f.read().decode().splitlines():
+            if line.startswith("# arenas allocated current"):
+                return int(line.split("=")[1]) * 256 / 1024
+    return 0.0
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
@@ -94,6 +117,8 @@ def sample():
         row["malloc_used"] = (mi.uordblks + mi.hblkhd) / 2**20
         row["malloc_free"] = mi.fordblks / 2**20
         row["sqlite"] = _sqlite.sqlite3_memory_used() / 2**20
+        row.update(_status_rss())
+        row["pymalloc_arenas"] = _pymalloc_arenas()
     for probe in PROBES:
         probe(row)
     samples.append(row)
@@ -301,8 +326,8 @@ def main() -> int:
             beyond = [dict(x, rss=x["rss"] - x.get("feed_cache", 0.0)) for x in s]
             line += (f"\n    demo feed's session cache {s[0]['feed_cache']:.1f} -> "
                      f"{s[-1]['feed_cache']:.1f} MB "
-                     f"({slope_mb_per_hour(s, a.warmup, 'feed_cache'):+.2f} MB/h; bounded: 256 "
-                     f"sessions, ~4.8 MB for 390-minute days); RSS less that cache "
+                     f"({slope_mb_per_hour(s, a.warmup, 'feed_cache'):+.2f} MB/h; bounded: two "
+                     f"sessions a ticker); RSS less that cache "
                      f"{slope_mb_per_hour(beyond, a.warmup):+.2f} MB/h")
         if a.python_objects:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
@@ -316,6 +341,11 @@ def main() -> int:
                      f"{next(x for x in s if x['t'] >= a.warmup)['sqlite']:.2f} (warm-up) -> "
                      f"{s[-1]['sqlite']:.2f} MB "
                      f"({slope_mb_per_hour(s, a.warmup, 'sqlite'):+.2f} MB/h)")
+            line += "".join(
+                f"; {name} {s[0][k]:.1f} -> {s[-1][k]:.1f} MB "
+                f"({slope_mb_per_hour(s, a.warmup, k):+.2f} MB/h)"
+                for k, name in (("rssanon", "RSS anonymous"), ("rssfile", "RSS of files"),
+                                ("pymalloc_arenas", "Python's arenas")) if k in s[-1])
         print(line, flush=True)
         if a.python_objects:
             for t in r.get("top", []):

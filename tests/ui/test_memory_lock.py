@@ -74,15 +74,17 @@ def test_idle_pad_polls_only_during_a_lockout(qtbot, window, pin_time) -> None:
     w.guard.locked_for = counted  # the same guard, its reads counted
     w.lock()
     reads.clear()
-    qtbot.wait(1600)  # three of the pad's 500 ms polls, were it polling
+    assert not w.lock_vm._timer.isActive()  # the pad's 500 ms poll is not running
+    qtbot.wait(600)  # one poll's interval, were it polling
     assert reads == [] and w.lock_vm.lockedFor == 0
     for _ in range(5):
         enter(w.lock_vm, "0000")
-    assert w.lock_vm.lockedFor == 30
+    assert w.lock_vm.lockedFor == 30 and w.lock_vm._timer.isActive()
     pin_time.advance(30)  # the countdown follows: it is polling now
     qtbot.waitUntil(lambda: w.lock_vm.lockedFor == 0, timeout=15000)
     reads.clear()
-    qtbot.wait(1600)
-    assert reads == []  # and stops again once the lockout is over
+    assert not w.lock_vm._timer.isActive()  # and stops again once the lockout is over
+    qtbot.wait(600)
+    assert reads == []
     enter(w.lock_vm, PIN)
     qtbot.waitUntil(lambda: w.current_page() == "dashboard", timeout=15000)

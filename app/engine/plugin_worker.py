@@ -32,11 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import db
+
 if TYPE_CHECKING:
     from datetime import datetime
     from multiprocessing.connection import Connection
 
     from algorithm._api import AlgoContext
+    from db.market import MarketStore
+    from db.system import SystemStore
 
 FLUSH_SECONDS = 0.02  # replies are sent at least this often while a batch runs
 OUTPUT_CAP = 8192  # characters of print()/stderr kept per call; the rest are counted
@@ -277,20 +281,121 @@ class _NoCalendar:
     """The worker never inserts bars, so its market store needs no exchange calendar."""
 
 
-def _provider(cfg: WorkerConfig) -> Any:
-    import numpy as np
+# The ISO minute strings of ``last_n_bars`` in a worker, cached by epoch second: a dict hit per
+# bar instead of a day-prefix lookup, two divisions and a concatenation (about a third of the
+# seed read's Python time). Bounded: emptied when full (about 270 kB), and a read of more than
+# ``ISO_CACHE_MAX_N`` bars builds its strings as the market DB does, so a long history read
+# does not thrash it.
+ISO_CACHE_MAX = 2048
+ISO_CACHE_MAX_N = 512
 
-    import db
+
+class _IsoMinutes(dict[int, str]):
+    """Epoch seconds of a whole minute -> ``"YYYY-MM-DDTHH:MM:00Z"``, made on a miss."""
+
+    def __missing__(self, ts: int) -> str:
+        from db.timeutil import iso_z
+
+        if len(self) >= ISO_CACHE_MAX:
+            self.clear()
+        s = self[ts] = iso_z(ts)
+        return s
+
+
+_LAST_N_SQL = ("SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts < ? "
+               "ORDER BY ts DESC LIMIT ?")
+
+
+class WorkerProvider(db.StoreProvider):
+    """The seed functions' data over read-only connections, plus the numpy fast path.
+
+    ``get_transactions`` reads the system DB once a batch (``new_batch``), not once a call:
+    the transactions added since the last batch, of every algorithm, in one query, and which
+    algorithms have split events in another; each call then copies its algorithm's rows (new
+    dicts in a new list, as ``SystemStore.transactions``). A batch's calls see the
+    transactions as they were when it began, as their context (cash, position) is the
+    engine's from before the batch. Rows are only ever added (ids grow; nothing updates or
+    deletes one), so what was read stays true."""
+
+    def __init__(self, system: SystemStore, market: MarketStore) -> None:
+        from db.system import Transaction
+
+        super().__init__(system, market)
+        self._iso = _IsoMinutes()
+        self._tickers: set[str] = set()
+        self._txs: dict[int, list[dict[str, Any]]] = {}  # the algorithms asked about
+        self._top = -1  # the newest transaction id read (-1: none read yet)
+        self._splits: set[int] = set()  # algorithms with split events (seed_view)
+        self._fresh = False
+        self._names = tuple(c for c in Transaction.__annotations__ if c != "fill_id")
+        self._cols = ", ".join(self._names)
+
+    def new_batch(self) -> None:
+        """The next ``transactions`` call reads what was added since the last batch."""
+        self._fresh = False
+
+    def last_n_closes(self, ticker: str, n: int, before: Any) -> Any:
+        import numpy as np
+
+        before_ts = 2**62 if before is None else int(before.timestamp())
+        rows = self.market.last_n_rows(ticker, n, before_ts)
+        return np.fromiter((r[4] for r in rows), dtype=np.float64, count=len(rows))
+
+    def last_n_bars(self, ticker: str, n: int, before: Any) -> list[dict[str, Any]]:
+        """``MarketStore.last_n_bars``'s answer, its timestamps from ``_IsoMinutes``."""
+        if not 0 <= n <= ISO_CACHE_MAX_N:
+            return super().last_n_bars(ticker, n, before)
+        if ticker not in self._tickers:
+            from db.market import check_ticker
+
+            check_ticker(ticker)
+            if len(self._tickers) < 10_000:
+                self._tickers.add(ticker)
+        before_ts = 2**62 if before is None else int(before.timestamp())
+        rows = self.market.conn.execute(_LAST_N_SQL, (ticker, before_ts, n)).fetchall()
+        iso = self._iso
+        out = [{"timestamp": iso[ts], "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
+               for ts, o, h, lo, c, v in rows]
+        out.reverse()
+        return out
+
+    def transactions(self, algo_id: int) -> list[dict[str, Any]]:
+        if not self._fresh:
+            self._refresh()
+        kept = self._txs.get(algo_id)
+        if kept is None:
+            kept = self._txs[algo_id] = [dict(zip(self._names, r, strict=True)) for r in
+                                         self.system.conn.execute(
+                f"SELECT {self._cols} FROM transactions WHERE algo_id = ? AND id <= ? "
+                "ORDER BY id", (algo_id, self._top))]
+        rows = [t.copy() for t in kept]
+        if algo_id in self._splits:  # a split shows as a buy or sell (db/corporate.py)
+            from db.corporate import seed_view
+
+            return seed_view(self.system.conn, algo_id, rows)
+        return rows
+
+    def _refresh(self) -> None:
+        conn = self.system.conn
+        if not self._txs:
+            self._top = int(conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0])
+        else:
+            for r in conn.execute(f"SELECT {self._cols} FROM transactions WHERE id > ? "
+                                  "ORDER BY id", (self._top,)):
+                row = dict(zip(self._names, r, strict=True))
+                kept = self._txs.get(row["algo_id"])
+                if kept is not None:
+                    kept.append(row)
+                self._top = row["id"]
+        self._splits = {r[0] for r in conn.execute(
+            "SELECT DISTINCT algo_id FROM algo_events WHERE type = 'split' AND shares != 0")}
+        self._fresh = True
+
+
+def _provider(cfg: WorkerConfig) -> WorkerProvider:
     from db.market import MarketStore
     from db.system import SystemStore
-
-    class WorkerProvider(db.StoreProvider):
-        """The seed functions' data over read-only connections, plus the numpy fast path."""
-
-        def last_n_closes(self, ticker: str, n: int, before: Any) -> Any:
-            before_ts = 2**62 if before is None else int(before.timestamp())
-            rows = self.market.last_n_rows(ticker, n, before_ts)
-            return np.fromiter((r[4] for r in rows), dtype=np.float64, count=len(rows))
 
     return WorkerProvider(SystemStore(cfg.system_path, readonly=True),
                           MarketStore(cfg.market_path, _NoCalendar(), readonly=True))  # type: ignore[arg-type]
@@ -310,10 +415,10 @@ def _load_class(spec: PluginSpec) -> type:
     return plugins.make_class(info, spec.params)
 
 
-def _start(cfg: WorkerConfig) -> None:
+def _start(cfg: WorkerConfig) -> WorkerProvider:
     """Serve the seed functions from read-only connections opened now (schema read, first
-    pages) so the first minute's calls do not pay for it; plugin folders on the path."""
-    import db
+    pages) so the first minute's calls do not pay for it; plugin folders on the path.
+    Returns the provider (the batch loop tells it when a batch begins)."""
     from app.engine import plugins
 
     plugins.probe_imports = False  # this process is the isolation already
@@ -325,6 +430,7 @@ def _start(cfg: WorkerConfig) -> None:
     for d in cfg.plugin_dirs:
         if d not in sys.path:
             sys.path.append(d)
+    return provider
 
 
 SetContext = Callable[["AlgoContext | None"], None]
@@ -411,7 +517,7 @@ def main(conn: Connection, cfg: WorkerConfig, progress: Any = None) -> None:
     _contain(cfg.memory_mb)
     from algorithm._api import set_context
 
-    _start(cfg)
+    provider = _start(cfg)
     instances: dict[int, Any] = {}
     capture = _Capture()
     # What is loaded now lives as long as the process: out of the collector's full passes,
@@ -430,4 +536,5 @@ def main(conn: Connection, cfg: WorkerConfig, progress: Any = None) -> None:
         drops, ops, give_up = msg
         for iid in drops:
             instances.pop(iid, None)
+        provider.new_batch()
         _run_batch(conn, ops, give_up, instances, capture, progress, set_context, meter)

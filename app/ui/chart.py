@@ -361,7 +361,8 @@ class PriceChart(pg.GraphicsLayoutWidget):
         self._vol.getViewBox().setMouseEnabled(x=True, y=False)
         self._vol.getViewBox().setAutoVisible(y=True)
         self._vol.getViewBox().enableAutoRange(axis="y")
-        self._separators: list[pg.InfiniteLine] = []
+        self._separators: list[pg.InfiniteLine] = []  # in use: the first of the pool
+        self._separator_pool: list[pg.InfiniteLine] = []  # made once, moved, never removed
         self._separator_at: tuple[int, ...] = ()
         self._want_days = 1  # sessions shown while following (today's), 0: ``_width`` bars
         self._width = 0.0  # bars in view while following (0: not chosen yet)
@@ -575,7 +576,9 @@ class PriceChart(pg.GraphicsLayoutWidget):
         fresh = self._starts_at == self._version
         self._touch()
         if fresh:  # session starts kept up to date by the appended bar, not found again
-            if i and self._ts[i] - self._ts[i - 1] > SESSION_GAP and self._starts[-1] != i:
+            if i == 0:  # the first bar of an empty chart starts its first session
+                self._starts = np.zeros(1, dtype=np.int64)
+            elif self._ts[i] - self._ts[i - 1] > SESSION_GAP and self._starts[-1] != i:
                 self._starts = np.append(self._starts, i)
             self._starts_at = self._version
         # The first bar after a quiet spell is drawn at once; more within the same frame
@@ -630,29 +633,44 @@ class PriceChart(pg.GraphicsLayoutWidget):
         return [line.label.toPlainText() for line in self._separators]
 
     def _draw_separators(self) -> None:
+        """A dashed line at each session's first bar (the newest ``MAX_SEPARATORS``), its
+        date at the top. The lines are made once and moved: a new session relabels them.
+        Made again each session, the old ones (pyqtgraph items in reference cycles, each a
+        QTextDocument and a few dozen signals) waited as garbage for Python's rare full
+        collection: the docked chart grew about 1 MB a session (issue 15)."""
         starts = self.session_starts()[1:][-MAX_SEPARATORS:]
         key = tuple(int(i) for i in starts)
         if key == self._separator_at:
             return
-        item = self._plot
-        for line in self._separators:
-            item.removeItem(line)
-        self._separators = []
+        pool = self._separator_pool
+        while len(pool) < len(key):
+            pool.append(self._new_separator())
         ts = self.timestamps()
-        for i in key:
+        for line, i in zip(pool, key, strict=False):
             day = datetime.fromtimestamp(int(ts[i]), EXCHANGE_TZ).strftime("%a %b %d")
-            # The date sits just right of its line, at the top of the plot, on a light
-            # background so the grid does not cross it; the legend is outside the plot.
-            line = pg.InfiniteLine(pos=i - 0.5, angle=90, movable=False,
-                                   pen=pg.mkPen(**SEPARATOR_PEN), label=day,
-                                   labelOpts={"position": 0.96, "color": "#1b2330",
-                                              "fill": (238, 241, 245, 230),
-                                              "anchors": [(0, 0), (0, 0)]})
-            line.label.setFont(self._label_font())
-            item.addItem(line, ignoreBounds=True)
-            self._separators.append(line)
+            label = line.label
+            if label.format != day:
+                label.format = day
+                label.setText(day)  # also while hidden (pyqtgraph formats visible ones only)
+            line.setValue(i - 0.5)
+            line.show()
+        for line in pool[len(key):]:
+            line.hide()
+        self._separators = pool[:len(key)]
         self._separator_at = key
         self._place_dates()
+
+    def _new_separator(self) -> pg.InfiniteLine:
+        """One session line for the pool. The date sits just right of its line, at the top of
+        the plot, on a light background so the grid does not cross it; the legend is outside
+        the plot."""
+        line = pg.InfiniteLine(pos=0.0, angle=90, movable=False, pen=pg.mkPen(**SEPARATOR_PEN),
+                               label="", labelOpts={"position": 0.96, "color": "#1b2330",
+                                                    "fill": (238, 241, 245, 230),
+                                                    "anchors": [(0, 0), (0, 0)]})
+        line.label.setFont(self._label_font())
+        self._plot.addItem(line, ignoreBounds=True)
+        return line
 
     def _place_dates(self, *args: object) -> None:
         """Each separator's date shows only when its line is in view; the session at the
@@ -725,7 +743,7 @@ class PriceChart(pg.GraphicsLayoutWidget):
                 plot.getAxis(name).setStyle(tickFont=font)
         self._vol.getAxis("bottom").setHeight(int(round(26 * scale)))
         label_font = self._label_font()
-        for text in [self._last_tag.label, self._edge_date] + [s.label for s in self._separators]:
+        for text in [self._last_tag.label, self._edge_date] + [s.label for s in self._separator_pool]:
             text.setFont(label_font)
         self._fit_legend_row()
         self._show_legend()

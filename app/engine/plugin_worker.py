@@ -7,7 +7,9 @@ brings its own context (minute, cash, position) from the engine. Nothing here wr
 places an order or holds money state: killing this process costs only the calls in it.
 
 Messages from the engine: ``(drops, ops, give_up)`` where ``drops`` are object ids to forget,
-``ops`` a list of ``("construct", iid, spec)`` / ``("run", iid, ctx, minute, algo_id)`` and
+``ops`` a list of ``("construct", iid, spec)`` / ``("run", iid, ctx, minute, algo_id)`` (``ctx``
+the ``AlgoContext``'s field values in order, ``ctx_fields``: a tuple pickles in a quarter of
+the time of the dataclass) and
 ``give_up`` the ``time.monotonic()`` after which ops not started are skipped (the clock is
 system-wide). One reply per op, in order: ``(status, value, where, output, usage)``, usage
 being ``_Meter.after``'s (memory grown, memory now, threads started).
@@ -68,7 +70,8 @@ class WorkerConfig:
 
 # The wire protocol (module docstring), engine -> worker: ops on plugin objects by id (iid).
 ConstructOp = tuple[Literal["construct"], int, PluginSpec]
-RunOp = tuple[Literal["run"], int, "AlgoContext", "datetime", int]  # iid, ctx, minute, algo id
+# iid, the context's fields (``ctx_fields``), minute, algo id
+RunOp = tuple[Literal["run"], int, tuple[Any, ...], "datetime", int]
 WorkerOp = ConstructOp | RunOp
 # Worker -> engine: what a plugin's run() returned, as plain values (``_portable``). A value of
 # a type the engine does not take travels as ("opaque", its type's name).
@@ -82,6 +85,20 @@ OkReply = tuple[Literal["ok"], Portable | None, str, Output, Usage]  # None: a c
 ErrorReply = tuple[Literal["error"], ErrorInfo, str, Output, Usage]  # where: file:line
 SkippedReply = tuple[Literal["skipped"], None, str, Output, Usage]
 Reply = OkReply | ErrorReply | SkippedReply
+
+
+_ctx_get: Callable[[Any], tuple[Any, ...]] | None = None
+
+
+def ctx_fields(ctx: AlgoContext) -> tuple[Any, ...]:
+    """``ctx``'s field values in declaration order (``AlgoContext(*fields)`` is ``ctx``)."""
+    global _ctx_get
+    if _ctx_get is None:
+        import dataclasses
+        import operator
+
+        _ctx_get = operator.attrgetter(*(f.name for f in dataclasses.fields(ctx)))
+    return _ctx_get(ctx)
 
 
 class _Capture(io.TextIOBase):
@@ -443,11 +460,13 @@ def _call(op: WorkerOp, instances: dict[int, Any], set_context: SetContext) -> P
         cls = _load_class(spec)
         instances[op[1]] = cls(spec.ticker, spec.capital)
         return None
+    from algorithm._api import AlgoContext
+
     _, iid, ctx, minute, algo_id = op
     inst = instances.get(iid)
     if inst is None:
         raise LookupError("the plugin object was not created")
-    set_context(ctx)
+    set_context(AlgoContext(*ctx))
     try:
         return _portable(inst.run(minute, algo_id))
     finally:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from app.engine.plugin_worker import _where
+from app.engine.plugin_worker import _where, ctx_fields
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -608,7 +608,8 @@ class ProcessPluginPool:
         out: list[Op] = []
         if inst.gen != slot.gen:
             out.append((call, ("construct", inst.iid, inst.spec), True))
-        out.append((call, ("run", inst.iid, *call.op[1:]), False))
+        _, ctx, minute, algo_id = call.op
+        out.append((call, ("run", inst.iid, ctx_fields(ctx), minute, algo_id), False))
         return out
 
     def _run_all(self, calls: list[Call], timeout: float, budget: float | None) -> None:

@@ -55,8 +55,10 @@ def indicator_windows(declared: Any, params: dict[str, Any]) -> list[int]:
 
 
 class TransactionModel(DictRowsModel):
-    """Newest first."""
+    """Newest first, the latest ``MAX_ROWS`` (Detail left open on a busy algorithm for months
+    would otherwise keep one row per fill for good; the CLI's export has them all)."""
 
+    MAX_ROWS = 500
     ROLES = roles("side", "sharesText", "priceText", "timeText")
 
     @staticmethod
@@ -70,13 +72,18 @@ class TransactionModel(DictRowsModel):
 
     def set_transactions(self, txs: list[dict]) -> None:
         self.beginResetModel()
-        self._rows = [self._row(t) for t in reversed(txs)]
+        self._rows = [self._row(t) for t in reversed(txs[-self.MAX_ROWS:])]
         self.endResetModel()
 
     def add(self, t: dict) -> None:
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._rows.insert(0, self._row(t))
         self.endInsertRows()
+        if len(self._rows) > self.MAX_ROWS:
+            n = len(self._rows)
+            self.beginRemoveRows(QModelIndex(), self.MAX_ROWS, n - 1)
+            del self._rows[self.MAX_ROWS:]
+            self.endRemoveRows()
 
     def count(self) -> int:
         return len(self._rows)

@@ -2,9 +2,10 @@
 
 Used when an algorithm is created (``prepare``), at start-up and after a stream gap
 (``backfill_range``). Requests go through alpaca-py's ``StockHistoricalDataClient`` (which
-follows every ``next_page_token``), IEX by default, in chunks of a few weeks so a long
-backfill reports progress and a failure loses at most one chunk. Only regular-session bars
-are kept (the store filters them); storing is an upsert, so running it twice changes nothing.
+follows every ``next_page_token``), IEX by default, in chunks of at most ``chunk_bars`` bars
+(whole pages) and ``chunk_days`` days, so a long backfill reports progress and a failure loses
+at most one chunk. Only regular-session bars are kept (the store filters them; the storing
+thread parses only those); storing is an upsert, so running it twice changes nothing.
 A 429 is waited out (``X-RateLimit-Reset`` when sent) and the chunk retried; a 5xx or a network
 error is retried with a doubling pause. The retries go through the broker's one retry policy
 (app/broker/retry.py: a bounded number of tries, none nested inside another retried call, a
@@ -13,6 +14,7 @@ caller's ``scope`` caps them).
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import logging
 import threading
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.broker import retry
 from app.broker.alpaca_clients import (
@@ -40,6 +43,18 @@ logger = logging.getLogger(__name__)
 
 # 429s waited out before giving up (at the default 30 s each, about an hour of them).
 RATE_LIMITED_TRIES = 120
+
+# Bars a backfill chunk asks for: two of Alpaca's pages (10,000 bars each, the most a page
+# holds), about 21 sessions of a liquid ticker's extended hours. A chunk that reaches it ends
+# on a page boundary and the next starts after its last bar, so a year takes the same pages
+# as one request for all of it; chunks of whole days each ended with a part page (29
+# requests for a year's 25 pages' worth, issue 15).
+CHUNK_BARS = 2 * 10_000
+
+# One of Alpaca's bars as JSON gives it ({"t": "2024-01-02T14:30:00Z", "o": ..., "v": ...});
+# one as the store takes it: (ticker, ts, o, h, l, c, v).
+Bar = dict[str, Any]
+Row = tuple[Any, ...]
 
 # progress(ticker, fraction 0..1, bars stored so far)
 ProgressCallback = Callable[[str, float, int], None]
@@ -70,6 +85,41 @@ def bar_epoch(t: object) -> int:
     return to_epoch(t)  # type: ignore[arg-type]  # to_epoch says what is wrong with it
 
 
+def bars_to_rows(ticker: str, bars: list[Bar]) -> list[Row]:
+    """Alpaca's bar dicts as (ticker, ts, o, h, l, c, v) rows."""
+    return [(ticker, bar_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
+             float(b["c"]), int(b.get("v") or 0)) for b in bars]
+
+
+def session_bars(calendar: MarketCalendar, bars: list[Bar]) -> list[Bar]:
+    """The bars of ``bars`` (Alpaca's, ascending) inside a regular session, or all of them.
+
+    Alpaca serves extended hours too (60% of a liquid ticker's bars). Their ``t`` strings
+    (``2024-01-02T14:30:00Z``) sort as their times do, so each session's bars are one slice,
+    found by bisection, and only those are parsed: parsing every bar and letting the store
+    drop the rest took most of the storing thread's time. When any ``t`` is in another form, or
+    the bars are out of order, all of them are returned; the store filters either way."""
+    if not bars:
+        return bars
+    keys = [b["t"] for b in bars]
+    if not (all(type(k) is str and len(k) == 20 and k[10] == "T" and k[19] == "Z"
+                for k in keys) and keys == sorted(keys)):
+        return bars
+    first = from_epoch(bar_epoch(keys[0])).date() - timedelta(days=1)
+    last = from_epoch(bar_epoch(keys[-1])).date() + timedelta(days=1)
+    out: list[Bar] = []
+    i = 0
+    for s in calendar.sessions_between(first, last):
+        i = bisect.bisect_left(keys, s.open.strftime(_ISO_Z), i)
+        j = bisect.bisect_left(keys, s.close.strftime(_ISO_Z), i)
+        out += bars[i:j]
+        i = j
+    return out
+
+
+_ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
+
+
 class BackfillError(RuntimeError):
     """History could not be fetched; the message says why (keys, plan, network)."""
 
@@ -77,7 +127,8 @@ class BackfillError(RuntimeError):
 class Backfiller:
     def __init__(self, settings: Settings, market: MarketStore, calendar: MarketCalendar, *,
                  clock: Clock | None = None, client: object | None = None,
-                 chunk_days: int = 30, rate_limit_wait: float = 30.0,
+                 chunk_days: int = 60, chunk_bars: int = CHUNK_BARS,
+                 rate_limit_wait: float = 30.0,
                  rate_limit_min: float = 1.0,
                  error_wait: float = 2.0, max_attempts: int = 8) -> None:
         self.settings = settings
@@ -86,6 +137,7 @@ class Backfiller:
         self.clock = clock or WallClock()
         self._client = client
         self.chunk_days = chunk_days
+        self.chunk_bars = chunk_bars
         self.rate_limit_wait = rate_limit_wait
         self.rate_limit_min = rate_limit_min
         # delayed_sip (a stream feed) is fetched as sip without its newest 15 minutes.
@@ -134,39 +186,44 @@ class Backfiller:
     # --- fetching ---------------------------------------------------------------------------
     def backfill_range(self, ticker: str, start: datetime, end: datetime,
                        progress: ProgressCallback | None = None) -> int:
-        """Fetch and store ``ticker``'s minute bars in [start, end); return bars stored."""
+        """Fetch and store ``ticker``'s minute bars in [start, end); return bars stored.
+
+        A chunk is [a, a + chunk_days) cut at ``chunk_bars`` bars: one that reaches them ends
+        on a page boundary, and the next starts after its last bar."""
         check_ticker(ticker)
         start, end = require_aware(start), require_aware(end)
         if end <= start:
             return 0
         total_s = (end - start).total_seconds()
         stored = 0
-        chunks = []
-        chunk_start = start
-        while chunk_start < end:
-            chunk_end = min(end, chunk_start + timedelta(days=self.chunk_days))
-            chunks.append((chunk_start, chunk_end))
-            chunk_start = chunk_end
         with self._lock_for(ticker), ThreadPoolExecutor(
                 1, thread_name_prefix=f"backfill-{ticker}") as pool:
-            # The next chunk is fetched while this one is stored: the wait for Alpaca's pages
-            # hides the parsing and storing. The fetching thread never opens a DB; it runs in
-            # a copy of this thread's context (a caller's retry scope applies there too).
-            def fetch(i: int) -> Future[dict[str, list[tuple]]]:
-                a, b = chunks[i]
+            # The next chunk is fetched while this one is parsed and stored: the wait for
+            # Alpaca's pages hides that work. The fetching thread only fetches (the pages'
+            # JSON), so the next request leaves as soon as a chunk is in; it never opens a DB
+            # and runs in a copy of this thread's context (a caller's retry scope applies
+            # there too).
+            def fetch(a: datetime) -> tuple[datetime, Future[list[Bar]]]:
+                b = min(end, a + timedelta(days=self.chunk_days))
                 ctx = contextvars.copy_context()
-                return pool.submit(lambda: ctx.run(self._fetch, ticker, a, b))
+                return b, pool.submit(lambda: ctx.run(self._fetch_chunk, ticker, a, b))
 
             t0 = time.monotonic()
-            pending = fetch(0)
+            window_end, pending = fetch(start)
+            ahead: Future[list[Bar]] | None = pending
             try:
-                for i, (_, chunk_end) in enumerate(chunks):
-                    rows = pending.result().get(ticker, [])
-                    if i + 1 < len(chunks):
-                        pending = fetch(i + 1)
-                    stored += self.market.insert_rows(rows)
+                while ahead is not None:
+                    bars, done_to = ahead.result(), window_end
+                    if len(bars) >= self.chunk_bars:  # cut at the limit: more in the window
+                        done_to = from_epoch(bar_epoch(bars[-1]["t"]) + 1)
+                    ahead = None
+                    if done_to < end:
+                        window_end, ahead = fetch(done_to)
+                        pending = ahead
+                    stored += self.market.insert_rows(
+                        bars_to_rows(ticker, session_bars(self.calendar, bars)))
                     if progress is not None:
-                        done = (chunk_end - start).total_seconds() / total_s
+                        done = (done_to - start).total_seconds() / total_s
                         try:
                             progress(ticker, min(1.0, done), stored)
                         except Exception:
@@ -193,7 +250,7 @@ class Backfiller:
         return out
 
     def fetch_rows(self, tickers: list[str], start: datetime,
-                   end: datetime) -> dict[str, list[tuple]]:
+                   end: datetime) -> dict[str, list[Row]]:
         """(ticker, ts, o, h, l, c, v) rows of several tickers in [start, end), every page, 429s
         waited out; not stored (``autotrader data fetch`` stores them, or writes CSVs)."""
         for t in tickers:
@@ -207,7 +264,18 @@ class Backfiller:
         return min(end, horizon)
 
     def _fetch(self, tickers: str | list[str], start: datetime,
-               end: datetime) -> dict[str, list[tuple]]:
+               end: datetime) -> dict[str, list[Row]]:
+        """(ticker, ts, o, h, l, c, v) rows per ticker in [start, end), every page."""
+        raw = self._fetch_raw(tickers, start, end)
+        return {t: bars_to_rows(t, bars) for t, bars in raw.items()}
+
+    def _fetch_chunk(self, ticker: str, start: datetime, end: datetime) -> list[Bar]:
+        """Alpaca's bars (dicts, ascending) of ``ticker`` in [start, end), at most
+        ``chunk_bars`` of them."""
+        return self._fetch_raw(ticker, start, end, self.chunk_bars).get(ticker, [])
+
+    def _fetch_raw(self, tickers: str | list[str], start: datetime, end: datetime,
+                   limit: int | None = None) -> dict[str, list[Bar]]:
         from alpaca.data.enums import Adjustment, DataFeed
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
@@ -219,16 +287,12 @@ class Backfiller:
             return {}
         req = StockBarsRequest(symbol_or_symbols=names if len(names) > 1 else names[0],
                                timeframe=TimeFrame.Minute, start=start, end=end,
-                               feed=DataFeed(self.feed), adjustment=Adjustment.RAW)
+                               feed=DataFeed(self.feed), adjustment=Adjustment.RAW,
+                               limit=limit)
         raw = self._get_bars(req, label)
-        out: dict[str, list[tuple]] = {}
         if not isinstance(raw, dict):
-            return out
-        for t in names:
-            bars = raw.get(t) or []
-            out[t] = [(t, bar_epoch(b["t"]), float(b["o"]), float(b["h"]), float(b["l"]),
-                       float(b["c"]), int(b.get("v") or 0)) for b in bars]
-        return out
+            return {}
+        return {t: raw.get(t) or [] for t in names}
 
     def _get_bars(self, req: object, label: str) -> object:
         """One request (and its pages) through the retry policy: 429s waited out (up to
@@ -252,7 +316,7 @@ class Backfiller:
                 wait = retry_after(e, self.rate_limit_wait, minimum=self.rate_limit_min)
                 logger.warning("backfill %s: rate limited (429); waiting %.1f s", label, wait)
                 return wait
-            wait = self.error_wait * min(2 ** (errors - 1), 16)
+            wait = self.error_wait * min(2.0 ** (errors - 1), 16.0)
             logger.warning("backfill %s: %s; retrying in %.1f s", label,
                            api_error_message(e) or type(e).__name__, wait)
             return wait

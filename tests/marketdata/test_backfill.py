@@ -176,3 +176,48 @@ def test_a_failure_in_a_later_chunk_keeps_the_stored_ones(settings, market_store
         bf.backfill_range("SPY", start, clock.now())
     first = expected_minutes(calendar, start, start + timedelta(days=3))
     assert market_store.count("SPY") == len(first) > 0
+
+
+def test_chunks_cut_at_their_bar_limit_end_on_page_boundaries(settings, market_store, calendar,
+                                                              clock, emulator) -> None:
+    """Issue 15: a chunk asks for ``chunk_bars`` bars; one that gets them all ends there and the
+    next starts after its last bar, so every request but the last brings a full page (chunks
+    of whole days each ended with a part page) and no bar is fetched twice or missed."""
+    from tests.fakes.bars import extended_minutes
+
+    seen: list[tuple[str, float, int]] = []
+    bf = make(settings, market_store, calendar, clock, chunk_bars=1000, chunk_days=365)
+    start, end = clock.now() - timedelta(days=6), clock.now()
+    served = len(extended_minutes(calendar, int(start.timestamp()), int(end.timestamp())))
+    emulator.requests.clear()
+    stored = bf.backfill_range("AMD", start, end, progress=lambda t, f, n: seen.append((t, f, n)))
+    assert served > 3000 and served % 1000 != 0
+    pages = [r for r in emulator.requests if r[1] == "/v2/stocks/bars"]
+    assert len(pages) == bf.requests == served // 1000 + 1
+    want = expected_minutes(calendar, start, end)
+    assert stored == len(want) == market_store.count("AMD")
+    assert [r[0] for r in market_store.bars_between("AMD", 0, 2**40)] == want
+    fractions = [f for _, f, _ in seen]
+    assert len(seen) == len(pages) and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert 0 < fractions[0] < 1.0 and seen[-1][2] == stored
+
+
+def test_session_bars_keeps_what_the_store_keeps(calendar) -> None:
+    """The storing thread parses only the regular-session slice of a chunk's bars; that slice
+    is exactly the bars the store's session filter keeps, and bars it cannot slice safely (a
+    ``t`` in another form, out of order) are all handed on for the store to filter."""
+    from app.marketdata.backfill import bar_epoch, session_bars
+    from tests.fakes.bars import extended_minutes
+
+    t0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())  # a Friday; DST starts on the 10th
+    iso = [datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+           for ts in extended_minutes(calendar, t0, t0 + 14 * 86400)]
+    bars = [{"t": t, "o": 1.0} for t in iso]
+    kept = session_bars(calendar, bars)
+    assert kept == [b for b in bars if calendar.is_open_epoch(bar_epoch(b["t"]))]
+    assert 0 < len(kept) < len(bars) and len(kept) % 390 == 0
+    assert session_bars(calendar, []) == []
+    odd = [*bars[:5], {"t": "2024-03-04T14:31:00+00:00"}, *bars[5:]]
+    assert session_bars(calendar, odd) == odd
+    shuffled = [bars[1], bars[0], *bars[2:]]
+    assert session_bars(calendar, shuffled) == shuffled

@@ -225,6 +225,26 @@ class SystemStore(Store):
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
                    .fetchone()[0])
 
+    def seed_transactions_upto(self, algo_id: int, upto_id: int) -> list[Transaction]:
+        """One algorithm's transactions with ``id <= upto_id``, oldest first, as ``transactions``
+        gives them (no ``fill_id``), read in full (a plugin worker's batch, once an algorithm)."""
+        return cast(list[Transaction], self._rows(
+            f"SELECT {_SEED_TX_COLUMNS} FROM transactions WHERE algo_id = ? AND id <= ? "
+            "ORDER BY id", (algo_id, upto_id)))
+
+    def seed_transactions_after(self, after_id: int) -> list[Transaction]:
+        """Every algorithm's transactions with ``id > after_id``, oldest first (no
+        ``fill_id``): what a plugin worker's next batch adds to the rows it has."""
+        return cast(list[Transaction], self._rows(
+            f"SELECT {_SEED_TX_COLUMNS} FROM transactions WHERE id > ? ORDER BY id",
+            (after_id,)))
+
+    def algos_with_splits(self) -> set[int]:
+        """Algorithms with a split event that changed their shares (their seed view of
+        transactions shows it as a buy or sell, db/corporate.py)."""
+        return {int(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT algo_id FROM algo_events WHERE type = 'split' AND shares != 0")}
+
     def tickers_traded_after(self, tx_id: int) -> set[str]:
         """Tickers with a transaction newer than ``tx_id``."""
         return {r[0] for r in self.conn.execute(

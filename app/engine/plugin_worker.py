@@ -319,10 +319,6 @@ class _IsoMinutes(dict[int, str]):
         return s
 
 
-_LAST_N_SQL = ("SELECT ts, o, h, l, c, v FROM bars WHERE ticker = ? AND ts < ? "
-               "ORDER BY ts DESC LIMIT ?")
-
-
 class WorkerProvider(db.StoreProvider):
     """The seed functions' data over read-only connections, plus the numpy fast path.
 
@@ -335,8 +331,6 @@ class WorkerProvider(db.StoreProvider):
     deletes one), so what was read stays true."""
 
     def __init__(self, system: SystemStore, market: MarketStore) -> None:
-        from db.system import Transaction
-
         super().__init__(system, market)
         self._iso = _IsoMinutes()
         self._tickers: set[str] = set()
@@ -344,8 +338,6 @@ class WorkerProvider(db.StoreProvider):
         self._top = -1  # the newest transaction id read (-1: none read yet)
         self._splits: set[int] = set()  # algorithms with split events (seed_view)
         self._fresh = False
-        self._names = tuple(c for c in Transaction.__annotations__ if c != "fill_id")
-        self._cols = ", ".join(self._names)
 
     def new_batch(self) -> None:
         """The next ``transactions`` call reads what was added since the last batch."""
@@ -369,22 +361,17 @@ class WorkerProvider(db.StoreProvider):
             if len(self._tickers) < 10_000:
                 self._tickers.add(ticker)
         before_ts = 2**62 if before is None else int(before.timestamp())
-        rows = self.market.conn.execute(_LAST_N_SQL, (ticker, before_ts, n)).fetchall()
         iso = self._iso
-        out = [{"timestamp": iso[ts], "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
-               for ts, o, h, lo, c, v in rows]
-        out.reverse()
-        return out
+        return [{"timestamp": iso[ts], "ohlcv": {"o": o, "h": h, "l": lo, "c": c, "v": v}}
+                for ts, o, h, lo, c, v in self.market.last_n_rows(ticker, n, before_ts)]
 
     def transactions(self, algo_id: int) -> list[dict[str, Any]]:
         if not self._fresh:
             self._refresh()
         kept = self._txs.get(algo_id)
         if kept is None:
-            kept = self._txs[algo_id] = [dict(zip(self._names, r, strict=True)) for r in
-                                         self.system.conn.execute(
-                f"SELECT {self._cols} FROM transactions WHERE algo_id = ? AND id <= ? "
-                "ORDER BY id", (algo_id, self._top))]
+            kept = self._txs[algo_id] = [dict(t) for t in
+                                         self.system.seed_transactions_upto(algo_id, self._top)]
         rows = [t.copy() for t in kept]
         if algo_id in self._splits:  # a split shows as a buy or sell (db/corporate.py)
             from db.corporate import seed_view
@@ -393,20 +380,15 @@ class WorkerProvider(db.StoreProvider):
         return rows
 
     def _refresh(self) -> None:
-        conn = self.system.conn
         if not self._txs:
-            self._top = int(conn.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0])
+            self._top = self.system.last_transaction_id()
         else:
-            for r in conn.execute(f"SELECT {self._cols} FROM transactions WHERE id > ? "
-                                  "ORDER BY id", (self._top,)):
-                row = dict(zip(self._names, r, strict=True))
-                kept = self._txs.get(row["algo_id"])
+            for t in self.system.seed_transactions_after(self._top):
+                kept = self._txs.get(t["algo_id"])
                 if kept is not None:
-                    kept.append(row)
-                self._top = row["id"]
-        self._splits = {r[0] for r in conn.execute(
-            "SELECT DISTINCT algo_id FROM algo_events WHERE type = 'split' AND shares != 0")}
+                    kept.append(dict(t))
+                self._top = t["id"]
+        self._splits = self.system.algos_with_splits()
         self._fresh = True
 
 

@@ -61,24 +61,8 @@ SECONDS, EVERY = float(os.environ["BENCH_SECONDS"]), float(os.environ["BENCH_EVE
 PYOBJ = os.environ.get("BENCH_PYOBJ") == "1"
 MALLOC = os.environ.get("BENCH_MALLOC") == "1"
 if MALLOC:
-    import ctypes
-    class _MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
-                    "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-    _libc = ctypes.CDLL("libc.so.6")
-    _libc.mallinfo2.restype = _MallInfo2
-    import sqlite3  # noqa: F401  (loads the same libsqlite3 the app uses)
-    _sqlite = ctypes.CDLL("libsqlite3.so.0")
-    _sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    from bench.benchlib import heap_stats
 PAGE = int(os.sysconf("SC_PAGE_SIZE"))
-def _status_rss():  # RSS split: anonymous (heaps, arenas, stacks) / files (libs, DB pages)
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("RssAnon", "RssFile", "RssShmem"):
-                out[k.lower()] = int(v.split()[0]) / 1024
-    return out
 def _pymalloc():  # Python's small-object arenas (mmap'd, not in mallinfo) and what they hold, MB
     import tempfile as _t
     with _t.TemporaryFile() as f:
@@ -116,11 +100,7 @@ def sample():
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
     if MALLOC:
-        mi = _libc.mallinfo2()
-        row["malloc_used"] = (mi.uordblks + mi.hblkhd) / 2**20
-        row["malloc_free"] = mi.fordblks / 2**20
-        row["sqlite"] = _sqlite.sqlite3_memory_used() / 2**20
-        row.update(_status_rss())
+        row.update(heap_stats())
         row.update(_pymalloc())
     for probe in PROBES:
         probe(row)

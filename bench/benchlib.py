@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 
 def cpus() -> str:
@@ -64,3 +65,37 @@ def report(bench: str, work: str, value: float, floor: float, unit: str,
         with open(results_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
     return rec
+
+
+_HEAP_LIBS: Any = None
+
+
+def heap_stats() -> dict[str, float]:
+    """Where this process's RSS is, in MB: malloc's bytes in use and free inside its heaps
+    (glibc's mallinfo2, all arenas), SQLite's own (``sqlite3_memory_used``), and the RSS split
+    into anonymous, file-backed and shared pages (/proc/self/status). For the memory bench and
+    the window soak: an RSS drift told apart from free space malloc keeps."""
+    import ctypes
+    import sqlite3  # noqa: F401  (loads the libsqlite3 the app uses)
+
+    global _HEAP_LIBS
+    if _HEAP_LIBS is None:
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost")]
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        lite = ctypes.CDLL("libsqlite3.so.0")
+        lite.sqlite3_memory_used.restype = ctypes.c_int64
+        _HEAP_LIBS = (libc, lite)
+    libc, lite = _HEAP_LIBS
+    mi = libc.mallinfo2()
+    out = {"malloc_used": (mi.uordblks + mi.hblkhd) / 2**20, "malloc_free": mi.fordblks / 2**20,
+           "sqlite": lite.sqlite3_memory_used() / 2**20}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile", "RssShmem"):
+                out[k.lower()] = int(v.split()[0]) / 1024
+    return out

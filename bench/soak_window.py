@@ -52,6 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench.benchlib as benchlib  # noqa: E402
 import bench.soak as soak  # noqa: E402
 import bench.soak_paper as sp  # noqa: E402
 from bench.soak import START_DAY, last_life, life_logs, minutes_left, proc_stats  # noqa: E402
@@ -303,35 +304,9 @@ class MinuteLoop:
 
 
 def heap_stats() -> dict:
-    """Where the RSS is (MB): malloc's bytes in use and free inside its heaps (glibc's
-    mallinfo2, all arenas), SQLite's own, the anonymous and file-backed RSS."""
-    import ctypes
-
-    global _MALLINFO
-    if _MALLINFO is None:
-        class MallInfo2(ctypes.Structure):
-            _fields_ = [(n, ctypes.c_size_t) for n in (
-                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                "uordblks", "fordblks", "keepcost")]
-        libc = ctypes.CDLL(None)
-        libc.mallinfo2.restype = MallInfo2
-        lite = ctypes.CDLL("libsqlite3.so.0")
-        lite.sqlite3_memory_used.restype = ctypes.c_int64
-        _MALLINFO = (libc, lite)
-    libc, lite = _MALLINFO
-    mi = libc.mallinfo2()
-    out = {"malloc_used": round((mi.uordblks + mi.hblkhd) / 2**20, 2),
-           "malloc_free": round(mi.fordblks / 2**20, 2),
-           "sqlite_mb": round(lite.sqlite3_memory_used() / 2**20, 2)}
-    with open("/proc/self/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("RssAnon", "RssFile"):
-                out[k.lower()] = round(int(v.split()[0]) / 1024, 1)
-    return out
-
-
-_MALLINFO: Any = None
+    """benchlib's heap split (malloc in use and free, SQLite's, anonymous and file RSS), MB,
+    rounded for the stats records."""
+    return {k: round(v, 2) for k, v in benchlib.heap_stats().items()}
 
 
 # --- the parent: soak_paper's run with this script as the child ---------------------------

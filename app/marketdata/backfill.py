@@ -37,7 +37,7 @@ from app.clock import Clock, WallClock
 from app.config import Settings
 from db.calendar import MarketCalendar
 from db.market import MarketStore, check_ticker
-from db.timeutil import from_epoch, require_aware, to_epoch
+from db.timeutil import from_epoch, iso_z, require_aware, to_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +110,11 @@ def session_bars(calendar: MarketCalendar, bars: list[Bar]) -> list[Bar]:
     out: list[Bar] = []
     i = 0
     for s in calendar.sessions_between(first, last):
-        i = bisect.bisect_left(keys, s.open.strftime(_ISO_Z), i)
-        j = bisect.bisect_left(keys, s.close.strftime(_ISO_Z), i)
+        i = bisect.bisect_left(keys, iso_z(s.open), i)
+        j = bisect.bisect_left(keys, iso_z(s.close), i)
         out += bars[i:j]
         i = j
     return out
-
-
-_ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class BackfillError(RuntimeError):
@@ -209,8 +206,8 @@ class Backfiller:
                 return b, pool.submit(lambda: ctx.run(self._fetch_chunk, ticker, a, b))
 
             t0 = time.monotonic()
-            window_end, pending = fetch(start)
-            ahead: Future[list[Bar]] | None = pending
+            ahead: Future[list[Bar]] | None
+            window_end, ahead = fetch(start)
             try:
                 while ahead is not None:
                     bars, done_to = ahead.result(), window_end
@@ -219,7 +216,6 @@ class Backfiller:
                     ahead = None
                     if done_to < end:
                         window_end, ahead = fetch(done_to)
-                        pending = ahead
                     stored += self.market.insert_rows(
                         bars_to_rows(ticker, session_bars(self.calendar, bars)))
                     if progress is not None:
@@ -229,7 +225,8 @@ class Backfiller:
                         except Exception:
                             logger.exception("backfill progress callback failed")
             finally:
-                pending.cancel()  # a failed store: the chunk fetched ahead is not needed
+                if ahead is not None:  # a failed store: the chunk fetched ahead is not needed
+                    ahead.cancel()
             logger.info("backfill %s %s..%s: %d regular-session bars in %.1f s", ticker,
                         start.isoformat(), end.isoformat(), stored, time.monotonic() - t0)
         return stored

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from algorithm._api import AlgoContext
     from db.market import MarketStore
-    from db.system import SystemStore
+    from db.system import SystemStore, Transaction
 
 FLUSH_SECONDS = 0.02  # replies are sent at least this often while a batch runs
 OUTPUT_CAP = 8192  # characters of print()/stderr kept per call; the rest are counted
@@ -334,7 +334,7 @@ class WorkerProvider(db.StoreProvider):
         super().__init__(system, market)
         self._iso = _IsoMinutes()
         self._tickers: set[str] = set()
-        self._txs: dict[int, list[dict[str, Any]]] = {}  # the algorithms asked about
+        self._txs: dict[int, list[Transaction]] = {}  # the algorithms asked about (read-only)
         self._top = -1  # the newest transaction id read (-1: none read yet)
         self._splits: set[int] = set()  # algorithms with split events (seed_view)
         self._fresh = False
@@ -370,9 +370,8 @@ class WorkerProvider(db.StoreProvider):
             self._refresh()
         kept = self._txs.get(algo_id)
         if kept is None:
-            kept = self._txs[algo_id] = [dict(t) for t in
-                                         self.system.seed_transactions_upto(algo_id, self._top)]
-        rows = [t.copy() for t in kept]
+            kept = self._txs[algo_id] = self.system.seed_transactions_upto(algo_id, self._top)
+        rows: list[dict[str, Any]] = [dict(t) for t in kept]  # the plugin's own copies
         if algo_id in self._splits:  # a split shows as a buy or sell (db/corporate.py)
             from db.corporate import seed_view
 
@@ -386,7 +385,7 @@ class WorkerProvider(db.StoreProvider):
             for t in self.system.seed_transactions_after(self._top):
                 kept = self._txs.get(t["algo_id"])
                 if kept is not None:
-                    kept.append(dict(t))
+                    kept.append(t)
                 self._top = t["id"]
         self._splits = self.system.algos_with_splits()
         self._fresh = True

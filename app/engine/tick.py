@@ -83,15 +83,6 @@ def _plugin_missing(error: str | None) -> bool:
         error.endswith("' not found") or "' is broken: " in error)
 
 
-def latest_prices(market: Any, tickers: set[str], before_ts: int) -> dict[str, float | None]:
-    """Each ticker's ``market.latest_price(t, before_ts=...)``: in one query where the market
-    store can (``MarketStore.latest_prices``), ticker by ticker otherwise."""
-    many = getattr(market, "latest_prices", None)
-    if many is not None:
-        return dict(many(tickers, before_ts))
-    return {t: market.latest_price(t, before_ts=before_ts) for t in tickers}
-
-
 class TickPlanner(EngineCore):
     # Set by the runner from the config; None disables (backtests, unit tests' defaults).
     stale_after: timedelta | None = STALE_AFTER
@@ -316,7 +307,7 @@ class TickPlanner(EngineCore):
         stopped: list[AlgoState] = []
         with self._lock:
             ts = int(minute.timestamp())
-            prices = latest_prices(self.market, {a.ticker for a in self._algos.values()}, ts)
+            prices = self.market.latest_prices({a.ticker for a in self._algos.values()}, ts)
             self._apply_guards(minute, prices, stopped)
             running = [a for a in self._algos.values() if a.status == "running"]
             calls: list[Call] = []

@@ -1,10 +1,9 @@
-"""The tick's prices: every ticker's last close before the minute, in one query."""
+"""The tick's prices (MarketStore.latest_prices): every ticker's last close before the
+minute, in one query."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-from app.engine.tick import latest_prices
 
 
 def test_latest_prices_as_one_query_each(market_store, monkeypatch) -> None:
@@ -20,9 +19,9 @@ def test_latest_prices_as_one_query_each(market_store, monkeypatch) -> None:
 
     monkeypatch.setattr(market_store, "latest_price", one_by_one)
     for before, want in zip(befores, wants, strict=True):
-        assert latest_prices(market_store, tickers, before) == want
+        assert market_store.latest_prices(tickers, before) == want
     monkeypatch.undo()
-    assert latest_prices(market_store, tickers, start + 600)["BBB"] == 109.0
-    assert latest_prices(market_store, tickers, start)["AAA"] is None
-    assert latest_prices(market_store, set(), start) == {}
-    assert latest_prices(market_store, {"CCC"}, 2**40) == {"CCC": 229.0}
+    assert market_store.latest_prices(tickers, start + 600)["BBB"] == 109.0
+    assert market_store.latest_prices(tickers, start)["AAA"] is None
+    assert market_store.latest_prices(set(), start) == {}
+    assert market_store.latest_prices({"CCC"}, 2**40) == {"CCC": 229.0}

@@ -3,6 +3,8 @@
 # 0.13.7, the versions Debian 13 (Raspberry Pi OS trixie) ships and the Pi install uses.
 # A separate virtualenv (COMPAT_VENV, default build/compat-venv) is made once and reused.
 #   bash packaging/ci-compat.sh [pytest args]      (default: tests/ui)
+#   bash packaging/ci-compat.sh --prepare         (only make the virtualenv, run nothing)
+# The tests run on COMPAT_WORKERS pytest-xdist workers (default 2, as make test; 1 = no xdist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${COMPAT_VENV:-build/compat-venv}
@@ -26,13 +28,19 @@ case "$versions" in
   "PySide6 ${PYSIDE_PIN%.\*}"*) ;;
   *) echo "compat: expected PySide6 $PYSIDE_PIN"; exit 1 ;;
 esac
+if [ "${1:-}" = --prepare ]; then
+  exit 0
+fi
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(tests/ui)
 if [ ! -e "${args[0]}" ] && [ "${args[0]}" = tests/ui ]; then
   echo "compat: no tests/ui yet; nothing to run"
   exit 0
 fi
+workers=()
+[ "${COMPAT_WORKERS:-2}" = 1 ] || workers=(-n "${COMPAT_WORKERS:-2}")
 rc=0
-QT_QPA_PLATFORM=offscreen QSG_RENDER_LOOP=basic "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${args[@]}" || rc=$?
+QT_QPA_PLATFORM=offscreen QSG_RENDER_LOOP=basic "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+  "${workers[@]}" "${args[@]}" || rc=$?
 echo "compat: done in $(( $(date +%s) - start )) s (exit $rc)"
 exit "$rc"

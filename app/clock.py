@@ -57,14 +57,20 @@ class SimulatedClock:
     ahead of the orders being sent. ``stalled`` is the real time spent waiting at barriers.
     """
 
-    def __init__(self, start: datetime, speed: float = 60.0) -> None:
+    def __init__(self, start: datetime, speed: float = 60.0,
+                 hold_at: datetime | None = None) -> None:
+        """``hold_at``: a first barrier, set with the clock (at x6000 two simulated seconds are
+        a third of a millisecond: a ``hold_at()`` call after construction can come too late
+        on a busy machine and be refused)."""
         if speed <= 0:
             raise ValueError(f"clock speed must be positive, got {speed}")
         self._lock = threading.Lock()
         self._origin = require_aware(start)
         self._real0 = time.monotonic()
         self._speed = float(speed)
-        self._barrier: datetime | None = None
+        self._barrier: datetime | None = None if hold_at is None else require_aware(hold_at)
+        if self._barrier is not None and self._barrier < self._origin:
+            raise ValueError(f"hold_at {hold_at} is before the clock's start {start}")
         self._frozen_since: float | None = None
         self.stalled = 0.0  # real seconds the clock stood still at barriers
 

@@ -175,11 +175,12 @@ def _build(settings: Settings, clock: Clock | None) -> tuple[Engine, Scheduler]:
 
         start = demo_start_time(settings, system, calendar)
         if clock is None:
-            clock = SimulatedClock(start, settings.demo.speed)
             # The simulated day waits for the start-up (however long it takes) at its first
             # tick's time, so the first minutes' orders are not stale on arrival.
-            clock.hold_at(start.replace(second=0, microsecond=0)
+            first_tick = (start.replace(second=0, microsecond=0)
                           + timedelta(seconds=settings.engine.tick_offset_seconds))
+            clock = SimulatedClock(start, settings.demo.speed,
+                                   hold_at=first_tick if first_tick >= start else None)
         from app.marketdata.replay import ReplayFeed, replay_source
 
         replay = replay_source(settings.data_path)  # a folder of ``run --replay DATE``

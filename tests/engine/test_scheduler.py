@@ -157,3 +157,22 @@ def test_a_tick_failing_the_same_way_logs_its_traceback_once(make_engine, calend
     again = [r.getMessage() for r in caplog.records if "failed again" in r.getMessage()]
     assert len(again) == 3 and "(4 in a row, traceback above)" in again[-1]
     assert any("ran again after 4 failed ticks" in r.getMessage() for r in caplog.records)
+
+
+def test_a_barrier_given_with_the_clock_holds_however_late_the_next_call_comes():
+    """The demo's first barrier is set with the clock: at x6000 the two simulated seconds to
+    the first tick pass in a third of a millisecond, so a hold_at() after construction was
+    refused on a busy machine and the day ran off without its first ticks (seen in CI)."""
+    start = utc(2024, 6, 4, 13, 30)
+    first_tick = utc(2024, 6, 4, 13, 30, 2)
+    late = SimulatedClock(start, speed=6000)
+    time.sleep(0.01)  # a busy machine between construction and hold_at
+    assert not late.hold_at(first_tick) and late.now() > first_tick  # the race, refused
+    clock = SimulatedClock(start, speed=6000, hold_at=first_tick)
+    time.sleep(0.01)
+    assert clock.now() == first_tick and clock.held
+    clock.release()
+    time.sleep(0.01)
+    assert clock.now() > first_tick
+    with pytest.raises(ValueError, match="before the clock's start"):
+        SimulatedClock(first_tick, speed=60, hold_at=start)

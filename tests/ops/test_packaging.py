@@ -251,10 +251,16 @@ def test_pi_requirements_leave_the_qt_stack_to_debian() -> None:
 def test_a_built_wheel_carries_the_qml_and_the_plugins(tmp_path: Path) -> None:
     """A non-editable install (the Pi's venv, any `pip install .`) finds the QML next to the
     installed packages, as app/ui/qml.py expects: the wheel must contain them."""
+    import shutil
     import zipfile
 
+    # Built from a copy: setuptools writes build/ and the egg-info inside the tree it builds,
+    # and CI makes the compat virtualenv (an editable install, the same egg-info) meanwhile.
+    tree = tmp_path / "src"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                        str(tmp_path), str(tree)], capture_output=True, text=True, timeout=300)
     if r.returncode != 0 and ("network" in r.stderr.lower() or "connection" in r.stderr.lower()):
         pytest.skip(f"cannot fetch the build backend: {r.stderr[-300:]}")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the self-contained AutoTrader folder bundle with PyInstaller: dist/autotrader/autotrader
-# starts without a Python installation. Usage: bash packaging/build-bundle.sh [--smoke]
+# starts without a Python installation. Usage: bash packaging/build-bundle.sh [--smoke|--prepare]
 #   VENV=.venv   the virtualenv to build from (pyinstaller is installed there if missing)
 #   DIST=dist    where the bundle goes (dist/autotrader/), and a .tar.gz of it beside
 set -euo pipefail
@@ -13,6 +13,9 @@ PY="$VENV/bin/python"
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
   echo "installing PyInstaller into $VENV"
   "$PY" -m pip install -q -e '.[package]'
+fi
+if [ "${1:-}" = "--prepare" ]; then  # only install PyInstaller (CI does it before the suite)
+  exit 0
 fi
 start=$(date +%s)
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \

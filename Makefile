@@ -39,7 +39,7 @@ typecheck: $(VENV)/.installed-dev
 # Every benchmark prints its figures beside floors measured in the same run (BENCH_RESULT
 # lines); the cheap ones run again pinned to one core (the Pi-like figure); one table at the end.
 BENCH_LOG ?= $(VENV)/bench-results.log
-BENCH_PINNED ?= "bench/bench_tick.py --ticks 100 --bars 200000" \
+BENCH_PINNED ?= "bench/bench_tick.py --ticks 300 --bars 200000" \
 	"bench/bench_marketdb.py --bars 20000 --queries 5000" \
 	"bench/bench_stream.py --bars 50000" "bench/bench_ui.py --first-frame-only"
 bench: SHELL := /bin/bash

@@ -27,7 +27,7 @@ slope itself against 1 MB/h and the slope minus the floor's against 1 MB/h.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_memory.py [--seconds 600]
      [--only lock] [--python-objects]  (the last one also prints the Python object count
-     and tracemalloc's growth, to tell a Python leak from a C++ one)
+     and tracemalloc's growth, to tell a Python leak from a C++ one) [--census] [--speed 1]
 """
 
 from __future__ import annotations
@@ -91,8 +91,29 @@ WARMUP = float(os.environ.get("BENCH_WARMUP", "60"))
 SNAP0 = None
 if PYOBJ:
     tracemalloc.start(6)
+CENSUS = os.environ.get("BENCH_CENSUS") == "1"
+CENSUS0 = None
+def _census_start():
+    global CENSUS0
+    gc.collect()
+    CENSUS0 = {id(o) for o in gc.get_objects()}
+def _census_end():  # objects made after warm-up and still alive: by type, with a few samples
+    import collections
+    gc.collect()
+    new = [o for o in gc.get_objects() if id(o) not in CENSUS0]
+    by = collections.Counter(type(o).__qualname__ for o in new)
+    out = []
+    for name, n in by.most_common(12):
+        ex = [o for o in new if type(o).__qualname__ == name][-3:]
+        refs = collections.Counter(type(r).__qualname__ for o in ex for r in gc.get_referrers(o)
+                                   if r is not new and r is not ex)
+        out.append(f"{name}: {n} new and alive; e.g. {[repr(o)[:160] for o in ex]}; "
+                   f"held by {dict(refs)}")
+    return out
 def sample():
     row = {"t": time.monotonic() - t0, "rss": rss_mb()}
+    if CENSUS and CENSUS0 is None and row["t"] >= WARMUP:
+        _census_start()
     if PYOBJ:
         global SNAP0
         if SNAP0 is None and row["t"] >= WARMUP:
@@ -116,6 +137,8 @@ def finish():
             extra["top"] = ["\n      ".join([str(s)] + s.traceback.format()[-6:]) for s in top]
         else:
             extra["top"] = [str(s) for s in snap.statistics("lineno")[:8]]
+    if CENSUS and CENSUS0 is not None:
+        extra["top"] = _census_end()
     print("SAMPLES " + json.dumps({"samples": samples, **extra}), flush=True)
     os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
 timer = QTimer()
@@ -149,7 +172,8 @@ app.exec()
 ENGINE_SETUP = r"""
 from app.config import load_settings
 from app.engine.runner import build_engine
-s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"], "demo.speed": 60.0})
+s = load_settings(overrides={"data_dir": os.environ["BENCH_DATA"],
+                            "demo.speed": float(os.environ.get("BENCH_SPEED", "60"))})
 engine, scheduler = build_engine(s)
 names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AMD", "NFLX", "INTC"]
 have = len(engine.algorithm_views())
@@ -285,9 +309,19 @@ def main() -> int:
     ap.add_argument("--malloc", action="store_true",
                     help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")
+    ap.add_argument("--census", action="store_true",
+                    help="also print the objects made after warm-up and still alive at the "
+                         "end (the collector's objects, by type, with samples and holders)")
+    ap.add_argument("--speed", type=float,
+                    help="the demo clock's speed (default 60: an hour of trading a minute; "
+                         "1 is a real-money kiosk's pace)")
     ap.add_argument("--save", metavar="PATH",
                     help="write every scenario's and floor's samples there (JSON)")
     a = ap.parse_args()
+    if a.census:
+        os.environ["BENCH_CENSUS"] = "1"
+    if a.speed is not None:
+        os.environ["BENCH_SPEED"] = str(a.speed)
     saved: dict[str, dict] = {}
     scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP), ("engine", ENGINE)]
     verdicts: list[tuple[str, float, float]] = []

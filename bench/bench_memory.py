@@ -365,7 +365,7 @@ def main() -> int:
                                 ("pymalloc_arenas", "Python's arenas"),
                                 ("pymalloc_used", "Python's objects in them")) if k in s[-1])
         print(line, flush=True)
-        if a.python_objects:
+        if a.python_objects or a.census:
             for t in r.get("top", []):
                 print("   ", t)
         if page != "floor":

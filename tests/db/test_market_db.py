@@ -1,3 +1,4 @@
+import os
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -194,11 +195,23 @@ def test_connections_of_ended_threads_are_closed(market_store):
     """A thread pool that churns (or a Qt thread entering Python afresh for each slot) must
     not leave a connection per thread behind: that was the window's memory leak."""
     market_store.insert_rows(rows("AAPL", OPEN, 3))
+    tids = []
+    most = 0
     for _ in range(50):
         t = threading.Thread(target=market_store.count, args=("AAPL",))
         t.start()
         t.join()
-    assert market_store.open_connections() <= 3
+        tids.append(t.native_id)
+        most = max(most, market_store.open_connections())
+    # A joined thread's OS task can linger a moment (join returns when Python is done with it,
+    # the kernel finishes the exit after): under load one or two connections wait for the next
+    # open to be closed, never more piling up than that.
+    assert most <= 5, most
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/self/task/{tid}") for tid in tids))
+    t = threading.Thread(target=market_store.count, args=("AAPL",))
+    t.start()
+    t.join()  # its connection's opening closed all fifty
+    assert market_store.open_connections() <= 2  # this test's own thread's and that one's
 
 
 def test_locked_db_write_gives_clear_error(data_dir, calendar, monkeypatch):

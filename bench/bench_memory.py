@@ -96,7 +96,12 @@ CENSUS0 = None
 def _census_start():
     global CENSUS0
     gc.collect()
-    CENSUS0 = {id(o) for o in gc.get_objects()}
+    CENSUS0 = {id(o): (type(o), _len(o)) for o in gc.get_objects()}
+def _len(o):
+    if isinstance(o, (dict, list, set, collections.deque)):
+        return len(o)
+    return -1
+import collections
 def _census_end():  # objects made after warm-up and still alive: by type, with a few samples
     import collections
     gc.collect()
@@ -108,6 +113,20 @@ def _census_end():  # objects made after warm-up and still alive: by type, with 
         refs = collections.Counter(type(r).__qualname__ for o in ex for r in gc.get_referrers(o)
                                    if r is not new and r is not ex)
         out.append(f"{name}: {n} new and alive; e.g. {[repr(o)[:160] for o in ex]}; "
+                   f"held by {dict(refs)}")
+    grown = []  # containers older than the warm-up that hold more now (a dict a key a bar...)
+    for o in gc.get_objects():
+        was = CENSUS0.get(id(o))
+        if was is not None and was[0] is type(o) and was[1] >= 0:
+            d = _len(o) - was[1]
+            if d > 0:
+                grown.append((d, o))
+    grown.sort(key=lambda x: -x[0])
+    for d, o in grown[:10]:
+        refs = collections.Counter(type(r).__qualname__ for r in gc.get_referrers(o)
+                                   if r is not grown)
+        sample = list(o.items())[-2:] if isinstance(o, dict) else list(o)[-2:]
+        out.append(f"grown {type(o).__qualname__} +{d} (now {_len(o)}): last {repr(sample)[:200]}; "
                    f"held by {dict(refs)}")
     return out
 def sample():

@@ -95,6 +95,7 @@ CENSUS = os.environ.get("BENCH_CENSUS") == "1"
 CENSUS0 = None
 def _census_start():
     global CENSUS0
+    gc.unfreeze()  # what the engine froze at its start (modules, caches) is looked at too
     gc.collect()
     CENSUS0 = {id(o): (type(o), _len(o)) for o in gc.get_objects()}
 def _len(o):

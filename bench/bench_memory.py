@@ -153,7 +153,7 @@ def finish():
     if PYOBJ:
         snap = tracemalloc.take_snapshot()
         if SNAP0 is not None:  # what grew after warm-up, where it was allocated
-            top = snap.compare_to(SNAP0, "traceback")[:8]
+            top = snap.compare_to(SNAP0, os.environ.get("BENCH_GROUP", "traceback"))[:15]
             extra["top"] = ["\n      ".join([str(s)] + s.traceback.format()[-6:]) for s in top]
         else:
             extra["top"] = [str(s) for s in snap.statistics("lineno")[:8]]

@@ -27,7 +27,8 @@ slope itself against 1 MB/h and the slope minus the floor's against 1 MB/h.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_memory.py [--seconds 600]
      [--only lock] [--python-objects]  (the last one also prints the Python object count
-     and tracemalloc's growth, to tell a Python leak from a C++ one) [--census] [--speed 1]
+     and tracemalloc's growth, to tell a Python leak from a C++ one) [--rank-by filename]
+     [--census] [--speed 1]
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TARGET_MB_H = 1.0  # issue 19: under 1 MB per hour after warm-up
 
 COMMON = r"""
-import gc, json, os, sys, time, tracemalloc
+import collections, gc, json, os, sys, time, tracemalloc
 if os.environ.get("BENCH_TRIM", "1") == "1":
     from app.memtrim import limit_arenas
     limit_arenas()  # two malloc arenas, before any thread: as app/cli.py main() should do
@@ -92,43 +93,38 @@ SNAP0 = None
 if PYOBJ:
     tracemalloc.start(6)
 CENSUS = os.environ.get("BENCH_CENSUS") == "1"
-CENSUS0 = None
+CENSUS0 = None  # id -> (id of its type, length) of every tracked object after warm-up
+def _len(o):
+    return len(o) if isinstance(o, (dict, list, set, collections.deque)) else -1
 def _census_start():
     global CENSUS0
     gc.unfreeze()  # what the engine froze at its start (modules, caches) is looked at too
     gc.collect()
-    CENSUS0 = {id(o): (type(o), _len(o)) for o in gc.get_objects()}
-def _len(o):
-    if isinstance(o, (dict, list, set, collections.deque)):
-        return len(o)
-    return -1
-import collections
-def _census_end():  # objects made after warm-up and still alive: by type, with a few samples
-    import collections
+    # Ints only: tuples of ints leave the collector's lists, so the census does not count itself
+    CENSUS0 = {id(o): (id(type(o)), _len(o)) for o in gc.get_objects()}
+def _holders(o, *skip):
+    return dict(collections.Counter(type(r).__qualname__ for r in gc.get_referrers(o)
+                                    if not any(r is x for x in skip)))
+def _census_end():  # objects made after warm-up and alive, by type (a few, their holders);
+    # then containers older than the warm-up that hold more now (a dict gaining a key a bar)
     gc.collect()
-    new = [o for o in gc.get_objects() if id(o) not in CENSUS0]
-    by = collections.Counter(type(o).__qualname__ for o in new)
-    out = []
-    for name, n in by.most_common(12):
-        ex = [o for o in new if type(o).__qualname__ == name][-3:]
-        refs = collections.Counter(type(r).__qualname__ for o in ex for r in gc.get_referrers(o)
-                                   if r is not new and r is not ex)
-        out.append(f"{name}: {n} new and alive; e.g. {[repr(o)[:160] for o in ex]}; "
-                   f"held by {dict(refs)}")
-    grown = []  # containers older than the warm-up that hold more now (a dict a key a bar...)
+    new, grown = collections.defaultdict(list), []
     for o in gc.get_objects():
         was = CENSUS0.get(id(o))
-        if was is not None and was[0] is type(o) and was[1] >= 0:
-            d = _len(o) - was[1]
-            if d > 0:
-                grown.append((d, o))
+        if was is None or was[0] != id(type(o)):
+            new[type(o).__qualname__].append(o)
+        elif was[1] >= 0 and _len(o) > was[1]:
+            grown.append((_len(o) - was[1], o))
+    out = []
+    for name, objs in sorted(new.items(), key=lambda kv: -len(kv[1]))[:12]:
+        ex = objs[-3:]
+        out.append(f"{name}: {len(objs)} new and alive; e.g. {[repr(o)[:160] for o in ex]}; "
+                   f"held by {_holders(ex[-1], objs, ex)}")
     grown.sort(key=lambda x: -x[0])
     for d, o in grown[:10]:
-        refs = collections.Counter(type(r).__qualname__ for r in gc.get_referrers(o)
-                                   if r is not grown)
-        sample = list(o.items())[-2:] if isinstance(o, dict) else list(o)[-2:]
-        out.append(f"grown {type(o).__qualname__} +{d} (now {_len(o)}): last {repr(sample)[:200]}; "
-                   f"held by {dict(refs)}")
+        last = list(o.items())[-2:] if isinstance(o, dict) else list(o)[-2:]
+        out.append(f"grown {type(o).__qualname__} +{d} (now {_len(o)}): last {repr(last)[:200]}; "
+                   f"held by {_holders(o, grown)}")
     return out
 def sample():
     row = {"t": time.monotonic() - t0, "rss": rss_mb()}
@@ -153,7 +149,7 @@ def finish():
     if PYOBJ:
         snap = tracemalloc.take_snapshot()
         if SNAP0 is not None:  # what grew after warm-up, where it was allocated
-            top = snap.compare_to(SNAP0, os.environ.get("BENCH_GROUP", "traceback"))[:15]
+            top = snap.compare_to(SNAP0, os.environ.get("BENCH_RANK_BY", "traceback"))[:15]
             extra["top"] = ["\n      ".join([str(s)] + s.traceback.format()[-6:]) for s in top]
         else:
             extra["top"] = [str(s) for s in snap.statistics("lineno")[:8]]
@@ -253,8 +249,8 @@ def slope_mb_per_hour(samples: list[dict], warmup: float, key: str = "rss") -> f
 
 
 def _env(d: str, page: str, seconds: float, every: float, pyobj: bool, malloc: bool,
-         trim: bool, warmup: float) -> dict:
-    return dict(os.environ, BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
+         trim: bool, warmup: float, extra: dict[str, str] | None = None) -> dict:
+    return dict(os.environ, **(extra or {}), BENCH_DATA=d, BENCH_PAGE=page, BENCH_SECONDS=str(seconds),
                 BENCH_EVERY=str(every), BENCH_PYOBJ="1" if pyobj else "0",
                 BENCH_MALLOC="1" if malloc else "0", BENCH_TRIM="1" if trim else "0",
                 BENCH_WARMUP=str(warmup), PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
@@ -269,14 +265,15 @@ def _samples(page: str, out: str, err: str, code: int | None) -> dict:
 
 def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
         malloc: bool = False, trim: bool = True, warmup: float = 60.0,
-        with_floor: bool = True) -> tuple[dict, dict | None]:
+        with_floor: bool = True, extra: dict[str, str] | None = None
+        ) -> tuple[dict, dict | None]:
     """The scenario's samples and, measured beside it over the same minutes (the floor is a
     one-Text QML window: it costs next to no CPU), the floor's."""
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as fd:
         procs = [(page, subprocess.Popen(
             [sys.executable, "-c", script], cwd=ROOT, text=True, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=_env(d, page, seconds, every, pyobj, malloc, trim, warmup)))]
+            env=_env(d, page, seconds, every, pyobj, malloc, trim, warmup, extra)))]
         if with_floor and page != "floor":
             procs.append(("floor", subprocess.Popen(
                 [sys.executable, "-c", FLOOR], cwd=ROOT, text=True, stdout=subprocess.PIPE,
@@ -329,19 +326,24 @@ def main() -> int:
     ap.add_argument("--malloc", action="store_true",
                     help="also sample glibc's mallinfo2: bytes in use vs free inside the heap "
                          "(a live leak grows 'in use'; fragmentation grows only RSS)")
+    ap.add_argument("--rank-by", choices=("traceback", "filename", "lineno"),
+                    default="traceback",
+                    help="with --python-objects: how tracemalloc's growth is grouped (by file "
+                         "ranks growth spread over many call paths)")
     ap.add_argument("--census", action="store_true",
                     help="also print the objects made after warm-up and still alive at the "
-                         "end (the collector's objects, by type, with samples and holders)")
+                         "end (the collector's objects, by type, with samples and holders); "
+                         "its own bookkeeping adds RSS at warm-up: take slopes from a run "
+                         "without it")
     ap.add_argument("--speed", type=float,
                     help="the demo clock's speed (default 60: an hour of trading a minute; "
                          "1 is a real-money kiosk's pace)")
     ap.add_argument("--save", metavar="PATH",
                     help="write every scenario's and floor's samples there (JSON)")
     a = ap.parse_args()
-    if a.census:
-        os.environ["BENCH_CENSUS"] = "1"
+    extra = {"BENCH_CENSUS": "1" if a.census else "0", "BENCH_RANK_BY": a.rank_by}
     if a.speed is not None:
-        os.environ["BENCH_SPEED"] = str(a.speed)
+        extra["BENCH_SPEED"] = str(a.speed)  # the scenario's engine only (the floor has none)
     saved: dict[str, dict] = {}
     scenarios = [("floor", FLOOR), ("lock", APP), ("dashboard", APP), ("engine", ENGINE)]
     verdicts: list[tuple[str, float, float]] = []
@@ -349,7 +351,7 @@ def main() -> int:
         if (a.only and page != a.only) or (not a.only and page in ("floor", "engine")):
             continue  # the floor runs beside each scenario, over the same minutes
         r, fr = run(script, page, a.seconds, a.every, a.python_objects, a.malloc,
-                    not a.no_trim, a.warmup)
+                    not a.no_trim, a.warmup, extra=extra)
         s = r["samples"]
         saved[page] = {"samples": s, "floor": fr["samples"] if fr else None}
         if a.save:

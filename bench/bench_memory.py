@@ -75,56 +75,101 @@ def _pymalloc():  # Python's small-object arenas (mmap'd, not in mallinfo) and w
             os.dup2(saved, 2)
             os.close(saved)
         f.seek(0)
-        out = {}
+        out, classes = {}, {}
         for line in f.read().decode().splitlines():
+            value = line.rsplit("=", 1)[-1].replace(",", "").strip()
             if "bytes/arena" in line:  # "38 arenas * 1048576 bytes/arena = 39,845,888"
-                out["pymalloc_arenas"] = int(line.rsplit("=", 1)[1].replace(",", "")) / 2**20
+                out["pymalloc_arenas"] = int(value) / 2**20
             elif line.startswith("# bytes in allocated blocks"):
-                out["pymalloc_used"] = int(line.rsplit("=", 1)[1].replace(",", "")) / 2**20
+                out["pymalloc_used"] = int(value) / 2**20
+            elif line.startswith("# bytes in available blocks"):  # free blocks in used pools
+                out["pymalloc_avail"] = int(value) / 2**20
+            elif "unused pools *" in line:  # empty pools kept inside arenas still in use
+                out["pymalloc_unused_pools"] = int(value) / 2**20
+            elif line.startswith("# arenas allocated total"):
+                out["pymalloc_arenas_made"] = int(value)
+            elif line.startswith("# arenas reclaimed"):
+                out["pymalloc_arenas_freed"] = int(value)
+            elif len(line.split()) == 5 and line.split()[0].isdigit():
+                # "class size pools in-use avail": one row per size class
+                _, size, pools, used, avail = (int(x) for x in line.split())
+                classes[size] = (pools, used, avail)
+        out["_classes"] = classes
         return out
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
-samples = []
+# Each sample goes to a file as it is taken: kept in a list here, the bench's own records
+# (a dict and a dozen floats every sample) were most of the floor's +0.3-0.4 MB/h.
+SAMPLES = open(os.path.join(os.environ["BENCH_DATA"], "bench-samples.jsonl"), "w", buffering=1)
 PROBES = []  # fn(row) adding a scenario's own figures to each sample
 t0 = time.monotonic()
 WARMUP = float(os.environ.get("BENCH_WARMUP", "60"))
 SNAP0 = None
 if PYOBJ:
     tracemalloc.start(6)
+CLASSES0 = CLASSES = None  # Python's allocator by size class: at warm-up, at the last sample
 CENSUS = os.environ.get("BENCH_CENSUS") == "1"
-CENSUS0 = None  # id -> (id of its type, length) of every tracked object after warm-up
+CENSUS0 = None  # sorted ids, their types' ids and lengths (numpy: outside Python's arenas)
 def _len(o):
     return len(o) if isinstance(o, (dict, list, set, collections.deque)) else -1
+def _census_objects():
+    # (object, holder): the collector's objects (holder None), then the untracked objects they
+    # hold, through untracked dicts and tuples too. The collector does not track a dict of
+    # only str/int/float keys and values, or a tuple of those: a cache of them grows unseen by
+    # gc.get_objects(), so the census walks into them.
+    seen = set()
+    for o in gc.get_objects():
+        if o is seen or o is CENSUS0:
+            continue
+        yield o, None
+        stack = [o]
+        while stack:
+            h = stack.pop()
+            for r in gc.get_referents(h):
+                if gc.is_tracked(r) or id(r) in seen:
+                    continue
+                seen.add(id(r))
+                yield r, h
+                if type(r) in (dict, tuple):
+                    stack.append(r)
 def _census_start():
     global CENSUS0
+    import numpy as np
     gc.unfreeze()  # what the engine froze at its start (modules, caches) is looked at too
     gc.collect()
-    # Ints only: tuples of ints leave the collector's lists, so the census does not count itself
-    CENSUS0 = {id(o): (id(type(o)), _len(o)) for o in gc.get_objects()}
+    rows = np.array([(id(o), id(type(o)), _len(o)) for o, _ in _census_objects()], dtype=np.int64)
+    CENSUS0 = rows[np.argsort(rows[:, 0])]
 def _holders(o, *skip):
     return dict(collections.Counter(type(r).__qualname__ for r in gc.get_referrers(o)
                                     if not any(r is x for x in skip)))
 def _census_end():  # objects made after warm-up and alive, by type (a few, their holders);
     # then containers older than the warm-up that hold more now (a dict gaining a key a bar)
+    import numpy as np
     gc.collect()
     new, grown = collections.defaultdict(list), []
-    for o in gc.get_objects():
-        was = CENSUS0.get(id(o))
-        if was is None or was[0] != id(type(o)):
-            new[type(o).__qualname__].append(o)
-        elif was[1] >= 0 and _len(o) > was[1]:
-            grown.append((_len(o) - was[1], o))
+    ids0 = CENSUS0[:, 0]
+    for o, holder in _census_objects():
+        i = int(np.searchsorted(ids0, id(o)))
+        if i >= len(ids0) or ids0[i] != id(o) or CENSUS0[i, 1] != id(type(o)):
+            new[type(o).__qualname__].append((o, holder))
+        elif CENSUS0[i, 2] >= 0 and _len(o) > CENSUS0[i, 2]:
+            grown.append((_len(o) - int(CENSUS0[i, 2]), o, holder))
     out = []
-    for name, objs in sorted(new.items(), key=lambda kv: -len(kv[1]))[:12]:
+    for name, pairs in sorted(new.items(), key=lambda kv: -len(kv[1]))[:14]:
+        objs = [o for o, _ in pairs]
         ex = objs[-3:]
+        held = collections.Counter(type(h).__qualname__ for _, h in pairs if h is not None)
+        by = dict(held.most_common(4)) if held else _holders(ex[-1], objs, ex, pairs)
         out.append(f"{name}: {len(objs)} new and alive; e.g. {[repr(o)[:160] for o in ex]}; "
-                   f"held by {_holders(ex[-1], objs, ex)}")
+                   f"held by {by}")
     grown.sort(key=lambda x: -x[0])
-    for d, o in grown[:10]:
+    for d, o, holder in grown[:10]:
         last = list(o.items())[-2:] if isinstance(o, dict) else list(o)[-2:]
-        out.append(f"grown {type(o).__qualname__} +{d} (now {_len(o)}): last {repr(last)[:200]}; "
-                   f"held by {_holders(o, grown)}")
+        by = type(holder).__qualname__ if holder is not None else _holders(o, grown)
+        out.append(f"grown {type(o).__qualname__} +{d} (now {_len(o)}"
+                   f"{', untracked' if not gc.is_tracked(o) else ''}): last {repr(last)[:200]}; "
+                   f"held by {by}")
     return out
 def sample():
     row = {"t": time.monotonic() - t0, "rss": rss_mb()}
@@ -137,11 +182,15 @@ def sample():
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
     if MALLOC:
+        global CLASSES0, CLASSES
         row.update(heap_stats())
         row.update(_pymalloc())
+        CLASSES = row.pop("_classes")  # per size class: at warm-up and last only (kept small)
+        if CLASSES0 is None and row["t"] >= WARMUP:
+            CLASSES0 = CLASSES
     for probe in PROBES:
         probe(row)
-    samples.append(row)
+    SAMPLES.write(json.dumps(row) + "\n")
     if row["t"] >= SECONDS:
         finish()
 def finish():
@@ -155,7 +204,16 @@ def finish():
             extra["top"] = [str(s) for s in snap.statistics("lineno")[:8]]
     if CENSUS and CENSUS0 is not None:
         extra["top"] = _census_end()
-    print("SAMPLES " + json.dumps({"samples": samples, **extra}), flush=True)
+    if MALLOC and CLASSES0 is not None:  # which block sizes took the new pools since warm-up
+        rows = []
+        for size, (pools, used, avail) in CLASSES.items():
+            p0, u0, a0 = CLASSES0.get(size, (0, 0, 0))
+            rows.append((pools - p0, f"{size:>3} B: pools {p0} -> {pools} ({pools - p0:+d}), blocks "
+                                     f"in use {u0} -> {used} ({used - u0:+d}), free {a0} -> {avail}"))
+        rows.sort(key=lambda r: -abs(r[0]))
+        extra["classes"] = [text for _, text in rows[:8]]
+    SAMPLES.close()
+    print("SAMPLES " + json.dumps(extra), flush=True)
     os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
 timer = QTimer()
 timer.timeout.connect(sample)
@@ -256,11 +314,14 @@ def _env(d: str, page: str, seconds: float, every: float, pyobj: bool, malloc: b
                 BENCH_WARMUP=str(warmup), PYTHONPATH=str(ROOT), AUTOTRADER_LOG_LEVEL="WARNING")
 
 
-def _samples(page: str, out: str, err: str, code: int | None) -> dict:
+def _samples(page: str, out: str, err: str, code: int | None, data: str) -> dict:
     line = next((ln for ln in out.splitlines() if ln.startswith("SAMPLES ")), None)
     if line is None:
         raise SystemExit(f"{page}: no samples (exit {code})\n{err[-3000:]}")
-    return json.loads(line[len("SAMPLES "):])
+    got = json.loads(line[len("SAMPLES "):])
+    with open(os.path.join(data, "bench-samples.jsonl")) as f:
+        got["samples"] = [json.loads(x) for x in f if x.strip()]
+    return got
 
 
 def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
@@ -280,9 +341,9 @@ def run(script: str, page: str, seconds: float, every: float, pyobj: bool,
                 stderr=subprocess.PIPE,
                 env=_env(fd, "floor", seconds, every, False, malloc, trim, warmup))))
         got = []
-        for name, p in procs:
+        for (name, p), data in zip(procs, (d, fd), strict=False):
             out, err = p.communicate(timeout=seconds + 180)
-            got.append(_samples(name, out, err, p.returncode))
+            got.append(_samples(name, out, err, p.returncode, data))
     return got[0], (got[1] if len(got) > 1 else None)
 
 
@@ -385,7 +446,14 @@ def main() -> int:
                 f"({slope_mb_per_hour(s, a.warmup, k):+.2f} MB/h)"
                 for k, name in (("rssanon", "RSS anonymous"), ("rssfile", "RSS of files"),
                                 ("pymalloc_arenas", "Python's arenas"),
-                                ("pymalloc_used", "Python's objects in them")) if k in s[-1])
+                                ("pymalloc_used", "Python's objects in them"),
+                                ("pymalloc_avail", "free blocks in their pools"),
+                                ("pymalloc_unused_pools", "their empty pools")) if k in s[-1])
+            if "pymalloc_arenas_made" in s[-1]:
+                line += (f"; arenas made {s[-1]['pymalloc_arenas_made']}, freed "
+                         f"{s[-1]['pymalloc_arenas_freed']}")
+            for text in r.get("classes", []):
+                line += "\n    size class " + text
         print(line, flush=True)
         if a.python_objects or a.census:
             for t in r.get("top", []):

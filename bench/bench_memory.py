@@ -109,6 +109,46 @@ SNAP0 = None
 if PYOBJ:
     tracemalloc.start(6)
 CLASSES0 = CLASSES = None  # Python's allocator by size class: at warm-up, at the last sample
+MAPS0 = None  # /proc/self/smaps at warm-up, as one string (one allocation, outside the arenas)
+def _anon_maps(text):  # start -> [size kB, Rss kB, name] of each mapping that is no file
+    # (keyed by its start: the heap and a malloc arena's heap grow at their end)
+    out, cur = {}, None
+    for line in text.splitlines():
+        first = line.split(None, 1)[0] if line else ""
+        if "-" in first and not first.endswith(":"):
+            parts = line.split()
+            name = parts[5] if len(parts) > 5 else ""
+            cur = None if name.startswith("/") else first.split("-")[0]
+            if cur:
+                out[cur] = [0, 0, name]
+        elif cur and first in ("Size:", "Rss:"):
+            out[cur][first == "Rss:"] = int(line.split()[1])
+    return out
+def _label(start, size_kb, name):
+    if name:
+        return name
+    if size_kb == 1024:
+        return "1 MiB (a Python arena)"
+    if int(start, 16) % (64 << 20) == 0:  # glibc maps a thread arena's heap 64 MiB-aligned
+        return f"{size_kb} kB (a malloc arena's heap)"
+    if size_kb in (8192, 8196):
+        return "8 MiB (a thread's stack)"
+    return f"{size_kb} kB"
+def _maps_grown():
+    with open("/proc/self/smaps") as f:
+        now = _anon_maps(f.read())
+    was = _anon_maps(MAPS0)
+    grown = []
+    for key, (size, rss, name) in now.items():
+        r0 = was.get(key, [0, 0, ""])[1]
+        if rss != r0:
+            grown.append((rss - r0, f"{_label(key, size, name)} at {key}: Rss {r0} -> "
+                                    f"{rss} kB ({rss - r0:+d}){'' if key in was else ', new'}"))
+    gone = sum(v[1] for k, v in was.items() if k not in now)
+    grown.sort(key=lambda g: -abs(g[0]))
+    total = sum(g[0] for g in grown) - gone
+    return [f"anonymous mappings: {total:+d} kB since warm-up ({gone} kB in mappings gone)"] + \
+        [text for _, text in grown[:10]]
 CENSUS = os.environ.get("BENCH_CENSUS") == "1"
 CENSUS0 = None  # sorted ids, their types' ids and lengths (numpy: outside Python's arenas)
 def _len(o):
@@ -187,7 +227,10 @@ def sample():
         row.update(_pymalloc())
         CLASSES = row.pop("_classes")  # per size class: at warm-up and last only (kept small)
         if CLASSES0 is None and row["t"] >= WARMUP:
+            global MAPS0
             CLASSES0 = CLASSES
+            with open("/proc/self/smaps") as f:
+                MAPS0 = f.read()
     for probe in PROBES:
         probe(row)
     SAMPLES.write(json.dumps(row) + "\n")
@@ -212,6 +255,7 @@ def finish():
                                      f"in use {u0} -> {used} ({used - u0:+d}), free {a0} -> {avail}"))
         rows.sort(key=lambda r: -abs(r[0]))
         extra["classes"] = [text for _, text in rows[:8]]
+        extra["maps"] = _maps_grown()  # which anonymous mappings' resident pages grew
     SAMPLES.close()
     print("SAMPLES " + json.dumps(extra), flush=True)
     os._exit(0)   # the numbers are out; skip the orderly shutdown (not what is measured)
@@ -373,6 +417,34 @@ def _verdict(page: str, slope: float, fslope: float) -> str:
             f"under {TARGET_MB_H:g} MB/h beyond the floor {beyond}")
 
 
+def _malloc_line(s: list[dict], r: dict, warmup: float) -> str:
+    """Where the RSS is (malloc, SQLite, Python's arenas) and what grew, for --malloc."""
+    line = (f"; malloc in use {s[0]['malloc_used']:.0f} -> {s[-1]['malloc_used']:.0f} MB "
+            f"({slope_mb_per_hour(s, warmup, 'malloc_used'):+.2f} MB/h), free in heap "
+            f"{s[-1]['malloc_free']:.0f} MB "
+            f"({slope_mb_per_hour(s, warmup, 'malloc_free'):+.2f} MB/h), SQLite "
+            f"{s[0]['sqlite']:.2f} -> "
+            f"{next(x for x in s if x['t'] >= warmup)['sqlite']:.2f} (warm-up) -> "
+            f"{s[-1]['sqlite']:.2f} MB "
+            f"({slope_mb_per_hour(s, warmup, 'sqlite'):+.2f} MB/h)")
+    line += "".join(
+        f"; {name} {s[0][k]:.1f} -> {s[-1][k]:.1f} MB "
+        f"({slope_mb_per_hour(s, warmup, k):+.2f} MB/h)"
+        for k, name in (("rssanon", "RSS anonymous"), ("rssfile", "RSS of files"),
+                        ("pymalloc_arenas", "Python's arenas"),
+                        ("pymalloc_used", "Python's objects in them"),
+                        ("pymalloc_avail", "free blocks in their pools"),
+                        ("pymalloc_unused_pools", "their empty pools")) if k in s[-1])
+    if "pymalloc_arenas_made" in s[-1]:
+        line += (f"; arenas made {s[-1]['pymalloc_arenas_made']}, freed "
+                 f"{s[-1]['pymalloc_arenas_freed']}")
+    for text in r.get("classes", []):
+        line += "\n    size class " + text
+    for text in r.get("maps", []):
+        line += "\n    " + text
+    return line
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
@@ -433,27 +505,7 @@ def main() -> int:
             line += (f"; Python objects {s[0]['objects']} -> {s[-1]['objects']}, traced "
                      f"{slope_mb_per_hour(s, a.warmup, 'traced_mb'):+.2f} MB/h")
         if a.malloc:
-            line += (f"; malloc in use {s[0]['malloc_used']:.0f} -> {s[-1]['malloc_used']:.0f} MB "
-                     f"({slope_mb_per_hour(s, a.warmup, 'malloc_used'):+.2f} MB/h), free in heap "
-                     f"{s[-1]['malloc_free']:.0f} MB "
-                     f"({slope_mb_per_hour(s, a.warmup, 'malloc_free'):+.2f} MB/h), SQLite "
-                     f"{s[0]['sqlite']:.2f} -> "
-                     f"{next(x for x in s if x['t'] >= a.warmup)['sqlite']:.2f} (warm-up) -> "
-                     f"{s[-1]['sqlite']:.2f} MB "
-                     f"({slope_mb_per_hour(s, a.warmup, 'sqlite'):+.2f} MB/h)")
-            line += "".join(
-                f"; {name} {s[0][k]:.1f} -> {s[-1][k]:.1f} MB "
-                f"({slope_mb_per_hour(s, a.warmup, k):+.2f} MB/h)"
-                for k, name in (("rssanon", "RSS anonymous"), ("rssfile", "RSS of files"),
-                                ("pymalloc_arenas", "Python's arenas"),
-                                ("pymalloc_used", "Python's objects in them"),
-                                ("pymalloc_avail", "free blocks in their pools"),
-                                ("pymalloc_unused_pools", "their empty pools")) if k in s[-1])
-            if "pymalloc_arenas_made" in s[-1]:
-                line += (f"; arenas made {s[-1]['pymalloc_arenas_made']}, freed "
-                         f"{s[-1]['pymalloc_arenas_freed']}")
-            for text in r.get("classes", []):
-                line += "\n    size class " + text
+            line += _malloc_line(s, r, a.warmup)
         print(line, flush=True)
         if a.python_objects or a.census:
             for t in r.get("top", []):

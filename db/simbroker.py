@@ -62,6 +62,15 @@ class SimBrokerStore:
             f"SELECT * FROM sim_orders WHERE status IN ({','.join('?' * len(st))}) "
             "ORDER BY rowid", st))
 
+    def filled_since(self, ts: int) -> list[dict[str, Any]]:
+        """Orders created at or after ``ts`` (epoch seconds) with shares filled, oldest first:
+        a session's fills, read without turning every order ever made into a dict (the
+        previous close's equity is worked out each session, for months)."""
+        return _dicts(self.system.conn.execute(
+            "SELECT * FROM sim_orders WHERE created_ts >= ? AND filled_qty > 0 "
+            "AND status IN ('filled', 'partially_filled', 'canceled') ORDER BY rowid",
+            (int(ts),)))
+
     def insert_order(self, row: dict[str, Any], updated_at: str) -> None:
         self.system.conn.execute(
             "INSERT INTO sim_orders (client_order_id, broker_order_id, ticker, side, qty, "

@@ -141,10 +141,8 @@ class SimulatedBroker:
         if self._last_equity is not None and self._last_equity[0] == close:
             return self._last_equity[1]
         positions = dict(self.get_positions())
-        for o in self.store.open_orders(("filled", "partially_filled", "canceled")):
-            q = int(o["filled_qty"] or 0)
-            if q <= 0 or int(o["created_ts"]) < close:
-                continue
+        for o in self.store.filled_since(close):
+            q = int(o["filled_qty"])
             signed = q if o["side"] == "buy" else -q
             cash += signed * float(o["filled_avg_price"]) + q * self.commission_per_share
             positions[o["ticker"]] = positions.get(o["ticker"], 0.0) - signed

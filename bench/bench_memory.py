@@ -222,12 +222,11 @@ def sample():
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
     if MALLOC:
-        global CLASSES0, CLASSES
+        global CLASSES0, CLASSES, MAPS0
         row.update(heap_stats())
         row.update(_pymalloc())
         CLASSES = row.pop("_classes")  # per size class: at warm-up and last only (kept small)
         if CLASSES0 is None and row["t"] >= WARMUP:
-            global MAPS0
             CLASSES0 = CLASSES
             with open("/proc/self/smaps") as f:
                 MAPS0 = f.read()

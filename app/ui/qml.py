@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QUrl
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtQml import QQmlComponent, QQmlEngine
 from PySide6.QtQuickWidgets import QQuickWidget
 from PySide6.QtWidgets import QWidget
@@ -29,6 +30,13 @@ _engine: QQmlEngine | None = None
 
 
 def make_engine(parent: QObject | None = None) -> QQmlEngine:
+    """A QQmlEngine with the app's import path; RuntimeError before the QGuiApplication.
+
+    Qt aborts the whole process (SIGABRT, nothing to catch) when a QQmlEngine is made before
+    the application object, so this is said in Python instead.
+    """
+    if QGuiApplication.instance() is None:
+        raise RuntimeError("a QML engine needs the QApplication: create it first")
     engine = QQmlEngine(parent)
     engine.addImportPath(str(QML_DIR))
     engine.warnings.connect(_log_warnings)

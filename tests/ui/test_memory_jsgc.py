@@ -4,6 +4,11 @@ bindings, during which RSS rose like a leak)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtQml import QQmlComponent
 
@@ -59,8 +64,23 @@ def test_collector_frees_js_garbage_at_its_interval(qtbot) -> None:
     engine.deleteLater()
 
 
-def test_the_shared_engine_has_one() -> None:
+def test_the_shared_engine_has_one(qapp) -> None:
+    # qapp: the engine needs the application object. Without the fixture this test aborted
+    # the worker whenever it was the first Qt test xdist gave it (a CI failure of 2026-12-03).
     engine = shared_engine()
     found = engine.findChildren(JsCollector)
     assert len(found) == 1 and found[0]._timer.isActive()
     assert found[0]._timer.interval() == 60_000
+
+
+def test_an_engine_before_the_application_is_an_error_not_an_abort() -> None:
+    """Qt aborts the process (SIGABRT) on a QQmlEngine made before the application object;
+    make_engine says so as a Python error instead. A fresh interpreter, so no QApplication."""
+    code = ("from app.ui.qml import shared_engine\n"
+            "try:\n    shared_engine()\n"
+            "except RuntimeError as e:\n    print('refused:', e)\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused: a QML engine needs the QApplication" in done.stdout

@@ -109,7 +109,8 @@ SNAP0 = None
 if PYOBJ:
     tracemalloc.start(6)
 CLASSES0 = CLASSES = None  # Python's allocator by size class: at warm-up, at the last sample
-MAPS0 = None  # /proc/self/smaps at warm-up, as one string (one allocation, outside the arenas)
+MAPS0 = os.path.join(os.environ["BENCH_DATA"], "smaps-at-warmup.txt")  # a copy of
+# /proc/self/smaps at warm-up, on disk: kept as a string it was a 0.5-1.8 MB step in RSS
 def _anon_maps(text):  # start -> [size kB, Rss kB, name] of each mapping that is no file
     # (keyed by its start: the heap and a malloc arena's heap grow at their end)
     out, cur = {}, None
@@ -137,7 +138,8 @@ def _label(start, size_kb, name):
 def _maps_grown():
     with open("/proc/self/smaps") as f:
         now = _anon_maps(f.read())
-    was = _anon_maps(MAPS0)
+    with open(MAPS0) as f:
+        was = _anon_maps(f.read())
     grown = []
     for key, (size, rss, name) in now.items():
         r0 = was.get(key, [0, 0, ""])[1]
@@ -222,14 +224,14 @@ def sample():
         row["objects"] = len(gc.get_objects())
         row["traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
     if MALLOC:
-        global CLASSES0, CLASSES, MAPS0
+        global CLASSES0, CLASSES
         row.update(heap_stats())
         row.update(_pymalloc())
         CLASSES = row.pop("_classes")  # per size class: at warm-up and last only (kept small)
         if CLASSES0 is None and row["t"] >= WARMUP:
             CLASSES0 = CLASSES
-            with open("/proc/self/smaps") as f:
-                MAPS0 = f.read()
+            with open("/proc/self/smaps") as f, open(MAPS0, "w") as out:
+                out.write(f.read())
     for probe in PROBES:
         probe(row)
     SAMPLES.write(json.dumps(row) + "\n")
